@@ -1,0 +1,5 @@
+import sys
+
+from insar_raster.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""Command line: ``insar-raster <command> ...``, a thin layer over the Python API.
+
+Each command lives in its own module exposing ``add_parser(subparsers)`` (which sets
+``func``) so commands stay independent. Errors become one line on stderr:
+exit 2 for bad input or usage, 1 for anything else; ``--debug`` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+
+from insar_raster import __version__
+
+# Order here is the order in --help.
+COMMANDS = ("synth", "grid", "train", "forecast", "evaluate", "export", "info")
+
+log = logging.getLogger("insar_raster")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit 2 (argparse prints usage first)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="insar-raster",
+        description=(
+            "Turn InSAR measurement points (EGMS CSV, GeoPackage, GeoParquet) into a "
+            "georeferenced displacement cube, forecast it, and write rasters that open in QGIS."
+        ),
+        epilog="Typical use: insar-raster grid points.gpkg && insar-raster forecast points_cube.nc",
+    )
+    parser.add_argument("--version", action="version", version=f"insar-raster {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    common.add_argument("-v", "--verbose", action="store_true", help="more log detail")
+    common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"insar_raster.cli.{name}")
+        module.add_parser(sub, [common])
+    return parser
+
+
+def _setup_logging(args) -> None:
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    # Library warnings (dropped rows, duplicate pids...) as single log lines.
+    logging.captureWarnings(True)
+    pywarn = logging.getLogger("py.warnings")
+    pywarn.handlers[:] = [_WarningLineHandler()]
+    pywarn.propagate = False
+
+
+class _WarningLineHandler(logging.Handler):
+    def emit(self, record):
+        msg = record.getMessage()
+        # "file.py:12: UserWarning: text\n  warnings.warn(...)" -> "warning: text"
+        first = msg.splitlines()[0] if msg else ""
+        if "Warning: " in first:
+            first = first.split("Warning: ", 1)[1]
+        print(f"warning: {first}", file=sys.stderr)
+
+
+def main(argv=None) -> int:
+    from insar_raster.errors import InputError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    if not args.debug:
+        # Third-party chatter (e.g. numpy RuntimeWarnings on all-NaN slices) is not for users.
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+    try:
+        result = args.func(args)
+        return int(result or 0)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"insar-raster {args.command}: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"insar-raster {args.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything else is our failure: still one line, exit 1
+        if args.debug:
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Forecasting displacement cubes: windows, models, training, inference."""

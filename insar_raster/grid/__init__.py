@@ -1,0 +1,1 @@
+"""Sparse measurement points -> dense (time, y, x) cubes."""

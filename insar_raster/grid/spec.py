@@ -1,0 +1,134 @@
+"""Grid specification: a north-up raster grid in a projected CRS."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pyproj import CRS
+from rasterio.transform import Affine
+
+from insar_raster.errors import InputError
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A north-up grid of square cells.
+
+    Attributes
+    ----------
+    crs : pyproj.CRS
+        Projected CRS of the grid (metres).
+    resolution : float
+        Cell size in metres.
+    west, north : float
+        Coordinates of the outer upper-left corner, metres.
+    width, height : int
+        Number of columns and rows.
+    """
+
+    crs: CRS
+    resolution: float
+    west: float
+    north: float
+    width: int
+    height: int
+
+    def __repr__(self) -> str:
+        return (
+            f"GridSpec(crs={self.crs.to_string()!r}, resolution={self.resolution:g}, "
+            f"west={self.west:g}, north={self.north:g}, width={self.width}, height={self.height})"
+        )
+
+    def __post_init__(self):
+        if not (self.resolution > 0 and math.isfinite(self.resolution)):
+            raise InputError("--resolution", f"must be a positive number of metres, got {self.resolution}")
+        if self.width < 1 or self.height < 1:
+            raise InputError("--shape", f"grid must have at least 1x1 cells, got {self.height}x{self.width}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in cells."""
+        return (self.height, self.width)
+
+    @property
+    def transform(self) -> Affine:
+        """Affine transform from (col, row) to (x, y) of the cell corner."""
+        return Affine(self.resolution, 0.0, self.west, 0.0, -self.resolution, self.north)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(west, south, east, north) in metres."""
+        return (
+            self.west,
+            self.north - self.height * self.resolution,
+            self.west + self.width * self.resolution,
+            self.north,
+        )
+
+    @property
+    def x(self) -> np.ndarray:
+        """Cell-centre x coordinates (m), ascending."""
+        return self.west + (np.arange(self.width) + 0.5) * self.resolution
+
+    @property
+    def y(self) -> np.ndarray:
+        """Cell-centre y coordinates (m), descending (north-up)."""
+        return self.north - (np.arange(self.height) + 0.5) * self.resolution
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Flattened (x, y) of all cell centres in row-major (y, x) order."""
+        xx, yy = np.meshgrid(self.x, self.y)
+        return xx.ravel(), yy.ravel()
+
+    @classmethod
+    def from_points(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        crs,
+        resolution: float | None = 100.0,
+        shape: tuple[int, int] | None = None,
+        bounds: tuple[float, float, float, float] | None = None,
+    ) -> "GridSpec":
+        """Grid covering ``bounds`` (default: the points' extent).
+
+        With ``resolution`` the corners snap outward to multiples of it, so grids of
+        neighbouring runs line up (as EGMS L3 does). With ``shape=(H, W)`` (the paper's
+        256x256) the square cell size is the smallest that covers the extent.
+        """
+        crs = CRS.from_user_input(crs)
+        if bounds is None:
+            if len(x) == 0:
+                raise InputError(None, "no measurement points to grid")
+            bounds = (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
+        west, south, east, north = map(float, bounds)
+        if not (east >= west and north >= south):
+            raise InputError("--bounds", f"expected west,south,east,north with east>=west and north>=south, got {bounds}")
+        if shape is not None:
+            height, width = shape
+            if height < 1 or width < 1:
+                raise InputError("--shape", f"grid must have at least 1x1 cells, got {height}x{width}")
+            res = max((east - west) / width, (north - south) / height)
+            res = res if res > 0 else 1.0
+            # Centre the grid on the extent.
+            cx, cy = (west + east) / 2, (south + north) / 2
+            return cls(crs, res, cx - width * res / 2, cy + height * res / 2, width, height)
+        if resolution is None or not (resolution > 0 and math.isfinite(resolution)):
+            raise InputError("--resolution", f"must be a positive number of metres, got {resolution}")
+        res = float(resolution)
+        west_s = math.floor(west / res) * res
+        north_s = math.ceil(north / res) * res
+        # floor(...) + 1 so that a point on the east/south edge still falls in a cell.
+        width = int(math.floor((east - west_s) / res)) + 1
+        height = int(math.floor((north_s - south) / res)) + 1
+        return cls(crs, res, west_s, north_s, width, height)
+
+    def to_attrs(self) -> dict:
+        """Plain attributes, for provenance and model files (JSON-safe)."""
+        return {
+            "crs_wkt": self.crs.to_wkt(),
+            "resolution": self.resolution,
+            "transform": list(self.transform)[:6],
+            "shape": [self.height, self.width],
+        }

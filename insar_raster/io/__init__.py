@@ -1,0 +1,1 @@
+"""I/O at the edges: points in, cubes and rasters out."""

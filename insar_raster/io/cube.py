@@ -1,0 +1,155 @@
+"""The displacement cube: an ``xarray.Dataset`` and its files.
+
+Layout (the contract every module relies on)
+--------------------------------------------
+- ``displacement`` (time, y, x) float32, mm, NaN where masked (far from any MP).
+- ``mp_count`` (y, x) int32: measurement points inside each cell (optional).
+- ``distance_to_mp`` (y, x) float32, m: distance from the cell centre to the nearest MP
+  (optional).
+- coordinates ``time`` (datetime64), ``x`` ascending and ``y`` descending (cell centres,
+  metres), and ``spatial_ref`` (CF grid mapping written by rioxarray, with GeoTransform).
+- attrs: CF-1.8 ``Conventions``, ``title``, ``history``, provenance (``source``,
+  ``method``, ``resolution``, ``max_gap``, ``insar_raster_version``).
+
+Files: ``.nc`` (CF NetCDF, zlib, chunked), ``.zarr`` (folder), ``.tif`` (one band per
+epoch, COG layout, via :mod:`insar_raster.gis.raster`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+from insar_raster import __version__
+from insar_raster.errors import InputError
+from insar_raster.io.atomic import atomic_path
+
+CUBE_VARIABLE = "displacement"
+
+
+def _xy_attrs(ds: xr.Dataset) -> xr.Dataset:
+    ds["x"].attrs.update(standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X")
+    ds["y"].attrs.update(standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y")
+    if "time" in ds.coords:
+        ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
+    return ds
+
+
+def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:
+    """Assemble a cube Dataset with CRS and CF attributes.
+
+    Parameters
+    ----------
+    displacement : array-like (time, y, x)
+        Displacement in mm (numpy or dask).
+    times : array-like of datetime64
+        Acquisition dates.
+    grid_spec : insar_raster.grid.spec.GridSpec
+        The grid the values live on.
+    extra : dict, optional
+        Extra (y, x) layers, e.g. ``{"mp_count": ..., "distance_to_mp": ...}``.
+    attrs : dict, optional
+        Provenance attributes merged into the global attributes.
+    """
+    ds = xr.Dataset(
+        {CUBE_VARIABLE: (("time", "y", "x"), displacement)},
+        coords={"time": np.asarray(times, dtype="datetime64[ns]"), "y": grid_spec.y, "x": grid_spec.x},
+    )
+    # No CF standard_name exists for InSAR displacement, so long_name carries the meaning.
+    ds[CUBE_VARIABLE].attrs.update(
+        units="mm",
+        long_name="ground displacement relative to the first epoch",
+    )
+    for name, values in (extra or {}).items():
+        ds[name] = (("y", "x"), values)
+    if "mp_count" in ds:
+        ds["mp_count"].attrs.update(units="1", long_name="number of measurement points in the cell")
+    if "distance_to_mp" in ds:
+        ds["distance_to_mp"].attrs.update(units="m", long_name="distance from cell centre to nearest measurement point")
+    ds = _xy_attrs(ds)
+    ds = ds.rio.write_crs(grid_spec.crs).rio.write_transform(grid_spec.transform)
+    ds = ds.rio.write_coordinate_system()
+    for name in ds.data_vars:
+        ds[name].encoding.pop("grid_mapping", None)
+        ds[name].attrs["grid_mapping"] = "spatial_ref"
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ds.attrs.update(
+        Conventions="CF-1.8",
+        title="InSAR displacement cube",
+        institution="insar-raster",
+        history=f"{now}: created by insar-raster {__version__}",
+        insar_raster_version=__version__,
+    )
+    ds.attrs.update(attrs or {})
+    return ds
+
+
+def _netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        e = {"zlib": True, "complevel": 4}
+        if var.dtype.kind == "f":
+            e["_FillValue"] = np.float32(np.nan) if var.dtype == np.float32 else np.nan
+        else:
+            e["_FillValue"] = None
+        if var.dims == ("time", "y", "x"):
+            e["chunksizes"] = (min(time_chunk, ds.sizes["time"]), min(256, ds.sizes["y"]), min(256, ds.sizes["x"]))
+        enc[name] = e
+    enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64"}
+    return enc
+
+
+def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: dict | None = None, **raster_kwargs) -> Path:
+    """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
+
+    Dask-backed variables are computed and written chunk by chunk, so memory stays
+    bounded by the chunk size.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".nc", ".zarr", ".tif", ".tiff"):
+        raise InputError(path, f"unknown output format {suffix!r}", "use .nc, .zarr or .tif")
+    if suffix in (".tif", ".tiff"):
+        from insar_raster.gis.raster import write_geotiff
+
+        return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
+    with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp:
+        if suffix == ".nc":
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(ds), compute=True)
+        else:
+            enc = {name: {} for name in ds.data_vars}
+            ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True, zarr_format=2)
+    return path
+
+
+def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
+    """Open a cube written by :func:`write_cube` (or any CF cube with ``displacement``).
+
+    Raises
+    ------
+    InputError
+        Missing file, unreadable file, or no ``displacement`` (time, y, x) variable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".zarr":
+            ds = xr.open_zarr(path, chunks=chunks)
+        elif suffix in (".nc", ".nc4", ".cdf", ".h5"):
+            ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks, decode_coords="all")
+        else:
+            raise InputError(path, f"not a cube file (expected .nc or .zarr, got {suffix or 'no extension'!r})")
+    except InputError:
+        raise
+    except Exception as exc:  # netCDF4/HDF5 raise assorted types for corrupt files
+        raise InputError(path, f"cannot read as NetCDF/Zarr: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if CUBE_VARIABLE not in ds or ds[CUBE_VARIABLE].dims != ("time", "y", "x"):
+        raise InputError(path, f"no '{CUBE_VARIABLE}' (time, y, x) variable", "is this a cube from 'insar-raster grid'?")
+    if ds.rio.crs is None:
+        raise InputError(path, "cube has no CRS (no grid_mapping / spatial_ref)")
+    return ds

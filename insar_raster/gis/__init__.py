@@ -1,0 +1,1 @@
+"""GIS outputs: GeoTIFF/COG rasters, QGIS styles, derived layers, quicklooks, ``info``."""

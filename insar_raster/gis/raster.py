@@ -1,0 +1,243 @@
+"""GeoTIFF / Cloud Optimized GeoTIFF output for cubes and single layers.
+
+One float32 band per epoch, band description = ISO date, units in the band metadata,
+NaN nodata. With ``cog=True`` (default) the file is a COG: tiled, compressed
+(deflate/zstd with the floating-point predictor) and with overviews, built by GDAL's own
+``COG`` driver. A ``.qml`` QGIS style is written beside it so the map reads right the
+moment it is opened.
+
+Dask-backed arrays are written slab by slab (one time-chunk x one row-chunk at a time),
+so a cube larger than memory never has to be loaded whole.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import xarray as xr
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+from rasterio.windows import Window
+from tqdm.auto import tqdm
+
+from insar_raster import __version__
+from insar_raster.errors import InputError
+from insar_raster.io.atomic import atomic_path, check_output_path
+
+log = logging.getLogger("insar_raster")
+
+COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
+# Values sampled for the style's robust limits: enough for a stable 98th percentile.
+_STYLE_SAMPLE = 2_000_000
+
+
+def iso_dates(values) -> list[str]:
+    """ISO dates (YYYY-MM-DD) of datetime-like values."""
+    return [str(d) for d in np.datetime_as_string(np.asarray(values, dtype="datetime64[ns]"), unit="D")]
+
+
+def _band_dim(data: xr.DataArray, path) -> str | None:
+    if data.ndim == 2:
+        return None
+    if data.ndim != 3:
+        raise InputError(path, f"cannot write a {data.ndim}-D array {data.dims} as a raster", "expected (time, y, x), (band, y, x) or (y, x)")
+    return data.dims[0]
+
+
+def band_descriptions(data: xr.DataArray, band_dim: str | None) -> list[str]:
+    """Band descriptions: ISO dates for a datetime band axis, else labels or the name."""
+    if band_dim is None:
+        return [str(data.attrs.get("long_name") or data.name or "band 1")]
+    if band_dim in data.coords:
+        values = data[band_dim].values
+        if np.issubdtype(values.dtype, np.datetime64):
+            return iso_dates(values)
+        return [str(v) for v in values]
+    return [f"band {i + 1}" for i in range(data.sizes[band_dim])]
+
+
+def _north_up(data: xr.DataArray, path) -> xr.DataArray:
+    """Check CRS/spatial dims; flip a south-up array so rows run north to south."""
+    if data.rio.crs is None:
+        raise InputError(path, "the data has no CRS", "attach one with .rio.write_crs(...)")
+    try:
+        y_dim, x_dim = data.rio.y_dim, data.rio.x_dim
+    except Exception:
+        raise InputError(path, f"no spatial dimensions in {data.dims}", "expected y and x") from None
+    if data.dims[-2:] != (y_dim, x_dim):
+        data = data.transpose(..., y_dim, x_dim)
+    if data.sizes[y_dim] > 1 and data[y_dim].values[1] > data[y_dim].values[0]:
+        data = data.isel({y_dim: slice(None, None, -1)})
+    return data
+
+
+def _transform(data: xr.DataArray):
+    # Recompute from the coordinates when possible: a stored GeoTransform can be stale
+    # after slicing; a 1-cell axis has no spacing to recompute from.
+    recalc = data.sizes[data.rio.y_dim] > 1 and data.sizes[data.rio.x_dim] > 1
+    return data.rio.transform(recalc=recalc)
+
+
+def _slabs(data: xr.DataArray, band_dim: str | None):
+    """(band slice, row slice) pieces to write, aligned with dask chunks if any."""
+    n_bands = 1 if band_dim is None else data.sizes[band_dim]
+    height = data.shape[-2]
+    if data.chunks is None:
+        # Already in memory: band by band keeps the float32 copy small.
+        return [(slice(b, b + 1), slice(0, height)) for b in range(n_bands)]
+    chunks = data.chunks
+    band_chunks = (1,) if band_dim is None else chunks[0]
+    row_chunks = chunks[-2]
+    out = []
+    b0 = 0
+    for nb in band_chunks:
+        r0 = 0
+        for nr in row_chunks:
+            out.append((slice(b0, b0 + nb), slice(r0, r0 + nr)))
+            r0 += nr
+        b0 += nb
+    return out
+
+
+def _block_size(height: int, width: int) -> int:
+    return 512 if min(height, width) >= 2048 else 256
+
+
+def write_geotiff(
+    data: xr.DataArray,
+    path,
+    overwrite: bool = False,
+    cog: bool = True,
+    style: bool = True,
+    units: str | None = None,
+    nodata: float = float("nan"),
+    compress: str = "deflate",
+) -> Path:
+    """Write a (time, y, x), (band, y, x) or (y, x) array as a GeoTIFF (COG by default).
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Values with CRS and transform attached through rioxarray (``data.rio.crs``).
+        NumPy- or dask-backed; dask arrays are computed one chunk slab at a time.
+    path : str or Path
+        Output ``.tif``. Written atomically (temporary sibling, then rename).
+    overwrite : bool
+        Replace an existing file (and its ``.qml``).
+    cog : bool
+        Cloud Optimized GeoTIFF layout (tiled, compressed, overviews). Otherwise a plain
+        tiled, compressed GeoTIFF without overviews.
+    style : bool
+        Also write ``<stem>.qml``: a QGIS diverging colour ramp centred on 0, limits
+        +-98th percentile of ``|values|``.
+    units : str, optional
+        Unit written to every band (GDAL unit type and ``units`` band tag). Default: the
+        array's ``units`` attribute, else ``"mm"``.
+    nodata : float
+        Nodata value; NaN by default (NaNs in ``data`` are replaced if it is not NaN).
+    compress : {"deflate", "zstd", "lzw", "none"}
+        Compression of the bands.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the written GeoTIFF.
+    """
+    path = Path(path)
+    compress = compress.lower()
+    if compress not in COMPRESSIONS:
+        raise InputError("--compress", f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}")
+    check_output_path(path, overwrite)
+    qml_path = path.with_suffix(".qml")
+    if style:
+        check_output_path(qml_path, overwrite)
+    units = units or data.attrs.get("units") or "mm"
+
+    band_dim = _band_dim(data, path)
+    data = _north_up(data, path)
+    n_bands = 1 if band_dim is None else data.sizes[band_dim]
+    height, width = data.shape[-2:]
+    descriptions = band_descriptions(data, band_dim)
+    transform = _transform(data)
+    block = _block_size(height, width)
+    nodata_is_nan = math.isnan(nodata)
+    profile = dict(
+        driver="GTiff", width=width, height=height, count=n_bands, dtype="float32",
+        crs=data.rio.crs, transform=transform, nodata=nodata,
+        tiled=True, blockxsize=block, blockysize=block, bigtiff="IF_SAFER",
+    )
+
+    # A sparse, deterministic sample of |values| for the style's robust limits.
+    stride = max(1, (n_bands * height * width) // _STYLE_SAMPLE)
+    style_sample = []
+    last_band_sample = []
+
+    def write_bands(dst):
+        for i, desc in enumerate(descriptions, start=1):
+            dst.set_band_description(i, desc)
+            dst.update_tags(i, units=units)
+        dst.units = [units] * n_bands
+        dst.update_tags(
+            software=f"insar-raster {__version__}",
+            long_name=str(data.attrs.get("long_name", data.name or "")),
+            units=units,
+        )
+        slabs = _slabs(data, band_dim)
+        show = log.isEnabledFor(logging.INFO) and len(slabs) > 8
+        for bands, rows in tqdm(slabs, desc=f"writing {path.name}", unit="block", disable=not show, leave=False):
+            piece = data[bands] if band_dim is not None else data.expand_dims("band", 0)[bands]
+            values = np.asarray(piece.isel({data.rio.y_dim: rows}).values, dtype=np.float32)
+            finite = np.isfinite(values)
+            sample = np.abs(values[finite]).ravel()[::stride]
+            style_sample.append(sample)
+            if bands.stop == n_bands:
+                last_band_sample.append(np.abs(values[-1][finite[-1]]).ravel()[::max(1, stride // n_bands)])
+            if not nodata_is_nan:
+                values = np.where(finite, values, np.float32(nodata))
+            window = Window(0, rows.start, width, rows.stop - rows.start)
+            dst.write(values, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
+
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if cog:
+            # GDAL's COG driver only copies, so write a fast tiled GTiff first (same
+            # folder: no cross-device copy), then let the driver add overviews + layout.
+            fd, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".staging.tif", dir=path.parent)
+            os.close(fd)
+            try:
+                with rasterio.open(staging, "w", **profile, compress="zstd", zstd_level=1) as dst:
+                    write_bands(dst)
+                cog_options = dict(
+                    compress=compress.upper() if compress != "none" else "NONE",
+                    blocksize=block,
+                    overview_resampling="AVERAGE",  # nodata-aware: NaNs do not spread
+                    bigtiff="IF_SAFER",
+                    num_threads="ALL_CPUS",
+                )
+                if compress != "none":
+                    cog_options["predictor"] = "YES"  # floating-point predictor for float32
+                rasterio.shutil.copy(staging, tmp, driver="COG", **cog_options)
+            finally:
+                Path(staging).unlink(missing_ok=True)
+        else:
+            extra = {} if compress == "none" else {"compress": compress, "predictor": 3}
+            with rasterio.open(tmp, "w", **profile, **extra) as dst:
+                write_bands(dst)
+
+    if style:
+        from insar_raster.gis.style import robust_limit, write_qml
+
+        # Style the last band (the latest epoch): displacement relative to the first
+        # epoch is ~0 in band 1, so that band would show nothing.
+        sample = np.concatenate(last_band_sample) if last_band_sample else np.empty(0)
+        if sample.size == 0:
+            sample = np.concatenate(style_sample) if style_sample else np.empty(0)
+        limit = robust_limit(sample)
+        write_qml(qml_path, limit=limit, units=units, band=n_bands, overwrite=overwrite,
+                  label=descriptions[-1])
+    log.debug("wrote %s (%d bands, %dx%d, %s)", path, n_bands, height, width, "COG" if cog else "GeoTIFF")
+    return path

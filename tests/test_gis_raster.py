@@ -1,0 +1,118 @@
+"""GeoTIFF / COG output: reopen with rasterio and check layout, georeferencing, values."""
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from insar_raster.errors import InputError, OutputExistsError
+from insar_raster.gis.raster import write_geotiff
+from insar_raster.grid.spec import GridSpec
+from insar_raster.io.cube import make_cube
+
+
+def small_cube(n_epochs=3, height=280, width=300, seed=0):
+    """A cube larger than one 256-px tile, so GDAL builds an overview level."""
+    grid = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, width, height)
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 5, (n_epochs, height, width)).astype("float32")
+    values[:, :12, :7] = np.nan  # a masked corner
+    times = np.datetime64("2021-03-05") + np.arange(n_epochs) * np.timedelta64(6, "D")
+    return make_cube(values, times, grid), grid
+
+
+def test_cog_layout_georeferencing_and_values(tmp_path):
+    cube, grid = small_cube()
+    path = write_geotiff(cube["displacement"], tmp_path / "cube.tif")
+    assert path == tmp_path / "cube.tif"
+    with rasterio.open(path) as src:
+        assert src.driver == "GTiff"
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.profile["tiled"] and src.block_shapes[0] == (256, 256)
+        assert src.compression.name == "deflate"
+        assert all(len(src.overviews(b)) >= 1 for b in src.indexes)
+        assert src.count == 3 and src.dtypes == ("float32",) * 3
+        assert src.crs.to_epsg() == 3035
+        assert src.transform == grid.transform
+        assert np.isnan(src.nodata)
+        assert src.descriptions == ("2021-03-05", "2021-03-11", "2021-03-17")
+        assert src.units == ("mm",) * 3
+        assert src.tags(1)["units"] == "mm"
+        np.testing.assert_array_equal(src.read(), cube["displacement"].values)
+
+
+def test_dask_backed_cube_is_written_chunkwise_with_same_result(tmp_path):
+    cube, _ = small_cube(n_epochs=5)
+    lazy = cube["displacement"].chunk({"time": 2, "y": 100, "x": 300})
+    write_geotiff(lazy, tmp_path / "lazy.tif")
+    with rasterio.open(tmp_path / "lazy.tif") as src:
+        np.testing.assert_array_equal(src.read(), cube["displacement"].values)
+        assert len(src.descriptions) == 5
+
+
+def test_single_layer_with_numeric_nodata_and_units(tmp_path):
+    cube, grid = small_cube(n_epochs=2, height=40, width=30)
+    layer = cube["displacement"].isel(time=-1)
+    layer.attrs.update(units="mm/yr", long_name="mean velocity")
+    write_geotiff(layer, tmp_path / "v.tif", nodata=-9999.0)
+    with rasterio.open(tmp_path / "v.tif") as src:
+        assert src.count == 1 and src.nodata == -9999.0
+        assert src.units == ("mm/yr",)
+        assert src.descriptions == ("mean velocity",)
+        band = src.read(1)
+    assert (band[:12, :7] == -9999.0).all()
+    np.testing.assert_array_equal(band[12:], layer.values[12:])
+
+
+def test_window_subset_and_south_up_input_are_georeferenced(tmp_path):
+    cube, grid = small_cube(n_epochs=1, height=50, width=60)
+    sub = cube["displacement"].isel(x=slice(10, 20), y=slice(5, 15))
+    write_geotiff(sub.isel(y=slice(None, None, -1)), tmp_path / "sub.tif", style=False)
+    with rasterio.open(tmp_path / "sub.tif") as src:
+        assert src.transform.c == grid.west + 10 * 100.0
+        assert src.transform.f == grid.north - 5 * 100.0
+        assert src.transform.e == -100.0
+        np.testing.assert_array_equal(src.read(), sub.values)  # rows back north-up
+
+
+def test_plain_tiled_geotiff_and_zstd(tmp_path):
+    cube, _ = small_cube(n_epochs=2)
+    write_geotiff(cube["displacement"], tmp_path / "plain.tif", cog=False, compress="zstd")
+    with rasterio.open(tmp_path / "plain.tif") as src:
+        assert src.profile["tiled"]
+        assert src.compression.name == "zstd"
+        assert src.overviews(1) == []
+        assert "LAYOUT" not in src.tags(ns="IMAGE_STRUCTURE")
+
+
+def test_refuses_existing_output_and_leaves_no_temporaries(tmp_path):
+    cube, _ = small_cube(n_epochs=2, height=20, width=20)
+    out = tmp_path / "c.tif"
+    write_geotiff(cube["displacement"], out)
+    before = (out.stat().st_mtime_ns, (tmp_path / "c.qml").read_bytes())
+    with pytest.raises(OutputExistsError):
+        write_geotiff(cube["displacement"], out)
+    assert (out.stat().st_mtime_ns, (tmp_path / "c.qml").read_bytes()) == before
+    write_geotiff(cube["displacement"] * 2, out, overwrite=True)
+    assert sorted(os.listdir(tmp_path)) == ["c.qml", "c.tif"]
+
+
+def test_existing_style_is_not_clobbered(tmp_path):
+    cube, _ = small_cube(n_epochs=1, height=20, width=20)
+    (tmp_path / "c.qml").write_text("<qgis/>")
+    with pytest.raises(OutputExistsError):
+        write_geotiff(cube["displacement"], tmp_path / "c.tif")
+    assert not (tmp_path / "c.tif").exists()
+    write_geotiff(cube["displacement"], tmp_path / "c.tif", style=False)
+    assert (tmp_path / "c.qml").read_text() == "<qgis/>"
+
+
+def test_bad_inputs_raise_input_error(tmp_path):
+    cube, _ = small_cube(n_epochs=1, height=20, width=20)
+    with pytest.raises(InputError, match="compression"):
+        write_geotiff(cube["displacement"], tmp_path / "a.tif", compress="jpeg")
+    no_crs = cube["displacement"].drop_vars("spatial_ref")
+    no_crs.attrs.pop("grid_mapping", None)
+    with pytest.raises(InputError, match="CRS"):
+        write_geotiff(no_crs, tmp_path / "b.tif")
+    assert list(tmp_path.iterdir()) == []

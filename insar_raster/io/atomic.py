@@ -49,7 +49,8 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
     """
     path = check_output_path(path, overwrite)
     # Same folder => same filesystem => os.replace is atomic.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # Keep the real extension last: some drivers (GPKG, GDAL) pick the format from it.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     os.close(fd)
     os.unlink(tmp)  # writers create it themselves (some refuse an existing file)
     tmp = Path(tmp)

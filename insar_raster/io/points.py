@@ -1,0 +1,438 @@
+"""Measurement points (MPs): read EGMS CSV tiles and vector files into one Dataset.
+
+Points layout (the contract)
+----------------------------
+``xarray.Dataset`` with dims ``(point, time)``:
+
+- ``displacement`` (point, time) float32, mm, relative to the first epoch;
+- coordinates ``x``, ``y`` (point) float64 in a projected CRS (metres), ``pid`` (point,
+  string), ``time`` (datetime64) and ``spatial_ref`` (CRS via rioxarray);
+- optional per-point variables such as ``mean_velocity`` (mm/yr);
+- attrs ``source`` (input files) and ``product`` (e.g. ``EGMS L2b``).
+
+Formats: EGMS CSV (L2a, L2b, L3 Up/East; several tiles, a folder, or a ``.zip`` as
+downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
+(multi-threaded); no Python loop over rows anywhere.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import rioxarray  # noqa: F401
+from pyproj import CRS, Transformer
+
+from insar_raster.errors import InputError
+
+log = logging.getLogger("insar_raster")
+
+EGMS_CRS = "EPSG:3035"
+CSV_SUFFIXES = {".csv", ".txt"}
+VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
+PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_DATE_RE = re.compile(r"^D?(\d{4})-?(\d{2})-?(\d{2})$")
+# Per-point attributes kept when present (EGMS names).
+POINT_ATTRS = ("mean_velocity", "mean_velocity_std", "height", "rmse", "temporal_coherence")
+
+
+def parse_date_column(name: str):
+    """Date of a column named ``YYYYMMDD``, ``DYYYYMMDD`` or ``YYYY-MM-DD``, else None."""
+    m = _DATE_RE.match(str(name).strip())
+    if not m:
+        return None
+    try:
+        return np.datetime64(f"{m[1]}-{m[2]}-{m[3]}", "D")
+    except ValueError:
+        return None
+
+
+def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None) -> xr.Dataset:
+    """Assemble a points Dataset (see module docstring) with its CRS attached."""
+    n = len(x)
+    pid = np.arange(n).astype(str) if pid is None else np.asarray(pid).astype(str)
+    ds = xr.Dataset(
+        {"displacement": (("point", "time"), np.asarray(displacement, dtype=np.float32))},
+        coords={
+            "x": ("point", np.asarray(x, dtype=np.float64)),
+            "y": ("point", np.asarray(y, dtype=np.float64)),
+            "pid": ("point", pid),
+            "time": np.asarray(times, dtype="datetime64[ns]"),
+        },
+        attrs=dict(attrs or {}),
+    )
+    ds["displacement"].attrs.update(units="mm", long_name="displacement relative to the first epoch")
+    for name, values in (extra or {}).items():
+        ds[name] = ("point", np.asarray(values))
+    if "mean_velocity" in ds:
+        ds["mean_velocity"].attrs["units"] = "mm/yr"
+    return ds.rio.write_crs(CRS.from_user_input(crs))
+
+
+# --------------------------------------------------------------------------- reading
+
+def expand_inputs(paths) -> list[Path]:
+    """Files named by the user: files as given, folders expanded to their point files."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(
+                f for f in p.iterdir()
+                if f.suffix.lower() in CSV_SUFFIXES | VECTOR_SUFFIXES | PARQUET_SUFFIXES | {".zip"}
+            )
+            if not found:
+                raise InputError(p, "folder holds no .csv, .zip, .gpkg, .shp or .parquet files")
+            files.extend(found)
+        elif not p.exists():
+            raise InputError(p, "file not found")
+        else:
+            files.append(p)
+    if not files:
+        raise InputError(None, "no input files given")
+    return files
+
+
+def _classify(columns, path):
+    """Split column names into date columns and the rest; validate."""
+    dates = {c: parse_date_column(c) for c in columns}
+    date_cols = [c for c, d in dates.items() if d is not None]
+    if not date_cols:
+        raise InputError(path, "no date columns found", "expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD")
+    return date_cols, [dates[c] for c in date_cols]
+
+
+def _coordinate_columns(columns, path, input_crs):
+    lower = {c.lower(): c for c in columns}
+    if "easting" in lower and "northing" in lower:
+        return lower["easting"], lower["northing"], CRS.from_user_input(input_crs or EGMS_CRS)
+    for xn, yn in (("longitude", "latitude"), ("lon", "lat")):
+        if xn in lower and yn in lower:
+            return lower[xn], lower[yn], CRS.from_user_input(input_crs or "EPSG:4326")
+    if "x" in lower and "y" in lower:
+        if input_crs is None:
+            raise InputError(path, "columns x/y have no CRS", "pass --input-crs, e.g. EPSG:3035")
+        return lower["x"], lower["y"], CRS.from_user_input(input_crs)
+    raise InputError(path, "no coordinate columns found", "expected easting/northing (EPSG:3035) or latitude/longitude")
+
+
+def _arrow_error(path, exc) -> InputError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "conversion error" in text or "invalid value" in text:
+        return InputError(path, f"non-numeric value in a numeric column: {text}")
+    if "Expected" in text and "columns" in text:
+        return InputError(path, f"malformed or truncated row: {text}")
+    return InputError(path, f"cannot parse as CSV: {text}")
+
+
+def _read_csv_table(source, path):
+    """Read one EGMS CSV (path or binary stream) into (frame of non-date columns, values, times)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw = source.read() if hasattr(source, "read") else Path(source).read_bytes()
+    if not raw.strip():
+        raise InputError(path, "file is empty")
+    if b"\x00" in raw[:4096]:
+        raise InputError(path, "not a text CSV file (binary content)")
+    try:
+        header = raw.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text CSV file (not UTF-8)") from None
+    header = [h.strip().strip('"') for h in header]
+    date_cols, times = _classify(header, path)
+    types = {c: pa.float32() for c in date_cols}
+    keep = set(date_cols) | {c for c in header if c.lower() in {"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y", *POINT_ATTRS}}
+    for c in keep - set(date_cols):
+        types[c] = pa.string() if c.lower() == "pid" else pa.float64()
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=[c for c in header if c in keep]),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise _arrow_error(path, exc) from None
+    if table.num_rows == 0:
+        raise InputError(path, "no data rows (header only)")
+    values = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in date_cols]).astype(np.float32, copy=False)
+    frame = table.drop_columns(date_cols).to_pandas()
+    return frame, values, np.array(times, dtype="datetime64[D]")
+
+
+def _csv_sources(path: Path):
+    """Yield (display name, binary stream or path) for a CSV or each CSV inside a zip."""
+    if path.suffix.lower() == ".zip":
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise InputError(path, "not a valid zip archive") from None
+        members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
+        if not members:
+            raise InputError(path, "zip archive holds no .csv file")
+        for m in members:
+            with zf.open(m) as fh:
+                yield f"{path}!{m}", fh
+    else:
+        yield str(path), path
+
+
+def _read_vector(path: Path, input_crs):
+    """Read GeoPackage/Shapefile/GeoParquet points -> (frame, values, times, x, y, crs)."""
+    import geopandas as gpd
+
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            try:
+                gdf = gpd.read_parquet(path)
+            except ValueError:  # plain Parquet without geometry metadata: columns as in CSV
+                gdf = pd.read_parquet(path)
+        else:
+            gdf = gpd.read_file(path, engine="pyogrio")
+    except InputError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, f"cannot read as {path.suffix.lstrip('.').upper() or 'vector'} file: {text}") from None
+    if len(gdf) == 0:
+        raise InputError(path, "no features (empty layer)")
+    date_cols, times = _classify(list(gdf.columns), path)
+    try:
+        values = gdf[date_cols].to_numpy(dtype=np.float32)
+    except (ValueError, TypeError):
+        bad = next(c for c in date_cols if not pd.api.types.is_numeric_dtype(gdf[c]))
+        raise InputError(path, f"non-numeric value in displacement column {bad!r}") from None
+    if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry is not None and gdf.geometry.name in gdf:
+        geom = gdf.geometry
+        if not (geom.geom_type == "Point").all():
+            raise InputError(path, "geometries must be points")
+        crs = gdf.crs if gdf.crs is not None else (CRS.from_user_input(input_crs) if input_crs else None)
+        if crs is None:
+            raise InputError(path, "unknown CRS (the file declares none)", "pass --input-crs")
+        x, y = geom.x.to_numpy(), geom.y.to_numpy()
+        frame = pd.DataFrame(gdf.drop(columns=date_cols + [geom.name]))
+    else:
+        xc, yc, crs = _coordinate_columns(list(gdf.columns), path, input_crs)
+        x, y = gdf[xc].to_numpy(float), gdf[yc].to_numpy(float)
+        frame = pd.DataFrame(gdf.drop(columns=date_cols))
+    return frame, values, np.array(times, dtype="datetime64[D]"), x, y, CRS.from_user_input(crs)
+
+
+def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS:
+    """Output CRS: the user's, else EPSG:3035 for EGMS, else the input's if projected,
+    else the UTM zone of the points' centre (geographic input must be projected)."""
+    if crs is not None:
+        try:
+            out = CRS.from_user_input(crs)
+        except Exception:
+            raise InputError("--crs", f"unknown CRS {crs!r}", "use e.g. EPSG:3035") from None
+    elif egms:
+        out = CRS.from_user_input(EGMS_CRS)
+    elif input_crs.is_projected:
+        out = input_crs
+    else:
+        from pyproj.aoi import AreaOfInterest
+        from pyproj.database import query_utm_crs_info
+
+        lon, lat = float(np.nanmedian(x)), float(np.nanmedian(y))
+        info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+        if not info:
+            raise InputError("--crs", "input is geographic and no UTM zone fits", "pass --crs")
+        out = CRS.from_epsg(int(info[0].code))
+        log.info("input is in geographic coordinates; gridding in %s (pass --crs to choose)", out.name)
+    if not out.is_projected:
+        raise InputError("--crs", f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035")
+    return out
+
+
+def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dataset:
+    """Read and merge measurement points from EGMS CSV tiles or vector files.
+
+    Parameters
+    ----------
+    paths : path or list of paths
+        CSV files, ``.zip`` archives of CSVs, folders, ``.gpkg``/``.shp``/``.parquet``.
+    crs : str or pyproj.CRS, optional
+        Output (projected) CRS; default EPSG:3035 for EGMS CSV, else the input's
+        projected CRS, else the local UTM zone.
+    input_crs : str, optional
+        CRS of the input coordinates when the file does not say (e.g. plain x/y columns).
+    start, end : str or datetime64, optional
+        Keep epochs in ``[start, end]``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Points layout (module docstring), coordinates reprojected to ``crs``.
+
+    Warns
+    -----
+    UserWarning
+        Duplicate pids across tiles (dropped), rows with NaN (dropped), differing epochs
+        across tiles (intersection kept).
+    """
+    parts = []
+    for path in expand_inputs(paths):
+        suffix = path.suffix.lower()
+        if suffix in CSV_SUFFIXES or suffix == ".zip":
+            for name, source in _csv_sources(path):
+                frame, values, times = _read_csv_table(source, name)
+                xc, yc, in_crs = _coordinate_columns(list(frame.columns), name, input_crs)
+                x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
+                product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"
+                parts.append((name, frame, values, times, x, y, in_crs, product))
+        elif suffix in VECTOR_SUFFIXES | PARQUET_SUFFIXES:
+            frame, values, times, x, y, in_crs = _read_vector(path, input_crs)
+            parts.append((str(path), frame, values, times, x, y, in_crs, "vector"))
+        else:
+            raise InputError(path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet")
+    return _merge_parts(parts, crs=crs, start=start, end=end)
+
+
+def _merge_parts(parts, crs, start, end) -> xr.Dataset:
+    names = [p[0] for p in parts]
+    # Common epochs across tiles (EGMS tiles of one release share them).
+    common = parts[0][3]
+    for p in parts[1:]:
+        common = np.intersect1d(common, p[3])
+    if any(len(p[3]) != len(common) for p in parts):
+        warnings.warn(f"inputs have different epochs; keeping the {len(common)} common to all", stacklevel=3)
+    if len(common) == 0:
+        raise InputError(names[0], "inputs share no common epoch")
+    egms = all(p[7].startswith("EGMS") for p in parts)
+    out_crs = None
+    xs, ys, vals, pids, extras = [], [], [], [], {}
+    for name, frame, values, times, x, y, in_crs, _ in parts:
+        if out_crs is None:
+            out_crs = choose_output_crs(in_crs, x, y, crs=crs, egms=egms)
+        if in_crs != out_crs:
+            x, y = Transformer.from_crs(in_crs, out_crs, always_xy=True).transform(x, y)
+        idx = np.searchsorted(times, common)
+        xs.append(np.asarray(x, float))
+        ys.append(np.asarray(y, float))
+        vals.append(values[:, idx])
+        lower = {c.lower(): c for c in frame.columns}
+        pid = frame[lower["pid"]].astype(str).to_numpy() if "pid" in lower else np.char.add(f"{Path(name).stem}:", np.arange(len(frame)).astype(str))
+        pids.append(pid)
+        for attr in POINT_ATTRS:
+            if attr in lower:
+                extras.setdefault(attr, []).append(frame[lower[attr]].to_numpy(np.float32))
+    x, y, values, pid = np.concatenate(xs), np.concatenate(ys), np.concatenate(vals), np.concatenate(pids)
+    extra = {k: np.concatenate(v) for k, v in extras.items() if len(v) == len(parts)}
+
+    keep = np.ones(len(x), bool)
+    _, first = np.unique(pid, return_index=True)
+    dup = np.ones(len(x), bool)
+    dup[first] = False
+    if dup.any():
+        warnings.warn(f"dropped {int(dup.sum())} duplicate pid(s) from overlapping tiles", stacklevel=3)
+        keep &= ~dup
+    # Epoch selection before the NaN check: NaNs outside the period do not matter.
+    tsel = np.ones(len(common), bool)
+    if start is not None:
+        tsel &= common >= np.datetime64(start, "D")
+    if end is not None:
+        tsel &= common <= np.datetime64(end, "D")
+    if not tsel.any():
+        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {common[0]} to {common[-1]})")
+    values, common = values[:, tsel], common[tsel]
+    bad = keep & (~np.isfinite(values).all(axis=1) | ~np.isfinite(x) | ~np.isfinite(y))
+    if bad.any():
+        warnings.warn(f"dropped {int(bad.sum())} point(s) with missing (NaN) displacement or coordinates", stacklevel=3)
+        keep &= ~bad
+    if not keep.any():
+        raise InputError(names[0], "no valid measurement point left after dropping NaN rows")
+    order = np.argsort(common)
+    return make_points(
+        x[keep], y[keep], values[keep][:, order], common[order], out_crs, pid=pid[keep],
+        extra={k: v[keep] for k, v in extra.items()},
+        attrs={"source": ", ".join(Path(n).name for n in names), "product": parts[0][7] if egms else "vector"},
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+def _date_names(times, style="YYYYMMDD"):
+    days = np.asarray(times).astype("datetime64[D]").astype(str)
+    return [d.replace("-", "") for d in days] if style == "YYYYMMDD" else list(days)
+
+
+def to_l3(points: xr.Dataset, resolution: float = 100.0) -> xr.Dataset:
+    """Aggregate points into EGMS-L3-like cells: mean series per ``resolution`` cell."""
+    col = np.floor(points.x.values / resolution).astype(np.int64)
+    row = np.floor(points.y.values / resolution).astype(np.int64)
+    key = pd.MultiIndex.from_arrays([row, col])
+    codes, uniques = pd.factorize(key)
+    counts = np.bincount(codes)
+    sums = np.zeros((len(uniques), points.sizes["time"]), np.float64)
+    np.add.at(sums, codes, points.displacement.values)
+    rows = np.array([u[0] for u in uniques])
+    cols = np.array([u[1] for u in uniques])
+    return make_points(
+        (cols + 0.5) * resolution, (rows + 0.5) * resolution, (sums / counts[:, None]).astype(np.float32),
+        points.time.values, points.rio.crs, pid=np.array([f"L3{r}_{c}" for r, c in zip(rows, cols)]),
+        attrs={**points.attrs, "product": "EGMS L3"},
+    )
+
+
+def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool = False) -> Path:
+    """Write points as an EGMS CSV (``layout`` L2a, L2b, L3UD, L3EW), GeoPackage or GeoParquet.
+
+    The CSV layouts follow the Copernicus EGMS product description: metadata columns
+    then one column per acquisition named ``YYYYMMDD`` (mm). Atomic.
+    """
+    from insar_raster.io.atomic import atomic_path
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    crs = points.rio.crs
+    values = points.displacement.values
+    names = _date_names(points.time.values)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        if suffix == ".csv":
+            import pyarrow as pa
+            import pyarrow.csv as pacsv
+
+            pts = to_l3(points) if layout.upper().startswith("L3") else points
+            if CRS.from_user_input(crs) != CRS.from_user_input(EGMS_CRS):
+                e, n = Transformer.from_crs(crs, EGMS_CRS, always_xy=True).transform(pts.x.values, pts.y.values)
+            else:
+                e, n = pts.x.values, pts.y.values
+            vals = pts.displacement.values
+            years = (pts.time.values - pts.time.values[0]) / np.timedelta64(1, "D") / 365.25
+            velocity = np.polyfit(years, vals.T, 1)[0] if len(years) > 1 else np.zeros(len(e))
+            cols = {"pid": pa.array(pts.pid.values.astype(str))}
+            if not layout.upper().startswith("L3"):
+                lon, lat = Transformer.from_crs(EGMS_CRS, "EPSG:4326", always_xy=True).transform(e, n)
+                cols["mp_type"] = pa.array(np.full(len(e), "PS" if layout.upper() == "L2B" else "DS"))
+                cols["latitude"] = pa.array(np.round(lat, 7))
+                cols["longitude"] = pa.array(np.round(lon, 7))
+            cols["easting"] = pa.array(np.round(e, 1))
+            cols["northing"] = pa.array(np.round(n, 1))
+            cols["height"] = pa.array(np.round(50 + 0.001 * (e - e.min()), 1) if len(e) else e)
+            cols["rmse"] = pa.array(np.full(len(e), 1.2))
+            cols["mean_velocity"] = pa.array(np.round(velocity, 2))
+            cols["mean_velocity_std"] = pa.array(np.full(len(e), 0.2))
+            for j, name in enumerate(names):
+                cols[name] = pa.array(np.round(vals[:, j], 2))
+            pacsv.write_csv(pa.table(cols), tmp, pacsv.WriteOptions(quoting_style="none"))
+        elif suffix in {".gpkg", ".parquet", ".geoparquet"}:
+            import geopandas as gpd
+
+            frame = pd.DataFrame(values, columns=names)
+            frame.insert(0, "pid", points.pid.values.astype(str))
+            gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(points.x.values, points.y.values), crs=crs)
+            if suffix == ".gpkg":
+                gdf.to_file(tmp, driver="GPKG", engine="pyogrio", layer="measurement_points")
+            else:
+                gdf.to_parquet(tmp)
+        else:
+            raise InputError(path, f"unknown points format {suffix!r}", "use .csv, .gpkg or .parquet")
+    return path

@@ -1,0 +1,48 @@
+"""Neural network architectures for cube forecasting.
+
+Every model maps a batch of input windows to the change of displacement relative to
+the last input epoch, in normalised units:
+
+``forward(x, leads) -> (batch, steps, h, w)`` with
+
+- ``x``: (batch, window, channels, h, w) float32; channels are built by
+  :func:`insar_raster.forecast.train.build_inputs` (relative displacement, validity,
+  time position, day-of-year sine/cosine);
+- ``leads``: (batch, steps) float32, time from the last input epoch to each target
+  epoch in units of the training cube's acquisition step (1, 2, 3... on a regular cube).
+
+Architectures
+-------------
+``convlstm`` (default)
+    Fully convolutional encoder -> ConvLSTM -> decoder; any grid size.
+``paper``
+    The reference paper's CNN-LSTM (three conv blocks, LSTM over flattened maps, fully
+    connected reconstruction); fixed input size.
+``cnn``
+    Ablation of ``convlstm``: the same encoder/decoder with the recurrent core replaced
+    by plain convolutions over the epochs stacked as channels ("CNN without LSTM").
+"""
+from __future__ import annotations
+
+ARCHITECTURES = ("convlstm", "paper", "cnn")
+#: Architectures that run on any grid size (predicted by overlapping tiles).
+FULLY_CONVOLUTIONAL = ("convlstm", "cnn")
+
+
+def build_model(arch: str, **hparams):
+    """Instantiate an architecture by name with its hyper-parameters.
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture name.
+    """
+    if arch == "convlstm":
+        from insar_raster.models.convlstm import ConvLSTMForecaster as cls
+    elif arch == "paper":
+        from insar_raster.models.paper import PaperCNNLSTM as cls
+    elif arch == "cnn":
+        from insar_raster.models.convlstm import ConvForecaster as cls
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    return cls(**hparams)

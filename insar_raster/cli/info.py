@@ -1,10 +1,31 @@
-"""`insar-raster info` (placeholder until its issue lands)."""
+"""`insar-raster info FILE...`: CRS, extent, size, epochs, NaN share, model setup."""
+from __future__ import annotations
+
+import json
 
 
 def add_parser(subparsers, parents):
-    p = subparsers.add_parser("info", parents=parents, help="(not yet implemented)")
+    p = subparsers.add_parser(
+        "info", parents=parents,
+        help="describe a points file, cube, GeoTIFF or model file",
+        description=(
+            "Describe points files (EGMS CSV/zip, GeoPackage, GeoParquet), cubes (.nc, .zarr), "
+            "GeoTIFFs and model files: CRS, extent, number of points or grid size, epochs and "
+            "date range, sampling interval, NaN share, model architecture. Reads nothing it "
+            "does not need; model files are never executed."
+        ),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="file(s) to describe")
+    p.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several files)")
     p.set_defaults(func=_run)
 
 
 def _run(args):
-    raise NotImplementedError("'info' is not implemented yet")
+    from insar_raster.gis.info import describe, format_description
+
+    infos = [describe(path) for path in args.files]
+    if args.json:
+        print(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2, default=str))
+    else:
+        print("\n\n".join(format_description(info) for info in infos))
+    return 0

@@ -1,0 +1,377 @@
+"""``insar-raster info``: what is in a points file, a cube, a raster or a model file.
+
+:func:`describe` returns a JSON-safe dict; :func:`format_description` renders it as
+aligned ``key: value`` lines. Cubes and rasters are read lazily (dask / block by block),
+so only the NaN count touches every value; model files are never executed (only their
+JSON header is read).
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+from insar_raster.errors import InputError
+
+POINT_SUFFIXES = {".csv", ".txt", ".zip", ".gpkg", ".shp", ".geojson", ".fgb", ".parquet", ".geoparquet", ".pq"}
+CUBE_SUFFIXES = {".nc", ".nc4", ".cdf", ".zarr"}
+RASTER_SUFFIXES = {".tif", ".tiff"}
+MODEL_SUFFIXES = {".pt", ".pth", ".safetensors", ".json", ".irmodel", ".model"}
+# Above this many values the NaN share of a cube is estimated from a subset of epochs.
+_EXACT_NAN_LIMIT = 200_000_000
+
+
+def _crs_text(crs) -> str | None:
+    if crs is None:
+        return None
+    from pyproj import CRS
+
+    crs = CRS.from_user_input(crs)
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg} ({crs.name})" if epsg else crs.name
+
+
+def _epochs(times) -> dict:
+    """Epoch count, date range and sampling interval (days) of datetime values."""
+    times = np.sort(np.asarray(times, dtype="datetime64[ns]"))
+    out = {"n_epochs": int(len(times))}
+    if len(times) == 0:
+        return out
+    out["first_epoch"] = str(np.datetime_as_string(times[0], unit="D"))
+    out["last_epoch"] = str(np.datetime_as_string(times[-1], unit="D"))
+    if len(times) > 1:
+        steps = np.diff(times) / np.timedelta64(1, "D")
+        out["interval_days"] = {"median": float(np.median(steps)), "min": float(steps.min()), "max": float(steps.max())}
+    return out
+
+
+def _dates_from_descriptions(descriptions):
+    try:
+        return np.array([np.datetime64(d, "D") for d in descriptions])
+    except (ValueError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------- points
+
+def describe_points(path) -> dict:
+    """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader."""
+    from insar_raster.io.points import read_points
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        points = read_points(path)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    dropped = 0
+    for note in notes:  # the reader drops NaN rows and says how many
+        m = re.search(r"dropped (\d+) point\(s\) with missing", note)
+        if m:
+            dropped += int(m.group(1))
+    n_points = int(points.sizes["point"])
+    x, y = points["x"].values, points["y"].values
+    disp = points["displacement"].values
+    out = {
+        "path": str(path),
+        "kind": "points",
+        "format": Path(path).suffix.lstrip(".").lower() or "folder",
+        "product": points.attrs.get("product"),
+        "crs": _crs_text(points.rio.crs),
+        "extent": [float(x.min()), float(y.min()), float(x.max()), float(y.max())],
+        "n_points": n_points,
+        "points_dropped_for_nan": dropped,
+        **_epochs(points["time"].values),
+        # Share of NaN values among all points in the file (dropped rows count as NaN rows).
+        "nan_share": float((np.isnan(disp).sum() + dropped * disp.shape[1]) / max(1, (n_points + dropped) * disp.shape[1])),
+        "displacement_range_mm": [float(np.nanmin(disp)), float(np.nanmax(disp))],
+    }
+    if "mean_velocity" in points:
+        v = points["mean_velocity"].values
+        out["mean_velocity_range_mm_per_yr"] = [float(np.nanmin(v)), float(np.nanmax(v))]
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+# --------------------------------------------------------------------------- cubes
+
+def _open_dataset(path: Path):
+    import xarray as xr
+
+    try:
+        if path.suffix.lower() == ".zarr":
+            return xr.open_zarr(path, chunks={}, decode_coords="all")
+        return xr.open_dataset(path, engine="netcdf4", chunks={}, decode_coords="all")
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(path, f"cannot read as NetCDF/Zarr: {text}") from None
+
+
+def _nan_share(da) -> tuple[float, bool]:
+    """(share of NaN values, exact?) of a lazy array; big cubes use a subset of epochs."""
+    estimated = False
+    if da.size > _EXACT_NAN_LIMIT and "time" in da.dims:
+        stride = int(np.ceil(da.size / _EXACT_NAN_LIMIT))
+        da = da.isel(time=slice(None, None, stride))
+        estimated = True
+    return float(da.isnull().mean().compute()), not estimated
+
+
+def describe_cube(path) -> dict:
+    """NetCDF/Zarr cube (or any gridded NetCDF with a CRS, e.g. an exported layer)."""
+    path = Path(path)
+    ds = _open_dataset(path)
+    grids = [n for n, v in ds.data_vars.items() if v.ndim >= 2 and v.dims[-2:] == ("y", "x")]
+    if not grids:
+        raise InputError(path, "no gridded (y, x) variable", "is this a cube from 'insar-raster grid'?")
+    main = "displacement" if "displacement" in grids else grids[0]
+    da = ds[main]
+    out = {
+        "path": str(path),
+        "kind": "cube" if "time" in da.dims else "raster",
+        "format": "zarr" if path.suffix.lower() == ".zarr" else "netcdf",
+        "crs": _crs_text(ds.rio.crs),
+        "extent": None,
+        "grid": {"height": int(ds.sizes["y"]), "width": int(ds.sizes["x"])},
+        "variables": {n: {"dims": list(v.dims), "units": v.attrs.get("units")} for n, v in ds.data_vars.items()},
+    }
+    if ds.sizes["y"] > 1 and ds.sizes["x"] > 1:
+        transform = ds.rio.transform(recalc=True)
+        out["grid"]["resolution"] = [abs(transform.a), abs(transform.e)]
+        out["extent"] = [float(b) for b in ds.rio.bounds()]
+    if "time" in ds.coords:
+        out.update(_epochs(ds["time"].values))
+    share, exact = _nan_share(da)
+    out["nan_share"] = share
+    if not exact:
+        out["nan_share_estimated"] = True
+    if "time" in da.dims and da.sizes["time"]:
+        # Cells with no value at the latest epoch: the gap mask of a gridded cube.
+        masked = da.isel(time=-1).isnull()
+        out["masked_cell_share"] = float(masked.mean().compute())
+    keep = ("title", "source", "method", "resolution", "max_gap", "model", "architecture",
+            "forecast_horizon", "insar_raster_version", "Conventions")
+    out["attributes"] = {k: _json_safe(ds.attrs[k]) for k in keep if k in ds.attrs}
+    if "history" in ds.attrs:
+        out["attributes"]["history"] = str(ds.attrs["history"]).splitlines()[-1]
+    ds.close()
+    return out
+
+
+def _json_safe(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+# --------------------------------------------------------------------------- rasters
+
+def describe_geotiff(path) -> dict:
+    """GeoTIFF: georeferencing, bands (dates), layout (COG?), NaN share, style file."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    path = Path(path)
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as exc:
+        raise InputError(path, f"cannot read as GeoTIFF: {str(exc).splitlines()[0]}") from None
+    with src:
+        dates = _dates_from_descriptions(src.descriptions) if all(src.descriptions) else None
+        nodata_count = 0
+        for b in src.indexes:  # block by block: bounded memory on big rasters
+            for _, window in src.block_windows(b):
+                block = src.read(b, window=window, masked=False)
+                bad = ~np.isfinite(block)
+                if src.nodata is not None and np.isfinite(src.nodata):
+                    bad |= block == src.nodata
+                nodata_count += int(bad.sum())
+        out = {
+            "path": str(path),
+            "kind": "cube" if dates is not None and src.count > 1 else "raster",
+            "format": "geotiff",
+            "crs": _crs_text(src.crs.to_wkt()) if src.crs else None,
+            "extent": list(src.bounds),
+            "grid": {"height": src.height, "width": src.width, "resolution": list(src.res)},
+            "bands": src.count,
+            "band_descriptions": list(src.descriptions),
+            "units": sorted({u for u in src.units if u}),
+            "dtype": src.dtypes[0],
+            "nodata": None if src.nodata is None else (str(src.nodata) if np.isnan(src.nodata) else src.nodata),
+            "layout": {
+                "cog": src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG",
+                "tiled": bool(src.profile.get("tiled")),
+                "block": list(src.block_shapes[0]),
+                "compression": src.compression.name if src.compression else "none",
+                "overviews": src.overviews(1),
+            },
+            "nan_share": nodata_count / max(1, src.count * src.width * src.height),
+            "style": str(path.with_suffix(".qml")) if path.with_suffix(".qml").exists() else None,
+        }
+        if dates is not None:
+            out.update(_epochs(dates))
+    return out
+
+
+# --------------------------------------------------------------------------- models
+
+def describe_model(path) -> dict:
+    """Model file: architecture and training setup from its header (never executed)."""
+    path = Path(path)
+    header = read_model_header(path)
+    out = {"path": str(path), "kind": "model", "format": path.suffix.lstrip(".").lower()}
+    out.update(_summarise_model_header(header))
+    return out
+
+
+def read_model_header(path) -> dict:
+    """The JSON header of a model file, without loading weights or running code."""
+    path = Path(path)
+    try:
+        from insar_raster.forecast import modelfile  # the forecast module's own format
+    except ImportError:
+        modelfile = None
+    if modelfile is not None and hasattr(modelfile, "read_header"):
+        return modelfile.read_header(path)
+    return _generic_model_header(path)
+
+
+def _generic_model_header(path: Path) -> dict:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(path.read_text())
+        if suffix == ".safetensors":
+            # safetensors: 8-byte little-endian length, then a JSON header.
+            with open(path, "rb") as fh:
+                n = int.from_bytes(fh.read(8), "little")
+                if not 0 < n < 100_000_000:
+                    raise ValueError("bad header length")
+                header = json.loads(fh.read(n))
+            meta = header.pop("__metadata__", {}) or {}
+            parsed = {}
+            for k, v in meta.items():
+                try:
+                    parsed[k] = json.loads(v)
+                except (TypeError, ValueError):
+                    parsed[k] = v
+            parsed.setdefault("tensors", len(header))
+            return parsed
+        if suffix in (".pt", ".pth"):
+            import torch
+
+            obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+            if isinstance(obj, dict):
+                return {k: v for k, v in obj.items() if isinstance(v, (str, int, float, bool, list, dict)) and k != "state_dict"}
+            return {}
+    except InputError:
+        raise
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(path, f"cannot read model header: {text}") from None
+    raise InputError(path, f"unknown model file type {suffix!r}")
+
+
+def _summarise_model_header(header: dict) -> dict:
+    if not isinstance(header, dict):
+        return {"header": header}
+    return {k: _json_safe(v) for k, v in header.items()}
+
+
+# --------------------------------------------------------------------------- dispatch
+
+def file_kind(path) -> str:
+    """``points``, ``cube``, ``geotiff`` or ``model`` from the file name (and content)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in RASTER_SUFFIXES:
+        return "geotiff"
+    if suffix in CUBE_SUFFIXES:
+        return "cube"
+    if suffix in POINT_SUFFIXES and suffix != ".json":
+        return "points"
+    if suffix in MODEL_SUFFIXES:
+        return "model"
+    if path.is_dir():
+        return "points"  # a folder of EGMS tiles
+    raise InputError(path, f"unknown file type {suffix or '(none)'!r}",
+                     "expected points (.csv/.zip/.gpkg/.parquet), a cube (.nc/.zarr), a .tif or a model file")
+
+
+def describe(path) -> dict:
+    """Describe a points file, cube, GeoTIFF or model file.
+
+    Returns
+    -------
+    dict
+        JSON-safe. Always ``path`` and ``kind``; then, as they apply: ``crs``, ``extent``
+        (west, south, east, north in CRS units), ``n_points`` or ``grid`` (height, width,
+        resolution), ``n_epochs``, ``first_epoch``, ``last_epoch``, ``interval_days``
+        (median/min/max), ``nan_share`` (0-1), and for models the header fields
+        (architecture, window, horizon, ...).
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown type, unreadable content.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    kind = file_kind(path)
+    if kind == "geotiff":
+        return describe_geotiff(path)
+    if kind == "cube":
+        return describe_cube(path)
+    if kind == "points":
+        return describe_points(path)
+    return describe_model(path)
+
+
+def _value_text(key: str, value) -> str:
+    if isinstance(value, float):
+        if key.endswith("share"):
+            return f"{value:.1%}"
+        return f"{value:.6g}"
+    if key == "extent" and isinstance(value, list):
+        return "west {:.10g}, south {:.10g}, east {:.10g}, north {:.10g}".format(*value)
+    if key == "interval_days" and isinstance(value, dict):
+        if value["min"] == value["max"]:
+            return f"{value['median']:g} (regular)"
+        return f"median {value['median']:g}, min {value['min']:g}, max {value['max']:g}"
+    if key == "grid" and isinstance(value, dict):
+        text = f"{value['height']} x {value['width']} cells (rows x columns)"
+        if "resolution" in value:
+            rx, ry = value["resolution"]
+            text += f", {rx:g} m" if rx == ry else f", {rx:g} x {ry:g}"
+        return text
+    if key == "band_descriptions" and isinstance(value, list) and len(value) > 6:
+        return ", ".join(map(str, value[:3])) + f", ... ({len(value)} bands) ..., " + ", ".join(map(str, value[-2:]))
+    if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
+        return " to ".join(f"{v:.2f}" for v in value) if key.endswith("range") or "_range_" in key else ", ".join(f"{v:.6g}" for v in value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def format_description(info: dict) -> str:
+    """Aligned ``key: value`` lines for humans (the CLI's default output)."""
+    lines = []
+    width = max(len(k) for k in info) if info else 0
+    for key, value in info.items():
+        if value is None or key == "notes":
+            continue
+        if key in ("variables", "attributes", "layout") and isinstance(value, dict):
+            lines.append(f"{key}:")
+            for k, v in value.items():
+                lines.append(f"  {k}: {_value_text(k, v)}")
+            continue
+        lines.append(f"{key.ljust(width)}: {_value_text(key, value)}")
+    for note in info.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

@@ -422,7 +422,7 @@ def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool 
             cols["mean_velocity_std"] = pa.array(np.full(len(e), 0.2))
             for j, name in enumerate(names):
                 cols[name] = pa.array(np.round(vals[:, j], 2))
-            pacsv.write_csv(pa.table(cols), tmp, pacsv.WriteOptions(quoting_style="none"))
+            pacsv.write_csv(pa.table(cols), tmp, pacsv.WriteOptions(quoting_style="none", quoting_header="none"))
         elif suffix in {".gpkg", ".parquet", ".geoparquet"}:
             import geopandas as gpd
 

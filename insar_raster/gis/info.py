@@ -20,7 +20,7 @@ from insar_raster.errors import InputError
 POINT_SUFFIXES = {".csv", ".txt", ".zip", ".gpkg", ".shp", ".geojson", ".fgb", ".parquet", ".geoparquet", ".pq"}
 CUBE_SUFFIXES = {".nc", ".nc4", ".cdf", ".zarr"}
 RASTER_SUFFIXES = {".tif", ".tiff"}
-MODEL_SUFFIXES = {".pt", ".pth", ".safetensors", ".json", ".irmodel", ".model"}
+MODEL_SUFFIXES = {".ipt"}
 # Above this many values the NaN share of a cube is estimated from a subset of epochs.
 _EXACT_NAN_LIMIT = 200_000_000
 
@@ -220,67 +220,68 @@ def describe_geotiff(path) -> dict:
 
 # --------------------------------------------------------------------------- models
 
+MODEL_MAGIC = b"INSAR-RASTER-MODEL\n"  # insar_raster.forecast.modelfile.MAGIC
+
+
+def is_model_file(path) -> bool:
+    """True for an insar-raster model file (checked by its magic bytes, not its name)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(len(MODEL_MAGIC)) == MODEL_MAGIC
+
+
 def describe_model(path) -> dict:
-    """Model file: architecture and training setup from its header (never executed)."""
+    """Model file: architecture and training setup from its JSON header.
+
+    Only the header is parsed (by :func:`insar_raster.forecast.modelfile.read_header`);
+    the weights are not loaded and nothing in the file is executed.
+    """
+    from insar_raster.forecast.modelfile import read_header
+
     path = Path(path)
-    header = read_model_header(path)
-    out = {"path": str(path), "kind": "model", "format": path.suffix.lstrip(".").lower()}
-    out.update(_summarise_model_header(header))
+    header = read_header(path)
+    config = header.get("config") or {}
+    out = {
+        "path": str(path),
+        "kind": "model",
+        "format": "insar-raster model v{}".format(header.get("format_version", "?")),
+        "architecture": header.get("arch"),
+        "hyperparameters": header.get("hparams"),
+        "window": header.get("window", config.get("window")),
+        "steps": header.get("steps", config.get("steps")),
+    }
+    grid = header.get("grid") or {}
+    if grid.get("crs_wkt"):
+        out["crs"] = _crs_text(grid["crs_wkt"])
+    if grid.get("shape") and grid.get("transform"):
+        from rasterio.transform import Affine, array_bounds
+
+        height, width = grid["shape"]
+        transform = Affine(*grid["transform"])
+        west, south, east, north = array_bounds(height, width, transform)
+        out["extent"] = [west, south, east, north]
+        out["grid"] = {"height": int(height), "width": int(width),
+                       "resolution": grid.get("resolution") or [abs(transform.a), abs(transform.e)]}
+    training = {k: config[k] for k in ("epochs", "batch_size", "lr", "patch_size", "val_fraction",
+                                        "test_fraction", "seed") if k in config}
+    history = header.get("history") or []
+    if history:
+        training["epochs_run"] = len(history)
+        finite = [h for h in history if isinstance(h.get("val_loss"), (int, float))]
+        if finite:
+            best = min(finite, key=lambda h: h["val_loss"])
+            training["best_epoch"] = best.get("epoch")
+    out["training"] = training
+    metadata = header.get("metadata") or {}
+    for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
+        if key in metadata:
+            out[key] = metadata[key]
+    if "normalisation" in header:
+        out["normalisation"] = header["normalisation"]
+    out["versions"] = {k: header[k] for k in ("insar_raster_version", "torch_version") if k in header}
     return out
-
-
-def read_model_header(path) -> dict:
-    """The JSON header of a model file, without loading weights or running code."""
-    path = Path(path)
-    try:
-        from insar_raster.forecast import modelfile  # the forecast module's own format
-    except ImportError:
-        modelfile = None
-    if modelfile is not None and hasattr(modelfile, "read_header"):
-        return modelfile.read_header(path)
-    return _generic_model_header(path)
-
-
-def _generic_model_header(path: Path) -> dict:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            return json.loads(path.read_text())
-        if suffix == ".safetensors":
-            # safetensors: 8-byte little-endian length, then a JSON header.
-            with open(path, "rb") as fh:
-                n = int.from_bytes(fh.read(8), "little")
-                if not 0 < n < 100_000_000:
-                    raise ValueError("bad header length")
-                header = json.loads(fh.read(n))
-            meta = header.pop("__metadata__", {}) or {}
-            parsed = {}
-            for k, v in meta.items():
-                try:
-                    parsed[k] = json.loads(v)
-                except (TypeError, ValueError):
-                    parsed[k] = v
-            parsed.setdefault("tensors", len(header))
-            return parsed
-        if suffix in (".pt", ".pth"):
-            import torch
-
-            obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
-            if isinstance(obj, dict):
-                return {k: v for k, v in obj.items() if isinstance(v, (str, int, float, bool, list, dict)) and k != "state_dict"}
-            return {}
-    except InputError:
-        raise
-    except Exception as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(path, f"cannot read model header: {text}") from None
-    raise InputError(path, f"unknown model file type {suffix!r}")
-
-
-def _summarise_model_header(header: dict) -> dict:
-    if not isinstance(header, dict):
-        return {"header": header}
-    return {k: _json_safe(v) for k, v in header.items()}
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -293,14 +294,14 @@ def file_kind(path) -> str:
         return "geotiff"
     if suffix in CUBE_SUFFIXES:
         return "cube"
-    if suffix in POINT_SUFFIXES and suffix != ".json":
-        return "points"
-    if suffix in MODEL_SUFFIXES:
+    if suffix in MODEL_SUFFIXES or is_model_file(path):
         return "model"
+    if suffix in POINT_SUFFIXES:
+        return "points"
     if path.is_dir():
         return "points"  # a folder of EGMS tiles
     raise InputError(path, f"unknown file type {suffix or '(none)'!r}",
-                     "expected points (.csv/.zip/.gpkg/.parquet), a cube (.nc/.zarr), a .tif or a model file")
+                     "expected points (.csv/.zip/.gpkg/.parquet), a cube (.nc/.zarr), a .tif or a model (.ipt)")
 
 
 def describe(path) -> dict:
@@ -366,7 +367,7 @@ def format_description(info: dict) -> str:
     for key, value in info.items():
         if value is None or key == "notes":
             continue
-        if key in ("variables", "attributes", "layout") and isinstance(value, dict):
+        if key in ("variables", "attributes", "layout", "training", "versions", "hyperparameters", "normalisation") and isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():
                 lines.append(f"  {k}: {_value_text(k, v)}")

@@ -1,0 +1,146 @@
+"""`info` on every kind of file: points (CSV, GeoPackage, GeoParquet), cubes, GeoTIFF, model."""
+import json
+
+import numpy as np
+import pytest
+
+from insar_raster.cli import main
+from insar_raster.errors import InputError
+from insar_raster.gis.info import describe, format_description
+from insar_raster.gis.raster import write_geotiff
+from insar_raster.grid.spec import GridSpec
+from insar_raster.io.cube import make_cube, write_cube
+from insar_raster.io.points import make_points, write_points
+
+TIMES = np.datetime64("2020-01-02") + np.array([0, 6, 12, 24, 30]) * np.timedelta64(1, "D")
+
+
+def _cube():
+    grid = GridSpec("EPSG:3035", 50.0, 3_000_000.0, 2_000_000.0, 8, 6)
+    values = np.arange(5 * 6 * 8, dtype="float32").reshape(5, 6, 8)
+    values[:, :2, :] = np.nan  # 2 of 6 rows masked -> NaN share 1/3
+    return make_cube(values, TIMES, grid), grid
+
+
+def _points(n=40):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(3_000_000, 3_001_000, n)
+    y = rng.uniform(2_000_000, 2_002_000, n)
+    values = np.cumsum(rng.normal(0, 1, (n, len(TIMES))), axis=1).astype("float32")
+    values[:, 0] = 0
+    return make_points(x, y, values, TIMES, "EPSG:3035", pid=[f"P{i}" for i in range(n)])
+
+
+def _check_epochs(info):
+    assert info["n_epochs"] == 5
+    assert (info["first_epoch"], info["last_epoch"]) == ("2020-01-02", "2020-02-01")
+    assert info["interval_days"] == {"median": 6.0, "min": 6.0, "max": 12.0}
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet", ".csv"])
+def test_points_files(tmp_path, suffix):
+    points = _points()
+    path = write_points(points, tmp_path / f"pts{suffix}")
+    info = describe(path)
+    assert info["kind"] == "points" and info["n_points"] == 40
+    assert info["crs"].startswith("EPSG:3035")
+    np.testing.assert_allclose(
+        info["extent"], [points.x.min(), points.y.min(), points.x.max(), points.y.max()], atol=0.1)
+    _check_epochs(info)
+    assert info["nan_share"] == 0.0
+
+
+def test_points_csv_with_nan_rows_reports_them(tmp_path):
+    path = tmp_path / "egms.csv"
+    path.write_text(
+        "pid,easting,northing,20200101,20200113,20200125\n"
+        "a,3000000,2000000,0,1.5,2.5\n"
+        "b,3000100,2000100,0,,3\n"  # a gap -> the reader drops the point
+        "c,3000200,2000300,0,-1,-2\n"
+    )
+    info = describe(path)
+    assert info["n_points"] == 2 and info["points_dropped_for_nan"] == 1
+    assert info["nan_share"] == pytest.approx(1 / 3)
+    assert info["interval_days"]["median"] == 12.0
+    assert any("dropped 1 point" in n for n in info["notes"])
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_cubes(tmp_path, suffix):
+    cube, grid = _cube()
+    path = write_cube(cube, tmp_path / f"cube{suffix}")
+    info = describe(path)
+    assert info["kind"] == "cube"
+    assert info["grid"] == {"height": 6, "width": 8, "resolution": [50.0, 50.0]}
+    assert info["extent"] == pytest.approx(list(grid.bounds))
+    assert info["crs"].startswith("EPSG:3035")
+    assert info["nan_share"] == pytest.approx(1 / 3)
+    assert info["variables"]["displacement"]["units"] == "mm"
+    _check_epochs(info)
+    assert "2020-01-02" in format_description(info)
+
+
+def test_geotiff(tmp_path):
+    cube, grid = _cube()
+    path = write_geotiff(cube["displacement"], tmp_path / "cube.tif")
+    info = describe(path)
+    assert info["kind"] == "cube" and info["bands"] == 5
+    assert info["extent"] == pytest.approx(list(grid.bounds))
+    assert info["grid"]["height"] == 6 and info["grid"]["width"] == 8
+    assert info["layout"]["cog"] and info["layout"]["tiled"]
+    assert info["units"] == ["mm"]
+    assert info["nan_share"] == pytest.approx(1 / 3)
+    assert info["style"].endswith("cube.qml")
+    _check_epochs(info)
+
+
+def test_model_file_header_only(tmp_path):
+    from insar_raster.forecast.data import Normalisation
+    from insar_raster.forecast.forecaster import Forecaster, grid_of
+    from insar_raster.forecast.modelfile import save_model
+    from insar_raster.forecast.train import TrainConfig
+    from insar_raster.models import build_model
+
+    cube, grid = _cube()
+    hp = dict(steps=2, window=3, hidden=4, features=4)
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.7}, {"epoch": 2, "train_loss": 0.8, "val_loss": 0.5},
+               {"epoch": 3, "train_loss": 0.6, "val_loss": 0.6}]
+    model = Forecaster(build_model("convlstm", **hp), TrainConfig(window=3, steps=2, epochs=3),
+                       Normalisation(2.0, 6.0), grid_of(cube), hp, history=history, metadata={"val_rmse_mm": 1.4})
+    path = save_model(model, tmp_path / "model.ipt")
+    info = describe(path)
+    assert info["kind"] == "model" and info["architecture"] == "convlstm"
+    assert (info["window"], info["steps"]) == (3, 2)
+    assert info["hyperparameters"]["hidden"] == 4
+    assert info["grid"]["height"] == 6 and info["grid"]["width"] == 8
+    assert info["extent"] == pytest.approx(list(grid.bounds))
+    assert info["training"]["epochs_run"] == 3 and info["training"]["best_epoch"] == 2
+    assert "convlstm" in format_description(info)
+
+
+def test_pickle_renamed_as_model_is_refused_not_loaded(tmp_path):
+    import pickle
+
+    path = tmp_path / "evil.ipt"
+    path.write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(InputError) as exc:
+        describe(path)
+    assert "not an insar-raster model" in str(exc.value)
+
+
+def test_cli_text_json_and_errors(tmp_path, capsys):
+    cube, _ = _cube()
+    write_cube(cube, tmp_path / "c.nc")
+    assert main(["info", str(tmp_path / "c.nc")]) == 0
+    out = capsys.readouterr().out
+    assert "EPSG:3035" in out and "6 x 8 cells" in out and "33.3%" in out
+    assert main(["info", "--json", str(tmp_path / "c.nc")]) == 0
+    assert json.loads(capsys.readouterr().out)["n_epochs"] == 5
+    assert main(["info", str(tmp_path / "missing.nc")]) == 2
+    assert "missing.nc: file not found" in capsys.readouterr().err
+    (tmp_path / "notes.docx").write_text("x")
+    assert main(["info", str(tmp_path / "notes.docx")]) == 2
+    (tmp_path / "broken.nc").write_text("not netcdf")
+    assert main(["info", str(tmp_path / "broken.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown file type" in err and "cannot read" in err and "Traceback" not in err

@@ -69,9 +69,9 @@ def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: 
         ds["mp_count"].attrs.update(units="1", long_name="number of measurement points in the cell")
     if "distance_to_mp" in ds:
         ds["distance_to_mp"].attrs.update(units="m", long_name="distance from cell centre to nearest measurement point")
-    ds = _xy_attrs(ds)
     ds = ds.rio.write_crs(grid_spec.crs).rio.write_transform(grid_spec.transform)
     ds = ds.rio.write_coordinate_system()
+    ds = _xy_attrs(ds)  # after rioxarray, which writes units "metre"; CF examples use "m"
     for name in ds.data_vars:
         ds[name].encoding.pop("grid_mapping", None)
         ds[name].attrs["grid_mapping"] = "spatial_ref"

@@ -1,0 +1,136 @@
+"""Gridding: sparse weights vs scipy, gap mask, chunked writing, real file round trips."""
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from pyproj import CRS
+from scipy.interpolate import LinearNDInterpolator
+
+from insar_raster.cli import main
+from insar_raster.grid.gridders import METHODS, grid_points, make_gridder
+from insar_raster.grid.spec import GridSpec
+from insar_raster.io.cube import open_cube, write_cube
+from insar_raster.io.points import make_points, write_points
+
+
+def test_linear_matches_independent_linearndinterpolator(small_scene):
+    points, _ = small_scene
+    cube = grid_points(points, method="linear", max_gap=np.inf).compute()
+    xx, yy = np.meshgrid(cube.x.values, cube.y.values)
+    for k in (1, 17, 39):
+        ref = LinearNDInterpolator(np.c_[points.x.values, points.y.values], points.displacement.values[:, k])(xx, yy)
+        got = cube.displacement.values[k]
+        inside = np.isfinite(ref)
+        assert inside.mean() > 0.8
+        np.testing.assert_allclose(got[inside], ref[inside], atol=1e-3)
+        assert np.isnan(got[~inside]).all()  # outside the hull: no extrapolation
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_gridding_error_against_truth_is_within_noise(small_scene, method):
+    points, truth = small_scene
+    cube = grid_points(points, method=method).compute()
+    err = cube.displacement.values - truth.displacement.values
+    rmse = float(np.sqrt(np.nanmean(err**2)))
+    print(f"{method}: gridding RMSE vs truth {rmse:.2f} mm")
+    # Per-point noise is ~1.8 mm (1.5 mm atmosphere, 1 mm white); gridding must not add much.
+    assert rmse < 2.5
+
+
+def test_gap_mask_blanks_cells_far_from_points():
+    # Two clusters of MPs 5 km apart: linear interpolation would bridge them.
+    rng = np.random.default_rng(0)
+    xa, ya = rng.uniform(0, 1000, 200), rng.uniform(0, 1000, 200)
+    xb, yb = rng.uniform(6000, 7000, 200), rng.uniform(0, 1000, 200)
+    x, y = np.r_[xa, xb], np.r_[ya, yb]
+    values = np.c_[np.zeros(400), np.r_[np.full(200, -10.0), np.full(200, 10.0)]]
+    pts = make_points(x + 3e6, y + 3e6, values, np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"), "EPSG:3035")
+    cube = grid_points(pts, resolution=100, max_gap=300).compute()
+    gap = (cube.x > 3e6 + 1600) & (cube.x < 3e6 + 5400)
+    assert np.isnan(cube.displacement.isel(time=1).where(gap, drop=True)).all()
+    assert (cube.distance_to_mp.where(gap, drop=True) > 300).all()
+    bridged = grid_points(pts, resolution=100, max_gap=np.inf).compute()
+    assert np.isfinite(bridged.displacement.isel(time=1).where(gap, drop=True)).mean() > 0.5
+    assert int(cube.mp_count.sum()) == 400
+
+
+def test_cube_written_chunk_by_chunk(small_scene, tmp_path, monkeypatch):
+    """A cube longer than one time chunk is computed block by block, never whole."""
+    points, _ = small_scene
+    gs = GridSpec.from_points(points.x.values, points.y.values, points.rio.crs, resolution=100)
+    gridder = make_gridder("linear", gs).fit((points.x.values, points.y.values))
+    seen = []
+    original = gridder._apply_block
+
+    def spy(block):
+        seen.append(block.shape[1])
+        return original(block)
+
+    monkeypatch.setattr(gridder, "_apply_block", spy)
+    import dask.array as da
+
+    values = da.from_array(points.displacement.values, chunks=(-1, 8))
+    cube = gridder.grid(points.time.values, values)
+    assert cube.displacement.data.numblocks[0] == 5
+    write_cube(cube, tmp_path / "c.nc")
+    assert sorted(seen) == [8] * 5  # 40 epochs in 5 chunks of 8, each computed once
+    back = open_cube(tmp_path / "c.nc")
+    assert back.sizes["time"] == 40
+
+
+def _check_georef(cube_path, gs):
+    with rasterio.open(f"netcdf:{cube_path}:displacement") as src:
+        assert CRS.from_user_input(src.crs) == gs.crs
+        assert src.transform.almost_equals(gs.transform)
+        assert src.count == 40
+
+
+@pytest.mark.parametrize("fmt,layout", [(".csv", "L2b"), (".csv", "L3UD"), (".gpkg", None)])
+def test_cli_grid_round_trip(tmp_path, small_scene, fmt, layout, capsys):
+    points, _ = small_scene
+    src = write_points(points, tmp_path / f"pts{fmt}", layout=layout or "L2b")
+    assert main(["grid", str(src), "--resolution", "100", "-q"]) == 0
+    out = tmp_path / "pts_cube.nc"
+    ds = xr.open_dataset(out, decode_coords="all")
+    assert ds.displacement.dims == ("time", "y", "x")
+    assert ds.displacement.dtype == np.float32
+    assert ds.displacement.attrs["units"] == "mm"
+    assert ds.x.attrs["standard_name"] == "projection_x_coordinate" and ds.y.attrs["units"] == "m"
+    assert bool((np.diff(ds.y.values) < 0).all()) and bool((np.diff(ds.x.values) > 0).all())
+    assert np.issubdtype(ds.time.dtype, np.datetime64)
+    np.testing.assert_array_equal(ds.time.values, points.time.values)
+    assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["method"] == "linear"
+    assert ds.rio.crs == CRS.from_epsg(3035)
+    gs = GridSpec.from_points(points.x.values, points.y.values, "EPSG:3035", resolution=100)
+    if layout != "L3UD":
+        assert ds.sizes["y"] == gs.height and ds.sizes["x"] == gs.width
+        _check_georef(out, gs)
+    # Compression and chunking are on.
+    enc = ds.displacement.encoding
+    assert enc.get("zlib") and enc.get("chunksizes")
+    # Refuses to overwrite, then does with --overwrite.
+    assert main(["grid", str(src), "-q"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["grid", str(src), "-q", "--overwrite", "--method", "mean"]) == 0
+
+
+def test_cli_grid_shape_and_bounds(tmp_path, small_scene):
+    points, _ = small_scene
+    src = write_points(points, tmp_path / "p.parquet")
+    w, s = points.x.values.min(), points.y.values.min()
+    bounds = f"{w:.0f},{s:.0f},{w + 2000:.0f},{s + 1500:.0f}"
+    with pytest.warns(UserWarning, match="outside --bounds"):
+        assert main(["grid", str(src), "--shape", "30x40", "--bounds", bounds, "-o", str(tmp_path / "c.nc"), "-q"]) == 0
+    ds = open_cube(tmp_path / "c.nc")
+    assert ds.sizes["y"] == 30 and ds.sizes["x"] == 40
+    west, south, east, north = ds.rio.bounds()
+    assert west <= w + 1 and east >= w + 1999 and north >= s + 1499
+
+
+def test_zarr_output_round_trip(tmp_path, small_scene):
+    points, _ = small_scene
+    cube = grid_points(points, resolution=200)
+    write_cube(cube, tmp_path / "c.zarr")
+    back = open_cube(tmp_path / "c.zarr")
+    assert back.rio.crs == CRS.from_epsg(3035)
+    np.testing.assert_allclose(back.displacement.values, cube.displacement.values, equal_nan=True)

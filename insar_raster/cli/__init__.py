@@ -54,32 +54,47 @@ def _setup_logging(args) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
-    # Library warnings (dropped rows, duplicate pids...) as single log lines.
-    logging.captureWarnings(True)
-    pywarn = logging.getLogger("py.warnings")
-    pywarn.handlers[:] = [_WarningLineHandler()]
-    pywarn.propagate = False
 
 
-class _WarningLineHandler(logging.Handler):
-    def emit(self, record):
-        msg = record.getMessage()
-        # "file.py:12: UserWarning: text\n  warnings.warn(...)" -> "warning: text"
-        first = msg.splitlines()[0] if msg else ""
-        if "Warning: " in first:
-            first = first.split("Warning: ", 1)[1]
-        print(f"warning: {first}", file=sys.stderr)
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Print a library warning (dropped rows, duplicate pids...) as one ``warning:`` line."""
+    text = str(message).strip().splitlines()
+    print(f"warning: {text[0] if text else category.__name__}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
     from insar_raster.errors import InputError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    try:
+        args = parser.parse_args(argv)
+    except InputError as exc:
+        # An option's type function (e.g. parse_bounds) refused its value: argparse does
+        # not catch our exception, so report it here like any other usage error.
+        command = next((a for a in argv if a in COMMANDS), None)
+        if "--debug" in argv:
+            raise
+        print(f"insar-raster{' ' + command if command else ''}: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
     _setup_logging(args)
-    if not args.debug:
-        # Third-party chatter (e.g. numpy RuntimeWarnings on all-NaN slices) is not for users.
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
+    # Warning settings are scoped to this call so that main() can be called repeatedly
+    # (tests, notebooks) without leaking filters or losing warnings to the once-per-location
+    # registry.
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        if not args.debug:
+            # Third-party chatter (e.g. numpy RuntimeWarnings on all-NaN slices) is not for users.
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=FutureWarning)
+        return _run_command(args)
+
+
+def _run_command(args) -> int:
+    from insar_raster.errors import InputError
+
     try:
         result = args.func(args)
         return int(result or 0)
@@ -91,13 +106,20 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"insar-raster {args.command}: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        # A file the user named cannot be opened: their environment, not our bug (exit 2).
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"insar-raster {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # anything else is our failure: still one line, exit 1
         if args.debug:
             raise
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)", file=sys.stderr)
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)",
+              file=sys.stderr)
         return 1
-
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,300 @@
+"""Every bad input fails cleanly: exit code, one line naming the file, no traceback, no output.
+
+The CLI runs in-process through ``insar_raster.cli.main([...])`` (fast) and, for a few
+cases, as a real ``python -m insar_raster`` process to prove that no traceback reaches a
+terminal.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from insar_raster.cli import main
+
+# --------------------------------------------------------------------------- helpers
+
+DATES = ["20200101", "20200113", "20200125", "20200206", "20200218", "20200301"]
+
+
+def good_csv_text(n_points: int = 24, dates=DATES, seed: int = 0, pid_prefix: str = "P") -> str:
+    """A tiny EGMS-L3-like CSV: pid, easting, northing, one column per date (mm)."""
+    rng = np.random.default_rng(seed)
+    east = 4_000_000 + rng.uniform(0, 2000, n_points)
+    north = 3_000_000 + rng.uniform(0, 2000, n_points)
+    lines = [",".join(["pid", "easting", "northing", *dates])]
+    for i in range(n_points):
+        values = np.round(np.cumsum(rng.normal(0, 1, len(dates))) - 0, 2)
+        values[0] = 0.0
+        lines.append(",".join([f"{pid_prefix}{i}", f"{east[i]:.1f}", f"{north[i]:.1f}", *(f"{v:.2f}" for v in values)]))
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(argv, capsys):
+    """Run the CLI in-process -> (exit code, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_lines(err: str) -> list[str]:
+    """Non-warning, non-empty stderr lines (progress bars are off with -q)."""
+    return [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+
+
+def leftovers(folder: Path, before: set) -> set:
+    """Files created in ``folder`` since ``before`` (temp files included)."""
+    return {p.name for p in folder.iterdir()} - before
+
+
+def assert_clean_failure(code, err, expected_code, names, folder: Path, before: set, output: Path | None):
+    lines = error_lines(err)
+    assert code == expected_code, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, f"expected one error line, got {lines!r}"
+    assert lines[0].startswith("insar-raster ") and ": error: " in lines[0], lines[0]
+    for name in names:
+        assert name in lines[0], f"{name!r} not named in {lines[0]!r}"
+    if output is not None:
+        assert not output.exists()
+    assert leftovers(folder, before) == set(), "a partial or temporary file was left behind"
+
+
+# --------------------------------------------------------------------------- grid: bad inputs
+
+def _write(path: Path, content) -> Path:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+def _text_in_displacement():
+    lines = good_csv_text().splitlines()
+    cells = lines[5].split(",")
+    cells[5] = "abc"
+    lines[5] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+def _truncated_last_row():
+    text = good_csv_text()
+    return text[: len(text) - 20]  # cut in the middle of the last row
+
+
+def _no_coordinates():
+    return "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i not in (1, 2))
+                     for line in good_csv_text().splitlines()) + "\n"
+
+
+def _no_dates():
+    return "\n".join(",".join(line.split(",")[:3] + ["1.0"] if k else line.split(",")[:3] + ["velocity"])
+                     for k, line in enumerate(good_csv_text().splitlines())) + "\n"
+
+
+BINARY_GARBAGE = bytes(np.random.default_rng(42).integers(0, 256, 3000, dtype=np.uint8))
+# Garbage without NUL bytes and not UTF-8 either (e.g. a Latin-1 or compressed file).
+HIGH_GARBAGE = bytes(np.random.default_rng(43).integers(128, 256, 3000, dtype=np.uint8))
+
+# (case id, input file name, content or None for "missing", extra args, expected code, words in the message)
+GRID_CASES = [
+    ("missing_file", "points.csv", None, [], 2, ["not found"]),
+    ("empty_file", "points.csv", "", [], 2, ["empty"]),
+    ("whitespace_only", "points.csv", "\n \n", [], 2, ["empty"]),
+    ("header_only", "points.csv", good_csv_text().splitlines()[0] + "\n", [], 2, ["header only"]),
+    ("no_coordinate_columns", "points.csv", _no_coordinates(), [], 2, ["no coordinate columns"]),
+    ("no_date_columns", "points.csv", _no_dates(), [], 2, ["no date columns", "YYYYMMDD"]),
+    ("text_in_displacement", "points.csv", _text_in_displacement(), [], 2, ["non-numeric"]),
+    ("truncated_last_row", "points.csv", _truncated_last_row(), [], 2, ["truncated"]),
+    ("binary_garbage_csv", "points.csv", BINARY_GARBAGE, [], 2, ["binary"]),
+    ("non_utf8_garbage_csv", "points.csv", HIGH_GARBAGE, [], 2, ["not a text CSV"]),
+    ("binary_garbage_gpkg", "points.gpkg", BINARY_GARBAGE, [], 2, ["cannot read"]),
+    ("text_garbage_gpkg", "points.gpkg", "hello, I am not a GeoPackage\n", [], 2, ["cannot read"]),
+    ("binary_garbage_zip", "points.zip", BINARY_GARBAGE, [], 2, ["not a valid zip"]),
+    ("unsupported_suffix", "points.xlsx", "whatever", [], 2, ["unsupported file type"]),
+    ("unknown_crs", "points.csv", good_csv_text(), ["--crs", "EPSG:999999"], 2, ["--crs", "unknown CRS"]),
+    ("geographic_crs", "points.csv", good_csv_text(), ["--crs", "EPSG:4326"], 2, ["--crs", "not a projected CRS"]),
+    ("zero_resolution", "points.csv", good_csv_text(), ["--resolution", "0"], 2, ["--resolution", "positive"]),
+    ("negative_resolution", "points.csv", good_csv_text(), ["--resolution=-100"], 2, ["--resolution", "positive"]),
+    ("nan_resolution", "points.csv", good_csv_text(), ["--resolution", "nan"], 2, ["--resolution", "positive"]),
+    ("text_resolution", "points.csv", good_csv_text(), ["--resolution", "abc"], 2, ["--resolution", "invalid"]),
+    ("bounds_without_mp", "points.csv", good_csv_text(), ["--bounds", "0,0,1000,1000"], 2, ["--bounds", "no measurement point"]),
+    ("bounds_malformed", "points.csv", good_csv_text(), ["--bounds", "1,2,3"], 2, ["--bounds", "west,south,east,north"]),
+    ("bounds_inverted", "points.csv", good_csv_text(), ["--bounds", "10,10,0,0"], 2, ["--bounds"]),
+    ("bad_shape", "points.csv", good_csv_text(), ["--shape", "0x5"], 2, ["--shape"]),
+    ("all_rows_nan", "points.csv", "pid,easting,northing,20200101,20200113\nA,4000000,3000000,,\nB,4000100,3000100,nan,1\n",
+     [], 2, ["no valid measurement point"]),
+    ("epoch_range_empty", "points.csv", good_csv_text(), ["--start", "2030-01-01"], 2, ["--start/--end", "no epoch"]),
+    ("bad_time_chunk", "points.csv", good_csv_text(), ["--time-chunk", "0"], 2, ["--time-chunk"]),
+    ("bad_max_gap", "points.csv", good_csv_text(), ["--max-gap=-5"], 2, ["--max-gap"]),
+]
+
+
+@pytest.mark.parametrize("case, name, content, extra, expected_code, words", GRID_CASES, ids=[c[0] for c in GRID_CASES])
+def test_grid_bad_input_fails_cleanly(tmp_path, capsys, case, name, content, extra, expected_code, words):
+    src = tmp_path / name
+    if content is not None:
+        _write(src, content)
+    output = tmp_path / "cube.nc"
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["grid", src, "-o", output, "-q", *extra], capsys)
+    # A problem with an option names the option; a problem with a file names the file.
+    names = words if any(w.startswith("--") for w in words) else [name, *words]
+    assert_clean_failure(code, err, expected_code, names, tmp_path, before, output)
+
+
+def test_grid_output_in_missing_folder(tmp_path, capsys):
+    src = _write(tmp_path / "points.csv", good_csv_text())
+    output = tmp_path / "no" / "such" / "cube.nc"
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["grid", src, "-o", output, "-q"], capsys)
+    assert_clean_failure(code, err, 2, ["cube.nc", "does not exist"], tmp_path, before, output)
+
+
+def test_grid_output_under_a_file_instead_of_a_folder(tmp_path, capsys):
+    src = _write(tmp_path / "points.csv", good_csv_text())
+    output = src / "cube.nc"  # the "folder" is a file
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["grid", src, "-o", output, "-q"], capsys)
+    assert_clean_failure(code, err, 2, ["cube.nc", "does not exist"], tmp_path, before, output)
+
+
+def test_grid_output_in_read_only_folder(tmp_path, capsys):
+    src = _write(tmp_path / "points.csv", good_csv_text())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user (root) that can write into read-only folders")
+        output = locked / "cube.nc"
+        code, _, err = run_cli(["grid", src, "-o", output, "-q"], capsys)
+        assert_clean_failure(code, err, 2, ["cube.nc", "not writable"], locked, set(), output)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_grid_permission_denied_at_write_time(tmp_path, capsys, monkeypatch):
+    """What a read-only folder does when the early check cannot see it (root, ACLs, races):
+    the OS refuses the temporary file. Simulated, so that it also runs as root."""
+    import tempfile
+
+    src = _write(tmp_path / "points.csv", good_csv_text())
+    output = tmp_path / "cube.nc"
+
+    def refuse(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["grid", src, "-o", output, "-q"], capsys)
+    assert_clean_failure(code, err, 2, [str(tmp_path), "Permission denied"], tmp_path, before, output)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".tif", ".zarr"])
+def test_grid_refuses_existing_output_unless_overwrite(tmp_path, capsys, suffix):
+    src = _write(tmp_path / "points.csv", good_csv_text())
+    output = tmp_path / f"cube{suffix}"
+    code, _, err = run_cli(["grid", src, "-o", output, "-q", "--no-style"], capsys)
+    assert code == 0, err
+    if output.is_dir():
+        stamp = {p.relative_to(output): p.stat().st_mtime_ns for p in output.rglob("*")}
+    else:
+        stamp = output.read_bytes()
+    before = {p.name for p in tmp_path.iterdir()}
+
+    code, _, err = run_cli(["grid", src, "-o", output, "-q", "--no-style"], capsys)
+    assert_clean_failure(code, err, 2, [output.name, "already exists", "--overwrite"], tmp_path, before, None)
+    if output.is_dir():
+        assert {p.relative_to(output): p.stat().st_mtime_ns for p in output.rglob("*")} == stamp
+    else:
+        assert output.read_bytes() == stamp  # untouched
+
+    # With --overwrite it is replaced, and nothing else is left in the folder.
+    code, _, err = run_cli(["grid", src, "-o", output, "-q", "--no-style", "--overwrite", "--resolution", "250"], capsys)
+    assert code == 0, err
+    assert leftovers(tmp_path, before) == set()
+    from insar_raster.io.cube import open_cube
+
+    if suffix != ".tif":
+        assert float(open_cube(output).x.diff("x")[0]) == 250.0
+    else:
+        import rasterio
+
+        with rasterio.open(output) as ds:
+            assert ds.transform.a == 250.0
+
+
+def test_usage_error_is_one_line_exit_2(capsys):
+    code, _, err = run_cli(["grid"], capsys)
+    assert code == 2
+    assert "Traceback" not in err
+    assert len(error_lines(err)) == 1 and "error:" in err
+
+
+def test_unknown_command_exit_2(capsys):
+    code, _, err = run_cli(["frobnicate"], capsys)
+    assert code == 2 and "Traceback" not in err and len(error_lines(err)) == 1
+
+
+# --------------------------------------------------------------------------- grid: recoverable oddities
+
+def test_warnings_not_errors_duplicates_nan_rows_outside_bounds(tmp_path, capsys):
+    # Two overlapping tiles: pids P0..P11 appear in both.
+    tile_a = _write(tmp_path / "tile_a.csv", good_csv_text(n_points=24, seed=1))
+    lines = good_csv_text(n_points=24, seed=1).splitlines()
+    tile_b_lines = [lines[0]] + lines[1:13] + [line.replace("P", "Q", 1) for line in good_csv_text(n_points=24, seed=2).splitlines()[1:]]
+    # Two rows with a NaN (empty cell) in tile b.
+    for k in (14, 15):
+        cells = tile_b_lines[k].split(",")
+        cells[4] = ""
+        tile_b_lines[k] = ",".join(cells)
+    tile_b = _write(tmp_path / "tile_b.csv", "\n".join(tile_b_lines) + "\n")
+    output = tmp_path / "cube.nc"
+    # Bounds covering only part of the points.
+    code, _, err = run_cli(["grid", tile_a, tile_b, "-o", output, "-q", "--bounds", "4000000,3000000,4001000,3002000",
+                            "--method", "nearest"], capsys)
+    assert code == 0, err
+    assert "Traceback" not in err and error_lines(err) == []
+    warnings_ = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert any("12 duplicate pid" in w for w in warnings_), warnings_
+    assert any("dropped 2 point(s)" in w and "NaN" in w for w in warnings_), warnings_
+    assert any("outside --bounds" in w for w in warnings_), warnings_
+    from insar_raster.io.cube import open_cube
+
+    cube = open_cube(output)
+    # 24 + 24 unique - 2 NaN rows = 46 MPs read; those inside the bounds are counted in mp_count.
+    assert 0 < int(cube.mp_count.sum()) < 46
+
+
+# --------------------------------------------------------------------------- real terminal (subprocess)
+
+def _run_module(args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "insar_raster", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_subprocess_bad_input_no_traceback(tmp_path):
+    _write(tmp_path / "points.csv", "pid,easting,northing\n1,2,3\n")
+    proc = _run_module(["grid", "points.csv", "-o", "cube.nc", "-q"], tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert error_lines(proc.stderr) == [
+        "insar-raster grid: error: points.csv: no date columns found (expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["points.csv"]
+
+
+def test_subprocess_debug_shows_traceback(tmp_path):
+    proc = _run_module(["grid", "missing.csv", "-o", "cube.nc", "-q", "--debug"], tmp_path)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "InputError" in proc.stderr

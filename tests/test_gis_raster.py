@@ -58,7 +58,7 @@ def test_single_layer_with_numeric_nodata_and_units(tmp_path):
     with rasterio.open(tmp_path / "v.tif") as src:
         assert src.count == 1 and src.nodata == -9999.0
         assert src.units == ("mm/yr",)
-        assert src.descriptions == ("mean velocity",)
+        assert src.descriptions == ("2021-03-11",)  # the epoch of the slice
         band = src.read(1)
     assert (band[:12, :7] == -9999.0).all()
     np.testing.assert_array_equal(band[12:], layer.values[12:])

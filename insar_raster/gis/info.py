@@ -138,10 +138,12 @@ def describe_cube(path) -> dict:
         "grid": {"height": int(ds.sizes["y"]), "width": int(ds.sizes["x"])},
         "variables": {n: {"dims": list(v.dims), "units": v.attrs.get("units")} for n, v in ds.data_vars.items()},
     }
-    if ds.sizes["y"] > 1 and ds.sizes["x"] > 1:
-        transform = ds.rio.transform(recalc=True)
+    if ds.rio.crs is not None:
+        from insar_raster.gis.raster import grid_bounds, grid_transform
+
+        transform = grid_transform(ds)
         out["grid"]["resolution"] = [abs(transform.a), abs(transform.e)]
-        out["extent"] = [float(b) for b in ds.rio.bounds()]
+        out["extent"] = [float(b) for b in grid_bounds(ds)]
     if "time" in ds.coords:
         out.update(_epochs(ds["time"].values))
     share, exact = _nan_share(da)

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,13 @@ def _band_dim(data: xr.DataArray, path) -> str | None:
 def band_descriptions(data: xr.DataArray, band_dim: str | None) -> list[str]:
     """Band descriptions: ISO dates for a datetime band axis, else labels or the name."""
     if band_dim is None:
-        return [str(data.attrs.get("long_name") or data.name or "band 1")]
+        if "time" in data.coords and data["time"].ndim == 0:
+            return iso_dates([data["time"].values])  # a single epoch
+        label = str(data.name or data.attrs.get("long_name") or "band 1")
+        if "first_epoch" in data.attrs and "last_epoch" in data.attrs:
+            # A layer derived over a period (e.g. mean velocity): ISO 8601 interval.
+            label += f" {data.attrs['first_epoch']}/{data.attrs['last_epoch']}"
+        return [label]
     if band_dim in data.coords:
         values = data[band_dim].values
         if np.issubdtype(values.dtype, np.datetime64):
@@ -76,11 +83,24 @@ def _north_up(data: xr.DataArray, path) -> xr.DataArray:
     return data
 
 
-def _transform(data: xr.DataArray):
-    # Recompute from the coordinates when possible: a stored GeoTransform can be stale
-    # after slicing; a 1-cell axis has no spacing to recompute from.
+def grid_transform(data):
+    """Affine transform of a DataArray/Dataset on a regular grid, from its coordinates.
+
+    Recomputed from the coordinates when possible (a stored GeoTransform is stale after
+    slicing); a 1-cell axis has no spacing, so the stored one is used then.
+    """
     recalc = data.sizes[data.rio.y_dim] > 1 and data.sizes[data.rio.x_dim] > 1
-    return data.rio.transform(recalc=recalc)
+    with warnings.catch_warnings():
+        # rioxarray composes Affines with `*`, which affine>=2.4 flags as pending deprecation.
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return data.rio.transform(recalc=recalc)
+
+
+def grid_bounds(data) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a gridded DataArray/Dataset (cell edges)."""
+    from rasterio.transform import array_bounds
+
+    return array_bounds(data.sizes[data.rio.y_dim], data.sizes[data.rio.x_dim], grid_transform(data))
 
 
 def _slabs(data: xr.DataArray, band_dim: str | None):
@@ -163,7 +183,7 @@ def write_geotiff(
     n_bands = 1 if band_dim is None else data.sizes[band_dim]
     height, width = data.shape[-2:]
     descriptions = band_descriptions(data, band_dim)
-    transform = _transform(data)
+    transform = grid_transform(data)
     block = _block_size(height, width)
     nodata_is_nan = math.isnan(nodata)
     profile = dict(

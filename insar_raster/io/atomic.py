@@ -5,6 +5,7 @@ leaves any previous file at ``path`` untouched.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -61,15 +62,44 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
         if directory and path.exists():
-            old = path.with_name(f".{path.name}.old")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _replace_folder(tmp, path)
         else:
             os.replace(tmp, path)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        _remove(tmp)
+        # Ctrl-C interrupts the main thread only: worker threads (dask) may still write a
+        # chunk and recreate the temporary file. Remove it again once they have finished.
+        _ABANDONED.add(tmp)
         raise
+
+
+_ABANDONED: set[Path] = set()
+
+
+def _remove(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif tmp.exists() or tmp.is_symlink():
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+@atexit.register
+def _remove_abandoned() -> None:
+    # atexit runs after non-daemon threads (dask's thread pool) have been joined.
+    for tmp in list(_ABANDONED):
+        _remove(tmp)
+
+
+def _replace_folder(tmp: Path, path: Path) -> None:
+    """Swap folder ``tmp`` into ``path``; the old folder is removed only after the swap."""
+    # A unique name, so that a leftover of a crashed earlier run cannot block the rename.
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    old.rmdir()
+    os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)  # put the previous output back
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,71 @@
+"""Quicklook PNGs: written atomically, non-empty, real PNGs; point handling."""
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from insar_raster.errors import InputError, OutputExistsError
+from insar_raster.gis.quicklook import plot_cube, plot_forecast, resolve_points
+from insar_raster.grid.spec import GridSpec
+from insar_raster.io.cube import make_cube
+from insar_raster.io.points import make_points
+
+GRID = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 2_000_000.0, 24, 20)
+
+
+def _cubes():
+    times = np.datetime64("2021-01-01") + np.arange(14) * np.timedelta64(12, "D")
+    yy, xx = np.mgrid[0:20, 0:24]
+    bowl = -np.exp(-((yy - 8) ** 2 + (xx - 12) ** 2) / 20.0)
+    values = (np.arange(14)[:, None, None] * 2.0 * bowl).astype("float32")
+    values[:, 15:, :5] = np.nan  # water
+    cube = make_cube(values, times, GRID)
+    return cube.isel(time=slice(0, 10)), cube.isel(time=slice(10, None))
+
+
+def _assert_png(path):
+    assert path.exists() and path.stat().st_size > 10_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 300
+    assert image[..., :3].std() > 0.05  # something was drawn, not a blank canvas
+
+
+def test_forecast_quicklook_default_points(tmp_path):
+    observed, forecast = _cubes()
+    path = plot_forecast(observed, forecast, tmp_path / "forecast.png")
+    _assert_png(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["forecast.png"]  # no temporaries left
+
+
+def test_forecast_quicklook_points_by_xy_and_pid(tmp_path):
+    observed, forecast = _cubes()
+    x, y = float(GRID.x[12]), float(GRID.y[8])
+    points = make_points([x + 20], [y - 30], np.zeros((1, 3)), observed.time.values[:3], "EPSG:3035", pid=["PS42"])
+    picks = resolve_points([(x, y), f"{x + 300},{y}", "PS42"], observed["displacement"], points)
+    assert [p[0] for p in picks] == ["P1", "P2", "PS42"]
+    assert picks[2][1:] == (x + 20, y - 30)
+    path = plot_forecast(observed, forecast, tmp_path / "f.png", points=[(x, y), "PS42"], points_dataset=points)
+    _assert_png(path)
+
+
+def test_cube_quicklook_and_overwrite(tmp_path):
+    observed, _ = _cubes()
+    path = plot_cube(observed, tmp_path / "cube.png")
+    _assert_png(path)
+    with pytest.raises(OutputExistsError):
+        plot_cube(observed, path)
+    plot_cube(observed, path, overwrite=True)
+
+
+def test_point_errors_and_masked_point_warning(tmp_path):
+    observed, forecast = _cubes()
+    disp = observed["displacement"]
+    with pytest.raises(InputError, match="outside the grid"):
+        resolve_points([(0.0, 0.0)], disp)
+    with pytest.raises(InputError, match="neither x,y nor a known pid"):
+        resolve_points(["PS1"], disp)
+    with pytest.raises(InputError, match="PNG"):
+        plot_cube(observed, tmp_path / "cube.jpg")
+    on_water = (float(GRID.x[1]), float(GRID.y[18]))
+    with pytest.warns(UserWarning, match="masked cell"):
+        plot_forecast(observed, forecast, tmp_path / "w.png", points=[on_water])

@@ -1,0 +1,247 @@
+"""Property-based tests (hypothesis): the CSV reader and the grid spec on random inputs.
+
+Random column orders, date formats, coordinate ranges and NaN patterns; each property is
+checked against an independent expectation computed from the generated table.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, assume, example, given, settings
+from hypothesis import strategies as st
+from pyproj import CRS
+
+from insar_raster.errors import InputError
+from insar_raster.grid.spec import GridSpec
+from insar_raster.io.points import parse_date_column, read_points
+
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+DATE_FORMATS = {
+    "YYYYMMDD": lambda d: d.strftime("%Y%m%d"),
+    "DYYYYMMDD": lambda d: "D" + d.strftime("%Y%m%d"),
+    "YYYY-MM-DD": lambda d: d.strftime("%Y-%m-%d"),
+}
+METADATA = ["pid", "easting", "northing", "height", "mean_velocity", "rmse", "mp_type"]
+
+
+@st.composite
+def egms_tables(draw, shuffle_dates: bool = False):
+    """(CSV text, easting, northing, values, NaN mask, dates) of a random EGMS-like table.
+
+    Metadata columns come in any order and interleave with the date columns; the date
+    columns keep chronological order unless ``shuffle_dates``.
+    """
+    import datetime as dt
+
+    n_points = draw(st.integers(1, 12))
+    n_dates = draw(st.integers(1, 7))
+    start = draw(st.dates(min_value=dt.date(2015, 1, 1), max_value=dt.date(2030, 1, 1)))
+    gaps = draw(st.lists(st.integers(1, 40), min_size=n_dates - 1, max_size=n_dates - 1))
+    days = np.cumsum([0, *gaps])
+    dates = [start + dt.timedelta(days=int(d)) for d in days]
+    # Each date column may use its own naming style (files in the wild mix them).
+    styles = draw(st.lists(st.sampled_from(sorted(DATE_FORMATS)), min_size=n_dates, max_size=n_dates))
+    date_names = [DATE_FORMATS[s](d) for s, d in zip(styles, dates)]
+    # EPSG:3035 covers Europe; stay inside its valid area.
+    e0 = draw(st.floats(2_000_000, 6_000_000))
+    n0 = draw(st.floats(1_000_000, 5_000_000))
+    spread = draw(st.sampled_from([0.0, 1.0, 100.0, 10_000.0]))
+    east = e0 + draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array)) * spread
+    north = n0 + draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array)) * spread
+    values = np.array(draw(st.lists(st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=n_dates,
+                                             max_size=n_dates), min_size=n_points, max_size=n_points)),
+                      dtype=np.float32).reshape(n_points, n_dates)
+    # NaN pattern: each cell independently missing, written in one of the usual spellings.
+    nan_mask = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n_dates, max_size=n_dates),
+                                      min_size=n_points, max_size=n_points))).reshape(n_points, n_dates)
+    nan_mask &= draw(st.booleans())  # half the tables have no NaN at all
+    nan_text = draw(st.sampled_from(["", "NaN", "nan", "NA"]))
+    metadata = draw(st.lists(st.sampled_from(METADATA[3:]), unique=True))
+    if shuffle_dates:
+        columns = draw(st.permutations(["pid", "easting", "northing", *metadata, *date_names]))
+    else:
+        # Insert the metadata columns at random places between the (ordered) date columns.
+        columns = list(date_names)
+        for name in draw(st.permutations(["pid", "easting", "northing", *metadata])):
+            columns.insert(draw(st.integers(0, len(columns))), name)
+    cells = {
+        "pid": [f"PT{i:04d}" for i in range(n_points)],
+        "easting": [repr(float(v)) for v in east],
+        "northing": [repr(float(v)) for v in north],
+        "height": ["12.5"] * n_points,
+        "mean_velocity": ["-1.25"] * n_points,
+        "rmse": ["0.9"] * n_points,
+        "mp_type": ["PS"] * n_points,
+    }
+    for j, name in enumerate(date_names):
+        cells[name] = [nan_text if nan_mask[i, j] else repr(float(values[i, j])) for i in range(n_points)]
+    line_end = draw(st.sampled_from(["\n", "\r\n"]))
+    text = line_end.join([",".join(columns)] + [",".join(cells[c][i] for c in columns) for i in range(n_points)]) + line_end
+    return text, east, north, values, nan_mask, np.array(dates, dtype="datetime64[D]")
+
+
+@FAST
+@given(egms_tables())
+def test_csv_reader_any_column_order_date_style_and_nan_pattern(table):
+    check_read_points(table)
+
+
+@pytest.mark.xfail(strict=True, reason="F1 in /work/notes/reliability_findings.md: points.py maps values of "
+                   "unsorted date columns to the wrong dates (searchsorted on unsorted times)")
+@settings(FAST, phases=[Phase.explicit, Phase.generate])  # expected to fail: skip the (slow) shrinking
+@given(egms_tables(shuffle_dates=True))
+@example((  # a table that certainly shows the defect, so that the strict xfail cannot pass by luck
+    "pid,easting,northing,20150101,20150201,20150125,20150301\nA,4000000.0,3000000.0,1.0,2.0,3.0,4.0\n",
+    np.array([4_000_000.0]), np.array([3_000_000.0]), np.array([[1, 2, 3, 4]], np.float32), np.zeros((1, 4), bool),
+    np.array(["2015-01-01", "2015-02-01", "2015-01-25", "2015-03-01"], dtype="datetime64[D]"),
+))
+def test_csv_reader_shuffled_date_columns(table):
+    check_read_points(table)
+
+
+def _pids(text):
+    lines = text.splitlines()
+    col = lines[0].split(",").index("pid")
+    return [line.split(",")[col] for line in lines[1:]]
+
+
+def check_read_points(table):
+    text, east, north, values, nan_mask, dates = table
+    keep = ~nan_mask.any(axis=1)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tile.csv"
+        path.write_text(text)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if not keep.any():
+                with pytest.raises(InputError) as info:
+                    read_points(path)
+                assert "tile.csv" in info.value.message
+                return
+            points = read_points(path)
+    dropped = [str(w.message) for w in caught if "NaN" in str(w.message)]
+    if keep.all():
+        assert dropped == []
+    else:
+        assert len(dropped) == 1 and f"dropped {int((~keep).sum())} point(s)" in dropped[0]
+
+    order = np.argsort(dates)
+    assert points.rio.crs == CRS.from_epsg(3035)
+    np.testing.assert_array_equal(points.time.values.astype("datetime64[D]"), dates[order])
+    assert list(points.pid.values) == [pid for pid, k in zip(_pids(text), keep) if k]
+    np.testing.assert_array_equal(points.x.values, east[keep])
+    np.testing.assert_array_equal(points.y.values, north[keep])
+    np.testing.assert_array_equal(points.displacement.values, values[keep][:, order])
+    assert points.displacement.dtype == np.float32
+
+
+@FAST
+@given(
+    st.dates(min_value=__import__("datetime").date(1000, 1, 1)).map(lambda d: d.strftime("%Y%m%d")),
+    st.sampled_from(["", "D", "dash"]),
+)
+def test_parse_date_column_round_trip(yyyymmdd, style):
+    name = f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}" if style == "dash" else style + yyyymmdd
+    if int(yyyymmdd[:4]) < 1000:
+        return  # four-digit years only
+    assert str(parse_date_column(name)) == f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+    assert parse_date_column(f" {name} ") == parse_date_column(name)
+
+
+@FAST
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12))
+def test_parse_date_column_never_raises(name):
+    result = parse_date_column(name)
+    assert result is None or isinstance(result, np.datetime64)
+
+
+# --------------------------------------------------------------------------- grid spec
+
+coordinate = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False)
+resolution = st.one_of(st.floats(0.01, 5000, allow_nan=False), st.sampled_from([1.0, 10.0, 20.0, 100.0, 250.0]))
+
+
+@st.composite
+def point_clouds(draw):
+    n = draw(st.integers(1, 30))
+    x0, y0 = draw(coordinate), draw(coordinate)
+    spread = draw(st.sampled_from([0.0, 1e-3, 1.0, 1e3, 1e5]))
+    dx = np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    dy = np.array(draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+    return x0 + dx * spread, y0 + dy * spread
+
+
+def cell_index(spec: GridSpec, x, y):
+    """(row, col) as the gridders compute it (mp_count, block mean)."""
+    col = np.floor((x - spec.west) / spec.resolution).astype(np.int64)
+    row = np.floor((spec.north - y) / spec.resolution).astype(np.int64)
+    return row, col
+
+
+@FAST
+@given(point_clouds(), resolution)
+def test_grid_spec_from_resolution_covers_every_point(cloud, res):
+    x, y = cloud
+    # Keep the grid a sane size (the CLI would be asked for at most a few million cells).
+    assume((np.ptp(x) / res + 2) * (np.ptp(y) / res + 2) < 1e7)
+    spec = GridSpec.from_points(x, y, "EPSG:3035", resolution=res)
+    assert spec.resolution == res
+    # Corners snap to multiples of the resolution, so neighbouring runs line up.
+    assert math.isclose(spec.west / res, round(spec.west / res), abs_tol=1e-6)
+    assert math.isclose(spec.north / res, round(spec.north / res), abs_tol=1e-6)
+    row, col = cell_index(spec, x, y)
+    assert (col >= 0).all() and (col < spec.width).all(), (spec, x.min(), x.max())
+    assert (row >= 0).all() and (row < spec.height).all(), (spec, y.min(), y.max())
+    # Not larger than needed: at most one spare column/row.
+    assert spec.width <= np.ptp(x) / res + 2 and spec.height <= np.ptp(y) / res + 2
+    # Cell centres, transform and bounds agree.
+    assert np.all(np.diff(spec.x) > 0) and np.all(np.diff(spec.y) < 0)
+    assert spec.transform @ (0.5, 0.5) == pytest.approx((spec.x[0], spec.y[0]))
+    west, south, east, north = spec.bounds
+    assert east - west == pytest.approx(spec.width * res) and north - south == pytest.approx(spec.height * res)
+
+
+@FAST
+@given(point_clouds(), st.integers(1, 300), st.integers(1, 300))
+def test_grid_spec_from_shape_covers_the_extent(cloud, height, width):
+    x, y = cloud
+    spec = GridSpec.from_points(x, y, "EPSG:3035", resolution=None, shape=(height, width))
+    assert spec.shape == (height, width)
+    assert spec.resolution > 0
+    west, south, east, north = spec.bounds
+    tol = 1e-9 * max(1.0, np.abs(x).max(), np.abs(y).max())
+    assert west <= x.min() + tol and east >= x.max() - tol
+    assert south <= y.min() + tol and north >= y.max() - tol
+    # The cell is the smallest square that covers the extent in the tighter direction.
+    if np.ptp(x) > 0 or np.ptp(y) > 0:
+        assert spec.resolution == pytest.approx(max(np.ptp(x) / width, np.ptp(y) / height))
+
+
+@FAST
+@given(
+    st.one_of(st.floats(allow_nan=True), st.just(0.0), st.floats(max_value=0)),
+)
+def test_grid_spec_rejects_non_positive_or_non_finite_resolution(res):
+    assume(not (res > 0 and math.isfinite(res)))
+    with pytest.raises(InputError) as info:
+        GridSpec.from_points(np.array([0.0, 1.0]), np.array([0.0, 1.0]), "EPSG:3035", resolution=res)
+    assert info.value.path == "--resolution"
+
+
+@FAST
+@given(point_clouds(), st.floats(1, 1000))
+def test_grid_spec_with_bounds_contains_the_bounds(cloud, res):
+    x, y = cloud
+    west, east = sorted((float(x.min()), float(x.max()) + res))
+    south, north = sorted((float(y.min()), float(y.max()) + res))
+    assume((east - west) / res * (north - south) / res < 1e7)
+    spec = GridSpec.from_points(x, y, "EPSG:3035", resolution=res, bounds=(west, south, east, north))
+    gw, gs, ge, gn = spec.bounds
+    assert gw <= west and gn >= north
+    assert ge >= east - 1e-6 * max(1, abs(east)) and gs <= south + 1e-6 * max(1, abs(south))

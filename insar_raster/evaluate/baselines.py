@@ -1,0 +1,407 @@
+"""Baseline forecasters, fitted and scored on the same windows as the deep models.
+
+Every baseline follows the same fit-then-predict interface as
+:class:`insar_raster.forecast.forecaster.Forecaster`:
+
+- ``fit(cube, split)`` learns whatever it needs from the *training* samples of a
+  :class:`~insar_raster.forecast.windows.ChronoSplit` (and, for hyper-parameters, its
+  validation samples) and returns ``self``;
+- ``predict_windows(cube, starts)`` forecasts sample ``s`` (inputs epochs
+  ``[s, s + window)``, targets ``[s + window, s + window + steps)``) and returns an
+  array ``(n, steps, H, W)`` in mm, NaN where a forecast is not possible.
+
+Information available to each baseline
+--------------------------------------
+All baselines see only the ``window`` input epochs of a sample when forecasting it,
+exactly like the deep models: the per-pixel trend and trend + seasonal fits are
+least-squares fits to those ``window`` epochs only (not to the whole history before
+the forecast date). This keeps the comparison about *how* each model uses the same
+information. With short windows an annual sinusoid is barely constrained, so the
+seasonal terms are ridge-penalised, with the penalty chosen on the validation samples.
+
+Multi-step forecasting
+----------------------
+LASSO and LightGBM are *direct* multi-step models: one regressor per forecast step
+``k`` maps the pixel's lag features to its value at step ``k`` (no recursion, so errors
+do not feed back). Their training rows are a random subsample of (training sample,
+valid pixel) pairs, bounded by ``max_rows`` so memory and time do not grow with the
+grid.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from insar_raster.forecast.data import acquisition_step_days, times_in_days
+from insar_raster.io.cube import CUBE_VARIABLE
+
+log = logging.getLogger("insar_raster")
+_YEAR_DAYS = 365.25
+
+
+def cube_values(cube: xr.Dataset) -> np.ndarray:
+    """Displacement (time, y, x) as float32 mm, NaN masked, in memory."""
+    return np.asarray(cube[CUBE_VARIABLE].values, dtype=np.float32)
+
+
+def _target_days(days: np.ndarray, starts: np.ndarray, window: int, steps: int, step_days: float) -> np.ndarray:
+    """Dates (days) of the target epochs; past the cube's end, at the acquisition step."""
+    n_times = len(days)
+    epochs = starts[:, None] + window + np.arange(steps)[None, :]
+    beyond = days[-1] + (epochs - n_times + 1) * step_days
+    return np.where(epochs < n_times, days[np.minimum(epochs, n_times - 1)], beyond)
+
+
+class WindowBaseline:
+    """Common plumbing: window/steps bookkeeping and argument checks."""
+
+    name = "baseline"
+
+    def __init__(self, window: int, steps: int):
+        self.window = int(window)
+        self.steps = int(steps)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(window={self.window}, steps={self.steps})"
+
+    def fit(self, cube: xr.Dataset, split) -> "WindowBaseline":
+        """Nothing to learn (overridden by learned baselines)."""
+        self._check_split(split)
+        return self
+
+    def _check_split(self, split) -> None:
+        if split.window != self.window or split.steps != self.steps:
+            raise ValueError(f"split is for window={split.window}, steps={split.steps}; "
+                             f"{self} needs window={self.window}, steps={self.steps}")
+
+    def _starts(self, cube: xr.Dataset, starts) -> np.ndarray:
+        starts = np.asarray(starts, dtype=int).reshape(-1)
+        n_times = cube.sizes["time"]
+        if len(starts) and (starts.min() < 0 or starts.max() + self.window > n_times):
+            raise ValueError(f"window starts must lie in [0, {n_times - self.window}]")
+        return starts
+
+    def predict_windows(self, cube: xr.Dataset, starts) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Persistence(WindowBaseline):
+    """Every future epoch equals the last observed (input) epoch."""
+
+    name = "persistence"
+
+    def predict_windows(self, cube, starts):
+        starts = self._starts(cube, starts)
+        values = cube_values(cube)
+        last = values[starts + self.window - 1]
+        return np.repeat(last[:, None], self.steps, axis=1)
+
+
+def _design(days: np.ndarray, reference_days: np.ndarray, seasonal: bool) -> np.ndarray:
+    """Columns [1, t, (sin, cos of the annual phase)] with t in years from the reference date.
+
+    ``days`` (n, m), ``reference_days`` (n,) -> (n, m, p).
+    """
+    t = (days - reference_days[:, None]) / _YEAR_DAYS
+    cols = [np.ones_like(t), t]
+    if seasonal:
+        phase = 2 * np.pi * days / _YEAR_DAYS
+        cols += [np.sin(phase), np.cos(phase)]
+    return np.stack(cols, axis=-1)
+
+
+class PixelTrend(WindowBaseline):
+    """Per-pixel least-squares line (or line + annual sinusoid) through the window.
+
+    Parameters
+    ----------
+    window, steps : int
+    seasonal : bool
+        Add an annual sine/cosine pair to the linear trend.
+    seasonal_ridge : float or None
+        Ridge penalty on the seasonal amplitudes, in units of "equivalent epochs" (the
+        penalty is ``seasonal_ridge * n_valid * (a**2 + b**2)``, mm² per mm²). ``None``
+        chooses it from a small grid by validation RMSE in :meth:`fit`.
+    """
+
+    RIDGE_GRID = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+    def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None):
+        super().__init__(window, steps)
+        self.seasonal = bool(seasonal)
+        self.seasonal_ridge = seasonal_ridge
+        self.name = "trend_seasonal" if seasonal else "trend"
+
+    def fit(self, cube, split):
+        self._check_split(split)
+        if self.seasonal and self.seasonal_ridge is None:
+            from insar_raster.evaluate.metrics import rmse
+
+            tune = split.val if len(split.val) else split.train
+            observed = cube_values(cube)[split.target_indices("val" if len(split.val) else "train")]
+            errors = {}
+            for ridge in self.RIDGE_GRID:
+                self.seasonal_ridge = ridge
+                errors[ridge] = rmse(self.predict_windows(cube, tune), observed)
+            self.seasonal_ridge = min(errors, key=lambda r: (np.nan_to_num(errors[r], nan=np.inf), r))
+            log.debug("trend_seasonal: ridge %s (validation RMSE %s)", self.seasonal_ridge, errors)
+        elif self.seasonal_ridge is None:
+            self.seasonal_ridge = 0.0
+        return self
+
+    def predict_windows(self, cube, starts):
+        starts = self._starts(cube, starts)
+        values = cube_values(cube)
+        days = times_in_days(cube)
+        n_times, height, width = values.shape
+        inputs = starts[:, None] + np.arange(self.window)[None, :]
+        input_days = days[inputs]
+        reference = input_days[:, -1]
+        target_days = _target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
+        x_in = _design(input_days, reference, self.seasonal)  # (n, L, p)
+        x_out = _design(target_days, reference, self.seasonal)  # (n, H, p)
+        p = x_in.shape[-1]
+        out = np.full((len(starts), self.steps, height, width), np.nan, dtype=np.float32)
+        ridge = float(self.seasonal_ridge or 0.0)
+        for i in range(len(starts)):
+            y = values[inputs[i]].reshape(self.window, -1).astype(np.float64)  # (L, P)
+            w = np.isfinite(y)
+            y0 = np.where(w, y, 0.0)
+            wf = w.astype(np.float64)
+            # Normal equations per pixel, weighted by validity: A (P, p, p), b (P, p).
+            a = np.einsum("lp,lq,lc->cpq", x_in[i], x_in[i], wf)
+            b = np.einsum("lp,lc->cp", x_in[i], y0)
+            n_valid = wf.sum(axis=0)
+            if self.seasonal and ridge > 0:
+                a[:, 2, 2] += ridge * n_valid
+                a[:, 3, 3] += ridge * n_valid
+            # Too few epochs for the parameters: no forecast for that pixel.
+            solvable = n_valid >= p
+            a[~solvable] = np.eye(p)
+            coef = np.linalg.solve(a, b[..., None])[..., 0]  # (P, p)
+            pred = x_out[i] @ coef.T  # (H, P)
+            pred[:, ~solvable] = np.nan
+            out[i] = pred.reshape(self.steps, height, width)
+        return out
+
+
+def _lag_rows(values2d: np.ndarray, starts: np.ndarray, window: int, steps: int, max_rows: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random (sample, pixel) rows: lags (n, window) and targets (n, steps), all finite.
+
+    ``values2d`` is (time, pixels). Rows are drawn uniformly over all (start, pixel)
+    pairs; pairs with a masked lag or target are discarded.
+    """
+    n_pixels = values2d.shape[1]
+    total = len(starts) * n_pixels
+    if total == 0:
+        return np.zeros((0, window), np.float32), np.zeros((0, steps), np.float32)
+    # Oversample so that masked pairs can be dropped and still fill max_rows.
+    draw = min(total, int(max_rows * 1.6) + 100)
+    flat = rng.choice(total, size=draw, replace=False) if draw < total else np.arange(total)
+    s = starts[flat // n_pixels]
+    pix = flat % n_pixels
+    x = values2d[s[:, None] + np.arange(window)[None, :], pix[:, None]]
+    y = values2d[s[:, None] + window + np.arange(steps)[None, :], pix[:, None]]
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
+    return x[ok][:max_rows], y[ok][:max_rows]
+
+
+class _PixelRegressor(WindowBaseline):
+    """Direct multi-step per-pixel regression on the pixel's own lag values."""
+
+    def __init__(self, window: int, steps: int, max_rows: int = 100_000, seed: int = 0):
+        super().__init__(window, steps)
+        self.max_rows = int(max_rows)
+        self.seed = int(seed)
+        self.models_ = None
+        self.n_train_rows_ = 0
+
+    def _features(self, lags: np.ndarray, last_days: np.ndarray) -> np.ndarray:
+        return lags
+
+    def _target(self, lags, targets):
+        return targets
+
+    def _untarget(self, lags, predicted):
+        return predicted
+
+    def _rows(self, cube, split, part, max_rows, rng):
+        values = cube_values(cube)
+        days = times_in_days(cube)
+        starts = getattr(split, part)
+        # Keep the sample index with each row so day-of-year features can be attached.
+        n_pixels = values.shape[1] * values.shape[2]
+        v2 = values.reshape(values.shape[0], n_pixels)
+        x, y, d = [], [], []
+        per_start = max(1, max_rows // max(1, len(starts)))
+        for s in starts:
+            xs, ys = _lag_rows(v2, np.array([s]), self.window, self.steps, per_start, rng)
+            x.append(xs)
+            y.append(ys)
+            d.append(np.full(len(xs), days[s + self.window - 1]))
+        if not x:
+            return np.zeros((0, self.window), np.float32), np.zeros((0, self.steps), np.float32), np.zeros(0)
+        return np.concatenate(x), np.concatenate(y), np.concatenate(d)
+
+    def fit(self, cube, split):
+        self._check_split(split)
+        rng = np.random.default_rng(self.seed)
+        x, y, d = self._rows(cube, split, "train", self.max_rows, rng)
+        if len(x) == 0:
+            raise ValueError(f"{self.name}: no training pixel has all {self.window} lags and {self.steps} targets observed")
+        self.n_train_rows_ = len(x)
+        xv, yv, dv = self._rows(cube, split, "val", max(1000, self.max_rows // 4), rng) if len(split.val) else (None, None, None)
+        features = self._features(x, d)
+        targets = self._target(x, y)
+        val = None
+        if xv is not None and len(xv):
+            val = (self._features(xv, dv), self._target(xv, yv))
+        self._fit_steps(features, targets, val)
+        return self
+
+    def predict_windows(self, cube, starts):
+        if self.models_ is None:
+            raise RuntimeError(f"{self.name} is not fitted; call fit(cube, split) first")
+        starts = self._starts(cube, starts)
+        values = cube_values(cube)
+        days = times_in_days(cube)
+        n_times, height, width = values.shape
+        out = np.full((len(starts), self.steps, height * width), np.nan, dtype=np.float32)
+        for i, s in enumerate(starts):
+            lags = values[s:s + self.window].reshape(self.window, -1).T  # (P, L)
+            ok = np.isfinite(lags).all(axis=1)
+            if not ok.any():
+                continue
+            features = self._features(lags[ok], np.full(int(ok.sum()), days[s + self.window - 1]))
+            pred = np.stack([m.predict(features) for m in self.models_], axis=1)
+            out[i][:, ok] = self._untarget(lags[ok], pred).T
+        return out.reshape(len(starts), self.steps, height, width)
+
+
+class PixelLasso(_PixelRegressor):
+    """LASSO on a pixel's last ``window`` values (mm), as in the paper.
+
+    Features are the raw lag values and the target is the raw value at each step
+    (one model per step), so the coefficients read directly as weights on the lags:
+    persistence is the coefficient 1 on the most recent epoch. The L1 penalty
+    ``alpha`` is chosen from a small grid by RMSE on the validation samples.
+    """
+
+    name = "lasso"
+    ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0)
+
+    def __init__(self, window, steps, max_rows=100_000, seed=0, alpha: float | None = None):
+        super().__init__(window, steps, max_rows, seed)
+        self.alpha = alpha
+
+    def _fit_steps(self, features, targets, val):
+        from sklearn.linear_model import Lasso
+
+        def fit_one(alpha, k):
+            # precompute: coordinate descent on the (window x window) Gram matrix, so the
+            # cost per iteration does not grow with the number of rows.
+            return Lasso(alpha=alpha, max_iter=20000, tol=1e-5, precompute=True,
+                         random_state=self.seed).fit(features, targets[:, k])
+
+        alphas = [self.alpha] if self.alpha is not None else list(self.ALPHA_GRID)
+        if len(alphas) > 1 and val is not None:
+            xv, yv = val
+            # Pick alpha on step 1 (cheap, and the choice is stable across steps).
+            errors = {a: float(np.sqrt(np.mean((fit_one(a, 0).predict(xv) - yv[:, 0]) ** 2))) for a in alphas}
+            self.alpha = min(errors, key=errors.get)
+            log.debug("lasso: alpha %g (validation RMSE %s)", self.alpha, errors)
+        else:
+            self.alpha = alphas[0]
+        self.models_ = [fit_one(self.alpha, k) for k in range(self.steps)]
+
+    def lag_importance(self) -> np.ndarray:
+        """|coefficient| per (step, lag), lags oldest to most recent (mm per mm)."""
+        return np.abs(np.stack([m.coef_ for m in self.models_]))
+
+
+class PixelLightGBM(_PixelRegressor):
+    """LightGBM on a pixel's last ``window`` values, one model per step.
+
+    A tree ensemble cannot extrapolate beyond the values it saw, and cumulative
+    displacement in the test epochs lies beyond the training range wherever the
+    ground keeps moving. So this baseline predicts the *change* from the last input
+    epoch, from the same ``window`` values expressed as: the lag values relative to
+    the last epoch (``window - 1`` features) plus the last epoch's value itself
+    (its level), and the day of year of the last epoch (sine, cosine) for seasonal
+    motion. Boosting stops early on the validation samples.
+    """
+
+    name = "lightgbm"
+
+    def __init__(self, window, steps, max_rows=100_000, seed=0, n_estimators: int = 400,
+                 learning_rate: float = 0.05, num_leaves: int = 31, n_jobs: int | None = None):
+        super().__init__(window, steps, max_rows, seed)
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.n_jobs = n_jobs
+
+    def _features(self, lags, last_days):
+        last = lags[:, -1:]
+        phase = 2 * np.pi * np.asarray(last_days, dtype=np.float64)[:, None] / _YEAR_DAYS
+        return np.hstack([lags[:, :-1] - last, last, np.sin(phase), np.cos(phase)]).astype(np.float32)
+
+    def _target(self, lags, targets):
+        return targets - lags[:, -1:]
+
+    def _untarget(self, lags, predicted):
+        return predicted + lags[:, -1:]
+
+    def _fit_steps(self, features, targets, val):
+        import lightgbm as lgb
+
+        # One thread by default: with ~1e5 rows, OpenMP threads cost more than they save
+        # (and fight with torch's threads when deep models run in the same process).
+
+        self.models_ = []
+        for k in range(self.steps):
+            model = lgb.LGBMRegressor(
+                n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+                min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=1.0,
+                random_state=self.seed + k, deterministic=True, force_col_wise=True,
+                n_jobs=self.n_jobs or 1, verbose=-1,
+            )
+            kwargs = {}
+            if val is not None:
+                kwargs = {"eval_set": [(val[0], np.ascontiguousarray(val[1][:, k]))],
+                          "callbacks": [lgb.early_stopping(30, verbose=False)]}
+            with warnings.catch_warnings():
+                # eval_set -> eval_X/eval_y rename in recent LightGBM; eval_set works in all 4.x.
+                warnings.simplefilter("ignore", category=FutureWarning)
+                warnings.filterwarnings("ignore", message=".*eval_set.*")
+                self.models_.append(model.fit(features, np.ascontiguousarray(targets[:, k]), **kwargs))
+
+    def lag_importance(self) -> np.ndarray:
+        """Total split gain per (step, lag), lags oldest to most recent.
+
+        Feature ``j < window - 1`` is lag ``j`` relative to the last epoch; feature
+        ``window - 1`` is the last epoch's level. The two day-of-year features are
+        not lags and are left out.
+        """
+        gains = [m.booster_.feature_importance(importance_type="gain")[:self.window] for m in self.models_]
+        return np.asarray(gains, dtype=np.float64)
+
+
+BASELINES = {
+    "persistence": lambda window, steps, **kw: Persistence(window, steps),
+    "trend": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=False),
+    "trend_seasonal": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=True),
+    "lasso": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLasso(window, steps, max_rows, seed),
+    "lightgbm": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLightGBM(window, steps, max_rows, seed),
+}
+
+
+def make_baseline(name: str, window: int, steps: int, **kwargs) -> WindowBaseline:
+    """Instantiate a baseline by name (see :data:`BASELINES`)."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
+    return BASELINES[name](window, steps, **kwargs)

@@ -29,39 +29,36 @@ log = logging.getLogger("insar_raster")
 METHODS = ("linear", "nearest", "idw", "mean")
 
 
-def _linear_weights(points_xy: np.ndarray, targets_xy: np.ndarray) -> sp.csr_matrix:
-    """Barycentric weights of each target in its Delaunay triangle (rows outside the hull are empty)."""
+def _triangulate(points_xy: np.ndarray) -> Delaunay:
+    """Delaunay triangulation of the MPs, with the errors users can act on."""
     if len(points_xy) < 3:
         raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
                          "use --method nearest")
-    # Work relative to the points' centre: EPSG:3035 coordinates are ~3e6 m and the
-    # orientation tests of the triangle finder lose precision on such offsets.
-    origin = points_xy.mean(axis=0)
-    points_xy, targets_xy = points_xy - origin, targets_xy - origin
     try:
-        tri = Delaunay(points_xy)
+        return Delaunay(points_xy)
     except QhullError:
         raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
                          "use --method nearest") from None
-    # matplotlib's trapezoid-map finder instead of Delaunay.find_simplex: the latter first
-    # builds scipy's per-simplex LAPACK transforms, which took >20 s for 6k triangles on a
-    # busy 2-core machine; the trapezoid map is built in milliseconds and queried in O(log n).
-    from matplotlib.tri import Triangulation
 
-    finder = Triangulation(points_xy[:, 0], points_xy[:, 1], tri.simplices).get_trifinder()
-    simplex = np.asarray(finder(targets_xy[:, 0], targets_xy[:, 1]))
+
+def _barycentric_weights(tri: Delaunay, targets_xy: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Barycentric weights of each target in its triangle of ``tri`` (rows outside the hull
+    are empty), and the simplex index of each target (-1 outside)."""
+    simplex = tri.find_simplex(targets_xy)
     inside = np.flatnonzero(simplex >= 0)
-    corners = points_xy[tri.simplices[simplex[inside]]]  # (n, 3, 2)
-    # Barycentric coordinates in closed form (2-D).
-    v0, v1 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
-    v2 = targets_xy[inside] - corners[:, 0]
-    det = v0[:, 0] * v1[:, 1] - v0[:, 1] * v1[:, 0]
-    w1 = (v2[:, 0] * v1[:, 1] - v2[:, 1] * v1[:, 0]) / det
-    w2 = (v0[:, 0] * v2[:, 1] - v0[:, 1] * v2[:, 0]) / det
-    weights = np.column_stack([1 - w1 - w2, w1, w2])
+    transform = tri.transform[simplex[inside]]  # (n, 3, 2): affine map to barycentric coords
+    delta = targets_xy[inside] - transform[:, 2]
+    bary = np.einsum("nij,nj->ni", transform[:, :2], delta)
+    weights = np.column_stack([bary, 1 - bary.sum(axis=1)])
     cols = tri.simplices[simplex[inside]]
     rows = np.repeat(inside, 3)
-    return sp.csr_matrix((weights.ravel(), (rows, cols.ravel())), shape=(len(targets_xy), len(points_xy)))
+    matrix = sp.csr_matrix((weights.ravel(), (rows, cols.ravel())), shape=(len(targets_xy), len(tri.points)))
+    return matrix, simplex
+
+
+def _linear_weights(points_xy: np.ndarray, targets_xy: np.ndarray) -> sp.csr_matrix:
+    """Barycentric weights of each target in its Delaunay triangle (rows outside the hull are empty)."""
+    return _barycentric_weights(_triangulate(points_xy), targets_xy)[0]
 
 
 class BaseGridder:
@@ -248,6 +245,30 @@ def make_gridder(method: str, grid_spec: GridSpec, max_gap: float | None = None,
     return cls(grid_spec, max_gap=max_gap, **kwargs)
 
 
+#: Above these sizes grid_points tiles by default (small inputs keep the simple path).
+AUTO_TILE_CELLS = 1024 * 1024
+AUTO_TILE_POINTS = 150_000
+
+
+def use_tiling(grid_spec: GridSpec, n_points: int, method: str, tile_size: int | None = None) -> int:
+    """Tile edge (cells) to use, or 0 for one global computation.
+
+    ``tile_size`` 0 forces the global path, a positive value forces tiling; ``None``
+    tiles when the grid exceeds :data:`AUTO_TILE_CELLS` cells or the points
+    :data:`AUTO_TILE_POINTS`, for methods that can be tiled exactly.
+    """
+    from insar_raster.grid.tiled import DEFAULT_TILE_SIZE, TILED_METHODS
+
+    if tile_size is not None:
+        if tile_size and method not in TILED_METHODS:
+            raise InputError("--tile-size", f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}")
+        return int(tile_size)
+    if method not in TILED_METHODS:
+        return 0
+    big = grid_spec.width * grid_spec.height > AUTO_TILE_CELLS or n_points > AUTO_TILE_POINTS
+    return DEFAULT_TILE_SIZE if big else 0
+
+
 def grid_points(
     points: xr.Dataset,
     grid_spec: GridSpec | None = None,
@@ -257,6 +278,7 @@ def grid_points(
     bounds: tuple[float, float, float, float] | None = None,
     max_gap: float | None = None,
     time_chunk: int = 32,
+    tile_size: int | None = None,
 ) -> xr.Dataset:
     """Grid a points Dataset (see :mod:`insar_raster.io.points`) into a lazy cube.
 
@@ -272,7 +294,13 @@ def grid_points(
         Gap mask distance (m); default ``3 * resolution``.
     time_chunk : int
         Epochs per dask chunk: peak memory is about
-        ``time_chunk * 4 B * (n_points + n_cells)``.
+        ``time_chunk * 4 B * (n_points + n_cells)`` (tiled: ``n_cells`` of one tile, and
+        ``time_chunk`` lowered for very many MPs).
+    tile_size : int, optional
+        Tile edge in cells for tiled gridding (:mod:`insar_raster.grid.tiled`); ``0``
+        disables tiling. Default: tiles of :data:`~insar_raster.grid.tiled.DEFAULT_TILE_SIZE`
+        when the grid or the point set is large (:func:`use_tiling`), else one global
+        computation.
 
     Returns
     -------
@@ -293,12 +321,22 @@ def grid_points(
             warnings.warn(f"ignored {int((~inside).sum())} measurement point(s) outside --bounds", stacklevel=2)
             points = points.isel(point=np.flatnonzero(inside))
             x, y = x[inside], y[inside]
+    attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", "")}
+    tile_size = use_tiling(grid_spec, len(x), method, tile_size)
+    if tile_size:
+        from insar_raster.grid.tiled import grid_points_tiled
+
+        cube = grid_points_tiled(points, grid_spec, method=method, max_gap=max_gap, time_chunk=time_chunk,
+                                 tile_size=tile_size, attrs=attrs)
+        log.info("gridding %d MPs x %d epochs onto %dx%d cells at %g m (%s) in %d tiles of %d cells",
+                 len(x), points.sizes["time"], grid_spec.height, grid_spec.width, grid_spec.resolution, method,
+                 cube.attrs["tiles"], tile_size)
+        return cube
     gridder = make_gridder(method, grid_spec, max_gap=max_gap)
     gridder.fit((x, y))
     values = points.displacement.data
     values = values if isinstance(values, da.Array) else da.from_array(values, chunks=(-1, time_chunk))
-    cube = gridder.grid(points.time.values, values.rechunk({0: -1, 1: time_chunk}),
-                        attrs={"source": points.attrs.get("source", ""), "product": points.attrs.get("product", "")})
+    cube = gridder.grid(points.time.values, values.rechunk({0: -1, 1: time_chunk}), attrs=attrs)
     valid = float(gridder.valid_.mean())
     log.info("gridded %d MPs x %d epochs onto %dx%d cells at %g m (%s); %.0f%% of cells within %g m of an MP",
              len(x), points.sizes["time"], grid_spec.height, grid_spec.width, grid_spec.resolution, method,

@@ -1,5 +1,6 @@
 """GeoTIFF / COG output: reopen with rasterio and check layout, georeferencing, values."""
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -116,3 +117,19 @@ def test_bad_inputs_raise_input_error(tmp_path):
     with pytest.raises(InputError, match="CRS"):
         write_geotiff(no_crs, tmp_path / "b.tif")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_grid_smaller_than_one_tile_still_gets_overviews(tmp_path):
+    cube, _ = small_cube(n_epochs=2, height=48, width=64)
+    write_geotiff(cube["displacement"], tmp_path / "small.tif")
+    with rasterio.open(tmp_path / "small.tif") as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.overviews(1) == src.overviews(2) == [2]
+        # The overview is the nodata-aware average of 2x2 blocks.
+        overview = src.read(1, out_shape=(24, 32))
+    full = cube["displacement"].values[0].astype(float)
+    blocks = full.reshape(24, 2, 32, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks -> NaN, as GDAL
+        expected = np.nanmean(blocks, axis=(1, 3))
+    np.testing.assert_allclose(overview, expected, rtol=1e-5, equal_nan=True)

@@ -128,6 +128,18 @@ def _block_size(height: int, width: int) -> int:
     return 512 if min(height, width) >= 2048 else 256
 
 
+def _small_overview_count(height: int, width: int, block: int) -> int | None:
+    """Overview levels to force on a raster that fits in one tile (else None: GDAL's rule).
+
+    GDAL builds overviews only until the image fits a tile, so a small grid would get
+    none; viewers and validators expect some, and at this size they cost nothing.
+    Halve down to about 32 px on the short side, at least one level.
+    """
+    if max(height, width) > block or min(height, width) < 2:
+        return None
+    return max(1, int(math.log2(min(height, width) / 32)) if min(height, width) >= 64 else 1)
+
+
 def write_geotiff(
     data: xr.DataArray,
     path,
@@ -240,6 +252,9 @@ def write_geotiff(
                 )
                 if compress != "none":
                     cog_options["predictor"] = "YES"  # floating-point predictor for float32
+                count = _small_overview_count(height, width, block)
+                if count:
+                    cog_options["overview_count"] = count
                 rasterio.shutil.copy(staging, tmp, driver="COG", **cog_options)
             finally:
                 Path(staging).unlink(missing_ok=True)

@@ -91,6 +91,8 @@ def test_geotiff(tmp_path):
     assert info["units"] == ["mm"]
     assert info["nan_share"] == pytest.approx(1 / 3)
     assert info["style"].endswith("cube.qml")
+    limit = np.percentile(np.abs(cube["displacement"].values[-1][2:]), 98)
+    assert info["style_limits"] == pytest.approx([-limit, limit], rel=1e-4)
     _check_epochs(info)
 
 

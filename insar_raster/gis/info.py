@@ -217,6 +217,13 @@ def describe_geotiff(path) -> dict:
         }
         if dates is not None:
             out.update(_epochs(dates))
+    if out["style"]:
+        from insar_raster.gis.style import read_qml_limits
+
+        try:
+            out["style_limits"] = list(read_qml_limits(out["style"]))
+        except Exception:  # a hand-edited style we cannot parse is not an error here
+            out["style_limits"] = None
     return out
 
 

@@ -133,3 +133,23 @@ def test_grid_smaller_than_one_tile_still_gets_overviews(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks -> NaN, as GDAL
         expected = np.nanmean(blocks, axis=(1, 3))
     np.testing.assert_allclose(overview, expected, rtol=1e-5, equal_nan=True)
+
+
+def test_dask_cube_is_computed_once_per_chunk_never_whole(tmp_path):
+    """Each chunk is computed exactly once and no step holds more than one chunk slab."""
+    import dask.array as dsa
+
+    cube, _ = small_cube(n_epochs=6)
+    calls = []
+
+    def produce(block):
+        calls.append(block.shape)
+        return block
+
+    source = dsa.from_array(cube["displacement"].values, chunks=(2, 100, 300))
+    lazy = cube["displacement"].copy(data=dsa.map_blocks(produce, source, dtype="float32", meta=np.array((), "float32")))
+    write_geotiff(lazy, tmp_path / "lazy.tif", style=False)
+    assert len(calls) == 3 * 3  # 3 time chunks x 3 row chunks, none recomputed
+    assert max(np.prod(s) for s in calls) == 2 * 100 * 300
+    with rasterio.open(tmp_path / "lazy.tif") as src:
+        np.testing.assert_array_equal(src.read(), cube["displacement"].values)

@@ -24,11 +24,11 @@ import rasterio.shutil
 import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 from rasterio.windows import Window
-from tqdm.auto import tqdm
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.io.atomic import atomic_path, check_output_path
+from insar_raster.progress import progress_bar
 
 log = logging.getLogger("insar_raster")
 
@@ -220,8 +220,9 @@ def write_geotiff(
             units=units,
         )
         slabs = _slabs(data, band_dim)
+        # Shown when the CLI logs at INFO (not --quiet) and there is enough to wait for.
         show = log.isEnabledFor(logging.INFO) and len(slabs) > 8
-        for bands, rows in tqdm(slabs, desc=f"writing {path.name}", unit="block", disable=not show, leave=False):
+        for bands, rows in progress_bar(slabs, desc=f"writing {path.name}", unit="block", disable=not show):
             piece = data[bands] if band_dim is not None else data.expand_dims("band", 0)[bands]
             values = np.asarray(piece.isel({data.rio.y_dim: rows}).values, dtype=np.float32)
             finite = np.isfinite(values)

@@ -36,7 +36,16 @@ def add_parser(subparsers, parents):
     p.add_argument("--start", help="first epoch to keep (YYYY-MM-DD)")
     p.add_argument("--end", help="last epoch to keep (YYYY-MM-DD)")
     p.add_argument("--time-chunk", type=int, default=32, help="epochs per chunk; bounds peak memory (default 32)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="dask.distributed scheduler, e.g. tcp://host:8786 (default: local threads)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dask.distributed scheduler, e.g. tcp://host:8786 (default: local threads, all cores); "
+                        "workers must see the input, cache and output paths")
+    p.add_argument("--tile-size", type=int, metavar="CELLS",
+                   help="grid tile edge in cells; 0 = one global triangulation (default: 512-cell tiles "
+                        "when the grid exceeds 1024x1024 cells or 150k points, else global)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "
+                        "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)")
+    p.add_argument("--no-cache", action="store_true", help="read CSV inputs into memory, never through the cache")
     p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
     p.set_defaults(func=run)
 
@@ -44,6 +53,24 @@ def add_parser(subparsers, parents):
 def default_output(first_input) -> Path:
     first = Path(first_input)
     return first.with_name(f"{first.stem}_cube.nc")
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def use_cache(args) -> bool:
+    """Stream through the cache: CSV inputs only, asked for or large enough to matter."""
+    from insar_raster.io.cache import AUTO_CACHE_BYTES, input_bytes, is_streamable
+
+    if args.no_cache or not is_streamable(args.inputs):
+        return False
+    return bool(args.cache_dir) or input_bytes(args.inputs) > AUTO_CACHE_BYTES
 
 
 def run(args) -> int:
@@ -58,18 +85,28 @@ def run(args) -> int:
         raise InputError("--resolution", f"must be a positive number of metres, got {args.resolution:g}")
     if args.time_chunk < 1:
         raise InputError("--time-chunk", f"must be at least 1, got {args.time_chunk}")
+    if args.tile_size is not None and args.tile_size < 0:
+        raise InputError("--tile-size", f"must be 0 (no tiling) or a number of cells, got {args.tile_size}")
     output = Path(args.output) if args.output else default_output(args.inputs[0])
     check_output_path(output, args.overwrite)  # fail before the long work
-    points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
-    log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
-             str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
-    cube = grid_points(
-        points, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
-        bounds=args.bounds, max_gap=args.max_gap, time_chunk=args.time_chunk,
-    )
     with dask_scheduler(args.scheduler, quiet=args.quiet):
+        if use_cache(args):
+            from insar_raster.io.cache import cached_points
+
+            points = cached_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start,
+                                   end=args.end, cache_dir=args.cache_dir, progress=not args.quiet)
+        else:
+            points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+        log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
+                 str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
+        cube = grid_points(
+            points, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
+            bounds=args.bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
+        )
         kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
         write_cube(cube, output, overwrite=args.overwrite, **kwargs)
-    log.info("wrote %s (%d x %d cells, %d epochs) in %.1f s", output, cube.sizes["y"], cube.sizes["x"],
-             cube.sizes["time"], time.perf_counter() - t0)
+    log.info("wrote %s (%d x %d cells, %d epochs)", output, cube.sizes["y"], cube.sizes["x"], cube.sizes["time"])
+    log.info("grid: %d MPs, %d epochs, %d tile(s), %.1f s wall, peak memory %.0f MiB",
+             points.sizes["point"], points.sizes["time"], int(cube.attrs.get("tiles", 1)),
+             time.perf_counter() - t0, peak_memory_mib())
     return 0

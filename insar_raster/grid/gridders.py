@@ -35,10 +35,36 @@ def _triangulate(points_xy: np.ndarray) -> Delaunay:
         raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
                          "use --method nearest")
     try:
-        return Delaunay(points_xy)
+        tri = Delaunay(points_xy)
     except QhullError:
         raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
                          "use --method nearest") from None
+    tri._transform = _barycentric_transforms(tri)
+    return tri
+
+
+def _barycentric_transforms(tri: Delaunay) -> np.ndarray:
+    """``Delaunay.transform`` computed with numpy, (n_simplices, 3, 2).
+
+    SciPy computes it lazily with one LAPACK call per triangle; with a threaded OpenBLAS
+    on a busy machine that took seconds for a few thousand triangles (thread hand-off per
+    2x2 solve). The closed-form 2x2 inverse is exact enough and takes microseconds.
+    Degenerate triangles get NaN, as in SciPy.
+    """
+    v = tri.points[tri.simplices]  # (m, 3, 2)
+    a = v[:, 0, 0] - v[:, 2, 0]
+    b = v[:, 1, 0] - v[:, 2, 0]
+    c = v[:, 0, 1] - v[:, 2, 1]
+    d = v[:, 1, 1] - v[:, 2, 1]
+    det = a * d - b * c
+    scale = np.maximum(np.abs(a * d), np.abs(b * c))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = np.where(np.abs(det) > 1e3 * np.finfo(float).eps * scale, det, np.nan)
+        out = np.empty((len(v), 3, 2))
+        out[:, 0, 0], out[:, 0, 1] = d / det, -b / det
+        out[:, 1, 0], out[:, 1, 1] = -c / det, a / det
+    out[:, 2] = v[:, 2]
+    return np.ascontiguousarray(out)
 
 
 def _barycentric_weights(tri: Delaunay, targets_xy: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:

@@ -54,11 +54,18 @@ def parse_date_column(name: str):
 
 
 def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None) -> xr.Dataset:
-    """Assemble a points Dataset (see module docstring) with its CRS attached."""
+    """Assemble a points Dataset (see module docstring) with its CRS attached.
+
+    ``displacement`` (point, time) in mm may be numpy or dask (kept lazy).
+    """
     n = len(x)
     pid = np.arange(n).astype(str) if pid is None else np.asarray(pid).astype(str)
+    if type(displacement).__module__.startswith("dask"):
+        displacement = displacement.astype(np.float32)  # stays lazy (e.g. the Zarr cache)
+    else:
+        displacement = np.asarray(displacement, dtype=np.float32)
     ds = xr.Dataset(
-        {"displacement": (("point", "time"), np.asarray(displacement, dtype=np.float32))},
+        {"displacement": (("point", "time"), displacement)},
         coords={
             "x": ("point", np.asarray(x, dtype=np.float64)),
             "y": ("point", np.asarray(y, dtype=np.float64)),

@@ -1,0 +1,421 @@
+"""Streaming ingestion: EGMS CSV tiles -> a columnar cache (Parquet points + Zarr values).
+
+A 100 km EGMS L2b tile holds millions of MPs x 250-300 epochs: several GB of CSV. The
+cache is built in one streaming pass that never holds more than one block of text:
+
+- the CSV is cut into blocks of ``block_bytes`` at line ends and each block is parsed by
+  ``pyarrow.csv.read_csv`` (multi-threaded) into a record batch;
+- the batch's displacement columns become rows of a float32 ``values`` matrix
+  (n_points, n_times) in Zarr, chunked ``(ROW_CHUNK, COL_CHUNK)`` so that both a block
+  of MPs and a block of epochs read few chunks; writes run in a background thread while
+  the next block parses;
+- coordinates (reprojected to the output CRS), pid and per-point attributes go to
+  ``points.parquet``; dates, CRS and provenance to ``meta.json``.
+
+The cache folder is named by a hash of the input files (path, size, mtime) and the
+reading options, so re-running on the same inputs reuses it, and changing a file or an
+option builds a new one. It is written to a temporary folder and renamed when complete:
+an interrupted build leaves nothing that could be mistaken for a cache.
+
+:func:`open_points_cache` returns the usual points Dataset (see
+:mod:`insar_raster.io.points`) with a dask-backed ``displacement``: nothing is loaded until
+the gridder asks for a block.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from pyproj import CRS, Transformer
+
+from insar_raster.errors import InputError
+from insar_raster.io import points as _points
+
+log = logging.getLogger("insar_raster")
+
+CACHE_VERSION = 1
+#: MPs per Zarr chunk row-wise, and epochs per chunk column-wise (65536 x 8 x 4 B = 2 MiB).
+ROW_CHUNK = 65536
+COL_CHUNK = 8
+#: Text parsed per record batch.
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+#: ``insar-raster grid`` uses the cache automatically above this much CSV.
+AUTO_CACHE_BYTES = 256 * 2**20
+
+
+def default_cache_dir() -> Path:
+    """``$INSAR_RASTER_CACHE``, else ``$XDG_CACHE_HOME/insar-raster``, else ``~/.cache/insar-raster``."""
+    if os.environ.get("INSAR_RASTER_CACHE"):
+        return Path(os.environ["INSAR_RASTER_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "insar-raster"
+
+
+def cache_key(files, **options) -> str:
+    """Hash of the input files (resolved path, size, mtime) and the reading options."""
+    described = []
+    for f in files:
+        st = Path(f).stat()
+        described.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
+    text = json.dumps({"version": CACHE_VERSION, "files": described,
+                       "options": {k: None if v is None else str(v) for k, v in sorted(options.items())}})
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def is_streamable(paths) -> bool:
+    """Whether all inputs are CSV files or zip archives of CSVs (what the cache streams)."""
+    return all(f.suffix.lower() in _points.CSV_SUFFIXES | {".zip"} for f in _points.expand_inputs(paths))
+
+
+def input_bytes(paths) -> int:
+    """Total size of the input files (bytes)."""
+    return sum(f.stat().st_size for f in _points.expand_inputs(paths))
+
+
+# --------------------------------------------------------------------------- streaming CSV
+
+def _open_sources(path: Path):
+    """Yield (display name, binary file object) for a CSV or each CSV inside a zip."""
+    if path.suffix.lower() == ".zip":
+        import zipfile
+
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise InputError(path, "not a valid zip archive") from None
+        members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
+        if not members:
+            raise InputError(path, "zip archive holds no .csv file")
+        with zf:
+            for m in members:
+                with zf.open(m) as fh:
+                    yield f"{path}!{m}", fh
+    else:
+        with open(path, "rb") as fh:
+            yield str(path), fh
+
+
+def _read_header(fh, name) -> tuple[list[str], bytes]:
+    """Column names and the raw first line, with the checks read_points makes."""
+    first = fh.readline()
+    if not first.strip():
+        raise InputError(name, "file is empty")
+    if b"\x00" in first[:4096]:
+        raise InputError(name, "not a text CSV file (binary content)")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(name, "not a text CSV file (not UTF-8)") from None
+    return [h.strip().strip('"') for h in text.strip().split(",")], first
+
+
+def _blocks(fh, header_line: bytes, block_bytes: int):
+    """Yield CSV texts of about ``block_bytes``, each the header plus whole lines."""
+    rest = b""
+    while True:
+        data = fh.read(block_bytes)
+        if not data:
+            if rest.strip():
+                yield header_line + rest + (b"" if rest.endswith(b"\n") else b"\n")
+            return
+        data = rest + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        yield header_line + data[: cut + 1]
+        rest = data[cut + 1:]
+
+
+class _Source:
+    """One CSV (file or zip member): its header, epochs and coordinate columns."""
+
+    def __init__(self, path: Path, name: str, columns: list[str], input_crs):
+        self.path, self.name, self.columns = path, name, columns
+        self.date_cols, times = _points._classify(columns, name)
+        self.times = np.array(times, dtype="datetime64[D]")
+        self.xc, self.yc, self.crs = _points._coordinate_columns(columns, name, input_crs)
+        lower = {c.lower() for c in columns}
+        self.product = "EGMS L3" if "latitude" not in lower else "EGMS L2"
+
+
+def _scan_sources(files, input_crs) -> list[_Source]:
+    sources = []
+    for path in files:
+        if path.suffix.lower() not in _points.CSV_SUFFIXES | {".zip"}:
+            raise InputError(path, "only CSV inputs (or zips of CSVs) can be streamed into the cache",
+                             "read it with read_points instead")
+        for name, fh in _open_sources(path):
+            columns, _ = _read_header(fh, name)
+            sources.append(_Source(path, name, columns, input_crs))
+    return sources
+
+
+def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    keep_meta = [c for c in source.columns if c.lower() in {"pid", source.xc.lower(), source.yc.lower(), *_points.POINT_ATTRS}]
+    types = {c: pa.float32() for c in epoch_cols}
+    for c in keep_meta:
+        types[c] = pa.string() if c.lower() == "pid" else pa.float64()
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep_meta + epoch_cols),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise _points._arrow_error(name, exc) from None
+    return table
+
+
+class _ValuesWriter:
+    """Append float32 rows to a Zarr array in whole row-chunks, writing in a background thread."""
+
+    def __init__(self, path: Path, n_times: int):
+        import zarr
+
+        self.array = zarr.create_array(
+            store=str(path), shape=(0, n_times), dtype="float32", chunks=(ROW_CHUNK, min(COL_CHUNK, n_times)),
+            zarr_format=2, compressors=None, fill_value=np.nan,
+            # Float values are noise-like; compression would cost more CPU than it saves disk.
+        )
+        self.n_times = n_times
+        self.buffer: list[np.ndarray] = []
+        self.buffered = 0
+        self.written = 0
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.pending = None
+
+    def append(self, rows: np.ndarray):
+        self.buffer.append(rows)
+        self.buffered += len(rows)
+        if self.buffered >= ROW_CHUNK:
+            self._flush(whole_chunks=True)
+
+    def _flush(self, whole_chunks: bool):
+        block = np.concatenate(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
+        n = (len(block) // ROW_CHUNK) * ROW_CHUNK if whole_chunks else len(block)
+        self.buffer = [block[n:]] if n < len(block) else []
+        self.buffered = len(block) - n
+        if n == 0:
+            return
+        if self.pending is not None:
+            self.pending.result()  # at most one write in flight: memory stays bounded
+        start = self.written
+        self.written += n
+        self.array.resize((self.written, self.n_times))
+        self.pending = self.pool.submit(self.array.__setitem__, slice(start, start + n), block[:n])
+
+    def close(self) -> int:
+        if self.buffered:
+            self._flush(whole_chunks=False)
+        if self.pending is not None:
+            self.pending.result()
+        self.pool.shutdown()
+        return self.written
+
+
+def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=None,
+                       block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False) -> Path:
+    """Stream EGMS CSV tiles into a cache folder (module docstring); returns ``folder``.
+
+    Same semantics as :func:`insar_raster.io.points.read_points`: epochs common to all
+    tiles, ``[start, end]`` selection, rows with NaN dropped (warned), duplicate pids across
+    tiles dropped (warned), coordinates reprojected to ``crs``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from insar_raster.progress import progress_bar
+
+    files = _points.expand_inputs(paths)
+    sources = _scan_sources(files, input_crs)
+    common = sources[0].times
+    for s in sources[1:]:
+        common = np.intersect1d(common, s.times)
+    if any(len(s.times) != len(common) for s in sources):
+        warnings.warn(f"inputs have different epochs; keeping the {len(common)} common to all", stacklevel=2)
+    if len(common) == 0:
+        raise InputError(sources[0].name, "inputs share no common epoch")
+    common = np.unique(common)
+    tsel = np.ones(len(common), bool)
+    if start is not None:
+        tsel &= common >= np.datetime64(start, "D")
+    if end is not None:
+        tsel &= common <= np.datetime64(end, "D")
+    if not tsel.any():
+        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {common[0]} to {common[-1]})")
+    times = common[tsel]
+    egms = True  # CSV inputs are EGMS layouts
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    t0 = time.perf_counter()
+    try:
+        writer = _ValuesWriter(tmp / "values.zarr", len(times))
+        xs, ys, pids, extras = [], [], [], {a: [] for a in _points.POINT_ATTRS}
+        out_crs, dropped, n_read = None, 0, 0
+        total = sum(f.stat().st_size for f in files)
+        bar = progress_bar(total=total, desc="read", disable=not progress, unit="B")
+        bar.unit_scale = True
+        for path in files:
+            for name, fh in _open_sources(path):
+                source = next(s for s in sources if s.name == name)
+                by_date = dict(zip(source.times, source.date_cols))
+                epoch_cols = [by_date[t] for t in times]
+                _, header_line = _read_header(fh, name)
+                rows_here = dropped_here = 0
+                for text in _blocks(fh, header_line, block_bytes):
+                    table = _parse_block(text, source, epoch_cols, name)
+                    bar.update(len(text) - len(header_line))
+                    if table.num_rows == 0:
+                        continue
+                    values = np.empty((table.num_rows, len(epoch_cols)), np.float32)
+                    for j, c in enumerate(epoch_cols):
+                        values[:, j] = table.column(c).to_numpy(zero_copy_only=False)
+                    x = table.column(source.xc).to_numpy(zero_copy_only=False)
+                    y = table.column(source.yc).to_numpy(zero_copy_only=False)
+                    if out_crs is None:
+                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=egms)
+                    good = np.isfinite(values).all(axis=1) & np.isfinite(x) & np.isfinite(y)
+                    dropped_here += int((~good).sum())
+                    dropped += int((~good).sum())
+                    if not good.all():
+                        values, x, y = values[good], x[good], y[good]
+                        table = table.filter(pa.array(good))
+                    if source.crs != out_crs:
+                        x, y = Transformer.from_crs(source.crs, out_crs, always_xy=True).transform(x, y)
+                    lower = {c.lower(): c for c in table.column_names}
+                    if "pid" in lower:
+                        pids.extend(table.column(lower["pid"]).cast(pa.string()).chunks)
+                    else:
+                        stem = Path(name.split("!")[-1]).stem
+                        pids.append(pa.array(np.char.add(f"{stem}:", np.arange(rows_here, rows_here + table.num_rows).astype(str))))
+                    for attr in _points.POINT_ATTRS:
+                        if attr in lower:
+                            extras[attr].append(table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32))
+                    xs.append(np.asarray(x, np.float64))
+                    ys.append(np.asarray(y, np.float64))
+                    rows_here += table.num_rows
+                    n_read += table.num_rows
+                    writer.append(values)
+                    del values, table
+                if rows_here == 0 and dropped_here == 0:
+                    raise InputError(name, "no data rows (header only)")
+        bar.close()
+        n_points = writer.close()
+        if dropped:
+            warnings.warn(f"dropped {dropped} point(s) with missing (NaN) displacement or coordinates", stacklevel=2)
+        if n_points == 0:
+            raise InputError(sources[0].name, "no valid measurement point left after dropping NaN rows")
+        pid = pa.chunked_array(pids, type=pa.string()).combine_chunks()
+        columns = {"pid": pid, "x": np.concatenate(xs), "y": np.concatenate(ys)}
+        columns.update({a: np.concatenate(v) for a, v in extras.items() if v and sum(map(len, v)) == n_points})
+        keep = _first_occurrence(pid)
+        if keep is not None:
+            warnings.warn(f"dropped {int((~keep).sum())} duplicate pid(s) from overlapping tiles", stacklevel=2)
+            columns["keep"] = keep
+        pq.write_table(pa.table(columns), tmp / "points.parquet")
+        meta = {
+            "version": CACHE_VERSION, "n_points": n_points, "times": [str(t) for t in times],
+            "crs_wkt": CRS.from_user_input(out_crs).to_wkt(),
+            "source": ", ".join(Path(s.name).name for s in sources),
+            "product": sources[0].product if len({s.product for s in sources}) == 1 else "EGMS",
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if folder.exists():  # a concurrent run finished first: keep its cache
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("cached %d MPs x %d epochs in %s (%.1f s)", n_points, len(times), folder, time.perf_counter() - t0)
+    return folder
+
+
+def _first_occurrence(pid) -> np.ndarray | None:
+    """Mask keeping the first of each pid, or None when all pids are unique."""
+    import pyarrow.compute as pc
+
+    if pc.count_distinct(pid).as_py() == len(pid):
+        return None
+    import pandas as pd
+
+    return ~pd.Series(pid.to_numpy(zero_copy_only=False)).duplicated().to_numpy()
+
+
+def open_points_cache(folder) -> xr.Dataset:
+    """Points Dataset (layout of :mod:`insar_raster.io.points`) over a cache folder.
+
+    ``displacement`` is a dask array reading the Zarr values lazily; coordinates and
+    per-point attributes are in memory.
+    """
+    import dask.array as da
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        table = pq.read_table(folder / "points.parquet")
+        values = da.from_zarr(str(folder / "values.zarr"))
+    except Exception as exc:
+        raise InputError(folder, f"not a readable points cache: {type(exc).__name__}: {exc}",
+                         "delete the folder to rebuild it") from None
+    if meta.get("version") != CACHE_VERSION or values.shape[0] != meta["n_points"]:
+        raise InputError(folder, "points cache from another version or incomplete", "delete the folder to rebuild it")
+    names = set(table.column_names)
+    extra = {a: table.column(a).to_numpy() for a in _points.POINT_ATTRS if a in names}
+    ds = _points.make_points(
+        table.column("x").to_numpy(), table.column("y").to_numpy(), values,
+        np.array(meta["times"], dtype="datetime64[D]"), CRS.from_wkt(meta["crs_wkt"]),
+        pid=table.column("pid").to_numpy(zero_copy_only=False), extra=extra,
+        attrs={"source": meta["source"], "product": meta["product"], "cache": str(folder)},
+    )
+    if "keep" in names:
+        ds = ds.isel(point=np.flatnonzero(table.column("keep").to_numpy(zero_copy_only=False)))
+    return ds
+
+
+def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_dir=None,
+                  block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False) -> xr.Dataset:
+    """Points of EGMS CSV tiles through the cache: built on first use, reused after.
+
+    Parameters
+    ----------
+    paths, crs, input_crs, start, end
+        As :func:`insar_raster.io.points.read_points`.
+    cache_dir : path, optional
+        Folder holding caches (default :func:`default_cache_dir`).
+    block_bytes : int
+        CSV text per record batch; bounds the reading memory.
+
+    Returns
+    -------
+    xarray.Dataset
+        Points layout with a dask-backed ``displacement`` (see :func:`open_points_cache`).
+    """
+    files = _points.expand_inputs(paths)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = cache_key(files, crs=crs, input_crs=input_crs, start=start, end=end)
+    folder = root / f"points-{key}"
+    if (folder / "meta.json").exists():
+        log.info("reusing points cache %s", folder)
+    else:
+        build_points_cache(files, folder, crs=crs, input_crs=input_crs, start=start, end=end,
+                           block_bytes=block_bytes, progress=progress)
+    return open_points_cache(folder)

@@ -1,10 +1,94 @@
-"""`insar-raster evaluate` (placeholder until its issue lands)."""
+"""``insar-raster evaluate``: the paper's comparison (baselines, deep models, metrics,
+lag importance) on any cube, written as ``metrics.json``, ``report.md`` and figures."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("insar_raster")
+
+
+def _parse_sizes(text: str) -> list[int]:
+    from insar_raster.errors import InputError
+
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError("--resolutions", f"expected grid sizes such as 128,256,512, got {text!r}") from None
+    if not sizes or min(sizes) < 8:
+        raise InputError("--resolutions", f"grid sizes must be at least 8 cells, got {text!r}")
+    return sizes
 
 
 def add_parser(subparsers, parents):
-    p = subparsers.add_parser("evaluate", parents=parents, help="(not yet implemented)")
-    p.set_defaults(func=_run)
+    from insar_raster.evaluate import ALL_MODELS
+
+    p = subparsers.add_parser(
+        "evaluate", parents=parents,
+        help="compare forecasting models (deep and baselines) on a cube and write a report",
+        description=(
+            "Fit persistence, per-pixel trend and trend + seasonal fits, LASSO and LightGBM on pixel lags, "
+            "and the deep models (the paper's CNN-LSTM, the default ConvLSTM and its CNN-only ablation) on "
+            "one chronological split of the cube; score every model on the same test epochs and cells "
+            "(RMSE, MAE, R², skill vs persistence, overall and per step; also against --truth); measure "
+            "which input epochs each model uses; write metrics.json, report.md and PNG figures to a folder."
+        ),
+    )
+    p.add_argument("cube", help="displacement cube (.nc or .zarr, from 'insar-raster grid')")
+    p.add_argument("-o", "--output", help="report folder (default <cube>_report); written atomically")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    p.add_argument("--models", default=",".join(ALL_MODELS),
+                   help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included")
+    p.add_argument("--window", type=int, default=12, help="input epochs per forecast, L (default 12)")
+    p.add_argument("--steps", type=int, default=6, help="forecast horizon in epochs, H (default 6)")
+    p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
+    p.add_argument("--epochs", type=int, help="maximum training epochs of the deep models (default: their default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every model (default 0)")
+    p.add_argument("--device", default="auto", help="deep models: auto, cpu or cuda (default auto)")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="share of epochs for validation (default 0.15)")
+    p.add_argument("--test-fraction", type=float, default=0.15, help="share of epochs for test (default 0.15)")
+    p.add_argument("--max-rows", type=int, default=100_000,
+                   help="training rows (sample x pixel) for LASSO and LightGBM (default 100000)")
+    p.add_argument("--permutation-repeats", type=int, default=4,
+                   help="donor windows per lag in the permutation test; 0 skips it (default 4)")
+    p.add_argument("--resolutions", type=_parse_sizes,
+                   help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)")
+    p.set_defaults(func=run)
 
 
-def _run(args):
-    raise NotImplementedError("'evaluate' is not implemented yet")
+def run(args) -> int:
+    from insar_raster.errors import InputError
+    from insar_raster.evaluate import evaluate_cube, evaluate_resolutions, format_table, parse_models, write_report
+    from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.cube import open_cube
+
+    t0 = time.perf_counter()
+    models = parse_models(args.models)
+    for name in ("window", "steps", "max_rows"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(args, name)}")
+    if args.epochs is not None and args.epochs < 1:
+        raise InputError("--epochs", f"must be at least 1, got {args.epochs}")
+    for name in ("val_fraction", "test_fraction"):
+        if not 0 <= getattr(args, name) < 0.5:
+            raise InputError(f"--{name.replace('_', '-')}", f"must be in [0, 0.5), got {getattr(args, name)}")
+    if args.test_fraction == 0:
+        raise InputError("--test-fraction", "must be above 0: evaluation needs test epochs")
+    output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_report")
+    check_output_path(output, args.overwrite)  # refuse before the long work
+    cube = open_cube(args.cube)
+    truth = open_cube(args.truth) if args.truth else None
+    options = dict(models=models, window=args.window, steps=args.steps, seed=args.seed, epochs=args.epochs,
+                   val_fraction=args.val_fraction, test_fraction=args.test_fraction, device=args.device,
+                   max_rows=args.max_rows, progress=not args.quiet)
+    log.info("evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d", ", ".join(models), args.cube,
+             cube.sizes["time"], cube.sizes["y"], cube.sizes["x"], args.window, args.steps)
+    results = evaluate_cube(cube, truth=truth, permutation_repeats=args.permutation_repeats, **options)
+    if args.resolutions:
+        results["resolution_study"], results["resolutions"] = evaluate_resolutions(
+            cube, args.resolutions, truth=truth, **options)
+    write_report(results, output, overwrite=args.overwrite)
+    log.info("wrote %s (metrics.json, report.md, figures) in %.1f s", output, time.perf_counter() - t0)
+    print(format_table(results))
+    return 0

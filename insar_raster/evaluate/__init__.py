@@ -14,8 +14,10 @@ the models are scored on identical cells.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -72,7 +74,8 @@ def _check_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     return np.asarray(truth[CUBE_VARIABLE].values, dtype=np.float32)
 
 
-def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows, train_options, progress):
+def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows, train_options, progress,
+               fractions=(0.15, 0.15)):
     """Fit one model; returns (model, details dict)."""
     if name in BASELINES:
         model = make_baseline(name, window, steps, seed=seed, max_rows=max_rows).fit(cube, split)
@@ -92,7 +95,7 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
     if epochs is not None:
         options["epochs"] = int(epochs)
     config = TrainConfig(arch=name, window=window, steps=steps, seed=seed, device=device,
-                         val_fraction=split_fraction(split, "val"), test_fraction=split_fraction(split, "test"),
+                         val_fraction=fractions[0], test_fraction=fractions[1],
                          **options)
     model = train_model(cube, config, split=split, progress=progress)
     best = min(model.history, key=lambda h: h["val_loss"]) if model.history else {}
@@ -103,12 +106,22 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
     return model, details
 
 
-def split_fraction(split, part: str) -> float:
-    """The fraction of epochs a split reserves for ``val`` or ``test`` (as configured)."""
-    n = split.n_times
-    return (split.val_end - split.train_end) / n if part == "val" else (n - split.val_end) / n
+def _quiet_affine(func):
+    """Silence rioxarray's Affine ``*`` pending-deprecation warning inside ``func``.
+
+    rioxarray composes Affines with ``*`` (affine>=2.4 flags it) each time a model reads
+    the cube's transform; there is nothing for the user to act on.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
+@_quiet_affine
 def evaluate_cube(
     cube: xr.Dataset,
     models=DEFAULT_MODELS,
@@ -193,7 +206,7 @@ def evaluate_cube(
         log.info("evaluate: fitting %s", name)
         t0 = time.perf_counter()
         model, details = _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
-                                    train_options, progress)
+                                    train_options, progress, (val_fraction, test_fraction))
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
         t2 = time.perf_counter()
@@ -268,8 +281,10 @@ def evaluate_cube(
 
 
 def _resolution(cube: xr.Dataset) -> float | None:
+    from insar_raster.gis.raster import grid_transform
+
     try:
-        return float(abs(cube.rio.transform().a))
+        return float(abs(grid_transform(cube).a))
     except Exception:  # a cube without a usable transform still evaluates
         return None
 
@@ -281,10 +296,11 @@ def resample_cube(cube: xr.Dataset, size: int) -> xr.Dataset:
     (it regridded the points at 128, 256 and 512 cells). Cells whose bilinear
     neighbours include a masked cell stay masked.
     """
+    from insar_raster.gis.raster import grid_transform
     from insar_raster.grid.spec import GridSpec
     from insar_raster.io.cube import CUBE_VARIABLE, make_cube
 
-    transform = cube.rio.transform()
+    transform = grid_transform(cube)
     height, width = cube.sizes["y"], cube.sizes["x"]
     extent = max(height * abs(transform.e), width * abs(transform.a))
     resolution = extent / size
@@ -314,5 +330,37 @@ def write_report(results: dict, folder, overwrite: bool = False):
     return _write(results, folder, overwrite)
 
 
-__all__ = ["evaluate_cube", "write_report", "format_table", "parse_models", "resample_cube",
+__all__ = ["evaluate_cube", "evaluate_resolutions", "write_report", "format_table", "parse_models", "resample_cube",
            "ALL_MODELS", "DEFAULT_MODELS", "DEEP_MODELS"]
+
+
+def evaluate_resolutions(cube: xr.Dataset, sizes, truth: xr.Dataset | None = None, **options) -> tuple[list, dict]:
+    """Repeat :func:`evaluate_cube` with the cube resampled to each grid size.
+
+    Parameters
+    ----------
+    cube, truth : xarray.Dataset
+    sizes : iterable of int
+        Cells along the longer side, e.g. ``(128, 256, 512)`` as in the paper.
+    **options
+        Passed to :func:`evaluate_cube` (the permutation test is skipped).
+
+    Returns
+    -------
+    study : list of dict
+        Per size: ``size``, ``resolution_m``, ``shape``, ``rmse`` (per model, mm, vs
+        the resampled observations).
+    full : dict
+        Per size (as a string): the JSON-ready results of that run.
+    """
+    options = {**options, "permutation_repeats": 0, "keep_arrays": False}
+    study, full = [], {}
+    for size in sizes:
+        log.info("evaluate: grid size %d", size)
+        small = resample_cube(cube, int(size))
+        small_truth = resample_cube(truth, int(size)) if truth is not None else None
+        res = evaluate_cube(small, truth=small_truth, **options)
+        study.append({"size": int(size), "resolution_m": res["cube"]["resolution_m"], "shape": res["cube"]["shape"][1:],
+                      "rmse": {n: m["observed"]["overall"]["rmse"] for n, m in res["models"].items()}})
+        full[str(size)] = res
+    return study, full

@@ -299,13 +299,12 @@ class PixelLasso(_PixelRegressor):
         self.alpha = alpha
 
     def _fit_steps(self, features, targets, val):
-        from sklearn.linear_model import Lasso
+        from sklearn.linear_model import LassoLars
 
         def fit_one(alpha, k):
-            # precompute: coordinate descent on the (window x window) Gram matrix, so the
-            # cost per iteration does not grow with the number of rows.
-            return Lasso(alpha=alpha, max_iter=20000, tol=1e-5, precompute=True,
-                         random_state=self.seed).fit(features, targets[:, k])
+            # LARS solves the LASSO exactly along its path: the raw lags of cumulative
+            # displacement are nearly collinear, where coordinate descent converges slowly.
+            return LassoLars(alpha=alpha, max_iter=500, random_state=self.seed).fit(features, targets[:, k])
 
         alphas = [self.alpha] if self.alpha is not None else list(self.ALPHA_GRID)
         if len(alphas) > 1 and val is not None:

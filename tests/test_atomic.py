@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dask.array as da
@@ -30,8 +31,12 @@ def tiny_cube(value: float = 1.0, fail_at_chunk: int | None = None) -> xr.Datase
     data = da.full((len(TIMES),) + GRID.shape, value, dtype=np.float32, chunks=(2, -1, -1))
 
     def maybe_fail(block, block_info=None):
-        if fail_at_chunk is not None and block_info[0]["chunk-location"][0] == fail_at_chunk:
-            raise Boom("disk on fire")
+        if fail_at_chunk is not None:
+            if block_info[0]["chunk-location"][0] == fail_at_chunk:
+                raise Boom("disk on fire")
+            # The other chunks are still being computed and written when the failure is
+            # raised: their late writes must not recreate the removed temporary output.
+            time.sleep(0.3)
         return block
 
     return make_cube(data.map_blocks(maybe_fail, dtype=np.float32), TIMES, GRID)
@@ -100,6 +105,29 @@ def test_directory_output_replaces_old_folder_whole(tmp_path):
     assert snapshot(target) == {"fresh": b"new"}
     assert "out.zarr" in folder_names(tmp_path)
     assert not any(name.startswith(".out.zarr") and name != ".out.zarr.old" for name in folder_names(tmp_path))
+
+
+def test_late_chunk_writes_do_not_recreate_the_removed_temp_file(tmp_path):
+    """One chunk fails while another thread is still writing its chunk into the temp output."""
+    import dask
+
+    from insar_raster.io.atomic import settled_threads
+
+    target = tmp_path / "out.zarr"
+
+    def fail():
+        raise Boom()
+
+    def slow_write(folder):
+        time.sleep(0.5)  # still busy when the failure is raised
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "chunk").write_text("late")
+
+    with pytest.raises(Boom):
+        with atomic_path(target, directory=True) as tmp, settled_threads(n_workers=2):
+            dask.compute(dask.delayed(slow_write)(tmp), dask.delayed(fail)(), scheduler="threads")
+    time.sleep(0.8)  # give a stray writer time to show up
+    assert folder_names(tmp_path) == set()
 
 
 def test_refuses_existing_output_before_any_work(tmp_path):

@@ -316,3 +316,100 @@ def test_subprocess_debug_shows_traceback(tmp_path):
     proc = _run_module(["grid", "missing.csv", "-o", "cube.nc", "-q", "--debug"], tmp_path)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "InputError" in proc.stderr
+
+
+# --------------------------------------------------------------------------- commands that read a cube
+
+def _tiny_cube(n_epochs: int = 6, height: int = 8, width: int = 8, seed: int = 0, crs: bool = True):
+    from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.cube import make_cube
+
+    grid = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, width, height)
+    rng = np.random.default_rng(seed)
+    values = np.cumsum(rng.normal(0, 1, (n_epochs, height, width)), axis=0).astype(np.float32)
+    values[0] = 0
+    times = np.datetime64("2020-01-01") + np.arange(n_epochs) * np.timedelta64(12, "D")
+    cube = make_cube(values, times, grid)
+    if not crs:
+        cube = cube.drop_vars("spatial_ref")
+        for name in cube.data_vars:
+            cube[name].attrs.pop("grid_mapping", None)
+    return cube
+
+
+def _write_netcdf(path: Path, ds) -> Path:
+    ds.to_netcdf(path, engine="netcdf4")
+    return path
+
+
+def make_bad_cube(kind: str, folder: Path) -> Path:
+    """Write one kind of unusable cube input into ``folder``; return its path."""
+    import xarray as xr
+
+    if kind == "missing":
+        return folder / "cube.nc"
+    if kind == "empty":
+        return _write(folder / "cube.nc", b"")
+    if kind == "garbage":
+        return _write(folder / "cube.nc", BINARY_GARBAGE)
+    if kind == "truncated":
+        good = _write_netcdf(folder / "good.tmp", _tiny_cube())
+        data = good.read_bytes()
+        good.unlink()
+        return _write(folder / "cube.nc", data[: len(data) // 2])
+    if kind == "bit_rot":
+        # Header intact, compressed data damaged: only noticed when the data is read.
+        from insar_raster.io.cube import write_cube
+
+        good = write_cube(_tiny_cube(n_epochs=20, height=64, width=64), folder / "good.nc")  # zlib-compressed
+        data = bytearray(good.read_bytes())
+        good.unlink()
+        middle = len(data) // 2
+        data[middle:middle + 2000] = bytes(b ^ 0xFF for b in data[middle:middle + 2000])
+        return _write(folder / "cube.nc", bytes(data))
+    if kind == "no_displacement":
+        ds = xr.Dataset({"velocity": (("y", "x"), np.zeros((3, 3), np.float32))},
+                        coords={"y": [3.0, 2.0, 1.0], "x": [1.0, 2.0, 3.0]})
+        return _write_netcdf(folder / "cube.nc", ds)
+    if kind == "displacement_2d":
+        return _write_netcdf(folder / "cube.nc", _tiny_cube().isel(time=0).drop_vars("time"))
+    if kind == "no_crs":
+        return _write_netcdf(folder / "cube.nc", _tiny_cube(crs=False))
+    if kind == "csv_as_cube":
+        return _write(folder / "points.csv", good_csv_text())
+    if kind == "empty_zarr":
+        (folder / "cube.zarr").mkdir()
+        return folder / "cube.zarr"
+    raise ValueError(kind)
+
+
+BAD_CUBES = {
+    # kind: words the one-line message must contain (besides the file name)
+    "missing": ["not found"],
+    "empty": ["empty"],
+    "garbage": ["cannot read"],
+    "truncated": ["cannot read"],
+    "bit_rot": ["corrupt"],
+    "no_displacement": ["displacement"],
+    "displacement_2d": ["displacement"],
+    "no_crs": ["CRS"],
+    "csv_as_cube": ["not a cube file"],
+    "empty_zarr": ["Zarr"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CUBES))
+def test_export_bad_cube_fails_cleanly(tmp_path, capsys, kind):
+    src = make_bad_cube(kind, tmp_path)
+    output = tmp_path / "out.tif"
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["export", src, "-o", output, "-q"], capsys)
+    assert_clean_failure(code, err, 2, [src.name, *BAD_CUBES[kind]], tmp_path, before, output)
+
+
+@pytest.mark.parametrize("kind", sorted(set(BAD_CUBES) - {"csv_as_cube", "no_crs", "no_displacement", "displacement_2d", "bit_rot"}))
+def test_info_unreadable_file_fails_cleanly(tmp_path, capsys, kind):
+    src = make_bad_cube(kind, tmp_path)
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["info", src, "-q"], capsys)
+    assert_clean_failure(code, err, 2, [src.name], tmp_path, before, None)

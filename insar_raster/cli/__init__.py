@@ -92,9 +92,22 @@ def main(argv=None) -> int:
         return _run_command(args)
 
 
+def _corrupt_input_message(exc: Exception) -> str | None:
+    """A data-read error from netCDF4/HDF5 (bit rot, truncation past the header): name the input."""
+    from insar_raster.io.cube import OPENED_INPUTS
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not OPENED_INPUTS or not any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
+        return None
+    names = ", ".join(dict.fromkeys(str(p) for p in OPENED_INPUTS))
+    return f"{names}: data cannot be read ({text}) (the file is corrupt or truncated; re-create it or copy it again)"
+
+
 def _run_command(args) -> int:
     from insar_raster.errors import InputError
+    from insar_raster.io.cube import OPENED_INPUTS
 
+    OPENED_INPUTS.clear()
     try:
         result = args.func(args)
         return int(result or 0)
@@ -116,6 +129,10 @@ def _run_command(args) -> int:
     except Exception as exc:  # anything else is our failure: still one line, exit 1
         if args.debug:
             raise
+        corrupt = _corrupt_input_message(exc)
+        if corrupt:
+            print(f"insar-raster {args.command}: error: {corrupt}", file=sys.stderr)
+            return 2
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)",
               file=sys.stderr)

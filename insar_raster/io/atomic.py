@@ -103,3 +103,29 @@ def _replace_folder(tmp: Path, path: Path) -> None:
         os.replace(old, path)  # put the previous output back
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def settled_threads(n_workers: int | None = None):
+    """Run dask's local threaded scheduler on a pool that is drained before leaving.
+
+    When one chunk fails (or Ctrl-C arrives) dask raises at once while other chunks are
+    still being written by worker threads; those late writes would recreate a temporary
+    output that :func:`atomic_path` has just removed. Use inside ``atomic_path``::
+
+        with atomic_path(path) as tmp, settled_threads():
+            ds.to_netcdf(tmp)
+
+    Has no effect on a dask.distributed client (it does not use this pool).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dask
+
+    pool = ThreadPoolExecutor(n_workers or os.cpu_count() or 1, thread_name_prefix="insar-raster-write")
+    try:
+        with dask.config.set(pool=pool):
+            yield pool
+    finally:
+        # Wait for the chunks in flight (bounded: one per thread); drop the queued ones.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -25,9 +25,23 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
-from insar_raster.io.atomic import atomic_path
+from insar_raster.io.atomic import atomic_path, settled_threads
 
 CUBE_VARIABLE = "displacement"
+
+# Cube files opened (lazily) in this process. Corruption inside a file only shows when its
+# data is read, far from open_cube; the CLI uses this to name the file in that error.
+OPENED_INPUTS: list[Path] = []
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """One-line reason from a backend exception, without repeating the file name."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for shown in (str(path.resolve()), str(path), path.name):
+        text = text.replace(f": '{shown}'", "")
+    if text.startswith("[Errno"):
+        text = text.split("] ", 1)[-1]
+    return text
 
 
 def _xy_attrs(ds: xr.Dataset) -> xr.Dataset:
@@ -116,7 +130,7 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
         from insar_raster.gis.raster import write_geotiff
 
         return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
-    with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp:
+    with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
             ds.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(ds), compute=True)
         else:
@@ -146,8 +160,15 @@ def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
             raise InputError(path, f"not a cube file (expected .nc or .zarr, got {suffix or 'no extension'!r})")
     except InputError:
         raise
-    except Exception as exc:  # netCDF4/HDF5 raise assorted types for corrupt files
-        raise InputError(path, f"cannot read as NetCDF/Zarr: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    except Exception as exc:  # netCDF4/HDF5/zarr raise assorted types for corrupt files
+        if path.is_file() and path.stat().st_size == 0:
+            raise InputError(path, "file is empty") from None
+        if suffix == ".zarr":
+            raise InputError(path, "not a readable Zarr store (missing or corrupt metadata)",
+                             "is the folder complete? re-create it or copy it again") from None
+        raise InputError(path, f"cannot read as NetCDF: {_reason(exc, path)}",
+                         "is the file complete? re-create it or copy it again") from None
+    OPENED_INPUTS.append(path)
     if CUBE_VARIABLE not in ds or ds[CUBE_VARIABLE].dims != ("time", "y", "x"):
         raise InputError(path, f"no '{CUBE_VARIABLE}' (time, y, x) variable", "is this a cube from 'insar-raster grid'?")
     if ds.rio.crs is None:

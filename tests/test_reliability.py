@@ -413,3 +413,101 @@ def test_info_unreadable_file_fails_cleanly(tmp_path, capsys, kind):
     before = {p.name for p in tmp_path.iterdir()}
     code, _, err = run_cli(["info", src, "-q"], capsys)
     assert_clean_failure(code, err, 2, [src.name], tmp_path, before, None)
+
+
+# --------------------------------------------------------------------------- model files never run code
+
+class _CreatesMarker:
+    """Unpickling this object creates ``marker`` (via builtins.open): proof of code execution."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _pickle_file(path: Path, marker: Path) -> Path:
+    import pickle
+
+    path.write_bytes(pickle.dumps({"model": _CreatesMarker(marker)}))
+    return path
+
+
+def _torch_pickle_file(path: Path, marker: Path) -> Path:
+    import torch
+
+    torch.save({"weight": torch.zeros(2), "evil": _CreatesMarker(marker)}, path)
+    return path
+
+
+def _model_with_evil_weights(path: Path, marker: Path, header: dict | None = None) -> Path:
+    """A file with a valid model header whose weights section is a malicious pickle."""
+    import io
+    import json
+    import struct
+
+    import torch
+
+    from insar_raster.forecast.modelfile import FORMAT_VERSION, MAGIC
+
+    header = header or {"format": "insar-raster-model", "format_version": FORMAT_VERSION, "arch": "convlstm",
+                        "hparams": {}, "config": {}, "normalisation": {}, "grid": {}}
+    raw = json.dumps(header).encode()
+    weights = io.BytesIO()
+    torch.save({"weight": torch.zeros(2), "evil": _CreatesMarker(marker)}, weights)
+    path.write_bytes(MAGIC + struct.pack("<Q", len(raw)) + raw + weights.getvalue())
+    return path
+
+
+def _sanity_check_the_payloads_do_execute(tmp_path):
+    """The malicious payloads are real: loading them unsafely creates the marker."""
+    import pickle
+
+    marker = tmp_path / "control_marker"
+    pickle.loads(_pickle_file(tmp_path / "control.pkl", marker).read_bytes())
+    assert marker.exists()
+    marker.unlink()
+    import torch
+
+    torch.load(_torch_pickle_file(tmp_path / "control.pt", marker), weights_only=False)
+    assert marker.exists()
+    marker.unlink()
+    for p in (tmp_path / "control.pkl", tmp_path / "control.pt"):
+        p.unlink()
+
+
+EVIL_MODELS = {
+    "plain_pickle": _pickle_file,
+    "torch_save_pickle": _torch_pickle_file,
+    "valid_header_evil_weights": _model_with_evil_weights,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EVIL_MODELS))
+@pytest.mark.parametrize("suffix", [".ipt", ".pt"])
+def test_load_model_never_executes_a_pickle(tmp_path, kind, suffix):
+    from insar_raster.errors import InputError
+    from insar_raster.forecast.modelfile import load_model
+
+    _sanity_check_the_payloads_do_execute(tmp_path)
+    marker = tmp_path / "marker"
+    path = EVIL_MODELS[kind](tmp_path / f"model{suffix}", marker)
+    with pytest.raises(InputError) as info:
+        load_model(path)
+    assert f"model{suffix}" in info.value.message
+    assert not marker.exists(), "loading the model file executed code"
+
+
+@pytest.mark.parametrize("kind", sorted(EVIL_MODELS))
+def test_info_on_a_pickle_never_executes_it(tmp_path, capsys, kind):
+    marker = tmp_path / "marker"
+    path = EVIL_MODELS[kind](tmp_path / "model.ipt", marker)
+    code, out, err = run_cli(["info", path], capsys)
+    assert not marker.exists(), "'info' executed code from the model file"
+    assert "Traceback" not in err
+    # A plain pickle is not recognisable as anything: a clean error. A valid header is described.
+    if kind == "valid_header_evil_weights":
+        assert code == 0 and "convlstm" in out
+    else:
+        assert code == 2 and len(error_lines(err)) == 1 and "model.ipt" in err

@@ -13,7 +13,7 @@ from insar_raster.gis.raster import grid_transform
 from insar_raster.io.cube import write_cube
 from insar_raster.synth import make_scene_cube
 
-BASELINES = ["persistence", "trend", "trend_seasonal", "lasso", "lightgbm"]
+BASELINES = ["persistence", "trend", "trend_seasonal", "history_fit", "lasso", "lightgbm"]
 FAST_DEEP = {"samples_per_epoch": 16, "batch_size": 8, "val_patches": 8, "paper_input_size": 32,
              "patch_size": 32, "hidden": 8, "features": 8, "paper_lstm_hidden": 16}
 
@@ -108,14 +108,15 @@ def test_report_files_exist_parse_and_refuse_overwrite(tmp_path, baseline_result
 def test_deep_models_share_the_split_and_are_scored(scene):
     observed, truth = scene
     res = evaluate_cube(observed, ["convlstm", "paper", "cnn"], window=8, steps=2, truth=truth, epochs=1,
-                        device="cpu", train_options=FAST_DEEP, permutation_repeats=1)
+                        device="cpu", train_options=FAST_DEEP, permutation_repeats=1,
+                        permutation_models=("convlstm",))
     assert set(res["models"]) == {"persistence", "convlstm", "paper", "cnn"}
     for name in ("convlstm", "paper", "cnn"):
         info = res["models"][name]
         assert info["kind"] == "deep" and info["details"]["epochs_trained"] == 1
         assert np.isfinite(info["observed"]["overall"]["rmse"]) and np.isfinite(info["truth"]["overall"]["rmse"])
         assert res["_arrays"]["predictions"][name].shape == res["_arrays"]["observed"].shape
-        assert len(res["importance"]["permutation"][name]["delta_rmse_mm"]) == 8
+    assert len(res["importance"]["permutation"]["convlstm"]["delta_rmse_mm"]) == 8
     table = format_table(res)
     assert table.count("\n") == 1 + 4
 

@@ -50,8 +50,8 @@ def add_parser(subparsers, parents):
     p.add_argument("--test-fraction", type=float, default=0.15, help="share of epochs for test (default 0.15)")
     p.add_argument("--max-rows", type=int, default=100_000,
                    help="training rows (sample x pixel) for LASSO and LightGBM (default 100000)")
-    p.add_argument("--permutation-repeats", type=int, default=4,
-                   help="donor windows per lag in the permutation test; 0 skips it (default 4)")
+    p.add_argument("--permutation-repeats", type=int, default=2,
+                   help="donor windows per lag in the permutation test; 0 skips it (default 2)")
     p.add_argument("--resolutions", type=_parse_sizes,
                    help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)")
     p.set_defaults(func=run)

@@ -19,6 +19,13 @@ the forecast date). This keeps the comparison about *how* each model uses the sa
 information. With short windows an annual sinusoid is barely constrained, so the
 seasonal terms are ridge-penalised, with the penalty chosen on the validation samples.
 
+The default deep models (``convlstm``, ``cnn``) additionally read each pixel's *past*
+before the window (up to ``history_epochs`` epochs, through a per-pixel harmonic fit
+given to the network as a prior). ``history_fit`` is the baseline with exactly that
+information: the same kind of per-pixel fit (trend + acceleration + annual cycle) over
+all past epochs up to the last input epoch, extrapolated. The gap between it and the
+deep models is what the network adds beyond the per-pixel fit.
+
 Multi-step forecasting
 ----------------------
 LASSO and LightGBM are *direct* multi-step models: one regressor per forecast step
@@ -100,13 +107,15 @@ class Persistence(WindowBaseline):
         return np.repeat(last[:, None], self.steps, axis=1)
 
 
-def _design(days: np.ndarray, reference_days: np.ndarray, seasonal: bool) -> np.ndarray:
-    """Columns [1, t, (sin, cos of the annual phase)] with t in years from the reference date.
+def _design(days: np.ndarray, reference_days: np.ndarray, seasonal: bool, acceleration: bool = False) -> np.ndarray:
+    """Columns [1, t, (t²), (sin, cos of the annual phase)], t in years from the reference date.
 
     ``days`` (n, m), ``reference_days`` (n,) -> (n, m, p).
     """
     t = (days - reference_days[:, None]) / _YEAR_DAYS
     cols = [np.ones_like(t), t]
+    if acceleration:
+        cols.append(t**2)
     if seasonal:
         phase = 2 * np.pi * days / _YEAR_DAYS
         cols += [np.sin(phase), np.cos(phase)]
@@ -114,7 +123,7 @@ def _design(days: np.ndarray, reference_days: np.ndarray, seasonal: bool) -> np.
 
 
 class PixelTrend(WindowBaseline):
-    """Per-pixel least-squares line (or line + annual sinusoid) through the window.
+    """Per-pixel least-squares line (or line + annual sinusoid) through past epochs.
 
     Parameters
     ----------
@@ -122,32 +131,46 @@ class PixelTrend(WindowBaseline):
     seasonal : bool
         Add an annual sine/cosine pair to the linear trend.
     seasonal_ridge : float or None
-        Ridge penalty on the seasonal amplitudes, in units of "equivalent epochs" (the
-        penalty is ``seasonal_ridge * n_valid * (a**2 + b**2)``, mm² per mm²). ``None``
-        chooses it from a small grid by validation RMSE in :meth:`fit`.
+        Ridge penalty on the seasonal (and acceleration) terms, in units of
+        "equivalent epochs": the penalty is ``seasonal_ridge * n_valid * |coef|²``.
+        ``None`` chooses it from :attr:`RIDGE_GRID` by validation RMSE in :meth:`fit`.
+    history : int or None
+        Epochs fitted, ending at the last input epoch: ``None`` = the window only
+        (the same information as the window-only models); larger values read further
+        into the past (never past the last input epoch).
+    acceleration : bool
+        Add a quadratic term (accelerating subsidence).
     """
 
-    RIDGE_GRID = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+    RIDGE_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
-    def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None):
+    def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None,
+                 history: int | None = None, acceleration: bool = False):
         super().__init__(window, steps)
         self.seasonal = bool(seasonal)
+        self.acceleration = bool(acceleration)
         self.seasonal_ridge = seasonal_ridge
-        self.name = "trend_seasonal" if seasonal else "trend"
+        self.history = max(self.window, int(history)) if history else self.window
+        if self.history > self.window:
+            self.name = "history_fit"
+        else:
+            self.name = "trend_seasonal" if seasonal else "trend"
 
     def fit(self, cube, split):
         self._check_split(split)
-        if self.seasonal and self.seasonal_ridge is None:
+        penalised = self.seasonal or self.acceleration
+        if penalised and self.seasonal_ridge is None:
             from insar_raster.evaluate.metrics import rmse
 
-            tune = split.val if len(split.val) else split.train
-            observed = cube_values(cube)[split.target_indices("val" if len(split.val) else "train")]
+            part = "val" if len(split.val) else "train"
+            tune = getattr(split, part)
+            observed = cube_values(cube)[split.target_indices(part)]
             errors = {}
             for ridge in self.RIDGE_GRID:
                 self.seasonal_ridge = ridge
                 errors[ridge] = rmse(self.predict_windows(cube, tune), observed)
             self.seasonal_ridge = min(errors, key=lambda r: (np.nan_to_num(errors[r], nan=np.inf), r))
-            log.debug("trend_seasonal: ridge %s (validation RMSE %s)", self.seasonal_ridge, errors)
+            log.debug("%s: ridge %s (validation RMSE %s)", self.name, self.seasonal_ridge, errors)
         elif self.seasonal_ridge is None:
             self.seasonal_ridge = 0.0
         return self
@@ -157,32 +180,32 @@ class PixelTrend(WindowBaseline):
         values = cube_values(cube)
         days = times_in_days(cube)
         n_times, height, width = values.shape
-        inputs = starts[:, None] + np.arange(self.window)[None, :]
-        input_days = days[inputs]
-        reference = input_days[:, -1]
         target_days = _target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
-        x_in = _design(input_days, reference, self.seasonal)  # (n, L, p)
-        x_out = _design(target_days, reference, self.seasonal)  # (n, H, p)
-        p = x_in.shape[-1]
         out = np.full((len(starts), self.steps, height, width), np.nan, dtype=np.float32)
         ridge = float(self.seasonal_ridge or 0.0)
-        for i in range(len(starts)):
-            y = values[inputs[i]].reshape(self.window, -1).astype(np.float64)  # (L, P)
+        for i, s in enumerate(starts):
+            last = s + self.window - 1
+            epochs = np.arange(max(0, last + 1 - self.history), last + 1)
+            reference = days[last:last + 1]
+            x_in = _design(days[epochs][None], reference, self.seasonal, self.acceleration)[0]  # (m, p)
+            x_out = _design(target_days[i][None], reference, self.seasonal, self.acceleration)[0]  # (H, p)
+            p = x_in.shape[-1]
+            y = values[epochs].reshape(len(epochs), -1).astype(np.float64)  # (m, P)
             w = np.isfinite(y)
             y0 = np.where(w, y, 0.0)
             wf = w.astype(np.float64)
             # Normal equations per pixel, weighted by validity: A (P, p, p), b (P, p).
-            a = np.einsum("lp,lq,lc->cpq", x_in[i], x_in[i], wf)
-            b = np.einsum("lp,lc->cp", x_in[i], y0)
+            a = np.einsum("lp,lq,lc->cpq", x_in, x_in, wf)
+            b = np.einsum("lp,lc->cp", x_in, y0)
             n_valid = wf.sum(axis=0)
-            if self.seasonal and ridge > 0:
-                a[:, 2, 2] += ridge * n_valid
-                a[:, 3, 3] += ridge * n_valid
+            if ridge > 0:
+                for k in range(2, p):  # all but offset and velocity
+                    a[:, k, k] += ridge * n_valid
             # Too few epochs for the parameters: no forecast for that pixel.
             solvable = n_valid >= p
             a[~solvable] = np.eye(p)
             coef = np.linalg.solve(a, b[..., None])[..., 0]  # (P, p)
-            pred = x_out[i] @ coef.T  # (H, P)
+            pred = x_out @ coef.T  # (H, P)
             pred[:, ~solvable] = np.nan
             out[i] = pred.reshape(self.steps, height, width)
         return out
@@ -394,6 +417,8 @@ BASELINES = {
     "persistence": lambda window, steps, **kw: Persistence(window, steps),
     "trend": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=False),
     "trend_seasonal": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=True),
+    "history_fit": lambda window, steps, history_epochs=150, **kw: PixelTrend(
+        window, steps, seasonal=True, acceleration=True, history=history_epochs),
     "lasso": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLasso(window, steps, max_rows, seed),
     "lightgbm": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLightGBM(window, steps, max_rows, seed),
 }

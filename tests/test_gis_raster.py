@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from insar_raster.errors import InputError, OutputExistsError
-from insar_raster.gis.raster import write_geotiff
+from insar_raster.gis.raster import cog_layout_problems, write_geotiff
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
 
@@ -28,10 +28,10 @@ def test_cog_layout_georeferencing_and_values(tmp_path):
     assert path == tmp_path / "cube.tif"
     with rasterio.open(path) as src:
         assert src.driver == "GTiff"
-        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert src.profile["tiled"] and src.block_shapes[0] == (256, 256)
+        assert src.interleaving.name == "band"  # one date = one band's tiles
         assert src.compression.name == "deflate"
-        assert all(len(src.overviews(b)) >= 1 for b in src.indexes)
+        assert all(src.overviews(b) == [2] for b in src.indexes)
         assert src.count == 3 and src.dtypes == ("float32",) * 3
         assert src.crs.to_epsg() == 3035
         assert src.transform == grid.transform
@@ -40,6 +40,7 @@ def test_cog_layout_georeferencing_and_values(tmp_path):
         assert src.units == ("mm",) * 3
         assert src.tags(1)["units"] == "mm"
         np.testing.assert_array_equal(src.read(), cube["displacement"].values)
+    assert cog_layout_problems(path) == []
 
 
 def test_dask_backed_cube_is_written_chunkwise_with_same_result(tmp_path):
@@ -83,7 +84,6 @@ def test_plain_tiled_geotiff_and_zstd(tmp_path):
         assert src.profile["tiled"]
         assert src.compression.name == "zstd"
         assert src.overviews(1) == []
-        assert "LAYOUT" not in src.tags(ns="IMAGE_STRUCTURE")
 
 
 def test_refuses_existing_output_and_leaves_no_temporaries(tmp_path):
@@ -123,7 +123,6 @@ def test_grid_smaller_than_one_tile_still_gets_overviews(tmp_path):
     cube, _ = small_cube(n_epochs=2, height=48, width=64)
     write_geotiff(cube["displacement"], tmp_path / "small.tif")
     with rasterio.open(tmp_path / "small.tif") as src:
-        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
         assert src.overviews(1) == src.overviews(2) == [2]
         # The overview is the nodata-aware average of 2x2 blocks.
         overview = src.read(1, out_shape=(24, 32))
@@ -133,6 +132,7 @@ def test_grid_smaller_than_one_tile_still_gets_overviews(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks -> NaN, as GDAL
         expected = np.nanmean(blocks, axis=(1, 3))
     np.testing.assert_allclose(overview, expected, rtol=1e-5, equal_nan=True)
+    assert cog_layout_problems(tmp_path / "small.tif") == []
 
 
 def test_dask_cube_is_computed_once_per_chunk_never_whole(tmp_path):
@@ -153,3 +153,23 @@ def test_dask_cube_is_computed_once_per_chunk_never_whole(tmp_path):
     assert max(np.prod(s) for s in calls) == 2 * 100 * 300
     with rasterio.open(tmp_path / "lazy.tif") as src:
         np.testing.assert_array_equal(src.read(), cube["displacement"].values)
+
+
+def test_cog_check_rejects_files_that_are_not_cogs(tmp_path):
+    from rasterio.enums import Resampling
+
+    cube, grid = small_cube(n_epochs=2, height=600, width=640)
+    values = cube["displacement"].values
+    profile = dict(driver="GTiff", width=640, height=600, count=2, dtype="float32", crs="EPSG:3035",
+                   transform=grid.transform)
+    with rasterio.open(tmp_path / "striped.tif", "w", **profile) as dst:
+        dst.write(values)
+    assert "not tiled" in cog_layout_problems(tmp_path / "striped.tif")
+    assert "no internal overviews" in cog_layout_problems(tmp_path / "striped.tif")
+    # Tiled, but overviews added afterwards: their IFDs and data come after the image.
+    with rasterio.open(tmp_path / "late.tif", "w", **profile, tiled=True, blockxsize=256, blockysize=256) as dst:
+        dst.write(values)
+    with rasterio.open(tmp_path / "late.tif", "r+") as dst:
+        dst.build_overviews([2, 4], Resampling.average)
+    problems = cog_layout_problems(tmp_path / "late.tif")
+    assert any("IFDs" in p for p in problems) and any("overview data" in p for p in problems)

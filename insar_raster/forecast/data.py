@@ -7,7 +7,22 @@ Channels per input epoch (``N_CHANNELS``)
 1. validity (1 = observed, 0 = masked or padding), so that 0 is not read as "no motion";
 2. time position of the epoch relative to the last input epoch, in acquisition steps
    (0 for the last, -1, -2... on a regular cube; irregular gaps show as non-integers);
-3. - 4. sine and cosine of the day of year (seasonal phase).
+3. - 4. sine and cosine of the day of year (seasonal phase);
+5. residual of the epoch from the per-pixel *history fit* (below), divided by the scale
+   (mostly atmosphere and noise; 0 when the model uses no prior).
+
+History prior
+-------------
+A 12-epoch window (132 days at a 12-day revisit) cannot tell a seasonal cycle from a
+trend, but the whole past of each pixel can. For every sample, a per-pixel least-squares
+fit of ``c0 + v t + a t^2 + s sin(2 pi t) + c cos(2 pi t)`` (t in years) over all epochs
+up to the last input epoch (at most ``history_epochs``; never a later epoch) is
+extrapolated to the target dates; its change from the last observed epoch is given to
+the decoder (``prior``) and the network learns a correction to it (mainly spatial
+denoising, which no per-pixel fit can do). A small ridge penalty on ``a, s, c`` keeps
+short histories (the first training samples) from extrapolating wildly.
+The network learns the correction to this prior; the per-pixel fit is also a strong
+baseline in its own right (the evaluation compares against it).
 
 Targets are the changes from the last input epoch, divided by the same scale; the loss
 ignores target cells that are masked (masked MSE).
@@ -21,7 +36,11 @@ import xarray as xr
 
 from insar_raster.io.cube import CUBE_VARIABLE
 
-N_CHANNELS = 5
+N_CHANNELS = 6
+#: Ridge penalty (absolute, mm^2 scale of the normal equations) on the quadratic and
+#: seasonal terms of the history fit: negligible for a year of history or more, strong
+#: enough to keep a few months of history from extrapolating a spurious curvature.
+HISTORY_RIDGE = 0.1
 _DAY_NS = 86400 * 10**9
 # Cubes up to this size are loaded into memory; larger ones are read patch by patch.
 IN_MEMORY_BYTES = 2 * 1024**3
@@ -137,7 +156,7 @@ def build_inputs(block: np.ndarray, input_days: np.ndarray, norm: Normalisation)
     reference = block[:, -1]
     relative = (block - reference[:, None]) / np.float32(norm.scale_mm)
     valid = np.isfinite(relative)
-    x = np.empty((n, window, N_CHANNELS, h, w), dtype=np.float32)
+    x = np.zeros((n, window, N_CHANNELS, h, w), dtype=np.float32)
     x[:, :, 0] = np.where(valid, relative, 0.0)
     x[:, :, 1] = valid
     position = (input_days - input_days[:, -1:]) / norm.step_days
@@ -158,3 +177,98 @@ def build_targets(block: np.ndarray, reference: np.ndarray, norm: Normalisation)
 def leads_in_steps(target_days: np.ndarray, last_input_days: np.ndarray, norm: Normalisation) -> np.ndarray:
     """Time from the last input epoch to each target epoch, in acquisition steps."""
     return ((target_days - last_input_days[:, None]) / norm.step_days).astype(np.float32)
+
+
+def _design(days: np.ndarray, ref_days: float) -> np.ndarray:
+    t = (np.asarray(days, dtype=np.float64) - ref_days) / 365.25
+    phase = 2 * np.pi * np.asarray(days, dtype=np.float64) / 365.25
+    return np.stack([np.ones_like(t), t, t**2, np.sin(phase), np.cos(phase)], axis=1)
+
+
+def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndarray:
+    """Per-pixel ridge least squares of trend + acceleration + annual cycle.
+
+    Parameters
+    ----------
+    values : ndarray (n_epochs, h, w)
+        Displacement (mm), NaN masked; epochs may be irregular.
+    days : ndarray (n_epochs,)
+        Their dates (days).
+    ref_days : float
+        Time origin of the polynomial terms (the last input epoch).
+
+    Returns
+    -------
+    ndarray (5, h, w) float64
+        Coefficients; NaN for pixels with fewer than 3 valid epochs.
+    """
+    n, h, w = values.shape
+    design = _design(days, ref_days)
+    penalty = np.diag([0.0, 0.0, 1.0, 1.0, 1.0]) * HISTORY_RIDGE
+    y = values.reshape(n, -1).astype(np.float64)
+    valid = np.isfinite(y)
+    coef = np.full((5, h * w), np.nan)
+    full = valid.all(axis=0)
+    if full.any():  # common case (static mask): one shared solve
+        lhs = design.T @ design + penalty
+        coef[:, full] = np.linalg.solve(lhs, design.T @ y[:, full])
+    partial = ~full & (valid.sum(axis=0) >= 3)
+    if partial.any():  # gaps: per-pixel normal equations
+        wgt = valid[:, partial].astype(np.float64)
+        yp = np.where(valid[:, partial], y[:, partial], 0.0)
+        lhs = np.einsum("tp,ti,tj->pij", wgt, design, design) + penalty[None]
+        rhs = np.einsum("tp,ti,tp->pi", wgt, design, yp)
+        coef[:, partial] = np.linalg.solve(lhs, rhs[..., None])[..., 0].T
+    return coef.reshape(5, h, w)
+
+
+def history_eval(coef: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndarray:
+    """Evaluate :func:`history_fit` coefficients at ``days`` -> (len(days), h, w) mm."""
+    design = _design(days, ref_days)
+    return np.tensordot(design, coef, axes=(1, 0))
+
+
+def prepare_batch(histories, history_days, window: int, target_days: np.ndarray, norm: Normalisation,
+                  use_prior: bool):
+    """Network inputs for a batch of samples.
+
+    Parameters
+    ----------
+    histories : list of ndarray (n_hist_i, h, w)
+        Displacement (mm) of each sample's past, ending with its last input epoch;
+        the last ``window`` epochs are the input window.
+    history_days : list of ndarray (n_hist_i,)
+        Their dates (days).
+    window : int
+    target_days : ndarray (n, steps)
+        Dates of the epochs to forecast.
+    norm : Normalisation
+    use_prior : bool
+        Compute the history prior (see module docstring).
+
+    Returns
+    -------
+    x : (n, window, N_CHANNELS, h, w) float32
+    leads : (n, steps) float32
+    prior : (n, steps, h, w) float32
+        Normalised change from the last epoch predicted by the history fit (0 if none).
+    reference : (n, h, w) float32
+        Last input epoch (mm, NaN where masked).
+    """
+    block = np.stack([hist[-window:] for hist in histories]).astype(np.float32)
+    in_days = np.stack([d[-window:] for d in history_days])
+    x, reference = build_inputs(block, in_days, norm)
+    n, steps = target_days.shape
+    prior = np.zeros((n, steps, *block.shape[2:]), dtype=np.float32)
+    scale = np.float32(norm.scale_mm)
+    if use_prior:
+        for i, (hist, days) in enumerate(zip(histories, history_days)):
+            coef = history_fit(hist, days, days[-1])
+            fitted_in = history_eval(coef, days[-window:], days[-1])
+            fitted_out = history_eval(coef, target_days[i], days[-1])
+            resid = (block[i] - fitted_in) / scale
+            x[i, :, 5] = np.where(np.isfinite(resid), resid, 0.0)
+            change = (fitted_out - reference[i][None]) / scale
+            prior[i] = np.where(np.isfinite(change), change, 0.0)
+    leads = leads_in_steps(target_days, in_days[:, -1], norm)
+    return x, leads, prior, reference

@@ -3,13 +3,15 @@
 Every model maps a batch of input windows to the change of displacement relative to
 the last input epoch, in normalised units:
 
-``forward(x, leads) -> (batch, steps, h, w)`` with
+``forward(x, leads=None, prior=None) -> (batch, steps, h, w)`` with
 
 - ``x``: (batch, window, channels, h, w) float32; channels are built by
-  :func:`insar_raster.forecast.train.build_inputs` (relative displacement, validity,
-  time position, day-of-year sine/cosine);
+  :func:`insar_raster.forecast.data.prepare_batch` (relative displacement, validity,
+  time position, day-of-year sine/cosine, residual from the history fit);
 - ``leads``: (batch, steps) float32, time from the last input epoch to each target
-  epoch in units of the training cube's acquisition step (1, 2, 3... on a regular cube).
+  epoch in units of the training cube's acquisition step (1, 2, 3... on a regular cube);
+- ``prior``: (batch, steps, h, w) float32, the change predicted by the per-pixel history
+  fit (:func:`insar_raster.forecast.data.history_fit`), used by ``convlstm``/``cnn``.
 
 Architectures
 -------------

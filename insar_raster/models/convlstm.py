@@ -12,6 +12,13 @@ Why this design
   ``c_k``; the forecast change at lead ``t_k`` (in acquisition steps, from the
   ``leads`` input) is ``t_k * v + c_k``. Linear trends, which dominate InSAR
   deformation, are then one output map, extrapolated correctly to irregular leads.
+- *History prior*: the decoder also receives the change predicted by a per-pixel
+  trend + acceleration + annual-cycle fit over the whole past
+  (:func:`insar_raster.forecast.data.history_fit`), and the output is that prior plus
+  the learned correction. A 12-epoch window alone cannot separate a seasonal cycle from
+  a trend; the network's job becomes denoising and correcting a physically plausible
+  extrapolation, which it does with spatial context no per-pixel fit has. With a zero
+  prior (``TrainConfig(prior="none")``) the model is a plain residual forecaster.
 - *Time as channels*: each input epoch carries its time position relative to the last
   epoch (handles irregular 6/12-day gaps and missing acquisitions) and the day of
   year (sine/cosine) for seasonal motion.
@@ -54,7 +61,7 @@ class _EncoderDecoder(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(in_channels, features, 3, padding=1), nn.ReLU(inplace=True))
         self.down = nn.Sequential(nn.Conv2d(features, hidden, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.decode = nn.Sequential(
-            nn.Conv2d(hidden + features, features, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden + features + self.steps, features, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(features, features, 3, padding=1), nn.ReLU(inplace=True),
         )
         # 1 velocity map + one correction per step.
@@ -69,24 +76,32 @@ class _EncoderDecoder(nn.Module):
         half = self.down(full)
         return (full.reshape(batch, window, *full.shape[1:]), half.reshape(batch, window, *half.shape[1:]))
 
-    def _decode(self, core, skip, leads, size):
+    def _decode(self, core, skip, leads, prior, size):
         up = F.interpolate(core, size=size, mode="bilinear", align_corners=False)
-        z = self.out(self.decode(torch.cat([up, skip], dim=1)))
+        z = self.out(self.decode(torch.cat([up, skip, prior], dim=1)))
         velocity, correction = z[:, :1], z[:, 1:]
-        if leads is None:
-            leads = torch.arange(1, self.steps + 1, dtype=z.dtype, device=z.device).expand(z.shape[0], -1)
-        return leads[:, :, None, None].to(z.dtype) * velocity + correction
+        return prior + leads[:, :, None, None].to(z.dtype) * velocity + correction
 
-    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None) -> torch.Tensor:
-        """Map (batch, window, channels, H, W) to the change (batch, steps, H, W)."""
-        height, width = x.shape[-2:]
+    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
+        """Map (batch, window, channels, H, W) to the change (batch, steps, H, W).
+
+        ``leads`` (batch, steps) defaults to 1..steps (regular cube); ``prior``
+        (batch, steps, H, W) to zero (no history prior).
+        """
+        batch, _, _, height, width = x.shape
+        if leads is None:
+            leads = torch.arange(1, self.steps + 1, dtype=x.dtype, device=x.device).expand(batch, -1)
+        if prior is None:
+            prior = x.new_zeros(batch, self.steps, height, width)
         # Pad to even sizes so the stride-2 encoder and the upsampling line up.
         pad_h, pad_w = height % 2, width % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
+            prior = F.pad(prior, (0, pad_w, 0, pad_h))
         full, half = self._encode(x)
         core = self._core(half)
-        out = self._decode(core, full[:, -1], leads, x.shape[-2:])
+        out = self._decode(core, full[:, -1], leads, prior, x.shape[-2:])
         return out[..., :height, :width]
 
 
@@ -107,7 +122,7 @@ class ConvLSTMForecaster(_EncoderDecoder):
         Full-resolution feature channels (stem and decoder).
     """
 
-    def __init__(self, in_channels: int = 5, steps: int = 6, window: int = 12, hidden: int = 24, features: int = 16):
+    def __init__(self, in_channels: int = 6, steps: int = 6, window: int = 12, hidden: int = 16, features: int = 16):
         super().__init__(in_channels, steps, hidden, features)
         self.cell = ConvLSTMCell(hidden, hidden)
 
@@ -128,7 +143,7 @@ class ConvForecaster(_EncoderDecoder):
     length is therefore fixed at construction.
     """
 
-    def __init__(self, in_channels: int = 5, steps: int = 6, window: int = 12, hidden: int = 24, features: int = 16):
+    def __init__(self, in_channels: int = 6, steps: int = 6, window: int = 12, hidden: int = 16, features: int = 16):
         super().__init__(in_channels, steps, hidden, features)
         self.window = int(window)
         self.mix = nn.Sequential(

@@ -57,11 +57,12 @@ class PaperCNNLSTM(nn.Module):
         self.lstm = nn.LSTM(n_features, lstm_hidden, batch_first=True)
         self.head = nn.Linear(lstm_hidden, self.steps * height * width)
 
-    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to (batch, steps, H, W).
 
-        ``leads`` is accepted for a uniform interface and ignored: the paper assumed a
-        regular acquisition step (time enters only through the input channels).
+        ``leads`` and ``prior`` are accepted for a uniform interface and ignored: the
+        paper assumed a regular acquisition step and forecast from the window alone.
         """
         batch, window, channels, height, width = x.shape
         if (height, width) != self.input_size:

@@ -1,0 +1,139 @@
+"""Model files (``.ipt``): a JSON header and the weights, never executable code.
+
+Layout::
+
+    b"INSAR-RASTER-MODEL\\n"            magic (19 bytes)
+    uint64 little-endian                length of the JSON header in bytes
+    JSON header (UTF-8)                 architecture, hyper-parameters, normalisation,
+                                        window, steps, training grid, history, versions
+    torch state_dict                    read with ``torch.load(weights_only=True)``
+
+The magic is checked before anything else, so a pickle (or any foreign file) is
+rejected without being unpickled; the weights themselves go through PyTorch's
+restricted ``weights_only`` unpickler, which only builds tensors and plain containers.
+"""
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+
+from insar_raster.errors import InputError
+from insar_raster.io.atomic import atomic_path
+
+MAGIC = b"INSAR-RASTER-MODEL\n"
+FORMAT_VERSION = 1
+_MAX_HEADER = 64 * 1024 * 1024
+
+
+def save_model(forecaster, path, overwrite: bool = False) -> Path:
+    """Write ``forecaster`` to ``path`` atomically.
+
+    Raises
+    ------
+    InputError
+        The output exists (without ``overwrite``) or its folder is unusable.
+    """
+    import torch
+
+    header = {"format": "insar-raster-model", "format_version": FORMAT_VERSION, **forecaster.header()}
+    header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
+    weights = io.BytesIO()
+    state = {k: v.detach().cpu().contiguous() for k, v in forecaster.model.state_dict().items()}
+    torch.save(state, weights)
+    path = Path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC)
+            f.write(struct.pack("<Q", len(header_bytes)))
+            f.write(header_bytes)
+            f.write(weights.getvalue())
+    return path
+
+
+def read_header(path) -> dict:
+    """The JSON header of a model file, without loading weights."""
+    return _read(path)[0]
+
+
+def _read(path):
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "model file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a model file")
+    with open(path, "rb") as f:
+        magic = f.read(len(MAGIC))
+        if magic != MAGIC:
+            raise InputError(path, "not an insar-raster model file (unknown header; it was not loaded)",
+                             "models are written by 'insar-raster train'; pickled objects are never loaded")
+        raw_len = f.read(8)
+        if len(raw_len) != 8:
+            raise InputError(path, "corrupt model file (truncated header)")
+        (n,) = struct.unpack("<Q", raw_len)
+        if n > _MAX_HEADER:
+            raise InputError(path, "corrupt model file (implausible header length)")
+        raw = f.read(n)
+        payload = f.read()
+    if len(raw) != n:
+        raise InputError(path, "corrupt model file (truncated header)")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(path, "corrupt model file (header is not valid JSON)") from None
+    if not isinstance(header, dict) or header.get("format") != "insar-raster-model":
+        raise InputError(path, "corrupt model file (header is not an insar-raster model description)")
+    if int(header.get("format_version", -1)) > FORMAT_VERSION:
+        raise InputError(path, f"model file format {header.get('format_version')} is newer than this "
+                         f"insar-raster understands ({FORMAT_VERSION})", "upgrade insar-raster")
+    return header, payload
+
+
+def load_model(path):
+    """Read a model file written by :meth:`Forecaster.save`.
+
+    Returns
+    -------
+    insar_raster.forecast.forecaster.Forecaster
+
+    Raises
+    ------
+    InputError
+        Missing, foreign (e.g. a pickle), corrupt or incompatible file. Nothing in the
+        file is executed.
+    """
+    import pickle
+
+    import torch
+
+    from insar_raster.forecast.data import Normalisation
+    from insar_raster.forecast.forecaster import Forecaster
+    from insar_raster.forecast.train import TrainConfig
+    from insar_raster.models import ARCHITECTURES, build_model
+
+    header, payload = _read(path)
+    arch = header.get("arch")
+    if arch not in ARCHITECTURES:
+        raise InputError(path, f"unknown architecture {arch!r} in model file", "written by a newer insar-raster?")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputError(path, f"model weights refused by the safe loader: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # truncated zip, bad CRC...
+        raise InputError(path, f"corrupt model file (weights unreadable: {type(exc).__name__})") from None
+    if not isinstance(state, dict):
+        raise InputError(path, "corrupt model file (weights are not a state dict)")
+    try:
+        hparams = dict(header["hparams"])
+        model = build_model(arch, **hparams)
+        model.load_state_dict(state, strict=True)
+        known = TrainConfig.__dataclass_fields__
+        config = TrainConfig(**{k: v for k, v in header["config"].items() if k in known})
+        norm = Normalisation(**header["normalisation"])
+        grid = header["grid"]
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(path, f"corrupt or incompatible model file ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    model.eval()
+    return Forecaster(model, config, norm, grid, hparams, header.get("history"), header.get("metadata"))

@@ -1,0 +1,338 @@
+"""Training: random spatio-temporal patches, masked MSE, Adam, early stopping.
+
+- Samples are the windows of :func:`insar_raster.forecast.windows.chronological_split`:
+  training draws only ``split.train`` samples (all their targets are training epochs),
+  early stopping reads only ``split.val``; ``split.test`` is never touched.
+- Normalisation (:class:`~insar_raster.forecast.data.Normalisation`) is computed from
+  the training epochs ``[0, split.train_end)`` only and stored with the model.
+- Each training step reads ``batch_size`` random (sample, patch) pairs, so the cost per
+  epoch does not depend on the grid size and a fully convolutional model learns local
+  dynamics that transfer to any grid. Random flips augment the patches (ground motion
+  has no preferred map orientation).
+- Deterministic on CPU for a given ``seed``: seeded ``numpy.random.Generator`` for
+  patches, ``torch.manual_seed`` and deterministic algorithms for the network.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+from dataclasses import dataclass, replace
+
+import numpy as np
+import xarray as xr
+
+from insar_raster import __version__
+from insar_raster.errors import InputError
+from insar_raster.forecast.data import (
+    N_CHANNELS,
+    CubeReader,
+    Normalisation,
+    build_targets,
+    prepare_batch,
+)
+from insar_raster.forecast.forecaster import Forecaster, grid_of, resolve_device
+from insar_raster.forecast.windows import ChronoSplit, chronological_split
+from insar_raster.models import ARCHITECTURES, build_model
+
+log = logging.getLogger("insar_raster")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train_model` (all stored in the model file).
+
+    Parameters
+    ----------
+    arch : {"convlstm", "paper", "cnn"}
+        Architecture (see :mod:`insar_raster.models`).
+    window, steps : int
+        Input epochs and forecast epochs per sample.
+    epochs : int
+        Maximum training epochs (passes of ``samples_per_epoch`` random patches).
+    batch_size : int
+        Patches per optimiser step.
+    lr : float
+        Adam learning rate.
+    seed : int
+        Seed of patch sampling and weight initialisation.
+    device : {"auto", "cpu", "cuda"}
+        ``auto`` uses CUDA when available.
+    patch_size : int
+        Side of the square training patches (cells), clipped to the grid; the ``paper``
+        model uses its fixed input size instead.
+    val_fraction, test_fraction : float
+        Share of epochs for validation and (held-out) test, see
+        :func:`~insar_raster.forecast.windows.chronological_split`.
+    samples_per_epoch : int
+        Random patches per training epoch.
+    patience : int
+        Early stopping: epochs without validation improvement before stopping; the
+        best weights are restored.
+    val_patches : int
+        Fixed (seeded) validation patches evaluated after each epoch.
+    hidden, features : int
+        Width of the ``convlstm``/``cnn`` recurrent core and full-resolution layers.
+    paper_input_size : int
+        Fixed input size of the ``paper`` model (clipped to the grid, multiple of 8).
+    paper_lstm_hidden : int
+        LSTM size of the ``paper`` model.
+    tile_size, tile_overlap : int
+        Prediction tiles (cells) of fully convolutional models and their overlap.
+    prior : {"auto", "harmonic", "none"}
+        History prior given to the decoder (see :mod:`insar_raster.forecast.data`):
+        ``auto`` = ``harmonic`` for ``convlstm``/``cnn``, ``none`` for ``paper`` (which
+        forecasts from the window alone, as published).
+    history_epochs : int
+        At most this many past epochs (ending at the last input epoch) enter the
+        history fit.
+    threads : int or None
+        CPU threads for torch (default: the cores this process may use, at most 8).
+    """
+
+    arch: str = "convlstm"
+    window: int = 12
+    steps: int = 6
+    epochs: int = 25
+    batch_size: int = 16
+    lr: float = 2e-3
+    seed: int = 0
+    device: str = "auto"
+    patch_size: int = 48
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    samples_per_epoch: int = 192
+    patience: int = 5
+    val_patches: int = 48
+    hidden: int = 16
+    features: int = 16
+    paper_input_size: int = 256
+    paper_lstm_hidden: int = 128
+    tile_size: int = 384
+    tile_overlap: int = 32
+    prior: str = "auto"
+    history_epochs: int = 150
+    threads: int | None = None
+
+    @property
+    def use_prior(self) -> bool:
+        """Whether the history prior is computed for this configuration."""
+        return self.prior == "harmonic" or (self.prior == "auto" and self.arch != "paper")
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise InputError("--arch", f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}")
+        for name in ("window", "steps", "epochs", "batch_size", "patch_size", "samples_per_epoch"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(self, name)}")
+        if self.prior not in ("auto", "harmonic", "none"):
+            raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError("--lr", f"must be a positive number, got {self.lr}")
+
+
+def limit_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads to ``threads`` or the cores available (at most 8)."""
+    import torch
+
+    if threads is None:
+        try:
+            available = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            available = os.cpu_count() or 1
+        threads = min(available, 8)
+    torch.set_num_threads(max(1, int(threads)))
+    return torch.get_num_threads()
+
+
+def _model_hparams(config: TrainConfig, grid_shape: tuple[int, int]) -> dict:
+    if config.arch == "paper":
+        size = [max(8, min(config.paper_input_size, n) // 8 * 8) for n in grid_shape]
+        return {"in_channels": N_CHANNELS, "steps": config.steps, "window": config.window,
+                "input_size": size, "lstm_hidden": config.paper_lstm_hidden}
+    return {"in_channels": N_CHANNELS, "steps": config.steps, "window": config.window,
+            "hidden": config.hidden, "features": config.features}
+
+
+class _PatchSampler:
+    """Draws (sample, patch) batches from a cube, as network tensors."""
+
+    def __init__(self, reader: CubeReader, norm: Normalisation, config: TrainConfig, patch: tuple[int, int]):
+        self.reader, self.norm, self.config = reader, norm, config
+        self.window, self.steps = config.window, config.steps
+        self.patch = patch
+
+    def batch(self, starts, rows, cols, flips=None):
+        window, steps = self.window, self.steps
+        ph, pw = self.patch
+        history = self.config.history_epochs if self.config.use_prior else window
+        hists, hist_days, targets = [], [], []
+        for i, (s, y0, x0) in enumerate(zip(starts, rows, cols)):
+            s, y0, x0 = int(s), int(y0), int(x0)
+            first = max(0, s + window - max(history, window))
+            block = self.reader.read(first, s + window + steps, y0, y0 + ph, x0, x0 + pw)
+            if block.shape[1:] != (ph, pw):  # grid smaller than the patch: pad as masked
+                block = np.pad(block, ((0, 0), (0, ph - block.shape[1]), (0, pw - block.shape[2])), constant_values=np.nan)
+            if flips is not None:
+                block = block[:, ::-1] if flips[i, 0] else block
+                block = block[:, :, ::-1] if flips[i, 1] else block
+            hists.append(block[:-steps])
+            targets.append(block[-steps:])
+            hist_days.append(self.reader.days[first:s + window])
+        target_days = self.reader.days[np.asarray(starts)[:, None] + window + np.arange(steps)[None, :]]
+        x, leads, prior, ref = prepare_batch(hists, hist_days, window, target_days, self.norm, self.config.use_prior)
+        y, valid = build_targets(np.stack(targets), ref, self.norm)
+        return x, leads, prior, y, valid
+
+    def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
+        _, height, width = self.reader.shape
+        ph, pw = self.patch
+        starts = rng.choice(starts_pool, size=n)
+        rows = rng.integers(0, max(1, height - ph + 1), size=n)
+        cols = rng.integers(0, max(1, width - pw + 1), size=n)
+        flips = rng.integers(0, 2, size=(n, 2)).astype(bool) if flip else None
+        return self.batch(starts, rows, cols, flips)
+
+
+def _masked_mse(pred, target, valid):
+    valid = valid.to(pred.dtype)
+    return ((pred - target) ** 2 * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
+                progress: bool = True) -> Forecaster:
+    """Train a forecaster on a cube.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Cube layout of :mod:`insar_raster.io.cube` (may be dask-backed).
+    config : TrainConfig, optional
+    split : ChronoSplit, optional
+        Chronological split of the cube's samples; default
+        ``chronological_split(n_times, window, steps, val_fraction, test_fraction)``.
+        Training reads ``split.train`` samples, early stopping ``split.val``; test epochs
+        are never used as targets.
+    progress : bool
+        Show a progress bar with train/validation loss per epoch.
+
+    Returns
+    -------
+    Forecaster
+        With the best (lowest validation loss) weights and the per-epoch ``history``.
+
+    Raises
+    ------
+    InputError
+        The cube is too short for the window/steps/split, or all-masked.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    config = config or TrainConfig()
+    n_times = cube.sizes["time"]
+    if split is None:
+        try:
+            split = chronological_split(n_times, config.window, config.steps, config.val_fraction, config.test_fraction)
+        except ValueError as exc:
+            raise InputError(None, f"cannot split the cube for training: {exc}") from None
+    if split.window != config.window or split.steps != config.steps:
+        raise ValueError(f"split has window={split.window}, steps={split.steps}; config has {config.window}, {config.steps}")
+    if len(split.train) == 0:
+        raise InputError(None, "no training sample in the split", "use more epochs or a shorter --window/--steps")
+    val_starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5):]
+    if not len(split.val):
+        log.warning("no validation samples: early stopping reads the last training samples")
+
+    threads = limit_threads(config.threads)
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+
+    norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
+    reader = CubeReader(cube)
+    _, height, width = reader.shape
+    if not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any() and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any():
+        raise InputError(None, "cube is entirely masked (NaN)")
+    hparams = _model_hparams(config, (height, width))
+    model = build_model(config.arch, **hparams).to(device)
+    if config.arch == "paper":
+        patch = tuple(hparams["input_size"])
+    else:
+        patch = (min(config.patch_size, height), min(config.patch_size, width))
+    sampler = _PatchSampler(reader, norm, config, patch)
+    # Fixed validation patches (own generator: the same whatever the epoch count).
+    val_batch = sampler.draw(np.random.default_rng([config.seed, 1]), val_starts, config.val_patches, flip=False)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=max(1, config.patience // 3))
+    n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
+    log.info("training %s on %d samples (%dx%d cells, %d epochs), validating on %d; %d CPU threads, %s",
+             config.arch, len(split.train), height, width, n_times, len(split.val), threads, device)
+
+    def to_tensors(batch):
+        return [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch]
+
+    def evaluate():
+        model.eval()
+        with torch.no_grad():
+            x, leads, prior, y, valid = to_tensors(val_batch)
+            sse, count = 0.0, 0.0
+            for i in range(0, len(x), config.batch_size):
+                sl = slice(i, i + config.batch_size)
+                pred = model(x[sl], leads[sl], prior[sl])
+                v = valid[sl].to(pred.dtype)
+                sse += float(((pred - y[sl]) ** 2 * v).sum())
+                count += float(v.sum())
+        return sse / max(count, 1.0)
+
+    history, best_loss, best_state, stale = [], math.inf, None, 0
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch", disable=not progress)
+    try:
+        for epoch in bar:
+            model.train()
+            total = 0.0
+            for _ in range(n_batches):
+                x, leads, prior, y, valid = to_tensors(sampler.draw(rng, split.train, config.batch_size, flip=True))
+                optimiser.zero_grad(set_to_none=True)
+                loss = _masked_mse(model(x, leads, prior), y, valid)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                optimiser.step()
+                total += float(loss.detach())
+            train_loss = total / n_batches
+            val_loss = evaluate()
+            scheduler.step(val_loss)
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                            "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+            log.debug("epoch %d: train %.5f val %.5f", epoch, train_loss, val_loss)
+            if val_loss < best_loss - 1e-6:
+                best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= config.patience:
+                    log.info("early stopping after epoch %d (no validation improvement for %d epochs)", epoch, stale)
+                    break
+    finally:
+        bar.close()
+        torch.use_deterministic_algorithms(was_deterministic)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    target, valid = val_batch[3], val_batch[4]
+    persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
+    prior_mse = float(((val_batch[2] - target) ** 2 * valid).sum() / max(valid.sum(), 1))
+    metadata = {
+        "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm if math.isfinite(best_loss) else None,
+        "val_persistence_rmse_mm": math.sqrt(persistence_mse) * norm.scale_mm,
+        "val_history_fit_rmse_mm": math.sqrt(prior_mse) * norm.scale_mm if config.use_prior else None,
+        "train_samples": int(len(split.train)),
+        "val_samples": int(len(split.val)),
+        "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
+        "trained_with": f"insar-raster {__version__}",
+    }
+    return Forecaster(model.cpu(), replace(config), norm, grid_of(cube), hparams, history, metadata)

@@ -1,0 +1,73 @@
+"""Architectures: output shapes, fixed vs any grid size, persistence at initialisation."""
+import numpy as np
+import pytest
+import torch
+
+from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
+from insar_raster.models.paper import PaperCNNLSTM
+
+
+def test_paper_arch_maps_256_input_to_256_output():
+    torch.manual_seed(0)
+    model = PaperCNNLSTM(in_channels=1, steps=1, input_size=256).eval()
+    x = torch.randn(2, 4, 1, 256, 256)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, 1, 256, 256)
+    assert torch.isfinite(y).all()
+    # The published compression: three blocks take 256x256 to 32x32x128.
+    with torch.no_grad():
+        features = model.encoder(x[:, 0])
+    assert features.shape == (2, 128, 32, 32)
+    assert not model.fully_convolutional
+
+
+def test_paper_arch_is_fixed_size():
+    model = PaperCNNLSTM(in_channels=1, steps=2, input_size=(32, 40))
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 1, 32, 40)).shape == (1, 2, 32, 40)
+        with pytest.raises(ValueError, match="expects 32x40"):
+            model(torch.zeros(1, 3, 1, 64, 64))
+    with pytest.raises(ValueError, match="multiple of 8"):
+        PaperCNNLSTM(input_size=70)
+
+
+@pytest.mark.parametrize("arch", FULLY_CONVOLUTIONAL)
+@pytest.mark.parametrize("shape", [(70, 93), (33, 17)])
+def test_fully_convolutional_archs_run_on_odd_sizes(arch, shape):
+    torch.manual_seed(0)
+    model = build_model(arch, in_channels=6, steps=3, window=5, hidden=8, features=8).eval()
+    x = torch.randn(2, 5, 6, *shape)
+    prior = torch.randn(2, 3, *shape)
+    with torch.no_grad():
+        y = model(x, torch.tensor([[1.0, 2, 3], [1, 2.5, 4]]), prior)
+    assert y.shape == (2, 3, *shape)
+    assert model.fully_convolutional
+
+
+@pytest.mark.parametrize("arch", FULLY_CONVOLUTIONAL)
+def test_untrained_model_forecasts_the_prior(arch):
+    """Zero-initialised output layer: the change is exactly the prior (persistence if none)."""
+    torch.manual_seed(0)
+    model = build_model(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
+    x = torch.randn(1, 4, 6, 20, 24)
+    prior = torch.randn(1, 2, 20, 24)
+    with torch.no_grad():
+        assert torch.equal(model(x, None, prior), prior)
+        assert torch.count_nonzero(model(x)) == 0
+
+
+def test_velocity_head_scales_with_lead_time():
+    """A velocity-only output extrapolates linearly to irregular leads."""
+    torch.manual_seed(0)
+    model = build_model("convlstm", in_channels=6, steps=3, window=4, hidden=8, features=8).eval()
+    with torch.no_grad():
+        model.out.bias[0] = 1.0  # velocity map = 1 (normalised units per step)
+        y = model(torch.zeros(1, 4, 6, 10, 10), torch.tensor([[1.0, 2.0, 3.5]]))
+    np.testing.assert_allclose(y[0, :, 5, 5].numpy(), [1.0, 2.0, 3.5], rtol=1e-6)
+
+
+def test_unknown_architecture_is_rejected():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("transformer")
+    assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn"}

@@ -7,6 +7,7 @@ Python API behind ``insar-raster export``::
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 from pathlib import Path
@@ -184,14 +185,20 @@ def export(
     if fmt in ("cog", "geotiff"):
         return write_geotiff(values, path, overwrite=overwrite, cog=fmt == "cog", style=style,
                              units=values.attrs.get("units"), compress=compress)
+    progress = contextlib.nullcontext()
+    if log.isEnabledFor(logging.INFO) and values.chunks is not None:
+        from insar_raster.progress import DaskTqdm
+
+        progress = DaskTqdm(desc=f"writing {path.name}")
     if layer == "displacement":
         from insar_raster.io.cube import write_cube
 
         ds = selected.copy()
         ds.attrs["history"] = _history(cube.attrs, history)
-        return write_cube(ds, path, overwrite=overwrite)
+        with progress:
+            return write_cube(ds, path, overwrite=overwrite)
     ds = layer_dataset(values, cube, history)
-    with atomic_path(path, overwrite=overwrite, directory=fmt == "zarr") as tmp:
+    with progress, atomic_path(path, overwrite=overwrite, directory=fmt == "zarr") as tmp:
         if fmt == "zarr":
             for var in ds.variables.values():
                 var.encoding.clear()  # encodings from a NetCDF source confuse the Zarr writer

@@ -33,6 +33,8 @@ def add_training_options(p) -> None:
                    help=f"share of the latest epochs before the test part used for validation (default {d.val_fraction})")
     g.add_argument("--test-fraction", type=float, default=d.test_fraction,
                    help=f"share of the latest epochs held out, never trained or validated on (default {d.test_fraction})")
+    g.add_argument("--samples-per-epoch", type=int, default=d.samples_per_epoch,
+                   help=f"random patches per training epoch (default {d.samples_per_epoch})")
     g.add_argument("--patience", type=int, default=d.patience, help=f"early stopping patience, epochs (default {d.patience})")
     g.add_argument("--prior", default=d.prior, choices=("auto", "harmonic", "none"),
                    help="per-pixel trend+seasonal history fit given to the network (default auto: on except for paper)")
@@ -49,7 +51,7 @@ def config_from_args(args, steps: int):
         arch=args.arch, window=args.window, steps=steps, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, device=args.device, patch_size=args.patch_size,
         paper_input_size=args.paper_size, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        patience=args.patience, prior=args.prior, threads=args.threads,
+        patience=args.patience, prior=args.prior, samples_per_epoch=args.samples_per_epoch, threads=args.threads,
     )
 
 

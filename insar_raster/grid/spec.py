@@ -10,6 +10,11 @@ from rasterio.transform import Affine
 
 from insar_raster.errors import InputError
 
+# Sparse weight matrices, rasterio and GDAL index cells with 32-bit integers; a grid this
+# large is also far beyond any machine's memory. Refuse it up front with a clear message
+# instead of failing deep inside NumPy/SciPy (or swapping for hours).
+MAX_CELLS = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class GridSpec:
@@ -45,6 +50,7 @@ class GridSpec:
             raise InputError("--resolution", f"must be a positive number of metres, got {self.resolution}")
         if self.width < 1 or self.height < 1:
             raise InputError("--shape", f"grid must have at least 1x1 cells, got {self.height}x{self.width}")
+        _check_size(self.height, self.width, "--shape")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -109,6 +115,7 @@ class GridSpec:
             height, width = shape
             if height < 1 or width < 1:
                 raise InputError("--shape", f"grid must have at least 1x1 cells, got {height}x{width}")
+            _check_size(height, width, "--shape")
             res = max((east - west) / width, (north - south) / height)
             res = res if res > 0 else 1.0
             # Centre the grid on the extent.
@@ -120,9 +127,12 @@ class GridSpec:
         west_s = math.floor(west / res) * res
         north_s = math.ceil(north / res) * res
         # floor(...) + 1 so that a point on the east/south edge still falls in a cell.
-        width = int(math.floor((east - west_s) / res)) + 1
-        height = int(math.floor((north_s - south) / res)) + 1
-        return cls(crs, res, west_s, north_s, width, height)
+        width_f = math.floor((east - west_s) / res) + 1
+        height_f = math.floor((north_s - south) / res) + 1
+        _check_size(height_f, width_f, "--resolution",
+                    f"{res:g} m over an extent of {east - west:.6g} x {north - south:.6g} m",
+                    "use a coarser --resolution or smaller --bounds")
+        return cls(crs, res, west_s, north_s, int(width_f), int(height_f))
 
     def to_attrs(self) -> dict:
         """Plain attributes, for provenance and model files (JSON-safe)."""
@@ -132,3 +142,10 @@ class GridSpec:
             "transform": list(self.transform)[:6],
             "shape": [self.height, self.width],
         }
+
+
+def _check_size(height, width, option: str, what: str | None = None, hint: str | None = None) -> None:
+    if height * width > MAX_CELLS:
+        what = f"{what} gives" if what else "grid of"
+        raise InputError(option, f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
+                         hint or "use fewer, larger cells")

@@ -40,7 +40,7 @@ def add_parser(subparsers, parents):
                    help="dask.distributed scheduler, e.g. tcp://host:8786 (default: local threads, all cores); "
                         "workers must see the input, cache and output paths")
     p.add_argument("--tile-size", type=int, metavar="CELLS",
-                   help="grid tile edge in cells; 0 = one global triangulation (default: 512-cell tiles "
+                   help="grid tile edge in cells; 0 = one global triangulation (default: 256-cell tiles "
                         "when the grid exceeds 1024x1024 cells or 150k points, else global)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "

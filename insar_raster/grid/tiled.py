@@ -41,14 +41,13 @@ from insar_raster.io.cube import make_cube
 
 log = logging.getLogger("insar_raster")
 
-#: Tile edge in cells. 512 x 512 x 32 epochs x 4 B = 32 MiB per output block.
-DEFAULT_TILE_SIZE = 512
+#: Tile edge in cells: 256 x 256 x 32 epochs x 4 B = 8 MiB per output block, and a town
+#: of 200k MPs already splits into several tiles to keep all cores busy.
+DEFAULT_TILE_SIZE = 256
 #: Methods whose weights can be computed tile by tile with exact seams.
 TILED_METHODS = ("linear", "nearest", "idw")
 #: Bytes of values (n_points x time_chunk float32) one task may hold; bounds time_chunk.
 DEFAULT_SLAB_BYTES = 256 * 2**20
-# Above this many suspicious triangles a tile grows its halo instead of checking each.
-_MAX_CHECKS = 256
 
 
 class PointIndex:
@@ -164,48 +163,56 @@ def _in_hull(hull_equations: np.ndarray | None, xy: np.ndarray, tol: float) -> n
     return (xy @ hull_equations[:, :2].T + hull_equations[:, 2] <= tol).all(axis=1)
 
 
-def _linear_ok(index, local_idx, local_xy, cells_xy, need, region, hull_equations, resolution):
-    """Linear weights for a tile and whether they provably equal the global ones."""
+def _linear_ok(index, local_idx, local_xy, cells_xy, need, region, halo, hull_equations, resolution):
+    """Linear weights for a tile, whether they provably equal the global ones, and (when
+    not) a halo width (m) that would contain the triangles in doubt."""
     covers_all = index.covers_all(*region)
     try:
         tri = _triangulate(local_xy)
     except InputError:
         if covers_all:
             raise
-        return None, False
+        return None, False, None
     weights, simplex = _barycentric_weights(tri, cells_xy)
     if covers_all:
-        return weights, True
+        return weights, True, None
     # A needed cell inside the global hull must be covered by a local triangle.
     uncovered = need & (simplex < 0)
     if uncovered.any() and _in_hull(hull_equations, cells_xy[uncovered], 1e-9 * resolution).any():
-        return weights, False
+        return weights, False, None
     used = np.unique(simplex[need & (simplex >= 0)])
     if len(used) == 0:
-        return weights, True
+        return weights, True, None
     centre, radius = _circumcircles(local_xy[tri.simplices[used]])
     west, south, east, north = region
-    inside = ((centre[:, 0] - radius >= west) & (centre[:, 0] + radius <= east)
-              & (centre[:, 1] - radius >= south) & (centre[:, 1] + radius <= north))
-    # Circles inside the region are empty of all MPs (all MPs there are local). The rest
-    # must be checked against MPs outside the region.
-    suspicious = np.flatnonzero(~inside)
-    if len(suspicious) > _MAX_CHECKS:
-        return weights, False
-    for k in suspicious:
-        (cx, cy), r = centre[k], radius[k]
-        if not np.isfinite(r):
-            return weights, False
-        cand = index.select(cx - r, cy - r, cx + r, cy + r)
-        if len(cand) == 0:
-            continue
+    dw, ds, de, dn = index.bounds
+    # The part of a circle outside the MPs' bounding box holds no MP: clip to it.
+    lo_x, hi_x = np.maximum(centre[:, 0] - radius, dw), np.minimum(centre[:, 0] + radius, de)
+    lo_y, hi_y = np.maximum(centre[:, 1] - radius, ds), np.minimum(centre[:, 1] + radius, dn)
+    inside = (lo_x >= west) & (hi_x <= east) & (lo_y >= south) & (hi_y <= north)
+    # Circles inside the region hold no MP (every MP there is local and the local
+    # triangulation is Delaunay). The others are checked against MPs outside the region.
+    sus = np.flatnonzero(~inside & np.isfinite(radius))
+    if (~np.isfinite(radius)).any():
+        return weights, False, None
+    if len(sus) == 0:
+        return weights, True, None
+    box = (lo_x[sus].min(), lo_y[sus].min(), hi_x[sus].max(), hi_y[sus].max())
+    cand = index.select(*box)
+    failing = sus
+    if len(cand) <= max(4 * len(local_idx), 200_000):
         pxy = index.xy(cand)
         outside = ~((pxy[:, 0] >= west) & (pxy[:, 0] <= east) & (pxy[:, 1] >= south) & (pxy[:, 1] <= north))
-        if outside.any():
-            d = np.hypot(pxy[outside, 0] - cx, pxy[outside, 1] - cy)
-            if (d < r * (1 - 1e-9)).any():
-                return weights, False
-    return weights, True
+        if not outside.any():
+            return weights, True, None
+        d, _ = cKDTree(pxy[outside]).query(centre[sus], k=1, workers=1)
+        failing = sus[d < radius[sus] * (1 - 1e-9)]
+        if len(failing) == 0:
+            return weights, True, None
+    # Halo that contains the failing circles (clipped to the MPs' extent).
+    need_halo = np.max(np.maximum.reduce([west - lo_x[failing], hi_x[failing] - east,
+                                          south - lo_y[failing], hi_y[failing] - north]))
+    return weights, False, halo + max(need_halo, 0) + 2 * resolution
 
 
 def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGridder, halo: float,
@@ -249,8 +256,9 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
         dist = dist.reshape(len(cells_xy), -1)
         nearest = dist[:, 0]
         need = nearest <= max_gap
+        suggested = None
         if gridder.method == "linear":
-            weights, ok = _linear_ok(index, local_idx, local_xy, cells_xy, need, region, hull_equations, res)
+            weights, ok, suggested = _linear_ok(index, local_idx, local_xy, cells_xy, need, region, halo, hull_equations, res)
         else:
             # Any MP outside the region is farther than the halo from every tile cell.
             enough = len(local_idx) >= k_needed
@@ -258,7 +266,8 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
             weights = gridder._weights(local_xy, cells_xy) if ok else None
         if ok:
             break
-        halo *= 2
+        # Grow at least twofold (termination), or at once to what the doubtful triangles need.
+        halo = max(2 * halo, suggested or 0.0)
     weights = weights.tocsr()
     valid = (np.diff(weights.indptr) > 0) & need
     weights = (sp.diags(valid.astype(np.float64)) @ weights).tocsr()

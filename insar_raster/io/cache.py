@@ -172,7 +172,7 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
     try:
         table = pacsv.read_csv(
             io.BytesIO(text),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep_meta + epoch_cols),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:

@@ -1,0 +1,44 @@
+"""Run a piece of work in a fresh Python process; return its wall time and peak memory.
+
+Each measurement is a separate process so that imports are paid (a user's command pays
+them too) and peak RSS is that of the work alone (``getrusage`` in the child, at exit).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+_WRAPPER = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+status = 0
+try:
+{body}
+except SystemExit as exc:
+    status = exc.code or 0
+wall = time.perf_counter() - t0
+print("@@MEASURE@@" + json.dumps({{"inner_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "status": status}}))
+"""
+
+
+def measure(body: str, label: str, env: dict | None = None) -> dict:
+    """Run ``body`` (Python statements) in a child; dict with process wall ``wall_s``,
+    in-process ``inner_s`` (after interpreter start-up), ``peak_rss_mib``."""
+    code = _WRAPPER.format(body="\n".join("    " + line for line in body.strip().splitlines()))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@MEASURE@@")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
+        raise RuntimeError(f"{label} failed (exit {proc.returncode})")
+    result = json.loads(lines[-1][len("@@MEASURE@@"):])
+    if result["status"] not in (0, None):
+        sys.stderr.write(proc.stderr[-3000:])
+        raise RuntimeError(f"{label} exited with {result['status']}")
+    result.update(wall_s=wall, label=label, stderr=proc.stderr)
+    print(f"  {label:<34s} {wall:8.2f} s process  {result['inner_s']:8.2f} s in-process  "
+          f"peak RSS {result['peak_rss_mib']:8.0f} MiB", flush=True)
+    return result

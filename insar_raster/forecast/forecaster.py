@@ -72,7 +72,8 @@ class Forecaster:
         Constructor arguments of the network.
     history : list of dict
         Per training epoch: ``epoch``, ``train_loss``, ``val_loss`` (masked MSE in
-        normalised units), ``val_rmse_mm``.
+        normalised units), ``val_rmse_mm``; epoch 0 is the untrained model (the prior
+        or persistence), with ``train_loss`` None.
     metadata : dict
         Free-form provenance (persistence RMSE on validation, versions...).
     """
@@ -167,7 +168,7 @@ class Forecaster:
         last input epoch; nothing after it is read.
         """
         import torch
-        from tqdm.auto import tqdm
+        from insar_raster.progress import progress_bar
 
         norm = self.normalisation
         device = resolve_device(self.config.device)
@@ -185,7 +186,7 @@ class Forecaster:
         batch = max(1, int(self.config.batch_size))
         tiles = [(r, c) for r in rows for c in cols]
         with torch.inference_mode():
-            for y0, x0 in tqdm(tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2, leave=False):
+            for y0, x0 in progress_bar(tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2):
                 y1, x1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
                 h, w = y1 - y0, x1 - x0
                 weights = blend_weights(h, w, overlap if len(tiles) > 1 else 0)

@@ -129,7 +129,9 @@ def load_model(path):
         model = build_model(arch, **hparams)
         model.load_state_dict(state, strict=True)
         known = TrainConfig.__dataclass_fields__
-        config = TrainConfig(**{k: v for k, v in header["config"].items() if k in known})
+        settings = {k: v for k, v in header["config"].items() if k in known}
+        settings["device"] = "auto"  # a model trained on a GPU still loads on a CPU-only machine
+        config = TrainConfig(**settings)
         norm = Normalisation(**header["normalisation"])
         grid = header["grid"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

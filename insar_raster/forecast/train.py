@@ -228,7 +228,7 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
         The cube is too short for the window/steps/split, or all-masked.
     """
     import torch
-    from tqdm.auto import tqdm
+    from insar_raster.progress import progress_bar
 
     config = config or TrainConfig()
     n_times = cube.sizes["time"]
@@ -249,9 +249,6 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
 
     norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
     reader = CubeReader(cube)
@@ -289,8 +286,16 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
                 count += float(v.sum())
         return sse / max(count, 1.0)
 
-    history, best_loss, best_state, stale = [], math.inf, None, 0
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch", disable=not progress)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    # Epoch 0 is the untrained model, i.e. the history prior (or persistence): training
+    # keeps new weights only if they beat it on validation.
+    initial_loss = evaluate()
+    history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
+                "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]
+    best_loss, best_state, stale = initial_loss, copy.deepcopy(model.state_dict()), 0
+    bar = progress_bar(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch", disable=not progress)
     try:
         for epoch in bar:
             model.train()
@@ -327,7 +332,8 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
     prior_mse = float(((val_batch[2] - target) ** 2 * valid).sum() / max(valid.sum(), 1))
     metadata = {
-        "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm if math.isfinite(best_loss) else None,
+        "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm,
+        "best_epoch": int(min(history, key=lambda h: h["val_loss"])["epoch"]),
         "val_persistence_rmse_mm": math.sqrt(persistence_mse) * norm.scale_mm,
         "val_history_fit_rmse_mm": math.sqrt(prior_mse) * norm.scale_mm if config.use_prior else None,
         "train_samples": int(len(split.train)),

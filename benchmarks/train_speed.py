@@ -1,0 +1,148 @@
+"""Training and forecasting speed (and, with --accuracy, held-out accuracy) on CPU.
+
+Prints numbers and ratios to the targets of the forecasting issue; asserts nothing.
+
+- training samples/s (random patches, default model) on 256x256 and 1024x1024 cubes;
+- forecast time of a trained model on the same cubes (target: 1024x1024 < 10 s on CPU);
+- the demo path: train + forecast a 128x128, 100-epoch cube with the defaults
+  (target: < 180 s on 2 CPU cores);
+- ``--accuracy``: on the synthetic scenes (mixed, bowl, seasonal), test-split RMSE of
+  the model against persistence and per-pixel least-squares fits (targets:
+  <= 0.6x persistence and below the trend + seasonal fit).
+
+GPU: not measured (no GPU is available to this project's build machines); the code
+uses CUDA when present (``--device auto``).
+
+Usage: python benchmarks/train_speed.py [--quick] [--accuracy] [--arch convlstm]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+
+def _synth(shape, n_epochs, scene="mixed", seed=0):
+    from insar_raster.synth import make_scene_cube
+
+    return make_scene_cube(shape=shape, n_epochs=n_epochs, scene=scene, seed=seed)
+
+
+def speed(args):
+    from insar_raster.forecast.train import TrainConfig, train_model
+
+    sizes = [256] if args.quick else [256, 1024]
+    for size in sizes:
+        t0 = time.perf_counter()
+        cube, _ = _synth((size, size), 48 if size > 512 else 60)
+        t_synth = time.perf_counter() - t0
+        config = TrainConfig(arch=args.arch, epochs=2, samples_per_epoch=64, patience=99, seed=0)
+        t0 = time.perf_counter()
+        forecaster = train_model(cube, config, progress=False)
+        t_train = time.perf_counter() - t0
+        n = config.epochs * config.samples_per_epoch
+        t0 = time.perf_counter()
+        forecast = forecaster.forecast(cube)
+        t_forecast = time.perf_counter() - t0
+        print(f"{size}x{size} ({cube.sizes['time']} epochs, synth {t_synth:.1f} s): training "
+              f"{n / t_train:.1f} samples/s ({config.patch_size}x{config.patch_size} patches, incl. validation), "
+              f"forecast {forecast.sizes['time']} epochs in {t_forecast:.2f} s")
+        if size == 1024:
+            print(f"  forecast 1024x1024 / 10 s target = {t_forecast / 10:.2f} (<= 1 meets it)")
+
+
+def demo(args):
+    from insar_raster.forecast.train import TrainConfig, train_model
+
+    cube, _ = _synth((128, 128), 100)
+    t0 = time.perf_counter()
+    forecaster = train_model(cube, TrainConfig(arch=args.arch), progress=False)
+    t_train = time.perf_counter() - t0
+    forecaster.forecast(cube)
+    total = time.perf_counter() - t0
+    print(f"demo path 128x128x100 epochs: train {t_train:.1f} s ({forecaster.history[-1]['epoch']} epochs), "
+          f"train+forecast {total:.1f} s; / 180 s target = {total / 180:.2f}")
+
+
+def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="all"):
+    """Per-pixel least squares (offset + trend [+ annual sin/cos]) extrapolated to targets."""
+    out = np.full((len(starts), steps, *values.shape[1:]), np.nan, dtype=np.float32)
+    for i, s in enumerate(starts):
+        first = 0 if history == "all" else s
+        d = days[first:s + window]
+        future = days[s + window:s + window + steps]
+
+        def design(t):
+            cols = [np.ones_like(t), (t - d[-1]) / 365.25]
+            if seasonal:
+                cols += [np.sin(2 * np.pi * t / 365.25), np.cos(2 * np.pi * t / 365.25)]
+            return np.stack(cols, 1)
+
+        y = values[first:s + window].reshape(len(d), -1)
+        ok = np.isfinite(y).all(0)
+        coef = np.linalg.lstsq(design(d), y[:, ok], rcond=None)[0]
+        flat = out[i].reshape(steps, -1)
+        flat[:, ok] = design(future) @ coef
+    return out
+
+
+def accuracy(args):
+    from insar_raster.forecast.data import times_in_days
+    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster.forecast.windows import chronological_split
+
+    def rmse(a, b):
+        return float(np.sqrt(np.nanmean((a - b) ** 2)))
+
+    for scene in ("mixed", "bowl", "seasonal"):
+        cube, truth = _synth((64, 64), 100, scene=scene, seed=11)  # not a seed used in tests
+        config = TrainConfig(arch=args.arch, seed=0)
+        split = chronological_split(cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction)
+        t0 = time.perf_counter()
+        forecaster = train_model(cube, config, split, progress=False)
+        t_train = time.perf_counter() - t0
+        observed = cube["displacement"].values
+        true = truth["displacement"].values
+        idx = split.target_indices("test")
+        days = times_in_days(cube)
+        preds = {
+            "model": forecaster.predict_windows(cube, split.test),
+            "persistence": np.repeat(observed[split.test + config.window - 1][:, None], config.steps, 1),
+            "trend+seasonal LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps),
+            "trend+seasonal LSQ (window)": lsq_forecast(observed, days, split.test, config.window, config.steps, history="window"),
+            "trend LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps, seasonal=False),
+        }
+        base = rmse(preds["persistence"], observed[idx])
+        print(f"scene {scene} (64x64, 100 epochs, seed 11, {args.arch}, trained {t_train:.0f} s, "
+              f"{forecaster.history[-1]['epoch']} epochs, best {forecaster.metadata['best_epoch']}), test RMSE mm vs observed | vs noise-free truth | / persistence:")
+        for name, p in preds.items():
+            r = rmse(p, observed[idx])
+            print(f"  {name:32s} {r:7.3f} | {rmse(p, true[idx]):7.3f} | {r / base:5.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="256x256 only, no demo path")
+    parser.add_argument("--accuracy", action="store_true", help="also measure held-out accuracy on synthetic scenes")
+    parser.add_argument("--only-accuracy", action="store_true", help="accuracy only")
+    parser.add_argument("--arch", default="convlstm")
+    args = parser.parse_args()
+    import torch
+
+    print(f"CPU: {os.cpu_count()} cores visible, torch {torch.__version__}, "
+          f"CUDA {'available' if torch.cuda.is_available() else 'not available (GPU not measured)'}")
+    if not args.only_accuracy:
+        speed(args)
+        if not args.quick:
+            demo(args)
+    if args.accuracy or args.only_accuracy:
+        accuracy(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -44,6 +44,10 @@ def run_cli(argv, capsys):
     return code, captured.out, captured.err
 
 
+def _case_ids(cases) -> list[str]:
+    return [c.values[0] if hasattr(c, "values") else c[0] for c in cases]
+
+
 def error_lines(err: str) -> list[str]:
     """Non-warning, non-empty stderr lines (progress bars are off with -q)."""
     return [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
@@ -156,15 +160,11 @@ GRID_CASES = [
     pytest.param("start_not_a_date", "points.csv", good_csv_text(), ["--start", "notadate"], 2, ["--start", "notadate"],
                  marks=pytest.mark.xfail(strict=True, reason="F4 in /work/notes/reliability_findings.md: "
                                          "--start that is not a date is ValueError, exit 1")),
-    pytest.param("two_points_linear", "points.csv", "\n".join(good_csv_text().splitlines()[:3]) + "\n", [], 2,
-                 ["points.csv", "at least 3"],
-                 marks=pytest.mark.xfail(strict=True, reason="F6 in /work/notes/reliability_findings.md: "
-                                         "gridder errors do not name the file")),
-    pytest.param("collinear_points_linear", "points.csv",
-                 "pid,easting,northing,20200101,20200113\nA,4000000,3000000,0,1\nB,4000100,3000000,0,1\n"
-                 "C,4000200,3000000,0,2\n", [], 2, ["points.csv", "collinear"],
-                 marks=pytest.mark.xfail(strict=True, reason="F6 in /work/notes/reliability_findings.md: "
-                                         "gridder errors do not name the file")),
+    ("two_points_linear", "points.csv", "\n".join(good_csv_text().splitlines()[:3]) + "\n", [], 2,
+     ["points.csv", "at least 3"]),
+    ("collinear_points_linear", "points.csv",
+     "pid,easting,northing,20200101,20200113\nA,4000000,3000000,0,1\nB,4000100,3000000,0,1\n"
+     "C,4000200,3000000,0,2\n", [], 2, ["points.csv", "collinear"]),
     pytest.param("duplicate_date_columns", "points.csv",
                  "pid,easting,northing,20150101,2015-01-01,20150301\nA,4000000,3000000,1,2,4\n"
                  "B,4000100,3000100,1,2,4\nC,4000200,3000000,1,2,4\n", [], 2, ["2015-01-01"],
@@ -173,8 +173,7 @@ GRID_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case, name, content, extra, expected_code, words", GRID_CASES,
-                         ids=[c.values[0] if hasattr(c, "values") else c[0] for c in GRID_CASES])
+@pytest.mark.parametrize("case, name, content, extra, expected_code, words", GRID_CASES, ids=_case_ids(GRID_CASES))
 def test_grid_bad_input_fails_cleanly(tmp_path, capsys, case, name, content, extra, expected_code, words):
     src = tmp_path / name
     if content is not None:
@@ -545,3 +544,186 @@ def test_info_on_a_pickle_never_executes_it(tmp_path, capsys, kind):
         assert code == 0 and "convlstm" in out
     else:
         assert code == 2 and len(error_lines(err)) == 1 and "model.ipt" in err
+
+
+# --------------------------------------------------------------------------- train / forecast
+
+# Tiny, fast training (seconds on 2 CPU cores); the point is behaviour, not skill.
+TINY_TRAIN = ["--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
+              "--patch-size", "16", "--device", "cpu", "--threads", "1", "--patience", "1"]
+TINY_TRAIN_NO_STEPS = TINY_TRAIN[:2] + TINY_TRAIN[4:]
+
+
+def _scene_cube(n_epochs=24, shape=(16, 16), resolution=100.0, seed=1):
+    from insar_raster.synth import make_scene_cube
+
+    return make_scene_cube(shape=shape, n_epochs=n_epochs, seed=seed, resolution=resolution)[0]
+
+
+@pytest.fixture(scope="module")
+def forecast_inputs(tmp_path_factory):
+    """A folder with a tiny cube, a model trained on it by the CLI, and assorted bad inputs."""
+    from insar_raster.io.cube import write_cube
+
+    folder = tmp_path_factory.mktemp("forecast_inputs")
+    cube = _scene_cube()
+    write_cube(cube, folder / "cube.nc")
+    write_cube(cube.isel(time=slice(0, 1)), folder / "one_epoch.nc")
+    write_cube(cube.isel(time=slice(0, 3)), folder / "three_epochs.nc")  # < window
+    write_cube(cube.isel(time=slice(0, 5)), folder / "five_epochs.nc")  # < window + steps (+ split)
+    write_cube(_scene_cube(resolution=250.0), folder / "other_grid.nc")
+    (folder / "sub").mkdir()
+    make_bad_cube("no_displacement", folder / "sub").rename(folder / "no_displacement.nc")
+    _write(folder / "points.csv", good_csv_text())
+    assert main([str(a) for a in ["train", folder / "cube.nc", "-o", folder / "model.ipt", "-q", *TINY_TRAIN]]) == 0
+    model = (folder / "model.ipt").read_bytes()
+    _write(folder / "truncated_model.ipt", model[: len(model) // 2])
+    _write(folder / "header_only_model.ipt", model[:40])
+    _write(folder / "garbage_model.ipt", BINARY_GARBAGE)
+    _write(folder / "empty_model.ipt", b"")
+    from insar_raster.forecast.modelfile import MAGIC
+
+    _write(folder / "bad_json_model.ipt", MAGIC + (20).to_bytes(8, "little") + b"{not json at all!!!}" + model[-100:])
+    _write(folder / "bitrot_model.ipt", _flip_bytes_in_largest_tensor(model))
+    return folder
+
+
+def _flip_bytes_in_largest_tensor(model: bytes) -> bytes:
+    """Damage 64 bytes in the middle of the largest weight tensor (bit rot), nothing else."""
+    import io
+    import struct
+    import zipfile
+
+    from insar_raster.forecast.modelfile import MAGIC
+
+    (n,) = struct.unpack("<Q", model[len(MAGIC):len(MAGIC) + 8])
+    start = len(MAGIC) + 8 + n
+    payload = model[start:]
+    info = max(zipfile.ZipFile(io.BytesIO(payload)).infolist(), key=lambda i: i.file_size)
+    name_len, extra_len = struct.unpack("<HH", payload[info.header_offset + 26:info.header_offset + 30])
+    data_start = start + info.header_offset + 30 + name_len + extra_len
+    middle = data_start + info.file_size // 2
+    damaged = bytearray(model)
+    damaged[middle:middle + 64] = bytes(b ^ 0x5A for b in damaged[middle:middle + 64])
+    return bytes(damaged)
+
+
+def _copy_inputs(forecast_inputs: Path, tmp_path: Path, names) -> None:
+    import shutil
+
+    for name in names:
+        shutil.copy(forecast_inputs / name, tmp_path / name)
+
+
+# (case id, command args with {placeholders}, files copied into the test folder, expected code, words)
+FORECAST_CASES = [
+    ("single_epoch_with_model", ["forecast", "one_epoch.nc", "--model", "model.ipt"], 2, ["one_epoch.nc", "epochs"]),
+    ("single_epoch_training", ["forecast", "one_epoch.nc", *TINY_TRAIN], 2, ["one_epoch.nc"]),
+    ("fewer_epochs_than_window", ["forecast", "three_epochs.nc", "--model", "model.ipt"], 2, ["three_epochs.nc", "window"]),
+    ("fewer_epochs_than_window_plus_steps_train", ["train", "five_epochs.nc", *TINY_TRAIN], 2, ["five_epochs.nc"]),
+    ("fewer_epochs_than_window_plus_steps_forecast", ["forecast", "five_epochs.nc", *TINY_TRAIN], 2, ["five_epochs.nc"]),
+    ("netcdf_without_displacement", ["forecast", "no_displacement.nc", "--model", "model.ipt"], 2,
+     ["no_displacement.nc", "displacement"]),
+    ("netcdf_without_displacement_train", ["train", "no_displacement.nc", *TINY_TRAIN], 2, ["no_displacement.nc", "displacement"]),
+    ("csv_passed_to_forecast", ["forecast", "points.csv", "--model", "model.ipt"], 2, ["points.csv", "not a cube"]),
+    ("csv_passed_to_forecast_training", ["forecast", "points.csv", *TINY_TRAIN], 2, ["points.csv", "not a cube"]),
+    ("csv_passed_to_train", ["train", "points.csv", *TINY_TRAIN], 2, ["points.csv", "not a cube"]),
+    ("missing_cube", ["forecast", "nothere.nc", "--model", "model.ipt"], 2, ["nothere.nc", "not found"]),
+    ("missing_model", ["forecast", "cube.nc", "--model", "nothere.ipt"], 2, ["nothere.ipt", "not found"]),
+    ("empty_model", ["forecast", "cube.nc", "--model", "empty_model.ipt"], 2, ["empty_model.ipt"]),
+    ("truncated_model", ["forecast", "cube.nc", "--model", "truncated_model.ipt"], 2, ["truncated_model.ipt", "corrupt"]),
+    ("header_only_model", ["forecast", "cube.nc", "--model", "header_only_model.ipt"], 2, ["header_only_model.ipt", "corrupt"]),
+    ("garbage_model", ["forecast", "cube.nc", "--model", "garbage_model.ipt"], 2, ["garbage_model.ipt", "not an insar-raster model"]),
+    ("bad_json_model", ["forecast", "cube.nc", "--model", "bad_json_model.ipt"], 2, ["bad_json_model.ipt", "corrupt"]),
+    pytest.param("bitrot_model", ["forecast", "cube.nc", "--model", "bitrot_model.ipt"], 2, ["bitrot_model.ipt", "corrupt"],
+                 marks=pytest.mark.xfail(strict=True, reason="F8 in /work/notes/reliability_findings.md: damaged "
+                                         "weights load silently (no checksum in the model file)")),
+    ("cube_passed_as_model", ["forecast", "cube.nc", "--model", "cube.nc"], 2, ["cube.nc", "not an insar-raster model"]),
+    ("model_for_another_grid", ["forecast", "other_grid.nc", "--model", "model.ipt"], 2, ["other_grid.nc", "grid"]),
+    ("forecast_steps_beyond_model", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "5"], 2, ["--steps"]),
+    ("forecast_zero_steps", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "0"], 2, ["--steps"]),
+    ("train_zero_window", ["train", "cube.nc", *TINY_TRAIN[2:], "--window", "0"], 2, ["--window"]),
+    ("train_bad_fractions", ["train", "cube.nc", *TINY_TRAIN, "--val-fraction", "0.6", "--test-fraction", "0.6"], 2,
+     ["cube.nc", "no train sample"]),
+    ("forecast_unknown_output_format", ["forecast", "cube.nc", "--model", "model.ipt", "-o", "out.png"], 2,
+     ["out.png", "unknown output format"]),
+]
+_INPUT_FILES = ["cube.nc", "one_epoch.nc", "three_epochs.nc", "five_epochs.nc", "other_grid.nc", "no_displacement.nc",
+                "points.csv", "model.ipt", "truncated_model.ipt", "header_only_model.ipt", "garbage_model.ipt",
+                "empty_model.ipt", "bad_json_model.ipt", "bitrot_model.ipt"]
+
+
+@pytest.mark.parametrize("case, argv, expected_code, words", FORECAST_CASES, ids=_case_ids(FORECAST_CASES))
+def test_train_forecast_bad_input_fails_cleanly(forecast_inputs, tmp_path, monkeypatch, capsys, case, argv, expected_code, words):
+    names = {a for a in argv if a in _INPUT_FILES}
+    _copy_inputs(forecast_inputs, tmp_path, names)
+    monkeypatch.chdir(tmp_path)
+    argv = list(argv)
+    if "-o" not in argv:
+        argv += ["-o", "out.tif" if argv[0] == "forecast" else "out.ipt"]
+    output = tmp_path / argv[argv.index("-o") + 1]
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli([*argv, "-q"], capsys)
+    assert_clean_failure(code, err, expected_code, words, tmp_path, before, output)
+
+
+@pytest.mark.parametrize("kind", sorted(EVIL_MODELS))
+def test_forecast_with_a_pickle_as_model_executes_nothing(forecast_inputs, tmp_path, capsys, kind):
+    _copy_inputs(forecast_inputs, tmp_path, ["cube.nc"])
+    marker = tmp_path / "marker"
+    model = EVIL_MODELS[kind](tmp_path / "evil.ipt", marker)
+    output = tmp_path / "out.tif"
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", model, "-o", output, "-q"], capsys)
+    assert not marker.exists(), "the model file executed code"
+    assert_clean_failure(code, err, 2, ["evil.ipt"], tmp_path, before, output)
+
+
+def test_forecast_pickle_model_subprocess(forecast_inputs, tmp_path):
+    """Through a real process too: exit 2, one line, no traceback, no marker."""
+    _copy_inputs(forecast_inputs, tmp_path, ["cube.nc"])
+    marker = tmp_path / "marker"
+    _pickle_file(tmp_path / "model.pkl", marker)
+    proc = _run_module(["forecast", "cube.nc", "--model", "model.pkl", "-o", "out.tif", "-q"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(error_lines(proc.stderr)) == 1 and "model.pkl" in proc.stderr
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc", "model.pkl"]
+
+
+def test_forecast_refuses_existing_output_and_missing_folder(forecast_inputs, tmp_path, capsys):
+    _copy_inputs(forecast_inputs, tmp_path, ["cube.nc", "model.ipt"])
+    output = tmp_path / "out.nc"
+    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys)
+    assert code == 0, err
+    old = output.read_bytes()
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys)
+    assert_clean_failure(code, err, 2, ["out.nc", "already exists"], tmp_path, before, None)
+    assert output.read_bytes() == old
+    missing = tmp_path / "nope" / "out.nc"
+    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", missing, "-q"], capsys)
+    assert_clean_failure(code, err, 2, ["out.nc", "does not exist"], tmp_path, before, missing)
+    # train refuses to replace a model too
+    model_stamp = (tmp_path / "model.ipt").read_bytes()
+    code, _, err = run_cli(["train", tmp_path / "cube.nc", "-o", tmp_path / "model.ipt", "-q", *TINY_TRAIN], capsys)
+    assert_clean_failure(code, err, 2, ["model.ipt", "already exists"], tmp_path, before, None)
+    assert (tmp_path / "model.ipt").read_bytes() == model_stamp
+
+
+def test_forecast_is_deterministic_for_a_seed(forecast_inputs, tmp_path, capsys):
+    """Two runs with the same --seed on CPU (training included) give identical forecasts."""
+    import xarray as xr
+
+    _copy_inputs(forecast_inputs, tmp_path, ["cube.nc"])
+    outputs = {}
+    for name, seed in (("a.nc", "7"), ("b.nc", "7"), ("c.nc", "8")):
+        code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "-o", tmp_path / name, "-q", *TINY_TRAIN,
+                                "--seed", seed], capsys)
+        assert code == 0, err
+        with xr.open_dataset(tmp_path / name) as ds:
+            outputs[name] = ds.displacement.values
+    assert np.isfinite(outputs["a.nc"]).any()
+    np.testing.assert_array_equal(outputs["a.nc"], outputs["b.nc"])  # bit for bit
+    # The seed does matter (so the equality above is not trivially true).
+    assert not np.array_equal(outputs["a.nc"], outputs["c.nc"], equal_nan=True)

@@ -82,14 +82,24 @@ def main(argv=None) -> int:
     # (tests, notebooks) without leaking filters or losing warnings to the once-per-location
     # registry.
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
         warnings.showwarning = _show_warning
-        if not args.debug:
-            # Third-party chatter (e.g. numpy RuntimeWarnings on all-NaN slices) is not for users.
-            warnings.filterwarnings("ignore", category=RuntimeWarning)
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", category=FutureWarning)
+        if args.debug:
+            warnings.simplefilter("default")
+        else:
+            # Only UserWarnings (ours: dropped rows, duplicate pids...) reach users; third-party
+            # chatter (numpy RuntimeWarnings on all-NaN slices, deprecations) does not.
+            warnings.simplefilter("ignore")
+            warnings.filterwarnings("default", category=UserWarning)
         return _run_command(args)
+
+
+def _primary_input(args) -> str | None:
+    """The input file(s) a command works on, for error messages."""
+    for name in ("cube", "inputs", "files", "points", "input"):
+        value = getattr(args, name, None)
+        if value:
+            return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return None
 
 
 def _corrupt_input_message(exc: Exception) -> str | None:
@@ -114,6 +124,10 @@ def _run_command(args) -> int:
     except InputError as exc:
         if args.debug:
             raise
+        if exc.path is None:
+            # Errors about the data itself (too few points or epochs...) are raised deep in
+            # the library, which does not know the file: name the command's input.
+            exc = InputError(_primary_input(args), exc.problem, exc.hint)
         print(f"insar-raster {args.command}: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

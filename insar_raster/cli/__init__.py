@@ -102,14 +102,21 @@ def _primary_input(args) -> str | None:
     return None
 
 
-def _corrupt_input_message(exc: Exception) -> str | None:
+def _corrupt_input_message(exc: Exception, args=None) -> str | None:
     """A data-read error from netCDF4/HDF5 (bit rot, truncation past the header): name the input."""
     from insar_raster.io.cube import OPENED_INPUTS
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not OPENED_INPUTS or not any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
+    if not any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
         return None
-    names = ", ".join(dict.fromkeys(str(p) for p in OPENED_INPUTS))
+    suspects = [str(p) for p in OPENED_INPUTS]
+    if not suspects and args is not None:
+        # Commands that open files without open_cube (info): their NetCDF inputs.
+        given = _primary_input(args) or ""
+        suspects = [f for f in given.split(", ") if f.lower().endswith((".nc", ".nc4", ".h5", ".cdf"))]
+    if not suspects:
+        return None
+    names = ", ".join(dict.fromkeys(suspects))
     return f"{names}: data cannot be read ({text}) (the file is corrupt or truncated; re-create it or copy it again)"
 
 
@@ -143,7 +150,7 @@ def _run_command(args) -> int:
     except Exception as exc:  # anything else is our failure: still one line, exit 1
         if args.debug:
             raise
-        corrupt = _corrupt_input_message(exc)
+        corrupt = _corrupt_input_message(exc, args)
         if corrupt:
             print(f"insar-raster {args.command}: error: {corrupt}", file=sys.stderr)
             return 2

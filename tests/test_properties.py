@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
 from insar_raster.grid.spec import GridSpec
@@ -28,6 +28,7 @@ DATE_FORMATS = {
     "YYYY-MM-DD": lambda d: d.strftime("%Y-%m-%d"),
 }
 METADATA = ["pid", "easting", "northing", "height", "mean_velocity", "rmse", "mp_type"]
+_TO_3035 = Transformer.from_crs("EPSG:4326", "EPSG:3035", always_xy=True)
 
 
 @st.composite
@@ -48,12 +49,21 @@ def egms_tables(draw, shuffle_dates: bool = False):
     # Each date column may use its own naming style (files in the wild mix them).
     styles = draw(st.lists(st.sampled_from(sorted(DATE_FORMATS)), min_size=n_dates, max_size=n_dates))
     date_names = [DATE_FORMATS[s](d) for s, d in zip(styles, dates)]
-    # EPSG:3035 covers Europe; stay inside its valid area.
-    e0 = draw(st.floats(2_000_000, 6_000_000))
-    n0 = draw(st.floats(1_000_000, 5_000_000))
-    spread = draw(st.sampled_from([0.0, 1.0, 100.0, 10_000.0]))
-    east = e0 + draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array)) * spread
-    north = n0 + draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array)) * spread
+    # Coordinates: projected easting/northing (EPSG:3035, Europe), geographic latitude/longitude
+    # (EGMS L2 has both; then easting/northing win), in ranges from one spot to a region.
+    coords = draw(st.sampled_from(["easting/northing", "latitude/longitude", "both"]))
+    spread = draw(st.sampled_from([0.0, 1.0, 100.0, 10_000.0, 300_000.0]))
+    unit_x = draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array))
+    unit_y = draw(st.lists(st.floats(0, 1), min_size=n_points, max_size=n_points).map(np.array))
+    if coords == "latitude/longitude":
+        lon = draw(st.floats(-10, 30)) + unit_x * spread / 100_000
+        lat = draw(st.floats(36, 68)) + unit_y * spread / 100_000
+        east, north = _TO_3035.transform(lon, lat)
+        geo = {"longitude": lon, "latitude": lat}
+    else:
+        east = draw(st.floats(2_600_000, 6_000_000)) + unit_x * spread
+        north = draw(st.floats(1_400_000, 5_000_000)) + unit_y * spread
+        geo = {"longitude": np.full(n_points, 99.0), "latitude": np.full(n_points, 99.0)}  # must be ignored
     values = np.array(draw(st.lists(st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=n_dates,
                                              max_size=n_dates), min_size=n_points, max_size=n_points)),
                       dtype=np.float32).reshape(n_points, n_dates)
@@ -63,17 +73,21 @@ def egms_tables(draw, shuffle_dates: bool = False):
     nan_mask &= draw(st.booleans())  # half the tables have no NaN at all
     nan_text = draw(st.sampled_from(["", "NaN", "nan", "NA"]))
     metadata = draw(st.lists(st.sampled_from(METADATA[3:]), unique=True))
+    coordinate_columns = {"easting/northing": ["easting", "northing"], "latitude/longitude": ["latitude", "longitude"],
+                          "both": ["easting", "northing", "latitude", "longitude"]}[coords]
     if shuffle_dates:
-        columns = draw(st.permutations(["pid", "easting", "northing", *metadata, *date_names]))
+        columns = draw(st.permutations(["pid", *coordinate_columns, *metadata, *date_names]))
     else:
         # Insert the metadata columns at random places between the (ordered) date columns.
         columns = list(date_names)
-        for name in draw(st.permutations(["pid", "easting", "northing", *metadata])):
+        for name in draw(st.permutations(["pid", *coordinate_columns, *metadata])):
             columns.insert(draw(st.integers(0, len(columns))), name)
     cells = {
         "pid": [f"PT{i:04d}" for i in range(n_points)],
         "easting": [repr(float(v)) for v in east],
         "northing": [repr(float(v)) for v in north],
+        "latitude": [repr(float(v)) for v in geo["latitude"]],
+        "longitude": [repr(float(v)) for v in geo["longitude"]],
         "height": ["12.5"] * n_points,
         "mean_velocity": ["-1.25"] * n_points,
         "rmse": ["0.9"] * n_points,
@@ -83,7 +97,7 @@ def egms_tables(draw, shuffle_dates: bool = False):
         cells[name] = [nan_text if nan_mask[i, j] else repr(float(values[i, j])) for i in range(n_points)]
     line_end = draw(st.sampled_from(["\n", "\r\n"]))
     text = line_end.join([",".join(columns)] + [",".join(cells[c][i] for c in columns) for i in range(n_points)]) + line_end
-    return text, east, north, values, nan_mask, np.array(dates, dtype="datetime64[D]")
+    return text, np.asarray(east), np.asarray(north), values, nan_mask, np.array(dates, dtype="datetime64[D]")
 
 
 @FAST
@@ -135,8 +149,9 @@ def check_read_points(table):
     assert points.rio.crs == CRS.from_epsg(3035)
     np.testing.assert_array_equal(points.time.values.astype("datetime64[D]"), dates[order])
     assert list(points.pid.values) == [pid for pid, k in zip(_pids(text), keep) if k]
-    np.testing.assert_array_equal(points.x.values, east[keep])
-    np.testing.assert_array_equal(points.y.values, north[keep])
+    # Exact for projected input; reprojected (same PROJ pipeline, so to well below a millimetre) for lat/lon.
+    np.testing.assert_allclose(points.x.values, east[keep], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(points.y.values, north[keep], rtol=0, atol=1e-3)
     np.testing.assert_array_equal(points.displacement.values, values[keep][:, order])
     assert points.displacement.dtype == np.float32
 

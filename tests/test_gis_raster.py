@@ -173,3 +173,34 @@ def test_cog_check_rejects_files_that_are_not_cogs(tmp_path):
         dst.build_overviews([2, 4], Resampling.average)
     problems = cog_layout_problems(tmp_path / "late.tif")
     assert any("IFDs" in p for p in problems) and any("overview data" in p for p in problems)
+
+
+def test_dask_cube_write_memory_is_bounded_by_the_chunk_not_the_cube(tmp_path, monkeypatch):
+    """NumPy memory held while writing a lazy cube stays a few slabs, not the cube."""
+    import tracemalloc
+
+    import dask.array as dsa
+
+    import insar_raster.gis.raster as raster
+
+    # The style keeps a sample of at most this many values (2 million by default, i.e.
+    # all of a small test cube); shrink it so only the writer's own memory is measured.
+    monkeypatch.setattr(raster, "_STYLE_SAMPLE", 10_000)
+
+    grid = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, 256, 256)
+    n_epochs = 48
+    # Generated chunk by chunk (dask's random module would pre-allocate the whole cube).
+    epoch = dsa.arange(n_epochs, chunks=2, dtype="float32")[:, None, None]
+    ramp = dsa.linspace(-1, 1, 256, chunks=256, dtype="float32")
+    lazy = epoch * ramp[None, :, None] * ramp[None, None, :] - epoch
+    times = np.datetime64("2020-01-01") + np.arange(n_epochs) * np.timedelta64(6, "D")
+    cube = make_cube(lazy, times, grid)
+    cube_bytes = n_epochs * 256 * 256 * 4  # 12 MiB
+    write_geotiff(cube["displacement"][:2], tmp_path / "warm-up.tif")  # lazy imports are not the writer's memory
+    tracemalloc.start()
+    try:
+        write_geotiff(cube["displacement"], tmp_path / "lazy.tif")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < cube_bytes / 3, f"peak {peak / 2**20:.1f} MiB for a {cube_bytes / 2**20:.0f} MiB cube"

@@ -292,10 +292,10 @@ def write_geotiff(
             piece = data[bands] if band_dim is not None else data.expand_dims("band", 0)[bands]
             values = np.asarray(piece.isel({data.rio.y_dim: rows}).values, dtype=np.float32)
             finite = np.isfinite(values)
-            sample = np.abs(values[finite]).ravel()[::stride]
-            style_sample.append(sample)
+            # .copy(): a strided view would keep the whole slab alive until the end.
+            style_sample.append(np.abs(values[finite])[::stride].copy())
             if bands.stop == n_bands:
-                last_band_sample.append(np.abs(values[-1][finite[-1]]).ravel()[::max(1, stride // n_bands)])
+                last_band_sample.append(np.abs(values[-1][finite[-1]])[::max(1, stride // n_bands)].copy())
             if not nodata_is_nan:
                 values = np.where(finite, values, np.float32(nodata))
             window = Window(0, rows.start, width, rows.stop - rows.start)

@@ -151,6 +151,7 @@ def test_netcdf_cf_attributes_of_cube_and_derived_layer(tmp_path):
                 assert t["standard_name"] == "time" and t["units"].startswith("days since") and t["axis"] == "T"
             else:
                 assert len(g["history"].splitlines()) == 2  # provenance kept, export appended
+                assert "_FillValue" not in _attrs(nc["x"]) and "_FillValue" not in _attrs(nc["y"])
 
 
 def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys):

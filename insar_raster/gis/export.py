@@ -216,6 +216,10 @@ def _netcdf_encoding(ds: xr.Dataset) -> dict:
         if var.ndim >= 2:
             e["chunksizes"] = tuple(min(s, 16 if d == "time" else 256) for d, s in zip(var.dims, var.shape))
         enc[name] = e
+    # CF: coordinate variables have no missing values, so no _FillValue on them.
+    for name in ("x", "y"):
+        if name in ds.coords:
+            enc[name] = {"_FillValue": None}
     if "time" in ds.coords:
-        enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64"}
+        enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64", "_FillValue": None}
     return enc

@@ -69,3 +69,19 @@ def test_point_errors_and_masked_point_warning(tmp_path):
     on_water = (float(GRID.x[1]), float(GRID.y[18]))
     with pytest.warns(UserWarning, match="masked cell"):
         plot_forecast(observed, forecast, tmp_path / "w.png", points=[on_water])
+
+
+def test_cli_plot_options():
+    import argparse
+
+    from insar_raster.gis.quicklook import add_plot_options, plot_output
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cube")
+    add_plot_options(parser)
+    args = parser.parse_args(["c.nc"])
+    assert plot_output(args, "out/forecast.tif") is None
+    args = parser.parse_args(["c.nc", "--points", "3000150,1999050", "PS42", "--plot"])
+    assert str(plot_output(args, "out/forecast.tif")) == "out/forecast.png"
+    assert args.points == ["3000150,1999050", "PS42"]
+    assert str(plot_output(parser.parse_args(["c.nc", "--plot", "q.png"]), "x.tif")) == "q.png"

@@ -18,6 +18,11 @@ from insar_raster.cli import main
 
 # --------------------------------------------------------------------------- helpers
 
+# Tiny, fast training (seconds on 2 CPU cores); the point is behaviour, not skill.
+TINY_TRAIN = ["--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
+              "--patch-size", "16", "--device", "cpu", "--threads", "1", "--patience", "1"]
+TINY_TRAIN_NO_STEPS = TINY_TRAIN[:2] + TINY_TRAIN[4:]
+
 DATES = ["20200101", "20200113", "20200125", "20200206", "20200218", "20200301"]
 
 
@@ -476,12 +481,23 @@ BAD_CUBES = {
 }
 
 
+# Every command that reads a cube, with the output it would write.
+CUBE_COMMANDS = {
+    "export": ["-o", "out.tif"],
+    "train": ["-o", "out.ipt", *TINY_TRAIN],
+    "forecast": ["-o", "out.tif", *TINY_TRAIN],
+    "evaluate": ["-o", "report", "--epochs", "1", "--window", "4", "--steps", "2", "--device", "cpu"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(CUBE_COMMANDS))
 @pytest.mark.parametrize("kind", sorted(BAD_CUBES))
-def test_export_bad_cube_fails_cleanly(tmp_path, capsys, kind):
+def test_bad_cube_fails_cleanly(tmp_path, capsys, kind, command):
     src = make_bad_cube(kind, tmp_path)
-    output = tmp_path / "out.tif"
+    args = [str(tmp_path / a) if a.startswith(("out", "report")) else a for a in CUBE_COMMANDS[command]]
+    output = Path(args[1])
     before = {p.name for p in tmp_path.iterdir()}
-    code, _, err = run_cli(["export", src, "-o", output, "-q"], capsys)
+    code, _, err = run_cli([command, src, *args, "-q"], capsys)
     assert_clean_failure(code, err, 2, [src.name, *BAD_CUBES[kind]], tmp_path, before, output)
 
 
@@ -593,10 +609,6 @@ def test_info_on_a_pickle_never_executes_it(tmp_path, capsys, kind):
 
 # --------------------------------------------------------------------------- train / forecast
 
-# Tiny, fast training (seconds on 2 CPU cores); the point is behaviour, not skill.
-TINY_TRAIN = ["--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
-              "--patch-size", "16", "--device", "cpu", "--threads", "1", "--patience", "1"]
-TINY_TRAIN_NO_STEPS = TINY_TRAIN[:2] + TINY_TRAIN[4:]
 
 
 def _scene_cube(n_epochs=24, shape=(16, 16), resolution=100.0, seed=1):

@@ -193,7 +193,8 @@ def _series_axes(fig, grid_spec_row, picks, observed: xr.DataArray, forecast: xr
     return ax
 
 
-def _check_plot_output(path, overwrite: bool) -> Path:
+def check_plot_path(path, overwrite: bool = False) -> Path:
+    """Validate a quicklook path before long work (``.png``, writable, not existing)."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InputError(path, "quicklooks are PNG files", "name the output *.png")
@@ -228,7 +229,7 @@ def plot_forecast(observed_cube, forecast_cube, path, points=None, overwrite: bo
     """
     from matplotlib.figure import Figure
 
-    path = _check_plot_output(path, overwrite)
+    path = check_plot_path(path, overwrite)
     observed, forecast = _disp(observed_cube), _disp(forecast_cube)
     if observed.sizes["time"] == 0 or forecast.sizes["time"] == 0:
         raise InputError(path, "need at least one observed and one forecast epoch to plot")
@@ -271,7 +272,7 @@ def plot_cube(cube, path, points=None, overwrite: bool = False,
 
     from insar_raster.gis.derived import mean_velocity
 
-    path = _check_plot_output(path, overwrite)
+    path = check_plot_path(path, overwrite)
     disp = _disp(cube)
     if disp.sizes["time"] == 0:
         raise InputError(path, "the cube has no epochs to plot")

@@ -91,6 +91,19 @@ def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="al
     return out
 
 
+def prior_forecast(values, days, starts, window, steps, history=150):
+    """The model's history prior alone: per-pixel trend + acceleration + annual fit."""
+    from insar_raster.forecast.data import history_eval, history_fit
+
+    out = np.empty((len(starts), steps, *values.shape[1:]), dtype=np.float32)
+    for i, s in enumerate(starts):
+        first = max(0, s + window - history)
+        d = days[first:s + window]
+        coef = history_fit(values[first:s + window], d, d[-1])
+        out[i] = history_eval(coef, days[s + window:s + window + steps], d[-1])
+    return out
+
+
 def accuracy(args):
     from insar_raster.forecast.data import times_in_days
     from insar_raster.forecast.train import TrainConfig, train_model
@@ -116,6 +129,7 @@ def accuracy(args):
             "trend+seasonal LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps),
             "trend+seasonal LSQ (window)": lsq_forecast(observed, days, split.test, config.window, config.steps, history="window"),
             "trend LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps, seasonal=False),
+            "history prior alone (+accel.)": prior_forecast(observed, days, split.test, config.window, config.steps),
         }
         base = rmse(preds["persistence"], observed[idx])
         print(f"scene {scene} (64x64, 100 epochs, seed 11, {args.arch}, trained {t_train:.0f} s, "

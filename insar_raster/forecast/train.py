@@ -94,7 +94,7 @@ class TrainConfig:
     arch: str = "convlstm"
     window: int = 12
     steps: int = 6
-    epochs: int = 25
+    epochs: int = 15
     batch_size: int = 16
     lr: float = 2e-3
     seed: int = 0
@@ -102,8 +102,8 @@ class TrainConfig:
     patch_size: int = 48
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    samples_per_epoch: int = 192
-    patience: int = 5
+    samples_per_epoch: int = 128
+    patience: int = 4
     val_patches: int = 48
     hidden: int = 16
     features: int = 16

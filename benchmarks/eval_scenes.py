@@ -64,6 +64,9 @@ def main(argv=None) -> int:
             ratio = rm["convlstm"] / rm["persistence"] if "convlstm" in rm else float("nan")
             ratios[against] = ratio
             print(f"\n{against}: best {best}; convlstm / persistence RMSE = {ratio:.3f}")
+        from insar_raster.evaluate.report import _findings
+
+        print("\n" + "\n".join(f"- {line}" for line in _findings(results)))
         print("fit seconds: " + ", ".join(f"{n} {m['fit_seconds']:.1f}" for n, m in models.items()))
         summary[scene] = {"ratios": ratios, "ranking": results["ranking"], "seconds": seconds}
         if args.out:

@@ -75,6 +75,14 @@ def _findings(results: dict) -> list[str]:
         a, b = rm["convlstm"], rm["cnn"]
         out.append(f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm "
                    f"({'the recurrent core helps' if a < b else 'the recurrent core does not help here'}).")
+    if "history_fit" in models:
+        for name in ("convlstm", "cnn"):
+            if name in models:
+                a, b = rm[name], rm["history_fit"]
+                out.append(f"{name} reads each pixel's past before the window through a per-pixel harmonic prior; "
+                           f"history_fit is that kind of fit alone on the same past: {name} {_fmt(a)} mm vs "
+                           f"history_fit {_fmt(b)} mm ({(b - a) / b:+.0%} from the network itself).")
+                break
     if "paper" in models and "convlstm" in models:
         out.append(f"The paper's CNN-LSTM: {_fmt(rm['paper'])} mm vs the default convlstm {_fmt(rm['convlstm'])} mm.")
     imp = results.get("importance", {})
@@ -146,9 +154,13 @@ def markdown(results: dict) -> str:
                      + (f"; {details}" if details else "") + ".")
     lines += [
         "",
-        "Baselines see only each sample's L input epochs, like the deep models: the trend and trend + seasonal "
-        "fits are least-squares fits to those L epochs. LASSO and LightGBM are trained on a random subsample "
-        "of (training sample, pixel) rows and tuned (LASSO's alpha, boosting rounds) on the validation samples.",
+        "Information: persistence, trend, trend + seasonal, LASSO, LightGBM and the paper's CNN-LSTM see only each "
+        "sample's L input epochs (the trend fits are least-squares fits to those L epochs). The default deep models "
+        "(convlstm, cnn) also read each pixel's past before the window, through a per-pixel harmonic fit given to "
+        "the network as a prior; history_fit is that information with no network. Nothing after a sample's last "
+        "input epoch is read by any model. LASSO and LightGBM are trained on a random subsample of (training "
+        "sample, pixel) rows and tuned (LASSO's alpha, boosting rounds) on the validation samples; the ridge "
+        "penalties of the harmonic fits are chosen on the validation samples too.",
         "",
         "## Interpretability", "", "![lag importance](lag_importance.png)", "",
         "## Maps and scatter", "", "![maps](maps.png)", "", "![scatter](scatter.png)", "",

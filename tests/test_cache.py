@@ -123,3 +123,25 @@ def test_cli_grid_through_cache_matches_in_memory(l2b_csv, tmp_path, capsys):
     np.testing.assert_array_equal(cached.displacement.values, memory.displacement.values)
     np.testing.assert_array_equal(again.displacement.values, memory.displacement.values)
     assert cached.attrs["tiles"] > 1
+
+
+def test_csv_without_pid_keeps_row_numbers_as_read_points(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    values = rng.normal(0, 3, (n, 6)).round(1)
+    values[:, 0] = 0
+    lines = ["easting,northing,20200101,20200113,20200125,20200206,20200218,20200301"]
+    for i in range(n):
+        cells = [f"{3.2e6 + rng.uniform(0, 5000):.1f}", f"{3.4e6 + rng.uniform(0, 5000):.1f}",
+                 *(f"{v:g}" for v in values[i])]
+        if i in (7, 250):
+            cells[4] = ""  # missing value: row dropped, numbering of the others unchanged
+        lines.append(",".join(cells))
+    path = tmp_path / "nopid.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match="dropped 2 point"):
+        want = read_points(path)
+    with pytest.warns(UserWarning, match="dropped 2 point"):
+        got = cached_points(path, cache_dir=tmp_path / "cache", block_bytes=2048)
+    assert got.sizes["point"] == n - 2 and "nopid:8" in set(got.pid.values) and "nopid:7" not in set(got.pid.values)
+    _assert_same_points(got, want)

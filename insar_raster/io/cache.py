@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import io
 import json
 import logging
 import os
@@ -119,21 +118,38 @@ def _read_header(fh, name) -> tuple[list[str], bytes]:
     return [h.strip().strip('"') for h in text.strip().split(",")], first
 
 
-def _blocks(fh, header_line: bytes, block_bytes: int):
-    """Yield CSV texts of about ``block_bytes``, each the header plus whole lines."""
+def _blocks(fh, block_bytes: int):
+    """Yield CSV data (no header) of about ``block_bytes``, cut at line ends.
+
+    Regular files are cut by seeking, so each block is read once into its own buffer
+    (no concatenation copies); streams (zip members) carry the partial last line over.
+    """
+    import zipfile
+
+    if fh.seekable() and not isinstance(fh, zipfile.ZipExtFile):  # zip members seek by re-inflating
+        while True:
+            start = fh.tell()
+            fh.seek(block_bytes, os.SEEK_CUR)
+            fh.readline()  # to the end of the line (b"" past the end of the file)
+            end = fh.tell()
+            fh.seek(start)
+            data = fh.read(end - start)
+            if not data or (len(data) < 4096 and not data.strip()):  # end (or trailing blank lines)
+                return
+            yield data
     rest = b""
     while True:
         data = fh.read(block_bytes)
         if not data:
             if rest.strip():
-                yield header_line + rest + (b"" if rest.endswith(b"\n") else b"\n")
+                yield rest
             return
         data = rest + data
         cut = data.rfind(b"\n")
         if cut < 0:
             rest = data
             continue
-        yield header_line + data[: cut + 1]
+        yield data[: cut + 1]
         rest = data[cut + 1:]
 
 
@@ -171,8 +187,8 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
         types[c] = pa.string() if c.lower() == "pid" else pa.float64()
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20),
+            pa.BufferReader(text),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20, column_names=source.columns),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep_meta + epoch_cols),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
@@ -181,46 +197,60 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
 
 
 class _ValuesWriter:
-    """Append float32 rows to a Zarr array in whole row-chunks, writing in a background thread."""
+    """Fill row-chunks of the Zarr values array straight from Arrow columns.
+
+    The array is (n_points, n_times) float32 in Fortran order, so one epoch's column of a
+    chunk is contiguous: every Arrow column is copied once, into the chunk buffer, and the
+    buffer is written as is while the next one fills (one write in flight).
+    """
 
     def __init__(self, path: Path, n_times: int):
         import zarr
 
         self.array = zarr.create_array(
             store=str(path), shape=(0, n_times), dtype="float32", chunks=(ROW_CHUNK, min(COL_CHUNK, n_times)),
-            zarr_format=2, compressors=None, fill_value=np.nan,
+            zarr_format=2, compressors=None, fill_value=np.nan, order="F",
             # Float values are noise-like; compression would cost more CPU than it saves disk.
         )
         self.n_times = n_times
-        self.buffer: list[np.ndarray] = []
-        self.buffered = 0
+        self.buffers = [self._new_buffer(), None]
+        self.fill = 0
         self.written = 0
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         self.pending = None
 
-    def append(self, rows: np.ndarray):
-        self.buffer.append(rows)
-        self.buffered += len(rows)
-        if self.buffered >= ROW_CHUNK:
-            self._flush(whole_chunks=True)
+    def _new_buffer(self):
+        return np.empty((self.n_times, ROW_CHUNK), np.float32).T  # F-ordered (ROW_CHUNK, n_times)
 
-    def _flush(self, whole_chunks: bool):
-        block = np.concatenate(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
-        n = (len(block) // ROW_CHUNK) * ROW_CHUNK if whole_chunks else len(block)
-        self.buffer = [block[n:]] if n < len(block) else []
-        self.buffered = len(block) - n
-        if n == 0:
+    def append_columns(self, columns):
+        """Append rows given as one float32 numpy array per epoch (equal lengths)."""
+        n = len(columns[0])
+        done = 0
+        while done < n:
+            k = min(n - done, ROW_CHUNK - self.fill)
+            buf = self.buffers[0]
+            for j, col in enumerate(columns):
+                buf[self.fill:self.fill + k, j] = col[done:done + k]
+            self.fill += k
+            done += k
+            if self.fill == ROW_CHUNK:
+                self._write()
+
+    def _write(self):
+        if self.fill == 0:
             return
         if self.pending is not None:
-            self.pending.result()  # at most one write in flight: memory stays bounded
-        start = self.written
+            self.pending.result()  # the other buffer is free again
+        start, n = self.written, self.fill
         self.written += n
         self.array.resize((self.written, self.n_times))
-        self.pending = self.pool.submit(self.array.__setitem__, slice(start, start + n), block[:n])
+        block = self.buffers[0][:n]
+        self.pending = self.pool.submit(self.array.__setitem__, slice(start, start + n), block)
+        self.buffers = [self.buffers[1] if self.buffers[1] is not None else self._new_buffer(), self.buffers[0]]
+        self.fill = 0
 
     def close(self) -> int:
-        if self.buffered:
-            self._flush(whole_chunks=False)
+        self._write()
         if self.pending is not None:
             self.pending.result()
         self.pool.shutdown()
@@ -276,26 +306,43 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                 source = next(s for s in sources if s.name == name)
                 by_date = dict(zip(source.times, source.date_cols))
                 epoch_cols = [by_date[t] for t in times]
-                _, header_line = _read_header(fh, name)
-                rows_here = dropped_here = 0
-                for text in _blocks(fh, header_line, block_bytes):
+                _read_header(fh, name)  # skip it: blocks are parsed with the column names
+                rows_here = dropped_here = raw_rows = 0
+                for text in _blocks(fh, block_bytes):
                     table = _parse_block(text, source, epoch_cols, name)
-                    bar.update(len(text) - len(header_line))
+                    bar.update(len(text))
+                    del text
                     if table.num_rows == 0:
                         continue
-                    values = np.empty((table.num_rows, len(epoch_cols)), np.float32)
-                    for j, c in enumerate(epoch_cols):
-                        values[:, j] = table.column(c).to_numpy(zero_copy_only=False)
                     x = table.column(source.xc).to_numpy(zero_copy_only=False)
                     y = table.column(source.yc).to_numpy(zero_copy_only=False)
-                    if out_crs is None:
-                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=egms)
-                    good = np.isfinite(values).all(axis=1) & np.isfinite(x) & np.isfinite(y)
+                    # Arrow nulls (empty cells) count as missing: validity bitmaps, no copies.
+                    good = np.isfinite(x) & np.isfinite(y)
+                    row_numbers = raw_rows + np.arange(table.num_rows)  # for generated pids
+                    raw_rows += table.num_rows
+                    for c in epoch_cols:
+                        col = table.column(c)
+                        if col.null_count:
+                            good &= col.is_valid().to_numpy(zero_copy_only=False)
+                    if not good.all():
+                        x, y = x[good], y[good]
+                        table = table.filter(pa.array(good))
+                    columns = [table.column(c).to_numpy(zero_copy_only=False) for c in epoch_cols]
+                    finite = np.ones(table.num_rows, bool)
+                    for col in columns:  # NaN written as text ("nan") is missing too
+                        finite &= np.isfinite(col)
+                    if not finite.all():
+                        x, y = x[finite], y[finite]
+                        table = table.filter(pa.array(finite))
+                        columns = [col[finite] for col in columns]
+                        good[np.flatnonzero(good)[~finite]] = False
                     dropped_here += int((~good).sum())
                     dropped += int((~good).sum())
-                    if not good.all():
-                        values, x, y = values[good], x[good], y[good]
-                        table = table.filter(pa.array(good))
+                    row_numbers = row_numbers[good]
+                    if table.num_rows == 0:
+                        continue
+                    if out_crs is None:
+                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=egms)
                     if source.crs != out_crs:
                         x, y = Transformer.from_crs(source.crs, out_crs, always_xy=True).transform(x, y)
                     lower = {c.lower(): c for c in table.column_names}
@@ -303,7 +350,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                         pids.extend(table.column(lower["pid"]).cast(pa.string()).chunks)
                     else:
                         stem = Path(name.split("!")[-1]).stem
-                        pids.append(pa.array(np.char.add(f"{stem}:", np.arange(rows_here, rows_here + table.num_rows).astype(str))))
+                        pids.append(pa.array(np.char.add(f"{stem}:", row_numbers.astype(str))))
                     for attr in _points.POINT_ATTRS:
                         if attr in lower:
                             extras[attr].append(table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32))
@@ -311,8 +358,8 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     ys.append(np.asarray(y, np.float64))
                     rows_here += table.num_rows
                     n_read += table.num_rows
-                    writer.append(values)
-                    del values, table
+                    writer.append_columns(columns)
+                    del columns, table
                 if rows_here == 0 and dropped_here == 0:
                     raise InputError(name, "no data rows (header only)")
         bar.close()

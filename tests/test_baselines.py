@@ -132,3 +132,33 @@ def test_regressors_leave_masked_pixels_nan_and_refuse_misuse():
 def test_cube_values_is_float32_time_y_x():
     cube = _cube(np.zeros((3, 5, 6)), [0, 12, 24])
     assert cube_values(cube).shape == (3, 5, 6) and cube_values(cube).dtype == np.float32
+
+
+def test_history_fit_is_exact_on_accelerating_seasonal_motion():
+    days = np.arange(90) * 12.0
+    t = days / 365.25
+    velocity, amplitude = _field(9, -20, 5), _field(10, 2, 8)
+    values = (velocity[None] * t[:, None, None] - 3.0 * t[:, None, None] ** 2
+              + amplitude[None] * np.sin(2 * np.pi * t + 1.1)[:, None, None])
+    cube = _cube(values, days)
+    split = chronological_split(90, 6, 3)
+    model = make_baseline("history_fit", 6, 3, history_epochs=150)
+    model.seasonal_ridge = 0.0  # exact model: no penalty needed
+    pred = model.fit(cube, split).predict_windows(cube, split.test)
+    np.testing.assert_allclose(pred, values[split.target_indices("test")], atol=1e-2)
+    assert model.name == "history_fit" and model.history == 150
+
+
+@pytest.mark.parametrize("name", ["persistence", "trend", "trend_seasonal", "history_fit", "lasso", "lightgbm"])
+def test_no_baseline_reads_epochs_after_the_last_input(name):
+    rng = np.random.default_rng(11)
+    values = np.cumsum(rng.normal(0, 1.0, (50, 5, 6)), axis=0)
+    cube = _cube(values, np.arange(50) * 12)
+    split = chronological_split(50, 6, 2)
+    model = make_baseline(name, 6, 2, max_rows=1000).fit(cube, split)
+    start = int(split.test[0])
+    before = model.predict_windows(cube, [start])
+    corrupted = values.copy()
+    corrupted[start + 6:] += 1000.0  # the targets and everything after them
+    after = model.predict_windows(_cube(corrupted, np.arange(50) * 12), [start])
+    np.testing.assert_array_equal(before, after)

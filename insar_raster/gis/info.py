@@ -155,7 +155,7 @@ def describe_cube(path) -> dict:
         masked = da.isel(time=-1).isnull()
         out["masked_cell_share"] = float(masked.mean().compute())
     keep = ("title", "source", "method", "resolution", "max_gap", "model", "architecture",
-            "forecast_horizon", "insar_raster_version", "Conventions")
+            "forecast_horizon", "forecast_reference_time", "insar_raster_version", "Conventions")
     out["attributes"] = {k: _json_safe(ds.attrs[k]) for k in keep if k in ds.attrs}
     if "history" in ds.attrs:
         out["attributes"]["history"] = str(ds.attrs["history"]).splitlines()[-1]

@@ -204,3 +204,11 @@ def test_dask_cube_write_memory_is_bounded_by_the_chunk_not_the_cube(tmp_path, m
     finally:
         tracemalloc.stop()
     assert peak < cube_bytes / 3, f"peak {peak / 2**20:.1f} MiB for a {cube_bytes / 2**20:.0f} MiB cube"
+
+
+def test_band_axis_last_is_moved_first(tmp_path):
+    cube, _ = small_cube(n_epochs=3, height=20, width=30)
+    write_geotiff(cube["displacement"].transpose("y", "x", "time"), tmp_path / "t.tif", style=False)
+    with rasterio.open(tmp_path / "t.tif") as src:
+        assert src.count == 3 and src.descriptions[0] == "2021-03-05"
+        np.testing.assert_array_equal(src.read(), cube["displacement"].values)

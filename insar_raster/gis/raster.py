@@ -55,7 +55,7 @@ def _band_dim(data: xr.DataArray, path) -> str | None:
         return None
     if data.ndim != 3:
         raise InputError(path, f"cannot write a {data.ndim}-D array {data.dims} as a raster", "expected (time, y, x), (band, y, x) or (y, x)")
-    return data.dims[0]
+    return data.dims[0]  # _north_up has moved y, x last
 
 
 def band_descriptions(data: xr.DataArray, band_dim: str | None) -> list[str]:
@@ -254,8 +254,8 @@ def write_geotiff(
         check_output_path(qml_path, overwrite)
     units = units or data.attrs.get("units") or "mm"
 
-    band_dim = _band_dim(data, path)
     data = _north_up(data, path)
+    band_dim = _band_dim(data, path)
     n_bands = 1 if band_dim is None else data.sizes[band_dim]
     height, width = data.shape[-2:]
     descriptions = band_descriptions(data, band_dim)

@@ -159,6 +159,21 @@ def test_writer_that_writes_nothing_is_an_error(tmp_path):
     assert folder_names(tmp_path) == set()
 
 
+def test_output_that_is_a_folder_or_a_device_is_refused(tmp_path):
+    (tmp_path / "cube.nc").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        with atomic_path(tmp_path / "cube.nc", overwrite=True):
+            pass
+    (tmp_path / "cube.zarr").write_text("a file")
+    with pytest.raises(InputError, match="is a file"):
+        with atomic_path(tmp_path / "cube.zarr", overwrite=True, directory=True):
+            pass
+    if os.path.exists("/dev/null"):
+        with pytest.raises(InputError, match="not a regular file"):
+            check_output_path("/dev/null", overwrite=True)
+    assert folder_names(tmp_path) == {"cube.nc", "cube.zarr"}
+
+
 def test_check_output_path_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         check_output_path(tmp_path / "missing" / "x.nc")
@@ -220,7 +235,7 @@ def _small_csv(path: Path, n_points=40, n_dates=8, seed=0):
     return path
 
 
-SIGINT_SCRIPT = textwrap.dedent(
+SIGNAL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from insar_raster.grid import gridders
@@ -232,7 +247,7 @@ SIGINT_SCRIPT = textwrap.dedent(
     def apply_then_interrupt(self, block):
         calls.append(1)
         if len(calls) == 2:  # the second time chunk: the new file is half written
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, os.environ["TEST_SIGNAL"]))
             import time; time.sleep(1)
         return original(self, block)
 
@@ -243,20 +258,22 @@ SIGINT_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_during_grid_write_keeps_old_cube(tmp_path):
+@pytest.mark.parametrize("signal_name, code, word", [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")])
+def test_signal_during_grid_write_keeps_old_cube(tmp_path, signal_name, code, word):
+    """Ctrl-C (SIGINT) or kill/timeout (SIGTERM) while the new cube is half written."""
     src = _small_csv(tmp_path / "points.csv")
     target = tmp_path / "cube.nc"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    first = subprocess.run([sys.executable, "-m", "insar_raster", "grid", src, "-o", target, "-q"],
-                           env=env, capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
+    from insar_raster.cli import main
+
+    assert main(["grid", str(src), "-o", str(target), "-q"]) == 0
     before = target.read_bytes()
     proc = subprocess.run(
-        [sys.executable, "-c", SIGINT_SCRIPT, "grid", str(src), "-o", str(target), "-q", "--overwrite",
-         "--time-chunk", "2", "--scheduler", ""],
-        env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", SIGNAL_SCRIPT, "grid", str(src), "-o", str(target), "-q", "--overwrite",
+         "--time-chunk", "2"],
+        env={**env, "TEST_SIGNAL": signal_name}, capture_output=True, text=True, timeout=120,
     )
-    assert proc.returncode == 130, proc.stderr
-    assert "interrupted" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == code, proc.stderr
+    assert word in proc.stderr and "Traceback" not in proc.stderr
     assert target.read_bytes() == before
     assert folder_names(tmp_path) == {"points.csv", "cube.nc"}

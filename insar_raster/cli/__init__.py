@@ -7,9 +7,12 @@ exit 2 for bad input or usage, 1 for anything else; ``--debug`` shows the traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import warnings
 
 from insar_raster import __version__
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
     # Warning settings are scoped to this call so that main() can be called repeatedly
     # (tests, notebooks) without leaking filters or losing warnings to the once-per-location
     # registry.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _terminate_cleanly(args.command):
         warnings.showwarning = _show_warning
         if args.debug:
             warnings.simplefilter("default")
@@ -120,6 +123,26 @@ def _corrupt_input_message(exc: Exception, args=None) -> str | None:
     return f"{names}: data cannot be read ({text}) (the file is corrupt or truncated; re-create it or copy it again)"
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, a job scheduler): unwind like Ctrl-C so temporary outputs are removed."""
+
+
+@contextlib.contextmanager
+def _terminate_cleanly(command: str):
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_command(args) -> int:
     from insar_raster.errors import InputError
     from insar_raster.io.cube import OPENED_INPUTS
@@ -137,9 +160,10 @@ def _run_command(args) -> int:
             exc = InputError(_primary_input(args), exc.problem, exc.hint)
         print(f"insar-raster {args.command}: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"insar-raster {args.command}: interrupted; no partial output was kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"insar-raster {args.command}: {what}; no partial output was kept", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         # A file the user named cannot be opened: their environment, not our bug (exit 2).
         if args.debug:

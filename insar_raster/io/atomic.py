@@ -30,6 +30,9 @@ def check_output_path(path, overwrite: bool = False) -> Path:
         raise InputError(path, f"output folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(path, f"output folder {str(folder)!r} is not writable")
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        # /dev/null, a FIFO, a socket: os.replace would swap the device for a regular file.
+        raise InputError(path, "output exists and is not a regular file or folder", "choose another -o path")
     if path.exists() and not overwrite:
         raise OutputExistsError(path)
     return path
@@ -49,9 +52,17 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
         The output is a folder (e.g. Zarr); the old folder is replaced whole.
     """
     path = check_output_path(path, overwrite)
+    if path.is_dir() and not directory:
+        raise InputError(path, "output exists and is a folder; it cannot be replaced by a file", "choose another -o path")
+    if path.is_file() and directory:
+        raise InputError(path, "output exists and is a file; it cannot be replaced by a folder", "choose another -o path")
     # Same folder => same filesystem => os.replace is atomic.
     # Keep the real extension last: some drivers (GPKG, GDAL) pick the format from it.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    except OSError as exc:  # read-only mount, ACLs, /proc...: what the early check cannot see
+        raise InputError(path, f"cannot create a file in output folder {str(path.parent)!r}: "
+                               f"{exc.strerror or exc}") from None
     os.close(fd)
     os.unlink(tmp)  # writers create it themselves (some refuse an existing file)
     tmp = Path(tmp)
@@ -65,8 +76,10 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
             _replace_folder(tmp, path)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         _remove(tmp)
+        if isinstance(exc, OSError) and exc.filename and Path(exc.filename) == tmp:
+            exc.filename = str(path)  # users never chose the temporary name: report theirs
         # Ctrl-C interrupts the main thread only: worker threads (dask) may still write a
         # chunk and recreate the temporary file. Remove it again once they have finished.
         _ABANDONED.add(tmp)

@@ -102,6 +102,10 @@ def test_cli_grid_round_trip(tmp_path, small_scene, fmt, layout, capsys):
     assert np.issubdtype(ds.time.dtype, np.datetime64)
     np.testing.assert_array_equal(ds.time.values, points.time.values)
     assert ds.attrs["Conventions"] == "CF-1.8" and ds.attrs["method"] == "linear"
+    import netCDF4
+
+    with netCDF4.Dataset(out) as raw:  # CF: no missing values on coordinates
+        assert not any("_FillValue" in raw[c].ncattrs() for c in ("x", "y", "time"))
     assert ds.rio.crs == CRS.from_epsg(3035)
     gs = GridSpec.from_points(points.x.values, points.y.values, "EPSG:3035", resolution=100)
     if layout != "L3UD":

@@ -112,7 +112,10 @@ def _netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
         if var.dims == ("time", "y", "x"):
             e["chunksizes"] = (min(time_chunk, ds.sizes["time"]), min(256, ds.sizes["y"]), min(256, ds.sizes["x"]))
         enc[name] = e
-    enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64"}
+    enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64", "_FillValue": None}
+    # CF forbids missing values on coordinate variables.
+    enc["x"] = {"_FillValue": None}
+    enc["y"] = {"_FillValue": None}
     return enc
 
 

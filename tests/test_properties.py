@@ -233,9 +233,15 @@ def test_grid_spec_from_shape_covers_the_extent(cloud, height, width):
     tol = 1e-9 * max(1.0, np.abs(x).max(), np.abs(y).max())
     assert west <= x.min() + tol and east >= x.max() - tol
     assert south <= y.min() + tol and north >= y.max() - tol
-    # The cell is the smallest square that covers the extent in the tighter direction.
+    # The cell is the smallest square that covers the extent in the tighter direction (up to
+    # the few ulps added so that MPs on the east/south edge still fall inside a cell).
     if np.ptp(x) > 0 or np.ptp(y) > 0:
-        assert spec.resolution == pytest.approx(max(np.ptp(x) / width, np.ptp(y) / height))
+        exact = max(np.ptp(x) / width, np.ptp(y) / height)
+        slack = 1e-9 * exact + 16 * np.spacing(max(np.abs(x).max(), np.abs(y).max())) / min(width, height)
+        assert exact * (1 - 1e-12) <= spec.resolution <= exact + slack
+    # Every MP falls in a cell by the gridders' index formula (not only on the closed boundary).
+    row, col = cell_index(spec, x, y)
+    assert (col >= 0).all() and (col < width).all() and (row >= 0).all() and (row < height).all()
 
 
 @FAST
@@ -260,3 +266,21 @@ def test_grid_spec_with_bounds_contains_the_bounds(cloud, res):
     gw, gs, ge, gn = spec.bounds
     assert gw <= west and gn >= north
     assert ge >= east - 1e-6 * max(1, abs(east)) and gs <= south + 1e-6 * max(1, abs(south))
+
+
+@FAST
+@given(point_clouds(), st.one_of(st.tuples(st.just("resolution"), st.sampled_from([1.0, 7.5, 100.0, 1000.0])),
+                                 st.tuples(st.just("shape"), st.tuples(st.integers(1, 40), st.integers(1, 40)))))
+def test_every_point_is_counted_in_some_cell(cloud, grid):
+    """Spec and gridder agree: the mp_count layer accounts for every measurement point."""
+    from insar_raster.grid.gridders import grid_points
+    from insar_raster.io.points import make_points
+
+    x, y = cloud
+    mode, value = grid
+    assume(mode == "shape" or (np.ptp(x) / value + 2) * (np.ptp(y) / value + 2) < 1e5)
+    times = np.array(["2020-01-01", "2020-01-13"], dtype="datetime64[D]")
+    points = make_points(x, y, np.zeros((len(x), 2)), times, "EPSG:3035")
+    kwargs = {"resolution": value} if mode == "resolution" else {"resolution": None, "shape": value}
+    cube = grid_points(points, method="nearest", **kwargs)
+    assert int(cube.mp_count.sum()) == len(x)

@@ -118,8 +118,15 @@ class GridSpec:
             _check_size(height, width, "--shape")
             res = max((east - west) / width, (north - south) / height)
             res = res if res > 0 else 1.0
-            # Centre the grid on the extent.
+            # Centre the grid on the extent. With the exact fit the extent's east/south
+            # edges fall ON the grid edge, outside the last cell (floor((east-west)/res) == W),
+            # so those MPs would be missing from mp_count and the block means: widen the cells
+            # by the least amount that puts every edge inside a cell.
             cx, cy = (west + east) / 2, (south + north) / 2
+            bump = 2.0**-40
+            while not _inside(west, south, east, north, cx - width * res / 2, cy + height * res / 2, res, width, height):
+                res *= 1 + bump
+                bump *= 4
             return cls(crs, res, cx - width * res / 2, cy + height * res / 2, width, height)
         if resolution is None or not (resolution > 0 and math.isfinite(resolution)):
             raise InputError("--resolution", f"must be a positive number of metres, got {resolution}")
@@ -127,6 +134,11 @@ class GridSpec:
         west_s = math.floor(west / res) * res
         north_s = math.ceil(north / res) * res
         # floor(...) + 1 so that a point on the east/south edge still falls in a cell.
+        # Float rounding can put the snapped corner a hair inside the extent: step out.
+        if math.floor((west - west_s) / res) < 0:
+            west_s -= res
+        if math.floor((north_s - north) / res) < 0:
+            north_s += res
         width_f = math.floor((east - west_s) / res) + 1
         height_f = math.floor((north_s - south) / res) + 1
         _check_size(height_f, width_f, "--resolution",
@@ -149,3 +161,10 @@ def _check_size(height, width, option: str, what: str | None = None, hint: str |
         what = f"{what} gives" if what else "grid of"
         raise InputError(option, f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
                          hint or "use fewer, larger cells")
+
+
+def _inside(west, south, east, north, grid_west, grid_north, res, width, height) -> bool:
+    """Whether the extent's corners fall in cells, by the gridders' own cell-index formula."""
+    cols = [math.floor((v - grid_west) / res) for v in (west, east)]
+    rows = [math.floor((grid_north - v) / res) for v in (north, south)]
+    return all(0 <= c < width for c in cols) and all(0 <= r < height for r in rows)

@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--window", type=int, default=12)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--train-epochs", type=int, default=None, help="max training epochs of the deep models")
+    parser.add_argument("--samples-per-epoch", type=int, default=None, help="deep models: patches per training epoch")
+    parser.add_argument("--val-patches", type=int, default=None, help="deep models: validation patches")
     parser.add_argument("--models", default=",".join(ALL_MODELS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -41,13 +43,16 @@ def main(argv=None) -> int:
 
     print(f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, cuda={torch.cuda.is_available()}")
+    train_options = {k: v for k, v in (("samples_per_epoch", args.samples_per_epoch),
+                                       ("val_patches", args.val_patches)) if v is not None}
+    print(f"# deep models: max {args.train_epochs or 'default'} epochs, options {train_options or 'default'}")
     summary = {}
     for scene in args.scenes.split(","):
         observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed)
         t0 = time.perf_counter()
         results = evaluate_cube(observed, args.models.split(","), window=args.window, steps=args.steps,
                                 truth=truth, seed=args.seed, epochs=args.train_epochs, device=args.device,
-                                progress=False)
+                                train_options=train_options, progress=False)
         seconds = time.perf_counter() - t0
         print(f"\n## scene {scene}: {shape[0]}x{shape[1]} cells, {args.n_epochs} epochs, window {args.window}, "
               f"steps {args.steps}, seed {args.seed}; {results['split']['test_samples']} test samples "

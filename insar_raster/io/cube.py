@@ -160,7 +160,9 @@ def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
         elif suffix in (".nc", ".nc4", ".cdf", ".h5"):
             ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks, decode_coords="all")
         else:
-            raise InputError(path, f"not a cube file (expected .nc or .zarr, got {suffix or 'no extension'!r})")
+            points_like = suffix in (".csv", ".txt", ".zip", ".gpkg", ".shp", ".parquet", ".geoparquet", ".pq")
+            raise InputError(path, f"not a cube file (expected .nc or .zarr, got {suffix or 'no extension'!r})",
+                             f"grid measurement points first: insar-raster grid {path.name}" if points_like else None)
     except InputError:
         raise
     except Exception as exc:  # netCDF4/HDF5/zarr raise assorted types for corrupt files

@@ -19,13 +19,16 @@ try:
 except SystemExit as exc:
     status = exc.code or 0
 wall = time.perf_counter() - t0
-print("@@MEASURE@@" + json.dumps({{"inner_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "status": status}}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print("@@MEASURE@@" + json.dumps({{"inner_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "peak_rss_mib": ru.ru_maxrss / 1024, "status": status}}))
 """
 
 
 def measure(body: str, label: str, env: dict | None = None) -> dict:
     """Run ``body`` (Python statements) in a child; dict with process wall ``wall_s``,
-    in-process ``inner_s`` (after interpreter start-up), ``peak_rss_mib``."""
+    in-process ``inner_s`` (after interpreter start-up), CPU time ``cpu_s`` (user + system,
+    all threads: on a machine shared with other jobs it moves less than wall time) and
+    ``peak_rss_mib``."""
     code = _WRAPPER.format(body="\n".join("    " + line for line in body.strip().splitlines()))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -40,5 +43,5 @@ def measure(body: str, label: str, env: dict | None = None) -> dict:
         raise RuntimeError(f"{label} exited with {result['status']}")
     result.update(wall_s=wall, label=label, stderr=proc.stderr)
     print(f"  {label:<34s} {wall:8.2f} s process  {result['inner_s']:8.2f} s in-process  "
-          f"peak RSS {result['peak_rss_mib']:8.0f} MiB", flush=True)
+          f"{result['cpu_s']:8.2f} s CPU  peak RSS {result['peak_rss_mib']:8.0f} MiB", flush=True)
     return result

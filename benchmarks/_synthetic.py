@@ -1,6 +1,6 @@
 """Fast synthetic EGMS L2b-like CSVs for benchmarks (vectorised; pyarrow writes the text).
 
-Points are uniform over a rectangle (EPSG:3035, near Dublin) minus a lake; each series
+Points are uniform over a square (EPSG:3035, near Dublin) minus a 6 x 4 km lake; each series
 is a smooth velocity field times time plus a seasonal term and white noise, rounded to
 0.1 mm as EGMS ships them. Rows are written in random spatial order, as a worst case
 for any reader that hoped for sorted input.
@@ -39,7 +39,9 @@ def write_synthetic_csv(path, n_points: int, n_epochs: int, seed: int = 0, batch
             n = min(batch, n_points - written)
             x = WEST + rng.uniform(0, width, 2 * n)
             y = SOUTH + rng.uniform(0, height, 2 * n)
-            lake = ((x - WEST - 0.6 * width) / (0.12 * width)) ** 2 + ((y - SOUTH - 0.4 * height) / (0.08 * height)) ** 2 < 1
+            # A 6 km x 4 km lake, the same at every size: water gaps do not grow with the
+            # scene (a gap as wide as the scene would need halos as wide as the gap).
+            lake = ((x - WEST - 0.6 * width) / 3000.0) ** 2 + ((y - SOUTH - 0.4 * height) / 2000.0) ** 2 < 1
             x, y = x[~lake][:n], y[~lake][:n]
             n = len(x)
             velocity = (-8 * np.exp(-(((x - WEST - 0.3 * width) ** 2 + (y - SOUTH - 0.6 * height) ** 2) / (0.1 * width) ** 2))

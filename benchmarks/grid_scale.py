@@ -77,16 +77,18 @@ sys.exit(main(["grid", {str(csv)!r}, "-o", {str(folder / 'cube.zarr')!r}, "--ove
         if not args.workdir and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{'MPs':>9} {'CSV GiB':>8} {'cells':>8} {'tiles':>6} {'cold s':>8} {'s/M MPs':>8} {'peak MiB':>9}"
-          f" {'warm s':>8} {'peak MiB':>9}")
+    print(f"\n{'MPs':>9} {'CSV GiB':>8} {'cells':>8} {'tiles':>6} {'cold s':>8} {'CPU s':>8} {'s/M MPs':>8} {'peak MiB':>9}"
+          f" {'warm s':>8} {'CPU s':>8} {'peak MiB':>9}")
     for r in rows:
         w = r["warm"]
         print(f"{r['n']:>9} {r['gib']:>8.2f} {r['cells']:>8} {r['tiles']:>6} {r['cold']['wall_s']:>8.1f}"
+              f" {r['cold'].get('cpu_s', float('nan')):>8.1f}"
               f" {r['cold']['wall_s'] / (r['n'] / 1e6):>8.1f} {r['cold']['peak_rss_mib']:>9.0f}"
-              f" {w['wall_s'] if w else float('nan'):>8.1f} {w['peak_rss_mib'] if w else float('nan'):>9.0f}")
+              f" {w['wall_s'] if w else float('nan'):>8.1f} {w.get('cpu_s', float('nan')) if w else float('nan'):>8.1f}"
+              f" {w['peak_rss_mib'] if w else float('nan'):>9.0f}")
     for a, b in zip(rows, rows[1:]):
         print(f"{a['n'] / 1e6:g}M -> {b['n'] / 1e6:g}M: MPs x{b['n'] / a['n']:.2f}, cold time "
-              f"x{b['cold']['wall_s'] / a['cold']['wall_s']:.2f}, peak memory x{b['cold']['peak_rss_mib'] / a['cold']['peak_rss_mib']:.2f}")
+              f"x{b['cold']['wall_s'] / a['cold']['wall_s']:.2f} (CPU x{b['cold']['cpu_s'] / a['cold']['cpu_s']:.2f}), peak memory x{b['cold']['peak_rss_mib'] / a['cold']['peak_rss_mib']:.2f}")
     return 0
 
 

@@ -19,7 +19,7 @@ from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.gis.derived import LAYERS, derived_layer
 from insar_raster.gis.raster import grid_transform, iso_dates, write_geotiff
-from insar_raster.io.atomic import atomic_path, check_output_path
+from insar_raster.io.atomic import atomic_path, check_output_path, settled_threads
 
 log = logging.getLogger("insar_raster")
 
@@ -198,7 +198,7 @@ def export(
         with progress:
             return write_cube(ds, path, overwrite=overwrite)
     ds = layer_dataset(values, cube, history)
-    with progress, atomic_path(path, overwrite=overwrite, directory=fmt == "zarr") as tmp:
+    with progress, atomic_path(path, overwrite=overwrite, directory=fmt == "zarr") as tmp, settled_threads():
         if fmt == "zarr":
             for var in ds.variables.values():
                 var.encoding.clear()  # encodings from a NetCDF source confuse the Zarr writer

@@ -72,6 +72,10 @@ class TrainConfig:
         best weights are restored.
     val_patches : int
         Fixed (seeded) validation patches evaluated after each epoch.
+    min_improvement : float
+        Relative validation-loss improvement needed to keep new weights (and reset the
+        patience): small gains on a short validation period are mostly noise, and the
+        untrained model (the prior) is a strong default.
     hidden, features : int
         Width of the ``convlstm``/``cnn`` recurrent core and full-resolution layers.
     paper_input_size : int
@@ -104,7 +108,8 @@ class TrainConfig:
     test_fraction: float = 0.15
     samples_per_epoch: int = 128
     patience: int = 4
-    val_patches: int = 48
+    val_patches: int = 96
+    min_improvement: float = 0.01
     hidden: int = 16
     features: int = 16
     paper_input_size: int = 256
@@ -315,7 +320,7 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
                             "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
             log.debug("epoch %d: train %.5f val %.5f", epoch, train_loss, val_loss)
-            if val_loss < best_loss - 1e-6:
+            if val_loss < best_loss * (1.0 - config.min_improvement):
                 best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
             else:
                 stale += 1

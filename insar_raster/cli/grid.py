@@ -41,7 +41,7 @@ def add_parser(subparsers, parents):
                         "workers must see the input, cache and output paths")
     p.add_argument("--tile-size", type=int, metavar="CELLS",
                    help="grid tile edge in cells; 0 = one global triangulation (default: 256-cell tiles "
-                        "when the grid exceeds 1024x1024 cells or 150k points, else global)")
+                        "when the grid exceeds 1024x1024 cells or 500k points, else global)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "
                         "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)")

@@ -47,6 +47,10 @@ DESCRIPTIONS = {
     "convlstm": "default: fully convolutional encoder, ConvLSTM, velocity decoder",
 }
 
+MULTI_STEP = {"persistence": "the last epoch for every step", "lasso": "direct (one model per step)",
+              "lightgbm": "direct (one model per step)", "paper": "all steps at once",
+              "cnn": "all steps at once", "convlstm": "all steps at once"}
+
 
 def parse_models(text) -> list[str]:
     """``"paper,lasso"`` (or a list) -> validated model names, order kept, no duplicates."""
@@ -103,9 +107,12 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
                          val_fraction=fractions[0], test_fraction=fractions[1],
                          **options)
     model = train_model(cube, config, split=split, progress=progress)
+    # History entries of training epochs (an "epoch 0" entry, if any, is the untrained model).
+    trained = [h for h in model.history if int(h.get("epoch", 1)) >= 1]
     best = min(model.history, key=lambda h: h["val_loss"]) if model.history else {}
-    details = {"epochs_trained": len(model.history), "best_epoch": best.get("epoch"),
+    details = {"epochs_trained": len(trained), "best_epoch": model.metadata.get("best_epoch", best.get("epoch")),
                "val_rmse_mm": model.metadata.get("val_rmse_mm"),
+               "val_history_fit_rmse_mm": model.metadata.get("val_history_fit_rmse_mm"),
                "parameters": int(sum(p.numel() for p in model.model.parameters())),
                "config": dataclasses.asdict(config)}
     return model, details
@@ -217,8 +224,7 @@ def evaluate_cube(
         t2 = time.perf_counter()
         fitted[name] = model
         info[name] = {"kind": "deep" if name in DEEP_MODELS else "baseline", "description": DESCRIPTIONS[name],
-                      "multi_step": "all steps at once" if name in DEEP_MODELS else (
-                          "direct (one model per step)" if name in ("lasso", "lightgbm") else "extrapolation of the fit"),
+                      "multi_step": MULTI_STEP.get(name, "extrapolation of the per-pixel fit"),
                       "fit_seconds": round(t1 - t0, 3), "predict_seconds": round(t2 - t1, 3), "details": details}
 
     # One mask for all: cells where the observation and every forecast are finite.

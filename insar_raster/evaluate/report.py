@@ -45,6 +45,11 @@ def per_step_table(results: dict, against: str = "observed") -> str:
     return "\n".join(rows)
 
 
+def lag_label(j: int, window: int) -> str:
+    """Name of input epoch ``j`` (0 = oldest): ``t`` is the most recent, ``t-1`` the one before."""
+    return "t" if j == window - 1 else f"t-{window - 1 - j}"
+
+
 def _findings(results: dict) -> list[str]:
     """Plain-language reading of the numbers (generated from them, not written in advance)."""
     models = results["models"]
@@ -92,11 +97,11 @@ def _findings(results: dict) -> list[str]:
         coef = np.asarray(imp["lasso"]["signed_coefficient"])[0]
         out.append(f"LASSO (step 1): {share[-1]:.0%} of the total |coefficient| is on the most recent epoch "
                    f"(coefficient {coef[-1]:+.3f}; persistence is +1 there and 0 elsewhere); the largest weight is "
-                   f"on lag t-{window - int(np.argmax(share))}.")
+                   f"on {lag_label(int(np.argmax(share)), window)} (t = the most recent epoch).")
     if "lightgbm" in imp:
         share = np.asarray(imp["lightgbm"]["share"])[0]
-        out.append(f"LightGBM (step 1, gain): {share[-1]:.0%} on the most recent epoch's level, largest on lag "
-                   f"t-{window - int(np.argmax(share))}. It predicts the change from the last epoch, so "
+        out.append(f"LightGBM (step 1, gain): {share[-1]:.0%} on the most recent epoch's level, largest on "
+                   f"{lag_label(int(np.argmax(share)), window)}. It predicts the change from the last epoch, so "
                    "persistence is its starting point, not something it must learn.")
     for name, p in imp.get("permutation", {}).items():
         share = np.asarray(p["share"], dtype=float)
@@ -106,7 +111,7 @@ def _findings(results: dict) -> list[str]:
         top = int(np.nanargmax(share))
         out.append(f"Permutation test, {name}: permuting the most recent epoch raises RMSE by "
                    f"{_fmt(p['delta_rmse_mm'][-1])} mm ({share[-1]:.0%} of the total increase); "
-                   f"the most important lag is t-{window - top}.")
+                   f"the most important input epoch is {lag_label(top, window)}.")
     return out
 
 
@@ -312,7 +317,7 @@ def figure_lag_importance(results: dict, path: Path) -> None:
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 2.8 * nrows), squeeze=False)
-    labels = [f"t-{window - j - 1}" if j < window - 1 else "t" for j in range(window)]
+    labels = [lag_label(j, window) for j in range(window)]
     for ax, (title, values, unit) in zip(axes.ravel(), panels):
         colors = ["tab:red" if j == window - 1 else "tab:blue" for j in range(window)]
         ax.bar(np.arange(window), np.nan_to_num(values), color=colors)

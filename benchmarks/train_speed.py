@@ -41,7 +41,7 @@ def speed(args):
         t0 = time.perf_counter()
         cube, _ = _synth((size, size), 48 if size > 512 else 60)
         t_synth = time.perf_counter() - t0
-        config = TrainConfig(arch=args.arch, epochs=2, samples_per_epoch=64, patience=99, seed=0)
+        config = TrainConfig(arch=args.arch, epochs=2, samples_per_epoch=64, patience=99, val_patches=8, seed=0)
         t0 = time.perf_counter()
         forecaster = train_model(cube, config, progress=False)
         t_train = time.perf_counter() - t0

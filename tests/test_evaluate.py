@@ -121,6 +121,20 @@ def test_deep_models_share_the_split_and_are_scored(scene):
     assert table.count("\n") == 1 + 4
 
 
+def test_truth_on_another_grid_is_interpolated_onto_the_cube(scene):
+    from insar_raster.evaluate import align_truth
+
+    observed, truth = scene
+    inner = observed.isel(x=slice(2, 30), y=slice(1, 31))  # a cube gridded with other bounds
+    with pytest.warns(UserWarning, match="interpolated"):
+        aligned = align_truth(inner, truth)
+    expected = truth["displacement"].values[:, 1:31, 2:30]
+    ok = np.isfinite(aligned)
+    np.testing.assert_allclose(aligned[ok], expected[ok], atol=1e-4)
+    # bilinear weights touch masked neighbours only along the water's edge
+    assert ok.sum() > 0.85 * np.isfinite(expected).sum()
+
+
 def test_resample_cube_keeps_extent_and_crs(scene):
     observed, _ = scene
     small = resample_cube(observed, 16)
@@ -156,11 +170,11 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, scene):
     write_cube(observed, cube_path)
     assert main(["evaluate", str(cube_path), "--models", "arima", "-o", str(tmp_path / "r")]) == 2
     assert "unknown model" in capsys.readouterr().err
-    other = make_scene_cube((16, 16), 60, 12, "bowl", 3)[1]
+    other = make_scene_cube((32, 32), 40, 12, "bowl", 3)[1]  # fewer dates
     write_cube(other, tmp_path / "other.nc")
     assert main(["evaluate", str(cube_path), "--truth", str(tmp_path / "other.nc"), "--models", "persistence",
                  "-o", str(tmp_path / "r2"), "--window", "8", "--steps", "2"]) == 2
-    assert "truth cube shape" in capsys.readouterr().err
+    assert "not in the truth cube" in capsys.readouterr().err
     assert main(["evaluate", str(cube_path), "--window", "70", "-o", str(tmp_path / "r3"), "--models", "trend"]) == 2
     assert "cannot split" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "r3").exists()

@@ -66,17 +66,47 @@ def _iso_dates(times) -> list[str]:
     return [str(t) for t in np.asarray(times, dtype="datetime64[D]")]
 
 
-def _check_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
+def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
+    """The truth displacement on the cube's grid and dates, (time, y, x) float32 mm.
+
+    A truth cube on the very same grid is used as is. A truth cube on another grid in
+    the same CRS (e.g. the scene grid of ``insar-raster synth`` while the cube was
+    gridded from its points, with its own bounds) is interpolated bilinearly onto the
+    cube's cell centres, with a warning; cells outside the truth's extent are NaN and
+    not scored against truth.
+
+    Raises
+    ------
+    InputError
+        Different CRS, a cube date missing from the truth, or no overlap.
+    """
+    from pyproj import CRS
+
     from insar_raster.io.cube import CUBE_VARIABLE
 
-    if CUBE_VARIABLE not in truth or truth[CUBE_VARIABLE].shape != cube[CUBE_VARIABLE].shape:
-        raise InputError("--truth", f"truth cube shape {truth[CUBE_VARIABLE].shape if CUBE_VARIABLE in truth else None} "
-                                    f"differs from the cube's {cube[CUBE_VARIABLE].shape}")
-    if not np.array_equal(np.asarray(truth["time"].values, "datetime64[D]"), np.asarray(cube["time"].values, "datetime64[D]")):
-        raise InputError("--truth", "truth cube dates differ from the cube's dates")
-    if not (np.allclose(truth["x"].values, cube["x"].values) and np.allclose(truth["y"].values, cube["y"].values)):
-        raise InputError("--truth", "truth cube grid (x/y coordinates) differs from the cube's")
-    return np.asarray(truth[CUBE_VARIABLE].values, dtype=np.float32)
+    if CUBE_VARIABLE not in truth or truth[CUBE_VARIABLE].dims != ("time", "y", "x"):
+        raise InputError("--truth", f"no '{CUBE_VARIABLE}' (time, y, x) variable in the truth cube")
+    cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
+    truth_dates = np.asarray(truth["time"].values, "datetime64[D]")
+    missing = np.setdiff1d(cube_dates, truth_dates)
+    if missing.size:
+        raise InputError("--truth", f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
+                         "use the truth written with the same scene")
+    da = truth[CUBE_VARIABLE].isel(time=[int(np.flatnonzero(truth_dates == d)[0]) for d in cube_dates])
+    same_grid = (da.shape[1:] == cube[CUBE_VARIABLE].shape[1:]
+                 and np.allclose(truth["x"].values, cube["x"].values)
+                 and np.allclose(truth["y"].values, cube["y"].values))
+    if same_grid:
+        return np.asarray(da.values, dtype=np.float32)
+    crs_cube, crs_truth = cube.rio.crs, truth.rio.crs
+    if crs_cube is not None and crs_truth is not None and CRS.from_user_input(crs_cube) != CRS.from_user_input(crs_truth):
+        raise InputError("--truth", "truth cube CRS differs from the cube's")
+    warnings.warn(f"truth grid ({da.shape[1]}x{da.shape[2]}) differs from the cube grid "
+                  f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells")
+    values = np.asarray(da.interp(x=cube["x"].values, y=cube["y"].values, method="linear").values, dtype=np.float32)
+    if not np.isfinite(values).any():
+        raise InputError("--truth", "truth cube does not overlap the cube")
+    return values
 
 
 def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows, train_options, progress,
@@ -204,7 +234,7 @@ def evaluate_cube(
         split = chronological_split(n_times, window, steps, val_fraction, test_fraction)
     except ValueError as exc:
         raise InputError(None, f"cannot split the cube: {exc}") from None
-    truth_values = _check_truth(cube, truth) if truth is not None else None
+    truth_values = align_truth(cube, truth) if truth is not None else None
     values = cube_values(cube)
     if not np.isfinite(values).any():
         raise InputError(None, "cube is entirely masked (NaN)")

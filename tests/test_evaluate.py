@@ -178,3 +178,25 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, scene):
     assert main(["evaluate", str(cube_path), "--window", "70", "-o", str(tmp_path / "r3"), "--models", "trend"]) == 2
     assert "cannot split" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "r3").exists()
+
+
+def test_cli_scores_a_saved_model_instead_of_training(tmp_path, capsys, scene):
+    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster.forecast.windows import chronological_split
+
+    observed, _ = scene
+    cube_path = tmp_path / "scene.nc"
+    write_cube(observed, cube_path)
+    split = chronological_split(60, 8, 2)
+    model = train_model(observed, TrainConfig(arch="cnn", window=8, steps=2, epochs=1, device="cpu", **{
+        k: v for k, v in FAST_DEEP.items() if not k.startswith("paper")}), split=split, progress=False)
+    model.save(tmp_path / "cnn.ipt")
+    out = tmp_path / "rep"
+    assert main(["evaluate", str(cube_path), "--model", str(tmp_path / "cnn.ipt"), "--models", "persistence",
+                 "--window", "8", "--steps", "2", "--permutation-repeats", "0", "-o", str(out), "-q"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"]["cnn"]["details"]["pretrained"] is True
+    # a model for another horizon is refused before any work
+    assert main(["evaluate", str(cube_path), "--model", str(tmp_path / "cnn.ipt"), "--window", "8", "--steps", "3",
+                 "-o", str(tmp_path / "rep2"), "-q"]) == 2
+    assert "--steps 2" in capsys.readouterr().err

@@ -43,6 +43,9 @@ def add_parser(subparsers, parents):
     p.add_argument("--window", type=int, default=12, help="input epochs per forecast, L (default 12)")
     p.add_argument("--steps", type=int, default=6, help="forecast horizon in epochs, H (default 6)")
     p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
+    p.add_argument("--model", action="append", metavar="MODEL_FILE",
+                   help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
+                        "training its architecture here; repeatable. It must use the same window/steps and split")
     p.add_argument("--epochs", type=int, help="maximum training epochs of the deep models (default: their default)")
     p.add_argument("--seed", type=int, default=0, help="seed of every model (default 0)")
     p.add_argument("--device", default="auto", help="deep models: auto, cpu or cuda (default auto)")
@@ -79,12 +82,20 @@ def run(args) -> int:
     check_output_path(output, args.overwrite)  # refuse before the long work
     cube = open_cube(args.cube)
     truth = open_cube(args.truth) if args.truth else None
+    pretrained = {}
+    for path in args.model or []:
+        from insar_raster.forecast.modelfile import load_model
+
+        forecaster = load_model(path)
+        forecaster.check_grid(cube, path)
+        pretrained[forecaster.config.arch] = forecaster
     options = dict(models=models, window=args.window, steps=args.steps, seed=args.seed, epochs=args.epochs,
                    val_fraction=args.val_fraction, test_fraction=args.test_fraction, device=args.device,
                    max_rows=args.max_rows, progress=not args.quiet)
     log.info("evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d", ", ".join(models), args.cube,
              cube.sizes["time"], cube.sizes["y"], cube.sizes["x"], args.window, args.steps)
-    results = evaluate_cube(cube, truth=truth, permutation_repeats=args.permutation_repeats, **options)
+    results = evaluate_cube(cube, truth=truth, permutation_repeats=args.permutation_repeats,
+                            pretrained=pretrained, **options)
     if args.resolutions:
         results["resolution_study"], results["resolutions"] = evaluate_resolutions(
             cube, args.resolutions, truth=truth, **options)

@@ -137,6 +137,11 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
                          val_fraction=fractions[0], test_fraction=fractions[1],
                          **options)
     model = train_model(cube, config, split=split, progress=progress)
+    return model, _deep_details(model)
+
+
+def _deep_details(model) -> dict:
+    """What to report about a trained Forecaster."""
     # History entries of training epochs (an "epoch 0" entry, if any, is the untrained model).
     trained = [h for h in model.history if int(h.get("epoch", 1)) >= 1]
     best = min(model.history, key=lambda h: h["val_loss"]) if model.history else {}
@@ -144,8 +149,23 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
                "val_rmse_mm": model.metadata.get("val_rmse_mm"),
                "val_history_fit_rmse_mm": model.metadata.get("val_history_fit_rmse_mm"),
                "parameters": int(sum(p.numel() for p in model.model.parameters())),
-               "config": dataclasses.asdict(config)}
-    return model, details
+               "config": dataclasses.asdict(model.config)}
+    return details
+
+
+def _check_pretrained(name: str, model, split) -> None:
+    """Refuse a pretrained model that does not fit this evaluation (InputError)."""
+    if name not in DEEP_MODELS:
+        raise InputError("--model", f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})")
+    if (model.window, model.steps) != (split.window, split.steps):
+        raise InputError("--model", f"model has window {model.window} and steps {model.steps}; this evaluation "
+                         f"uses window {split.window} and steps {split.steps}",
+                         f"pass --window {model.window} --steps {model.steps}")
+    trained = (model.metadata or {}).get("split", {})
+    if trained.get("val_end") is None or int(trained["val_end"]) > split.val_end or \
+            int(trained.get("n_times", split.n_times)) != split.n_times:
+        raise InputError("--model", "the model's training/validation epochs overlap this evaluation's test epochs "
+                         "(or its split is unknown)", "train it on the same cube with the same split fractions")
 
 
 def _quiet_affine(func):
@@ -181,6 +201,7 @@ def evaluate_cube(
     train_options: dict | None = None,
     progress: bool = False,
     keep_arrays: bool = True,
+    pretrained: dict | None = None,
 ) -> dict:
     """Fit every model on the same chronological split and score it on the test samples.
 
@@ -215,6 +236,11 @@ def evaluate_cube(
         Extra :class:`~insar_raster.forecast.train.TrainConfig` fields for deep models.
     keep_arrays : bool
         Keep the test forecasts (``results["_arrays"]``) for the figures.
+    pretrained : dict, optional
+        ``{name: Forecaster}``: deep models already trained (e.g. loaded with
+        :func:`insar_raster.forecast.modelfile.load_model`) to score instead of training
+        them here. Each must have this ``window`` and ``steps`` and must not have been
+        trained or validated on this split's test epochs.
 
     Returns
     -------
@@ -244,11 +270,19 @@ def evaluate_cube(
     reference = values[split.test + window - 1][:, None]  # last input epoch of each sample
     times = cube["time"].values
     predictions, fitted, info = {}, {}, {}
+    pretrained = dict(pretrained or {})
+    for name, model in pretrained.items():
+        _check_pretrained(name, model, split)
+        if name not in names:
+            names.append(name)
     for name in names:
-        log.info("evaluate: fitting %s", name)
+        log.info("evaluate: %s %s", "scoring pretrained" if name in pretrained else "fitting", name)
         t0 = time.perf_counter()
-        model, details = _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
-                                    train_options, progress, (val_fraction, test_fraction))
+        if name in pretrained:
+            model, details = pretrained[name], {"pretrained": True, **_deep_details(pretrained[name])}
+        else:
+            model, details = _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
+                                        train_options, progress, (val_fraction, test_fraction))
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
         t2 = time.perf_counter()
@@ -301,7 +335,7 @@ def evaluate_cube(
                  "last_date": _iso_dates(times[-1:])[0], "source": str(cube.attrs.get("source", "")),
                  "resolution_m": _resolution(cube)},
         "window": int(window), "steps": int(steps), "seed": int(seed),
-        "seeds": {name: int(seed) for name in names},
+        "seeds": {name: int(pretrained[name].config.seed) if name in pretrained else int(seed) for name in names},
         "split": {"n_times": int(n_times), "train_end": int(split.train_end), "val_end": int(split.val_end),
                   "val_fraction": val_fraction, "test_fraction": test_fraction,
                   "train_samples": int(len(split.train)), "val_samples": int(len(split.val)),

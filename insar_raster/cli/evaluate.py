@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 
 log = logging.getLogger("insar_raster")
@@ -87,7 +88,9 @@ def run(args) -> int:
         from insar_raster.forecast.modelfile import load_model
 
         forecaster = load_model(path)
-        forecaster.check_grid(cube, path)
+        with warnings.catch_warnings():  # rioxarray's Affine `*` pending deprecation
+            warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
+            forecaster.check_grid(cube, path)
         pretrained[forecaster.config.arch] = forecaster
     options = dict(models=models, window=args.window, steps=args.steps, seed=args.seed, epochs=args.epochs,
                    val_fraction=args.val_fraction, test_fraction=args.test_fraction, device=args.device,

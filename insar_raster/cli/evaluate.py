@@ -29,7 +29,8 @@ def add_parser(subparsers, parents):
         "evaluate", parents=parents,
         help="compare forecasting models (deep and baselines) on a cube and write a report",
         description=(
-            "Fit persistence, per-pixel trend and trend + seasonal fits, LASSO and LightGBM on pixel lags, "
+            "Fit persistence, per-pixel trend and trend + seasonal fits (on the window), a per-pixel harmonic fit "
+            "on the whole past (history_fit), LASSO and LightGBM on pixel lags, "
             "and the deep models (the paper's CNN-LSTM, the default ConvLSTM and its CNN-only ablation) on "
             "one chronological split of the cube; score every model on the same test epochs and cells "
             "(RMSE, MAE, R², skill vs persistence, overall and per step; also against --truth); measure "

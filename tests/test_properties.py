@@ -106,11 +106,9 @@ def test_csv_reader_any_column_order_date_style_and_nan_pattern(table):
     check_read_points(table)
 
 
-@pytest.mark.xfail(strict=True, reason="F1 in /work/notes/reliability_findings.md: points.py maps values of "
-                   "unsorted date columns to the wrong dates (searchsorted on unsorted times)")
-@settings(FAST, phases=[Phase.explicit, Phase.generate])  # expected to fail: skip the (slow) shrinking
+@settings(FAST)
 @given(egms_tables(shuffle_dates=True))
-@example((  # a table that certainly shows the defect, so that the strict xfail cannot pass by luck
+@example((  # unsorted date columns: each value must stay with its own date
     "pid,easting,northing,20150101,20150201,20150125,20150301\nA,4000000.0,3000000.0,1.0,2.0,3.0,4.0\n",
     np.array([4_000_000.0]), np.array([3_000_000.0]), np.array([[1, 2, 3, 4]], np.float32), np.zeros((1, 4), bool),
     np.array(["2015-01-01", "2015-02-01", "2015-01-25", "2015-03-01"], dtype="datetime64[D]"),

@@ -158,23 +158,17 @@ GRID_CASES = [
     ("empty_folder_input", "empty_folder", "<folder>", [], 2, ["folder holds no"]),
     ("zip_without_csv", "points.zip", "<zip:readme.txt>", [], 2, ["no .csv"]),
     ("garbage_parquet", "points.parquet", BINARY_GARBAGE, [], 2, ["cannot read"]),
-    pytest.param("unknown_input_crs", "points.csv", good_csv_text().replace("easting", "x").replace("northing", "y"),
-                 ["--input-crs", "FOO"], 2, ["--input-crs", "FOO"],
-                 marks=pytest.mark.xfail(strict=True, reason="F3 in /work/notes/reliability_findings.md: "
-                                         "unknown --input-crs is CRSError, exit 1")),
-    pytest.param("start_not_a_date", "points.csv", good_csv_text(), ["--start", "notadate"], 2, ["--start", "notadate"],
-                 marks=pytest.mark.xfail(strict=True, reason="F4 in /work/notes/reliability_findings.md: "
-                                         "--start that is not a date is ValueError, exit 1")),
+    ("unknown_input_crs", "points.csv", good_csv_text().replace("easting", "x").replace("northing", "y"),
+     ["--input-crs", "FOO"], 2, ["--input-crs", "FOO"]),
+    ("start_not_a_date", "points.csv", good_csv_text(), ["--start", "notadate"], 2, ["--start", "notadate"]),
     ("two_points_linear", "points.csv", "\n".join(good_csv_text().splitlines()[:3]) + "\n", [], 2,
      ["points.csv", "at least 3"]),
     ("collinear_points_linear", "points.csv",
      "pid,easting,northing,20200101,20200113\nA,4000000,3000000,0,1\nB,4000100,3000000,0,1\n"
      "C,4000200,3000000,0,2\n", [], 2, ["points.csv", "collinear"]),
-    pytest.param("duplicate_date_columns", "points.csv",
-                 "pid,easting,northing,20150101,2015-01-01,20150301\nA,4000000,3000000,1,2,4\n"
-                 "B,4000100,3000100,1,2,4\nC,4000200,3000000,1,2,4\n", [], 2, ["2015-01-01"],
-                 marks=pytest.mark.xfail(strict=True, reason="F2 in /work/notes/reliability_findings.md: "
-                                         "points.py accepts the same date in two columns")),
+    ("duplicate_date_columns", "points.csv",
+     "pid,easting,northing,20150101,2015-01-01,20150301\nA,4000000,3000000,1,2,4\n"
+     "B,4000100,3000100,1,2,4\nC,4000200,3000000,1,2,4\n", [], 2, ["2015-01-01"]),
 ]
 
 
@@ -195,11 +189,7 @@ def test_grid_bad_input_fails_cleanly(tmp_path, capsys, case, name, content, ext
     assert_clean_failure(code, err, expected_code, names, tmp_path, before, output)
 
 
-@pytest.mark.parametrize("reader", [
-    pytest.param("memory", marks=pytest.mark.xfail(strict=True, reason="F1 in /work/notes/reliability_findings.md: "
-                                                  "points.py maps values of unsorted date columns to the wrong dates")),
-    "cache",
-])
+@pytest.mark.parametrize("reader", ["memory", "cache"])
 def test_unsorted_date_columns_keep_their_values(tmp_path, reader):
     from insar_raster.io.cache import cached_points
     from insar_raster.io.points import read_points

@@ -280,13 +280,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
     if len(common) == 0:
         raise InputError(sources[0].name, "inputs share no common epoch")
     common = np.unique(common)
-    tsel = np.ones(len(common), bool)
-    if start is not None:
-        tsel &= common >= np.datetime64(start, "D")
-    if end is not None:
-        tsel &= common <= np.datetime64(end, "D")
-    if not tsel.any():
-        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {common[0]} to {common[-1]})")
+    tsel = _points.select_epochs(common, start, end)
     times = common[tsel]
     egms = True  # CSV inputs are EGMS layouts
 

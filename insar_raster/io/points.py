@@ -112,20 +112,51 @@ def _classify(columns, path):
     date_cols = [c for c, d in dates.items() if d is not None]
     if not date_cols:
         raise InputError(path, "no date columns found", "expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD")
+    seen: dict = {}
+    for c in date_cols:
+        if dates[c] in seen:
+            raise InputError(path, f"date {dates[c]} appears in two columns ({seen[dates[c]]!r}, {c!r})")
+        seen[dates[c]] = c
     return date_cols, [dates[c] for c in date_cols]
+
+
+def parse_crs(value, option: str = "--input-crs") -> CRS:
+    """A user-given CRS, or InputError naming the option."""
+    try:
+        return CRS.from_user_input(value)
+    except Exception:
+        raise InputError(option, f"unknown CRS {value!r}", "use e.g. EPSG:3035") from None
+
+
+def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
+    """Boolean mask of ``times`` within ``[start, end]`` (dates as YYYY-MM-DD)."""
+    def as_date(value, option):
+        try:
+            return np.datetime64(str(value), "D")
+        except ValueError:
+            raise InputError(option, f"not a date: {value!r}", "use YYYY-MM-DD") from None
+
+    keep = np.ones(len(times), bool)
+    if start is not None:
+        keep &= times >= as_date(start, "--start")
+    if end is not None:
+        keep &= times <= as_date(end, "--end")
+    if not keep.any():
+        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})")
+    return keep
 
 
 def _coordinate_columns(columns, path, input_crs):
     lower = {c.lower(): c for c in columns}
     if "easting" in lower and "northing" in lower:
-        return lower["easting"], lower["northing"], CRS.from_user_input(input_crs or EGMS_CRS)
+        return lower["easting"], lower["northing"], parse_crs(input_crs or EGMS_CRS)
     for xn, yn in (("longitude", "latitude"), ("lon", "lat")):
         if xn in lower and yn in lower:
-            return lower[xn], lower[yn], CRS.from_user_input(input_crs or "EPSG:4326")
+            return lower[xn], lower[yn], parse_crs(input_crs or "EPSG:4326")
     if "x" in lower and "y" in lower:
         if input_crs is None:
             raise InputError(path, "columns x/y have no CRS", "pass --input-crs, e.g. EPSG:3035")
-        return lower["x"], lower["y"], CRS.from_user_input(input_crs)
+        return lower["x"], lower["y"], parse_crs(input_crs)
     raise InputError(path, "no coordinate columns found", "expected easting/northing (EPSG:3035) or latitude/longitude")
 
 
@@ -228,7 +259,7 @@ def _read_vector(path: Path, input_crs):
         geom = gdf.geometry
         if not (geom.geom_type == "Point").all():
             raise InputError(path, "geometries must be points")
-        crs = gdf.crs if gdf.crs is not None else (CRS.from_user_input(input_crs) if input_crs else None)
+        crs = gdf.crs if gdf.crs is not None else (parse_crs(input_crs) if input_crs else None)
         if crs is None:
             raise InputError(path, "unknown CRS (the file declares none)", "pass --input-crs")
         x, y = geom.x.to_numpy(), geom.y.to_numpy()
@@ -314,7 +345,7 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dat
 def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     names = [p[0] for p in parts]
     # Common epochs across tiles (EGMS tiles of one release share them).
-    common = parts[0][3]
+    common = np.unique(parts[0][3])  # sorted
     for p in parts[1:]:
         common = np.intersect1d(common, p[3])
     if any(len(p[3]) != len(common) for p in parts):
@@ -329,7 +360,10 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
             out_crs = choose_output_crs(in_crs, x, y, crs=crs, egms=egms)
         if in_crs != out_crs:
             x, y = Transformer.from_crs(in_crs, out_crs, always_xy=True).transform(x, y)
-        idx = np.searchsorted(times, common)
+        # Date columns may come in any order: look each common epoch up in the sorted
+        # dates, then map back to its column.
+        order = np.argsort(times)
+        idx = order[np.searchsorted(times[order], common)]
         xs.append(np.asarray(x, float))
         ys.append(np.asarray(y, float))
         vals.append(values[:, idx])
@@ -350,13 +384,7 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
         warnings.warn(f"dropped {int(dup.sum())} duplicate pid(s) from overlapping tiles", stacklevel=3)
         keep &= ~dup
     # Epoch selection before the NaN check: NaNs outside the period do not matter.
-    tsel = np.ones(len(common), bool)
-    if start is not None:
-        tsel &= common >= np.datetime64(start, "D")
-    if end is not None:
-        tsel &= common <= np.datetime64(end, "D")
-    if not tsel.any():
-        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {common[0]} to {common[-1]})")
+    tsel = select_epochs(common, start, end)
     values, common = values[:, tsel], common[tsel]
     bad = keep & (~np.isfinite(values).all(axis=1) | ~np.isfinite(x) | ~np.isfinite(y))
     if bad.any():

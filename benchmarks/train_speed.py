@@ -114,7 +114,7 @@ def accuracy(args):
 
     for scene in ("mixed", "bowl", "seasonal"):
         cube, truth = _synth((64, 64), 100, scene=scene, seed=11)  # not a seed used in tests
-        config = TrainConfig(arch=args.arch, seed=0)
+        config = TrainConfig(arch=args.arch, seed=0, **({"lr": args.lr} if args.lr else {}))
         split = chronological_split(cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction)
         t0 = time.perf_counter()
         forecaster = train_model(cube, config, split, progress=False)
@@ -145,6 +145,7 @@ def main():
     parser.add_argument("--accuracy", action="store_true", help="also measure held-out accuracy on synthetic scenes")
     parser.add_argument("--only-accuracy", action="store_true", help="accuracy only")
     parser.add_argument("--arch", default="convlstm")
+    parser.add_argument("--lr", type=float, help="learning rate for the accuracy runs (default: TrainConfig's)")
     args = parser.parse_args()
     import torch
 

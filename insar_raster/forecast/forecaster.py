@@ -72,8 +72,8 @@ class Forecaster:
         Constructor arguments of the network.
     history : list of dict
         Per training epoch: ``epoch``, ``train_loss``, ``val_loss`` (masked MSE in
-        normalised units), ``val_rmse_mm``; epoch 0 is the untrained model (the prior
-        or persistence), with ``train_loss`` None.
+        normalised units), ``val_rmse_mm``; epoch 0 is the untrained model (for
+        ``convlstm``/``cnn`` exactly the prior, or persistence), ``train_loss`` None.
     metadata : dict
         Free-form provenance (persistence RMSE on validation, versions...).
     """

@@ -294,8 +294,9 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    # Epoch 0 is the untrained model, i.e. the history prior (or persistence): training
-    # keeps new weights only if they beat it on validation.
+    # Epoch 0 is the untrained model: for convlstm/cnn (zero-initialised output layer)
+    # exactly the history prior, or persistence with prior="none"; training keeps new
+    # weights only if they beat it on validation. (The paper model starts random.)
     initial_loss = evaluate()
     history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
                 "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]

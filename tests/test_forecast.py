@@ -205,3 +205,11 @@ def test_cli_train_then_forecast(tmp_path, capsys):
     assert main(["forecast", str(path), "--model", str(model), "--steps", "4", "-o", str(tmp_path / "g.tif"),
                  "-q"]) == 2
     assert "forecasts 1 to 2 epochs" in capsys.readouterr().err
+    # --plot writes the quicklook PNG beside the forecast (a real, decodable image).
+    png = tmp_path / "forecast_plot.png"
+    assert main(["forecast", str(path), "--model", str(model), "-o", str(tmp_path / "p.tif"), "--plot", str(png),
+                 "-q"]) == 0
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0

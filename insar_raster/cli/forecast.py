@@ -31,6 +31,9 @@ def add_parser(subparsers, parents):
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
     p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
+    from insar_raster.gis.quicklook import add_plot_options
+
+    add_plot_options(p)
     add_training_options(p)
     p.set_defaults(func=run)
 
@@ -40,6 +43,7 @@ def run(args) -> int:
     from insar_raster.forecast.modelfile import load_model
     from insar_raster.forecast.train import train_model
     from insar_raster.io.atomic import check_output_path
+    from insar_raster.gis.quicklook import check_plot_path, plot_forecast, plot_output
     from insar_raster.io.cube import write_cube
 
     t0 = time.perf_counter()
@@ -47,6 +51,9 @@ def run(args) -> int:
     if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
         raise InputError(output, f"unknown output format {output.suffix!r}", "use .tif or .nc")
     check_output_path(output, args.overwrite)  # fail before the long work
+    plot_path = plot_output(args, output)
+    if plot_path is not None:
+        check_plot_path(plot_path, args.overwrite)
     if args.steps is not None and args.steps < 1:
         raise InputError("--steps", f"must be at least 1, got {args.steps}")
     if args.model:
@@ -67,6 +74,9 @@ def run(args) -> int:
     forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet)
     kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
     write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
+    if plot_path is not None:
+        plot_forecast(cube, forecast, plot_path, points=args.points, overwrite=args.overwrite)
+        log.info("wrote %s", plot_path)
     dates = [str(d)[:10] for d in forecast["time"].values]
     log.info("wrote %s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)", output, len(dates), dates[0], dates[-1],
              forecast.sizes["y"], forecast.sizes["x"], time.perf_counter() - t0)

@@ -683,9 +683,7 @@ FORECAST_CASES = [
     ("header_only_model", ["forecast", "cube.nc", "--model", "header_only_model.ipt"], 2, ["header_only_model.ipt", "corrupt"]),
     ("garbage_model", ["forecast", "cube.nc", "--model", "garbage_model.ipt"], 2, ["garbage_model.ipt", "not an insar-raster model"]),
     ("bad_json_model", ["forecast", "cube.nc", "--model", "bad_json_model.ipt"], 2, ["bad_json_model.ipt", "corrupt"]),
-    pytest.param("bitrot_model", ["forecast", "cube.nc", "--model", "bitrot_model.ipt"], 2, ["bitrot_model.ipt", "corrupt"],
-                 marks=pytest.mark.xfail(strict=True, reason="F8 in /work/notes/reliability_findings.md: damaged "
-                                         "weights load silently (no checksum in the model file)")),
+    ("bitrot_model", ["forecast", "cube.nc", "--model", "bitrot_model.ipt"], 2, ["bitrot_model.ipt", "checksum"]),
     ("cube_passed_as_model", ["forecast", "cube.nc", "--model", "cube.nc"], 2, ["cube.nc", "not an insar-raster model"]),
     ("model_for_another_grid", ["forecast", "other_grid.nc", "--model", "model.ipt"], 2, ["other_grid.nc", "grid"]),
     ("forecast_steps_beyond_model", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "5"], 2, ["--steps"]),

@@ -14,6 +14,7 @@ restricted ``weights_only`` unpickler, which only builds tensors and plain conta
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import struct
@@ -37,11 +38,14 @@ def save_model(forecaster, path, overwrite: bool = False) -> Path:
     """
     import torch
 
-    header = {"format": "insar-raster-model", "format_version": FORMAT_VERSION, **forecaster.header()}
-    header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
     weights = io.BytesIO()
     state = {k: v.detach().cpu().contiguous() for k, v in forecaster.model.state_dict().items()}
     torch.save(state, weights)
+    # The checksum catches damaged weights (bit rot, partial copies), which torch would
+    # otherwise often load without complaint.
+    header = {"format": "insar-raster-model", "format_version": FORMAT_VERSION, **forecaster.header(),
+              "weights_sha256": hashlib.sha256(weights.getvalue()).hexdigest()}
+    header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as f:
@@ -113,6 +117,9 @@ def load_model(path):
     from insar_raster.models import ARCHITECTURES, build_model
 
     header, payload = _read(path)
+    expected = header.get("weights_sha256")
+    if expected is not None and hashlib.sha256(payload).hexdigest() != expected:
+        raise InputError(path, "corrupt model file (weights do not match their checksum)")
     arch = header.get("arch")
     if arch not in ARCHITECTURES:
         raise InputError(path, f"unknown architecture {arch!r} in model file", "written by a newer insar-raster?")

@@ -25,6 +25,7 @@ from insar_raster.forecast.data import (
 )
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
 from insar_raster.io.cube import CUBE_VARIABLE
+from insar_raster.gis.raster import grid_transform
 
 log = logging.getLogger("insar_raster")
 _DAY_NS = 86400 * 10**9
@@ -33,7 +34,7 @@ _DAY_NS = 86400 * 10**9
 def grid_of(cube: xr.Dataset) -> dict:
     """JSON-safe description of a cube's grid: CRS (WKT), transform, shape, resolution."""
     crs = cube.rio.crs
-    transform = cube.rio.transform()
+    transform = grid_transform(cube)
     return {
         "crs_wkt": crs.to_wkt() if crs is not None else None,
         "transform": [float(v) for v in list(transform)[:6]],
@@ -274,7 +275,7 @@ class Forecaster:
         target_days = reader.days[-1] + step * np.arange(1, self.steps + 1)[None, :]
         values = self._predict(reader, input_epochs, target_days, progress)[0, :steps]
         future = (np.round(target_days[0, :steps] * _DAY_NS)).astype("int64").astype("datetime64[ns]")
-        transform = cube.rio.transform()
+        transform = grid_transform(cube)
         spec = GridSpec(cube.rio.crs, abs(transform.a), transform.c, transform.f, cube.sizes["x"], cube.sizes["y"])
         out = make_cube(values.astype(np.float32), future, spec, attrs={
             "title": "InSAR displacement forecast",

@@ -63,6 +63,12 @@ class Scene:
             + amp[:, None] * (np.sin(2 * np.pi * t + phase[:, None]) - np.sin(phase[:, None]))
         ).astype(np.float32)
 
+    def truth_grid(self) -> np.ndarray:
+        """Noise-free displacement (time, y, x) in mm at the cell centres (water included)."""
+        h, w = self.grid_spec.shape
+        rr, cc = np.mgrid[0:h, 0:w]
+        return self.truth_at(rr.ravel().astype(float), cc.ravel().astype(float)).T.reshape(-1, h, w)
+
     def atmosphere(self, rng: np.random.Generator) -> np.ndarray:
         """Spatially correlated noise (time, y, x) in mm; zero at the first epoch."""
         h, w = self.grid_spec.shape
@@ -169,9 +175,7 @@ def make_scene_cube(
     """
     sc = build_scene(shape, n_epochs, interval_days, scene, seed, resolution, **kwargs)
     rng = np.random.default_rng(seed + 1)
-    h, w = shape
-    rr, cc = np.mgrid[0:h, 0:w]
-    truth = sc.truth_at(rr.ravel().astype(float), cc.ravel().astype(float)).T.reshape(-1, h, w)
+    truth = sc.truth_grid()
     noise = sc.atmosphere(rng) + rng.normal(0, sc.white_noise_mm, truth.shape).astype(np.float32)
     noise[0] = 0.0
     observed = truth + noise
@@ -240,8 +244,7 @@ def make_scene(
         extra={"mean_velocity": np.polyfit(years, observed.T, 1)[0].astype(np.float32)} if len(years) > 1 else None,
         attrs={"source": f"insar_raster.synth scene={scene} seed={seed}", "product": "L2b"},
     )
-    rr, cc = np.mgrid[0:h, 0:w]
-    truth_grid = sc.truth_at(rr.ravel().astype(float), cc.ravel().astype(float)).T.reshape(-1, h, w)
+    truth_grid = sc.truth_grid()
     truth_grid[:, ~sc.land] = np.nan
     truth_cube = make_cube(truth_grid, sc.times, gs, attrs={"source": points.attrs["source"], "title": "noise-free truth"})
     return points, truth_cube

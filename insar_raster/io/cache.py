@@ -85,23 +85,7 @@ def input_bytes(paths) -> int:
 
 def _open_sources(path: Path):
     """Yield (display name, binary file object) for a CSV or each CSV inside a zip."""
-    if path.suffix.lower() == ".zip":
-        import zipfile
-
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise InputError(path, "not a valid zip archive") from None
-        members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
-        if not members:
-            raise InputError(path, "zip archive holds no .csv file")
-        with zf:
-            for m in members:
-                with zf.open(m) as fh:
-                    yield f"{path}!{m}", fh
-    else:
-        with open(path, "rb") as fh:
-            yield str(path), fh
+    yield from _points._csv_sources(path, open_files=True)
 
 
 def _read_header(fh, name) -> tuple[list[str], bytes]:

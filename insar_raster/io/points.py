@@ -213,8 +213,12 @@ def _read_csv_table(source, path):
     return frame, values, np.array(times, dtype="datetime64[D]")
 
 
-def _csv_sources(path: Path):
-    """Yield (display name, binary stream or path) for a CSV or each CSV inside a zip."""
+def _csv_sources(path: Path, open_files: bool = False):
+    """Yield (display name, source) for a CSV or each CSV inside a zip.
+
+    The source is a binary stream for zip members; for a plain CSV it is the path
+    (pyarrow reads it directly), or an open binary file with ``open_files``.
+    """
     if path.suffix.lower() == ".zip":
         try:
             zf = zipfile.ZipFile(path)
@@ -223,9 +227,13 @@ def _csv_sources(path: Path):
         members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
         if not members:
             raise InputError(path, "zip archive holds no .csv file")
-        for m in members:
-            with zf.open(m) as fh:
-                yield f"{path}!{m}", fh
+        with zf:
+            for m in members:
+                with zf.open(m) as fh:
+                    yield f"{path}!{m}", fh
+    elif open_files:
+        with open(path, "rb") as fh:
+            yield str(path), fh
     else:
         yield str(path), path
 

@@ -20,6 +20,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 # The main job end to end on a generated EGMS-style sample; outputs land in demo/.
+# evaluate reuses the model forecast just trained (same window/steps/split defaults); the
+# paper arch is left out there because training it at 128x128 takes longer than the rest.
 DEMO := demo
 CLI := $(BIN)/insar-raster
 demo: $(STAMP)
@@ -28,8 +30,6 @@ demo: $(STAMP)
 	$(CLI) grid $(DEMO)/sample.csv -o $(DEMO)/sample_cube.nc --overwrite
 	$(CLI) export $(DEMO)/sample_cube.nc --layer velocity -o $(DEMO)/velocity.tif --overwrite
 	$(CLI) forecast $(DEMO)/sample_cube.nc -o $(DEMO)/forecast.tif --save-model $(DEMO)/model.ipt --overwrite --plot
-	# Reuses the model forecast just trained (same window/steps/split defaults); the paper arch
-	# is left out here because training it at 128x128 takes longer than the rest of the demo.
 	$(CLI) evaluate $(DEMO)/sample_cube.nc --truth $(DEMO)/sample_truth.nc --model $(DEMO)/model.ipt \
 		--models persistence,trend,trend_seasonal,history_fit,lasso,lightgbm,convlstm -o $(DEMO)/report --overwrite
 	@echo "Open $(DEMO)/forecast.tif, $(DEMO)/velocity.tif (styled by their .qml) or $(DEMO)/sample_cube.nc in QGIS; report in $(DEMO)/report/report.md"

@@ -42,8 +42,11 @@ N_CHANNELS = 6
 #: enough to keep a few months of history from extrapolating a spurious curvature.
 HISTORY_RIDGE = 0.1
 _DAY_NS = 86400 * 10**9
-# Cubes up to this size are loaded into memory; larger ones are read patch by patch.
-IN_MEMORY_BYTES = 2 * 1024**3
+#: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
+#: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
+IN_MEMORY_BYTES = 512 * 1024**2
+#: Bytes of float64 per chunk-wise pass when computing statistics of a lazy cube.
+_STATS_BLOCK_BYTES = 64 * 1024**2
 
 
 def times_in_days(cube: xr.Dataset) -> np.ndarray:
@@ -84,16 +87,24 @@ class Normalisation:
     def from_training_epochs(cls, cube: xr.Dataset, train_end: int, lag: int) -> "Normalisation":
         """Compute from epochs ``[0, train_end)`` only (no leakage from later epochs).
 
-        Large cubes are subsampled spatially (every k-th row/column) so this stays a
-        single cheap pass.
+        Large cubes are subsampled spatially (every k-th row/column) and read in row
+        bands, so this stays one cheap pass that never holds the whole cube in memory.
         """
         da = cube[CUBE_VARIABLE].isel(time=slice(0, train_end))
         stride = max(1, int(np.sqrt(da.sizes["y"] * da.sizes["x"] / 250_000)))
-        values = np.asarray(da.isel(y=slice(None, None, stride), x=slice(None, None, stride)).values, dtype=np.float64)
-        lag = max(1, min(lag, values.shape[0] - 1))
-        change = values[lag:] - values[:-lag]
-        change = change[np.isfinite(change)]
-        scale = float(np.sqrt(np.mean(change**2))) if change.size else 1.0
+        da = da.isel(y=slice(None, None, stride), x=slice(None, None, stride))
+        n_epochs, n_rows, n_cols = (int(n) for n in da.shape)
+        lag = max(1, min(lag, n_epochs - 1))
+        # Row bands, so that a lazy (dask / on-disk) cube is never loaded whole.
+        rows_per_band = max(1, _STATS_BLOCK_BYTES // max(1, n_epochs * n_cols * 8))
+        sum_sq, count = 0.0, 0
+        for y0 in range(0, n_rows, rows_per_band):
+            values = np.asarray(da.isel(y=slice(y0, y0 + rows_per_band)).values, dtype=np.float64)
+            change = values[lag:] - values[:-lag]
+            change = change[np.isfinite(change)]
+            sum_sq += float(np.sum(change**2))
+            count += change.size
+        scale = float(np.sqrt(sum_sq / count)) if count else 1.0
         if not np.isfinite(scale) or scale <= 1e-6:
             scale = 1.0  # a static scene: keep mm as the unit
         days = times_in_days(cube)[:train_end]
@@ -104,18 +115,32 @@ class Normalisation:
 class CubeReader:
     """Random access to (time, y, x) blocks of the displacement, in memory or lazily.
 
-    Cubes larger than :data:`IN_MEMORY_BYTES` (e.g. opened with dask chunks) are read
-    block by block with ``isel``, so training and tiled prediction never load the
-    whole cube.
+    Cubes larger than ``in_memory_bytes`` (e.g. opened lazily from a .zarr or .nc with
+    :func:`insar_raster.io.cube.open_cube`, with or without dask chunks) are read block
+    by block with ``isel``, so training and tiled prediction never load the whole cube;
+    smaller ones are loaded once (much faster random access). Both give the same values.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+    in_memory_bytes : int, optional
+        Size limit (bytes of float32 displacement) for loading the cube into memory;
+        default :data:`IN_MEMORY_BYTES`.
     """
 
-    def __init__(self, cube: xr.Dataset):
+    def __init__(self, cube: xr.Dataset, in_memory_bytes: int | None = None):
         da = cube[CUBE_VARIABLE]
         self.shape = tuple(int(n) for n in da.shape)
         self.days = times_in_days(cube)
-        nbytes = np.prod(self.shape) * 4
-        self._array = np.asarray(da.values, dtype=np.float32) if nbytes <= IN_MEMORY_BYTES else None
+        limit = IN_MEMORY_BYTES if in_memory_bytes is None else int(in_memory_bytes)
+        nbytes = int(np.prod(self.shape)) * 4
+        self._array = np.asarray(da.values, dtype=np.float32) if nbytes <= limit else None
         self._da = da
+
+    @property
+    def lazy(self) -> bool:
+        """Whether blocks are read from the (lazy) cube rather than from memory."""
+        return self._array is None
 
     def read(self, t0: int, t1: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Displacement block [t0:t1, y0:y1, x0:x1] as float32 (mm, NaN masked)."""

@@ -11,6 +11,19 @@
   has no preferred map orientation).
 - Deterministic on CPU for a given ``seed``: seeded ``numpy.random.Generator`` for
   patches, ``torch.manual_seed`` and deterministic algorithms for the network.
+- Lazy cubes: a cube larger than ``in_memory_bytes`` (default
+  :data:`insar_raster.forecast.data.IN_MEMORY_BYTES`) is never loaded whole; each patch
+  reads only its (time, y, x) window from the .zarr/.nc (dask or xarray lazy arrays).
+  The history fit is per patch and the normalisation is computed in row bands, so the
+  result is the same as on the in-memory path.
+- Multi-GPU / multi-process: launched by ``torchrun`` (``WORLD_SIZE`` > 1), training
+  uses ``torch.nn.parallel.DistributedDataParallel`` (NCCL on CUDA, gloo on CPU). Every
+  rank draws the same global random batch from the shared seed and prepares only its
+  share (``batch[rank::world_size]``, like a ``DistributedSampler``); gradients,
+  validation and training losses are summed over ranks, so all ranks take the same
+  early-stopping decisions and end with the same weights. Only rank 0 logs and shows
+  progress; writing the model file is the caller's job (see :func:`is_main_process`).
+  See docs/training.md.
 """
 from __future__ import annotations
 
@@ -37,6 +50,74 @@ from insar_raster.forecast.windows import ChronoSplit, chronological_split
 from insar_raster.models import ARCHITECTURES, build_model
 
 log = logging.getLogger("insar_raster")
+
+
+@dataclass(frozen=True)
+class _World:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    owns_group: bool = False  # this call initialised the process group (and ends it)
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, draw: tuple) -> tuple:
+        """This rank's share of a globally drawn batch (every ``world_size``-th patch)."""
+        if not self.distributed:
+            return draw
+        return tuple(None if a is None else a[self.rank::self.world_size] for a in draw)
+
+
+def is_main_process() -> bool:
+    """False on the ranks > 0 of a ``torchrun`` job: only rank 0 should write outputs."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _world_from_env() -> _World:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return _World()
+    return _World(rank=int(os.environ.get("RANK", "0")), world_size=world_size,
+                  local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+                  local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))))
+
+
+def _start_distributed(world: _World, device):
+    """Join the ``torchrun`` process group (NCCL on CUDA, gloo on CPU); pick this rank's GPU."""
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    owns = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        owns = True
+    if dist.get_world_size() != world.world_size:
+        raise RuntimeError(f"process group has {dist.get_world_size()} ranks, WORLD_SIZE says {world.world_size}")
+    return replace(world, rank=dist.get_rank(), owns_group=owns), device
+
+
+def _all_sum(world: _World, values, device) -> list[float]:
+    """Sum floats over all ranks (identity when not distributed)."""
+    if not world.distributed:
+        return [float(v) for v in values]
+    import torch
+    import torch.distributed as dist
+
+    buffer = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+    return buffer.cpu().tolist()
 
 
 @dataclass(frozen=True)
@@ -190,14 +271,18 @@ class _PatchSampler:
         y, valid = build_targets(np.stack(targets), ref, self.norm)
         return x, leads, prior, y, valid
 
-    def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
+    def draw_indices(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
+        """Random (starts, rows, cols, flips) of ``n`` patches; reads nothing."""
         _, height, width = self.reader.shape
         ph, pw = self.patch
         starts = rng.choice(starts_pool, size=n)
         rows = rng.integers(0, max(1, height - ph + 1), size=n)
         cols = rng.integers(0, max(1, width - pw + 1), size=n)
         flips = rng.integers(0, 2, size=(n, 2)).astype(bool) if flip else None
-        return self.batch(starts, rows, cols, flips)
+        return starts, rows, cols, flips
+
+    def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
+        return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
 
 
 def _masked_mse(pred, target, valid):
@@ -206,7 +291,7 @@ def _masked_mse(pred, target, valid):
 
 
 def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
-                progress: bool = True) -> Forecaster:
+                progress: bool = True, in_memory_bytes: int | None = None) -> Forecaster:
     """Train a forecaster on a cube.
 
     Parameters
@@ -220,21 +305,24 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
         Training reads ``split.train`` samples, early stopping ``split.val``; test epochs
         are never used as targets.
     progress : bool
-        Show a progress bar with train/validation loss per epoch.
+        Show a progress bar with train/validation loss per epoch (rank 0 only).
+    in_memory_bytes : int, optional
+        Cubes up to this size (bytes of float32 displacement) are loaded into memory;
+        larger ones are read patch window by patch window (default
+        :data:`insar_raster.forecast.data.IN_MEMORY_BYTES`). Same result either way.
 
     Returns
     -------
     Forecaster
         With the best (lowest validation loss) weights and the per-epoch ``history``.
+        Under ``torchrun`` every rank returns the same weights; only rank 0 should save
+        them (:func:`is_main_process`).
 
     Raises
     ------
     InputError
         The cube is too short for the window/steps/split, or all-masked.
     """
-    import torch
-    from insar_raster.progress import progress_bar
-
     config = config or TrainConfig()
     n_times = cube.sizes["time"]
     if split is None:
@@ -246,17 +334,41 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
         raise ValueError(f"split has window={split.window}, steps={split.steps}; config has {config.window}, {config.steps}")
     if len(split.train) == 0:
         raise InputError(None, "no training sample in the split", "use more epochs or a shorter --window/--steps")
+    world = _world_from_env()
     val_starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5):]
-    if not len(split.val):
+    if not len(split.val) and world.main:
         log.warning("no validation samples: early stopping reads the last training samples")
 
-    threads = limit_threads(config.threads)
+    threads = config.threads
+    if threads is None and world.distributed:  # share the cores between the local ranks
+        try:
+            available = len(os.sched_getaffinity(0))
+        except AttributeError:
+            available = os.cpu_count() or 1
+        threads = max(1, min(available // world.local_world_size, 8))
+    threads = limit_threads(threads)
     device = resolve_device(config.device)
+    if world.distributed:
+        world, device = _start_distributed(world, device)
+    try:
+        return _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads)
+    finally:
+        if world.owns_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads) -> Forecaster:
+    import torch
+    from insar_raster.progress import progress_bar
+
+    n_times = cube.sizes["time"]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
 
     norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
-    reader = CubeReader(cube)
+    reader = CubeReader(cube, in_memory_bytes)
     _, height, width = reader.shape
     if not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any() and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any():
         raise InputError(None, "cube is entirely masked (NaN)")
@@ -267,13 +379,25 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     else:
         patch = (min(config.patch_size, height), min(config.patch_size, width))
     sampler = _PatchSampler(reader, norm, config, patch)
-    # Fixed validation patches (own generator: the same whatever the epoch count).
-    val_batch = sampler.draw(np.random.default_rng([config.seed, 1]), val_starts, config.val_patches, flip=False)
+    # Fixed validation patches (own generator: the same whatever the epoch count); under
+    # torchrun every rank draws the same patches and evaluates its share.
+    val_draw = sampler.draw_indices(np.random.default_rng([config.seed, 1]), val_starts,
+                                    max(config.val_patches, world.world_size), flip=False)
+    val_batch = sampler.batch(*world.shard(val_draw))
+    train_model_ = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model_ = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=max(1, config.patience // 3))
     n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
-    log.info("training %s on %d samples (%dx%d cells, %d epochs), validating on %d; %d CPU threads, %s",
-             config.arch, len(split.train), height, width, n_times, len(split.val), threads, device)
+    global_batch = max(config.batch_size, world.world_size)
+    if world.main:
+        log.info("training %s on %d samples (%dx%d cells, %d epochs, %s), validating on %d; %d CPU threads, %s%s",
+                 config.arch, len(split.train), height, width, n_times,
+                 "read lazily by patch" if reader.lazy else "in memory", len(split.val), threads, device,
+                 f", {world.world_size} DDP ranks" if world.distributed else "")
 
     def to_tensors(batch):
         return [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch]
@@ -289,6 +413,8 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
                 v = valid[sl].to(pred.dtype)
                 sse += float(((pred - y[sl]) ** 2 * v).sum())
                 count += float(v.sum())
+        if world.distributed:
+            sse, count = _all_sum(world, (sse, count), device)
         return sse / max(count, 1.0)
 
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -301,20 +427,25 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
                 "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]
     best_loss, best_state, stale = initial_loss, copy.deepcopy(model.state_dict()), 0
-    bar = progress_bar(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch", disable=not progress)
+    bar = progress_bar(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch",
+                       disable=not (progress and world.main))
     try:
         for epoch in bar:
             model.train()
             total = 0.0
             for _ in range(n_batches):
-                x, leads, prior, y, valid = to_tensors(sampler.draw(rng, split.train, config.batch_size, flip=True))
+                # The same global draw on every rank (shared seed); each reads its share.
+                draw = sampler.draw_indices(rng, split.train, global_batch, flip=True)
+                x, leads, prior, y, valid = to_tensors(sampler.batch(*world.shard(draw)))
                 optimiser.zero_grad(set_to_none=True)
-                loss = _masked_mse(model(x, leads, prior), y, valid)
+                loss = _masked_mse(train_model_(x, leads, prior), y, valid)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 optimiser.step()
                 total += float(loss.detach())
             train_loss = total / n_batches
+            if world.distributed:
+                train_loss = _all_sum(world, (train_loss,), device)[0] / world.world_size
             val_loss = evaluate()
             scheduler.step(val_loss)
             history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
@@ -326,7 +457,9 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
             else:
                 stale += 1
                 if stale >= config.patience:
-                    log.info("early stopping after epoch %d (no validation improvement for %d epochs)", epoch, stale)
+                    if world.main:
+                        log.info("early stopping after epoch %d (no validation improvement for %d epochs)",
+                                 epoch, stale)
                     break
     finally:
         bar.close()
@@ -335,8 +468,14 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
         model.load_state_dict(best_state)
     model.eval()
     target, valid = val_batch[3], val_batch[4]
-    persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
-    prior_mse = float(((val_batch[2] - target) ** 2 * valid).sum() / max(valid.sum(), 1))
+    if world.distributed:  # sums over every rank's share of the validation patches
+        pers_sse, prior_sse, n_valid = _all_sum(world, (
+            (target.astype(np.float64)**2 * valid).sum(), ((val_batch[2] - target).astype(np.float64) ** 2 * valid).sum(),
+            valid.sum()), device)
+        persistence_mse, prior_mse = pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
+    else:
+        persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
+        prior_mse = float(((val_batch[2] - target) ** 2 * valid).sum() / max(valid.sum(), 1))
     metadata = {
         "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm,
         "best_epoch": int(min(history, key=lambda h: h["val_loss"])["epoch"]),
@@ -347,4 +486,6 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
         "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
         "trained_with": f"insar-raster {__version__}",
     }
+    if world.distributed:
+        metadata["ddp_world_size"] = world.world_size
     return Forecaster(model.cpu(), replace(config), norm, grid_of(cube), hparams, history, metadata)

@@ -117,3 +117,22 @@ def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     assert not all(np.array_equal(weights[k].numpy(), initial[k].numpy()) for k in weights)
     forecast = model.predict_windows(small_cube, np.array([30]))
     assert forecast.shape == (1, 3, 24, 30) and np.isfinite(forecast).any()
+
+
+def test_cli_train_under_torchrun_writes_one_model(small_cube, tmp_path):
+    """The documented command: torchrun ... -m insar_raster train; only rank 0 writes."""
+    from insar_raster.forecast.modelfile import load_model
+
+    write_cube(small_cube, tmp_path / "cube.nc")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "insar_raster", "train", "cube.nc", "-o", "model.ipt", "-q",
+         "--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
+         "--patch-size", "16", "--device", "cpu"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0 and "No module named" in proc.stderr and "torch.distributed" in proc.stderr:
+        pytest.skip("torchrun is not available")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc", "model.ipt"]
+    assert load_model(tmp_path / "model.ipt").metadata["ddp_world_size"] == 2

@@ -114,6 +114,10 @@ def run(args) -> int:
     config = config_from_args(args, args.steps)
     cube = load_cube(args.cube, args.resample)
     forecaster = train_model(cube, config, progress=not args.quiet)
+    from insar_raster.forecast.train import is_main_process
+
+    if not is_main_process():  # under torchrun every rank ends with the same weights; rank 0 writes
+        return 0
     forecaster.save(output, overwrite=args.overwrite)
     log.info("wrote %s (%s, %.0f s)", output, forecaster.config.arch, time.perf_counter() - t0)
     report_training(forecaster)

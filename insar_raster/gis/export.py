@@ -20,6 +20,7 @@ from insar_raster.errors import InputError
 from insar_raster.gis.derived import LAYERS, derived_layer
 from insar_raster.gis.raster import grid_transform, iso_dates, write_geotiff
 from insar_raster.io.atomic import atomic_path, check_output_path, settled_threads
+from insar_raster.io.cube import netcdf_encoding, write_cube
 
 log = logging.getLogger("insar_raster")
 
@@ -191,7 +192,6 @@ def export(
 
         progress = DaskTqdm(desc=f"writing {path.name}")
     if layer == "displacement":
-        from insar_raster.io.cube import write_cube
 
         ds = selected.copy()
         ds.attrs["history"] = _history(cube.attrs, history)
@@ -204,22 +204,6 @@ def export(
                 var.encoding.clear()  # encodings from a NetCDF source confuse the Zarr writer
             ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
         else:
-            ds.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(ds))
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds))
     return path
 
-
-def _netcdf_encoding(ds: xr.Dataset) -> dict:
-    enc = {}
-    for name, var in ds.data_vars.items():
-        e = {"zlib": True, "complevel": 4}
-        e["_FillValue"] = np.float32(np.nan) if var.dtype == np.float32 else (np.nan if var.dtype.kind == "f" else None)
-        if var.ndim >= 2:
-            e["chunksizes"] = tuple(min(s, 16 if d == "time" else 256) for d, s in zip(var.dims, var.shape))
-        enc[name] = e
-    # CF: coordinate variables have no missing values, so no _FillValue on them.
-    for name in ("x", "y"):
-        if name in ds.coords:
-            enc[name] = {"_FillValue": None}
-    if "time" in ds.coords:
-        enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64", "_FillValue": None}
-    return enc

@@ -101,7 +101,9 @@ def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: 
     return ds
 
 
-def _netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
+def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
+    """NetCDF encoding for cubes and derived layers: zlib, NaN fill on floats, chunks of
+    ``time_chunk`` epochs x 256 x 256 cells, and no ``_FillValue`` on coordinates (CF)."""
     enc = {}
     for name, var in ds.data_vars.items():
         e = {"zlib": True, "complevel": 4}
@@ -109,13 +111,14 @@ def _netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
             e["_FillValue"] = np.float32(np.nan) if var.dtype == np.float32 else np.nan
         else:
             e["_FillValue"] = None
-        if var.dims == ("time", "y", "x"):
-            e["chunksizes"] = (min(time_chunk, ds.sizes["time"]), min(256, ds.sizes["y"]), min(256, ds.sizes["x"]))
+        if var.ndim >= 2:
+            e["chunksizes"] = tuple(min(n, time_chunk if d == "time" else 256) for d, n in zip(var.dims, var.shape))
         enc[name] = e
-    enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64", "_FillValue": None}
-    # CF forbids missing values on coordinate variables.
-    enc["x"] = {"_FillValue": None}
-    enc["y"] = {"_FillValue": None}
+    for name in ("x", "y"):
+        if name in ds.coords:
+            enc[name] = {"_FillValue": None}
+    if "time" in ds.coords:
+        enc["time"] = {"units": "days since 1970-01-01", "calendar": "standard", "dtype": "float64", "_FillValue": None}
     return enc
 
 
@@ -135,7 +138,7 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
         return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
     with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
-            ds.to_netcdf(tmp, engine="netcdf4", encoding=_netcdf_encoding(ds), compute=True)
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds), compute=True)
         else:
             enc = {name: {} for name in ds.data_vars}
             ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True, zarr_format=2)

@@ -42,7 +42,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from insar_raster.forecast.data import acquisition_step_days, times_in_days
+from insar_raster.forecast.data import acquisition_step_days, harmonic_design, times_in_days
 from insar_raster.io.cube import CUBE_VARIABLE
 
 log = logging.getLogger("insar_raster")
@@ -105,21 +105,6 @@ class Persistence(WindowBaseline):
         values = cube_values(cube)
         last = values[starts + self.window - 1]
         return np.repeat(last[:, None], self.steps, axis=1)
-
-
-def _design(days: np.ndarray, reference_days: np.ndarray, seasonal: bool, acceleration: bool = False) -> np.ndarray:
-    """Columns [1, t, (t²), (sin, cos of the annual phase)], t in years from the reference date.
-
-    ``days`` (n, m), ``reference_days`` (n,) -> (n, m, p).
-    """
-    t = (days - reference_days[:, None]) / _YEAR_DAYS
-    cols = [np.ones_like(t), t]
-    if acceleration:
-        cols.append(t**2)
-    if seasonal:
-        phase = 2 * np.pi * days / _YEAR_DAYS
-        cols += [np.sin(phase), np.cos(phase)]
-    return np.stack(cols, axis=-1)
 
 
 class PixelTrend(WindowBaseline):
@@ -187,8 +172,8 @@ class PixelTrend(WindowBaseline):
             last = s + self.window - 1
             epochs = np.arange(max(0, last + 1 - self.history), last + 1)
             reference = days[last:last + 1]
-            x_in = _design(days[epochs][None], reference, self.seasonal, self.acceleration)[0]  # (m, p)
-            x_out = _design(target_days[i][None], reference, self.seasonal, self.acceleration)[0]  # (H, p)
+            x_in = harmonic_design(days[epochs][None], reference, self.seasonal, self.acceleration)[0]  # (m, p)
+            x_out = harmonic_design(target_days[i][None], reference, self.seasonal, self.acceleration)[0]  # (H, p)
             p = x_in.shape[-1]
             y = values[epochs].reshape(len(epochs), -1).astype(np.float64)  # (m, P)
             w = np.isfinite(y)

@@ -204,10 +204,22 @@ def leads_in_steps(target_days: np.ndarray, last_input_days: np.ndarray, norm: N
     return ((target_days - last_input_days[:, None]) / norm.step_days).astype(np.float32)
 
 
-def _design(days: np.ndarray, ref_days: float) -> np.ndarray:
-    t = (np.asarray(days, dtype=np.float64) - ref_days) / 365.25
-    phase = 2 * np.pi * np.asarray(days, dtype=np.float64) / 365.25
-    return np.stack([np.ones_like(t), t, t**2, np.sin(phase), np.cos(phase)], axis=1)
+def harmonic_design(days, reference_days, seasonal: bool = True, acceleration: bool = True) -> np.ndarray:
+    """Columns [1, t, (t²), (sin, cos of the annual phase)], t in years from the reference date.
+
+    Shared by the history-fit prior and the evaluation's trend baselines so that both fit
+    the same model. ``days`` (..., m) and ``reference_days`` broadcastable against
+    ``days[..., :1]`` -> (..., m, p).
+    """
+    days = np.asarray(days, dtype=np.float64)
+    t = (days - np.asarray(reference_days, dtype=np.float64)[..., None]) / 365.25
+    cols = [np.ones_like(t), t]
+    if acceleration:
+        cols.append(t**2)
+    if seasonal:
+        phase = 2 * np.pi * days / 365.25
+        cols += [np.sin(phase), np.cos(phase)]
+    return np.stack(cols, axis=-1)
 
 
 def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndarray:
@@ -228,7 +240,7 @@ def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.nda
         Coefficients; NaN for pixels with fewer than 3 valid epochs.
     """
     n, h, w = values.shape
-    design = _design(days, ref_days)
+    design = harmonic_design(days, ref_days)
     penalty = np.diag([0.0, 0.0, 1.0, 1.0, 1.0]) * HISTORY_RIDGE
     y = values.reshape(n, -1).astype(np.float64)
     valid = np.isfinite(y)
@@ -249,7 +261,7 @@ def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.nda
 
 def history_eval(coef: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndarray:
     """Evaluate :func:`history_fit` coefficients at ``days`` -> (len(days), h, w) mm."""
-    design = _design(days, ref_days)
+    design = harmonic_design(days, ref_days)
     return np.tensordot(design, coef, axes=(1, 0))
 
 

@@ -192,7 +192,6 @@ def export(
 
         progress = DaskTqdm(desc=f"writing {path.name}")
     if layer == "displacement":
-
         ds = selected.copy()
         ds.attrs["history"] = _history(cube.attrs, history)
         with progress:

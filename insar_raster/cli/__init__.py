@@ -28,7 +28,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_command(argv) -> str | None:
+    """The command named in ``argv`` (the first non-option word: the top level has no
+    options that take a value), or None."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def build_parser(argv=None) -> argparse.ArgumentParser:
+    """The ``insar-raster`` parser. Given ``argv``, only the command it names gets its full
+    parser (the others are listed with their one-line help, as ``--help`` shows them), so
+    that e.g. ``grid`` never imports what ``train``'s options need (forecast modules)."""
     parser = _Parser(
         prog="insar-raster",
         description=(
@@ -44,9 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    wanted = None if argv is None else _requested_command(argv)
     for name in COMMANDS:
         module = importlib.import_module(f"insar_raster.cli.{name}")
-        module.add_parser(sub, [common])
+        if wanted is None or name == wanted:
+            module.add_parser(sub, [common])
+        else:
+            sub.add_parser(name, help=module.HELP)
     return parser
 
 
@@ -68,8 +82,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv=None) -> int:
     from insar_raster.errors import InputError
 
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except InputError as exc:

@@ -10,6 +10,10 @@ from pathlib import Path
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "compare forecasting models (deep and baselines) on a cube and write a report"
+
+
 def _parse_sizes(text: str) -> list[int]:
     from insar_raster.errors import InputError
 
@@ -27,7 +31,7 @@ def add_parser(subparsers, parents):
 
     p = subparsers.add_parser(
         "evaluate", parents=parents,
-        help="compare forecasting models (deep and baselines) on a cube and write a report",
+        help=HELP,
         description=(
             "Fit persistence, per-pixel trend and trend + seasonal fits (on the window), a per-pixel harmonic fit "
             "on the whole past (history_fit), LASSO and LightGBM on pixel lags, "

@@ -8,10 +8,14 @@ from pathlib import Path
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "export epochs of a cube, its mean velocity or cumulative displacement as COG/GeoTIFF/Zarr/NetCDF"
+
+
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "export", parents=parents,
-        help="export epochs of a cube, its mean velocity or cumulative displacement as COG/GeoTIFF/Zarr/NetCDF",
+        help=HELP,
         description=(
             "Write a cube (or forecast cube) for GIS use: selected epochs as one band per date, or a "
             "derived layer: mean velocity (mm/yr, least-squares line through the selected epochs) or "

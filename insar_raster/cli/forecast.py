@@ -10,10 +10,14 @@ from insar_raster.cli.train import add_training_options, config_from_args, load_
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "forecast the next epochs of a cube as a GeoTIFF or NetCDF"
+
+
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "forecast", parents=parents,
-        help="forecast the next epochs of a cube as a GeoTIFF or NetCDF",
+        help=HELP,
         description=(
             "Forecast the --steps epochs after the cube's last date (dates follow the cube's acquisition "
             "step). With --model, use a model from 'insar-raster train'; without, train one on the cube "

@@ -10,10 +10,14 @@ from insar_raster.cli._common import dask_scheduler, parse_bounds, parse_shape
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "grid measurement points into a (time, y, x) displacement cube"
+
+
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "grid", parents=parents,
-        help="grid measurement points into a (time, y, x) displacement cube",
+        help=HELP,
         description=(
             "Read EGMS CSV tiles (L2a/L2b/L3, a folder or a .zip) or GeoPackage/GeoParquet/Shapefile "
             "points and interpolate them onto a north-up grid. Interpolation weights are computed once "

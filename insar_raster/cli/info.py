@@ -4,10 +4,14 @@ from __future__ import annotations
 import json
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "describe a points file, cube, GeoTIFF or model file"
+
+
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "info", parents=parents,
-        help="describe a points file, cube, GeoTIFF or model file",
+        help=HELP,
         description=(
             "Describe points files (EGMS CSV/zip, GeoPackage, GeoParquet), cubes (.nc, .zarr), "
             "GeoTIFFs and model files: CRS, extent, number of points or grid size, epochs and "

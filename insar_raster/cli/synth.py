@@ -7,10 +7,14 @@ from pathlib import Path
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "generate a synthetic EGMS-style points file and its noise-free truth cube"
+
+
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "synth", parents=parents,
-        help="generate a synthetic EGMS-style points file and its noise-free truth cube",
+        help=HELP,
         description=(
             "Write measurement points with clustered density (towns dense, fields sparse, water empty), "
             "subsidence bowls, seasonal motion, correlated atmospheric and white noise, in EGMS CSV "

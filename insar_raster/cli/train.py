@@ -8,6 +8,10 @@ from pathlib import Path
 log = logging.getLogger("insar_raster")
 
 
+#: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
+HELP = "train a forecasting model on a displacement cube"
+
+
 def add_training_options(p) -> None:
     """Options shared by ``train`` and ``forecast`` (which trains when given no model)."""
     from insar_raster.forecast.train import TrainConfig
@@ -87,7 +91,7 @@ def report_training(forecaster) -> None:
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
         "train", parents=parents,
-        help="train a forecasting model on a displacement cube",
+        help=HELP,
         description=(
             "Train a model that forecasts the next --steps epochs of a cube from its last --window epochs. "
             "Samples are split chronologically (train on the earliest epochs, validate on the next, hold out "

@@ -101,12 +101,20 @@ def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: 
     return ds
 
 
+#: zlib level of NetCDF outputs. Interpolated float32 displacement hardly compresses
+#: (200k MPs x 100 epochs, 449 x 448 cells: 76.7 MiB of values -> 63.6 MiB at level 4,
+#: 64.3 MiB at level 1, both with shuffle), while level 4 costs ~30 % more CPU than
+#: level 1 (benchmarks/grid_speed.py); level 1 is what most tools use for speed.
+NETCDF_COMPLEVEL = 1
+
+
 def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
-    """NetCDF encoding for cubes and derived layers: zlib, NaN fill on floats, chunks of
-    ``time_chunk`` epochs x 256 x 256 cells, and no ``_FillValue`` on coordinates (CF)."""
+    """NetCDF encoding for cubes and derived layers: zlib (level :data:`NETCDF_COMPLEVEL`)
+    with byte shuffle, NaN fill on floats, chunks of ``time_chunk`` epochs x 256 x 256
+    cells, and no ``_FillValue`` on coordinates (CF)."""
     enc = {}
     for name, var in ds.data_vars.items():
-        e = {"zlib": True, "complevel": 4}
+        e = {"zlib": True, "complevel": NETCDF_COMPLEVEL, "shuffle": True}
         if var.dtype.kind == "f":
             e["_FillValue"] = np.float32(np.nan) if var.dtype == np.float32 else np.nan
         else:
@@ -122,11 +130,18 @@ def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
     return enc
 
 
+#: NetCDF cubes up to this size are computed into memory before writing (see write_cube).
+IN_MEMORY_WRITE_BYTES = 256 * 2**20
+
+
 def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: dict | None = None, **raster_kwargs) -> Path:
     """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
 
     Dask-backed variables are computed and written chunk by chunk, so memory stays
-    bounded by the chunk size.
+    bounded by the chunk size; a NetCDF cube of at most :data:`IN_MEMORY_WRITE_BYTES` is
+    computed whole first (all cores) and then written in one pass, which is faster (the
+    HDF5 writer is serial either way, and chunk-wise writes add a lock and a task per
+    chunk).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -138,6 +153,8 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
         return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
     with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
+            if ds.nbytes <= IN_MEMORY_WRITE_BYTES:
+                ds = ds.compute()
             ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds), compute=True)
         else:
             enc = {name: {} for name in ds.data_vars}

@@ -29,13 +29,23 @@ log = logging.getLogger("insar_raster")
 METHODS = ("linear", "nearest", "idw", "mean")
 
 
+#: SciPy's default Qhull options for 2-D Delaunay ("Qbb Qc Qz Q12", "Qt" always added) plus
+#: "Q5": do not correct the facets' outer planes after the hull is built. That pass
+#: (qh_check_maxout) only refines precision bounds that Delaunay output does not use; the
+#: triangles, their order, the coplanar points and find_simplex are identical (checked on
+#: random, rounded, clustered, regular-grid and duplicated points), and it saves ~25 % of
+#: the triangulation time (200k MPs: ~2.1-2.4 -> ~1.6 s CPU). It is still the same
+#: triangulation as LinearNDInterpolator's (the tests compare against it).
+QHULL_OPTIONS = "Qbb Qc Qz Q12 Q5"
+
+
 def _triangulate(points_xy: np.ndarray) -> Delaunay:
     """Delaunay triangulation of the MPs, with the errors users can act on."""
     if len(points_xy) < 3:
         raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
                          "use --method nearest")
     try:
-        tri = Delaunay(points_xy)
+        tri = Delaunay(points_xy, qhull_options=QHULL_OPTIONS)
     except QhullError:
         raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
                          "use --method nearest") from None

@@ -28,7 +28,7 @@ def measure(body: str, label: str, env: dict | None = None) -> dict:
     """Run ``body`` (Python statements) in a child; dict with process wall ``wall_s``,
     in-process ``inner_s`` (after interpreter start-up), CPU time ``cpu_s`` (user + system,
     all threads: on a machine shared with other jobs it moves less than wall time) and
-    ``peak_rss_mib``."""
+    ``peak_rss_mib``; also the child's ``stdout`` (for timings it reports itself)."""
     code = _WRAPPER.format(body="\n".join("    " + line for line in body.strip().splitlines()))
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -41,7 +41,7 @@ def measure(body: str, label: str, env: dict | None = None) -> dict:
     if result["status"] not in (0, None):
         sys.stderr.write(proc.stderr[-3000:])
         raise RuntimeError(f"{label} exited with {result['status']}")
-    result.update(wall_s=wall, label=label, stderr=proc.stderr)
+    result.update(wall_s=wall, label=label, stderr=proc.stderr, stdout=proc.stdout)
     print(f"  {label:<34s} {wall:8.2f} s process  {result['inner_s']:8.2f} s in-process  "
           f"{result['cpu_s']:8.2f} s CPU  peak RSS {result['peak_rss_mib']:8.0f} MiB", flush=True)
     return result

@@ -71,3 +71,43 @@ def test_unknown_architecture_is_rejected():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
     assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn"}
+
+
+def test_prior_filter_is_symmetric_zero_sum_and_keeps_planes():
+    """Whatever its weights, the filter is D4-symmetric, sums to 0, passes ramps unchanged."""
+    from insar_raster.models.convlstm import SymmetricSpatialFilter
+
+    torch.manual_seed(0)
+    filt = SymmetricSpatialFilter(5)
+    with torch.no_grad():
+        filt.weight.copy_(torch.randn(5, 5))
+        k = filt.kernel()
+        assert abs(float(k.sum())) < 1e-6
+        for same in (k.flip(0), k.flip(1), k.transpose(0, 1)):
+            assert torch.allclose(k, same)
+        rows, cols = torch.meshgrid(torch.arange(12.0), torch.arange(15.0), indexing="ij")
+        plane = (3.0 - 0.7 * rows + 2.5 * cols)[None, None]
+        valid = torch.ones(1, 1, 12, 15)
+        out = filt(plane, valid)
+        # Interior (full 5x5 support): a plane is untouched; the 2-cell border is left alone.
+        assert torch.allclose(out, torch.zeros_like(out), atol=1e-4)
+        bumpy = plane + torch.randn_like(plane)
+        out = filt(bumpy, valid)
+        assert torch.count_nonzero(out[..., 2:-2, 2:-2]) > 0
+        assert torch.count_nonzero(out[..., :2, :]) == 0 and torch.count_nonzero(out[..., :, -2:]) == 0
+        # Never across a mask edge: cells within 2 of a masked cell get no correction.
+        valid[..., 6, 7] = 0
+        out = filt(bumpy, valid)
+        assert torch.count_nonzero(out[..., 4:9, 5:10]) == 0
+        assert torch.count_nonzero(out[..., 2:4, 2:-2]) > 0
+
+
+@pytest.mark.parametrize("arch", FULLY_CONVOLUTIONAL)
+def test_untrained_model_ignores_level(arch):
+    """Before training, the absolute level changes nothing: the forecast is the prior."""
+    torch.manual_seed(0)
+    model = build_model(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
+    x, prior = torch.randn(1, 4, 6, 20, 24), torch.randn(1, 2, 20, 24)
+    x[:, :, 1] = 1.0  # all valid
+    with torch.no_grad():
+        assert torch.equal(model(x, None, prior, 50 * torch.randn(1, 1, 20, 24)), prior)

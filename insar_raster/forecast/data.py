@@ -289,6 +289,9 @@ def prepare_batch(histories, history_days, window: int, target_days: np.ndarray,
     leads : (n, steps) float32
     prior : (n, steps, h, w) float32
         Normalised change from the last epoch predicted by the history fit (0 if none).
+    level : (n, 1, h, w) float32
+        Last input epoch divided by the scale (0 where masked): ``level + prior`` is the
+        history fit's forecast, which the network filters spatially.
     reference : (n, h, w) float32
         Last input epoch (mm, NaN where masked).
     """
@@ -308,4 +311,5 @@ def prepare_batch(histories, history_days, window: int, target_days: np.ndarray,
             change = (fitted_out - reference[i][None]) / scale
             prior[i] = np.where(np.isfinite(change), change, 0.0)
     leads = leads_in_steps(target_days, in_days[:, -1], norm)
-    return x, leads, prior, reference
+    level = np.where(np.isfinite(reference), reference / scale, 0.0).astype(np.float32)[:, None]
+    return x, leads, prior, level, reference

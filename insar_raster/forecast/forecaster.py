@@ -197,7 +197,7 @@ class Forecaster:
                         first = max(0, int(last) + 1 - max(history, self.window))
                         hists.append(reader.read(first, int(last) + 1, y0, y1, x0, x1))
                         hist_days.append(reader.days[first:int(last) + 1])
-                    x, leads, prior, ref = prepare_batch(hists, hist_days, self.window, target_days[i:i + batch],
+                    x, leads, prior, level, ref = prepare_batch(hists, hist_days, self.window, target_days[i:i + batch],
                                                          norm, self.config.use_prior)
                     reference[i:i + batch, y0:y1, x0:x1] = ref
                     if (h, w) != (tile_h, tile_w) and not self.fully_convolutional:
@@ -205,8 +205,9 @@ class Forecaster:
                         pad = ((0, 0), (0, 0), (0, 0), (0, tile_h - h), (0, tile_w - w))
                         x = np.pad(x, pad)
                         prior = np.pad(prior, pad[1:])
-                    change = self.model(torch.from_numpy(x).to(device), torch.from_numpy(leads).to(device),
-                                        torch.from_numpy(prior).to(device)).float().cpu().numpy()
+                        level = np.pad(level, pad[1:])
+                    change = self.model(*(torch.from_numpy(a).to(device) for a in (x, leads, prior, level)))
+                    change = change.float().cpu().numpy()
                     total[i:i + batch, :, y0:y1, x0:x1] += weights * change[..., :h, :w]
                 weight_sum[y0:y1, x0:x1] += weights
         change_mm = total / weight_sum * np.float32(norm.scale_mm)

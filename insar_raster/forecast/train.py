@@ -32,6 +32,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -120,6 +121,21 @@ def _all_sum(world: _World, values, device) -> list[float]:
     return buffer.cpu().tolist()
 
 
+def _average_gradients(params, world: _World) -> None:
+    """Average gradients over all ranks (what DDP does for the parameters it wraps)."""
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= world.world_size
+
+
+#: The prior filter (stage 1) has a handful of parameters on a convex loss: it takes a
+#: larger step than the network.
+FILTER_LR_FACTOR = 2.5
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of :func:`train_model` (all stored in the model file).
@@ -172,6 +188,12 @@ class TrainConfig:
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
+    min_history_fraction : float
+        With a history prior, train only on samples whose history (epochs up to the
+        last input) spans at least this share of the training epochs. The prior's
+        noise shrinks as its history grows, and forecasts are made with the longest
+        history of all: samples from the first months, with a much noisier prior, teach
+        the filter and the network more correction than forecast time needs.
     threads : int or None
         CPU threads for torch (default: the cores this process may use, at most 8).
     """
@@ -199,6 +221,7 @@ class TrainConfig:
     tile_overlap: int = 32
     prior: str = "auto"
     history_epochs: int = 150
+    min_history_fraction: float = 0.5
     threads: int | None = None
 
     @property
@@ -216,6 +239,8 @@ class TrainConfig:
             raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError("--lr", f"must be a positive number, got {self.lr}")
+        if not 0.0 <= self.min_history_fraction <= 1.0:
+            raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")
 
 
 def limit_threads(threads: int | None = None) -> int:
@@ -239,6 +264,21 @@ def _model_hparams(config: TrainConfig, grid_shape: tuple[int, int]) -> dict:
                 "input_size": size, "lstm_hidden": config.paper_lstm_hidden}
     return {"in_channels": N_CHANNELS, "steps": config.steps, "window": config.window,
             "hidden": config.hidden, "features": config.features}
+
+
+class _Batch(NamedTuple):
+    """Network inputs (``x``, ``leads``, ``prior``, ``level``) and targets of a batch."""
+
+    x: np.ndarray
+    leads: np.ndarray
+    prior: np.ndarray
+    level: np.ndarray
+    y: np.ndarray
+    valid: np.ndarray
+
+    @property
+    def inputs(self) -> tuple:
+        return self.x, self.leads, self.prior, self.level
 
 
 class _PatchSampler:
@@ -267,9 +307,10 @@ class _PatchSampler:
             targets.append(block[-steps:])
             hist_days.append(self.reader.days[first:s + window])
         target_days = self.reader.days[np.asarray(starts)[:, None] + window + np.arange(steps)[None, :]]
-        x, leads, prior, ref = prepare_batch(hists, hist_days, window, target_days, self.norm, self.config.use_prior)
+        x, leads, prior, level, ref = prepare_batch(hists, hist_days, window, target_days, self.norm,
+                                                    self.config.use_prior)
         y, valid = build_targets(np.stack(targets), ref, self.norm)
-        return x, leads, prior, y, valid
+        return _Batch(x, leads, prior, level, y, valid)
 
     def draw_indices(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
         """Random (starts, rows, cols, flips) of ``n`` patches; reads nothing."""
@@ -283,6 +324,16 @@ class _PatchSampler:
 
     def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
         return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
+
+
+def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
+    """Training samples: all of ``split.train``, or with a prior those whose history is
+    long enough (``config.min_history_fraction``; at least the last sample)."""
+    if not config.use_prior:
+        return split.train
+    needed = config.min_history_fraction * min(split.train_end, config.history_epochs)
+    long_enough = split.train[split.train + config.window >= needed]
+    return long_enough if len(long_enough) else split.train[-1:]
 
 
 def _masked_mse(pred, target, valid):
@@ -368,6 +419,7 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     rng = np.random.default_rng(config.seed)
 
     norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
+    train_starts = _training_starts(split, config)
     reader = CubeReader(cube, in_memory_bytes)
     _, height, width = reader.shape
     if not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any() and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any():
@@ -389,99 +441,129 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
         from torch.nn.parallel import DistributedDataParallel
 
         train_model_ = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5, patience=max(1, config.patience // 3))
     n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
     global_batch = max(config.batch_size, world.world_size)
     if world.main:
         log.info("training %s on %d samples (%dx%d cells, %d epochs, %s), validating on %d; %d CPU threads, %s%s",
-                 config.arch, len(split.train), height, width, n_times,
+                 config.arch, len(train_starts), height, width, n_times,
                  "read lazily by patch" if reader.lazy else "in memory", len(split.val), threads, device,
                  f", {world.world_size} DDP ranks" if world.distributed else "")
 
     def to_tensors(batch):
-        return [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch]
+        return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch))
 
-    def evaluate():
+    def evaluate(forward):
         model.eval()
         with torch.no_grad():
-            x, leads, prior, y, valid = to_tensors(val_batch)
+            val = to_tensors(val_batch)
             sse, count = 0.0, 0.0
-            for i in range(0, len(x), config.batch_size):
+            for i in range(0, len(val.x), config.batch_size):
                 sl = slice(i, i + config.batch_size)
-                pred = model(x[sl], leads[sl], prior[sl])
-                v = valid[sl].to(pred.dtype)
-                sse += float(((pred - y[sl]) ** 2 * v).sum())
+                pred = forward(*(a[sl] for a in val.inputs))
+                v = val.valid[sl].to(pred.dtype)
+                sse += float(((pred - val.y[sl]) ** 2 * v).sum())
                 count += float(v.sum())
         if world.distributed:
             sse, count = _all_sum(world, (sse, count), device)
         return sse / max(count, 1.0)
 
+    def run_stage(name, forward, params, lr, best_loss, history=None, sync_grads=False):
+        """Adam on ``params`` with early stopping; keeps the weights with the best
+        validation loss (by ``min_improvement`` over ``best_loss``, the loss to beat).
+        ``sync_grads`` averages gradients over ranks by hand (``forward`` not DDP-wrapped)."""
+        optimiser = torch.optim.Adam(params, lr=lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5,
+                                                               patience=max(1, config.patience // 3))
+        best_state, stale, epochs_run = copy.deepcopy(model.state_dict()), 0, 0
+        bar = progress_bar(range(1, config.epochs + 1), desc=f"train {name}", unit="epoch",
+                           disable=not (progress and world.main))
+        try:
+            for epoch in bar:
+                model.train()
+                total = 0.0
+                for _ in range(n_batches):
+                    # The same global draw on every rank (shared seed); each reads its share.
+                    draw = sampler.draw_indices(rng, train_starts, global_batch, flip=True)
+                    batch = to_tensors(sampler.batch(*world.shard(draw)))
+                    optimiser.zero_grad(set_to_none=True)
+                    loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid)
+                    loss.backward()
+                    if sync_grads:
+                        _average_gradients(params, world)
+                    torch.nn.utils.clip_grad_norm_(params, 5.0)
+                    optimiser.step()
+                    total += float(loss.detach())
+                train_loss = total / n_batches
+                if world.distributed:
+                    train_loss = _all_sum(world, (train_loss,), device)[0] / world.world_size
+                val_loss = evaluate(forward)
+                scheduler.step(val_loss)
+                epochs_run = epoch
+                if history is not None:
+                    history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                                    "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
+                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+                log.debug("%s epoch %d: train %.5f val %.5f", name, epoch, train_loss, val_loss)
+                if val_loss < best_loss * (1.0 - config.min_improvement):
+                    best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+                else:
+                    stale += 1
+                    if stale >= config.patience:
+                        if world.main:
+                            log.info("%s: early stopping after epoch %d (no validation improvement for %d epochs)",
+                                     name, epoch, stale)
+                        break
+        finally:
+            bar.close()
+        model.load_state_dict(best_state)
+        return best_loss, epochs_run
+
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    # Epoch 0 is the untrained model: for convlstm/cnn (zero-initialised output layer)
-    # exactly the history prior, or persistence with prior="none"; training keeps new
-    # weights only if they beat it on validation. (The paper model starts random.)
-    initial_loss = evaluate()
-    history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
-                "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]
-    best_loss, best_state, stale = initial_loss, copy.deepcopy(model.state_dict()), 0
-    bar = progress_bar(range(1, config.epochs + 1), desc=f"train {config.arch}", unit="epoch",
-                       disable=not (progress and world.main))
+    filter_stage = None
     try:
-        for epoch in bar:
-            model.train()
-            total = 0.0
-            for _ in range(n_batches):
-                # The same global draw on every rank (shared seed); each reads its share.
-                draw = sampler.draw_indices(rng, split.train, global_batch, flip=True)
-                x, leads, prior, y, valid = to_tensors(sampler.batch(*world.shard(draw)))
-                optimiser.zero_grad(set_to_none=True)
-                loss = _masked_mse(train_model_(x, leads, prior), y, valid)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                optimiser.step()
-                total += float(loss.detach())
-            train_loss = total / n_batches
-            if world.distributed:
-                train_loss = _all_sum(world, (train_loss,), device)[0] / world.world_size
-            val_loss = evaluate()
-            scheduler.step(val_loss)
-            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                            "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-            log.debug("epoch %d: train %.5f val %.5f", epoch, train_loss, val_loss)
-            if val_loss < best_loss * (1.0 - config.min_improvement):
-                best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    if world.main:
-                        log.info("early stopping after epoch %d (no validation improvement for %d epochs)",
-                                 epoch, stale)
-                    break
+        if config.use_prior and hasattr(model, "filtered_prior"):
+            # Stage 1: the spatial filter of the history prior alone (a few parameters,
+            # no network pass: cheap). Under torchrun its gradients are averaged by hand,
+            # since this bypasses the DDP wrapper.
+            def filtered(x, leads, prior, level):
+                return model.filtered_prior(x, prior, level)
+
+            prior_loss = evaluate(filtered)
+            filter_loss, filter_epochs = run_stage(f"{config.arch} prior filter", filtered,
+                                                   list(model.refine.parameters()), config.lr * FILTER_LR_FACTOR,
+                                                   prior_loss, sync_grads=world.distributed)
+            filter_stage = {"epochs": filter_epochs, "val_rmse_prior_mm": math.sqrt(prior_loss) * norm.scale_mm,
+                            "val_rmse_filtered_mm": math.sqrt(filter_loss) * norm.scale_mm,
+                            "kept": bool(filter_loss < prior_loss),
+                            "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist()}
+        # Stage 2 (epoch 0 = the model before its network has learned: the history
+        # prior, filtered if stage 1 kept a filter; persistence with prior="none"; the
+        # paper model starts random). New weights must beat it on validation.
+        initial_loss = evaluate(model)
+        history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
+                    "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]
+        best_loss, _ = run_stage(config.arch, train_model_, list(model.parameters()), config.lr, initial_loss, history)
     finally:
-        bar.close()
         torch.use_deterministic_algorithms(was_deterministic)
-    if best_state is not None:
-        model.load_state_dict(best_state)
     model.eval()
-    target, valid = val_batch[3], val_batch[4]
+    target, valid = val_batch.y, val_batch.valid
     if world.distributed:  # sums over every rank's share of the validation patches
         pers_sse, prior_sse, n_valid = _all_sum(world, (
-            (target.astype(np.float64)**2 * valid).sum(), ((val_batch[2] - target).astype(np.float64) ** 2 * valid).sum(),
+            (target.astype(np.float64)**2 * valid).sum(), ((val_batch.prior - target).astype(np.float64) ** 2 * valid).sum(),
             valid.sum()), device)
         persistence_mse, prior_mse = pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
     else:
         persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
-        prior_mse = float(((val_batch[2] - target) ** 2 * valid).sum() / max(valid.sum(), 1))
+        prior_mse = float(((val_batch.prior - target) ** 2 * valid).sum() / max(valid.sum(), 1))
     metadata = {
         "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm,
+        "prior_filter": filter_stage,
         "best_epoch": int(min(history, key=lambda h: h["val_loss"])["epoch"]),
         "val_persistence_rmse_mm": math.sqrt(persistence_mse) * norm.scale_mm,
         "val_history_fit_rmse_mm": math.sqrt(prior_mse) * norm.scale_mm if config.use_prior else None,
-        "train_samples": int(len(split.train)),
+        "train_samples": int(len(train_starts)),
         "val_samples": int(len(split.val)),
         "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
         "trained_with": f"insar-raster {__version__}",

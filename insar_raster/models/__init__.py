@@ -3,7 +3,7 @@
 Every model maps a batch of input windows to the change of displacement relative to
 the last input epoch, in normalised units:
 
-``forward(x, leads=None, prior=None) -> (batch, steps, h, w)`` with
+``forward(x, leads=None, prior=None, level=None) -> (batch, steps, h, w)`` with
 
 - ``x``: (batch, window, channels, h, w) float32; channels are built by
   :func:`insar_raster.forecast.data.prepare_batch` (relative displacement, validity,
@@ -11,7 +11,10 @@ the last input epoch, in normalised units:
 - ``leads``: (batch, steps) float32, time from the last input epoch to each target
   epoch in units of the training cube's acquisition step (1, 2, 3... on a regular cube);
 - ``prior``: (batch, steps, h, w) float32, the change predicted by the per-pixel history
-  fit (:func:`insar_raster.forecast.data.history_fit`), used by ``convlstm``/``cnn``.
+  fit (:func:`insar_raster.forecast.data.history_fit`), used by ``convlstm``/``cnn``;
+- ``level``: (batch, 1, h, w) float32, displacement of the last input epoch in
+  normalised units (0 where masked): with ``prior`` it gives the fit's forecast in
+  absolute terms, which ``convlstm``/``cnn`` filter spatially.
 
 Architectures
 -------------

@@ -22,6 +22,15 @@ Why this design
 - *Time as channels*: each input epoch carries its time position relative to the last
   epoch (handles irregular 6/12-day gaps and missing acquisitions) and the day of
   year (sine/cosine) for seasonal motion.
+- *Learned spatial filter of the prior*: a per-pixel fit carries the white noise of
+  its own pixel into the forecast, and no per-pixel model can average it away. A
+  5x5 filter, learned but constrained to be symmetric under flips and transposes and
+  to sum to zero (no first moments, so it never shifts a slope, and no offset), adds
+  ``filter * (level + prior)`` to the forecast: the history fit's forecast denoised
+  with its neighbours' (on the synthetic scenes it learns a Savitzky-Golay-like
+  smoother). It needs the absolute level of the last epoch (``level``) because the
+  fit's forecast is ``level + prior``. Zero-initialised, and applied only where the
+  whole 5x5 neighbourhood is observed (never smears values across a mask edge).
 - *Cheap core*: the recurrent core runs at half resolution (a strided encoder), which
   divides its cost by four; a full-resolution skip connection from the last epoch
   keeps sharp edges (e.g. mask borders).
@@ -49,6 +58,38 @@ class ConvLSTMCell(nn.Module):
         return h, c
 
 
+class SymmetricSpatialFilter(nn.Module):
+    """A learned ``size`` x ``size`` filter, symmetric under the 8 flips/transposes, zero sum.
+
+    ``forward(field, valid)`` returns ``kernel * field`` (per channel, same kernel) where
+    ``valid`` (batch, 1, H, W) holds on the whole neighbourhood, 0 elsewhere. Symmetry
+    removes odd moments (a linear ramp passes through unchanged) and the zero sum
+    removes offsets, so the filter can only act on local curvature and noise.
+    """
+
+    def __init__(self, size: int = 5):
+        super().__init__()
+        self.size = int(size)
+        self.weight = nn.Parameter(torch.zeros(self.size, self.size))
+
+    def kernel(self) -> torch.Tensor:
+        w = self.weight
+        w = (w + w.flip(0)) / 2
+        w = (w + w.flip(1)) / 2
+        w = (w + w.transpose(0, 1)) / 2
+        centre = torch.zeros_like(w)
+        centre[self.size // 2, self.size // 2] = 1.0
+        return w - w.sum() * centre
+
+    def forward(self, field: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = field.shape
+        pad = self.size // 2
+        k = self.kernel()[None, None].to(field.dtype)
+        out = F.conv2d(field.reshape(batch * channels, 1, height, width), k, padding=pad)
+        full = F.avg_pool2d(valid.to(field.dtype), self.size, stride=1, padding=pad, count_include_pad=True)
+        return out.reshape(batch, channels, height, width) * (full > 1 - 1e-4).to(field.dtype)
+
+
 class _EncoderDecoder(nn.Module):
     """Shared per-epoch encoder, full-resolution skip, and velocity decoder."""
 
@@ -68,6 +109,7 @@ class _EncoderDecoder(nn.Module):
         self.out = nn.Conv2d(features, 1 + self.steps, 1)
         nn.init.zeros_(self.out.weight)  # start from persistence: zero change
         nn.init.zeros_(self.out.bias)
+        self.refine = SymmetricSpatialFilter(5)  # zero at start too
 
     def _encode(self, x):
         """(B, L, C, H, W) -> full-res features of all epochs and half-res features."""
@@ -80,29 +122,42 @@ class _EncoderDecoder(nn.Module):
         up = F.interpolate(core, size=size, mode="bilinear", align_corners=False)
         z = self.out(self.decode(torch.cat([up, skip, prior], dim=1)))
         velocity, correction = z[:, :1], z[:, 1:]
-        return prior + leads[:, :, None, None].to(z.dtype) * velocity + correction
+        return leads[:, :, None, None].to(z.dtype) * velocity + correction
 
     def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
-                prior: torch.Tensor | None = None) -> torch.Tensor:
+                prior: torch.Tensor | None = None, level: torch.Tensor | None = None) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to the change (batch, steps, H, W).
 
         ``leads`` (batch, steps) defaults to 1..steps (regular cube); ``prior``
-        (batch, steps, H, W) to zero (no history prior).
+        (batch, steps, H, W) to zero (no history prior); ``level`` (batch, 1, H, W), the
+        last input epoch's displacement in normalised units (0 where masked), to zero.
         """
         batch, _, _, height, width = x.shape
         if leads is None:
             leads = torch.arange(1, self.steps + 1, dtype=x.dtype, device=x.device).expand(batch, -1)
         if prior is None:
             prior = x.new_zeros(batch, self.steps, height, width)
+        if level is None:
+            level = x.new_zeros(batch, 1, height, width)
         # Pad to even sizes so the stride-2 encoder and the upsampling line up.
         pad_h, pad_w = height % 2, width % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
             prior = F.pad(prior, (0, pad_w, 0, pad_h))
+            level = F.pad(level, (0, pad_w, 0, pad_h))
         full, half = self._encode(x)
         core = self._core(half)
         out = self._decode(core, full[:, -1], leads, prior, x.shape[-2:])
-        return out[..., :height, :width]
+        return (out + self.filtered_prior(x, prior, level))[..., :height, :width]
+
+    def filtered_prior(self, x: torch.Tensor, prior: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """The history prior plus its learned spatial filter (no network): (batch, steps, H, W).
+
+        What the model forecasts before its network has learned anything; training
+        fits :attr:`refine` on this alone first (cheap, see ``forecast.train``).
+        """
+        # Channel 1 of the last epoch is its validity (0 in padding too).
+        return prior + self.refine(level + prior, x[:, -1, 1:2])
 
 
 class ConvLSTMForecaster(_EncoderDecoder):

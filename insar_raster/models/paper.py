@@ -58,10 +58,10 @@ class PaperCNNLSTM(nn.Module):
         self.head = nn.Linear(lstm_hidden, self.steps * height * width)
 
     def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
-                prior: torch.Tensor | None = None) -> torch.Tensor:
+                prior: torch.Tensor | None = None, level: torch.Tensor | None = None) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to (batch, steps, H, W).
 
-        ``leads`` and ``prior`` are accepted for a uniform interface and ignored: the
+        ``leads``, ``prior`` and ``level`` are accepted for a uniform interface and ignored: the
         paper assumed a regular acquisition step and forecast from the window alone.
         """
         batch, window, channels, height, width = x.shape

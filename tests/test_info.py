@@ -108,7 +108,9 @@ def test_model_file_header_only(tmp_path):
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.7}, {"epoch": 2, "train_loss": 0.8, "val_loss": 0.5},
                {"epoch": 3, "train_loss": 0.6, "val_loss": 0.6}]
     model = Forecaster(build_model("convlstm", **hp), TrainConfig(window=3, steps=2, epochs=3),
-                       Normalisation(2.0, 6.0), grid_of(cube), hp, history=history, metadata={"val_rmse_mm": 1.4})
+                       Normalisation(2.0, 6.0), grid_of(cube), hp, history=history,
+                       metadata={"val_rmse_mm": 1.4, "prior_filter": {"kept": True, "val_rmse_prior_mm": 1.9,
+                                                                      "val_rmse_filtered_mm": 1.8, "kernel": [[0.0]]}})
     path = save_model(model, tmp_path / "model.ipt")
     info = describe(path)
     assert info["kind"] == "model" and info["architecture"] == "convlstm"
@@ -117,7 +119,9 @@ def test_model_file_header_only(tmp_path):
     assert info["grid"]["height"] == 6 and info["grid"]["width"] == 8
     assert info["extent"] == pytest.approx(list(grid.bounds))
     assert info["training"]["epochs_run"] == 3 and info["training"]["best_epoch"] == 2
+    assert info["prior_filter"] == {"kept": True, "val_rmse_prior_mm": 1.9, "val_rmse_filtered_mm": 1.8}
     assert "convlstm" in format_description(info)
+    assert "  val_rmse_filtered_mm: 1.8" in format_description(info)
 
 
 def test_pickle_renamed_as_model_is_refused_not_loaded(tmp_path):

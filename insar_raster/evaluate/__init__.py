@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "lightgbm": "LightGBM on the pixel's last L values (relative to the last) + level + day of year, predicts the change, one model per step (direct)",
     "paper": "the paper's CNN-LSTM (3 conv blocks, LSTM over flattened maps, dense output)",
     "cnn": "ablation: the default model without its recurrent core (CNN without LSTM)",
-    "convlstm": "default: fully convolutional encoder, ConvLSTM, velocity decoder",
+    "convlstm": "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then a fully convolutional encoder, ConvLSTM and velocity decoder whose correction is kept only if it beats that on validation",
 }
 
 MULTI_STEP = {"persistence": "the last epoch for every step", "lasso": "direct (one model per step)",
@@ -142,13 +142,15 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
 
 def _deep_details(model) -> dict:
     """What to report about a trained Forecaster."""
-    # History entries of training epochs (an "epoch 0" entry, if any, is the untrained model).
+    # History entries of the network's training epochs (an "epoch 0" entry, if any, is the
+    # model before its network learned: the history prior, filtered if stage 1 kept a filter).
     trained = [h for h in model.history if int(h.get("epoch", 1)) >= 1]
     best = min(model.history, key=lambda h: h["val_loss"]) if model.history else {}
     details = {"epochs_trained": len(trained), "best_epoch": model.metadata.get("best_epoch", best.get("epoch")),
                "val_rmse_mm": model.metadata.get("val_rmse_mm"),
                "val_history_fit_rmse_mm": model.metadata.get("val_history_fit_rmse_mm"),
                "parameters": int(sum(p.numel() for p in model.model.parameters())),
+               "prior_filter": model.metadata.get("prior_filter"),
                "config": dataclasses.asdict(model.config)}
     return details
 

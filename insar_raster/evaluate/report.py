@@ -50,6 +50,23 @@ def lag_label(j: int, window: int) -> str:
     return "t" if j == window - 1 else f"t-{window - 1 - j}"
 
 
+def _deep_parts(name: str, info: dict) -> str:
+    """Which trained part of a deep model made its forecast: the prior filter, the network."""
+    details = info.get("details") or {}
+    stage = details.get("prior_filter")
+    parts = []
+    if stage:
+        parts.append(f"Its learned spatial filter of the prior took the validation RMSE from "
+                     f"{_fmt(stage['val_rmse_prior_mm'])} to {_fmt(stage['val_rmse_filtered_mm'])} mm"
+                     + ("" if stage["kept"] else " and was not kept"))
+    best = details.get("best_epoch")
+    if best is not None:
+        parts.append(f"its network was kept from training epoch {best}" if int(best) > 0 else
+                     "its network did not beat that on validation by the required margin, so the forecast is "
+                     "the (filtered) prior")
+    return ("; ".join(parts) + ".") if parts else ""
+
+
 def _findings(results: dict) -> list[str]:
     """Plain-language reading of the numbers (generated from them, not written in advance)."""
     models = results["models"]
@@ -78,15 +95,16 @@ def _findings(results: dict) -> list[str]:
                    "separates the models (persistence forecasts no change, so it scores 0 or below there).")
     if "convlstm" in models and "cnn" in models:
         a, b = rm["convlstm"], rm["cnn"]
-        out.append(f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm "
-                   f"({'the recurrent core helps' if a < b else 'the recurrent core does not help here'}).")
+        verdict = ("the same forecast: neither network beat its filtered prior on validation" if a == b else
+                   "the recurrent core helps" if a < b else "the recurrent core does not help here")
+        out.append(f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm ({verdict}).")
     if "history_fit" in models:
         for name in ("convlstm", "cnn"):
             if name in models:
                 a, b = rm[name], rm["history_fit"]
                 out.append(f"{name} reads each pixel's past before the window through a per-pixel harmonic prior; "
                            f"history_fit is that kind of fit alone on the same past: {name} {_fmt(a)} mm vs "
-                           f"history_fit {_fmt(b)} mm ({(b - a) / b:+.0%} from the network itself).")
+                           f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}). " + _deep_parts(name, models[name]))
                 break
     if "paper" in models and "convlstm" in models:
         out.append(f"The paper's CNN-LSTM: {_fmt(rm['paper'])} mm vs the default convlstm {_fmt(rm['convlstm'])} mm.")
@@ -153,7 +171,7 @@ def markdown(results: dict) -> str:
         lines += ["", "RMSE (mm) against the observations resampled to each grid."]
     lines += ["", "## Models", ""]
     for name, info in results["models"].items():
-        details = ", ".join(f"{k} {v}" for k, v in info["details"].items() if k != "config")
+        details = ", ".join(f"{k} {v}" for k, v in info["details"].items() if k not in ("config", "prior_filter"))
         lines.append(f"- **{name}** ({info['kind']}): {info['description']}; multi-step: {info['multi_step']}; "
                      f"fit {info['fit_seconds']:.1f} s, predict {info['predict_seconds']:.1f} s"
                      + (f"; {details}" if details else "") + ".")

@@ -287,6 +287,9 @@ def describe_model(path) -> dict:
             training["best_epoch"] = best.get("epoch")
     out["training"] = training
     metadata = header.get("metadata") or {}
+    stage = metadata.get("prior_filter")
+    if stage:
+        out["prior_filter"] = {k: stage[k] for k in ("kept", "val_rmse_prior_mm", "val_rmse_filtered_mm") if k in stage}
     for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
         if key in metadata:
             out[key] = metadata[key]
@@ -379,7 +382,8 @@ def format_description(info: dict) -> str:
     for key, value in info.items():
         if value is None or key == "notes":
             continue
-        if key in ("variables", "attributes", "layout", "training", "versions", "hyperparameters", "normalisation") and isinstance(value, dict):
+        if key in ("variables", "attributes", "layout", "training", "versions", "hyperparameters", "normalisation",
+                   "prior_filter") and isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():
                 lines.append(f"  {k}: {_value_text(k, v)}")

@@ -248,3 +248,20 @@ def test_prior_filter_learns_to_denoise_the_history_fit():
     target = truth[split.target_indices("test")]
     inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # the filter needs 5x5 support
     assert _rmse(pred[inner], target[inner]) < 0.85 * _rmse(per_pixel[inner], target[inner])
+
+
+def test_new_weights_need_a_gain_that_holds_across_validation_dates():
+    """A lower loss from a lucky date or two is refused; a steady gain is kept."""
+    from insar_raster.forecast.train import _beats, _Score
+
+    config = TrainConfig(min_improvement=0.01, significance=2.0)
+    incumbent = _Score(1.0, np.ones(10))
+    lucky = np.ones(10)
+    lucky[3] = 0.5  # loss 0.95, all from one date
+    assert not _beats(_Score(float(lucky.mean()), lucky), incumbent, config)
+    steady = np.full(10, 0.95) + np.linspace(-0.01, 0.01, 10)
+    assert _beats(_Score(float(steady.mean()), steady), incumbent, config)
+    assert _beats(_Score(float(lucky.mean()), lucky), incumbent, TrainConfig(significance=0.0))
+    assert not _beats(_Score(0.995, steady), incumbent, config)  # below min_improvement
+    with pytest.raises(InputError, match="significance"):
+        TrainConfig(significance=-1.0)

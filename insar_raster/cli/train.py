@@ -81,7 +81,7 @@ def report_training(forecaster) -> None:
     if rmse is None or pers is None:
         return
     text = (f"validation RMSE {rmse:.3f} mm vs persistence {pers:.3f} mm "
-            f"({rmse / pers:.2f}x), best at epoch {meta.get('best_epoch')} of {forecaster.history[-1]['epoch']}")
+            f"({rmse / pers:.2f}x), weights kept from epoch {meta.get('best_epoch')} of {forecaster.history[-1]['epoch']}")
     fit = meta.get("val_history_fit_rmse_mm")
     if fit:
         text += f"; per-pixel history fit alone {fit:.3f} mm"

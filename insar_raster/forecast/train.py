@@ -173,6 +173,11 @@ class TrainConfig:
         Relative validation-loss improvement needed to keep new weights (and reset the
         patience): small gains on a short validation period are mostly noise, and the
         untrained model (the prior) is a strong default.
+    significance : float
+        New weights must also lower the validation loss of the validation dates by at
+        least this many standard errors of the per-date gains (one-sided; 2 is about
+        97.5 %). A date's atmospheric noise is shared by all its cells, so a gain on a
+        few dates is luck, not skill. 0 disables the test.
     hidden, features : int
         Width of the ``convlstm``/``cnn`` recurrent core and full-resolution layers.
     paper_input_size : int
@@ -213,6 +218,7 @@ class TrainConfig:
     patience: int = 4
     val_patches: int = 96
     min_improvement: float = 0.01
+    significance: float = 2.0
     hidden: int = 16
     features: int = 16
     paper_input_size: int = 256
@@ -239,6 +245,8 @@ class TrainConfig:
             raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError("--lr", f"must be a positive number, got {self.lr}")
+        if not (self.significance >= 0 and math.isfinite(self.significance)):
+            raise InputError(None, f"significance must be a number >= 0, got {self.significance}")
         if not 0.0 <= self.min_history_fraction <= 1.0:
             raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")
 
@@ -334,6 +342,26 @@ def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
     needed = config.min_history_fraction * min(split.train_end, config.history_epochs)
     long_enough = split.train[split.train + config.window >= needed]
     return long_enough if len(long_enough) else split.train[-1:]
+
+
+class _Score(NamedTuple):
+    """Validation score: masked MSE over all patches, and per target date (NaN: no cell)."""
+
+    loss: float
+    per_date: np.ndarray
+
+
+def _beats(candidate: _Score, incumbent: _Score, config: "TrainConfig") -> bool:
+    """Whether new weights are kept: ``min_improvement`` lower loss, and a gain that holds
+    across validation dates (mean gain > ``significance`` standard errors), not one that
+    a few dates' noise produced. With fewer than 3 dates only the first test applies."""
+    if not candidate.loss < incumbent.loss * (1.0 - config.min_improvement):
+        return False
+    both = np.isfinite(candidate.per_date) & np.isfinite(incumbent.per_date)
+    gain = incumbent.per_date[both] - candidate.per_date[both]
+    if config.significance <= 0 or len(gain) < 3:
+        return True
+    return bool(gain.mean() > config.significance * gain.std(ddof=1) / math.sqrt(len(gain)))
 
 
 def _masked_mse(pred, target, valid):
@@ -452,29 +480,41 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     def to_tensors(batch):
         return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch))
 
-    def evaluate(forward):
+    # Validation is scored date by date: each date's atmosphere is one draw of noise
+    # shared by all its cells, so the dates, not the cells, are the independent samples.
+    local_dates = world.shard(val_draw)[0][:, None] + config.window + np.arange(config.steps)[None, :]
+    all_dates = np.unique(val_draw[0][:, None] + config.window + np.arange(config.steps)[None, :])
+    date_index = torch.from_numpy(np.searchsorted(all_dates, local_dates)).to(device)
+
+    def evaluate(forward) -> _Score:
         model.eval()
+        sse = torch.zeros(len(all_dates), dtype=torch.float64, device=device)
+        count = torch.zeros_like(sse)
         with torch.no_grad():
             val = to_tensors(val_batch)
-            sse, count = 0.0, 0.0
             for i in range(0, len(val.x), config.batch_size):
                 sl = slice(i, i + config.batch_size)
                 pred = forward(*(a[sl] for a in val.inputs))
                 v = val.valid[sl].to(pred.dtype)
-                sse += float(((pred - val.y[sl]) ** 2 * v).sum())
-                count += float(v.sum())
+                ids = date_index[sl].reshape(-1)
+                sse.index_add_(0, ids, ((pred - val.y[sl]) ** 2 * v).sum(dim=(2, 3)).reshape(-1).double())
+                count.index_add_(0, ids, v.sum(dim=(2, 3)).reshape(-1).double())
+        sse, count = sse.cpu().numpy(), count.cpu().numpy()
         if world.distributed:
-            sse, count = _all_sum(world, (sse, count), device)
-        return sse / max(count, 1.0)
+            both = _all_sum(world, np.concatenate([sse, count]), device)
+            sse, count = np.asarray(both[:len(all_dates)]), np.asarray(both[len(all_dates):])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_date = sse / count
+        return _Score(float(sse.sum() / max(count.sum(), 1.0)), per_date)
 
-    def run_stage(name, forward, params, lr, best_loss, history=None, sync_grads=False):
-        """Adam on ``params`` with early stopping; keeps the weights with the best
-        validation loss (by ``min_improvement`` over ``best_loss``, the loss to beat).
-        ``sync_grads`` averages gradients over ranks by hand (``forward`` not DDP-wrapped)."""
+    def run_stage(name, forward, params, lr, best, history=None, sync_grads=False):
+        """Adam on ``params`` with early stopping; keeps the weights whose validation
+        score beats ``best`` (the score to beat) by :func:`_beats`. ``sync_grads``
+        averages gradients over ranks by hand (``forward`` not DDP-wrapped)."""
         optimiser = torch.optim.Adam(params, lr=lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5,
                                                                patience=max(1, config.patience // 3))
-        best_state, stale, epochs_run = copy.deepcopy(model.state_dict()), 0, 0
+        best_state, stale, epochs_run, best_epoch = copy.deepcopy(model.state_dict()), 0, 0, 0
         bar = progress_bar(range(1, config.epochs + 1), desc=f"train {name}", unit="epoch",
                            disable=not (progress and world.main))
         try:
@@ -496,7 +536,8 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
                 train_loss = total / n_batches
                 if world.distributed:
                     train_loss = _all_sum(world, (train_loss,), device)[0] / world.world_size
-                val_loss = evaluate(forward)
+                score = evaluate(forward)
+                val_loss = score.loss
                 scheduler.step(val_loss)
                 epochs_run = epoch
                 if history is not None:
@@ -504,8 +545,8 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
                                     "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
                 bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
                 log.debug("%s epoch %d: train %.5f val %.5f", name, epoch, train_loss, val_loss)
-                if val_loss < best_loss * (1.0 - config.min_improvement):
-                    best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+                if _beats(score, best, config):
+                    best, best_state, stale, best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
                 else:
                     stale += 1
                     if stale >= config.patience:
@@ -516,7 +557,7 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
         finally:
             bar.close()
         model.load_state_dict(best_state)
-        return best_loss, epochs_run
+        return best, best_epoch, epochs_run
 
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if device.type == "cpu":
@@ -530,21 +571,22 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
             def filtered(x, leads, prior, level):
                 return model.filtered_prior(x, prior, level)
 
-            prior_loss = evaluate(filtered)
-            filter_loss, filter_epochs = run_stage(f"{config.arch} prior filter", filtered,
+            prior_score = evaluate(filtered)
+            filter_score, _, filter_epochs = run_stage(f"{config.arch} prior filter", filtered,
                                                    list(model.refine.parameters()), config.lr * FILTER_LR_FACTOR,
-                                                   prior_loss, sync_grads=world.distributed)
-            filter_stage = {"epochs": filter_epochs, "val_rmse_prior_mm": math.sqrt(prior_loss) * norm.scale_mm,
-                            "val_rmse_filtered_mm": math.sqrt(filter_loss) * norm.scale_mm,
-                            "kept": bool(filter_loss < prior_loss),
+                                                   prior_score, sync_grads=world.distributed)
+            filter_stage = {"epochs": filter_epochs, "val_rmse_prior_mm": math.sqrt(prior_score.loss) * norm.scale_mm,
+                            "val_rmse_filtered_mm": math.sqrt(filter_score.loss) * norm.scale_mm,
+                            "kept": filter_score is not prior_score,  # run_stage returns a new score if kept
                             "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist()}
         # Stage 2 (epoch 0 = the model before its network has learned: the history
         # prior, filtered if stage 1 kept a filter; persistence with prior="none"; the
         # paper model starts random). New weights must beat it on validation.
-        initial_loss = evaluate(model)
-        history = [{"epoch": 0, "train_loss": None, "val_loss": initial_loss,
-                    "val_rmse_mm": math.sqrt(initial_loss) * norm.scale_mm}]
-        best_loss, _ = run_stage(config.arch, train_model_, list(model.parameters()), config.lr, initial_loss, history)
+        initial = evaluate(model)
+        history = [{"epoch": 0, "train_loss": None, "val_loss": initial.loss,
+                    "val_rmse_mm": math.sqrt(initial.loss) * norm.scale_mm}]
+        best, best_epoch, _ = run_stage(config.arch, train_model_, list(model.parameters()), config.lr, initial,
+                                        history)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     model.eval()
@@ -558,9 +600,9 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
         persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
         prior_mse = float(((val_batch.prior - target) ** 2 * valid).sum() / max(valid.sum(), 1))
     metadata = {
-        "val_rmse_mm": math.sqrt(best_loss) * norm.scale_mm,
+        "val_rmse_mm": math.sqrt(best.loss) * norm.scale_mm,
         "prior_filter": filter_stage,
-        "best_epoch": int(min(history, key=lambda h: h["val_loss"])["epoch"]),
+        "best_epoch": int(best_epoch),  # the kept weights' epoch (0: the network learned nothing kept)
         "val_persistence_rmse_mm": math.sqrt(persistence_mse) * norm.scale_mm,
         "val_history_fit_rmse_mm": math.sqrt(prior_mse) * norm.scale_mm if config.use_prior else None,
         "train_samples": int(len(train_starts)),

@@ -283,8 +283,9 @@ def describe_model(path) -> dict:
         training["epochs_run"] = len(history)
         finite = [h for h in history if isinstance(h.get("val_loss"), (int, float))]
         if finite:
+            # The kept weights' epoch when the file says (training keeps only clear gains).
             best = min(finite, key=lambda h: h["val_loss"])
-            training["best_epoch"] = best.get("epoch")
+            training["best_epoch"] = (header.get("metadata") or {}).get("best_epoch", best.get("epoch"))
     out["training"] = training
     metadata = header.get("metadata") or {}
     stage = metadata.get("prior_filter")

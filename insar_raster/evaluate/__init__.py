@@ -39,7 +39,7 @@ DESCRIPTIONS = {
     "persistence": "last observed (input) epoch, repeated",
     "trend": "per-pixel least-squares line through the window's epochs",
     "trend_seasonal": "per-pixel line + annual sinusoid (ridge on the seasonal terms) through the window's epochs",
-    "history_fit": "per-pixel trend + acceleration + annual cycle (ridge) fitted to all past epochs up to the last input (at most 150): the default deep models' prior on its own",
+    "history_fit": "per-pixel trend + acceleration + annual cycle (ridge; acceleration penalty chosen on validation) fitted to all past epochs up to the last input (at most 150): the default deep models' prior on its own",
     "lasso": "LASSO on the pixel's last L values (raw mm), one model per step (direct)",
     "lightgbm": "LightGBM on the pixel's last L values (relative to the last) + level + day of year, predicts the change, one model per step (direct)",
     "paper": "the paper's CNN-LSTM (3 conv blocks, LSTM over flattened maps, dense output)",
@@ -119,8 +119,9 @@ def _fit_model(name, cube, split, window, steps, seed, epochs, device, max_rows,
         details = {}
         if hasattr(model, "alpha"):
             details["alpha"] = model.alpha
-        if getattr(model, "seasonal_ridge", None) is not None:
-            details["seasonal_ridge"] = model.seasonal_ridge
+        for ridge in ("seasonal_ridge", "acceleration_ridge"):
+            if getattr(model, ridge, None) is not None:
+                details[ridge] = getattr(model, ridge)
         if getattr(model, "history", window) > window:
             details["history_epochs"] = int(model.history)
         if getattr(model, "n_train_rows_", 0):

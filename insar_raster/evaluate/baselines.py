@@ -21,10 +21,11 @@ seasonal terms are ridge-penalised, with the penalty chosen on the validation sa
 
 The default deep models (``convlstm``, ``cnn``) additionally read each pixel's *past*
 before the window (up to ``history_epochs`` epochs, through a per-pixel harmonic fit
-given to the network as a prior). ``history_fit`` is the baseline with exactly that
-information: the same kind of per-pixel fit (trend + acceleration + annual cycle) over
-all past epochs up to the last input epoch, extrapolated. The gap between it and the
-deep models is what the network adds beyond the per-pixel fit.
+given to the network as a prior). ``history_fit`` is that prior on its own: the same
+function (:func:`insar_raster.forecast.data.history_fit`, trend + acceleration + annual
+cycle over all past epochs up to the last input epoch), its acceleration penalty chosen
+on the validation samples from the same candidates, extrapolated. The gap between it
+and the deep models is what their learned parts add beyond the per-pixel fit.
 
 Multi-step forecasting
 ----------------------
@@ -42,7 +43,14 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from insar_raster.forecast.data import acquisition_step_days, harmonic_design, times_in_days
+from insar_raster.forecast.data import (
+    ACCELERATION_RIDGES,
+    acquisition_step_days,
+    harmonic_design,
+    history_eval,
+    history_fit,
+    times_in_days,
+)
 from insar_raster.io.cube import CUBE_VARIABLE
 
 log = logging.getLogger("insar_raster")
@@ -107,8 +115,23 @@ class Persistence(WindowBaseline):
         return np.repeat(last[:, None], self.steps, axis=1)
 
 
+def _choose_on_validation(model: WindowBaseline, cube: xr.Dataset, split, attribute: str, candidates) -> None:
+    """Set ``model.<attribute>`` to the candidate with the lowest validation RMSE
+    (training samples when there is no validation part; ties go to the smaller value)."""
+    from insar_raster.evaluate.metrics import rmse
+
+    part = "val" if len(split.val) else "train"
+    observed = cube_values(cube)[split.target_indices(part)]
+    errors = {}
+    for value in candidates:
+        setattr(model, attribute, value)
+        errors[value] = rmse(model.predict_windows(cube, getattr(split, part)), observed)
+    setattr(model, attribute, min(errors, key=lambda v: (np.nan_to_num(errors[v], nan=np.inf), v)))
+    log.debug("%s: %s %s (validation RMSE %s)", model.name, attribute, getattr(model, attribute), errors)
+
+
 class PixelTrend(WindowBaseline):
-    """Per-pixel least-squares line (or line + annual sinusoid) through past epochs.
+    """Per-pixel least-squares line (or line + annual sinusoid) through the window's epochs.
 
     Parameters
     ----------
@@ -116,46 +139,23 @@ class PixelTrend(WindowBaseline):
     seasonal : bool
         Add an annual sine/cosine pair to the linear trend.
     seasonal_ridge : float or None
-        Ridge penalty on the seasonal (and acceleration) terms, in units of
-        "equivalent epochs": the penalty is ``seasonal_ridge * n_valid * |coef|²``.
-        ``None`` chooses it from :attr:`RIDGE_GRID` by validation RMSE in :meth:`fit`.
-    history : int or None
-        Epochs fitted, ending at the last input epoch: ``None`` = the window only
-        (the same information as the window-only models); larger values read further
-        into the past (never past the last input epoch).
-    acceleration : bool
-        Add a quadratic term (accelerating subsidence).
+        Ridge penalty on the seasonal terms, in units of "equivalent epochs": the
+        penalty is ``seasonal_ridge * n_valid * |coef|²``. ``None`` chooses it from
+        :attr:`RIDGE_GRID` by validation RMSE in :meth:`fit`.
     """
 
     RIDGE_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
-    def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None,
-                 history: int | None = None, acceleration: bool = False):
+    def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None):
         super().__init__(window, steps)
         self.seasonal = bool(seasonal)
-        self.acceleration = bool(acceleration)
         self.seasonal_ridge = seasonal_ridge
-        self.history = max(self.window, int(history)) if history else self.window
-        if self.history > self.window:
-            self.name = "history_fit"
-        else:
-            self.name = "trend_seasonal" if seasonal else "trend"
+        self.name = "trend_seasonal" if seasonal else "trend"
 
     def fit(self, cube, split):
         self._check_split(split)
-        penalised = self.seasonal or self.acceleration
-        if penalised and self.seasonal_ridge is None:
-            from insar_raster.evaluate.metrics import rmse
-
-            part = "val" if len(split.val) else "train"
-            tune = getattr(split, part)
-            observed = cube_values(cube)[split.target_indices(part)]
-            errors = {}
-            for ridge in self.RIDGE_GRID:
-                self.seasonal_ridge = ridge
-                errors[ridge] = rmse(self.predict_windows(cube, tune), observed)
-            self.seasonal_ridge = min(errors, key=lambda r: (np.nan_to_num(errors[r], nan=np.inf), r))
-            log.debug("%s: ridge %s (validation RMSE %s)", self.name, self.seasonal_ridge, errors)
+        if self.seasonal and self.seasonal_ridge is None:
+            _choose_on_validation(self, cube, split, "seasonal_ridge", self.RIDGE_GRID)
         elif self.seasonal_ridge is None:
             self.seasonal_ridge = 0.0
         return self
@@ -170,10 +170,10 @@ class PixelTrend(WindowBaseline):
         ridge = float(self.seasonal_ridge or 0.0)
         for i, s in enumerate(starts):
             last = s + self.window - 1
-            epochs = np.arange(max(0, last + 1 - self.history), last + 1)
+            epochs = np.arange(s, last + 1)
             reference = days[last:last + 1]
-            x_in = harmonic_design(days[epochs][None], reference, self.seasonal, self.acceleration)[0]  # (m, p)
-            x_out = harmonic_design(target_days[i][None], reference, self.seasonal, self.acceleration)[0]  # (H, p)
+            x_in = harmonic_design(days[epochs][None], reference, self.seasonal, acceleration=False)[0]  # (m, p)
+            x_out = harmonic_design(target_days[i][None], reference, self.seasonal, acceleration=False)[0]  # (H, p)
             p = x_in.shape[-1]
             y = values[epochs].reshape(len(epochs), -1).astype(np.float64)  # (m, P)
             w = np.isfinite(y)
@@ -184,7 +184,7 @@ class PixelTrend(WindowBaseline):
             b = np.einsum("lp,lc->cp", x_in, y0)
             n_valid = wf.sum(axis=0)
             if ridge > 0:
-                for k in range(2, p):  # all but offset and velocity
+                for k in range(2, p):  # the seasonal terms
                     a[:, k, k] += ridge * n_valid
             # Too few epochs for the parameters: no forecast for that pixel.
             solvable = n_valid >= p
@@ -193,6 +193,42 @@ class PixelTrend(WindowBaseline):
             pred = x_out @ coef.T  # (H, P)
             pred[:, ~solvable] = np.nan
             out[i] = pred.reshape(self.steps, height, width)
+        return out
+
+
+class HistoryFit(WindowBaseline):
+    """The default deep models' history prior on its own, extrapolated.
+
+    Per pixel, :func:`~insar_raster.forecast.data.history_fit` over the ``history``
+    epochs up to the last input epoch; the acceleration penalty is picked from
+    :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by validation RMSE in
+    :meth:`fit` unless given.
+    """
+
+    name = "history_fit"
+
+    def __init__(self, window: int, steps: int, history: int = 150, acceleration_ridge: float | None = None):
+        super().__init__(window, steps)
+        self.history = max(self.window, int(history))
+        self.acceleration_ridge = acceleration_ridge
+
+    def fit(self, cube, split):
+        self._check_split(split)
+        if self.acceleration_ridge is None:
+            _choose_on_validation(self, cube, split, "acceleration_ridge", ACCELERATION_RIDGES)
+        return self
+
+    def predict_windows(self, cube, starts):
+        starts = self._starts(cube, starts)
+        values = cube_values(cube)
+        days = times_in_days(cube)
+        target_days = _target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
+        out = np.empty((len(starts), self.steps, *values.shape[1:]), dtype=np.float32)
+        for i, s in enumerate(starts):
+            last = s + self.window - 1
+            first = max(0, last + 1 - self.history)
+            coef = history_fit(values[first:last + 1], days[first:last + 1], days[last], self.acceleration_ridge or 0.0)
+            out[i] = history_eval(coef, target_days[i], days[last])
         return out
 
 
@@ -402,8 +438,7 @@ BASELINES = {
     "persistence": lambda window, steps, **kw: Persistence(window, steps),
     "trend": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=False),
     "trend_seasonal": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=True),
-    "history_fit": lambda window, steps, history_epochs=150, **kw: PixelTrend(
-        window, steps, seasonal=True, acceleration=True, history=history_epochs),
+    "history_fit": lambda window, steps, history_epochs=150, **kw: HistoryFit(window, steps, history_epochs),
     "lasso": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLasso(window, steps, max_rows, seed),
     "lightgbm": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLightGBM(window, steps, max_rows, seed),
 }

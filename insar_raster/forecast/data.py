@@ -20,7 +20,10 @@ up to the last input epoch (at most ``history_epochs``; never a later epoch) is
 extrapolated to the target dates; its change from the last observed epoch is given to
 the decoder (``prior``) and the network learns a correction to it (mainly spatial
 denoising, which no per-pixel fit can do). A small ridge penalty on ``a, s, c`` keeps
-short histories (the first training samples) from extrapolating wildly.
+short histories (the first training samples) from extrapolating wildly. A further
+penalty on the acceleration ``a`` is chosen on the validation epochs from
+:data:`ACCELERATION_RIDGES`: where nothing accelerates, the quadratic term only adds
+noise to the extrapolation (its leverage at the last epoch is the largest).
 The network learns the correction to this prior; the per-pixel fit is also a strong
 baseline in its own right (the evaluation compares against it).
 
@@ -41,6 +44,10 @@ N_CHANNELS = 6
 #: seasonal terms of the history fit: negligible for a year of history or more, strong
 #: enough to keep a few months of history from extrapolating a spurious curvature.
 HISTORY_RIDGE = 0.1
+#: Candidate penalties on the acceleration term, relative (times the number of fitted
+#: epochs, as the evaluation's trend baselines count them); training and the
+#: ``history_fit`` baseline pick one on the validation epochs. 0 = free acceleration.
+ACCELERATION_RIDGES = (0.0, 0.3, 1.0, 3.0, 10.0, 100.0)
 _DAY_NS = 86400 * 10**9
 #: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
 #: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
@@ -222,7 +229,7 @@ def harmonic_design(days, reference_days, seasonal: bool = True, acceleration: b
     return np.stack(cols, axis=-1)
 
 
-def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndarray:
+def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float, acceleration_ridge: float = 0.0) -> np.ndarray:
     """Per-pixel ridge least squares of trend + acceleration + annual cycle.
 
     Parameters
@@ -233,6 +240,9 @@ def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.nda
         Their dates (days).
     ref_days : float
         Time origin of the polynomial terms (the last input epoch).
+    acceleration_ridge : float
+        Extra penalty on the acceleration, times the pixel's number of valid epochs
+        (see :data:`ACCELERATION_RIDGES`).
 
     Returns
     -------
@@ -242,18 +252,21 @@ def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float) -> np.nda
     n, h, w = values.shape
     design = harmonic_design(days, ref_days)
     penalty = np.diag([0.0, 0.0, 1.0, 1.0, 1.0]) * HISTORY_RIDGE
+    per_epoch = np.zeros((5, 5))
+    per_epoch[2, 2] = float(acceleration_ridge)
     y = values.reshape(n, -1).astype(np.float64)
     valid = np.isfinite(y)
     coef = np.full((5, h * w), np.nan)
     full = valid.all(axis=0)
     if full.any():  # common case (static mask): one shared solve
-        lhs = design.T @ design + penalty
+        lhs = design.T @ design + penalty + n * per_epoch
         coef[:, full] = np.linalg.solve(lhs, design.T @ y[:, full])
     partial = ~full & (valid.sum(axis=0) >= 3)
     if partial.any():  # gaps: per-pixel normal equations
         wgt = valid[:, partial].astype(np.float64)
         yp = np.where(valid[:, partial], y[:, partial], 0.0)
-        lhs = np.einsum("tp,ti,tj->pij", wgt, design, design) + penalty[None]
+        lhs = (np.einsum("tp,ti,tj->pij", wgt, design, design) + penalty[None]
+               + wgt.sum(axis=0)[:, None, None] * per_epoch[None])
         rhs = np.einsum("tp,ti,tp->pi", wgt, design, yp)
         coef[:, partial] = np.linalg.solve(lhs, rhs[..., None])[..., 0].T
     return coef.reshape(5, h, w)
@@ -266,7 +279,7 @@ def history_eval(coef: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndar
 
 
 def prepare_batch(histories, history_days, window: int, target_days: np.ndarray, norm: Normalisation,
-                  use_prior: bool):
+                  use_prior: bool, acceleration_ridge: float = 0.0):
     """Network inputs for a batch of samples.
 
     Parameters
@@ -282,6 +295,8 @@ def prepare_batch(histories, history_days, window: int, target_days: np.ndarray,
     norm : Normalisation
     use_prior : bool
         Compute the history prior (see module docstring).
+    acceleration_ridge : float
+        Penalty on the prior's acceleration (:func:`history_fit`).
 
     Returns
     -------
@@ -303,7 +318,7 @@ def prepare_batch(histories, history_days, window: int, target_days: np.ndarray,
     scale = np.float32(norm.scale_mm)
     if use_prior:
         for i, (hist, days) in enumerate(zip(histories, history_days)):
-            coef = history_fit(hist, days, days[-1])
+            coef = history_fit(hist, days, days[-1], acceleration_ridge)
             fitted_in = history_eval(coef, days[-window:], days[-1])
             fitted_out = history_eval(coef, target_days[i], days[-1])
             resid = (block[i] - fitted_in) / scale

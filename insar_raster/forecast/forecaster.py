@@ -198,7 +198,8 @@ class Forecaster:
                         hists.append(reader.read(first, int(last) + 1, y0, y1, x0, x1))
                         hist_days.append(reader.days[first:int(last) + 1])
                     x, leads, prior, level, ref = prepare_batch(hists, hist_days, self.window, target_days[i:i + batch],
-                                                         norm, self.config.use_prior)
+                                                                norm, self.config.use_prior,
+                                                                self.config.acceleration_ridge or 0.0)
                     reference[i:i + batch, y0:y1, x0:x1] = ref
                     if (h, w) != (tile_h, tile_w) and not self.fully_convolutional:
                         # Fixed-size model on a smaller grid: pad with masked cells.

@@ -40,6 +40,7 @@ import xarray as xr
 from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.forecast.data import (
+    ACCELERATION_RIDGES,
     N_CHANNELS,
     CubeReader,
     Normalisation,
@@ -133,7 +134,7 @@ def _average_gradients(params, world: _World) -> None:
 
 #: The prior filter (stage 1) has a handful of parameters on a convex loss: it takes a
 #: larger step than the network.
-FILTER_LR_FACTOR = 2.5
+FILTER_LR_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,11 @@ class TrainConfig:
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
+    acceleration_ridge : float or None
+        Penalty on the history prior's acceleration (see
+        :func:`~insar_raster.forecast.data.history_fit`); ``None`` picks it from
+        :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by the prior's loss on the
+        validation patches before training (the model file stores the choice).
     min_history_fraction : float
         With a history prior, train only on samples whose history (epochs up to the
         last input) spans at least this share of the training epochs. The prior's
@@ -227,6 +233,7 @@ class TrainConfig:
     tile_overlap: int = 32
     prior: str = "auto"
     history_epochs: int = 150
+    acceleration_ridge: float | None = None
     min_history_fraction: float = 0.5
     threads: int | None = None
 
@@ -247,6 +254,8 @@ class TrainConfig:
             raise InputError("--lr", f"must be a positive number, got {self.lr}")
         if not (self.significance >= 0 and math.isfinite(self.significance)):
             raise InputError(None, f"significance must be a number >= 0, got {self.significance}")
+        if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
+            raise InputError(None, f"acceleration_ridge must be >= 0, got {self.acceleration_ridge}")
         if not 0.0 <= self.min_history_fraction <= 1.0:
             raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")
 
@@ -316,7 +325,7 @@ class _PatchSampler:
             hist_days.append(self.reader.days[first:s + window])
         target_days = self.reader.days[np.asarray(starts)[:, None] + window + np.arange(steps)[None, :]]
         x, leads, prior, level, ref = prepare_batch(hists, hist_days, window, target_days, self.norm,
-                                                    self.config.use_prior)
+                                                    self.config.use_prior, self.config.acceleration_ridge or 0.0)
         y, valid = build_targets(np.stack(targets), ref, self.norm)
         return _Batch(x, leads, prior, level, y, valid)
 
@@ -332,6 +341,23 @@ class _PatchSampler:
 
     def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
         return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
+
+
+def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _World, device) -> TrainConfig:
+    """The config with the acceleration ridge whose prior alone scores best on validation.
+
+    Sets it on ``sampler`` too. Under torchrun the losses are summed over the ranks'
+    shares, so every rank picks the same value.
+    """
+    losses = []
+    for ridge in ACCELERATION_RIDGES:
+        sampler.config = replace(sampler.config, acceleration_ridge=ridge)
+        batch = sampler.batch(*val_draw)
+        sse = float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum())
+        losses.append(_all_sum(world, (sse, float(batch.valid.sum())), device))
+    mse = [sse / max(count, 1.0) for sse, count in losses]
+    sampler.config = replace(sampler.config, acceleration_ridge=ACCELERATION_RIDGES[int(np.argmin(mse))])
+    return sampler.config
 
 
 def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
@@ -463,6 +489,11 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     # torchrun every rank draws the same patches and evaluates its share.
     val_draw = sampler.draw_indices(np.random.default_rng([config.seed, 1]), val_starts,
                                     max(config.val_patches, world.world_size), flip=False)
+    if config.use_prior and config.acceleration_ridge is None:
+        config = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
+        if world.main:
+            log.info("history prior: acceleration ridge %g (lowest validation loss of %s)",
+                     config.acceleration_ridge, ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES))
     val_batch = sampler.batch(*world.shard(val_draw))
     train_model_ = model
     if world.distributed:

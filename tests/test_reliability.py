@@ -689,6 +689,7 @@ FORECAST_CASES = [
     ("forecast_steps_beyond_model", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "5"], 2, ["--steps"]),
     ("forecast_zero_steps", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "0"], 2, ["--steps"]),
     ("train_zero_window", ["train", "cube.nc", *TINY_TRAIN[2:], "--window", "0"], 2, ["--window"]),
+    ("train_negative_significance", ["train", "cube.nc", *TINY_TRAIN, "--significance", "-1"], 2, ["--significance"]),
     ("train_bad_fractions", ["train", "cube.nc", *TINY_TRAIN, "--val-fraction", "0.6", "--test-fraction", "0.6"], 2,
      ["cube.nc", "no train sample"]),
     ("forecast_unknown_output_format", ["forecast", "cube.nc", "--model", "model.ipt", "-o", "out.png"], 2,

@@ -42,6 +42,9 @@ def add_training_options(p) -> None:
     g.add_argument("--patience", type=int, default=d.patience, help=f"early stopping patience, epochs (default {d.patience})")
     g.add_argument("--prior", default=d.prior, choices=("auto", "harmonic", "none"),
                    help="per-pixel trend+seasonal history fit given to the network (default auto: on except for paper)")
+    g.add_argument("--significance", type=float, default=d.significance, metavar="Z",
+                   help="new weights must lower the validation loss by this many standard errors of the per-date "
+                        f"gains, besides 1%% overall (default {d.significance:g}; 0 keeps any 1%% gain)")
     g.add_argument("--resample", metavar="STEP",
                    help="first interpolate the cube to a regular time step, e.g. 12D (default: keep the "
                         "acquisition dates; the model is given the time gaps)")
@@ -56,6 +59,7 @@ def config_from_args(args, steps: int):
         lr=args.lr, seed=args.seed, device=args.device, patch_size=args.patch_size,
         paper_input_size=args.paper_size, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         patience=args.patience, prior=args.prior, samples_per_epoch=args.samples_per_epoch, threads=args.threads,
+        significance=args.significance,
     )
 
 

@@ -253,7 +253,7 @@ class TrainConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError("--lr", f"must be a positive number, got {self.lr}")
         if not (self.significance >= 0 and math.isfinite(self.significance)):
-            raise InputError(None, f"significance must be a number >= 0, got {self.significance}")
+            raise InputError("--significance", f"must be a number >= 0, got {self.significance}")
         if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
             raise InputError(None, f"acceleration_ridge must be >= 0, got {self.acceleration_ridge}")
         if not 0.0 <= self.min_history_fraction <= 1.0:

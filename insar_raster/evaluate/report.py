@@ -67,6 +67,12 @@ def _deep_parts(name: str, info: dict) -> str:
     return ("; ".join(parts) + ".") if parts else ""
 
 
+def _tied(scores: dict, best: str) -> str:
+    """The best model in bold, with every model that scores exactly the same."""
+    tied = [n for n in scores if scores[n] == scores[best]]
+    return " and ".join(f"**{n}**" for n in tied) + (" (the same forecast)" if len(tied) > 1 else "")
+
+
 def _findings(results: dict) -> list[str]:
     """Plain-language reading of the numbers (generated from them, not written in advance)."""
     models = results["models"]
@@ -74,7 +80,7 @@ def _findings(results: dict) -> list[str]:
     rm = {n: m["observed"]["overall"]["rmse"] for n, m in models.items()}
     best = min(rm, key=rm.get)
     pers = rm["persistence"]
-    out.append(f"Lowest RMSE against the observations: **{best}** ({_fmt(rm[best])} mm, "
+    out.append(f"Lowest RMSE against the observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
                f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm).")
     beaten = [n for n in rm if n != "persistence" and rm[n] < pers]
     worse = [n for n in rm if n != "persistence" and rm[n] >= pers]
@@ -84,7 +90,7 @@ def _findings(results: dict) -> list[str]:
     if results.get("has_truth"):
         rt = {n: m["truth"]["overall"]["rmse"] for n, m in models.items()}
         bt = min(rt, key=rt.get)
-        out.append(f"Against the noise-free truth the best is **{bt}** ({_fmt(rt[bt])} mm vs "
+        out.append(f"Against the noise-free truth the best is {_tied(rt, bt)} ({_fmt(rt[bt])} mm vs "
                    f"persistence {_fmt(rt['persistence'])} mm). Observations carry noise that no "
                    "forecast can predict, so RMSE against them has a floor the truth scores do not.")
     r2s = {n: m["observed"]["overall"]["r2"] for n, m in models.items()}

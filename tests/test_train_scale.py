@@ -93,8 +93,9 @@ def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
 
     write_cube(small_cube, tmp_path / "cube.nc")
     script = tmp_path / "train_ddp.py"
-    # min_improvement=-1 keeps the epoch-1 weights, so they differ from the initial ones.
-    script.write_text(textwrap.dedent(DDP_SCRIPT.format(tiny={**TINY, "min_improvement": -1.0})))
+    # min_improvement=-1 and no significance test keep the epoch-1 weights, so they differ
+    # from the initial ones.
+    script.write_text(textwrap.dedent(DDP_SCRIPT.format(tiny={**TINY, "min_improvement": -1.0, "significance": 0.0})))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",

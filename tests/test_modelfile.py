@@ -112,6 +112,13 @@ def test_corrupt_and_foreign_files_give_clear_errors(trained, tmp_path):
     mismatched.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n:])
     with pytest.raises(InputError, match="corrupt or incompatible"):
         load_model(mismatched)
+    header["hparams"]["hidden"] = 8
+    header["format_version"] = 1  # a convlstm from before the prior filter
+    body = json.dumps(header).encode()
+    older = tmp_path / "older.ipt"
+    older.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n:])
+    with pytest.raises(InputError, match="older insar-raster.*retrain"):
+        load_model(older)
     text = tmp_path / "notes.ipt"
     text.write_text("hello")
     with pytest.raises(InputError, match="not an insar-raster model file"):

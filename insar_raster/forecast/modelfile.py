@@ -24,7 +24,9 @@ from insar_raster.errors import InputError
 from insar_raster.io.atomic import atomic_path
 
 MAGIC = b"INSAR-RASTER-MODEL\n"
-FORMAT_VERSION = 1
+#: 2: ``convlstm``/``cnn`` gained the prior filter (``refine.weight``) and the ``level``
+#: input; their format-1 files cannot be loaded into the new architecture.
+FORMAT_VERSION = 2
 _MAX_HEADER = 64 * 1024 * 1024
 
 
@@ -114,7 +116,7 @@ def load_model(path):
     from insar_raster.forecast.data import Normalisation
     from insar_raster.forecast.forecaster import Forecaster
     from insar_raster.forecast.train import TrainConfig
-    from insar_raster.models import ARCHITECTURES, build_model
+    from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
 
     header, payload = _read(path)
     expected = header.get("weights_sha256")
@@ -131,6 +133,9 @@ def load_model(path):
         raise InputError(path, f"corrupt model file (weights unreadable: {type(exc).__name__})") from None
     if not isinstance(state, dict):
         raise InputError(path, "corrupt model file (weights are not a state dict)")
+    if arch in FULLY_CONVOLUTIONAL and int(header.get("format_version", -1)) < 2:
+        raise InputError(path, f"{arch} model file format {header.get('format_version')} was written by an older "
+                         "insar-raster, before the prior filter", "retrain it with this version (insar-raster train)")
     try:
         hparams = dict(header["hparams"])
         model = build_model(arch, **hparams)

@@ -141,3 +141,13 @@ def test_zarr_output_round_trip(tmp_path, small_scene):
     back = open_cube(tmp_path / "c.zarr")
     assert back.rio.crs == CRS.from_epsg(3035)
     np.testing.assert_allclose(back.displacement.values, cube.displacement.values, equal_nan=True)
+
+
+def test_netcdf_chunks_split_the_grid_evenly():
+    """Spatial chunks are equal parts of at most 256 cells: no padded chunk to compress."""
+    from insar_raster.io.cube import netcdf_encoding
+
+    ds = xr.Dataset({"displacement": (("time", "y", "x"), np.zeros((20, 449, 100), np.float32))})
+    assert netcdf_encoding(ds)["displacement"]["chunksizes"] == (16, 225, 100)
+    ds = xr.Dataset({"displacement": (("time", "y", "x"), np.zeros((3, 1000, 256), np.float32))})
+    assert netcdf_encoding(ds, time_chunk=8)["displacement"]["chunksizes"] == (3, 250, 256)

@@ -114,6 +114,7 @@ def test_deep_models_share_the_split_and_are_scored(scene):
     for name in ("convlstm", "paper", "cnn"):
         info = res["models"][name]
         assert info["kind"] == "deep" and info["details"]["epochs_trained"] == 1
+        assert info["details"]["network_best_val_rmse_mm"] > 0
         assert np.isfinite(info["observed"]["overall"]["rmse"]) and np.isfinite(info["truth"]["overall"]["rmse"])
         assert res["_arrays"]["predictions"][name].shape == res["_arrays"]["observed"].shape
     assert len(res["importance"]["permutation"]["convlstm"]["delta_rmse_mm"]) == 8

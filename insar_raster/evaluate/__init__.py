@@ -152,6 +152,10 @@ def _deep_details(model) -> dict:
                "val_history_fit_rmse_mm": model.metadata.get("val_history_fit_rmse_mm"),
                "parameters": int(sum(p.numel() for p in model.model.parameters())),
                "prior_filter": model.metadata.get("prior_filter"),
+               # The network's best validation score even when it was not kept, so that
+               # architectures can be compared (the ablation) when none beat the prior.
+               "network_best_val_rmse_mm": min((h["val_rmse_mm"] for h in trained if h.get("val_rmse_mm") is not None),
+                                               default=None),
                "config": dataclasses.asdict(model.config)}
     return details
 

@@ -103,7 +103,12 @@ def _findings(results: dict) -> list[str]:
         a, b = rm["convlstm"], rm["cnn"]
         verdict = ("the same forecast: neither network beat its filtered prior on validation" if a == b else
                    "the recurrent core helps" if a < b else "the recurrent core does not help here")
-        out.append(f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm ({verdict}).")
+        text = f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm ({verdict})."
+        nets = {n: (models[n].get("details") or {}).get("network_best_val_rmse_mm") for n in ("convlstm", "cnn")}
+        if a == b and all(v is not None for v in nets.values()):
+            text += (f" Best validation RMSE their networks reached while training: convlstm "
+                     f"{_fmt(nets['convlstm'])} mm, cnn {_fmt(nets['cnn'])} mm.")
+        out.append(text)
     if "history_fit" in models:
         for name in ("convlstm", "cnn"):
             if name in models:

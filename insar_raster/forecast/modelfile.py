@@ -125,6 +125,9 @@ def load_model(path):
     arch = header.get("arch")
     if arch not in ARCHITECTURES:
         raise InputError(path, f"unknown architecture {arch!r} in model file", "written by a newer insar-raster?")
+    if arch in FULLY_CONVOLUTIONAL and int(header.get("format_version", -1)) < 2:
+        raise InputError(path, f"{arch} model file format {header.get('format_version')} was written by an older "
+                         "insar-raster, before the prior filter", "retrain it with this version (insar-raster train)")
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -133,9 +136,6 @@ def load_model(path):
         raise InputError(path, f"corrupt model file (weights unreadable: {type(exc).__name__})") from None
     if not isinstance(state, dict):
         raise InputError(path, "corrupt model file (weights are not a state dict)")
-    if arch in FULLY_CONVOLUTIONAL and int(header.get("format_version", -1)) < 2:
-        raise InputError(path, f"{arch} model file format {header.get('format_version')} was written by an older "
-                         "insar-raster, before the prior filter", "retrain it with this version (insar-raster train)")
     try:
         hparams = dict(header["hparams"])
         model = build_model(arch, **hparams)

@@ -343,21 +343,24 @@ class _PatchSampler:
         return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
 
 
-def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _World, device) -> TrainConfig:
-    """The config with the acceleration ridge whose prior alone scores best on validation.
+def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _World,
+                               device) -> tuple[TrainConfig, _Batch]:
+    """The config with the acceleration ridge whose prior alone scores best on validation,
+    and the validation batch built with it.
 
-    Sets it on ``sampler`` too. Under torchrun the losses are summed over the ranks'
-    shares, so every rank picks the same value.
+    Sets the config on ``sampler`` too. Under torchrun the losses are summed over the
+    ranks' shares, so every rank picks the same value.
     """
-    losses = []
+    batches, losses = [], []
     for ridge in ACCELERATION_RIDGES:
         sampler.config = replace(sampler.config, acceleration_ridge=ridge)
         batch = sampler.batch(*val_draw)
         sse = float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum())
+        batches.append(batch)
         losses.append(_all_sum(world, (sse, float(batch.valid.sum())), device))
-    mse = [sse / max(count, 1.0) for sse, count in losses]
-    sampler.config = replace(sampler.config, acceleration_ridge=ACCELERATION_RIDGES[int(np.argmin(mse))])
-    return sampler.config
+    best = int(np.argmin([sse / max(count, 1.0) for sse, count in losses]))
+    sampler.config = replace(sampler.config, acceleration_ridge=ACCELERATION_RIDGES[best])
+    return sampler.config, batches[best]
 
 
 def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
@@ -490,11 +493,12 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     val_draw = sampler.draw_indices(np.random.default_rng([config.seed, 1]), val_starts,
                                     max(config.val_patches, world.world_size), flip=False)
     if config.use_prior and config.acceleration_ridge is None:
-        config = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
+        config, val_batch = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
         if world.main:
             log.info("history prior: acceleration ridge %g (lowest validation loss of %s)",
                      config.acceleration_ridge, ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES))
-    val_batch = sampler.batch(*world.shard(val_draw))
+    else:
+        val_batch = sampler.batch(*world.shard(val_draw))
     train_model_ = model
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -517,12 +521,13 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     all_dates = np.unique(val_draw[0][:, None] + config.window + np.arange(config.steps)[None, :])
     date_index = torch.from_numpy(np.searchsorted(all_dates, local_dates)).to(device)
 
+    val = to_tensors(val_batch)  # fixed: converted (and moved to the device) once
+
     def evaluate(forward) -> _Score:
         model.eval()
         sse = torch.zeros(len(all_dates), dtype=torch.float64, device=device)
         count = torch.zeros_like(sse)
         with torch.no_grad():
-            val = to_tensors(val_batch)
             for i in range(0, len(val.x), config.batch_size):
                 sl = slice(i, i + config.batch_size)
                 pred = forward(*(a[sl] for a in val.inputs))

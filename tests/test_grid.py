@@ -28,6 +28,65 @@ def test_linear_matches_independent_linearndinterpolator(small_scene):
         assert np.isnan(got[~inside]).all()  # outside the hull: no extrapolation
 
 
+def test_triangulation_is_exactly_delaunay():
+    """No MP lies strictly inside any triangle's circumcircle, decided in integer
+    arithmetic (coordinates on a 0.1 m grid, as EGMS ships them, at EPSG:3035 magnitudes),
+    and every MP is a vertex."""
+    from scipy.spatial import cKDTree
+
+    from insar_raster.grid.gridders import Triangulation
+
+    rng = np.random.default_rng(5)
+    units = rng.integers(0, 20_000, size=(8000, 2))  # 2 km x 2 km in 0.1 m units
+    units = np.unique(units, axis=0)
+    origin = np.array([31_500_000, 33_500_000])  # 3150 km, 3350 km in 0.1 m units
+    xy = (units + origin) / 10.0
+    tri = Triangulation(xy)
+    assert tri.simplices.shape[1] == 3 and set(np.unique(tri.simplices)) == set(range(len(xy)))
+    a, b, c = (units[tri.simplices[:, k]] for k in range(3))
+    orient = np.sign((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    assert (orient != 0).all()
+    # Candidates: MPs within the (float) circumradius plus a margin; the test itself is exact.
+    centre = xy[tri.simplices].mean(axis=1)
+    radius = np.linalg.norm(xy[tri.simplices[:, 0]] - centre, axis=1) * 2
+    tree = cKDTree(xy)
+    for t, near in enumerate(tree.query_ball_point(centre, radius)):
+        d = units[[i for i in near if i not in tri.simplices[t]]]
+        if len(d) == 0:
+            continue
+        ax, ay = a[t][0] - d[:, 0], a[t][1] - d[:, 1]
+        bx, by = b[t][0] - d[:, 0], b[t][1] - d[:, 1]
+        cx, cy = c[t][0] - d[:, 0], c[t][1] - d[:, 1]
+        # |offsets| < 2e4 units: every term stays below 2**63.
+        det = ((ax * ax + ay * ay) * (bx * cy - cx * by) - (bx * bx + by * by) * (ax * cy - cx * ay)
+               + (cx * cx + cy * cy) * (ax * by - bx * ay))
+        assert (det * orient[t] <= 0).all(), f"triangle {t} has an MP inside its circumcircle"
+
+
+def test_cells_on_mps_and_edges_take_exact_values():
+    """MPs exactly at cell centres (and cells on triangle edges between them): the cell
+    must be found, not lost to round-off, and take the MP's value."""
+    gs = GridSpec("EPSG:3035", 100.0, 3_200_000.0, 3_402_000.0, 20, 20)
+    xx, yy = np.meshgrid(gs.x, gs.y)
+    hole = np.zeros(xx.shape, bool)
+    hole[5:15:2, 5:15:2] = True  # single empty cells: on an edge of the square around them
+    rng = np.random.default_rng(2)
+    values = rng.normal(0, 5, (int((~hole).sum()), 2))
+    points = make_points(xx[~hole], yy[~hole], values, np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"), "EPSG:3035")
+    cube = grid_points(points, grid_spec=gs, method="linear").compute()
+    got = cube.displacement.values[1]
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got[~hole], values[:, 1], atol=1e-5)
+    # An empty cell is the centre of the square (a diamond) of its four edge neighbours,
+    # which are cocircular: whichever diagonal is used, the cell lies on it and takes the
+    # mean of its two ends.
+    grid = np.full(xx.shape, np.nan)
+    grid[~hole] = values[:, 1]
+    for r, c in zip(*np.nonzero(hole)):
+        diagonals = [(grid[r - 1, c] + grid[r + 1, c]) / 2, (grid[r, c - 1] + grid[r, c + 1]) / 2]
+        assert np.isclose(got[r, c], diagonals, atol=1e-5).any()
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_gridding_error_against_truth_is_within_noise(small_scene, method):
     points, truth = small_scene

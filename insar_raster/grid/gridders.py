@@ -18,7 +18,8 @@ import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
-from scipy.spatial import Delaunay, QhullError, cKDTree
+import shapely
+from scipy.spatial import cKDTree
 
 from insar_raster.errors import InputError
 from insar_raster.grid.spec import GridSpec
@@ -29,39 +30,124 @@ log = logging.getLogger("insar_raster")
 METHODS = ("linear", "nearest", "idw", "mean")
 
 
-#: SciPy's default Qhull options for 2-D Delaunay ("Qbb Qc Qz Q12", "Qt" always added) plus
-#: "Q5": do not correct the facets' outer planes after the hull is built. That pass
-#: (qh_check_maxout) only refines precision bounds that Delaunay output does not use; the
-#: triangles, their order, the coplanar points and find_simplex are identical (checked on
-#: random, rounded, clustered, regular-grid and duplicated points), and it saves ~25 % of
-#: the triangulation time (200k MPs: ~2.1-2.4 -> ~1.6 s CPU). It is still the same
-#: triangulation as LinearNDInterpolator's (the tests compare against it).
-QHULL_OPTIONS = "Qbb Qc Qz Q12 Q5"
-
-
-def _triangulate(points_xy: np.ndarray) -> Delaunay:
+def _triangulate(points_xy: np.ndarray) -> "Triangulation":
     """Delaunay triangulation of the MPs, with the errors users can act on."""
-    if len(points_xy) < 3:
-        raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
-                         "use --method nearest")
-    try:
-        tri = Delaunay(points_xy, qhull_options=QHULL_OPTIONS)
-    except QhullError:
-        raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
-                         "use --method nearest") from None
-    tri._transform = _barycentric_transforms(tri)
-    return tri
+    return Triangulation(points_xy)
 
 
-def _barycentric_transforms(tri: Delaunay) -> np.ndarray:
-    """``Delaunay.transform`` computed with numpy, (n_simplices, 3, 2).
+#: Cell-triangle candidates rasterised at once by :meth:`Triangulation.locate_cells`
+#: (~100 B each): bounds memory when a few long triangles bridge a wide gap at fine
+#: resolution.
+LOCATE_BATCH = 4_000_000
 
-    SciPy computes it lazily with one LAPACK call per triangle; with a threaded OpenBLAS
-    on a busy machine that took seconds for a few thousand triangles (thread hand-off per
-    2x2 solve). The closed-form 2x2 inverse is exact enough and takes microseconds.
-    Degenerate triangles get NaN, as in SciPy.
+
+class Triangulation:
+    """Delaunay triangulation of the MPs: vertex indices and barycentric transforms.
+
+    Built by GEOS (:func:`shapely.delaunay_triangles`), whose in-circle test is robust:
+    the result is *the* Delaunay triangulation (unique up to exact ties), the same for a
+    tile's MPs as for all MPs wherever the tile check of :mod:`insar_raster.grid.tiled`
+    passes. Qhull (SciPy), which the paper's ``griddata`` uses, decides near-cocircular
+    quadrilaterals in floating point: on 200k random MPs at EPSG:3035 coordinates it
+    returned 6 triangles whose circumcircle strictly contains another MP (checked in
+    integer arithmetic), and GEOS is also ~1.6x faster there (benchmarks/README.md).
+
+    Attributes
+    ----------
+    points : numpy.ndarray
+        (n, 2) MP coordinates (m).
+    simplices : numpy.ndarray
+        (m, 3) int64 indices into ``points``; duplicate MPs appear once.
+    transform : numpy.ndarray
+        (m, 3, 2) affine maps to barycentric coordinates, as ``scipy.spatial.Delaunay.transform``.
     """
-    v = tri.points[tri.simplices]  # (m, 3, 2)
+
+    def __init__(self, points_xy: np.ndarray):
+        points_xy = np.ascontiguousarray(points_xy, dtype=np.float64)
+        if len(points_xy) < 3:
+            raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
+                             "use --method nearest")
+        # GEOS keeps input coordinates exactly, Z included: Z carries each MP's index
+        # through the triangulation (no coordinate lookup afterwards).
+        xyz = np.column_stack([points_xy, np.arange(len(points_xy), dtype=np.float64)])
+        triangles = shapely.delaunay_triangles(shapely.multipoints(xyz))
+        # Straight from the collection: each triangle is a closed ring of 4 vertices
+        # (no per-triangle Python objects).
+        ring = shapely.get_coordinates(triangles, include_z=True)[:, 2].reshape(-1, 4)
+        if len(ring) == 0:
+            raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
+                             "use --method nearest")
+        self.points = points_xy
+        self.simplices = ring[:, :3].astype(np.int64)
+        self.transform = _barycentric_transforms(points_xy[self.simplices])
+
+    def locate_cells(self, grid_spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:
+        """Triangle containing each cell centre of ``grid_spec`` and its barycentric weights.
+
+        Each triangle is rasterised over the cell centres inside its bounding box (the
+        centres form a lattice, so no search structure is needed); a centre on an edge
+        shared by two triangles takes the first, which gives the same interpolated value.
+
+        Returns
+        -------
+        simplex : numpy.ndarray
+            (n_cells,) triangle index per cell in row-major (y, x) order, -1 outside the hull.
+        bary : numpy.ndarray
+            (n_cells, 3) barycentric weights of the triangle's vertices (0 outside).
+        """
+        gs = grid_spec
+        v = self.points[self.simplices]  # (m, 3, 2)
+        # Fractional cell indices of the vertices: centre of cell (r, c) is at (c, r).
+        u = (v[..., 0] - gs.west) / gs.resolution - 0.5
+        w = (gs.north - v[..., 1]) / gs.resolution - 0.5
+        # A small margin: centres on an edge must not be lost to round-off here; the
+        # barycentric test below decides.
+        pad = 1e-9
+        c0 = np.maximum(np.ceil(u.min(1) - pad), 0).astype(np.int64)
+        c1 = np.minimum(np.floor(u.max(1) + pad), gs.width - 1).astype(np.int64)
+        r0 = np.maximum(np.ceil(w.min(1) - pad), 0).astype(np.int64)
+        r1 = np.minimum(np.floor(w.max(1) + pad), gs.height - 1).astype(np.int64)
+        ncol = np.maximum(c1 - c0 + 1, 0)
+        count = ncol * np.maximum(r1 - r0 + 1, 0)
+        count[~np.isfinite(self.transform[:, 0, 0])] = 0  # degenerate (zero-area) triangles
+        n_cells = gs.width * gs.height
+        simplex = np.full(n_cells, -1, np.int64)
+        bary = np.zeros((n_cells, 3))
+        eps = 100 * np.finfo(float).eps  # SciPy's find_simplex tolerance
+        todo = np.flatnonzero(count)
+        # Batches of triangles with at most LOCATE_BATCH candidate cells (at least one triangle).
+        bounds = [0]
+        total = np.cumsum(count[todo])
+        while bounds[-1] < len(todo):
+            start_total = total[bounds[-1] - 1] if bounds[-1] else 0
+            bounds.append(max(bounds[-1] + 1, int(np.searchsorted(total, start_total + LOCATE_BATCH, side="right"))))
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            ids = todo[lo:hi]
+            n = count[ids]
+            tri_id = np.repeat(ids, n)
+            offset = np.arange(len(tri_id)) - np.repeat(np.cumsum(n) - n, n)
+            col = c0[tri_id] + offset % ncol[tri_id]
+            row = r0[tri_id] + offset // ncol[tri_id]
+            t = self.transform[tri_id]
+            dx = gs.west + (col + 0.5) * gs.resolution - t[:, 2, 0]
+            dy = gs.north - (row + 0.5) * gs.resolution - t[:, 2, 1]
+            b0 = t[:, 0, 0] * dx + t[:, 0, 1] * dy
+            b1 = t[:, 1, 0] * dx + t[:, 1, 1] * dy
+            b2 = 1 - b0 - b1
+            inside = np.flatnonzero((b0 >= -eps) & (b1 >= -eps) & (b2 >= -eps))
+            cell = row[inside] * gs.width + col[inside]
+            # A centre on a shared edge or vertex: the first triangle found keeps it.
+            cell, first = np.unique(cell, return_index=True)
+            new = simplex[cell] < 0
+            cell, pick = cell[new], inside[first[new]]
+            simplex[cell] = tri_id[pick]
+            bary[cell] = np.column_stack([b0[pick], b1[pick], b2[pick]])
+        return simplex, bary
+
+
+def _barycentric_transforms(v: np.ndarray) -> np.ndarray:
+    """Affine maps to barycentric coordinates of triangles ``v`` (m, 3, 2), as
+    ``scipy.spatial.Delaunay.transform``: (m, 3, 2). Degenerate triangles get NaN."""
     a = v[:, 0, 0] - v[:, 2, 0]
     b = v[:, 1, 0] - v[:, 2, 0]
     c = v[:, 0, 1] - v[:, 2, 1]
@@ -77,24 +163,20 @@ def _barycentric_transforms(tri: Delaunay) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def _barycentric_weights(tri: Delaunay, targets_xy: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Barycentric weights of each target in its triangle of ``tri`` (rows outside the hull
-    are empty), and the simplex index of each target (-1 outside)."""
-    simplex = tri.find_simplex(targets_xy)
+def _barycentric_weights(tri: Triangulation, grid_spec: GridSpec) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Barycentric weights of each cell centre of ``grid_spec`` in its triangle of ``tri``
+    (rows outside the hull are empty), and the triangle index of each cell (-1 outside)."""
+    simplex, bary = tri.locate_cells(grid_spec)
     inside = np.flatnonzero(simplex >= 0)
-    transform = tri.transform[simplex[inside]]  # (n, 3, 2): affine map to barycentric coords
-    delta = targets_xy[inside] - transform[:, 2]
-    bary = np.einsum("nij,nj->ni", transform[:, :2], delta)
-    weights = np.column_stack([bary, 1 - bary.sum(axis=1)])
     cols = tri.simplices[simplex[inside]]
     rows = np.repeat(inside, 3)
-    matrix = sp.csr_matrix((weights.ravel(), (rows, cols.ravel())), shape=(len(targets_xy), len(tri.points)))
+    matrix = sp.csr_matrix((bary[inside].ravel(), (rows, cols.ravel())), shape=(len(simplex), len(tri.points)))
     return matrix, simplex
 
 
-def _linear_weights(points_xy: np.ndarray, targets_xy: np.ndarray) -> sp.csr_matrix:
-    """Barycentric weights of each target in its Delaunay triangle (rows outside the hull are empty)."""
-    return _barycentric_weights(_triangulate(points_xy), targets_xy)[0]
+def _linear_weights(points_xy: np.ndarray, grid_spec: GridSpec) -> sp.csr_matrix:
+    """Barycentric weights of each cell centre in its Delaunay triangle (rows outside the hull are empty)."""
+    return _barycentric_weights(_triangulate(points_xy), grid_spec)[0]
 
 
 class BaseGridder:
@@ -196,7 +278,7 @@ class LinearGridder(BaseGridder):
     method = "linear"
 
     def _weights(self, points_xy, cells_xy):
-        return _linear_weights(points_xy, cells_xy)
+        return _linear_weights(points_xy, self.grid_spec)
 
 
 class NearestGridder(BaseGridder):
@@ -256,7 +338,7 @@ class BlockMeanGridder(BaseGridder):
         mean = sp.csr_matrix((1.0 / counts[codes], (codes, inside)), shape=(len(occupied), len(points_xy)))
         if len(occupied) >= 3:
             try:
-                interp = _linear_weights(cells_xy[occupied], cells_xy)
+                interp = _linear_weights(cells_xy[occupied], gs)
             except InputError:  # occupied cells collinear: fall back to nearest occupied cell
                 interp = NearestGridder(gs)._weights(cells_xy[occupied], cells_xy)
         else:

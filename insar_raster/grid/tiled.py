@@ -163,7 +163,7 @@ def _in_hull(hull_equations: np.ndarray | None, xy: np.ndarray, tol: float) -> n
     return (xy @ hull_equations[:, :2].T + hull_equations[:, 2] <= tol).all(axis=1)
 
 
-def _linear_ok(index, local_idx, local_xy, cells_xy, need, region, halo, hull_equations, resolution):
+def _linear_ok(index, local_idx, local_xy, spec, cells_xy, need, region, halo, hull_equations, resolution):
     """Linear weights for a tile, whether they provably equal the global ones, and (when
     not) a halo width (m) that would contain the triangles in doubt."""
     covers_all = index.covers_all(*region)
@@ -173,7 +173,7 @@ def _linear_ok(index, local_idx, local_xy, cells_xy, need, region, halo, hull_eq
         if covers_all:
             raise
         return None, False, None
-    weights, simplex = _barycentric_weights(tri, cells_xy)
+    weights, simplex = _barycentric_weights(tri, spec)
     if covers_all:
         return weights, True, None
     # A needed cell inside the global hull must be covered by a local triangle.
@@ -258,7 +258,7 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
         need = nearest <= max_gap
         suggested = None
         if gridder.method == "linear":
-            weights, ok, suggested = _linear_ok(index, local_idx, local_xy, cells_xy, need, region, halo, hull_equations, res)
+            weights, ok, suggested = _linear_ok(index, local_idx, local_xy, spec, cells_xy, need, region, halo, hull_equations, res)
         else:
             # Any MP outside the region is farther than the halo from every tile cell.
             enough = len(local_idx) >= k_needed

@@ -36,9 +36,9 @@ def _triangulate(points_xy: np.ndarray) -> "Triangulation":
 
 
 #: Cell-triangle candidates rasterised at once by :meth:`Triangulation.locate_cells`
-#: (~100 B each): bounds memory when a few long triangles bridge a wide gap at fine
+#: (~150 B each, so ~150 MB): bounds memory when a few long triangles bridge a wide gap at fine
 #: resolution.
-LOCATE_BATCH = 4_000_000
+LOCATE_BATCH = 1_000_000
 
 
 class Triangulation:

@@ -36,9 +36,9 @@ def _triangulate(points_xy: np.ndarray) -> "Triangulation":
 
 
 #: Cell-triangle candidates rasterised at once by :meth:`Triangulation.locate_cells`
-#: (~150 B each, so ~150 MB): bounds memory when a few long triangles bridge a wide gap at fine
-#: resolution.
-LOCATE_BATCH = 1_000_000
+#: (~150 B each, so ~40 MB per tile task): bounds memory when a few long triangles
+#: bridge a wide gap at fine resolution.
+LOCATE_BATCH = 250_000
 
 
 class Triangulation:

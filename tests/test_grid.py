@@ -63,6 +63,22 @@ def test_triangulation_is_exactly_delaunay():
         assert (det * orient[t] <= 0).all(), f"triangle {t} has an MP inside its circumcircle"
 
 
+def test_coincident_mps_are_gridded_once():
+    """Two MPs at the same place (merged products, a PS and a DS): the triangulation keeps
+    one, so the cube equals the one gridded without the copies."""
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(0, 3000, 400) + 3_200_000, rng.uniform(0, 3000, 400) + 3_400_000
+    values = rng.normal(0, 4, (400, 2))
+    times = np.array(["2020-01-01", "2020-01-13"], "datetime64[D]")
+    gs = GridSpec("EPSG:3035", 100.0, 3_200_000.0, 3_403_000.0, 30, 30)
+    once = grid_points(make_points(x, y, values, times, "EPSG:3035"), grid_spec=gs).compute()
+    twice = grid_points(make_points(np.r_[x, x[:50]], np.r_[y, y[:50]], np.r_[values, values[:50]], times, "EPSG:3035"),
+                        grid_spec=gs).compute()
+    assert np.isfinite(once.displacement.values).mean() > 0.8
+    np.testing.assert_allclose(twice.displacement.values, once.displacement.values, atol=1e-5)
+    assert int(twice.mp_count.sum()) == int(once.mp_count.sum()) + 50
+
+
 def test_cells_on_mps_and_edges_take_exact_values():
     """MPs exactly at cell centres (and cells on triangle edges between them): the cell
     must be found, not lost to round-off, and take the MP's value."""

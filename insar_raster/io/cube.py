@@ -27,6 +27,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.io.atomic import atomic_path, settled_threads
+from insar_raster.io.ncwrite import to_netcdf_parallel
 
 CUBE_VARIABLE = "displacement"
 
@@ -151,10 +152,12 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
     """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
 
     Dask-backed variables are computed and written chunk by chunk, so memory stays
-    bounded by the chunk size; a NetCDF cube of at most :data:`IN_MEMORY_WRITE_BYTES` is
-    computed whole first (all cores) and then written in one pass, which is faster (the
-    HDF5 writer is serial either way, and chunk-wise writes add a lock and a task per
-    chunk).
+    bounded by the chunk size. NetCDF chunks are compressed on all cores where each is
+    computed (:mod:`insar_raster.io.ncwrite`). Where that path does not apply (a
+    dask.distributed client, no h5py), netCDF4 writes: a cube of at most
+    :data:`IN_MEMORY_WRITE_BYTES` is then computed whole first and written in one pass,
+    which is faster there (its writer compresses on one thread either way, and chunk-wise
+    writes add a lock and a task per chunk).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -166,9 +169,11 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
         return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
     with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
-            if ds.nbytes <= IN_MEMORY_WRITE_BYTES:
-                ds = ds.compute()
-            ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds), compute=True)
+            # Computing and compressing chunk by chunk on all cores needs no in-memory copy.
+            if not to_netcdf_parallel(ds, tmp, netcdf_encoding(ds)):
+                if ds.nbytes <= IN_MEMORY_WRITE_BYTES:
+                    ds = ds.compute()
+                ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds), compute=True)
         else:
             enc = {name: {} for name in ds.data_vars}
             ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True, zarr_format=2)

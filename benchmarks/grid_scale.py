@@ -14,7 +14,11 @@ past the chunk size; 5M MPs within 24 GB and 5 minutes on 2 cores). The CSV, cac
 cube of each size are deleted before the next (5M x 300 is ~9 GB of CSV); check
 ``df -h`` first. One run per size.
 
-Usage: python benchmarks/grid_scale.py [--sizes 1000000 2000000 5000000] [--workdir DIR]
+``--format nc`` writes the NetCDF cube that ``insar-raster grid`` writes by default
+(zlib: HDF5 compresses chunk by chunk on one thread) instead of Zarr (compressed on all
+cores).
+
+Usage: python benchmarks/grid_scale.py [--sizes 1000000 2000000 5000000] [--workdir DIR] [--format nc]
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="folder for CSVs, caches and cubes (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep each size's files")
     p.add_argument("--no-warm", action="store_true", help="skip the second (cache reuse) run")
+    p.add_argument("--format", choices=("zarr", "nc"), default="zarr",
+                   help="cube format: zarr (default) or nc, what 'insar-raster grid' writes without -o")
     args = p.parse_args(argv)
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="grid_scale_"))
@@ -57,15 +63,16 @@ def main(argv=None) -> int:
             gen = time.perf_counter() - t0
             gib = csv.stat().st_size / 2**30
             env = {**os.environ, "INSAR_RASTER_CACHE": str(folder / "cache")}
+            cube = folder / f"cube.{args.format}"
             cmd = f"""
 from insar_raster.cli import main
-sys.exit(main(["grid", {str(csv)!r}, "-o", {str(folder / 'cube.zarr')!r}, "--overwrite", "-q"]))
+sys.exit(main(["grid", {str(csv)!r}, "-o", {str(cube)!r}, "--overwrite", "-q"]))
 """
             cold = measure(cmd, f"{n / 1e6:g}M cold (CSV -> cache -> cube)", env)
             warm = None if args.no_warm else measure(cmd, f"{n / 1e6:g}M warm (cache reused)", env)
             import xarray as xr
 
-            with xr.open_zarr(folder / "cube.zarr") as ds:
+            with (xr.open_zarr(cube) if args.format == "zarr" else xr.open_dataset(cube)) as ds:
                 cells = ds.sizes["y"] * ds.sizes["x"]
                 tiles = ds.attrs.get("tiles")
             rows.append(dict(n=n, gib=gib, gen=gen, cold=cold, warm=warm, cells=cells, tiles=tiles))

@@ -65,3 +65,16 @@ def test_write_cube_uses_it_and_falls_back_on_a_cluster(tiled_cube, tmp_path, mo
     assert calls == []
     with xr.open_dataset(tmp_path / "local.nc") as a, xr.open_dataset(tmp_path / "cluster.nc") as b:
         xr.testing.assert_identical(a.load(), b.load())
+
+
+def test_packed_layer_falls_back_to_netcdf4(tiled_cube, tmp_path):
+    """A layer packed on write (scale_factor, as a cube opened from another tool may carry)
+    must go through xarray's encoder, not be written raw."""
+    cube = tiled_cube.copy()
+    cube["distance_to_mp"] = cube.distance_to_mp.copy()
+    encoding = netcdf_encoding(cube)
+    encoding["distance_to_mp"].update(dtype="int16", scale_factor=0.5, _FillValue=-1)
+    assert ncwrite.to_netcdf_parallel(cube, tmp_path / "c.nc", encoding) is False
+    write_cube(cube, tmp_path / "ok.nc")  # the normal encoding: direct path, raw layer
+    with xr.open_dataset(tmp_path / "ok.nc") as back:
+        np.testing.assert_array_equal(back.distance_to_mp.values, tiled_cube.distance_to_mp.values)

@@ -106,6 +106,8 @@ def to_netcdf_parallel(ds: xr.Dataset, path, encoding: dict) -> bool:
     # 1. Layout and metadata by xarray/netCDF4: cubes as fill-only chunks; the other lazy
     #    variables (the tiles' mp_count and distance layers) as zeros, filled in step 2.
     lazy_layers = {n: v.data for n, v in ds.data_vars.items() if n not in cubes and isinstance(v.data, da.Array)}
+    if any(data.ndim > 2 for data in lazy_layers.values()):
+        return False  # a big lazy variable we cannot stream: let netCDF4 write it chunk by chunk
     skeleton = ds.copy()
     for n in cubes:
         v = ds[n]
@@ -121,6 +123,11 @@ def to_netcdf_parallel(ds: xr.Dataset, path, encoding: dict) -> bool:
         try:
             targets = [ChunkWriter(f[n], lock) for n in cubes]
         except _NotApplicable:
+            return False
+        # Layers are written raw: only when the file stores them as they are in memory
+        # (no packing with scale_factor/add_offset carried over from a source file).
+        if any(f[n].dtype != data.dtype or {"scale_factor", "add_offset"} & set(f[n].attrs)
+               for n, data in lazy_layers.items()):
             return False
         lazy = [(ds[n].data.rechunk(t.chunks), t) for n, t in zip(cubes, targets) if isinstance(ds[n].data, da.Array)]
         in_memory = [(np.asarray(ds[n].data), t) for n, t in zip(cubes, targets) if not isinstance(ds[n].data, da.Array)]

@@ -226,3 +226,18 @@ def test_netcdf_chunks_split_the_grid_evenly():
     assert netcdf_encoding(ds)["displacement"]["chunksizes"] == (16, 225, 100)
     ds = xr.Dataset({"displacement": (("time", "y", "x"), np.zeros((3, 1000, 256), np.float32))})
     assert netcdf_encoding(ds, time_chunk=8)["displacement"]["chunksizes"] == (3, 250, 256)
+
+
+def test_netcdf_chunks_fit_inside_dask_blocks():
+    """Tiled cubes: no file chunk may straddle two tiles or two time blocks."""
+    import dask.array as da
+
+    from insar_raster.io.cube import netcdf_encoding
+
+    def chunks(shape, blocks):
+        return netcdf_encoding(xr.Dataset({"displacement": (("time", "y", "x"), da.zeros(shape, np.float32, chunks=blocks))}))[
+            "displacement"]["chunksizes"]
+
+    assert chunks((300, 1415, 1416), (8, 256, 256)) == (8, 256, 256)  # not 16 x 236 x 236
+    assert chunks((100, 449, 448), (32, -1, -1)) == (16, 225, 224)    # one block: even split
+    assert chunks((100, 600, 600), (24, 200, 300)) == (12, 200, 150)  # divisors of the blocks

@@ -54,7 +54,9 @@ def test_write_cube_uses_it_and_falls_back_on_a_cluster(tiled_cube, tmp_path, mo
 
     monkeypatch.setattr(ncwrite.ChunkWriter, "__setitem__", spy)
     write_cube(tiled_cube, tmp_path / "local.nc")
-    assert len(calls) == 2 * 1 * 1  # 2 time chunks x one (51 x 41) spatial chunk
+    chunks = netcdf_encoding(tiled_cube)["displacement"]["chunksizes"]
+    assert chunks == (8, 16, 16)  # inside the dask blocks: 8 epochs x 16 x 16-cell tiles
+    assert len(calls) == 3 * 4 * 3  # each chunk written once: 21 epochs, 51 x 41 cells
     from distributed import Client, LocalCluster
 
     calls.clear()

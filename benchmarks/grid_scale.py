@@ -1,8 +1,8 @@
-"""Gridding at scale: 1M, 2M, 5M synthetic MPs x 300 epochs -> 100 m grid (Zarr cube).
+"""Gridding at scale: 1M, 2M, 5M synthetic MPs x 300 epochs -> 100 m grid (Zarr or NetCDF cube).
 
 For each size, in fresh processes (imports included):
 
-- ``cold``: ``insar-raster grid tile.csv -o cube.zarr`` with an empty cache: streams the
+- ``cold``: ``insar-raster grid tile.csv -o cube.zarr`` (or ``cube.nc``) with an empty cache: streams the
   CSV into the Parquet+Zarr cache, then grids tile by tile;
 - ``warm``: the same command again: reuses the cache (what a user re-running with other
   gridding options pays).

@@ -63,6 +63,29 @@ def test_triangulation_is_exactly_delaunay():
         assert (det * orient[t] <= 0).all(), f"triangle {t} has an MP inside its circumcircle"
 
 
+def test_cell_location_does_not_depend_on_batching(monkeypatch):
+    """Triangles are rasterised in batches to bound memory; tiny batches (one triangle
+    larger than a batch included) must locate every cell as one batch does."""
+    from insar_raster.grid import gridders
+
+    rng = np.random.default_rng(8)
+    xy = np.c_[rng.uniform(0, 2000, 300), rng.uniform(0, 2000, 300)] + 3_300_000
+    xy = np.r_[xy, [[3_290_000, 3_295_000]]]  # a far MP: long triangles over many cells
+    gs = GridSpec("EPSG:3035", 50.0, 3_289_000.0, 3_302_100.0, 270, 270)
+    tri = gridders.Triangulation(xy)
+    simplex, bary = tri.locate_cells(gs)
+    monkeypatch.setattr(gridders, "LOCATE_BATCH", 7)
+    simplex_small, bary_small = tri.locate_cells(gs)
+    assert (simplex >= 0).mean() > 0.05  # the hull covers part of the grid
+    np.testing.assert_array_equal(simplex_small >= 0, simplex >= 0)
+    # A cell on a shared edge may pick the other triangle: compare interpolated values.
+    values = rng.normal(0, 1, len(xy))
+    inside = simplex >= 0
+    got = (bary_small[inside] * values[tri.simplices[simplex_small[inside]]]).sum(1)
+    want = (bary[inside] * values[tri.simplices[simplex[inside]]]).sum(1)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+
+
 def test_coincident_mps_are_gridded_once():
     """Two MPs at the same place (merged products, a PS and a DS): the triangulation keeps
     one, so the cube equals the one gridded without the copies."""

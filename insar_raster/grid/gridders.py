@@ -30,11 +30,6 @@ log = logging.getLogger("insar_raster")
 METHODS = ("linear", "nearest", "idw", "mean")
 
 
-def _triangulate(points_xy: np.ndarray) -> "Triangulation":
-    """Delaunay triangulation of the MPs, with the errors users can act on."""
-    return Triangulation(points_xy)
-
-
 #: Cell-triangle candidates rasterised at once by :meth:`Triangulation.locate_cells`
 #: (~150 B each, so ~40 MB per tile task): bounds memory when a few long triangles
 #: bridge a wide gap at fine resolution.
@@ -64,6 +59,8 @@ class Triangulation:
     """
 
     def __init__(self, points_xy: np.ndarray):
+        """Triangulate ``points_xy`` (n, 2), m; raises :class:`InputError` (with what to
+        do instead) for fewer than 3 MPs or MPs all on one line."""
         points_xy = np.ascontiguousarray(points_xy, dtype=np.float64)
         if len(points_xy) < 3:
             raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
@@ -116,14 +113,10 @@ class Triangulation:
         bary = np.zeros((n_cells, 3))
         eps = 100 * np.finfo(float).eps  # SciPy's find_simplex tolerance
         todo = np.flatnonzero(count)
-        # Batches of triangles with at most LOCATE_BATCH candidate cells (at least one triangle).
-        bounds = [0]
-        total = np.cumsum(count[todo])
-        while bounds[-1] < len(todo):
-            start_total = total[bounds[-1] - 1] if bounds[-1] else 0
-            bounds.append(max(bounds[-1] + 1, int(np.searchsorted(total, start_total + LOCATE_BATCH, side="right"))))
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            ids = todo[lo:hi]
+        # Batches of about LOCATE_BATCH candidates: triangles whose running total of
+        # candidates ends in the same multiple of it.
+        batch = (np.cumsum(count[todo]) - 1) // LOCATE_BATCH
+        for ids in np.split(todo, np.flatnonzero(np.diff(batch)) + 1):
             n = count[ids]
             tri_id = np.repeat(ids, n)
             offset = np.arange(len(tri_id)) - np.repeat(np.cumsum(n) - n, n)
@@ -177,7 +170,7 @@ def _barycentric_weights(tri: Triangulation, grid_spec: GridSpec) -> tuple[sp.cs
 
 def _linear_weights(points_xy: np.ndarray, grid_spec: GridSpec) -> sp.csr_matrix:
     """Barycentric weights of each cell centre in its Delaunay triangle (rows outside the hull are empty)."""
-    return _barycentric_weights(_triangulate(points_xy), grid_spec)[0]
+    return _barycentric_weights(Triangulation(points_xy), grid_spec)[0]
 
 
 class BaseGridder:

@@ -35,7 +35,7 @@ from dask.highlevelgraph import HighLevelGraph
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from insar_raster.errors import InputError
-from insar_raster.grid.gridders import BaseGridder, _barycentric_weights, _triangulate, make_gridder
+from insar_raster.grid.gridders import BaseGridder, Triangulation, _barycentric_weights, make_gridder
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
 
@@ -168,7 +168,7 @@ def _linear_ok(index, local_idx, local_xy, spec, cells_xy, need, region, halo, h
     not) a halo width (m) that would contain the triangles in doubt."""
     covers_all = index.covers_all(*region)
     try:
-        tri = _triangulate(local_xy)
+        tri = Triangulation(local_xy)
     except InputError:
         if covers_all:
             raise
@@ -362,7 +362,7 @@ def grid_points_tiled(
     hull_equations = None
     if method == "linear":
         if n_points < 3:
-            _triangulate(np.column_stack([x, y]))  # raises the user-facing error
+            Triangulation(np.column_stack([x, y]))  # raises the user-facing error
         try:
             hull_equations = ConvexHull(np.column_stack([x, y])).equations
         except QhullError:

@@ -58,10 +58,10 @@ class ChunkWriter:
     """
 
     def __init__(self, dataset, lock: threading.Lock):
-        plist = dataset.id.get_create_plist()
-        pipeline = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
         import h5py
 
+        plist = dataset.id.get_create_plist()
+        pipeline = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
         if (dataset.dtype != np.dtype("<f4") or sys.byteorder != "little" or dataset.chunks is None
                 or pipeline != [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]):
             raise _NotApplicable(f"{dataset.name}: dtype {dataset.dtype}, filters {pipeline}")

@@ -128,6 +128,9 @@ for k, name in enumerate(names[:{n_g}]):
         ours_core = measure(read_and_cells + f"""
 from insar_raster.grid.gridders import make_gridder
 from insar_raster.grid.spec import GridSpec
+# dask's first compute() imports dask.distributed (~0.3 s) to look for a client: an
+# import, so paid before the clock starts like every other import on both sides.
+import dask.distributed
 values = np.empty((len(x), len(names)), np.float32, order="F")
 for j, name in enumerate(names):
     values[:, j] = t.column(name).to_numpy()

@@ -143,8 +143,8 @@ def to_netcdf_parallel(ds: xr.Dataset, path, encoding: dict) -> bool:
 def _write_chunks(values: np.ndarray, target: ChunkWriter) -> None:
     """Every chunk of an in-memory array through ``target``, on all cores."""
     import itertools
-    import os
-    from concurrent.futures import ThreadPoolExecutor
+
+    from insar_raster.io.atomic import settled_threads
 
     starts = [range(0, n, c) for n, c in zip(values.shape, target.chunks)]
     keys = [tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, target.chunks, values.shape))
@@ -153,10 +153,8 @@ def _write_chunks(values: np.ndarray, target: ChunkWriter) -> None:
     def write(key):
         target[key] = values[key]
 
-    pool = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="insar-raster-deflate")
-    try:
+    # The pool is drained on leaving (chunks in flight finish, queued ones are dropped),
+    # so no write reaches the file after an error or Ctrl-C has closed it.
+    with settled_threads() as pool:
         for future in [pool.submit(write, key) for key in keys]:
             future.result()
-    finally:
-        # On an error or Ctrl-C: finish the chunks in flight, drop the queued ones.
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -11,6 +11,24 @@ benchmarks use scenes generated here. A scene is a set of smooth fields on a gri
 Truth displacement is ``v t + a t^2 / 2 + A [sin(2 pi t + phi) - sin(phi)]`` with ``t`` in
 years since the first epoch, so every series starts at 0 mm as EGMS products do.
 Everything is deterministic for a given ``seed``.
+
+The scenes ``mixed``, ``bowl`` and ``seasonal`` are only that (each series is exactly
+the history fit's functional form). The scenes ``fronts``, ``switching``, ``urban`` and
+``realistic`` add motion that no per-pixel curve can extrapolate, each a small function
+of (x, y, t) documented with its physical parameter ranges in
+:mod:`insar_raster.synth_processes`:
+
+- ``fronts``: mining panels / dewatering fronts advancing at 2-5 km/yr, whose trough
+  reaches cells that have not moved yet;
+- ``switching``: pumping bowls whose rate changes at change points;
+- ``urban``: consolidation of new fills/buildings starting in the record, collapses
+  (steps), and a seasonal amplitude that changes from year to year;
+- ``realistic``: all of these, with AR(1) (temporally correlated) atmosphere.
+
+Truth cubes of these scenes carry ``front_reach_days`` (y, x): days from the first
+epoch to the first epoch where the fronts have moved the cell by
+:data:`~insar_raster.synth_processes.FRONT_REACH_MM` (NaN: never), so forecasts can be
+scored on the cells a front reaches during the horizon.
 """
 from __future__ import annotations
 
@@ -23,7 +41,9 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
 
-SCENES = ("mixed", "bowl", "seasonal")
+SCENES = ("mixed", "bowl", "seasonal", "fronts", "switching", "urban", "realistic")
+#: Scenes whose truth is exactly the history fit's form (trend, acceleration, annual cycle).
+CURVE_SCENES = ("mixed", "bowl", "seasonal")
 #: Upper-left corner of generated scenes in EPSG:3035 (near Dublin, as in the paper).
 ORIGIN_3035 = (3_180_000.0, 3_470_000.0)
 
@@ -43,6 +63,25 @@ class Scene:
     atmosphere_mm: float
     white_noise_mm: float
     seed: int
+    processes: tuple = ()
+    seasonal_years: tuple | None = None  # (mid-years, amplitude factors): dry/wet years
+    atmosphere_ar1: float = 0.0  # correlation of the atmosphere per 12 days
+
+    def _positions(self, rows, cols):
+        res = self.grid_spec.resolution
+        return (np.asarray(cols, float) + 0.5) * res, (np.asarray(rows, float) + 0.5) * res
+
+    def process_truth(self, rows: np.ndarray, cols: np.ndarray, kinds=None) -> np.ndarray:
+        """Displacement (n, time) in mm of the scene's processes (all, or of the given
+        classes), relative to the first epoch."""
+        x, y = self._positions(rows, cols)
+        t = self.years
+        out = np.zeros((len(x), len(t)))
+        for proc in self.processes:
+            if kinds is None or isinstance(proc, kinds):
+                d = proc.displacement(x, y, t)
+                out += d - d[:, :1]
+        return out
 
     @property
     def years(self) -> np.ndarray:
@@ -57,11 +96,30 @@ class Scene:
         v, a = sample(self.velocity), sample(self.acceleration)
         amp, phase = sample(self.seasonal_amplitude), sample(self.seasonal_phase)
         t = self.years[None, :]
-        return (
-            v[:, None] * t
-            + 0.5 * a[:, None] * t**2
-            + amp[:, None] * (np.sin(2 * np.pi * t + phase[:, None]) - np.sin(phase[:, None]))
-        ).astype(np.float32)
+        if self.seasonal_years is None:
+            seasonal = amp[:, None] * (np.sin(2 * np.pi * t + phase[:, None]) - np.sin(phase[:, None]))
+        else:  # the amplitude changes from year to year; the series still starts at 0
+            amp_t = amp[:, None] * np.interp(self.years, *self.seasonal_years)[None, :]
+            seasonal = amp_t * np.sin(2 * np.pi * t + phase[:, None]) - amp_t[:, :1] * np.sin(phase[:, None])
+        out = v[:, None] * t + 0.5 * a[:, None] * t**2 + seasonal
+        if self.processes:
+            out = out + self.process_truth(rows, cols)
+        return out.astype(np.float32)
+
+    def front_reach_days(self) -> np.ndarray | None:
+        """(y, x) days from the first epoch until the fronts have moved a cell by
+        :data:`~insar_raster.synth_processes.FRONT_REACH_MM`; NaN where they never do
+        (None: the scene has no front)."""
+        from insar_raster.synth_processes import FRONT_REACH_MM, Front
+
+        if not any(isinstance(p, Front) for p in self.processes):
+            return None
+        h, w = self.grid_spec.shape
+        rr, cc = np.mgrid[0:h, 0:w]
+        moved = np.abs(self.process_truth(rr.ravel(), cc.ravel(), Front)) >= FRONT_REACH_MM
+        days = (self.times - self.times[0]) / np.timedelta64(1, "D")
+        first = np.where(moved.any(axis=1), days[np.argmax(moved, axis=1)], np.nan)
+        return first.reshape(h, w).astype(np.float32)
 
     def truth_grid(self) -> np.ndarray:
         """Noise-free displacement (time, y, x) in mm at the cell centres (water included)."""
@@ -75,11 +133,16 @@ class Scene:
         sigma_cells = max(1.0, 1500.0 / self.grid_spec.resolution)  # ~1.5 km correlation
         atm = np.empty((len(self.times), h, w), np.float32)
         atm[0] = 0.0
+        gaps = np.diff(self.times) / np.timedelta64(12, "D")
         for k in range(1, len(self.times)):
             field = gaussian_filter(rng.standard_normal((h, w)), sigma_cells, mode="wrap")
             # RMS (not std) normalisation: a smooth field over a small scene is mostly
             # offset, and that offset must not exceed the nominal amplitude.
-            atm[k] = field / (np.sqrt(np.mean(field**2)) + 1e-12) * self.atmosphere_mm
+            field = field / (np.sqrt(np.mean(field**2)) + 1e-12) * self.atmosphere_mm
+            if self.atmosphere_ar1 > 0 and k > 1:  # AR(1): part of the last delay carries over
+                phi = self.atmosphere_ar1 ** gaps[k - 1]
+                field = phi * atm[k - 1] + np.sqrt(1 - phi**2) * field
+            atm[k] = field
         return atm
 
 
@@ -110,8 +173,8 @@ def build_scene(
         Number of acquisitions.
     interval_days : int
         Nominal revisit, days (6 or 12 for Sentinel-1).
-    scene : {"mixed", "bowl", "seasonal"}
-        Which signal dominates.
+    scene : {"mixed", "bowl", "seasonal", "fronts", "switching", "urban", "realistic"}
+        Which signal dominates (see the module docstring).
     missing_fraction : float
         Share of acquisitions dropped at random (irregular sampling), never the first.
     """
@@ -139,8 +202,10 @@ def build_scene(
         towns += np.exp(-(((rr - ty) ** 2 + (cc - tx) ** 2) / (2 * r**2)))
     town_density = np.clip(towns, 0, 1) * land
 
-    bowl_mm_yr = {"mixed": 25.0, "bowl": 40.0, "seasonal": 6.0}[scene]
-    seasonal_mm = {"mixed": 4.0, "bowl": 1.5, "seasonal": 9.0}[scene]
+    bowl_mm_yr = {"mixed": 25.0, "bowl": 40.0, "seasonal": 6.0, "fronts": 8.0, "switching": 8.0,
+                  "urban": 8.0, "realistic": 10.0}[scene]
+    seasonal_mm = {"mixed": 4.0, "bowl": 1.5, "seasonal": 9.0, "fronts": 3.0, "switching": 3.0,
+                   "urban": 4.0, "realistic": 4.0}[scene]
     velocity = 2.0 * _smooth_random(rng, shape, min(h, w) / 3)  # regional tilt, mm/yr
     acceleration = np.zeros(shape)
     for k in range(max(2, (h * w) // 1200)):
@@ -152,8 +217,41 @@ def build_scene(
             acceleration -= 0.3 * bowl_mm_yr * bowl
     amplitude = seasonal_mm * (0.5 + 0.5 * (_smooth_random(rng, shape, min(h, w) / 4) + 1) / 2 + town_density)
     phase = np.pi * (0.2 + 0.3 * _smooth_random(rng, shape, min(h, w) / 4))
+    processes, seasonal_years, ar1 = _scene_processes(scene, seed, grid_spec, times, town_density)
     return Scene(grid_spec, times, land, town_density, velocity, acceleration, amplitude, phase,
-                 atmosphere_mm, white_noise_mm, seed)
+                 atmosphere_mm, white_noise_mm, seed, processes, seasonal_years, ar1)
+
+
+def _scene_processes(scene, seed, grid_spec, times, town_density):
+    """Processes of the non-curve scenes (own generator: the curve scenes are unchanged)."""
+    from insar_raster import synth_processes as sp
+
+    if scene in CURVE_SCENES:
+        return (), None, 0.0
+    rng = np.random.default_rng([seed, 12])
+    h, w = grid_spec.shape
+    extent = (h * grid_spec.resolution, w * grid_spec.resolution)
+    area_km2 = extent[0] * extent[1] / 1e6
+    duration = float((times[-1] - times[0]) / np.timedelta64(1, "D") / 365.25) if len(times) > 1 else 1.0
+    res = grid_spec.resolution
+
+    def town(x, y):
+        return float(town_density[min(h - 1, int(y / res)), min(w - 1, int(x / res))])
+
+    procs, seasonal_years, ar1 = [], None, 0.0
+    if scene in ("fronts", "realistic"):
+        n = max(1, round(area_km2 / (30.0 if scene == "fronts" else 60.0)))
+        procs += sp.mining_districts(rng, extent, duration, n)
+    if scene in ("switching", "realistic"):
+        n = max(2 if scene == "switching" else 1, round(area_km2 / (10.0 if scene == "switching" else 25.0)))
+        procs += sp.pumping_bowls(rng, extent, duration, n)
+    if scene in ("urban", "realistic"):
+        n = max(4, round(area_km2 * (0.6 if scene == "urban" else 0.3)))
+        procs += sp.urban_processes(rng, extent, duration, n, town)
+        seasonal_years = sp.yearly_seasonal_factor(rng, duration)
+    if scene == "realistic":
+        ar1 = 0.6
+    return tuple(procs), seasonal_years, ar1
 
 
 def make_scene_cube(
@@ -184,8 +282,23 @@ def make_scene_cube(
     attrs = {"source": f"insar_raster.synth scene={scene} seed={seed}", "method": "synthetic"}
     return (
         make_cube(observed.astype(np.float32), sc.times, sc.grid_spec, attrs=attrs),
-        make_cube(truth.astype(np.float32), sc.times, sc.grid_spec, attrs={**attrs, "title": "noise-free truth"}),
+        _truth_cube(sc, truth, {**attrs, "title": "noise-free truth"}),
     )
+
+
+def _truth_cube(sc: Scene, truth: np.ndarray, attrs: dict) -> xr.Dataset:
+    """Truth cube (NaN over water), with ``front_reach_days`` when the scene has fronts."""
+    reach = sc.front_reach_days()
+    extra = None
+    if reach is not None:
+        reach[~sc.land] = np.nan
+        extra = {"front_reach_days": reach}
+    cube = make_cube(truth.astype(np.float32), sc.times, sc.grid_spec, extra=extra, attrs=attrs)
+    if reach is not None:
+        cube["front_reach_days"].attrs.update(
+            units="days", long_name="days from the first epoch until a front has moved the cell by "
+            "2 mm (NaN: never)")
+    return cube
 
 
 def make_scene(
@@ -246,5 +359,5 @@ def make_scene(
     )
     truth_grid = sc.truth_grid()
     truth_grid[:, ~sc.land] = np.nan
-    truth_cube = make_cube(truth_grid, sc.times, gs, attrs={"source": points.attrs["source"], "title": "noise-free truth"})
+    truth_cube = _truth_cube(sc, truth_grid, {"source": points.attrs["source"], "title": "noise-free truth"})
     return points, truth_cube

@@ -28,7 +28,12 @@ def add_parser(subparsers, parents):
     p.add_argument("--shape", default="128x128", help="scene size in 100 m cells, HxW (default 128x128)")
     p.add_argument("--epochs", type=int, default=100, help="number of acquisitions (default 100)")
     p.add_argument("--interval", type=int, default=12, choices=(6, 12), help="revisit in days (default 12)")
-    p.add_argument("--scene", default="mixed", choices=("mixed", "bowl", "seasonal"), help="dominant signal")
+    from insar_raster.synth import SCENES
+
+    p.add_argument("--scene", default="mixed", choices=SCENES,
+                   help="dominant signal: mixed, bowl, seasonal (curves per pixel); fronts (advancing mining/"
+                   "dewatering fronts), switching (pumping rate change points), urban (consolidation, collapses, "
+                   "dry/wet years), realistic (all, with AR(1) atmosphere)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-truth", action="store_true", help="do not write the truth cube")
     p.set_defaults(func=run)

@@ -1,6 +1,7 @@
 """``insar-raster grid``: measurement points -> georeferenced displacement cube."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -93,7 +94,8 @@ def run(args) -> int:
         raise InputError("--tile-size", f"must be 0 (no tiling) or a number of cells, got {args.tile_size}")
     output = Path(args.output) if args.output else default_output(args.inputs[0])
     check_output_path(output, args.overwrite)  # fail before the long work
-    with dask_scheduler(args.scheduler, quiet=args.quiet):
+    check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
+    with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
         if use_cache(args):
             from insar_raster.io.cache import cached_points
 
@@ -110,7 +112,35 @@ def run(args) -> int:
         kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
         write_cube(cube, output, overwrite=args.overwrite, **kwargs)
     log.info("wrote %s (%d x %d cells, %d epochs)", output, cube.sizes["y"], cube.sizes["x"], cube.sizes["time"])
-    log.info("grid: %d MPs, %d epochs, %d tile(s), %.1f s wall, peak memory %.0f MiB",
-             points.sizes["point"], points.sizes["time"], int(cube.attrs.get("tiles", 1)),
+    dropped = int(points.attrs.get("epochs_dropped", 0) or 0)
+    log.info("grid: %d MPs, %d epochs%s, %d tile(s), %.1f s wall, peak memory %.0f MiB",
+             points.sizes["point"], points.sizes["time"],
+             f" ({dropped} dropped: not in every input)" if dropped else "", int(cube.attrs.get("tiles", 1)),
              time.perf_counter() - t0, peak_memory_mib())
     return 0
+
+
+#: What to do about inputs of different geometries (the library's error names no flag).
+MIXED_GEOMETRY_HINT = ("grid each geometry in a separate run, or pass --decompose to solve ascending and "
+                       "descending LOS for vertical and east-west")
+
+
+def check_geometries(inputs) -> None:
+    """Refuse inputs of different geometries (exit 2) before reading them whole."""
+    from insar_raster.io import egms
+    from insar_raster.io.points import CSV_SUFFIXES, expand_inputs
+
+    named = [g for f in expand_inputs(inputs) if f.suffix.lower() in CSV_SUFFIXES | {".zip"}
+             for g in egms.probe(f)]
+    egms.check_single_geometry(named, hint=MIXED_GEOMETRY_HINT)
+
+
+@contextlib.contextmanager
+def mixed_geometry_hint():
+    """Give a mixed-geometry error found while reading (e.g. vector files) the CLI's hint."""
+    from insar_raster.io.egms import MixedGeometryError
+
+    try:
+        yield
+    except MixedGeometryError as exc:
+        raise MixedGeometryError(exc.groups, hint=MIXED_GEOMETRY_HINT) from None

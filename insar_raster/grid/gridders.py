@@ -435,7 +435,8 @@ def grid_points(
             warnings.warn(f"ignored {int((~inside).sum())} measurement point(s) outside --bounds", stacklevel=2)
             points = points.isel(point=np.flatnonzero(inside))
             x, y = x[inside], y[inside]
-    attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", "")}
+    attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", ""),
+             **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs}}
     tile_size = use_tiling(grid_spec, len(x), method, tile_size)
     if tile_size:
         from insar_raster.grid.tiled import grid_points_tiled

@@ -31,7 +31,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +38,12 @@ import xarray as xr
 from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
+from insar_raster.io import egms
 from insar_raster.io import points as _points
 
 log = logging.getLogger("insar_raster")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: per-MP geometry columns, geometry attrs, epochs_dropped
 #: MPs per Zarr chunk row-wise, and epochs per chunk column-wise (65536 x 8 x 4 B = 2 MiB).
 ROW_CHUNK = 65536
 COL_CHUNK = 8
@@ -91,15 +91,7 @@ def _open_sources(path: Path):
 def _read_header(fh, name) -> tuple[list[str], bytes]:
     """Column names and the raw first line, with the checks read_points makes."""
     first = fh.readline()
-    if not first.strip():
-        raise InputError(name, "file is empty")
-    if b"\x00" in first[:4096]:
-        raise InputError(name, "not a text CSV file (binary content)")
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(name, "not a text CSV file (not UTF-8)") from None
-    return [h.strip().strip('"') for h in text.strip().split(",")], first
+    return egms.split_header(first, name), first
 
 
 def _blocks(fh, block_bytes: int):
@@ -147,6 +139,7 @@ class _Source:
         self.xc, self.yc, self.crs = _points._coordinate_columns(columns, name, input_crs)
         lower = {c.lower() for c in columns}
         self.product = "EGMS L3" if "latitude" not in lower else "EGMS L2"
+        self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (probe)
 
 
 def _scan_sources(files, input_crs) -> list[_Source]:
@@ -158,6 +151,9 @@ def _scan_sources(files, input_crs) -> list[_Source]:
         for name, fh in _open_sources(path):
             columns, _ = _read_header(fh, name)
             sources.append(_Source(path, name, columns, input_crs))
+        if any(c.lower() == "track_angle" for s in sources if s.path == path for c in s.columns):
+            for (name, geometry), s in zip(egms.probe(path), [s for s in sources if s.path == path]):
+                s.geometry = geometry
     return sources
 
 
@@ -165,7 +161,7 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    keep_meta = [c for c in source.columns if c.lower() in {"pid", source.xc.lower(), source.yc.lower(), *_points.POINT_ATTRS}]
+    keep_meta = [c for c in source.columns if c.lower() in {"pid", source.xc.lower(), source.yc.lower(), *egms.POINT_COLUMNS}]
     types = {c: pa.float32() for c in epoch_cols}
     for c in keep_meta:
         types[c] = pa.string() if c.lower() == "pid" else pa.float64()
@@ -245,8 +241,9 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                        block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False) -> Path:
     """Stream EGMS CSV tiles into a cache folder (module docstring); returns ``folder``.
 
-    Same semantics as :func:`insar_raster.io.points.read_points`: epochs common to all
-    tiles, ``[start, end]`` selection, rows with NaN dropped (warned), duplicate pids across
+    Same semantics as :func:`insar_raster.io.points.read_points` (the rules of
+    :mod:`insar_raster.io.egms`): one geometry, epochs common to all tiles,
+    ``[start, end]`` selection, rows with NaN dropped (warned), duplicate pids across
     tiles dropped (warned), coordinates reprojected to ``crs``.
     """
     import pyarrow as pa
@@ -256,17 +253,10 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
 
     files = _points.expand_inputs(paths)
     sources = _scan_sources(files, input_crs)
-    common = sources[0].times
-    for s in sources[1:]:
-        common = np.intersect1d(common, s.times)
-    if any(len(s.times) != len(common) for s in sources):
-        warnings.warn(f"inputs have different epochs; keeping the {len(common)} common to all", stacklevel=2)
-    if len(common) == 0:
-        raise InputError(sources[0].name, "inputs share no common epoch")
-    common = np.unique(common)
+    geometry = egms.check_single_geometry([(s.name, s.geometry) for s in sources])
+    common, dropped_epochs = egms.common_epochs([s.name for s in sources], [s.times for s in sources])
     tsel = _points.select_epochs(common, start, end)
     times = common[tsel]
-    egms = True  # CSV inputs are EGMS layouts
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +264,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
     t0 = time.perf_counter()
     try:
         writer = _ValuesWriter(tmp / "values.zarr", len(times))
-        xs, ys, pids, extras = [], [], [], {a: [] for a in _points.POINT_ATTRS}
+        xs, ys, pids, extras = [], [], [], {a: [] for a in egms.POINT_COLUMNS}
         out_crs, dropped, n_read = None, 0, 0
         total = sum(f.stat().st_size for f in files)
         bar = progress_bar(total=total, desc="read", disable=not progress, unit="B")
@@ -320,7 +310,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     if table.num_rows == 0:
                         continue
                     if out_crs is None:
-                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=egms)
+                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=True)  # CSV inputs are EGMS layouts
                     if source.crs != out_crs:
                         x, y = Transformer.from_crs(source.crs, out_crs, always_xy=True).transform(x, y)
                     lower = {c.lower(): c for c in table.column_names}
@@ -329,7 +319,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     else:
                         stem = Path(name.split("!")[-1]).stem
                         pids.append(pa.array(np.char.add(f"{stem}:", row_numbers.astype(str))))
-                    for attr in _points.POINT_ATTRS:
+                    for attr in egms.POINT_COLUMNS:
                         if attr in lower:
                             extras[attr].append(table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32))
                     xs.append(np.asarray(x, np.float64))
@@ -342,16 +332,14 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     raise InputError(name, "no data rows (header only)")
         bar.close()
         n_points = writer.close()
-        if dropped:
-            warnings.warn(f"dropped {dropped} point(s) with missing (NaN) displacement or coordinates", stacklevel=2)
+        egms.warn_dropped_rows(dropped)
         if n_points == 0:
-            raise InputError(sources[0].name, "no valid measurement point left after dropping NaN rows")
+            raise InputError(sources[0].name, egms.NO_VALID_POINT)
         pid = pa.chunked_array(pids, type=pa.string()).combine_chunks()
         columns = {"pid": pid, "x": np.concatenate(xs), "y": np.concatenate(ys)}
         columns.update({a: np.concatenate(v) for a, v in extras.items() if v and sum(map(len, v)) == n_points})
         keep = _first_occurrence(pid)
         if keep is not None:
-            warnings.warn(f"dropped {int((~keep).sum())} duplicate pid(s) from overlapping tiles", stacklevel=2)
             columns["keep"] = keep
         pq.write_table(pa.table(columns), tmp / "points.parquet")
         meta = {
@@ -359,6 +347,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
             "crs_wkt": CRS.from_user_input(out_crs).to_wkt(),
             "source": ", ".join(Path(s.name).name for s in sources),
             "product": sources[0].product if len({s.product for s in sources}) == 1 else "EGMS",
+            "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry),
             "seconds": round(time.perf_counter() - t0, 2),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -374,14 +363,12 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
 
 
 def _first_occurrence(pid) -> np.ndarray | None:
-    """Mask keeping the first of each pid, or None when all pids are unique."""
+    """Mask keeping the first of each pid (warned), or None when all pids are unique."""
     import pyarrow.compute as pc
 
-    if pc.count_distinct(pid).as_py() == len(pid):
+    if pc.count_distinct(pid).as_py() == len(pid):  # the usual case, without a pandas copy
         return None
-    import pandas as pd
-
-    return ~pd.Series(pid.to_numpy(zero_copy_only=False)).duplicated().to_numpy()
+    return egms.first_of_each_pid(pid.to_numpy(zero_copy_only=False))
 
 
 def open_points_cache(folder) -> xr.Dataset:
@@ -404,12 +391,14 @@ def open_points_cache(folder) -> xr.Dataset:
     if meta.get("version") != CACHE_VERSION or values.shape[0] != meta["n_points"]:
         raise InputError(folder, "points cache from another version or incomplete", "delete the folder to rebuild it")
     names = set(table.column_names)
-    extra = {a: table.column(a).to_numpy() for a in _points.POINT_ATTRS if a in names}
+    extra = {a: table.column(a).to_numpy() for a in egms.POINT_COLUMNS if a in names}
     ds = _points.make_points(
         table.column("x").to_numpy(), table.column("y").to_numpy(), values,
         np.array(meta["times"], dtype="datetime64[D]"), CRS.from_wkt(meta["crs_wkt"]),
         pid=table.column("pid").to_numpy(zero_copy_only=False), extra=extra,
-        attrs={"source": meta["source"], "product": meta["product"], "cache": str(folder)},
+        attrs={"source": meta["source"], "product": meta["product"], "cache": str(folder),
+               "epochs_dropped": meta.get("epochs_dropped", 0),
+               **{k: meta[k] for k in ("product_level", "track", "pass_direction") if k in meta}},
     )
     if "keep" in names:
         ds = ds.isel(point=np.flatnonzero(table.column("keep").to_numpy(zero_copy_only=False)))

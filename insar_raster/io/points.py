@@ -7,8 +7,16 @@ Points layout (the contract)
 - ``displacement`` (point, time) float32, mm, relative to the first epoch;
 - coordinates ``x``, ``y`` (point) float64 in a projected CRS (metres), ``pid`` (point,
   string), ``time`` (datetime64) and ``spatial_ref`` (CRS via rioxarray);
-- optional per-point variables such as ``mean_velocity`` (mm/yr);
-- attrs ``source`` (input files) and ``product`` (e.g. ``EGMS L2b``).
+- optional per-point variables such as ``mean_velocity`` (mm/yr) and the per-MP
+  geometry ``los_east``, ``los_north``, ``los_up``, ``incidence_angle``, ``track_angle``
+  (see :mod:`insar_raster.io.egms`);
+- attrs ``source`` (input files), ``product`` (e.g. ``EGMS L2``), and, when known,
+  ``product_level``, ``track``, ``pass_direction`` (:func:`insar_raster.io.egms.points_geometry`)
+  and ``epochs_dropped`` (epochs not in every input).
+
+What an EGMS file is (headers of every release, file names, product level, geometry)
+and how tiles merge (common epochs, duplicate pids, rows with NaN) is decided in
+:mod:`insar_raster.io.egms`, which the streaming cache uses too.
 
 Formats: EGMS CSV (L2a, L2b, L3 Up/East; several tiles, a folder, or a ``.zip`` as
 downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
@@ -18,8 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +35,17 @@ import rioxarray  # noqa: F401
 from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
+from insar_raster.io import egms
+from insar_raster.io.egms import EGMS_CRS
 
 log = logging.getLogger("insar_raster")
 
-EGMS_CRS = "EPSG:3035"
 CSV_SUFFIXES = {".csv", ".txt"}
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 _DATE_RE = re.compile(r"^D?(\d{4})-?(\d{2})-?(\d{2})$")
-# Per-point attributes kept when present (EGMS names).
-POINT_ATTRS = ("mean_velocity", "mean_velocity_std", "height", "rmse", "temporal_coherence")
+# Per-point attributes kept when present (EGMS names of every release, and the geometry).
+POINT_ATTRS = egms.POINT_COLUMNS
 
 
 def parse_date_column(name: str):
@@ -188,16 +195,10 @@ def _read_csv_table(source, path):
         csv_input = str(source)
     if not head.strip():
         raise InputError(path, "file is empty")
-    if b"\x00" in head[:4096]:
-        raise InputError(path, "not a text CSV file (binary content)")
-    try:
-        header = head.split(b"\n", 1)[0].decode("utf-8-sig").strip().split(",")
-    except UnicodeDecodeError:
-        raise InputError(path, "not a text CSV file (not UTF-8)") from None
-    header = [h.strip().strip('"') for h in header]
+    header = egms.split_header(head.split(b"\n", 1)[0], path)
     date_cols, times = _classify(header, path)
     types = {c: pa.float32() for c in date_cols}
-    keep = set(date_cols) | {c for c in header if c.lower() in {"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y", *POINT_ATTRS}}
+    keep = set(date_cols) | {c for c in header if c.lower() in egms.READ_COLUMNS}
     for c in keep - set(date_cols):
         types[c] = pa.string() if c.lower() == "pid" else pa.float64()
     try:
@@ -213,6 +214,7 @@ def _read_csv_table(source, path):
         raise InputError(path, "no data rows (header only)")
     values = _columns_to_matrix(table, date_cols)
     frame = table.drop_columns(date_cols).to_pandas()
+    frame.attrs["header"] = header  # all columns, for egms.geometry_of
     return frame, values, np.array(times, dtype="datetime64[D]")
 
 
@@ -236,13 +238,7 @@ def _csv_sources(path: Path, open_files: bool = False):
     (pyarrow reads it directly), or an open binary file with ``open_files``.
     """
     if path.suffix.lower() == ".zip":
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
-            raise InputError(path, "not a valid zip archive") from None
-        members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
-        if not members:
-            raise InputError(path, "zip archive holds no .csv file")
+        zf, members = egms.csv_members(path)
         with zf:
             for m in members:
                 with zf.open(m) as fh:
@@ -346,7 +342,12 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dat
     -----
     UserWarning
         Duplicate pids across tiles (dropped), rows with NaN (dropped), differing epochs
-        across tiles (intersection kept).
+        across tiles (intersection kept, the number dropped said).
+
+    Raises
+    ------
+    insar_raster.io.egms.MixedGeometryError
+        Inputs of different geometries (tracks, pass directions, LOS/vertical/east).
     """
     parts = []
     for path in expand_inputs(paths):
@@ -357,31 +358,35 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dat
                 xc, yc, in_crs = _coordinate_columns(list(frame.columns), name, input_crs)
                 x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
                 product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"
-                parts.append((name, frame, values, times, x, y, in_crs, product))
+                geometry = _frame_geometry(name, frame.attrs.get("header", list(frame.columns)), frame)
+                parts.append((name, frame, values, times, x, y, in_crs, product, geometry))
         elif suffix in VECTOR_SUFFIXES | PARQUET_SUFFIXES:
             frame, values, times, x, y, in_crs = _read_vector(path, input_crs)
-            parts.append((str(path), frame, values, times, x, y, in_crs, "vector"))
+            geometry = _frame_geometry(str(path), list(frame.columns), frame)
+            parts.append((str(path), frame, values, times, x, y, in_crs, "vector", geometry))
         else:
             raise InputError(path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet")
     return _merge_parts(parts, crs=crs, start=start, end=end)
 
 
+def _frame_geometry(name, header, frame) -> "egms.Geometry":
+    """Geometry of one input from its name, header and ``track_angle`` column."""
+    lower = {c.lower(): c for c in frame.columns}
+    angles = frame[lower["track_angle"]].to_numpy(float) if "track_angle" in lower else None
+    return egms.geometry_of(name, header, angles)
+
+
 def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     names = [p[0] for p in parts]
+    geometry = egms.check_single_geometry([(p[0], p[8]) for p in parts])
     # Common epochs across tiles (EGMS tiles of one release share them).
-    common = np.unique(parts[0][3])  # sorted
-    for p in parts[1:]:
-        common = np.intersect1d(common, p[3])
-    if any(len(p[3]) != len(common) for p in parts):
-        warnings.warn(f"inputs have different epochs; keeping the {len(common)} common to all", stacklevel=3)
-    if len(common) == 0:
-        raise InputError(names[0], "inputs share no common epoch")
-    egms = all(p[7].startswith("EGMS") for p in parts)
+    common, dropped_epochs = egms.common_epochs(names, [p[3] for p in parts])
+    is_egms = all(p[7].startswith("EGMS") for p in parts)
     out_crs = None
     xs, ys, vals, pids, extras = [], [], [], [], {}
-    for name, frame, values, times, x, y, in_crs, _ in parts:
+    for name, frame, values, times, x, y, in_crs, *_ in parts:
         if out_crs is None:
-            out_crs = choose_output_crs(in_crs, x, y, crs=crs, egms=egms)
+            out_crs = choose_output_crs(in_crs, x, y, crs=crs, egms=is_egms)
         if in_crs != out_crs:
             x, y = Transformer.from_crs(in_crs, out_crs, always_xy=True).transform(x, y)
         # Date columns may come in any order: look each common epoch up in the sorted
@@ -401,23 +406,17 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     x, y, values, pid = (a[0] if len(a) == 1 else np.concatenate(a) for a in (xs, ys, vals, pids))
     extra = {k: np.concatenate(v) for k, v in extras.items() if len(v) == len(parts)}
 
-    keep = np.ones(len(x), bool)
-    _, first = np.unique(pid, return_index=True)
-    dup = np.ones(len(x), bool)
-    dup[first] = False
-    if dup.any():
-        warnings.warn(f"dropped {int(dup.sum())} duplicate pid(s) from overlapping tiles", stacklevel=3)
-        keep &= ~dup
+    first = egms.first_of_each_pid(pid)
+    keep = np.ones(len(x), bool) if first is None else first
     # Epoch selection before the NaN check: NaNs outside the period do not matter.
     tsel = select_epochs(common, start, end)
     if not tsel.all():
         values, common = values[:, tsel], common[tsel]
     bad = keep & (~np.isfinite(values).all(axis=1) | ~np.isfinite(x) | ~np.isfinite(y))
-    if bad.any():
-        warnings.warn(f"dropped {int(bad.sum())} point(s) with missing (NaN) displacement or coordinates", stacklevel=3)
-        keep &= ~bad
+    egms.warn_dropped_rows(int(bad.sum()))
+    keep &= ~bad
     if not keep.any():
-        raise InputError(names[0], "no valid measurement point left after dropping NaN rows")
+        raise InputError(names[0], egms.NO_VALID_POINT)
     order = np.argsort(common)
     # Copy the values matrix only where rows or epochs change (80 MB at 200k MPs x 100 epochs).
     if not keep.all():
@@ -427,7 +426,8 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     return make_points(
         x[keep], y[keep], values, common[order], out_crs, pid=pid[keep],
         extra={k: v[keep] for k, v in extra.items()},
-        attrs={"source": ", ".join(Path(n).name for n in names), "product": parts[0][7] if egms else "vector"},
+        attrs={"source": ", ".join(Path(n).name for n in names), "product": parts[0][7] if is_egms else "vector",
+               "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry)},
     )
 
 
@@ -492,6 +492,10 @@ def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool 
             cols["northing"] = pa.array(np.round(n, 1))
             cols["height"] = pa.array(np.round(50 + 0.001 * (e - e.min()), 1) if len(e) else e)
             cols["rmse"] = pa.array(np.full(len(e), 1.2))
+            if not layout.upper().startswith("L3"):
+                for name in egms.GEOMETRY_COLUMNS:  # per-MP geometry, in EGMS order
+                    if name in pts:
+                        cols[name] = pa.array(np.round(pts[name].values.astype(np.float64), 6))
             cols["mean_velocity"] = pa.array(np.round(velocity, 2))
             cols["mean_velocity_std"] = pa.array(np.full(len(e), 0.2))
             for j, name in enumerate(names):

@@ -1,0 +1,441 @@
+"""EGMS products as they are distributed: the one home of the EGMS CSV rules.
+
+Every reader of measurement points (:mod:`insar_raster.io.points` in memory,
+:mod:`insar_raster.io.cache` streaming) asks this module what an EGMS file is and how
+tiles merge, so that both give the same answer and the same warning texts.
+
+What is known here
+------------------
+- **Headers of every release.** 2020_2024 (L2a and L2b share it)::
+
+      pid, mp_type, latitude, longitude, easting, northing, height_ortho, height_ellipse,
+      line, pixel, rmse_ts, temporal_coherence, amplitude_dispersion, incidence_angle,
+      track_angle, los_east, los_north, los_up, mean_velocity, mean_velocity_std,
+      acceleration, acceleration_std, seasonality, seasonality_std, gnss_velocity, YYYYMMDD...
+
+  2020_2024 L3 Up / East::
+
+      pid, easting, northing, height_ortho, rmse_ts, mean_velocity, mean_velocity_std,
+      acceleration, acceleration_std, seasonality, seasonality_std, gnss_velocity_n,
+      gnss_velocity_e, gnss_velocity_u, YYYYMMDD...
+
+  Older releases (2015_2021, 2018_2022, 2019_2023) say ``height, height_wgs84, rmse``
+  instead of ``height_ortho, height_ellipse, rmse_ts``, have no ``gnss_*`` columns, and
+  their L2a adds ``cluster_label``. See :data:`HEADERS`.
+- **File names.** ``EGMS_L2b_{track:03d}_{burst:04d}_IW{1-3}_VV_{release}_{version}.zip``
+  (also L2a) and ``EGMS_L3_E{xx}N{yy}_100km_{U|E}_{release}_{version}.zip``; each zip
+  holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`).
+- **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"`` or None) from the file
+  name and the header (:func:`product_level`).
+- **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
+  satellite; ``los_east/los_north/los_up`` are the components of the unit vector from
+  the ground to the satellite (Sentinel-1 looks right, so an ascending pass, heading
+  about -9 deg, has ``los_east < 0``; a descending one, about 191 deg, ``los_east > 0``).
+  ``track_angle`` is the heading of the satellite track (deg clockwise from north): a
+  pass is ascending when the track points north (:func:`pass_direction`). Two inputs can
+  share a cube only with the same geometry (:class:`Geometry`).
+- **Merging tiles** (:func:`common_epochs`, :func:`first_of_each_pid`,
+  :func:`warn_dropped_rows`): epochs common to all tiles are kept (and the dropped ones
+  counted), duplicate pids across overlapping tiles keep their first occurrence, rows
+  with a missing value are dropped, each with one warning text used by every reader.
+
+Per-MP geometry contract (points Dataset): per-point float32 variables ``los_east``,
+``los_north``, ``los_up``, ``incidence_angle``, ``track_angle`` when the file has them;
+attrs ``product_level``, ``track`` (int or None) and ``pass_direction``
+(``"ascending"``, ``"descending"`` or None). NetCDF attributes cannot hold None, so a
+missing value is left out of the attrs; read them with :func:`points_geometry`.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from insar_raster.errors import InputError
+
+#: CRS of EGMS easting/northing columns (ETRS89-LAEA).
+EGMS_CRS = "EPSG:3035"
+
+_L2_2020 = ("pid mp_type latitude longitude easting northing height_ortho height_ellipse line pixel "
+            "rmse_ts temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north "
+            "los_up mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std "
+            "gnss_velocity").split()
+_L3_2020 = ("pid easting northing height_ortho rmse_ts mean_velocity mean_velocity_std acceleration "
+            "acceleration_std seasonality seasonality_std gnss_velocity_n gnss_velocity_e gnss_velocity_u").split()
+_L2B_OLD = ("pid mp_type latitude longitude easting northing height height_wgs84 line pixel rmse "
+            "temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north los_up "
+            "mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std").split()
+_L2A_OLD = _L2B_OLD[:13] + ["cluster_label"] + _L2B_OLD[13:]
+_L3_OLD = ("pid easting northing height rmse mean_velocity mean_velocity_std acceleration acceleration_std "
+           "seasonality seasonality_std").split()
+
+#: Metadata columns (before the date columns) of each release and level, as distributed.
+HEADERS: dict[str, tuple[str, ...]] = {
+    "2020_2024 L2a": tuple(_L2_2020),
+    "2020_2024 L2b": tuple(_L2_2020),
+    "2020_2024 L3": tuple(_L3_2020),
+    "2018_2022 L2a": tuple(_L2A_OLD),
+    "2018_2022 L2b": tuple(_L2B_OLD),
+    "2018_2022 L3": tuple(_L3_OLD),
+}
+
+#: Per-MP geometry columns kept as float32 variables (deg for the angles).
+GEOMETRY_COLUMNS = ("los_east", "los_north", "los_up", "incidence_angle", "track_angle")
+#: Per-MP attributes kept as float32 variables when present, whatever the release calls them.
+POINT_COLUMNS = ("mean_velocity", "mean_velocity_std", "height", "height_ortho", "height_ellipse",
+                 "height_wgs84", "rmse", "rmse_ts", "temporal_coherence") + GEOMETRY_COLUMNS
+#: Columns read besides the dates: identifiers, coordinates and :data:`POINT_COLUMNS`.
+READ_COLUMNS = frozenset({"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y",
+                          *POINT_COLUMNS})
+#: Per-MP standard deviation of the series (mm), by release: a weight where one is needed.
+RMSE_COLUMNS = ("rmse_ts", "rmse")
+
+_L2_NAME = re.compile(r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV_(\d{4}_\d{4})_(\d+)$", re.IGNORECASE)
+_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])_(\d{4}_\d{4})_(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FileName:
+    """What an EGMS file name says (fields not in that kind of name are None)."""
+
+    level: str  # "L2a", "L2b", "L3U", "L3E"
+    release: str  # e.g. "2020_2024"
+    version: int
+    track: int | None = None
+    burst: int | None = None
+    swath: int | None = None
+    tile: str | None = None  # e.g. "E32N34"
+
+
+def parse_file_name(name) -> FileName | None:
+    """Parse an EGMS product name (a ``.zip``, its ``.csv`` or a ``zip!member`` path).
+
+    Returns None for a name that is not an EGMS product name.
+    """
+    stem = Path(str(name).split("!")[-1]).name
+    for suffix in (".zip", ".csv", ".xml", ".tif"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    m = _L2_NAME.match(stem)
+    if m:
+        level = "L2" + m[1][-1].lower()
+        return FileName(level, m[5], int(m[6]), track=int(m[2]), burst=int(m[3]), swath=int(m[4]))
+    m = _L3_NAME.match(stem)
+    if m:
+        return FileName(f"L3{m[3].upper()}", m[4], int(m[5]), tile=f"E{m[1]}N{m[2]}")
+    return None
+
+
+def header_kind(columns) -> str | None:
+    """``"L2a"``, ``"L2"`` (L2a or L2b: 2020_2024 headers are the same), ``"L3"`` or None
+    (not an EGMS header) from the column names."""
+    lower = {str(c).strip().lower() for c in columns}
+    if not {"pid", "easting", "northing"} <= lower:
+        return None
+    if "cluster_label" in lower:
+        return "L2a"
+    if {"latitude", "longitude"} <= lower or lower & {"los_east", "track_angle", "incidence_angle"}:
+        return "L2"
+    return "L3"
+
+
+def product_level(name, columns) -> str | None:
+    """Product level of an EGMS CSV from its file name and header.
+
+    The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases), L2 or L3.
+    Returns None when neither tells (not an EGMS file, or an L3 file not named as EGMS
+    names it: Up and East have the same header).
+
+    Raises
+    ------
+    InputError
+        When the name and the header disagree (e.g. an L3 name over an L2 header).
+    """
+    parsed = parse_file_name(name)
+    kind = header_kind(columns)
+    if parsed is None:
+        return "L2a" if kind == "L2a" else None
+    if kind is not None and kind[:2] != parsed.level[:2]:
+        raise InputError(name, f"file name says EGMS {parsed.level} but the columns are those of an {kind} product")
+    return parsed.level
+
+
+def pass_direction(track_angle) -> str | None:
+    """``"ascending"`` when the satellite heads north (EGMS ``track_angle`` about -9 to
+    -15 deg), ``"descending"`` when it heads south (about 190 deg); None without angles.
+
+    The circular mean of the angles decides, so -9 and 351 deg are the same track.
+    """
+    angle = np.asarray(track_angle, dtype=np.float64)
+    angle = angle[np.isfinite(angle)]
+    if angle.size == 0:
+        return None
+    north = np.cos(np.deg2rad(angle)).mean()
+    if abs(north) < 1e-6:
+        return None
+    return "ascending" if north > 0 else "descending"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a points file measures: LOS of one track and pass direction, vertical or east.
+
+    Parameters
+    ----------
+    level : str or None
+        Product level (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``) or None (unknown).
+    track : int or None
+        Relative orbit (L2 file names).
+    pass_direction : str or None
+        ``"ascending"`` or ``"descending"`` (from ``track_angle``).
+    kind : str or None
+        ``"L2"`` or ``"L3"`` from the header alone, when the level is not known.
+    """
+
+    level: str | None = None
+    track: int | None = None
+    pass_direction: str | None = None
+    kind: str | None = None
+
+    @property
+    def component(self) -> str | None:
+        """``"LOS"``, ``"vertical"``, ``"east-west"``, ``"L3"`` (vertical or east-west,
+        unnamed) or None (unknown)."""
+        if self.level is not None:
+            return {"L3U": "vertical", "L3E": "east-west"}.get(self.level, "LOS")
+        if self.kind == "L3":
+            return "L3"
+        if self.kind in ("L2", "L2a") or self.pass_direction or self.track is not None:
+            return "LOS"
+        return None
+
+    def compatible(self, other: "Geometry") -> bool:
+        """Whether values of both can be averaged: same component, and for LOS the same
+        track and pass direction where both are known. Unknown matches anything."""
+        a, b = self.component, other.component
+        if a is None or b is None:
+            return True
+        if "L3" in (a, b):  # an unnamed L3 file: Up or East cannot be told apart
+            return "LOS" not in (a, b)
+        if a != b:
+            return False
+        if a != "LOS":
+            return True
+        if self.track is not None and other.track is not None and self.track != other.track:
+            return False
+        if self.pass_direction and other.pass_direction and self.pass_direction != other.pass_direction:
+            return False
+        return True
+
+    def merged(self, other: "Geometry") -> "Geometry":
+        """The geometry of a group holding both (compatible) inputs: known values win;
+        L2a with L2b of one track has no single level (None)."""
+        level = self.level if self.level == other.level else (
+            self.level or other.level if None in (self.level, other.level) else None)
+        return Geometry(level, self.track if self.track is not None else other.track,
+                        self.pass_direction or other.pass_direction, self.kind or other.kind)
+
+    def __str__(self) -> str:
+        comp = self.component
+        if comp is None:
+            return "unknown geometry"
+        if comp == "L3":
+            return "L3 (Up or East not named)"
+        if comp != "LOS":
+            return f"{self.level} ({comp})"
+        parts = [self.level or "LOS"]
+        if self.track is not None:
+            parts.append(f"track {self.track}")
+        parts.append(self.pass_direction or "pass direction unknown")
+        return " ".join(parts)
+
+    def attrs(self) -> dict:
+        """The contract attrs (``product_level``, ``track``, ``pass_direction``)."""
+        return {"product_level": self.level, "track": self.track, "pass_direction": self.pass_direction}
+
+
+def geometry_of(name, columns, track_angle=None) -> Geometry:
+    """Geometry of one CSV from its name, header and (a sample of) its ``track_angle``."""
+    parsed = parse_file_name(name)
+    return Geometry(product_level(name, columns), parsed.track if parsed else None,
+                    pass_direction(track_angle) if track_angle is not None else None,
+                    header_kind(columns))
+
+
+class MixedGeometryError(InputError):
+    """Inputs measure different things (tracks, pass directions, LOS/vertical/east)."""
+
+    def __init__(self, groups: dict, hint: str | None = None):
+        self.groups = groups  # Geometry -> list of file names
+        listed = "; ".join(f"{', '.join(Path(n.split('!')[0]).name for n in names)}: {g}" for g, names in groups.items())
+        super().__init__(None, f"inputs have different geometries and cannot share one cube ({listed})",
+                         hint or "grid each geometry separately, or decompose ascending and descending "
+                                 "LOS into vertical and east-west")
+
+
+def group_geometries(named: list[tuple[str, Geometry]]) -> dict:
+    """Group (name, geometry) pairs into compatible groups: {Geometry: [names]}."""
+    groups: dict[Geometry, list[str]] = {}
+    for name, geom in named:
+        for key in list(groups):
+            if key.compatible(geom):
+                names = groups.pop(key)
+                groups.setdefault(key.merged(geom), []).extend(names + [name])
+                break
+        else:
+            groups[geom] = [name]
+    return groups
+
+
+def check_single_geometry(named: list[tuple[str, Geometry]], hint: str | None = None) -> Geometry:
+    """The common geometry of the inputs, or :class:`MixedGeometryError` naming them."""
+    groups = group_geometries(named)
+    if len(groups) > 1:
+        raise MixedGeometryError(groups, hint)
+    return next(iter(groups)) if groups else Geometry()
+
+
+def points_geometry(points) -> Geometry:
+    """The :class:`Geometry` a points Dataset's attrs describe."""
+    track = points.attrs.get("track")
+    return Geometry(points.attrs.get("product_level") or None,
+                    None if track is None or track == "" else int(track),
+                    points.attrs.get("pass_direction") or None)
+
+
+def geometry_attrs(geometry: Geometry) -> dict:
+    """Contract attrs without the None values (NetCDF and JSON-safe)."""
+    return {k: v for k, v in geometry.attrs().items() if v is not None}
+
+
+# --------------------------------------------------------------------------- files
+
+def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
+    """The open zip and its CSV members (an EGMS zip holds one ``.csv`` and one ``.xml``)."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise InputError(path, "not a valid zip archive") from None
+    members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
+    if not members:
+        zf.close()
+        raise InputError(path, "zip archive holds no .csv file")
+    return zf, members
+
+
+def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False) -> Path:
+    """Pack ``csv_path`` as EGMS distributes it: a zip of the ``.csv`` and an ``.xml`` of
+    metadata, both named after the zip. Written atomically."""
+    from insar_raster.io.atomic import atomic_path
+
+    zip_path = Path(zip_path)
+    stem = zip_path.stem
+    xml_text = xml_text or f'<?xml version="1.0" encoding="UTF-8"?>\n<product name="{stem}"/>\n'
+    with atomic_path(zip_path, overwrite=overwrite) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(csv_path, f"{stem}.csv")
+        zf.writestr(f"{stem}.xml", xml_text)
+    return zip_path
+
+
+def split_header(line: bytes, name) -> list[str]:
+    """Column names of a CSV header line (UTF-8, optional BOM, quotes stripped)."""
+    if not line.strip():
+        raise InputError(name, "file is empty")
+    if b"\x00" in line[:4096]:
+        raise InputError(name, "not a text CSV file (binary content)")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(name, "not a text CSV file (not UTF-8)") from None
+    return [h.strip().strip('"') for h in text.strip().split(",")]
+
+
+def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
+    """Geometry of each CSV in ``path`` (a CSV or an EGMS zip) from its name, header and
+    first rows: cheap, so a command can refuse mixed inputs before reading them."""
+    import pandas as pd
+
+    path = Path(path)
+    out = []
+    sources = []
+    if path.suffix.lower() == ".zip":
+        zf, members = csv_members(path)
+        with zf:
+            for m in members:
+                with zf.open(m) as fh:
+                    sources.append((f"{path}!{m}", _head_lines(fh, sample_rows)))
+    else:
+        with open(path, "rb") as fh:
+            sources.append((str(path), _head_lines(fh, sample_rows)))
+    for name, lines in sources:
+        columns = split_header(lines[0] if lines else b"", name)
+        angles = None
+        if "track_angle" in {c.lower() for c in columns} and len(lines) > 1:
+            col = next(c for c in columns if c.lower() == "track_angle")
+            import io
+
+            try:
+                frame = pd.read_csv(io.BytesIO(b"".join(lines)), usecols=[col])
+                angles = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+            except Exception:  # a malformed sample: the full read reports it properly
+                angles = None
+        out.append((name, geometry_of(name, columns, angles)))
+    return out
+
+
+def _head_lines(fh, n: int) -> list[bytes]:
+    lines = []
+    for _ in range(n + 1):
+        line = fh.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
+
+
+# --------------------------------------------------------------------------- merging tiles
+
+def common_epochs(names, times_list) -> tuple[np.ndarray, int]:
+    """Epochs common to all inputs (sorted) and how many epochs of the union are dropped.
+
+    Warns once (the same text for every reader) when inputs have different epochs,
+    saying how many are dropped and why; raises when they share none.
+    """
+    times_list = [np.unique(np.asarray(t, dtype="datetime64[D]")) for t in times_list]
+    common = times_list[0]
+    union = times_list[0]
+    for t in times_list[1:]:
+        common = np.intersect1d(common, t)
+        union = np.union1d(union, t)
+    if len(common) == 0:
+        raise InputError(names[0], "inputs share no common epoch")
+    dropped = len(union) - len(common)
+    if dropped:
+        counts = ", ".join(f"{Path(str(n).split('!')[0]).name}: {len(t)}" for n, t in zip(names, times_list))
+        warnings.warn(f"inputs have different epochs ({counts}); keeping the {len(common)} common to all, "
+                      f"dropping {dropped} not in every input", stacklevel=3)
+    return common, dropped
+
+
+def first_of_each_pid(pid) -> np.ndarray | None:
+    """Mask keeping the first occurrence of each pid (warned), or None when all are unique."""
+    import pandas as pd
+
+    dup = pd.Series(np.asarray(pid)).duplicated().to_numpy()
+    if not dup.any():
+        return None
+    warnings.warn(f"dropped {int(dup.sum())} duplicate pid(s) from overlapping tiles", stacklevel=3)
+    return ~dup
+
+
+def warn_dropped_rows(n: int) -> None:
+    """The warning for measurement points dropped for a missing value."""
+    if n:
+        warnings.warn(f"dropped {int(n)} point(s) with missing (NaN) displacement or coordinates", stacklevel=3)
+
+
+NO_VALID_POINT = "no valid measurement point left after dropping NaN rows"

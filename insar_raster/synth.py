@@ -29,6 +29,12 @@ Truth cubes of these scenes carry ``front_reach_days`` (y, x): days from the fir
 epoch to the first epoch where the fronts have moved the cell by
 :data:`~insar_raster.synth_processes.FRONT_REACH_MM` (NaN: never), so forecasts can be
 scored on the cells a front reaches during the horizon.
+
+Measurement points (:func:`make_scene`) also behave individually, as real point clouds
+do (:class:`MPBehaviour`, on by default): each MP has its own constant offset, its own
+seasonal amplitude and its own noise level (2-4 mm). The truth cube is the common ground
+motion field only: it holds none of these per-MP parts, so it is what a grid forecast
+should recover, while an MP's own future also carries its offset and seasonal amplitude.
 """
 from __future__ import annotations
 
@@ -301,6 +307,52 @@ def _truth_cube(sc: Scene, truth: np.ndarray, attrs: dict) -> xr.Dataset:
     return cube
 
 
+@dataclass(frozen=True)
+class MPBehaviour:
+    """Per-MP individual behaviour added to each point's series by :func:`make_scene`.
+
+    Real MPs are not samples of one smooth field: a point on a roof, a pier or a lamp
+    post moves with the ground plus its own thermal dilation, and each is measured with
+    its own noise. The deviations, per MP ``i`` with ``t`` in years since the first epoch:
+
+    - ``offset_i`` (mm, normal with std ``offset_mm``) added to every epoch but the
+      first: EGMS references each series to its first epoch, so that epoch's error
+      (and any reference or unwrapping error) shifts the whole later series;
+    - an own seasonal amplitude: the local annual term of the scene is scaled by
+      ``g_i``, uniform in ``seasonal_scale`` (thermal dilation of structures typically
+      adds 1-5 mm a year, more on steel and tall buildings);
+    - white noise (mm) with the MP's own standard deviation ``sigma_i``, uniform in
+      ``noise_mm`` (EGMS L2b MPs have ``rmse`` of about 2-4 mm); it replaces the scene's
+      ``white_noise_mm`` at points.
+
+    Parameters
+    ----------
+    offset_mm : float
+        Standard deviation of the per-MP offset (mm).
+    seasonal_scale : (float, float)
+        Range of the factor on the local seasonal amplitude (1 = the field's own).
+    noise_mm : (float, float)
+        Range of the per-MP noise standard deviation (mm).
+    """
+
+    offset_mm: float = 3.0
+    seasonal_scale: tuple[float, float] = (0.3, 1.7)
+    noise_mm: tuple[float, float] = (2.0, 4.0)
+
+    def deviations(self, scene: Scene, rows: np.ndarray, cols: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Per-MP deviation from the common motion, (n, time) mm, 0 at the first epoch."""
+        n, t = len(rows), scene.years[None, :]
+        amp = map_coordinates(scene.seasonal_amplitude, [rows, cols], order=1, mode="nearest")[:, None]
+        phase = map_coordinates(scene.seasonal_phase, [rows, cols], order=1, mode="nearest")[:, None]
+        scale = rng.uniform(*self.seasonal_scale, n)[:, None]
+        offset = rng.normal(0.0, self.offset_mm, n)[:, None]
+        sigma = rng.uniform(*self.noise_mm, n)[:, None]
+        out = (scale - 1.0) * amp * (np.sin(2 * np.pi * t + phase) - np.sin(phase))
+        out = out + offset + sigma * rng.standard_normal((n, t.shape[1]))
+        out[:, 0] = 0.0
+        return out.astype(np.float32)
+
+
 def make_scene(
     n_points: int = 5000,
     shape: tuple[int, int] = (64, 64),
@@ -309,13 +361,17 @@ def make_scene(
     scene: str = "mixed",
     seed: int = 0,
     resolution: float = 100.0,
+    mp_behaviour: MPBehaviour | None = MPBehaviour(),
     **kwargs,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Measurement points of a scene (EGMS L2b-like) and its truth cube.
 
     Points cluster in towns, are sparse in fields and absent on water. Each point's
-    series is the truth at its position plus atmosphere (bilinear from the grid) and
-    white noise.
+    series is the truth at its position plus atmosphere (bilinear from the grid), plus
+    the MP's individual behaviour (``mp_behaviour``: own offset, seasonal amplitude and
+    2-4 mm noise; see :class:`MPBehaviour`), or with ``mp_behaviour=None`` plain white
+    noise of the scene's ``white_noise_mm``. The truth cube never includes the per-MP
+    parts (it is the common motion field).
 
     Returns
     -------
@@ -345,7 +401,10 @@ def make_scene(
     truth = sc.truth_at(rows, cols)
     atm = sc.atmosphere(rng)
     noise = np.stack([map_coordinates(atm[k], [rows, cols], order=1, mode="nearest") for k in range(len(sc.times))], axis=1)
-    observed = truth + noise + rng.normal(0, sc.white_noise_mm, truth.shape).astype(np.float32)
+    if mp_behaviour is None:
+        observed = truth + noise + rng.normal(0, sc.white_noise_mm, truth.shape).astype(np.float32)
+    else:  # own generator: the positions and atmosphere stay those of mp_behaviour=None
+        observed = truth + noise + mp_behaviour.deviations(sc, rows, cols, np.random.default_rng(seed + 3))
     observed[:, 0] = 0.0
     gs = sc.grid_spec
     x = gs.west + (cols + 0.5) * gs.resolution
@@ -355,9 +414,11 @@ def make_scene(
         x, y, observed.astype(np.float32), sc.times, crs=gs.crs,
         pid=np.array([f"SYN{seed:02d}{i:08d}" for i in range(n_points)]),
         extra={"mean_velocity": np.polyfit(years, observed.T, 1)[0].astype(np.float32)} if len(years) > 1 else None,
-        attrs={"source": f"insar_raster.synth scene={scene} seed={seed}", "product": "L2b"},
+        attrs={"source": f"insar_raster.synth scene={scene} seed={seed}", "product": "L2b",
+               "mp_behaviour": "none" if mp_behaviour is None else repr(mp_behaviour)},
     )
     truth_grid = sc.truth_grid()
     truth_grid[:, ~sc.land] = np.nan
-    truth_cube = _truth_cube(sc, truth_grid, {"source": points.attrs["source"], "title": "noise-free truth"})
+    truth_cube = _truth_cube(sc, truth_grid, {"source": points.attrs["source"],
+                                              "title": "noise-free truth (common motion, no per-MP parts)"})
     return points, truth_cube

@@ -132,9 +132,14 @@ def test_gridding_error_against_truth_is_within_noise(small_scene, method):
     cube = grid_points(points, method=method).compute()
     err = cube.displacement.values - truth.displacement.values
     rmse = float(np.sqrt(np.nanmean(err**2)))
-    print(f"{method}: gridding RMSE vs truth {rmse:.2f} mm")
-    # Per-point noise is ~1.8 mm (1.5 mm atmosphere, 1 mm white); gridding must not add much.
-    assert rmse < 2.5
+    # The points' own error against the common motion at their positions: atmosphere
+    # (1.5 mm) plus each MP's offset, seasonal amplitude and 2-4 mm noise (~4.7 mm here).
+    at_points = truth.displacement.interp(x=("point", points.x.values), y=("point", points.y.values)).values.T
+    per_point = float(np.sqrt(np.nanmean((points.displacement.values - at_points) ** 2)))
+    print(f"{method}: gridding RMSE vs truth {rmse:.2f} mm, points {per_point:.2f} mm")
+    assert 3.0 < per_point < 6.0
+    # Gridding must not add much to the points' own error.
+    assert rmse < 1.25 * per_point
 
 
 def test_gap_mask_blanks_cells_far_from_points():

@@ -36,6 +36,10 @@ def add_parser(subparsers, parents):
                    "dry/wet years), realistic (all, with AR(1) atmosphere)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-truth", action="store_true", help="do not write the truth cube")
+    p.add_argument("--no-mp-behaviour", action="store_true",
+                   help="points sample the common motion field plus 1 mm white noise only; by default each MP has "
+                        "its own offset (3 mm std), seasonal amplitude (0.3-1.7x the local one) and noise (2-4 mm), "
+                        "as real point clouds do; the truth cube is the common motion either way")
     p.set_defaults(func=run)
 
 
@@ -54,7 +58,8 @@ def run(args) -> int:
     check_output_path(output, args.overwrite)
     if not args.no_truth:
         check_output_path(truth_path, args.overwrite)
-    points, truth = make_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, args.scene, args.seed)
+    points, truth = make_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, args.scene, args.seed,
+                               **({"mp_behaviour": None} if args.no_mp_behaviour else {}))
     write_points(points, output, layout=args.layout, overwrite=args.overwrite)
     log.info("wrote %s: %d points x %d epochs (%s layout, scene %s, seed %d)", output, points.sizes["point"],
              points.sizes["time"], args.layout if output.suffix.lower() == ".csv" else output.suffix, args.scene, args.seed)

@@ -41,7 +41,7 @@ def add_parser(subparsers, parents):
             "which input epochs each model uses; write metrics.json, report.md and PNG figures to a folder."
         ),
     )
-    p.add_argument("cube", help="displacement cube (.nc or .zarr, from 'insar-raster grid')")
+    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch), e.g. from 'insar-raster grid'")
     p.add_argument("-o", "--output", help="report folder (default <cube>_report); written atomically")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--models", default=",".join(ALL_MODELS),

@@ -28,7 +28,7 @@ def add_parser(subparsers, parents):
             "insar-raster export cube.nc --dates 2020-01-01:2020-12-31 --format zarr"
         ),
     )
-    p.add_argument("cube", metavar="CUBE", help="cube file (.nc or .zarr) from 'grid' or 'forecast'")
+    p.add_argument("cube", metavar="CUBE", help="cube file (.nc, .zarr or multi-band .tif, bands dated YYYY-MM-DD or YYYYMMDD) from 'grid' or 'forecast'")
     p.add_argument("-o", "--output", help="output file (default <cube>_<layer>.tif/.zarr/.nc by --format)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--format", choices=("cog", "geotiff", "zarr", "netcdf"),

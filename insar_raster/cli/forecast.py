@@ -27,7 +27,7 @@ def add_parser(subparsers, parents):
         ),
         epilog="Example: insar-raster forecast cube.nc --model cube_model.ipt --steps 3 -o forecast.tif",
     )
-    p.add_argument("cube", help="displacement cube (.nc or .zarr) from 'insar-raster grid'")
+    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'")
     p.add_argument("--model", help="model file from 'insar-raster train' (default: train one on the cube now)")
     p.add_argument("--steps", type=int,
                    help="epochs to forecast (default 6, or the model's; at most the model's)")

@@ -107,7 +107,7 @@ def add_parser(subparsers, parents):
             "loading it never executes code."
         ),
     )
-    p.add_argument("cube", help="displacement cube (.nc or .zarr) from 'insar-raster grid'")
+    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'")
     p.add_argument("-o", "--output", help="model file (default <cube>_model.ipt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--steps", type=int, default=6, help="epochs forecast at once (default 6; the paper did 1)")

@@ -49,11 +49,12 @@ def _epochs(times) -> dict:
     return out
 
 
-def _dates_from_descriptions(descriptions):
-    try:
-        return np.array([np.datetime64(d, "D") for d in descriptions])
-    except (ValueError, TypeError):
-        return None
+def _dates_from_descriptions(descriptions, tags=None):
+    """Band dates (ISO or YYYYMMDD descriptions, or date tags), None unless every band is dated."""
+    from insar_raster.io.tifcube import band_dates
+
+    dates, undated = band_dates(descriptions, tags)
+    return np.array(dates, dtype="datetime64[D]") if undated is None and dates else None
 
 
 # --------------------------------------------------------------------------- points
@@ -186,7 +187,7 @@ def describe_geotiff(path) -> dict:
     except RasterioIOError as exc:
         raise InputError(path, f"cannot read as GeoTIFF: {str(exc).splitlines()[0]}") from None
     with src:
-        dates = _dates_from_descriptions(src.descriptions) if all(src.descriptions) else None
+        dates = _dates_from_descriptions(src.descriptions, [src.tags(b) for b in src.indexes])
         nodata_count = 0
         for b in src.indexes:  # block by block: bounded memory on big rasters
             for _, window in src.block_windows(b):

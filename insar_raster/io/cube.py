@@ -198,6 +198,10 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
 def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
     """Open a cube written by :func:`write_cube` (or any CF cube with ``displacement``).
 
+    A ``.tif`` is read as one band per epoch (:mod:`insar_raster.io.tifcube`): the
+    project's own GeoTIFF cubes and forecasts, and multi-band GeoTIFFs from other tools
+    whose bands are dated ``YYYY-MM-DD`` or ``YYYYMMDD``.
+
     Raises
     ------
     InputError
@@ -212,9 +216,13 @@ def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
             ds = xr.open_zarr(path, chunks=chunks)
         elif suffix in (".nc", ".nc4", ".cdf", ".h5"):
             ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks, decode_coords="all")
+        elif suffix in (".tif", ".tiff"):
+            from insar_raster.io.tifcube import open_geotiff_cube
+
+            ds = open_geotiff_cube(path, chunks=chunks, variable=CUBE_VARIABLE)
         else:
             points_like = suffix in (".csv", ".txt", ".zip", ".gpkg", ".shp", ".parquet", ".geoparquet", ".pq")
-            raise InputError(path, f"not a cube file (expected .nc or .zarr, got {suffix or 'no extension'!r})",
+            raise InputError(path, f"not a cube file (expected .nc, .zarr or .tif, got {suffix or 'no extension'!r})",
                              f"grid measurement points first: insar-raster grid {path.name}" if points_like else None)
     except InputError:
         raise
@@ -224,7 +232,8 @@ def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
         if suffix == ".zarr":
             raise InputError(path, "not a readable Zarr store (missing or corrupt metadata)",
                              "is the folder complete? re-create it or copy it again") from None
-        raise InputError(path, f"cannot read as NetCDF: {_reason(exc, path)}",
+        kind = "GeoTIFF" if suffix in (".tif", ".tiff") else "NetCDF"
+        raise InputError(path, f"cannot read as {kind}: {_reason(exc, path)}",
                          "is the file complete? re-create it or copy it again") from None
     OPENED_INPUTS.append(path)
     if CUBE_VARIABLE not in ds or ds[CUBE_VARIABLE].dims != ("time", "y", "x"):

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import re
 import signal
 import sys
 import threading
@@ -33,6 +34,26 @@ def _requested_command(argv) -> str | None:
     options that take a value), or None."""
     word = next((a for a in argv if not a.startswith("-")), None)
     return word if word in COMMANDS else None
+
+
+# A comma-separated list of numbers that starts with a minus sign (``-7.2,53.0,-7.1,53.1``):
+# argparse takes it for an option, since only plain negative numbers count as values.
+_NEGATIVE_LIST = re.compile(r"^-\d*\.?\d+(?:[eE][-+]?\d+)?(?:,\s*[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)+$")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--bounds -7.2,53.0,...`` -> ``--bounds=-7.2,53.0,...`` so argparse reads it as the value."""
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        if (word.startswith("--") and "=" not in word and i + 1 < len(argv)
+                and _NEGATIVE_LIST.match(argv[i + 1])):
+            out.append(f"{word}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
 
 
 def build_parser(argv=None) -> argparse.ArgumentParser:
@@ -82,7 +103,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def main(argv=None) -> int:
     from insar_raster.errors import InputError
 
-    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    argv = _join_negative_values(sys.argv[1:] if argv is None else [str(a) for a in argv])
     parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)

@@ -47,13 +47,13 @@ def run(args) -> int:
     from insar_raster.forecast.modelfile import load_model
     from insar_raster.forecast.train import train_model
     from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.formats import check_output_format
     from insar_raster.gis.quicklook import check_plot_path, plot_forecast, plot_output
     from insar_raster.io.cube import write_cube
 
     t0 = time.perf_counter()
     output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_forecast.tif")
-    if output.suffix.lower() not in (".tif", ".tiff", ".nc"):
-        raise InputError(output, f"unknown output format {output.suffix!r}", "use .tif or .nc")
+    check_output_format(output, "forecast")
     check_output_path(output, args.overwrite)  # fail before the long work
     plot_path = plot_output(args, output)
     if plot_path is not None:
@@ -66,6 +66,7 @@ def run(args) -> int:
             raise InputError("--save-model", "only applies when training here (no --model)")
     else:
         if args.save_model:
+            check_output_format(args.save_model, "model")
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample)
     if not args.model:

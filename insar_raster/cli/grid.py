@@ -34,7 +34,11 @@ def add_parser(subparsers, parents):
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resolution", type=float, default=100.0, help="cell size in metres (default 100, as EGMS L3)")
     g.add_argument("--shape", type=parse_shape, help="grid size HxW instead of a resolution (the paper used 256x256)")
-    p.add_argument("--bounds", type=parse_bounds, help="west,south,east,north in the output CRS (m); MPs outside are ignored")
+    p.add_argument("--bounds", type=parse_bounds,
+                   help="west,south,east,north in the output CRS (m), or in degrees (e.g. -7.2,53.0,-7.1,53.1: "
+                        "read as EPSG:4326 longitudes/latitudes); MPs outside are ignored")
+    p.add_argument("--bounds-crs", metavar="CRS",
+                   help="CRS of --bounds (default: the output CRS, or EPSG:4326 when the numbers are degrees)")
     p.add_argument("--max-gap", type=float, help="cells farther than this (m) from any MP are NaN (default 3 x resolution)")
     p.add_argument("--crs", help="output projected CRS (default EPSG:3035 for EGMS, else the input's)")
     p.add_argument("--input-crs", help="CRS of input coordinates when the file does not declare one")
@@ -83,6 +87,7 @@ def run(args) -> int:
     from insar_raster.grid.gridders import grid_points
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.cube import write_cube
+    from insar_raster.io.formats import check_output_format
     from insar_raster.io.points import read_points
 
     t0 = time.perf_counter()
@@ -93,7 +98,8 @@ def run(args) -> int:
     if args.tile_size is not None and args.tile_size < 0:
         raise InputError("--tile-size", f"must be 0 (no tiling) or a number of cells, got {args.tile_size}")
     output = Path(args.output) if args.output else default_output(args.inputs[0])
-    check_output_path(output, args.overwrite)  # fail before the long work
+    check_output_format(output, "cube")  # fail before the long work
+    check_output_path(output, args.overwrite)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
         if use_cache(args):
@@ -105,9 +111,19 @@ def run(args) -> int:
             points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
         log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
                  str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
+        bounds = args.bounds
+        if bounds is not None:
+            from insar_raster.grid.bounds import bounds_in_crs
+
+            bounds, bounds_crs = bounds_in_crs(bounds, points.rio.crs, args.bounds_crs)
+            if bounds_crs != points.rio.crs:
+                log.info("--bounds read in %s: west %.0f, south %.0f, east %.0f, north %.0f in %s",
+                         bounds_crs.name, *bounds, points.rio.crs.to_string())
+        elif args.bounds_crs:
+            raise InputError("--bounds-crs", "only applies with --bounds")
         cube = grid_points(
             points, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
-            bounds=args.bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
+            bounds=bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
         )
         kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
         write_cube(cube, output, overwrite=args.overwrite, **kwargs)

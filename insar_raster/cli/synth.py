@@ -47,6 +47,7 @@ def run(args) -> int:
     from insar_raster.cli._common import parse_shape
     from insar_raster.errors import InputError
     from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.formats import check_output_format
     from insar_raster.io.cube import write_cube
     from insar_raster.io.points import write_points
     from insar_raster.synth import make_scene
@@ -55,6 +56,7 @@ def run(args) -> int:
         raise InputError("--points/--epochs", "need at least 3 points and 2 epochs")
     output = Path(args.output)
     truth_path = output.with_name(f"{output.stem}_truth.nc")
+    check_output_format(output, "points")
     check_output_path(output, args.overwrite)
     if not args.no_truth:
         check_output_path(truth_path, args.overwrite)

@@ -118,10 +118,12 @@ def add_parser(subparsers, parents):
 def run(args) -> int:
     from insar_raster.forecast.train import train_model
     from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.formats import check_output_format
 
     t0 = time.perf_counter()
     output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_model.ipt")
-    check_output_path(output, args.overwrite)  # fail before the long work
+    check_output_format(output, "model")  # fail before the long work
+    check_output_path(output, args.overwrite)
     config = config_from_args(args, args.steps)
     cube = load_cube(args.cube, args.resample)
     forecaster = train_model(cube, config, progress=not args.quiet)

@@ -80,8 +80,11 @@ def describe_points(path) -> dict:
         "kind": "points",
         "format": Path(path).suffix.lstrip(".").lower() or "folder",
         "product": points.attrs.get("product"),
-        "crs": _crs_text(points.rio.crs),
-        "extent": [float(x.min()), float(y.min()), float(x.max()), float(y.max())],
+        # The file's own CRS first; 'grid' reprojects geographic inputs (to UTM) and EGMS to EPSG:3035.
+        "crs": _crs_text(points.attrs.get("input_crs") or points.rio.crs),
+        "extent": _extent_in(points.attrs.get("input_crs"), points.rio.crs, x, y),
+        "grid_crs": _crs_text(points.rio.crs),
+        "grid_extent": [float(x.min()), float(y.min()), float(x.max()), float(y.max())],
         "n_points": n_points,
         "points_dropped_for_nan": dropped,
         **_epochs(points["time"].values),
@@ -95,6 +98,17 @@ def describe_points(path) -> dict:
     if notes:
         out["notes"] = notes
     return out
+
+
+def _extent_in(file_crs, grid_crs, x, y) -> list[float]:
+    """(west, south, east, north) of points at ``x, y`` (in ``grid_crs``) in the file's own CRS."""
+    if file_crs is not None:
+        from pyproj import CRS, Transformer
+
+        source, target = CRS.from_user_input(grid_crs), CRS.from_user_input(file_crs)
+        if source != target:
+            x, y = Transformer.from_crs(source, target, always_xy=True).transform(x, y)
+    return [float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y))]
 
 
 # --------------------------------------------------------------------------- cubes
@@ -356,7 +370,7 @@ def _value_text(key: str, value) -> str:
         if key.endswith("share"):
             return f"{value:.1%}"
         return f"{value:.6g}"
-    if key == "extent" and isinstance(value, list):
+    if key.startswith("extent") and isinstance(value, list):
         return "west {:.10g}, south {:.10g}, east {:.10g}, north {:.10g}".format(*value)
     if key == "interval_days" and isinstance(value, dict):
         if value["min"] == value["max"]:
@@ -377,9 +391,16 @@ def _value_text(key: str, value) -> str:
     return str(value)
 
 
+#: Text labels that say more than the JSON key (points files have two CRSs).
+LABELS = {"points": {"crs": "crs (file)", "extent": "extent (file)",
+                     "grid_crs": "crs (grid)", "grid_extent": "extent (grid)"}}
+
+
 def format_description(info: dict) -> str:
     """Aligned ``key: value`` lines for humans (the CLI's default output)."""
     lines = []
+    labels = LABELS.get(info.get("kind"), {})
+    info = {labels.get(k, k): v for k, v in info.items()}
     width = max(len(k) for k in info) if info else 0
     for key, value in info.items():
         if value is None or key == "notes":

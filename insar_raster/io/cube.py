@@ -176,8 +176,9 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".nc", ".zarr", ".tif", ".tiff"):
-        raise InputError(path, f"unknown output format {suffix!r}", "use .nc, .zarr or .tif")
+    from insar_raster.io.formats import check_output_format
+
+    check_output_format(path, "cube")
     if suffix in (".tif", ".tiff"):
         from insar_raster.gis.raster import write_geotiff
 

@@ -427,7 +427,9 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
         x[keep], y[keep], values, common[order], out_crs, pid=pid[keep],
         extra={k: v[keep] for k, v in extra.items()},
         attrs={"source": ", ".join(Path(n).name for n in names), "product": parts[0][7] if is_egms else "vector",
-               "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry)},
+               "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry),
+               # The CRS the (first) file itself is in; the coordinates are now in out_crs.
+               "input_crs": parts[0][6].to_wkt()},
     )
 
 

@@ -1,0 +1,86 @@
+"""What users type: negative --bounds, degrees as bounds, unwritable outputs refused first,
+info on a geographic points file showing both CRSs."""
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from insar_raster.cli import _join_negative_values, main
+from insar_raster.io.points import write_points
+from insar_raster.synth import make_scene
+
+
+@pytest.fixture(scope="module")
+def lonlat_points(tmp_path_factory):
+    """A GeoPackage in EPSG:4326 (as many GIS exports are), around -7.2 E, 53.1 N."""
+    import geopandas as gpd
+
+    d = tmp_path_factory.mktemp("inputs")
+    points, _ = make_scene(400, (20, 20), 8, seed=2)
+    write_points(points, d / "p.gpkg")
+    gpd.read_file(d / "p.gpkg").to_crs(4326).to_file(d / "lonlat.gpkg")
+    return d / "lonlat.gpkg"
+
+
+def test_negative_number_lists_reach_their_option():
+    argv = ["grid", "p.gpkg", "--bounds", "-7.2,53.0,-7.1,53.1", "--max-gap", "300", "-q"]
+    assert _join_negative_values(argv) == ["grid", "p.gpkg", "--bounds=-7.2,53.0,-7.1,53.1", "--max-gap", "300", "-q"]
+    assert _join_negative_values(["-q", "-v"]) == ["-q", "-v"]  # flags stay flags
+
+
+def test_grid_with_negative_degree_bounds(lonlat_points, tmp_path, capsys):
+    import geopandas as gpd
+    from pyproj import Transformer
+
+    out = tmp_path / "cube.nc"
+    assert main(["grid", str(lonlat_points), "--bounds", "-7.22,53.1,-7.2,53.11", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "read in WGS 84" in err
+    cube = xr.open_dataset(out, decode_coords="all")
+    assert cube.rio.crs.to_epsg() == 32629  # gridded in UTM, the box converted from degrees
+    lon, lat = Transformer.from_crs(32629, 4326, always_xy=True).transform(
+        *np.meshgrid(cube["x"].values, cube["y"].values))
+    assert lon.min() > -7.221 and lon.max() < -7.199 and lat.min() > 53.099 and lat.max() < 53.111
+    gdf = gpd.read_file(lonlat_points)
+    inside = ((gdf.geometry.x > -7.22) & (gdf.geometry.x < -7.2) & (gdf.geometry.y > 53.1)
+              & (gdf.geometry.y < 53.11)).sum()
+    assert 0 < inside < len(gdf)
+    # The same box in metres (explicit CRS) gives the same grid.
+    west, south, east, north = Transformer.from_crs(4326, 32629, always_xy=True).transform_bounds(
+        -7.22, 53.1, -7.2, 53.11, densify_pts=21)
+    out2 = tmp_path / "cube_m.nc"
+    assert main(["grid", str(lonlat_points), "--bounds", f"{west},{south},{east},{north}", "--bounds-crs",
+                 "EPSG:32629", "-o", str(out2), "-q"]) == 0
+    cube2 = xr.open_dataset(out2)
+    np.testing.assert_array_equal(cube2["x"].values, cube["x"].values)
+    np.testing.assert_array_equal(cube2["y"].values, cube["y"].values)
+
+
+@pytest.mark.parametrize("argv, output", [
+    (["grid", "{garbage}", "-o", "{d}/cube.csv"], "cube.csv"),
+    (["forecast", "{garbage}", "-o", "{d}/forecast.csv"], "forecast.csv"),
+    (["train", "{garbage}", "-o", "{d}/model.nc"], "model.nc"),
+    (["synth", "-o", "{d}/points.xyz"], "points.xyz"),
+])
+def test_unwritable_output_format_refused_before_reading_input(tmp_path, capsys, argv, output):
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b"\x00\xff not a file anyone could read")
+    argv = [a.format(garbage=garbage, d=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and output in err[0] and "output format" in err[0]  # not a complaint about the input
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.csv"]  # nothing written
+
+
+def test_info_points_shows_file_crs_and_grid_crs(lonlat_points, capsys):
+    assert main(["info", str(lonlat_points), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "crs (file)" in out and "EPSG:4326" in out
+    assert "crs (grid)" in out and "EPSG:32629" in out
+    assert main(["info", str(lonlat_points), "--json", "-q"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["crs"].startswith("EPSG:4326") and info["grid_crs"].startswith("EPSG:32629")
+    west, south, east, north = info["extent"]
+    assert -7.3 < west < east < -7.1 and 53.0 < south < north < 53.2  # degrees, in the file's CRS
+    assert info["grid_extent"][0] > 100_000  # metres

@@ -46,6 +46,7 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
+from insar_raster.units import DAYS_PER_YEAR
 
 SCENES = ("mixed", "bowl", "seasonal", "fronts", "switching", "urban", "realistic")
 #: Scenes whose truth is exactly the history fit's form (trend, acceleration, annual cycle).
@@ -92,7 +93,7 @@ class Scene:
     @property
     def years(self) -> np.ndarray:
         """Time since the first epoch, in years."""
-        return (self.times - self.times[0]) / np.timedelta64(1, "D") / 365.25
+        return (self.times - self.times[0]) / np.timedelta64(1, "D") / DAYS_PER_YEAR
 
     def truth_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Noise-free displacement (n, time) in mm at fractional grid positions."""

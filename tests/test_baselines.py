@@ -148,7 +148,7 @@ def test_history_fit_is_exact_on_accelerating_seasonal_motion():
     # The prior's small fixed ridge (HISTORY_RIDGE, for short histories) biases the exact
     # fit by a few hundredths of a mm on motions of tens of mm.
     np.testing.assert_allclose(pred, values[split.target_indices("test")], atol=0.1)
-    assert model.name == "history_fit" and model.history == 150
+    assert model.name == "history_fit" and model.history_epochs == 150
 
 
 @pytest.mark.parametrize("name", ["persistence", "trend", "trend_seasonal", "history_fit", "lasso", "lightgbm"])

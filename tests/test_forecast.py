@@ -143,8 +143,8 @@ def test_fully_convolutional_model_runs_on_larger_grid_by_tiles(scene):
     cube, _, forecaster = scene
     big, _ = make_scene_cube(shape=(70, 93), n_epochs=20, scene="mixed", seed=5)
     small_tiles = TrainConfig(**{**TINY, "tile_size": 32, "tile_overlap": 8})
-    forecaster_tiled = type(forecaster)(forecaster.model, small_tiles, forecaster.normalisation, forecaster.grid,
-                                        forecaster.hparams)
+    forecaster_tiled = type(forecaster).from_fitted(forecaster.model, small_tiles, forecaster.normalisation,
+                                                    forecaster.grid, forecaster.hparams)
     whole = forecaster.forecast(big)["displacement"].values
     tiled = forecaster_tiled.forecast(big)["displacement"].values
     assert whole.shape == tiled.shape == (3, 70, 93)

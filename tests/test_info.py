@@ -100,17 +100,18 @@ def test_model_file_header_only(tmp_path):
     from insar_raster.forecast.data import Normalisation
     from insar_raster.forecast.forecaster import Forecaster, grid_of
     from insar_raster.forecast.modelfile import save_model
-    from insar_raster.forecast.train import TrainConfig
+    from insar_raster.forecast.config import TrainConfig
     from insar_raster.models import build_model
 
     cube, grid = _cube()
     hp = dict(steps=2, window=3, hidden=4, features=4)
     history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.7}, {"epoch": 2, "train_loss": 0.8, "val_loss": 0.5},
                {"epoch": 3, "train_loss": 0.6, "val_loss": 0.6}]
-    model = Forecaster(build_model("convlstm", **hp), TrainConfig(window=3, steps=2, epochs=3),
-                       Normalisation(2.0, 6.0), grid_of(cube), hp, history=history,
-                       metadata={"val_rmse_mm": 1.4, "prior_filter": {"kept": True, "val_rmse_prior_mm": 1.9,
-                                                                      "val_rmse_filtered_mm": 1.8, "kernel": [[0.0]]}})
+    model = Forecaster.from_fitted(build_model("convlstm", **hp), TrainConfig(window=3, steps=2, epochs=3),
+                                   Normalisation(2.0, 6.0), grid_of(cube), hp, history=history,
+                                   metadata={"val_rmse_mm": 1.4,
+                                             "prior_filter": {"kept": True, "val_rmse_prior_mm": 1.9,
+                                                              "val_rmse_filtered_mm": 1.8, "kernel": [[0.0]]}})
     path = save_model(model, tmp_path / "model.ipt")
     info = describe(path)
     assert info["kind"] == "model" and info["architecture"] == "convlstm"

@@ -74,7 +74,7 @@ def test_point_errors_and_masked_point_warning(tmp_path):
 def test_cli_plot_options():
     import argparse
 
-    from insar_raster.gis.quicklook import add_plot_options, plot_output
+    from insar_raster.cli.options import add_plot_options, plot_output
 
     parser = argparse.ArgumentParser()
     parser.add_argument("cube")

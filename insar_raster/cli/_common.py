@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from insar_raster.errors import InputError
+
+log = logging.getLogger("insar_raster")
 
 
 def parse_shape(text: str) -> tuple[int, int]:
@@ -48,3 +51,35 @@ def dask_scheduler(address: str | None, quiet: bool = False):
 
     with DaskTqdm(desc="grid"):
         yield None
+
+
+def load_cube(path, resample: str | None):
+    """Open a cube and optionally resample it; say when its epochs are irregular."""
+    from insar_raster.forecast.resample import irregularity, resample_cube
+    from insar_raster.io.cube import open_cube
+
+    cube = open_cube(path)
+    if resample:
+        return resample_cube(cube, resample)
+    lo, hi = irregularity(cube)
+    if hi > 1.5 * lo:
+        log.info("%s: irregular epochs (gaps %g to %g days); the model is given the time gaps "
+                 "(use --resample 12D for a regular step)", path, lo, hi)
+    return cube
+
+
+def report_training(forecaster) -> None:
+    """The final line: validation RMSE against persistence (and the history fit)."""
+    meta = forecaster.metadata
+    rmse, pers = meta.get("val_rmse_mm"), meta.get("val_persistence_rmse_mm")
+    if rmse is None or pers is None:
+        return
+    text = (f"validation RMSE {rmse:.3f} mm vs persistence {pers:.3f} mm "
+            f"({rmse / pers:.2f}x), weights kept from epoch {meta.get('best_epoch')} of {forecaster.history[-1]['epoch']}")
+    fit = meta.get("val_history_fit_rmse_mm")
+    if fit:
+        text += f"; per-pixel history fit alone {fit:.3f} mm"
+    stage = meta.get("prior_filter")
+    if stage and stage.get("kept"):
+        text += f", with its learned spatial filter {stage['val_rmse_filtered_mm']:.3f} mm"
+    print(text)

@@ -27,7 +27,10 @@ def _parse_sizes(text: str) -> list[int]:
 
 
 def add_parser(subparsers, parents):
-    from insar_raster.evaluate import ALL_MODELS
+    import dataclasses
+
+    from insar_raster.cli.options import add_config_options
+    from insar_raster.evaluate import ALL_MODELS, EvaluateConfig
 
     p = subparsers.add_parser(
         "evaluate", parents=parents,
@@ -46,29 +49,22 @@ def add_parser(subparsers, parents):
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     p.add_argument("--models", default=",".join(ALL_MODELS),
                    help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included")
-    p.add_argument("--window", type=int, default=12, help="input epochs per forecast, L (default 12)")
-    p.add_argument("--steps", type=int, default=6, help="forecast horizon in epochs, H (default 6)")
     p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
     p.add_argument("--model", action="append", metavar="MODEL_FILE",
                    help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
                         "training its architecture here; repeatable. It must use the same window/steps and split")
-    p.add_argument("--epochs", type=int, help="maximum training epochs of the deep models (default: their default)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every model (default 0)")
-    p.add_argument("--device", default="auto", help="deep models: auto, cpu or cuda (default auto)")
-    p.add_argument("--val-fraction", type=float, default=0.15, help="share of epochs for validation (default 0.15)")
-    p.add_argument("--test-fraction", type=float, default=0.15, help="share of epochs for test (default 0.15)")
-    p.add_argument("--max-rows", type=int, default=100_000,
-                   help="training rows (sample x pixel) for LASSO and LightGBM (default 100000)")
-    p.add_argument("--permutation-repeats", type=int, default=2,
-                   help="donor windows per lag in the permutation test; 0 skips it (default 2)")
+    add_config_options(p, EvaluateConfig, [f.name for f in dataclasses.fields(EvaluateConfig)])
     p.add_argument("--resolutions", type=_parse_sizes,
                    help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import dataclasses
+
+    from insar_raster.cli.options import config_from_args
     from insar_raster.errors import InputError
-    from insar_raster.evaluate import evaluate_cube, evaluate_resolutions, format_table, parse_models, write_report
+    from insar_raster.evaluate import EvaluateConfig, evaluate_cube, evaluate_resolutions, format_table, parse_models, write_report
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.cube import open_cube
 
@@ -96,14 +92,12 @@ def run(args) -> int:
         with warnings.catch_warnings():  # rioxarray's Affine `*` pending deprecation
             warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
             forecaster.check_grid(cube, path)
-        pretrained[forecaster.config.arch] = forecaster
-    options = dict(models=models, window=args.window, steps=args.steps, seed=args.seed, epochs=args.epochs,
-                   val_fraction=args.val_fraction, test_fraction=args.test_fraction, device=args.device,
-                   max_rows=args.max_rows, progress=not args.quiet)
+        pretrained[forecaster.config_.arch] = forecaster
+    options = {**dataclasses.asdict(config_from_args(EvaluateConfig, args)), "models": models,
+               "progress": not args.quiet}
     log.info("evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d", ", ".join(models), args.cube,
              cube.sizes["time"], cube.sizes["y"], cube.sizes["x"], args.window, args.steps)
-    results = evaluate_cube(cube, truth=truth, permutation_repeats=args.permutation_repeats,
-                            pretrained=pretrained, **options)
+    results = evaluate_cube(cube, truth=truth, pretrained=pretrained, **options)
     if args.resolutions:
         results["resolution_study"], results["resolutions"] = evaluate_resolutions(
             cube, args.resolutions, truth=truth, **options)

@@ -5,7 +5,6 @@ import logging
 import time
 from pathlib import Path
 
-from insar_raster.cli.train import add_training_options, config_from_args, load_cube, report_training
 
 log = logging.getLogger("insar_raster")
 
@@ -15,6 +14,9 @@ HELP = "forecast the next epochs of a cube as a GeoTIFF or NetCDF"
 
 
 def add_parser(subparsers, parents):
+    from insar_raster.cli.options import add_plot_options, add_training_options
+    from insar_raster.forecast.config import TrainConfig
+
     p = subparsers.add_parser(
         "forecast", parents=parents,
         help=HELP,
@@ -30,25 +32,26 @@ def add_parser(subparsers, parents):
     p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'")
     p.add_argument("--model", help="model file from 'insar-raster train' (default: train one on the cube now)")
     p.add_argument("--steps", type=int,
-                   help="epochs to forecast (default 6, or the model's; at most the model's)")
+                   help=f"epochs to forecast (default {TrainConfig.steps}, or the model's; at most the model's)")
     p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
     p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
-    from insar_raster.gis.quicklook import add_plot_options
-
     add_plot_options(p)
     add_training_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from insar_raster.cli._common import load_cube, report_training
+    from insar_raster.cli.options import plot_output, training_config
     from insar_raster.errors import InputError
+    from insar_raster.forecast.config import TrainConfig
     from insar_raster.forecast.modelfile import load_model
     from insar_raster.forecast.train import train_model
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.formats import check_output_format
-    from insar_raster.gis.quicklook import check_plot_path, plot_forecast, plot_output
+    from insar_raster.gis.quicklook import check_plot_path, plot_forecast
     from insar_raster.io.cube import write_cube
 
     t0 = time.perf_counter()
@@ -71,7 +74,7 @@ def run(args) -> int:
     cube = load_cube(args.cube, args.resample)
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
-        forecaster = train_model(cube, config_from_args(args, args.steps or 6), progress=not args.quiet)
+        forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)
         report_training(forecaster)
         if args.save_model:
             forecaster.save(args.save_model, overwrite=args.overwrite)

@@ -1,14 +1,12 @@
 """Baseline forecasters, fitted and scored on the same windows as the deep models.
 
-Every baseline follows the same fit-then-predict interface as
-:class:`insar_raster.forecast.forecaster.Forecaster`:
-
-- ``fit(cube, split)`` learns whatever it needs from the *training* samples of a
-  :class:`~insar_raster.forecast.windows.ChronoSplit` (and, for hyper-parameters, its
-  validation samples) and returns ``self``;
-- ``predict_windows(cube, starts)`` forecasts sample ``s`` (inputs epochs
-  ``[s, s + window)``, targets ``[s + window, s + window + steps)``) and returns an
-  array ``(n, steps, H, W)`` in mm, NaN where a forecast is not possible.
+Every baseline follows the estimator protocol of :mod:`insar_raster.forecast.estimator`,
+like :class:`insar_raster.forecast.forecaster.Forecaster`: ``__init__`` stores its
+parameters, ``fit(cube, split)`` learns what it needs from the *training* samples of a
+:class:`~insar_raster.forecast.windows.ChronoSplit` (hyper-parameters from its
+validation samples), sets attributes ending in ``_`` and returns ``self``;
+``predict_windows(cube, starts)`` returns ``(n, steps, H, W)`` float32 mm, NaN where a
+forecast is not possible.
 
 Information available to each baseline
 --------------------------------------
@@ -43,31 +41,26 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from insar_raster.evaluate.config import EvaluateConfig
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
     acquisition_step_days,
     harmonic_design,
     history_eval,
     history_fit,
+    target_days,
     times_in_days,
 )
 from insar_raster.io.cube import CUBE_VARIABLE
+from insar_raster.units import DAYS_PER_YEAR
 
 log = logging.getLogger("insar_raster")
-_YEAR_DAYS = 365.25
 
 
 def cube_values(cube: xr.Dataset) -> np.ndarray:
     """Displacement (time, y, x) as float32 mm, NaN masked, in memory."""
     return np.asarray(cube[CUBE_VARIABLE].values, dtype=np.float32)
-
-
-def _target_days(days: np.ndarray, starts: np.ndarray, window: int, steps: int, step_days: float) -> np.ndarray:
-    """Dates (days) of the target epochs; past the cube's end, at the acquisition step."""
-    n_times = len(days)
-    epochs = starts[:, None] + window + np.arange(steps)[None, :]
-    beyond = days[-1] + (epochs - n_times + 1) * step_days
-    return np.where(epochs < n_times, days[np.minimum(epochs, n_times - 1)], beyond)
 
 
 class WindowBaseline:
@@ -86,6 +79,14 @@ class WindowBaseline:
         """Nothing to learn (overridden by learned baselines)."""
         self._check_split(split)
         return self
+
+    def details(self) -> dict:
+        """What a report shows about the fitted baseline (its chosen hyper-parameters)."""
+        return {}
+
+    def intrinsic_importance(self) -> dict | None:
+        """The baseline's own importance of its lags (None: it has none)."""
+        return None
 
     def _check_split(self, split) -> None:
         if split.window != self.window or split.steps != self.steps:
@@ -116,7 +117,7 @@ class Persistence(WindowBaseline):
 
 
 def _choose_on_validation(model: WindowBaseline, cube: xr.Dataset, split, attribute: str, candidates) -> None:
-    """Set ``model.<attribute>`` to the candidate with the lowest validation RMSE
+    """Set the fitted ``model.<attribute>`` to the candidate with the lowest validation RMSE
     (training samples when there is no validation part; ties go to the smaller value)."""
     from insar_raster.evaluate.metrics import rmse
 
@@ -148,32 +149,42 @@ class PixelTrend(WindowBaseline):
 
     def __init__(self, window: int, steps: int, seasonal: bool = False, seasonal_ridge: float | None = None):
         super().__init__(window, steps)
-        self.seasonal = bool(seasonal)
+        self.seasonal = seasonal
         self.seasonal_ridge = seasonal_ridge
-        self.name = "trend_seasonal" if seasonal else "trend"
+
+    @property
+    def name(self) -> str:
+        return "trend_seasonal" if self.seasonal else "trend"
 
     def fit(self, cube, split):
+        """Choose ``seasonal_ridge_`` (the given penalty, else by validation RMSE; 0 without seasonal terms)."""
         self._check_split(split)
-        if self.seasonal and self.seasonal_ridge is None:
-            _choose_on_validation(self, cube, split, "seasonal_ridge", self.RIDGE_GRID)
-        elif self.seasonal_ridge is None:
-            self.seasonal_ridge = 0.0
+        if self.seasonal_ridge is not None:
+            self.seasonal_ridge_ = self.seasonal_ridge
+        elif self.seasonal:
+            _choose_on_validation(self, cube, split, "seasonal_ridge_", self.RIDGE_GRID)
+        else:
+            self.seasonal_ridge_ = 0.0
         return self
+
+    def details(self) -> dict:
+        return {"seasonal_ridge": self.seasonal_ridge_}
 
     def predict_windows(self, cube, starts):
         starts = self._starts(cube, starts)
         values = cube_values(cube)
         days = times_in_days(cube)
         n_times, height, width = values.shape
-        target_days = _target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
+        targets = target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
         out = np.full((len(starts), self.steps, height, width), np.nan, dtype=np.float32)
-        ridge = float(self.seasonal_ridge or 0.0)
+        # Nothing to learn without seasonal terms: an unfitted trend predicts too.
+        ridge = float(vars(self).get("seasonal_ridge_", self.seasonal_ridge) or 0.0)
         for i, s in enumerate(starts):
             last = s + self.window - 1
             epochs = np.arange(s, last + 1)
             reference = days[last:last + 1]
-            x_in = harmonic_design(days[epochs][None], reference, self.seasonal, acceleration=False)[0]  # (m, p)
-            x_out = harmonic_design(target_days[i][None], reference, self.seasonal, acceleration=False)[0]  # (H, p)
+            x_in = harmonic_design(days[epochs][None], reference, bool(self.seasonal), acceleration=False)[0]  # (m, p)
+            x_out = harmonic_design(targets[i][None], reference, bool(self.seasonal), acceleration=False)[0]  # (H, p)
             p = x_in.shape[-1]
             y = values[epochs].reshape(len(epochs), -1).astype(np.float64)  # (m, P)
             w = np.isfinite(y)
@@ -199,36 +210,51 @@ class PixelTrend(WindowBaseline):
 class HistoryFit(WindowBaseline):
     """The default deep models' history prior on its own, extrapolated.
 
-    Per pixel, :func:`~insar_raster.forecast.data.history_fit` over the ``history``
-    epochs up to the last input epoch; the acceleration penalty is picked from
+    Per pixel, :func:`~insar_raster.forecast.data.history_fit` over the
+    ``history_epochs`` epochs (at least ``window``) up to the last input epoch; the
+    acceleration penalty ``acceleration_ridge_`` is the given one, else picked from
     :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by validation RMSE in
-    :meth:`fit` unless given.
+    :meth:`fit`.
     """
 
     name = "history_fit"
 
-    def __init__(self, window: int, steps: int, history: int = 150, acceleration_ridge: float | None = None):
+    def __init__(self, window: int, steps: int, history_epochs: int = TrainConfig.history_epochs,
+                 acceleration_ridge: float | None = None):
         super().__init__(window, steps)
-        self.history = max(self.window, int(history))
+        self.history_epochs = history_epochs
         self.acceleration_ridge = acceleration_ridge
+
+    @property
+    def _history(self) -> int:
+        return max(self.window, int(self.history_epochs))
 
     def fit(self, cube, split):
         self._check_split(split)
         if self.acceleration_ridge is None:
-            _choose_on_validation(self, cube, split, "acceleration_ridge", ACCELERATION_RIDGES)
+            _choose_on_validation(self, cube, split, "acceleration_ridge_", ACCELERATION_RIDGES)
+        else:
+            self.acceleration_ridge_ = self.acceleration_ridge
         return self
+
+    def details(self) -> dict:
+        details = {"acceleration_ridge": self.acceleration_ridge_}
+        if self._history > self.window:
+            details["history_epochs"] = self._history
+        return details
 
     def predict_windows(self, cube, starts):
         starts = self._starts(cube, starts)
         values = cube_values(cube)
         days = times_in_days(cube)
-        target_days = _target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
+        targets = target_days(days, starts, self.window, self.steps, acquisition_step_days(cube))
+        ridge = vars(self).get("acceleration_ridge_", self.acceleration_ridge) or 0.0
         out = np.empty((len(starts), self.steps, *values.shape[1:]), dtype=np.float32)
         for i, s in enumerate(starts):
             last = s + self.window - 1
-            first = max(0, last + 1 - self.history)
-            coef = history_fit(values[first:last + 1], days[first:last + 1], days[last], self.acceleration_ridge or 0.0)
-            out[i] = history_eval(coef, target_days[i], days[last])
+            first = max(0, last + 1 - self._history)
+            coef = history_fit(values[first:last + 1], days[first:last + 1], days[last], ridge)
+            out[i] = history_eval(coef, targets[i], days[last])
         return out
 
 
@@ -257,12 +283,10 @@ def _lag_rows(values2d: np.ndarray, starts: np.ndarray, window: int, steps: int,
 class _PixelRegressor(WindowBaseline):
     """Direct multi-step per-pixel regression on the pixel's own lag values."""
 
-    def __init__(self, window: int, steps: int, max_rows: int = 100_000, seed: int = 0):
+    def __init__(self, window: int, steps: int, max_rows: int = EvaluateConfig.max_rows, seed: int = 0):
         super().__init__(window, steps)
-        self.max_rows = int(max_rows)
-        self.seed = int(seed)
-        self.models_ = None
-        self.n_train_rows_ = 0
+        self.max_rows = max_rows
+        self.seed = seed
 
     def _features(self, lags: np.ndarray, last_days: np.ndarray) -> np.ndarray:
         return lags
@@ -292,13 +316,14 @@ class _PixelRegressor(WindowBaseline):
         return np.concatenate(x), np.concatenate(y), np.concatenate(d)
 
     def fit(self, cube, split):
+        """Fit one regressor per step (``models_``) on ``n_train_rows_`` training rows."""
         self._check_split(split)
-        rng = np.random.default_rng(self.seed)
-        x, y, d = self._rows(cube, split, "train", self.max_rows, rng)
+        rng = np.random.default_rng(int(self.seed))
+        x, y, d = self._rows(cube, split, "train", int(self.max_rows), rng)
         if len(x) == 0:
             raise ValueError(f"{self.name}: no training pixel has all {self.window} lags and {self.steps} targets observed")
         self.n_train_rows_ = len(x)
-        xv, yv, dv = self._rows(cube, split, "val", max(1000, self.max_rows // 4), rng) if len(split.val) else (None, None, None)
+        xv, yv, dv = self._rows(cube, split, "val", max(1000, int(self.max_rows) // 4), rng) if len(split.val) else (None, None, None)
         features = self._features(x, d)
         targets = self._target(x, y)
         val = None
@@ -307,8 +332,11 @@ class _PixelRegressor(WindowBaseline):
         self._fit_steps(features, targets, val)
         return self
 
+    def details(self) -> dict:
+        return {"train_rows": int(self.n_train_rows_)}
+
     def predict_windows(self, cube, starts):
-        if self.models_ is None:
+        if "models_" not in vars(self):
             raise RuntimeError(f"{self.name} is not fitted; call fit(cube, split) first")
         starts = self._starts(cube, starts)
         values = cube_values(cube)
@@ -332,13 +360,14 @@ class PixelLasso(_PixelRegressor):
     Features are the raw lag values and the target is the raw value at each step
     (one model per step), so the coefficients read directly as weights on the lags:
     persistence is the coefficient 1 on the most recent epoch. The L1 penalty
-    ``alpha`` is chosen from a small grid by RMSE on the validation samples.
+    ``alpha_`` is ``alpha`` if given, else chosen from a small grid by RMSE on the
+    validation samples.
     """
 
     name = "lasso"
     ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 
-    def __init__(self, window, steps, max_rows=100_000, seed=0, alpha: float | None = None):
+    def __init__(self, window, steps, max_rows=EvaluateConfig.max_rows, seed=0, alpha: float | None = None):
         super().__init__(window, steps, max_rows, seed)
         self.alpha = alpha
 
@@ -348,18 +377,28 @@ class PixelLasso(_PixelRegressor):
         def fit_one(alpha, k):
             # LARS solves the LASSO exactly along its path: the raw lags of cumulative
             # displacement are nearly collinear, where coordinate descent converges slowly.
-            return LassoLars(alpha=alpha, max_iter=500, random_state=self.seed).fit(features, targets[:, k])
+            return LassoLars(alpha=alpha, max_iter=500, random_state=int(self.seed)).fit(features, targets[:, k])
 
         alphas = [self.alpha] if self.alpha is not None else list(self.ALPHA_GRID)
         if len(alphas) > 1 and val is not None:
             xv, yv = val
             # Pick alpha on step 1 (cheap, and the choice is stable across steps).
             errors = {a: float(np.sqrt(np.mean((fit_one(a, 0).predict(xv) - yv[:, 0]) ** 2))) for a in alphas}
-            self.alpha = min(errors, key=errors.get)
-            log.debug("lasso: alpha %g (validation RMSE %s)", self.alpha, errors)
+            self.alpha_ = min(errors, key=errors.get)
+            log.debug("lasso: alpha %g (validation RMSE %s)", self.alpha_, errors)
         else:
-            self.alpha = alphas[0]
-        self.models_ = [fit_one(self.alpha, k) for k in range(self.steps)]
+            self.alpha_ = alphas[0]
+        self.models_ = [fit_one(self.alpha_, k) for k in range(self.steps)]
+
+    def details(self) -> dict:
+        return {"alpha": self.alpha_, **super().details()}
+
+    def intrinsic_importance(self) -> dict:
+        from insar_raster.evaluate.importance import shares
+
+        coef = self.lag_importance()
+        return {"abs_coefficient": coef.tolist(), "share": shares(coef).tolist(),
+                "signed_coefficient": np.stack([m.coef_ for m in self.models_]).tolist()}
 
     def lag_importance(self) -> np.ndarray:
         """|coefficient| per (step, lag), lags oldest to most recent (mm per mm)."""
@@ -380,7 +419,7 @@ class PixelLightGBM(_PixelRegressor):
 
     name = "lightgbm"
 
-    def __init__(self, window, steps, max_rows=100_000, seed=0, n_estimators: int = 400,
+    def __init__(self, window, steps, max_rows=EvaluateConfig.max_rows, seed=0, n_estimators: int = 400,
                  learning_rate: float = 0.05, num_leaves: int = 31, n_jobs: int | None = None):
         super().__init__(window, steps, max_rows, seed)
         self.n_estimators = n_estimators
@@ -390,7 +429,7 @@ class PixelLightGBM(_PixelRegressor):
 
     def _features(self, lags, last_days):
         last = lags[:, -1:]
-        phase = 2 * np.pi * np.asarray(last_days, dtype=np.float64)[:, None] / _YEAR_DAYS
+        phase = 2 * np.pi * np.asarray(last_days, dtype=np.float64)[:, None] / DAYS_PER_YEAR
         return np.hstack([lags[:, :-1] - last, last, np.sin(phase), np.cos(phase)]).astype(np.float32)
 
     def _target(self, lags, targets):
@@ -410,7 +449,7 @@ class PixelLightGBM(_PixelRegressor):
             model = lgb.LGBMRegressor(
                 n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                 min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=1.0,
-                random_state=self.seed + k, deterministic=True, force_col_wise=True,
+                random_state=int(self.seed) + k, deterministic=True, force_col_wise=True,
                 n_jobs=self.n_jobs or 1, verbose=-1,
             )
             kwargs = {}
@@ -422,6 +461,16 @@ class PixelLightGBM(_PixelRegressor):
                 warnings.simplefilter("ignore", category=FutureWarning)
                 warnings.filterwarnings("ignore", message=".*eval_set.*")
                 self.models_.append(model.fit(features, np.ascontiguousarray(targets[:, k]), **kwargs))
+
+    def details(self) -> dict:
+        return {**super().details(),
+                "trees_per_step": [int(m.best_iteration_ or m.n_estimators) for m in self.models_]}
+
+    def intrinsic_importance(self) -> dict:
+        from insar_raster.evaluate.importance import shares
+
+        gain = self.lag_importance()
+        return {"gain": gain.tolist(), "share": shares(gain).tolist()}
 
     def lag_importance(self) -> np.ndarray:
         """Total split gain per (step, lag), lags oldest to most recent.
@@ -438,9 +487,10 @@ BASELINES = {
     "persistence": lambda window, steps, **kw: Persistence(window, steps),
     "trend": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=False),
     "trend_seasonal": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=True),
-    "history_fit": lambda window, steps, history_epochs=150, **kw: HistoryFit(window, steps, history_epochs),
-    "lasso": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLasso(window, steps, max_rows, seed),
-    "lightgbm": lambda window, steps, seed=0, max_rows=100_000, **kw: PixelLightGBM(window, steps, max_rows, seed),
+    "history_fit": lambda window, steps, history_epochs=TrainConfig.history_epochs, **kw: HistoryFit(
+        window, steps, history_epochs),
+    "lasso": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLasso(window, steps, max_rows, seed),
+    "lightgbm": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLightGBM(window, steps, max_rows, seed),
 }
 
 

@@ -35,6 +35,11 @@ def overall_table(results: dict, against: str = "observed") -> str:
     return "\n".join(rows)
 
 
+def format_table(results: dict, against: str = "observed") -> str:
+    """The headline table (overall scores per model) as Markdown text."""
+    return overall_table(results, against)
+
+
 def per_step_table(results: dict, against: str = "observed") -> str:
     """Markdown table of RMSE (mm) per forecast step and model."""
     steps = results["steps"]

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 
 from insar_raster.io.cube import CUBE_VARIABLE
+from insar_raster.units import DAY_NS, DAYS_PER_YEAR
 
 N_CHANNELS = 6
 #: Ridge penalty (absolute, mm^2 scale of the normal equations) on the quadratic and
@@ -48,7 +49,6 @@ HISTORY_RIDGE = 0.1
 #: epochs, as the evaluation's trend baselines count them); training and the
 #: ``history_fit`` baseline pick one on the validation epochs. 0 = free acceleration.
 ACCELERATION_RIDGES = (0.0, 0.3, 1.0, 3.0, 10.0, 100.0)
-_DAY_NS = 86400 * 10**9
 #: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
 #: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
 IN_MEMORY_BYTES = 512 * 1024**2
@@ -59,7 +59,7 @@ _STATS_BLOCK_BYTES = 64 * 1024**2
 def times_in_days(cube: xr.Dataset) -> np.ndarray:
     """Acquisition times as float days since 1970-01-01."""
     t = np.asarray(cube["time"].values, dtype="datetime64[ns]").astype(np.int64)
-    return t / _DAY_NS
+    return t / DAY_NS
 
 
 def acquisition_step_days(cube: xr.Dataset) -> float:
@@ -68,6 +68,22 @@ def acquisition_step_days(cube: xr.Dataset) -> float:
     if len(days) < 2:
         return 1.0
     return float(np.median(np.diff(days)))
+
+
+def target_days(days: np.ndarray, starts, window: int, steps: int, step_days: float) -> np.ndarray:
+    """Dates (float days) of the target epochs of the samples starting at ``starts``.
+
+    Sample ``s`` targets epochs ``[s + window, s + window + steps)``; those past the
+    last epoch of ``days`` follow it at ``step_days`` (the acquisition step).
+
+    Returns
+    -------
+    ndarray (n, steps) float64
+    """
+    n_times = len(days)
+    epochs = np.asarray(starts, dtype=int).reshape(-1)[:, None] + window + np.arange(steps)[None, :]
+    beyond = days[-1] + (epochs - n_times + 1) * step_days
+    return np.where(epochs < n_times, days[np.minimum(epochs, n_times - 1)], beyond)
 
 
 @dataclass(frozen=True)
@@ -193,7 +209,7 @@ def build_inputs(block: np.ndarray, input_days: np.ndarray, norm: Normalisation)
     x[:, :, 1] = valid
     position = (input_days - input_days[:, -1:]) / norm.step_days
     x[:, :, 2] = position[:, :, None, None]
-    phase = 2 * np.pi * (input_days / 365.25)
+    phase = 2 * np.pi * (input_days / DAYS_PER_YEAR)
     x[:, :, 3] = np.sin(phase)[:, :, None, None]
     x[:, :, 4] = np.cos(phase)[:, :, None, None]
     return x, reference
@@ -219,12 +235,12 @@ def harmonic_design(days, reference_days, seasonal: bool = True, acceleration: b
     ``days[..., :1]`` -> (..., m, p).
     """
     days = np.asarray(days, dtype=np.float64)
-    t = (days - np.asarray(reference_days, dtype=np.float64)[..., None]) / 365.25
+    t = (days - np.asarray(reference_days, dtype=np.float64)[..., None]) / DAYS_PER_YEAR
     cols = [np.ones_like(t), t]
     if acceleration:
         cols.append(t**2)
     if seasonal:
-        phase = 2 * np.pi * days / 365.25
+        phase = 2 * np.pi * days / DAYS_PER_YEAR
         cols += [np.sin(phase), np.cos(phase)]
     return np.stack(cols, axis=-1)
 

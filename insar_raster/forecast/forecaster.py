@@ -22,13 +22,14 @@ from insar_raster.forecast.data import (
     Normalisation,
     acquisition_step_days,
     prepare_batch,
+    target_days,
 )
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
 from insar_raster.io.cube import CUBE_VARIABLE
 from insar_raster.gis.raster import grid_transform
+from insar_raster.units import DAY_NS
 
 log = logging.getLogger("insar_raster")
-_DAY_NS = 86400 * 10**9
 
 
 def grid_of(cube: xr.Dataset) -> dict:
@@ -57,56 +58,154 @@ def resolve_device(device: str):
 
 
 class Forecaster:
-    """A trained forecasting model bound to its normalisation and training grid.
+    """A forecasting network bound to its normalisation and training grid.
+
+    The estimator protocol of :mod:`insar_raster.forecast.estimator`: ``Forecaster(config)``
+    only stores the configuration; :meth:`fit` trains the network on a cube's training
+    samples and sets the fitted attributes below; :meth:`predict_windows` forecasts the
+    samples of a chronological split and :meth:`forecast` the epochs after a cube's end.
+    :func:`insar_raster.forecast.modelfile.load_model` returns a fitted one.
+
+    Parameters
+    ----------
+    config : insar_raster.forecast.config.TrainConfig, optional
+        Hyper-parameters (default ``TrainConfig()``).
+    progress : bool
+        Show a progress bar while fitting (rank 0 only under ``torchrun``).
+    in_memory_bytes : int, optional
+        Cubes up to this size (bytes of float32 displacement) are loaded into memory
+        while fitting; larger ones are read patch by patch (default
+        :data:`insar_raster.forecast.data.IN_MEMORY_BYTES`). Same result either way.
 
     Attributes
     ----------
-    model : torch.nn.Module
+    model_ : torch.nn.Module
         The network (see :mod:`insar_raster.models`).
-    config : insar_raster.forecast.train.TrainConfig
-        Hyper-parameters it was trained with.
-    normalisation : Normalisation
+    config_ : insar_raster.forecast.config.TrainConfig
+        The configuration it was trained with, with the choices made while fitting
+        (the history prior's ``acceleration_ridge``).
+    normalisation_ : Normalisation
         Training-part statistics (scale in mm, acquisition step in days).
-    grid : dict
+    grid_ : dict
         The training cube's grid (see :func:`grid_of`).
-    hparams : dict
+    hparams_ : dict
         Constructor arguments of the network.
-    history : list of dict
+    history_ : list of dict
         Per training epoch: ``epoch``, ``train_loss``, ``val_loss`` (masked MSE in
         normalised units), ``val_rmse_mm``; epoch 0 is the untrained model (for
         ``convlstm``/``cnn`` exactly the prior, or persistence), ``train_loss`` None.
-    metadata : dict
+    metadata_ : dict
         Free-form provenance (persistence RMSE on validation, versions...).
+
+    ``model``, ``normalisation``, ``grid``, ``hparams``, ``history`` and ``metadata``
+    are read-only aliases of the fitted attributes.
     """
 
-    def __init__(self, model, config, normalisation: Normalisation, grid: dict, hparams: dict,
-                 history: list | None = None, metadata: dict | None = None):
-        self.model = model
+    def __init__(self, config=None, progress: bool = False, in_memory_bytes: int | None = None):
         self.config = config
-        self.normalisation = normalisation
-        self.grid = grid
-        self.hparams = dict(hparams)
-        self.history = list(history or [])
-        self.metadata = dict(metadata or {})
+        self.progress = progress
+        self.in_memory_bytes = in_memory_bytes
+
+    @classmethod
+    def from_fitted(cls, model, config, normalisation: Normalisation, grid: dict, hparams: dict,
+                    history: list | None = None, metadata: dict | None = None) -> "Forecaster":
+        """A fitted forecaster from its parts (a model file, or the trainer's result)."""
+        self = cls(config)
+        self._set_fitted(model, config, normalisation, grid, hparams, history, metadata)
+        return self
+
+    def _set_fitted(self, model, config, normalisation, grid, hparams, history=None, metadata=None) -> None:
+        self.model_ = model
+        self.config_ = config
+        self.normalisation_ = normalisation
+        self.grid_ = grid
+        self.hparams_ = dict(hparams)
+        self.history_ = list(history or [])
+        self.metadata_ = dict(metadata or {})
+
+    def fit(self, cube: xr.Dataset, split=None) -> "Forecaster":
+        """Train the network on ``cube``'s training samples; returns ``self``.
+
+        Parameters
+        ----------
+        cube : xarray.Dataset
+            Cube layout of :mod:`insar_raster.io.cube` (may be dask-backed).
+        split : ChronoSplit, optional
+            Default: ``chronological_split`` of the cube with the config's window,
+            steps and fractions. See :func:`insar_raster.forecast.train.train_model`.
+        """
+        from insar_raster.forecast.config import TrainConfig
+        from insar_raster.forecast.train import fit_network
+
+        self._set_fitted(*fit_network(cube, self.config or TrainConfig(), split, self.progress, self.in_memory_bytes))
+        return self
+
+    def _fitted(self, name: str):
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise RuntimeError("Forecaster is not fitted; call fit(cube, split) first") from None
+
+    model = property(lambda self: self._fitted("model_"), doc="Alias of ``model_``.")
+    normalisation = property(lambda self: self._fitted("normalisation_"), doc="Alias of ``normalisation_``.")
+    grid = property(lambda self: self._fitted("grid_"), doc="Alias of ``grid_``.")
+    hparams = property(lambda self: self._fitted("hparams_"), doc="Alias of ``hparams_``.")
+    history = property(lambda self: self._fitted("history_"), doc="Alias of ``history_``.")
+    metadata = property(lambda self: self._fitted("metadata_"), doc="Alias of ``metadata_``.")
 
     def __repr__(self) -> str:
-        return (f"Forecaster(arch={self.config.arch!r}, window={self.window}, steps={self.steps}, "
-                f"grid={self.grid['shape'][0]}x{self.grid['shape'][1]})")
+        if "model_" not in self.__dict__:
+            return f"Forecaster(config={self.config!r})"
+        return (f"Forecaster(arch={self.config_.arch!r}, window={self.window}, steps={self.steps}, "
+                f"grid={self.grid_['shape'][0]}x{self.grid_['shape'][1]})")
+
+    @property
+    def _settings(self):
+        """The effective configuration: fitted, else the given one (else the defaults)."""
+        if "config_" in self.__dict__:
+            return self.config_
+        from insar_raster.forecast.config import TrainConfig
+
+        return self.config or TrainConfig()
 
     @property
     def window(self) -> int:
         """Input epochs per forecast."""
-        return int(self.config.window)
+        return int(self._settings.window)
 
     @property
     def steps(self) -> int:
         """Epochs forecast at once (the forecast horizon)."""
-        return int(self.config.steps)
+        return int(self._settings.steps)
 
     @property
     def fully_convolutional(self) -> bool:
         """True if the network runs on any grid size."""
-        return bool(getattr(self.model, "fully_convolutional", False))
+        return bool(getattr(self.model_, "fully_convolutional", False))
+
+    # -- what evaluation reports ------------------------------------------------
+    def details(self) -> dict:
+        """What a report says about the fitted model (JSON-ready)."""
+        history = self.history_
+        # History entries of the network's training epochs (an "epoch 0" entry, if any, is the
+        # model before its network learned: the history prior, filtered if stage 1 kept a filter).
+        trained = [h for h in history if int(h.get("epoch", 1)) >= 1]
+        best = min(history, key=lambda h: h["val_loss"]) if history else {}
+        meta = self.metadata_
+        return {"epochs_trained": len(trained), "best_epoch": meta.get("best_epoch", best.get("epoch")),
+                "val_rmse_mm": meta.get("val_rmse_mm"),
+                "val_history_fit_rmse_mm": meta.get("val_history_fit_rmse_mm"),
+                "parameters": int(sum(p.numel() for p in self.model_.parameters())),
+                "prior_filter": meta.get("prior_filter"),
+                # The network's best validation score even when it was not kept, so that
+                # architectures can be compared (the ablation) when none beat the prior.
+                "network_best_val_rmse_mm": min((h["val_rmse_mm"] for h in trained
+                                                 if h.get("val_rmse_mm") is not None), default=None),
+                "config": asdict(self.config_)}
+
+    def intrinsic_importance(self) -> dict | None:
+        """None: a network has no per-lag weights to read (the permutation test measures it)."""
+        return None
 
     # -- checks -------------------------------------------------------------
     def check_grid(self, cube: xr.Dataset, path=None) -> None:
@@ -123,7 +222,7 @@ class Forecaster:
         from pyproj import CRS
 
         other = grid_of(cube)
-        mine = self.grid
+        mine = self.grid_
         same_crs = True
         if mine.get("crs_wkt") and other["crs_wkt"]:
             same_crs = CRS.from_wkt(mine["crs_wkt"]) == CRS.from_wkt(other["crs_wkt"])
@@ -135,7 +234,7 @@ class Forecaster:
                 f"{other['resolution'][0]:g} m) differs from the model's training grid "
                 f"({mine['shape'][0]}x{mine['shape'][1]} cells of {mine['resolution'][0]:g} m)")
         if not self.fully_convolutional:
-            raise InputError(path, f"{what}; the {self.config.arch!r} model only works on its training grid",
+            raise InputError(path, f"{what}; the {self.config_.arch!r} model only works on its training grid",
                              "retrain on this cube, or use the fully convolutional default model")
         if not same_res:
             raise InputError(path, f"{what}; a model only transfers between grids of the same resolution",
@@ -156,9 +255,9 @@ class Forecaster:
     # -- prediction ---------------------------------------------------------
     def _tile_shape(self, height: int, width: int) -> tuple[int, int]:
         if not self.fully_convolutional:
-            return tuple(self.hparams["input_size"])
-        max_tile = int(self.config.tile_size)
-        overlap = int(self.config.tile_overlap)
+            return tuple(self.hparams_["input_size"])
+        max_tile = int(self.config_.tile_size)
+        overlap = int(self.config_.tile_overlap)
         return (fitted_tile(height, max_tile, overlap, 2), fitted_tile(width, max_tile, overlap, 2))
 
     def _predict(self, reader: CubeReader, input_epochs: np.ndarray, target_days: np.ndarray,
@@ -171,20 +270,20 @@ class Forecaster:
         import torch
         from insar_raster.progress import progress_bar
 
-        norm = self.normalisation
-        device = resolve_device(self.config.device)
-        self.model.to(device).eval()
+        norm = self.normalisation_
+        device = resolve_device(self.config_.device)
+        self.model_.to(device).eval()
         n = len(input_epochs)
         _, height, width = reader.shape
         tile_h, tile_w = self._tile_shape(height, width)
-        overlap = int(self.config.tile_overlap)
+        overlap = int(self.config_.tile_overlap)
         rows = tile_origins(height, tile_h, overlap)
         cols = tile_origins(width, tile_w, overlap)
-        history = self.config.history_epochs if self.config.use_prior else self.window
+        history = self.config_.history_epochs if self.config_.use_prior else self.window
         total = np.zeros((n, self.steps, height, width), dtype=np.float32)
         weight_sum = np.zeros((height, width), dtype=np.float32)
         reference = np.empty((n, height, width), dtype=np.float32)
-        batch = max(1, int(self.config.batch_size))
+        batch = max(1, int(self.config_.batch_size))
         tiles = [(r, c) for r in rows for c in cols]
         with torch.inference_mode():
             for y0, x0 in progress_bar(tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2):
@@ -198,8 +297,8 @@ class Forecaster:
                         hists.append(reader.read(first, int(last) + 1, y0, y1, x0, x1))
                         hist_days.append(reader.days[first:int(last) + 1])
                     x, leads, prior, level, ref = prepare_batch(hists, hist_days, self.window, target_days[i:i + batch],
-                                                                norm, self.config.use_prior,
-                                                                self.config.acceleration_ridge or 0.0)
+                                                                norm, self.config_.use_prior,
+                                                                self.config_.acceleration_ridge or 0.0)
                     reference[i:i + batch, y0:y1, x0:x1] = ref
                     if (h, w) != (tile_h, tile_w) and not self.fully_convolutional:
                         # Fixed-size model on a smaller grid: pad with masked cells.
@@ -207,7 +306,7 @@ class Forecaster:
                         x = np.pad(x, pad)
                         prior = np.pad(prior, pad[1:])
                         level = np.pad(level, pad[1:])
-                    change = self.model(*(torch.from_numpy(a).to(device) for a in (x, leads, prior, level)))
+                    change = self.model_(*(torch.from_numpy(a).to(device) for a in (x, leads, prior, level)))
                     change = change.float().cpu().numpy()
                     total[i:i + batch, :, y0:y1, x0:x1] += weights * change[..., :h, :w]
                 weight_sum[y0:y1, x0:x1] += weights
@@ -237,12 +336,8 @@ class Forecaster:
         if starts.min() < 0 or starts.max() + self.window > n_times:
             raise ValueError(f"window starts must lie in [0, {n_times - self.window}]")
         input_epochs = starts[:, None] + np.arange(self.window)[None, :]
-        target_epochs = starts[:, None] + self.window + np.arange(self.steps)[None, :]
-        step = acquisition_step_days(cube)
-        last = reader.days[-1]
-        target_days = np.where(target_epochs < n_times, reader.days[np.minimum(target_epochs, n_times - 1)],
-                               last + (target_epochs - n_times + 1) * step)
-        return self._predict(reader, input_epochs, target_days, progress)
+        days = target_days(reader.days, starts, self.window, self.steps, acquisition_step_days(cube))
+        return self._predict(reader, input_epochs, days, progress)
 
     def forecast(self, cube: xr.Dataset, steps: int | None = None, progress: bool = False) -> xr.Dataset:
         """Forecast the ``steps`` epochs after the cube's last date.
@@ -274,15 +369,15 @@ class Forecaster:
         n_times = reader.shape[0]
         step = acquisition_step_days(cube)
         input_epochs = np.arange(n_times - self.window, n_times)[None, :]
-        target_days = reader.days[-1] + step * np.arange(1, self.steps + 1)[None, :]
-        values = self._predict(reader, input_epochs, target_days, progress)[0, :steps]
-        future = (np.round(target_days[0, :steps] * _DAY_NS)).astype("int64").astype("datetime64[ns]")
+        days = target_days(reader.days, [n_times - self.window], self.window, self.steps, step)
+        values = self._predict(reader, input_epochs, days, progress)[0, :steps]
+        future = (np.round(days[0, :steps] * DAY_NS)).astype("int64").astype("datetime64[ns]")
         transform = grid_transform(cube)
         spec = GridSpec(cube.rio.crs, abs(transform.a), transform.c, transform.f, cube.sizes["x"], cube.sizes["y"])
         out = make_cube(values.astype(np.float32), future, spec, attrs={
             "title": "InSAR displacement forecast",
             "source": cube.attrs.get("source", ""),
-            "method": f"insar-raster forecast, {self.config.arch} model, window {self.window}",
+            "method": f"insar-raster forecast, {self.config_.arch} model, window {self.window}",
             "forecast_reference_time": str(np.asarray(cube["time"].values[-1]).astype("datetime64[D]")),
         })
         # Keep the cube's exact coordinates (make_cube recomputes them from the transform).
@@ -302,15 +397,15 @@ class Forecaster:
         import torch
 
         return {
-            "arch": self.config.arch,
-            "hparams": self.hparams,
-            "config": asdict(self.config),
-            "normalisation": self.normalisation.to_dict(),
+            "arch": self.config_.arch,
+            "hparams": self.hparams_,
+            "config": asdict(self.config_),
+            "normalisation": self.normalisation_.to_dict(),
             "window": self.window,
             "steps": self.steps,
-            "grid": self.grid,
-            "history": self.history,
-            "metadata": self.metadata,
+            "grid": self.grid_,
+            "history": self.history_,
+            "metadata": self.metadata_,
             "insar_raster_version": __version__,
             "torch_version": torch.__version__.split("+")[0],
         }

@@ -41,7 +41,7 @@ def save_model(forecaster, path, overwrite: bool = False) -> Path:
     import torch
 
     weights = io.BytesIO()
-    state = {k: v.detach().cpu().contiguous() for k, v in forecaster.model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in forecaster.model_.state_dict().items()}
     torch.save(state, weights)
     # The checksum catches damaged weights (bit rot, partial copies), which torch would
     # otherwise often load without complaint.
@@ -115,7 +115,7 @@ def load_model(path):
 
     from insar_raster.forecast.data import Normalisation
     from insar_raster.forecast.forecaster import Forecaster
-    from insar_raster.forecast.train import TrainConfig
+    from insar_raster.forecast.config import TrainConfig
     from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
 
     header, payload = _read(path)
@@ -150,4 +150,4 @@ def load_model(path):
         raise InputError(path, f"corrupt or incompatible model file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     model.eval()
-    return Forecaster(model, config, norm, grid, hparams, header.get("history"), header.get("metadata"))
+    return Forecaster.from_fitted(model, config, norm, grid, hparams, header.get("history"), header.get("metadata"))

@@ -47,6 +47,7 @@ from insar_raster.forecast.data import (
     build_targets,
     prepare_batch,
 )
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.forecaster import Forecaster, grid_of, resolve_device
 from insar_raster.forecast.windows import ChronoSplit, chronological_split
 from insar_raster.models import ARCHITECTURES, build_model
@@ -135,129 +136,6 @@ def _average_gradients(params, world: _World) -> None:
 #: The prior filter (stage 1) has a handful of parameters on a convex loss: it takes a
 #: larger step than the network.
 FILTER_LR_FACTOR = 10.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of :func:`train_model` (all stored in the model file).
-
-    Parameters
-    ----------
-    arch : {"convlstm", "paper", "cnn"}
-        Architecture (see :mod:`insar_raster.models`).
-    window, steps : int
-        Input epochs and forecast epochs per sample.
-    epochs : int
-        Maximum training epochs (passes of ``samples_per_epoch`` random patches).
-    batch_size : int
-        Patches per optimiser step.
-    lr : float
-        Adam learning rate.
-    seed : int
-        Seed of patch sampling and weight initialisation.
-    device : {"auto", "cpu", "cuda"}
-        ``auto`` uses CUDA when available.
-    patch_size : int
-        Side of the square training patches (cells), clipped to the grid; the ``paper``
-        model uses its fixed input size instead.
-    val_fraction, test_fraction : float
-        Share of epochs for validation and (held-out) test, see
-        :func:`~insar_raster.forecast.windows.chronological_split`.
-    samples_per_epoch : int
-        Random patches per training epoch.
-    patience : int
-        Early stopping: epochs without validation improvement before stopping; the
-        best weights are restored.
-    val_patches : int
-        Fixed (seeded) validation patches evaluated after each epoch.
-    min_improvement : float
-        Relative validation-loss improvement needed to keep new weights (and reset the
-        patience): small gains on a short validation period are mostly noise, and the
-        untrained model (the prior) is a strong default.
-    significance : float
-        New weights must also lower the validation loss of the validation dates by at
-        least this many standard errors of the per-date gains (one-sided; 2 is about
-        97.5 %). A date's atmospheric noise is shared by all its cells, so a gain on a
-        few dates is luck, not skill. 0 disables the test.
-    hidden, features : int
-        Width of the ``convlstm``/``cnn`` recurrent core and full-resolution layers.
-    paper_input_size : int
-        Fixed input size of the ``paper`` model (clipped to the grid, multiple of 8).
-    paper_lstm_hidden : int
-        LSTM size of the ``paper`` model.
-    tile_size, tile_overlap : int
-        Prediction tiles (cells) of fully convolutional models and their overlap.
-    prior : {"auto", "harmonic", "none"}
-        History prior given to the decoder (see :mod:`insar_raster.forecast.data`):
-        ``auto`` = ``harmonic`` for ``convlstm``/``cnn``, ``none`` for ``paper`` (which
-        forecasts from the window alone, as published).
-    history_epochs : int
-        At most this many past epochs (ending at the last input epoch) enter the
-        history fit.
-    acceleration_ridge : float or None
-        Penalty on the history prior's acceleration (see
-        :func:`~insar_raster.forecast.data.history_fit`); ``None`` picks it from
-        :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by the prior's loss on the
-        validation patches before training (the model file stores the choice).
-    min_history_fraction : float
-        With a history prior, train only on samples whose history (epochs up to the
-        last input) spans at least this share of the training epochs. The prior's
-        noise shrinks as its history grows, and forecasts are made with the longest
-        history of all: samples from the first months, with a much noisier prior, teach
-        the filter and the network more correction than forecast time needs.
-    threads : int or None
-        CPU threads for torch (default: the cores this process may use, at most 8).
-    """
-
-    arch: str = "convlstm"
-    window: int = 12
-    steps: int = 6
-    epochs: int = 15
-    batch_size: int = 16
-    lr: float = 2e-3
-    seed: int = 0
-    device: str = "auto"
-    patch_size: int = 48
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    samples_per_epoch: int = 128
-    patience: int = 4
-    val_patches: int = 96
-    min_improvement: float = 0.01
-    significance: float = 2.0
-    hidden: int = 16
-    features: int = 16
-    paper_input_size: int = 256
-    paper_lstm_hidden: int = 128
-    tile_size: int = 384
-    tile_overlap: int = 32
-    prior: str = "auto"
-    history_epochs: int = 150
-    acceleration_ridge: float | None = None
-    min_history_fraction: float = 0.5
-    threads: int | None = None
-
-    @property
-    def use_prior(self) -> bool:
-        """Whether the history prior is computed for this configuration."""
-        return self.prior == "harmonic" or (self.prior == "auto" and self.arch != "paper")
-
-    def __post_init__(self):
-        if self.arch not in ARCHITECTURES:
-            raise InputError("--arch", f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}")
-        for name in ("window", "steps", "epochs", "batch_size", "patch_size", "samples_per_epoch"):
-            if int(getattr(self, name)) < 1:
-                raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(self, name)}")
-        if self.prior not in ("auto", "harmonic", "none"):
-            raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError("--lr", f"must be a positive number, got {self.lr}")
-        if not (self.significance >= 0 and math.isfinite(self.significance)):
-            raise InputError("--significance", f"must be a number >= 0, got {self.significance}")
-        if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
-            raise InputError(None, f"acceleration_ridge must be >= 0, got {self.acceleration_ridge}")
-        if not 0.0 <= self.min_history_fraction <= 1.0:
-            raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")
 
 
 def limit_threads(threads: int | None = None) -> int:
@@ -400,7 +278,7 @@ def _masked_mse(pred, target, valid):
 
 def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
                 progress: bool = True, in_memory_bytes: int | None = None) -> Forecaster:
-    """Train a forecaster on a cube.
+    """Train a forecaster on a cube: ``Forecaster(config).fit(cube, split, ...)``.
 
     Parameters
     ----------
@@ -430,6 +308,20 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
     ------
     InputError
         The cube is too short for the window/steps/split, or all-masked.
+    """
+    return Forecaster(config, progress=progress, in_memory_bytes=in_memory_bytes).fit(cube, split)
+
+
+def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None = None,
+                progress: bool = True, in_memory_bytes: int | None = None) -> tuple:
+    """Train the network of ``config`` on ``cube`` (what :meth:`Forecaster.fit` runs).
+
+    Returns
+    -------
+    tuple
+        ``(model, config, normalisation, grid, hparams, history, metadata)``, the
+        arguments of :meth:`Forecaster.from_fitted`; ``config`` holds the choices made
+        while fitting (the history prior's ``acceleration_ridge``).
     """
     config = config or TrainConfig()
     n_times = cube.sizes["time"]
@@ -467,7 +359,7 @@ def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: Chro
             dist.destroy_process_group()
 
 
-def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads) -> Forecaster:
+def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads) -> tuple:
     import torch
     from insar_raster.progress import progress_bar
 
@@ -648,4 +540,4 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     }
     if world.distributed:
         metadata["ddp_world_size"] = world.world_size
-    return Forecaster(model.cpu(), replace(config), norm, grid_of(cube), hparams, history, metadata)
+    return model.cpu(), replace(config), norm, grid_of(cube), hparams, history, metadata

@@ -11,8 +11,8 @@ import xarray as xr
 
 from insar_raster.errors import InputError
 from insar_raster.io.cube import CUBE_VARIABLE
+from insar_raster.units import DAYS_PER_YEAR
 
-DAYS_PER_YEAR = 365.25
 LAYERS = ("displacement", "velocity", "cumulative")
 
 

@@ -294,26 +294,3 @@ def plot_cube(cube, path, points=None, overwrite: bool = False,
     fig.suptitle(title or f"Displacement cube: {disp.sizes['y']} x {disp.sizes['x']} cells, "
                  f"{disp.sizes['time']} epochs", fontsize=12)
     return _save(fig, path, overwrite)
-
-
-# --------------------------------------------------------------------------- CLI helpers
-
-def add_plot_options(parser) -> None:
-    """``--plot [PNG]`` and ``--points X,Y|PID ...`` for commands that can draw a quicklook.
-
-    Put ``--plot`` after the positional arguments (``--plot`` with no value means
-    ``<output stem>.png``).
-    """
-    parser.add_argument("--plot", nargs="?", const="", metavar="PNG",
-                        help="also write a quicklook PNG (maps in mm and time series); default <output>.png")
-    parser.add_argument("--points", nargs="+", metavar="X,Y|PID",
-                        help="cells for the quicklook's time series: x,y in the cube's CRS (metres) or "
-                             "measurement-point ids; default: largest subsidence and uplift")
-
-
-def plot_output(args, output) -> Path | None:
-    """The PNG path asked for by ``--plot`` (None without ``--plot``)."""
-    plot = getattr(args, "plot", None)
-    if plot is None:
-        return None
-    return Path(plot) if plot else Path(output).with_suffix(".png")

@@ -476,13 +476,15 @@ def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool 
             import pyarrow as pa
             import pyarrow.csv as pacsv
 
+            from insar_raster.units import DAYS_PER_YEAR
+
             pts = to_l3(points) if layout.upper().startswith("L3") else points
             if CRS.from_user_input(crs) != CRS.from_user_input(EGMS_CRS):
                 e, n = Transformer.from_crs(crs, EGMS_CRS, always_xy=True).transform(pts.x.values, pts.y.values)
             else:
                 e, n = pts.x.values, pts.y.values
             vals = pts.displacement.values
-            years = (pts.time.values - pts.time.values[0]) / np.timedelta64(1, "D") / 365.25
+            years = (pts.time.values - pts.time.values[0]) / np.timedelta64(1, "D") / DAYS_PER_YEAR
             velocity = np.polyfit(years, vals.T, 1)[0] if len(years) > 1 else np.zeros(len(e))
             cols = {"pid": pa.array(pts.pid.values.astype(str))}
             if not layout.upper().startswith("L3"):

@@ -1,0 +1,248 @@
+"""Every model on one chronological split, scored on the same test epochs and cells.
+
+Every model is fitted on the training samples of one
+:func:`~insar_raster.forecast.windows.chronological_split`, tuned/early-stopped on its
+validation samples and scored on its test samples, so all models forecast exactly the
+same target epochs from the same input epochs. Scores are computed over the cells
+where the observation and *every* model's forecast are finite (one common mask), so
+the models are scored on identical cells. The models are estimators of the protocol in
+:mod:`insar_raster.forecast.estimator`, made by name from
+:mod:`insar_raster.evaluate.registry`.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from insar_raster.errors import InputError
+from insar_raster.evaluate.baselines import cube_values
+from insar_raster.evaluate.config import EvaluateConfig
+from insar_raster.evaluate.importance import permutation_importance
+from insar_raster.evaluate.metrics import add_skill, score_by_step
+from insar_raster.evaluate.registry import DEEP_MODELS, DEFAULT_MODELS, MODELS, PERMUTATION_MODELS, make_model, parse_models
+from insar_raster.evaluate.truth import align_truth
+from insar_raster.forecast.windows import chronological_split
+
+log = logging.getLogger("insar_raster")
+
+
+def _iso_dates(times) -> list[str]:
+    return [str(t) for t in np.asarray(times, dtype="datetime64[D]")]
+
+
+def _check_pretrained(name: str, model, split) -> None:
+    """Refuse a pretrained model that does not fit this evaluation (InputError)."""
+    if name not in DEEP_MODELS:
+        raise InputError("--model", f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})")
+    if (model.window, model.steps) != (split.window, split.steps):
+        raise InputError("--model", f"model has window {model.window} and steps {model.steps}; this evaluation "
+                         f"uses window {split.window} and steps {split.steps}",
+                         f"pass --window {model.window} --steps {model.steps}")
+    trained = (model.metadata or {}).get("split", {})
+    if trained.get("val_end") is None or int(trained["val_end"]) > split.val_end or \
+            int(trained.get("n_times", split.n_times)) != split.n_times:
+        raise InputError("--model", "the model's training/validation epochs overlap this evaluation's test epochs "
+                         "(or its split is unknown)", "train it on the same cube with the same split fractions")
+
+
+def _quiet_affine(func):
+    """Silence rioxarray's Affine ``*`` pending-deprecation warning inside ``func``.
+
+    rioxarray composes Affines with ``*`` (affine>=2.4 flags it) each time a model reads
+    the cube's transform; there is nothing for the user to act on.
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_quiet_affine
+def evaluate_cube(
+    cube: xr.Dataset,
+    models=DEFAULT_MODELS,
+    window: int = EvaluateConfig.window,
+    steps: int = EvaluateConfig.steps,
+    truth: xr.Dataset | None = None,
+    seed: int = EvaluateConfig.seed,
+    epochs: int | None = EvaluateConfig.epochs,
+    val_fraction: float = EvaluateConfig.val_fraction,
+    test_fraction: float = EvaluateConfig.test_fraction,
+    device: str = EvaluateConfig.device,
+    max_rows: int = EvaluateConfig.max_rows,
+    permutation_repeats: int = EvaluateConfig.permutation_repeats,
+    permutation_models=PERMUTATION_MODELS,
+    train_options: dict | None = None,
+    progress: bool = False,
+    keep_arrays: bool = True,
+    pretrained: dict | None = None,
+) -> dict:
+    """Fit every model on the same chronological split and score it on the test samples.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Cube layout of :mod:`insar_raster.io.cube` (``displacement`` in mm).
+    models : iterable of str
+        Names from :data:`~insar_raster.evaluate.registry.ALL_MODELS`; ``persistence`` is always added (it is the
+        reference of the skill score).
+    window, steps : int
+        Input epochs and forecast horizon (epochs) of every model; this and the
+        other settings default to :class:`~insar_raster.evaluate.config.EvaluateConfig`.
+    truth : xarray.Dataset, optional
+        Noise-free cube on the same grid and dates (synthetic scenes): forecasts are
+        also scored against it.
+    seed : int
+        Seed of every model (row subsampling, boosting, network initialisation).
+    epochs : int, optional
+        Maximum training epochs of the deep models (default: their own default).
+    val_fraction, test_fraction : float
+        Shares of epochs for validation and test (see ``chronological_split``).
+    device : str
+        Deep models: ``auto``, ``cpu`` or ``cuda``.
+    max_rows : int
+        Training rows (sample x pixel) of LASSO and LightGBM.
+    permutation_repeats : int
+        Donor windows per lag in the permutation test (0 disables it); see
+        :func:`~insar_raster.evaluate.importance.permutation_importance`.
+    permutation_models : iterable of str
+        Models that get the permutation test (when evaluated).
+    train_options : dict, optional
+        Extra :class:`~insar_raster.forecast.config.TrainConfig` fields for deep models.
+    keep_arrays : bool
+        Keep the test forecasts (``results["_arrays"]``) for the figures.
+    pretrained : dict, optional
+        ``{name: Forecaster}``: deep models already trained (e.g. loaded with
+        :func:`insar_raster.forecast.modelfile.load_model`) to score instead of training
+        them here. Each must have this ``window`` and ``steps`` and must not have been
+        trained or validated on this split's test epochs.
+
+    Returns
+    -------
+    dict
+        JSON-ready results (see :func:`insar_raster.evaluate.report.write_report`): ``window``, ``steps``, ``split``,
+        ``test_dates``, ``models`` (per model: ``observed`` and optionally ``truth``
+        scores, ``overall`` and ``per_step``), ``importance``, ``ranking``, plus the
+        non-JSON ``_arrays`` when ``keep_arrays``.
+    """
+    from insar_raster.io.cube import CUBE_VARIABLE
+
+    config = EvaluateConfig(window=window, steps=steps, seed=seed, epochs=epochs, val_fraction=val_fraction,
+                            test_fraction=test_fraction, device=device, max_rows=max_rows,
+                            permutation_repeats=permutation_repeats)
+    names = parse_models(models)
+    if "persistence" not in names:
+        names = ["persistence"] + names
+    n_times = cube.sizes["time"]
+    try:
+        split = chronological_split(n_times, window, steps, val_fraction, test_fraction)
+    except ValueError as exc:
+        raise InputError(None, f"cannot split the cube: {exc}") from None
+    truth_values = align_truth(cube, truth) if truth is not None else None
+    values = cube_values(cube)
+    if not np.isfinite(values).any():
+        raise InputError(None, "cube is entirely masked (NaN)")
+
+    test_targets = split.target_indices("test")
+    observed = values[test_targets]
+    reference = values[split.test + window - 1][:, None]  # last input epoch of each sample
+    times = cube["time"].values
+    predictions, fitted, info = {}, {}, {}
+    pretrained = dict(pretrained or {})
+    for name, model in pretrained.items():
+        _check_pretrained(name, model, split)
+        if name not in names:
+            names.append(name)
+    for name in names:
+        log.info("evaluate: %s %s", "scoring pretrained" if name in pretrained else "fitting", name)
+        t0 = time.perf_counter()
+        if name in pretrained:
+            model = pretrained[name]
+            details = {"pretrained": True, **model.details()}
+        else:
+            model = make_model(name, config, train_options, progress).fit(cube, split)
+            details = model.details()
+        t1 = time.perf_counter()
+        predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
+        t2 = time.perf_counter()
+        fitted[name] = model
+        entry = MODELS[name]
+        info[name] = {"kind": entry.kind, "description": entry.description, "multi_step": entry.multi_step,
+                      "fit_seconds": round(t1 - t0, 3), "predict_seconds": round(t2 - t1, 3), "details": details}
+
+    # One mask for all: cells where the observation and every forecast are finite.
+    common = np.isfinite(observed)
+    for pred in predictions.values():
+        common &= np.isfinite(pred)
+    if not common.any():
+        raise InputError(None, "no test cell is observed and forecast by every model")
+    truth_common = None
+    if truth_values is not None:
+        truth_targets = truth_values[test_targets]
+        truth_common = common & np.isfinite(truth_targets)
+
+    for name, pred in predictions.items():
+        info[name]["observed"] = score_by_step(pred, observed, common, reference)
+        if truth_values is not None:
+            info[name]["truth"] = score_by_step(pred, truth_targets, truth_common, reference)
+    for against in ("observed", "truth") if truth_values is not None else ("observed",):
+        ref = info["persistence"][against]
+        for name in names:
+            add_skill(info[name][against], ref)
+
+    importance = {}
+    for name in names:
+        own = fitted[name].intrinsic_importance()
+        if own is not None:
+            importance[name] = own
+    permutation = {}
+    if permutation_repeats > 0 and len(split.test) and split.test.min() >= window + steps:
+        for name in names:
+            if name in permutation_models:
+                log.info("evaluate: permutation test for %s", name)
+                permutation[name] = permutation_importance(fitted[name], cube, split.test, window, steps,
+                                                           permutation_repeats, common)
+    importance["permutation"] = permutation
+
+    ranking = sorted(names, key=lambda n: info[n]["observed"]["overall"]["rmse"])
+    test_dates = [_iso_dates(times[row]) for row in test_targets]
+    results = {
+        "cube": {"shape": [int(v) for v in cube[CUBE_VARIABLE].shape], "first_date": _iso_dates(times[:1])[0],
+                 "last_date": _iso_dates(times[-1:])[0], "source": str(cube.attrs.get("source", "")),
+                 "resolution_m": _resolution(cube)},
+        "window": int(window), "steps": int(steps), "seed": int(seed),
+        "seeds": {name: int(pretrained[name].config_.seed) if name in pretrained else int(seed) for name in names},
+        "split": {"n_times": int(n_times), "train_end": int(split.train_end), "val_end": int(split.val_end),
+                  "val_fraction": val_fraction, "test_fraction": test_fraction,
+                  "train_samples": int(len(split.train)), "val_samples": int(len(split.val)),
+                  "test_samples": int(len(split.test)), "test_starts": split.test.tolist()},
+        "test_dates": test_dates,
+        "test_target_dates": sorted(set(d for row in test_dates for d in row)),
+        "evaluation_cells": {"observed": int(common.sum()),
+                             "truth": int(truth_common.sum()) if truth_common is not None else None},
+        "has_truth": truth_values is not None,
+        "models": info,
+        "ranking": ranking,
+        "importance": importance,
+    }
+    if keep_arrays:
+        results["_arrays"] = {"predictions": predictions, "observed": observed, "truth": truth_targets if truth_values is not None else None,
+                              "common": common, "reference": reference}
+    return results
+
+
+def _resolution(cube: xr.Dataset) -> float | None:
+    from insar_raster.gis.raster import grid_transform
+
+    try:
+        return float(abs(grid_transform(cube).a))
+    except Exception:  # a cube without a usable transform still evaluates
+        return None

@@ -1,0 +1,156 @@
+"""One home for the settings of training and of the sliding-window samples.
+
+Every default (window 12, steps 6, the split fractions, the 150-epoch history...) is
+written once, as a field of :class:`TrainConfig`; the evaluation's config
+(:class:`insar_raster.evaluate.config.EvaluateConfig`) reuses these fields, and the
+command line generates its options from them (:mod:`insar_raster.cli.options`): a
+field's ``metadata`` holds its help text (and, where the flag differs from the field
+name, ``flag``; ``choices``; ``metavar``). Fields without ``help`` are API-only.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from insar_raster.errors import InputError
+from insar_raster.models import ARCHITECTURES
+
+PRIORS = ("auto", "harmonic", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def option(default, help: str | None = None, **cli):
+    """A dataclass field whose ``metadata`` describes its command-line option."""
+    meta = dict(cli)
+    if help is not None:
+        meta["help"] = help
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :class:`~insar_raster.forecast.forecaster.Forecaster` (all stored in the model file).
+
+    Parameters
+    ----------
+    arch : {"convlstm", "paper", "cnn"}
+        Architecture (see :mod:`insar_raster.models`).
+    window, steps : int
+        Input epochs and forecast epochs per sample.
+    epochs : int
+        Maximum training epochs (passes of ``samples_per_epoch`` random patches).
+    batch_size : int
+        Patches per optimiser step.
+    lr : float
+        Adam learning rate.
+    seed : int
+        Seed of patch sampling and weight initialisation.
+    device : {"auto", "cpu", "cuda"}
+        ``auto`` uses CUDA when available.
+    patch_size : int
+        Side of the square training patches (cells), clipped to the grid; the ``paper``
+        model uses its fixed input size instead.
+    val_fraction, test_fraction : float
+        Share of epochs for validation and (held-out) test, see
+        :func:`~insar_raster.forecast.windows.chronological_split`.
+    samples_per_epoch : int
+        Random patches per training epoch.
+    patience : int
+        Early stopping: epochs without validation improvement before stopping; the
+        best weights are restored.
+    val_patches : int
+        Fixed (seeded) validation patches evaluated after each epoch.
+    min_improvement : float
+        Relative validation-loss improvement needed to keep new weights (and reset the
+        patience): small gains on a short validation period are mostly noise, and the
+        untrained model (the prior) is a strong default.
+    significance : float
+        New weights must also lower the validation loss of the validation dates by at
+        least this many standard errors of the per-date gains (one-sided; 2 is about
+        97.5 %). A date's atmospheric noise is shared by all its cells, so a gain on a
+        few dates is luck, not skill. 0 disables the test.
+    hidden, features : int
+        Width of the ``convlstm``/``cnn`` recurrent core and full-resolution layers.
+    paper_input_size : int
+        Fixed input size of the ``paper`` model (clipped to the grid, multiple of 8).
+    paper_lstm_hidden : int
+        LSTM size of the ``paper`` model.
+    tile_size, tile_overlap : int
+        Prediction tiles (cells) of fully convolutional models and their overlap.
+    prior : {"auto", "harmonic", "none"}
+        History prior given to the decoder (see :mod:`insar_raster.forecast.data`):
+        ``auto`` = ``harmonic`` for ``convlstm``/``cnn``, ``none`` for ``paper`` (which
+        forecasts from the window alone, as published).
+    history_epochs : int
+        At most this many past epochs (ending at the last input epoch) enter the
+        history fit.
+    acceleration_ridge : float or None
+        Penalty on the history prior's acceleration (see
+        :func:`~insar_raster.forecast.data.history_fit`); ``None`` picks it from
+        :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by the prior's loss on the
+        validation patches before training (the model file stores the choice).
+    min_history_fraction : float
+        With a history prior, train only on samples whose history (epochs up to the
+        last input) spans at least this share of the training epochs. The prior's
+        noise shrinks as its history grows, and forecasts are made with the longest
+        history of all: samples from the first months, with a much noisier prior, teach
+        the filter and the network more correction than forecast time needs.
+    threads : int or None
+        CPU threads for torch (default: the cores this process may use, at most 8).
+    """
+
+    arch: str = option("convlstm", "convlstm: fully convolutional, any grid (default); paper: the reference CNN-LSTM "
+                       "(fixed input size); cnn: convlstm without its recurrent core (ablation)",
+                       choices=ARCHITECTURES, show_default=False)
+    window: int = option(12, "past epochs per forecast, L")
+    steps: int = option(6, "epochs forecast at once, H (the paper did 1)")
+    epochs: int = option(15, "maximum training epochs")
+    batch_size: int = option(16, "patches per step")
+    lr: float = option(2e-3, "Adam learning rate")
+    seed: int = option(0, "random seed; results are reproducible on CPU")
+    device: str = option("auto", "auto uses CUDA when available", choices=DEVICES)
+    patch_size: int = option(48, "training patch side in cells (paper: its input size)")
+    val_fraction: float = option(0.15, "share of the latest epochs before the test part used for validation")
+    test_fraction: float = option(0.15, "share of the latest epochs held out, never trained or validated on")
+    samples_per_epoch: int = option(128, "random patches per training epoch")
+    patience: int = option(4, "early stopping patience, epochs")
+    val_patches: int = option(96)
+    min_improvement: float = option(0.01)
+    significance: float = option(2.0, "new weights must lower the validation loss by this many standard errors of "
+                                      "the per-date gains, besides 1%% overall (0 keeps any 1%% gain)", metavar="Z")
+    hidden: int = option(16)
+    features: int = option(16)
+    paper_input_size: int = option(256, "fixed input size of the paper model, cells (clipped to the grid)",
+                                   flag="--paper-size", metavar="CELLS")
+    paper_lstm_hidden: int = option(128)
+    tile_size: int = option(384)
+    tile_overlap: int = option(32)
+    prior: str = option("auto", "per-pixel trend+seasonal history fit given to the network (auto: on except for "
+                                "paper)", choices=PRIORS)
+    history_epochs: int = option(150)
+    acceleration_ridge: float | None = option(None)
+    min_history_fraction: float = option(0.5)
+    threads: int | None = option(None, "CPU threads for torch (default: available cores, at most 8)",
+                                 show_default=False)
+
+    @property
+    def use_prior(self) -> bool:
+        """Whether the history prior is computed for this configuration."""
+        return self.prior == "harmonic" or (self.prior == "auto" and self.arch != "paper")
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise InputError("--arch", f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}")
+        for name in ("window", "steps", "epochs", "batch_size", "patch_size", "samples_per_epoch"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(self, name)}")
+        if self.prior not in PRIORS:
+            raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError("--lr", f"must be a positive number, got {self.lr}")
+        if not (self.significance >= 0 and math.isfinite(self.significance)):
+            raise InputError("--significance", f"must be a number >= 0, got {self.significance}")
+        if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
+            raise InputError(None, f"acceleration_ridge must be >= 0, got {self.acceleration_ridge}")
+        if not 0.0 <= self.min_history_fraction <= 1.0:
+            raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")

@@ -1,0 +1,112 @@
+"""grid --decompose: the EGMS L3 Ortho recipe recovers a known 3-D motion field."""
+import numpy as np
+import pytest
+
+from insar_raster.errors import InputError
+from insar_raster.grid.decompose import decompose_los, resample_matrix, time_grid
+from insar_raster.synth_los import los_vector, make_los_scene
+
+
+@pytest.fixture(scope="module")
+def clean_scene():
+    return make_los_scene(3000, (40, 40), 50, seed=1, atmosphere_mm=0.0, white_noise_mm=0.0)
+
+
+def _errors(cube, truth):
+    ref = truth.sel(x=cube.x, y=cube.y, time=cube.time)
+    out = {}
+    for got in ("vertical", "east_west"):
+        for want in ("vertical", "east_west"):
+            for sign in (1, -1):
+                err = cube[got].values - sign * ref[want].values
+                out[got, want, sign] = float(np.sqrt(np.nanmean(err**2)))
+    return out
+
+
+def test_los_vectors_follow_the_egms_convention():
+    # Ground-to-satellite unit vectors; Sentinel-1 looks right of its track.
+    e, n, u = los_vector([-9.0, 191.0], [38.0, 38.0])
+    np.testing.assert_allclose(e**2 + n**2 + u**2, 1.0)
+    assert e[0] < -0.5 and e[1] > 0.5  # ascending: satellite to the west; descending: to the east
+    assert (u > 0.7).all() and (np.abs(n) < 0.15).all()
+    # Uplift is motion towards the satellite in both geometries: a positive LOS value.
+    assert (u * 10.0 > 0).all()
+
+
+def test_noise_free_field_is_recovered_and_not_swapped_or_flipped(clean_scene):
+    asc, desc, truth = clean_scene
+    cube = decompose_los([asc, desc])
+    assert cube["vertical"].dtype == np.float32 and cube["vertical"].dims == ("time", "y", "x")
+    np.testing.assert_array_equal(cube.time.values, truth.time.values)
+    np.testing.assert_allclose(np.mod(cube.x.values, 100), 50)  # EGMS cells: centres at xx50 m
+    err = _errors(cube, truth)
+    rms = {v: float(np.sqrt(np.nanmean(truth[v].values ** 2))) for v in ("vertical", "east_west")}
+    assert min(rms.values()) > 3.0  # a field worth recovering
+    # Only cell averaging and 6-day interpolation separate the result from the truth.
+    assert err["vertical", "vertical", 1] < 0.3 and err["east_west", "east_west", 1] < 0.35
+    # East and up swapped, or a LOS sign flipped, would be far off.
+    for wrong in (("vertical", "east_west", 1), ("east_west", "vertical", 1),
+                  ("vertical", "vertical", -1), ("east_west", "east_west", -1)):
+        assert err[wrong] > 10 * err["vertical", "vertical", 1], wrong
+    np.testing.assert_array_equal(cube["vertical"].isel(time=0).values[np.isfinite(cube["vertical"].values[0])], 0)
+
+
+def test_cells_need_both_pass_directions_and_counts_are_kept(clean_scene):
+    asc, desc, _ = clean_scene
+    cube = decompose_los([asc, desc])
+    n_asc, n_desc = cube["mp_count_ascending"].values, cube["mp_count_descending"].values
+    assert n_asc.sum() == asc.sizes["point"] and n_desc.sum() == desc.sizes["point"]
+    valid = np.isfinite(cube["vertical"].values[-1])
+    np.testing.assert_array_equal(valid, (n_asc > 0) & (n_desc > 0))
+    assert ((n_asc > 0) != (n_desc > 0)).any()  # some cells have one geometry only: left NaN
+
+
+def test_noisy_field_is_recovered_within_the_propagated_noise():
+    atm, white = 1.5, 1.0
+    asc, desc, truth = make_los_scene(3000, (40, 40), 50, seed=2, atmosphere_mm=atm, white_noise_mm=white)
+    cube = decompose_los([asc, desc])
+    err = _errors(cube, truth)
+    le_a, lu_a = float(asc.los_east.mean()), float(asc.los_up.mean())
+    le_d, lu_d = float(desc.los_east.mean()), float(desc.los_up.mean())
+    det = abs(le_a * lu_d - le_d * lu_a)
+    # Noise of a LOS series relative to its reference date: sqrt(2) x (atmosphere + one MP's white noise).
+    sigma_los = np.sqrt(2 * (atm**2 + white**2))
+    expected_up = np.hypot(le_a, le_d) / det * sigma_los
+    expected_east = np.hypot(lu_a, lu_d) / det * sigma_los
+    assert err["vertical", "vertical", 1] < 1.25 * expected_up
+    assert err["east_west", "east_west", 1] < 1.25 * expected_east
+    assert err["vertical", "east_west", 1] > 1.5 * expected_up  # the swapped field is not "within noise"
+
+
+def test_other_resolution_works_the_same_way():
+    asc, desc, truth = make_los_scene(2000, (24, 24), 30, seed=4, resolution=200.0,
+                                      atmosphere_mm=0.0, white_noise_mm=0.0)
+    cube = decompose_los([asc, desc], resolution=200.0)
+    np.testing.assert_allclose(np.mod(cube.x.values, 200), 100)
+    err = _errors(cube, truth)
+    assert err["vertical", "vertical", 1] < 0.4 and err["east_west", "east_west", 1] < 0.5
+
+
+def test_resampling_does_not_extrapolate_or_bridge_long_gaps():
+    t0 = np.datetime64("2020-01-01")
+    times = t0 + np.array([0, 12, 24, 150, 162]).astype("timedelta64[D]")
+    grid = time_grid([times, t0 + np.array([-6, 170]).astype("timedelta64[D]")])
+    assert grid[0] == t0 - np.timedelta64(6, "D") and (np.diff(grid) == np.timedelta64(6, "D")).all()
+    matrix, valid = resample_matrix(times, grid)
+    days = (grid - t0).astype(int)
+    expect = (days >= 0) & (days <= 162) & ~((days > 24) & (days < 150))
+    np.testing.assert_array_equal(valid, expect)
+    series = np.array([0.0, 12.0, 24.0, 150.0, 162.0]) * 0.5  # linear: interpolation is exact
+    np.testing.assert_allclose((matrix @ series)[valid], 0.5 * days[valid])
+    assert (matrix[~valid] == 0).all()
+
+
+def test_decomposition_refuses_what_it_cannot_solve(clean_scene):
+    asc, desc, _ = clean_scene
+    with pytest.raises(InputError, match="ascending and descending"):
+        decompose_los([asc, asc.copy()])
+    with pytest.raises(InputError, match="los_east"):
+        decompose_los([asc, desc.drop_vars("los_east")])
+    late = desc.assign_coords(time=desc.time.values + np.timedelta64(3000, "D"))
+    with pytest.raises(InputError, match="fewer than 2 dates"):
+        decompose_los([asc, late])

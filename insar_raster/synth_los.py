@@ -1,7 +1,7 @@
 """Synthetic ascending and descending EGMS L2b bursts from a known 3-D motion field.
 
-The scene's vertical motion is a curve scene of :mod:`insar_raster.synth` (subsidence
-bowls, tilt, seasonal motion); east-west motion is a second, independent scene scaled
+The scene's vertical motion is a scene of :mod:`insar_raster.synth` (default
+``mixed``: subsidence bowls, tilt, seasonal motion); east-west motion is a second, independent scene scaled
 by ``east_scale``; north-south motion is ``north_scale`` times a third (zero by default,
 as the EGMS decomposition assumes). Each geometry gets its own MPs, its own acquisition
 dates (Sentinel-1 passes on different days), its own atmosphere and white noise, and
@@ -60,7 +60,8 @@ def _sample_positions(rng, density, n):
 def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_epochs: int = 60,
                    interval_days: int = 12, seed: int = 0, resolution: float = 100.0,
                    east_scale: float = 0.6, north_scale: float = 0.0, atmosphere_mm: float = 1.5,
-                   white_noise_mm: float = 1.0, start: str = "2019-01-03", step_days: int = 6):
+                   white_noise_mm: float = 1.0, start: str = "2019-01-03", step_days: int = 6,
+                   scene: str = "mixed"):
     """Ascending and descending L2b points of one known 3-D motion field, and its truth.
 
     Parameters
@@ -78,6 +79,9 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
         Noise of each geometry (mm); 0 and 0 give noise-free LOS series.
     step_days : int
         Time step of the truth cube (the decomposition's output grid).
+    scene : str
+        Scene of the vertical motion (:data:`insar_raster.synth.SCENES`); east-west and
+        north-south are ``"mixed"`` scenes of other seeds.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
     from insar_raster.io.points import make_points
 
     days = n_epochs * interval_days + max(off for *_, off in GEOMETRIES.values()) + 1
-    fields = [build_scene(shape, days, 1, "mixed", seed + k, resolution, start=start,
+    fields = [build_scene(shape, days, 1, scene if k == 0 else "mixed", seed + k, resolution, start=start,
                           atmosphere_mm=atmosphere_mm, white_noise_mm=white_noise_mm) for k in range(3)]
     vertical, east, north = fields
     scales = (1.0, east_scale, north_scale)
@@ -165,3 +169,31 @@ def synthetic_file_name(points: xr.Dataset, burst: int = 1, swath: int = 2) -> s
     years = points.time.values.astype("datetime64[Y]").astype(int) + 1970
     return (f"EGMS_L2b_{int(points.attrs['track']):03d}_{burst:04d}_IW{swath}_VV_"
             f"{years[0]}_{years[-1]}_1.zip")
+
+
+def write_los_scene(folder, ascending, descending, truth=None, overwrite: bool = False) -> list:
+    """Write both geometries as EGMS L2b zips (EGMS names, one .csv + one .xml each) and
+    the truth as ``truth.nc`` into ``folder``; returns the paths written."""
+    import tempfile
+    from pathlib import Path
+
+    from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.cube import write_cube
+    from insar_raster.io.egms import write_zip
+    from insar_raster.io.points import write_points
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [(pts, folder / synthetic_file_name(pts, burst=100 + k)) for k, pts in enumerate((ascending, descending))]
+    for _, path in targets:
+        check_output_path(path, overwrite)
+    if truth is not None:
+        check_output_path(folder / "truth.nc", overwrite)
+    written = []
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".synth-") as tmp:
+        for pts, path in targets:
+            csv = write_points(pts, Path(tmp) / f"{path.stem}.csv", layout="L2b")
+            written.append(write_zip(csv, path, overwrite=overwrite))
+    if truth is not None:
+        written.append(write_cube(truth, folder / "truth.nc", overwrite=overwrite))
+    return written

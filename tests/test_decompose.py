@@ -110,3 +110,36 @@ def test_decomposition_refuses_what_it_cannot_solve(clean_scene):
     late = desc.assign_coords(time=desc.time.values + np.timedelta64(3000, "D"))
     with pytest.raises(InputError, match="fewer than 2 dates"):
         decompose_los([asc, late])
+
+
+def test_cli_synth_los_then_grid_decompose(tmp_path, capsys):
+    import xarray as xr
+
+    from insar_raster.cli import main
+    from insar_raster.io.cube import open_cube
+
+    folder = tmp_path / "los"
+    assert main(["synth", "--los", "-o", str(folder), "--points", "1500", "--shape", "24x24", "--epochs", "30",
+                 "--seed", "5", "-q"]) == 0
+    zips = sorted(folder.glob("EGMS_L2b_*.zip"))
+    assert [z.name[:12] for z in zips] == ["EGMS_L2b_015", "EGMS_L2b_139"]
+    cube_path = tmp_path / "ortho.nc"
+    assert main(["grid", *map(str, zips), "--decompose", "-o", str(cube_path)]) == 0
+    err = capsys.readouterr().err
+    assert "L2b track 15 ascending; L2b track 139 descending" in err
+    with xr.open_dataset(cube_path) as cube, xr.open_dataset(folder / "truth.nc") as truth:
+        assert {"vertical", "east_west", "mp_count_ascending", "mp_count_descending"} <= set(cube.data_vars)
+        assert cube["vertical"].dtype == np.float32 and cube.rio.crs.to_epsg() == 3035
+        ref = truth.sel(x=cube.x, y=cube.y, time=cube.time)
+        for name in ("vertical", "east_west"):
+            err_mm = float(np.sqrt(np.nanmean((cube[name].values - ref[name].values) ** 2)))
+            assert err_mm < 3.0, name  # default noise: 1.5 mm atmosphere + 1 mm per MP
+    # Consumers read either component as their displacement (vertical by default).
+    assert open_cube(cube_path).attrs["component"] == "vertical"
+    east = open_cube(cube_path, variable="east_west")
+    assert east.attrs["component"] == "east_west" and "vertical" not in east
+    with pytest.raises(InputError, match=r"no 'north' .*\(it has vertical, east_west\)"):
+        open_cube(cube_path, variable="north")
+    # One geometry alone cannot be decomposed: exit 2, nothing written.
+    assert main(["grid", str(zips[0]), "--decompose", "-o", str(tmp_path / "one.nc")]) == 2
+    assert "ascending and descending" in capsys.readouterr().err and not (tmp_path / "one.nc").exists()

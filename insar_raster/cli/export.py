@@ -39,7 +39,15 @@ def add_parser(subparsers, parents):
     p.add_argument("--compress", default="deflate", choices=("deflate", "zstd", "lzw", "none"),
                    help="GeoTIFF compression (default deflate)")
     p.add_argument("--no-style", action="store_true", help="do not write the QGIS .qml style beside a GeoTIFF")
+    add_variable_option(p)
     p.set_defaults(func=run)
+
+
+def add_variable_option(p) -> None:
+    """``--variable``: which (time, y, x) variable of the cube to use (export, forecast)."""
+    p.add_argument("--variable", metavar="NAME",
+                   help="cube variable to use: displacement, or vertical / east_west of a cube from "
+                        "'grid --decompose' (default: displacement, or vertical for such cubes)")
 
 
 def run(args) -> int:
@@ -53,10 +61,11 @@ def run(args) -> int:
         fmt = output_format(output, args.format)
     else:
         fmt = args.format or "cog"
-        output = default_output(args.cube, args.layer, fmt)
+        output = default_output(args.cube, f"{args.variable}_{args.layer}" if args.variable else args.layer, fmt)
     check_output_path(output, args.overwrite)  # fail before reading anything large
-    cube = open_cube(args.cube, chunks={})  # lazy: written chunk by chunk
+    cube = open_cube(args.cube, chunks={}, variable=args.variable)  # lazy: written chunk by chunk
     command = f"export {Path(args.cube).name} --layer {args.layer}" + (f" --dates {args.dates}" if args.dates else "")
+    command += f" --variable {args.variable}" if args.variable else ""
     export(cube, output, fmt=fmt, layer=args.layer, dates=args.dates, overwrite=args.overwrite,
            style=not args.no_style, compress=args.compress, history=command)
     extra = f" and {output.with_suffix('.qml').name}" if SUFFIX_OF_FORMAT[fmt] == ".tif" and not args.no_style else ""

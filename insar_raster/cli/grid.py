@@ -56,6 +56,12 @@ def add_parser(subparsers, parents):
                         "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)")
     p.add_argument("--no-cache", action="store_true", help="read CSV inputs into memory, never through the cache")
     p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
+    p.add_argument("--decompose", action="store_true",
+                   help="ascending and descending EGMS L2a/L2b inputs -> one cube with 'vertical' and "
+                        "'east_west' (mm) by the EGMS L3 Ortho recipe: MPs averaged per geometry in cells "
+                        "(edges on multiples of --resolution), 6-day resampling (no extrapolation, no gap "
+                        "> 90 days bridged), cells with both pass directions, 2x2 solve per cell and epoch "
+                        "with north-south motion assumed zero")
     p.set_defaults(func=run)
 
 
@@ -73,13 +79,14 @@ def peak_memory_mib() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
-def use_cache(args) -> bool:
+def use_cache(args, inputs=None) -> bool:
     """Stream through the cache: CSV inputs only, asked for or large enough to matter."""
     from insar_raster.io.cache import AUTO_CACHE_BYTES, input_bytes, is_streamable
 
-    if args.no_cache or not is_streamable(args.inputs):
+    inputs = args.inputs if inputs is None else inputs
+    if args.no_cache or not is_streamable(inputs):
         return False
-    return bool(args.cache_dir) or input_bytes(args.inputs) > AUTO_CACHE_BYTES
+    return bool(args.cache_dir) or input_bytes(inputs) > AUTO_CACHE_BYTES
 
 
 def run(args) -> int:
@@ -100,6 +107,10 @@ def run(args) -> int:
     output = Path(args.output) if args.output else default_output(args.inputs[0])
     check_output_format(output, "cube")  # fail before the long work
     check_output_path(output, args.overwrite)
+    if args.decompose:
+        from insar_raster.cli._decompose import run_decompose
+
+        return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
         if use_cache(args):

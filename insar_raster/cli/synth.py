@@ -21,7 +21,8 @@ def add_parser(subparsers, parents):
             "layout (.csv) or as GeoPackage/GeoParquet, plus <stem>_truth.nc. Seeded and deterministic."
         ),
     )
-    p.add_argument("-o", "--output", default="sample.csv", help="points file: .csv (EGMS layout), .gpkg or .parquet")
+    p.add_argument("-o", "--output", help="points file: .csv (EGMS layout, default sample.csv), .gpkg or .parquet; "
+                                          "with --los a folder (default sample_los)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--layout", default="L2b", choices=("L2a", "L2b", "L3UD", "L3EW"), help="EGMS CSV layout (default L2b)")
     p.add_argument("--points", type=int, default=20000, help="number of measurement points (default 20000)")
@@ -40,6 +41,11 @@ def add_parser(subparsers, parents):
                    help="points sample the common motion field plus 1 mm white noise only; by default each MP has "
                         "its own offset (3 mm std), seasonal amplitude (0.3-1.7x the local one) and noise (2-4 mm), "
                         "as real point clouds do; the truth cube is the common motion either way")
+    p.add_argument("--los", action="store_true",
+                   help="write an ascending and a descending EGMS L2b burst (.zip as EGMS names them) of one "
+                        "known 3-D motion field (vertical: --scene; east-west: a second, mixed scene) with "
+                        "Sentinel-1 LOS vectors, and truth.nc (vertical, east_west, north_south on 6-day "
+                        "dates), into the folder -o; --points MPs per geometry. For 'grid --decompose'")
     p.set_defaults(func=run)
 
 
@@ -54,7 +60,9 @@ def run(args) -> int:
 
     if args.points < 3 or args.epochs < 2:
         raise InputError("--points/--epochs", "need at least 3 points and 2 epochs")
-    output = Path(args.output)
+    if args.los:
+        return run_los(args)
+    output = Path(args.output or "sample.csv")
     truth_path = output.with_name(f"{output.stem}_truth.nc")
     check_output_format(output, "points")
     check_output_path(output, args.overwrite)
@@ -68,4 +76,21 @@ def run(args) -> int:
     if not args.no_truth:
         write_cube(truth, truth_path, overwrite=args.overwrite)
         log.info("wrote %s (noise-free truth)", truth_path)
+    return 0
+
+
+def run_los(args) -> int:
+    from insar_raster.cli._common import parse_shape
+    from insar_raster.synth_los import make_los_scene, write_los_scene
+
+    folder = Path(args.output or "sample_los")
+    asc, desc, truth = make_los_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, seed=args.seed,
+                                      scene=args.scene)
+    written = write_los_scene(folder, asc, desc, None if args.no_truth else truth, overwrite=args.overwrite)
+    for path, pts in zip(written, (asc, desc)):
+        log.info("wrote %s: %d points x %d epochs (%s, track %d, LOS east %.2f, up %.2f)", path, pts.sizes["point"],
+                 pts.sizes["time"], pts.attrs["pass_direction"], pts.attrs["track"], float(pts.los_east.mean()),
+                 float(pts.los_up.mean()))
+    if not args.no_truth:
+        log.info("wrote %s (noise-free vertical, east_west, north_south)", written[-1])
     return 0

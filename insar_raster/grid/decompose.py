@@ -111,7 +111,8 @@ def _geometry_label(points, index) -> tuple[str, str]:
 
 def _check_inputs(points_list):
     if len(points_list) < 2:
-        raise InputError(None, "decomposition needs at least one ascending and one descending geometry, got one")
+        only = f" ({points_list[0].attrs.get('source', '')})" if points_list else ""
+        raise InputError(None, f"decomposition needs ascending and descending geometries, got one{only}")
     crs = None
     labels = []
     for i, pts in enumerate(points_list):

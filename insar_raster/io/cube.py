@@ -196,17 +196,49 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
     return path
 
 
-def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
+#: (time, y, x) variables of a decomposed cube (``grid --decompose``); the first is the default.
+COMPONENT_VARIABLES = ("vertical", "east_west")
+
+
+def select_variable(ds: xr.Dataset, variable: str | None = None, path=None) -> xr.Dataset:
+    """The cube with ``variable`` as its ``displacement`` (what every consumer reads).
+
+    ``variable`` None means ``displacement``, or ``vertical`` in a decomposed cube (which
+    has ``vertical`` and ``east_west`` instead). The chosen component is recorded in the
+    attrs (``component``); the other (time, y, x) variables are dropped.
+    """
+    if variable is None:
+        variable = next((v for v in (CUBE_VARIABLE, *COMPONENT_VARIABLES) if v in ds), CUBE_VARIABLE)
+    if variable not in ds or ds[variable].dims != ("time", "y", "x"):
+        choices = [v for v, da in ds.data_vars.items() if da.dims == ("time", "y", "x")]
+        raise InputError(path, f"no '{variable}' (time, y, x) variable",
+                         f"it has {', '.join(choices)}" if choices else "is this a cube from 'insar-raster grid'?")
+    if variable == CUBE_VARIABLE:
+        return ds
+    others = [v for v, da in ds.data_vars.items() if da.dims == ("time", "y", "x") and v != variable]
+    ds = ds.drop_vars(others).rename({variable: CUBE_VARIABLE})
+    ds.attrs["component"] = variable
+    return ds
+
+
+def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> xr.Dataset:
     """Open a cube written by :func:`write_cube` (or any CF cube with ``displacement``).
 
     A ``.tif`` is read as one band per epoch (:mod:`insar_raster.io.tifcube`): the
     project's own GeoTIFF cubes and forecasts, and multi-band GeoTIFFs from other tools
     whose bands are dated ``YYYY-MM-DD`` or ``YYYYMMDD``.
 
+    Parameters
+    ----------
+    variable : str, optional
+        The (time, y, x) variable to read as ``displacement`` (:func:`select_variable`):
+        e.g. ``"east_west"`` of a decomposed cube; default ``displacement``, or
+        ``vertical`` in a decomposed cube.
+
     Raises
     ------
     InputError
-        Missing file, unreadable file, or no ``displacement`` (time, y, x) variable.
+        Missing file, unreadable file, or no such (time, y, x) variable.
     """
     path = Path(path)
     if not path.exists():
@@ -237,8 +269,7 @@ def open_cube(path, chunks: dict | None = None) -> xr.Dataset:
         raise InputError(path, f"cannot read as {kind}: {_reason(exc, path)}",
                          "is the file complete? re-create it or copy it again") from None
     OPENED_INPUTS.append(path)
-    if CUBE_VARIABLE not in ds or ds[CUBE_VARIABLE].dims != ("time", "y", "x"):
-        raise InputError(path, f"no '{CUBE_VARIABLE}' (time, y, x) variable", "is this a cube from 'insar-raster grid'?")
+    ds = select_variable(ds, variable, path)
     if ds.rio.crs is None:
         raise InputError(path, "cube has no CRS (no grid_mapping / spatial_ref)")
     return ds

@@ -272,7 +272,7 @@ class MixedGeometryError(InputError):
     def __init__(self, groups: dict, hint: str | None = None):
         self.groups = groups  # Geometry -> list of file names
         listed = "; ".join(f"{', '.join(Path(n.split('!')[0]).name for n in names)}: {g}" for g, names in groups.items())
-        super().__init__(None, f"inputs have different geometries and cannot share one cube ({listed})",
+        super().__init__("", f"inputs have different geometries and cannot share one cube ({listed})",
                          hint or "grid each geometry separately, or decompose ascending and descending "
                                  "LOS into vertical and east-west")
 

@@ -1,0 +1,89 @@
+"""``insar-raster grid ... --decompose``: ascending + descending LOS -> vertical and east-west."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("insar_raster")
+
+
+def read_geometries(args) -> list:
+    """One points Dataset per geometry of the inputs (bursts of one track merge)."""
+    from insar_raster.io import egms
+    from insar_raster.io.points import CSV_SUFFIXES, expand_inputs, read_points
+
+    named, read = [], {}
+    for f in expand_inputs(args.inputs):
+        if f.suffix.lower() in CSV_SUFFIXES | {".zip"}:
+            named += [(str(f), g) for _, g in egms.probe(f)]
+        else:  # vector files: the geometry is known once read
+            pts = read_points(f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+            read[str(f)] = pts
+            named.append((str(f), egms.points_geometry(pts)))
+    groups = egms.group_geometries(named)
+    if len(groups) < 2:
+        from insar_raster.errors import InputError
+
+        raise InputError(None, "decomposition needs ascending and descending geometries, got one ("
+                         + "; ".join(str(g) for g in groups) + ")", "pass the bursts of both pass directions")
+    points = []
+    for geometry, names in groups.items():
+        files = list(dict.fromkeys(names))  # a zip with several CSVs is named once per CSV
+        if len(files) == 1 and files[0] in read:
+            points.append(read[files[0]])
+            continue
+        if any(n in read for n in files):
+            points.append(read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end))
+            continue
+        points.append(_read_group(args, files))
+    return points
+
+
+def _read_group(args, files):
+    from insar_raster.cli.grid import use_cache
+    from insar_raster.io.points import read_points
+
+    if use_cache(args, files):
+        from insar_raster.io.cache import cached_points
+
+        return cached_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
+                             cache_dir=args.cache_dir, progress=not args.quiet)
+    return read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+
+
+def run_decompose(args, output: Path, t0: float) -> int:
+    """Read each geometry, decompose, write the cube (vertical, east_west, MP counts)."""
+    from insar_raster.errors import InputError
+    from insar_raster.grid.decompose import decompose_los
+    from insar_raster.io.cube import write_cube
+
+    if args.shape:
+        raise InputError("--shape", "does not apply with --decompose (EGMS cells: use --resolution)")
+    if output.suffix.lower() in (".tif", ".tiff"):
+        raise InputError(output, "a decomposed cube has two variables (vertical, east_west)",
+                         "write .nc or .zarr, then 'insar-raster export --variable vertical|east_west'")
+    points = read_geometries(args)
+    for pts in points:
+        log.info("read %d MPs x %d epochs (%s to %s) from %s", pts.sizes["point"], pts.sizes["time"],
+                 str(pts.time.values[0])[:10], str(pts.time.values[-1])[:10], pts.attrs.get("source", ""))
+    bounds = args.bounds
+    if bounds is not None:
+        from insar_raster.grid.bounds import bounds_in_crs
+
+        bounds, _ = bounds_in_crs(bounds, points[0].rio.crs, getattr(args, "bounds_crs", None))
+    try:
+        cube = decompose_los(points, resolution=args.resolution, bounds=bounds)
+    except InputError as exc:  # name the option behind a library parameter
+        if exc.path in ("bounds", "resolution"):
+            raise InputError(f"--{exc.path}", exc.problem, exc.hint) from None
+        raise
+    write_cube(cube, output, overwrite=args.overwrite)
+    n_cells = int(cube["vertical"].isel(time=-1).notnull().sum())
+    log.info("wrote %s (vertical and east_west, %d x %d cells, %d with both pass directions, %d epochs every %d days)",
+             output, cube.sizes["y"], cube.sizes["x"], n_cells, cube.sizes["time"], cube.attrs["time_step_days"])
+    dropped = int(cube.attrs.get("grid_dates_dropped", 0))
+    log.info("grid --decompose: %s; %d epochs%s, %.1f s wall", cube.attrs["geometries"], cube.sizes["time"],
+             f" ({dropped} grid dates dropped: outside a geometry's span or in a gap > "
+             f"{cube.attrs['max_gap_days']:g} days)" if dropped else "", time.perf_counter() - t0)
+    return 0

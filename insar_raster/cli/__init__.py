@@ -96,8 +96,10 @@ def _setup_logging(args) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Print a library warning (dropped rows, duplicate pids...) as one ``warning:`` line."""
+    from insar_raster.cli._flags import to_flags
+
     text = str(message).strip().splitlines()
-    print(f"warning: {text[0] if text else category.__name__}", file=sys.stderr)
+    print(f"warning: {to_flags(text[0]) if text else category.__name__}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -113,7 +115,9 @@ def main(argv=None) -> int:
         command = next((a for a in argv if a in COMMANDS), None)
         if "--debug" in argv:
             raise
-        print(f"insar-raster{' ' + command if command else ''}: error: {exc.message}", file=sys.stderr)
+        from insar_raster.cli._flags import to_flags
+
+        print(f"insar-raster{' ' + command if command else ''}: error: {to_flags(exc.message)}", file=sys.stderr)
         return exc.exit_code
     _setup_logging(args)
     # Warning settings are scoped to this call so that main() can be called repeatedly
@@ -193,7 +197,9 @@ def _run_command(args) -> int:
             # Errors about the data itself (too few points or epochs...) are raised deep in
             # the library, which does not know the file: name the command's input.
             exc = InputError(_primary_input(args), exc.problem, exc.hint)
-        print(f"insar-raster {args.command}: error: {exc.message}", file=sys.stderr)
+        from insar_raster.cli._flags import to_flags
+
+        print(f"insar-raster {args.command}: error: {to_flags(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"

@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+from insar_raster.cli._checks import add_budget_options, add_input_checks, check_cube_budget
 from insar_raster.cli._common import dask_scheduler, parse_bounds, parse_shape
 
 log = logging.getLogger("insar_raster")
@@ -62,6 +63,8 @@ def add_parser(subparsers, parents):
                         "(edges on multiples of --resolution), 6-day resampling (no extrapolation, no gap "
                         "> 90 days bridged), cells with both pass directions, 2x2 solve per cell and epoch "
                         "with north-south motion assumed zero")
+    add_input_checks(p)
+    add_budget_options(p)
     p.set_defaults(func=run)
 
 
@@ -117,9 +120,12 @@ def run(args) -> int:
             from insar_raster.io.cache import cached_points
 
             points = cached_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start,
-                                   end=args.end, cache_dir=args.cache_dir, progress=not args.quiet)
+                                   end=args.end, cache_dir=args.cache_dir, progress=not args.quiet,
+                                   allow_dates=args.allow_dates, keep_outliers=args.keep_outliers,
+                                   max_output_size=args.max_output_size)
         else:
-            points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+            points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
+                                 allow_dates=args.allow_dates, keep_outliers=args.keep_outliers)
         log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
                  str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
         bounds = args.bounds
@@ -132,8 +138,9 @@ def run(args) -> int:
                          bounds_crs.name, *bounds, points.rio.crs.to_string())
         elif args.bounds_crs:
             raise InputError("--bounds-crs", "only applies with --bounds")
+        spec = check_cube_budget(args, points, output, bounds)
         cube = grid_points(
-            points, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
+            points, grid_spec=spec, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
             bounds=bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
         )
         kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}

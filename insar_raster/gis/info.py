@@ -61,6 +61,7 @@ def _dates_from_descriptions(descriptions, tags=None):
 
 def describe_points(path) -> dict:
     """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader."""
+    from insar_raster.io.dialect import sniff_path
     from insar_raster.io.points import read_points
 
     with warnings.catch_warnings(record=True) as caught:
@@ -80,6 +81,7 @@ def describe_points(path) -> dict:
         "kind": "points",
         "format": Path(path).suffix.lstrip(".").lower() or "folder",
         "product": points.attrs.get("product"),
+        "csv_format": getattr(sniff_path(path), "description", None),  # e.g. "semicolon (;), decimal comma"
         # The file's own CRS first; 'grid' reprojects geographic inputs (to UTM) and EGMS to EPSG:3035.
         "crs": _crs_text(points.attrs.get("input_crs") or points.rio.crs),
         "extent": _extent_in(points.attrs.get("input_crs"), points.rio.crs, x, y),

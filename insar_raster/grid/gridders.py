@@ -437,6 +437,8 @@ def grid_points(
             x, y = x[inside], y[inside]
     attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", ""),
              **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs}}
+    # Provenance of the bad rows dropped by the readers (insar_raster.io.sanitize).
+    attrs.update({k: v for k, v in points.attrs.items() if k.startswith("coordinate_outliers_")})
     tile_size = use_tiling(grid_spec, len(x), method, tile_size)
     if tile_size:
         from insar_raster.grid.tiled import grid_points_tiled

@@ -40,6 +40,8 @@ from pyproj import CRS, Transformer
 from insar_raster.errors import InputError
 from insar_raster.io import egms
 from insar_raster.io import points as _points
+from insar_raster.io import sanitize
+from insar_raster.io.dialect import sniff
 
 log = logging.getLogger("insar_raster")
 
@@ -77,8 +79,23 @@ def is_streamable(paths) -> bool:
 
 
 def input_bytes(paths) -> int:
-    """Total size of the input files (bytes)."""
-    return sum(f.stat().st_size for f in _points.expand_inputs(paths))
+    """Total size of the input files (bytes), uncompressed for the CSVs inside zips (an
+    8 MB zip may hold gigabytes of rows)."""
+    return sum(_text_bytes(f) for f in _points.expand_inputs(paths))
+
+
+def _text_bytes(path: Path, member: str | None = None) -> int:
+    """Uncompressed size of a file, of the CSVs of a zip, or of one zip ``member``."""
+    import zipfile
+
+    if path.suffix.lower() != ".zip":
+        return path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return sum(i.file_size for i in zf.infolist()
+                       if (i.filename == member if member else i.filename.lower().endswith(".csv")))
+    except zipfile.BadZipFile:
+        return path.stat().st_size
 
 
 # --------------------------------------------------------------------------- streaming CSV
@@ -132,9 +149,11 @@ def _blocks(fh, block_bytes: int):
 class _Source:
     """One CSV (file or zip member): its header, epochs and coordinate columns."""
 
-    def __init__(self, path: Path, name: str, columns: list[str], input_crs):
+    def __init__(self, path: Path, name: str, columns: list[str], input_crs, dialect=None, allow_dates=False):
         self.path, self.name, self.columns = path, name, columns
-        self.date_cols, times = _points._classify(columns, name)
+        self.dialect = dialect if dialect is not None else sniff(b",")
+        self.rows_estimate = 0  # set by _scan_sources
+        self.date_cols, times = _points._classify(columns, name, allow_dates)
         self.times = np.array(times, dtype="datetime64[D]")
         self.xc, self.yc, self.crs = _points._coordinate_columns(columns, name, input_crs)
         lower = {c.lower() for c in columns}
@@ -142,15 +161,22 @@ class _Source:
         self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (probe)
 
 
-def _scan_sources(files, input_crs) -> list[_Source]:
+def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
     sources = []
     for path in files:
         if path.suffix.lower() not in _points.CSV_SUFFIXES | {".zip"}:
             raise InputError(path, "only CSV inputs (or zips of CSVs) can be streamed into the cache",
                              "read it with read_points instead")
         for name, fh in _open_sources(path):
-            columns, _ = _read_header(fh, name)
-            sources.append(_Source(path, name, columns, input_crs))
+            columns, first = _read_header(fh, name)
+            sample = fh.read(1 << 16)
+            dialect = sniff(first + sample)  # the first lines tell a decimal comma
+            source = _Source(path, name, columns, input_crs, dialect, allow_dates)
+            # Rows expected (size before work): text size over the sample's mean line length.
+            lines = sample.count(b"\n") if len(sample) == 1 << 16 else sample.count(b"\n") + 1
+            size = _text_bytes(path, name.split("!", 1)[1] if "!" in name else None)
+            source.rows_estimate = int((size - len(first)) / (len(sample) / max(lines, 1))) if sample.strip() else 0
+            sources.append(source)
         if any(c.lower() == "track_angle" for s in sources if s.path == path for c in s.columns):
             for (name, geometry), s in zip(egms.probe(path), [s for s in sources if s.path == path]):
                 s.geometry = geometry
@@ -168,11 +194,12 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
     try:
         table = pacsv.read_csv(
             pa.BufferReader(text),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20, column_names=source.columns),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=keep_meta + epoch_cols),
+            read_options=source.dialect.read_options(use_threads=True, block_size=1 << 20, column_names=source.columns),
+            parse_options=source.dialect.parse_options(),
+            convert_options=source.dialect.convert_options(column_types=types, include_columns=keep_meta + epoch_cols),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-        raise _points._arrow_error(name, exc) from None
+        raise _points._arrow_error(name, exc, source.columns) from None
     return table
 
 
@@ -238,13 +265,19 @@ class _ValuesWriter:
 
 
 def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=None,
-                       block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False) -> Path:
+                       block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False,
+                       allow_dates: bool = False, max_output_size: int | None = None) -> Path:
     """Stream EGMS CSV tiles into a cache folder (module docstring); returns ``folder``.
 
     Same semantics as :func:`insar_raster.io.points.read_points` (the rules of
     :mod:`insar_raster.io.egms`): one geometry, epochs common to all tiles,
     ``[start, end]`` selection, rows with NaN dropped (warned), duplicate pids across
-    tiles dropped (warned), coordinates reprojected to ``crs``.
+    tiles dropped (warned), coordinates reprojected to ``crs``, dates checked
+    (``allow_dates``), a file whose rows mostly share a pid refused. Rows with unusable
+    coordinates are kept in the cache and dropped when it is opened by :func:`cached_points`.
+    Before streaming, the cache's size is estimated and refused when it would not fit in
+    the free space of ``folder``'s parent or exceed ``max_output_size`` bytes
+    (:func:`insar_raster.grid.budget.check_budget`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -252,11 +285,16 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
     from insar_raster.progress import progress_bar
 
     files = _points.expand_inputs(paths)
-    sources = _scan_sources(files, input_crs)
+    sources = _scan_sources(files, input_crs, allow_dates)
     geometry = egms.check_single_geometry([(s.name, s.geometry) for s in sources])
     common, dropped_epochs = egms.common_epochs([s.name for s in sources], [s.times for s in sources])
     tsel = _points.select_epochs(common, start, end)
     times = common[tsel]
+    from insar_raster.grid.budget import check_budget, estimate_points_cache
+
+    est = estimate_points_cache(sum(s.rows_estimate for s in sources), len(times), block_bytes)
+    log.debug("%s", est.describe())
+    check_budget(est, Path(folder), max_output_size=max_output_size)
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -284,8 +322,14 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                         continue
                     x = table.column(source.xc).to_numpy(zero_copy_only=False)
                     y = table.column(source.yc).to_numpy(zero_copy_only=False)
-                    # Arrow nulls (empty cells) count as missing: validity bitmaps, no copies.
-                    good = np.isfinite(x) & np.isfinite(y)
+                    if raw_rows == 0:  # first block: whole-file mistakes, refused before streaming on
+                        sanitize.check_lonlat(x, y, source.crs, name)
+                        if "pid" in {c.lower() for c in table.column_names}:
+                            pid_col = next(c for c in table.column_names if c.lower() == "pid")
+                            sanitize.check_pid_majority(table.column(pid_col), name, what="rows of the first block")
+                    # Unusable coordinates (NaN, (0, 0), far away) are dropped when the cache
+                    # is opened (sanitize.drop_coordinate_outliers), so keep_outliers needs no rebuild.
+                    good = np.ones(table.num_rows, bool)
                     row_numbers = raw_rows + np.arange(table.num_rows)  # for generated pids
                     raw_rows += table.num_rows
                     for c in epoch_cols:
@@ -338,6 +382,8 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
         pid = pa.chunked_array(pids, type=pa.string()).combine_chunks()
         columns = {"pid": pid, "x": np.concatenate(xs), "y": np.concatenate(ys)}
         columns.update({a: np.concatenate(v) for a, v in extras.items() if v and sum(map(len, v)) == n_points})
+        if pc_has_duplicates(pid):
+            sanitize.check_pid_majority(pid, sources[0].name if len(sources) == 1 else "inputs")
         keep = _first_occurrence(pid)
         if keep is not None:
             columns["keep"] = keep
@@ -360,6 +406,13 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
         raise
     log.info("cached %d MPs x %d epochs in %s (%.1f s)", n_points, len(times), folder, time.perf_counter() - t0)
     return folder
+
+
+def pc_has_duplicates(pid) -> bool:
+    """Whether an Arrow array of pids repeats one (no copy to Python objects)."""
+    import pyarrow.compute as pc
+
+    return pc.count_distinct(pid).as_py() != len(pid)
 
 
 def _first_occurrence(pid) -> np.ndarray | None:
@@ -406,17 +459,21 @@ def open_points_cache(folder) -> xr.Dataset:
 
 
 def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_dir=None,
-                  block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False) -> xr.Dataset:
+                  block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False,
+                  allow_dates: bool = False, keep_outliers: bool = False,
+                  max_output_size: int | None = None) -> xr.Dataset:
     """Points of EGMS CSV tiles through the cache: built on first use, reused after.
 
     Parameters
     ----------
-    paths, crs, input_crs, start, end
+    paths, crs, input_crs, start, end, allow_dates, keep_outliers
         As :func:`insar_raster.io.points.read_points`.
     cache_dir : path, optional
         Folder holding caches (default :func:`default_cache_dir`).
     block_bytes : int
         CSV text per record batch; bounds the reading memory.
+    max_output_size : int, optional
+        Largest cache built (bytes, estimated before streaming); the free space is always checked.
 
     Returns
     -------
@@ -425,11 +482,13 @@ def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_d
     """
     files = _points.expand_inputs(paths)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = cache_key(files, crs=crs, input_crs=input_crs, start=start, end=end)
+    key = cache_key(files, crs=crs, input_crs=input_crs, start=start, end=end,
+                    **({"allow_dates": True} if allow_dates else {}))
     folder = root / f"points-{key}"
     if (folder / "meta.json").exists():
         log.info("reusing points cache %s", folder)
     else:
         build_points_cache(files, folder, crs=crs, input_crs=input_crs, start=start, end=end,
-                           block_bytes=block_bytes, progress=progress)
-    return open_points_cache(folder)
+                           block_bytes=block_bytes, progress=progress, allow_dates=allow_dates,
+                           max_output_size=max_output_size)
+    return sanitize.drop_coordinate_outliers(open_points_cache(folder), keep_outliers=keep_outliers)

@@ -342,7 +342,8 @@ def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool =
 
 
 def split_header(line: bytes, name) -> list[str]:
-    """Column names of a CSV header line (UTF-8, optional BOM, quotes stripped)."""
+    """Column names of a CSV header line (UTF-8, optional BOM, quotes stripped), separated by
+    ``,`` ``;`` or tab (:func:`insar_raster.io.dialect.sniff`)."""
     if not line.strip():
         raise InputError(name, "file is empty")
     if b"\x00" in line[:4096]:
@@ -351,7 +352,9 @@ def split_header(line: bytes, name) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(name, "not a text CSV file (not UTF-8)") from None
-    return [h.strip().strip('"') for h in text.strip().split(",")]
+    from insar_raster.io.dialect import sniff
+
+    return [h.strip().strip('"').strip() for h in text.strip().split(sniff(line).delimiter)]
 
 
 def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
@@ -379,7 +382,11 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
             import io
 
             try:
-                frame = pd.read_csv(io.BytesIO(b"".join(lines)), usecols=[col])
+                from insar_raster.io.dialect import sniff
+
+                dialect = sniff(b"".join(lines))
+                frame = pd.read_csv(io.BytesIO(b"".join(lines)), usecols=[col], sep=dialect.delimiter,
+                                    decimal=dialect.decimal, encoding=dialect.encoding)
                 angles = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
             except Exception:  # a malformed sample: the full read reports it properly
                 angles = None
@@ -435,7 +442,8 @@ def first_of_each_pid(pid) -> np.ndarray | None:
 def warn_dropped_rows(n: int) -> None:
     """The warning for measurement points dropped for a missing value."""
     if n:
-        warnings.warn(f"dropped {int(n)} point(s) with missing (NaN) displacement or coordinates", stacklevel=3)
+        # Coordinates: insar_raster.io.sanitize.drop_coordinate_outliers drops and counts those.
+        warnings.warn(f"dropped {int(n)} point(s) with missing (NaN) displacement", stacklevel=3)
 
 
 NO_VALID_POINT = "no valid measurement point left after dropping NaN rows"

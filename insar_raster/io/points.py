@@ -36,7 +36,11 @@ from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
 from insar_raster.io import egms
+from insar_raster.io.dialect import sniff
 from insar_raster.io.egms import EGMS_CRS
+from insar_raster.io.sanitize import (
+    check_dates, check_lonlat, check_pid_majority, drop_coordinate_outliers, empty_epochs,
+)
 
 log = logging.getLogger("insar_raster")
 
@@ -116,8 +120,9 @@ def expand_inputs(paths) -> list[Path]:
     return files
 
 
-def _classify(columns, path):
-    """Split column names into date columns and the rest; validate."""
+def _classify(columns, path, allow_dates: bool = False):
+    """Split column names into date columns and the rest; validate (dates: see
+    :func:`insar_raster.io.sanitize.check_dates`)."""
     dates = {c: parse_date_column(c) for c in columns}
     date_cols = [c for c, d in dates.items() if d is not None]
     if not date_cols:
@@ -127,6 +132,7 @@ def _classify(columns, path):
         if dates[c] in seen:
             raise InputError(path, f"date {dates[c]} appears in two columns ({seen[dates[c]]!r}, {c!r})")
         seen[dates[c]] = c
+    check_dates(date_cols, [dates[c] for c in date_cols], path, allow_dates)
     return date_cols, [dates[c] for c in date_cols]
 
 
@@ -170,8 +176,11 @@ def _coordinate_columns(columns, path, input_crs):
     raise InputError(path, "no coordinate columns found", "expected easting/northing (EPSG:3035) or latitude/longitude")
 
 
-def _arrow_error(path, exc) -> InputError:
+def _arrow_error(path, exc, header=()) -> InputError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    m = re.search(r"invalid value '([^']*)'", text)
+    if m and m[1] in header:  # a header line again inside the data
+        return InputError(path, f"the header line appears again inside the data ({text})", "concatenated CSV files?")
     if "conversion error" in text or "invalid value" in text:
         return InputError(path, f"non-numeric value in a numeric column: {text}")
     if "Expected" in text and "columns" in text:
@@ -179,7 +188,7 @@ def _arrow_error(path, exc) -> InputError:
     return InputError(path, f"cannot parse as CSV: {text}")
 
 
-def _read_csv_table(source, path):
+def _read_csv_table(source, path, allow_dates: bool = False):
     """Read one EGMS CSV (path or binary stream) into (frame of non-date columns, values, times)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -195,8 +204,9 @@ def _read_csv_table(source, path):
         csv_input = str(source)
     if not head.strip():
         raise InputError(path, "file is empty")
+    dialect = sniff(head)
     header = egms.split_header(head.split(b"\n", 1)[0], path)
-    date_cols, times = _classify(header, path)
+    date_cols, times = _classify(header, path, allow_dates)
     types = {c: pa.float32() for c in date_cols}
     keep = set(date_cols) | {c for c in header if c.lower() in egms.READ_COLUMNS}
     for c in keep - set(date_cols):
@@ -205,11 +215,12 @@ def _read_csv_table(source, path):
         table = pacsv.read_csv(
             csv_input if isinstance(csv_input, str) else pa.BufferReader(csv_input),
             # 1 MiB blocks: enough blocks to keep every core busy (16 MiB left one idle).
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 20),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=[c for c in header if c in keep]),
+            read_options=dialect.read_options(use_threads=True, block_size=1 << 20),
+            parse_options=dialect.parse_options(),
+            convert_options=dialect.convert_options(column_types=types, include_columns=[c for c in header if c in keep]),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-        raise _arrow_error(path, exc) from None
+        raise _arrow_error(path, exc, header) from None
     if table.num_rows == 0:
         raise InputError(path, "no data rows (header only)")
     values = _columns_to_matrix(table, date_cols)
@@ -250,7 +261,7 @@ def _csv_sources(path: Path, open_files: bool = False):
         yield str(path), path
 
 
-def _read_vector(path: Path, input_crs):
+def _read_vector(path: Path, input_crs, allow_dates: bool = False):
     """Read GeoPackage/Shapefile/GeoParquet points -> (frame, values, times, x, y, crs)."""
     import geopandas as gpd
 
@@ -269,7 +280,7 @@ def _read_vector(path: Path, input_crs):
         raise InputError(path, f"cannot read as {path.suffix.lstrip('.').upper() or 'vector'} file: {text}") from None
     if len(gdf) == 0:
         raise InputError(path, "no features (empty layer)")
-    date_cols, times = _classify(list(gdf.columns), path)
+    date_cols, times = _classify(list(gdf.columns), path, allow_dates)
     try:
         values = gdf[date_cols].to_numpy(dtype=np.float32)
     except (ValueError, TypeError):
@@ -318,7 +329,8 @@ def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS
     return out
 
 
-def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dataset:
+def read_points(paths, crs=None, input_crs=None, start=None, end=None, allow_dates: bool = False,
+                keep_outliers: bool = False) -> xr.Dataset:
     """Read and merge measurement points from EGMS CSV tiles or vector files.
 
     Parameters
@@ -332,6 +344,12 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dat
         CRS of the input coordinates when the file does not say (e.g. plain x/y columns).
     start, end : str or datetime64, optional
         Keep epochs in ``[start, end]``.
+    allow_dates : bool
+        Accept epochs before Sentinel-1 (2014-04) or after today (non-Sentinel data);
+        dates beyond what a cube can hold are refused regardless.
+    keep_outliers : bool
+        Keep MPs at (0, 0) or far outside the bulk of the points
+        (:mod:`insar_raster.io.sanitize`); by default they are dropped with a warning.
 
     Returns
     -------
@@ -342,31 +360,37 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None) -> xr.Dat
     -----
     UserWarning
         Duplicate pids across tiles (dropped), rows with NaN (dropped), differing epochs
-        across tiles (intersection kept, the number dropped said).
+        across tiles (intersection kept, the number dropped said), MPs with unusable
+        coordinates (dropped, counted in the attrs ``coordinate_outliers_dropped``), epochs
+        empty in every row (dropped).
 
     Raises
     ------
     insar_raster.io.egms.MixedGeometryError
         Inputs of different geometries (tracks, pass directions, LOS/vertical/east).
+    InputError
+        Unreadable input, dates out of range, rows mostly sharing a pid, lat/lon swapped.
     """
     parts = []
     for path in expand_inputs(paths):
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES or suffix == ".zip":
             for name, source in _csv_sources(path):
-                frame, values, times = _read_csv_table(source, name)
+                frame, values, times = _read_csv_table(source, name, allow_dates)
                 xc, yc, in_crs = _coordinate_columns(list(frame.columns), name, input_crs)
                 x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
+                check_lonlat(x, y, in_crs, name)
                 product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"
                 geometry = _frame_geometry(name, frame.attrs.get("header", list(frame.columns)), frame)
                 parts.append((name, frame, values, times, x, y, in_crs, product, geometry))
         elif suffix in VECTOR_SUFFIXES | PARQUET_SUFFIXES:
-            frame, values, times, x, y, in_crs = _read_vector(path, input_crs)
+            frame, values, times, x, y, in_crs = _read_vector(path, input_crs, allow_dates)
             geometry = _frame_geometry(str(path), list(frame.columns), frame)
             parts.append((str(path), frame, values, times, x, y, in_crs, "vector", geometry))
         else:
             raise InputError(path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet")
-    return _merge_parts(parts, crs=crs, start=start, end=end)
+    points = _merge_parts(parts, crs=crs, start=start, end=end)
+    return drop_coordinate_outliers(points, keep_outliers=keep_outliers)
 
 
 def _frame_geometry(name, header, frame) -> "egms.Geometry":
@@ -406,13 +430,19 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     x, y, values, pid = (a[0] if len(a) == 1 else np.concatenate(a) for a in (xs, ys, vals, pids))
     extra = {k: np.concatenate(v) for k, v in extras.items() if len(v) == len(parts)}
 
+    check_pid_majority(pid, names[0] if len(names) == 1 else ", ".join(names))
     first = egms.first_of_each_pid(pid)
     keep = np.ones(len(x), bool) if first is None else first
     # Epoch selection before the NaN check: NaNs outside the period do not matter.
     tsel = select_epochs(common, start, end)
     if not tsel.all():
         values, common = values[:, tsel], common[tsel]
-    bad = keep & (~np.isfinite(values).all(axis=1) | ~np.isfinite(x) | ~np.isfinite(y))
+    filled = empty_epochs(values, common, names[0] if len(names) == 1 else "inputs")
+    if not filled.all():
+        values, common = values[:, filled], common[filled]
+    # NaN/infinite coordinates are dropped with the other unusable coordinates
+    # (sanitize.drop_coordinate_outliers), in one warning.
+    bad = keep & ~np.isfinite(values).all(axis=1)
     egms.warn_dropped_rows(int(bad.sum()))
     keep &= ~bad
     if not keep.any():

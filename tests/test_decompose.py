@@ -99,6 +99,9 @@ def test_resampling_does_not_extrapolate_or_bridge_long_gaps():
     series = np.array([0.0, 12.0, 24.0, 150.0, 162.0]) * 0.5  # linear: interpolation is exact
     np.testing.assert_allclose((matrix @ series)[valid], 0.5 * days[valid])
     assert (matrix[~valid] == 0).all()
+    # A given origin puts the grid on its dates (e.g. an official L3 product's).
+    shifted = time_grid([times], origin="2020-01-04")
+    assert shifted[0] == np.datetime64("2019-12-29") and np.datetime64("2020-01-04") in shifted
 
 
 def test_decomposition_refuses_what_it_cannot_solve(clean_scene):
@@ -143,3 +146,26 @@ def test_cli_synth_los_then_grid_decompose(tmp_path, capsys):
     # One geometry alone cannot be decomposed: exit 2, nothing written.
     assert main(["grid", str(zips[0]), "--decompose", "-o", str(tmp_path / "one.nc")]) == 2
     assert "ascending and descending" in capsys.readouterr().err and not (tmp_path / "one.nc").exists()
+
+
+def test_cli_forecast_and_export_take_either_component(tmp_path):
+    import rasterio
+    import xarray as xr
+
+    from insar_raster.cli import main
+    from insar_raster.io.cube import write_cube
+
+    asc, desc, _ = make_los_scene(1500, (20, 20), 36, seed=6, atmosphere_mm=0.0, white_noise_mm=0.3)
+    path = write_cube(decompose_los([asc, desc]), tmp_path / "ortho.nc")
+    out = tmp_path / "east_forecast.nc"
+    assert main(["forecast", str(path), "--variable", "east_west", "-o", str(out), "--epochs", "1", "--window", "6",
+                 "--steps", "2", "--samples-per-epoch", "16", "--batch-size", "8", "-q"]) == 0
+    with xr.open_dataset(path) as cube, xr.open_dataset(out) as fc:
+        first = fc["displacement"].values[0]
+        east, up = cube["east_west"].values[-1], cube["vertical"].values[-1]
+        # The forecast continues the east-west series, not the vertical one.
+        assert np.nanmean((first - east) ** 2) < 0.2 * np.nanmean((first - up) ** 2)
+    assert main(["export", str(path), "--variable", "east_west", "--dates", "last", "-q"]) == 0
+    with rasterio.open(tmp_path / "ortho_east_west_displacement.tif") as src:
+        np.testing.assert_allclose(src.read(1), np.nan_to_num(east, nan=np.nan), equal_nan=True)
+    assert main(["export", str(path), "--variable", "north", "-o", str(tmp_path / "n.tif"), "-q"]) == 2

@@ -53,12 +53,13 @@ def dask_scheduler(address: str | None, quiet: bool = False):
         yield None
 
 
-def load_cube(path, resample: str | None):
-    """Open a cube and optionally resample it; say when its epochs are irregular."""
+def load_cube(path, resample: str | None, variable: str | None = None):
+    """Open a cube (its ``variable``, see :func:`insar_raster.io.cube.open_cube`) and
+    optionally resample it; say when its epochs are irregular."""
     from insar_raster.forecast.resample import irregularity, resample_cube
     from insar_raster.io.cube import open_cube
 
-    cube = open_cube(path)
+    cube = open_cube(path, variable=variable)
     if resample:
         return resample_cube(cube, resample)
     lo, hi = irregularity(cube)

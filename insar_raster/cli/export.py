@@ -39,15 +39,10 @@ def add_parser(subparsers, parents):
     p.add_argument("--compress", default="deflate", choices=("deflate", "zstd", "lzw", "none"),
                    help="GeoTIFF compression (default deflate)")
     p.add_argument("--no-style", action="store_true", help="do not write the QGIS .qml style beside a GeoTIFF")
+    from insar_raster.cli.options import add_variable_option
+
     add_variable_option(p)
     p.set_defaults(func=run)
-
-
-def add_variable_option(p) -> None:
-    """``--variable``: which (time, y, x) variable of the cube to use (export, forecast)."""
-    p.add_argument("--variable", metavar="NAME",
-                   help="cube variable to use: displacement, or vertical / east_west of a cube from "
-                        "'grid --decompose' (default: displacement, or vertical for such cubes)")
 
 
 def run(args) -> int:

@@ -14,7 +14,7 @@ HELP = "forecast the next epochs of a cube as a GeoTIFF or NetCDF"
 
 
 def add_parser(subparsers, parents):
-    from insar_raster.cli.options import add_plot_options, add_training_options
+    from insar_raster.cli.options import add_plot_options, add_training_options, add_variable_option
     from insar_raster.forecast.config import TrainConfig
 
     p = subparsers.add_parser(
@@ -39,6 +39,7 @@ def add_parser(subparsers, parents):
     p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
     add_plot_options(p)
     add_training_options(p)
+    add_variable_option(p)
     p.set_defaults(func=run)
 
 
@@ -71,7 +72,7 @@ def run(args) -> int:
         if args.save_model:
             check_output_format(args.save_model, "model")
             check_output_path(args.save_model, args.overwrite)
-    cube = load_cube(args.cube, args.resample)
+    cube = load_cube(args.cube, args.resample, variable=args.variable)
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)

@@ -103,3 +103,10 @@ def plot_output(args, output):
     if plot is None:
         return None
     return Path(plot) if plot else Path(output).with_suffix(".png")
+
+
+def add_variable_option(parser) -> None:
+    """``--variable``: which (time, y, x) variable of a cube to use (export, forecast)."""
+    parser.add_argument("--variable", metavar="NAME",
+                        help="cube variable to use: displacement, or vertical / east_west of a cube from "
+                             "'grid --decompose' (default: displacement, or vertical for such cubes)")

@@ -82,6 +82,8 @@ def describe_points(path) -> dict:
         "format": Path(path).suffix.lstrip(".").lower() or "folder",
         "product": points.attrs.get("product"),
         "csv_format": getattr(sniff_path(path), "description", None),  # e.g. "semicolon (;), decimal comma"
+        # EGMS geometry (io/egms.py): level, track, pass direction, when the file says.
+        **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs},
         # The file's own CRS first; 'grid' reprojects geographic inputs (to UTM) and EGMS to EPSG:3035.
         "crs": _crs_text(points.attrs.get("input_crs") or points.rio.crs),
         "extent": _extent_in(points.attrs.get("input_crs"), points.rio.crs, x, y),

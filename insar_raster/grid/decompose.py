@@ -90,10 +90,14 @@ def _resample(times, grid, max_gap_days):
     return matrix, valid
 
 
-def time_grid(times_list, step_days: int = STEP_DAYS) -> np.ndarray:
-    """Regular dates every ``step_days`` from the earliest first acquisition to the latest last."""
+def time_grid(times_list, step_days: int = STEP_DAYS, origin=None) -> np.ndarray:
+    """Regular dates every ``step_days`` covering all acquisitions: from the earliest first
+    acquisition, or from the last date of the grid through ``origin`` (a date) before it."""
     first = min(np.asarray(t, dtype="datetime64[D]")[0] for t in times_list)
     last = max(np.asarray(t, dtype="datetime64[D]")[-1] for t in times_list)
+    if origin is not None:
+        origin = np.datetime64(origin, "D")
+        first = origin + ((first - origin) // np.timedelta64(step_days, "D")) * np.timedelta64(step_days, "D")
     n = int((last - first) / np.timedelta64(step_days, "D")) + 1
     return first + np.arange(n) * np.timedelta64(step_days, "D")
 
@@ -138,7 +142,7 @@ def _check_inputs(points_list):
 
 
 def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_DAYS,
-                  max_gap_days: float = MAX_GAP_DAYS, bounds=None) -> xr.Dataset:
+                  max_gap_days: float = MAX_GAP_DAYS, bounds=None, time_origin=None) -> xr.Dataset:
     """Vertical and east-west displacement cubes from ascending and descending LOS points.
 
     Parameters
@@ -155,6 +159,9 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
         Longest gap between acquisitions that the time interpolation bridges (days).
     bounds : (west, south, east, north), optional
         Keep only MPs inside (m, the points' CRS).
+    time_origin : str or datetime64, optional
+        A date of the output time grid (e.g. one of an official L3 product, to compare
+        date for date); default the earliest first acquisition.
 
     Returns
     -------
@@ -187,7 +194,7 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
 
     # Time: one regular grid for all geometries; keep the dates every geometry covers.
     times_list = [p.time.values.astype("datetime64[D]") for p in points_list]
-    grid = time_grid(times_list, step_days)
+    grid = time_grid(times_list, step_days, time_origin)
     resamplers = [_resample(t, grid, max_gap_days) for t in times_list]
     keep_t = np.logical_and.reduce([valid for _, valid in resamplers])
     if keep_t.sum() < 2:

@@ -1,0 +1,155 @@
+"""Forecasts and scores at the measurement points (MPs)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from insar_raster.evaluate.baselines import cube_values, make_baseline
+from insar_raster.evaluate.points import evaluate_points, holdout_blocks
+from insar_raster.forecast.data import times_in_days
+from insar_raster.forecast.points import (
+    MPHistoryFit,
+    PointForecaster,
+    cell_change_at_points,
+    forecast_points,
+    mp_persistence,
+    points_on_cube,
+    sample_grid,
+)
+from insar_raster.forecast.windows import chronological_split
+from insar_raster.grid.gridders import grid_points
+from insar_raster.io.pointsout import write_point_forecast
+from insar_raster.synth import make_scene
+
+WINDOW, STEPS = 12, 6
+
+
+@pytest.fixture(scope="module")
+def scene():
+    """A realistic scene (AR(1) atmosphere, processes) with per-MP behaviour, gridded."""
+    points, truth = make_scene(2500, (32, 32), 100, scene="realistic", seed=2)
+    cube = grid_points(points).compute()
+    return points, cube
+
+
+def test_sample_grid_bilinear_where_four_cells_valid_else_nearest():
+    rows_, cols_ = np.mgrid[0:4, 0:5].astype(np.float32)
+    ramp = 10 * rows_ + cols_  # bilinear is exact on a plane
+    got = sample_grid(ramp, np.array([0.5, 2.25, 3.4]), np.array([0.5, 1.75, 3.9]))
+    # (3.4, 3.9) lies in the outer half of the last row: held at that row.
+    np.testing.assert_allclose(got, [5.5, 24.25, 30.0 + 3.9], rtol=1e-6)
+    holed = ramp.copy()
+    holed[1, 1] = np.nan
+    # One of the four cells is masked: the nearest cell's value (1, 0) -> 10, not NaN.
+    assert sample_grid(holed, np.array([0.6]), np.array([0.4]))[0] == 10.0
+    # The nearest cell itself masked: NaN. Outside the grid: NaN.
+    assert np.isnan(sample_grid(holed, np.array([0.9]), np.array([1.1]))[0])
+    assert np.isnan(sample_grid(ramp, np.array([-0.6]), np.array([1.0]))[0])
+    # Leading axes are kept: (2, 3, n).
+    assert sample_grid(np.stack([np.stack([ramp] * 3)] * 2), np.array([1.0]), np.array([2.0])).shape == (2, 3, 1)
+
+
+def _fitted_history(cube, split):
+    return make_baseline("history_fit", WINDOW, STEPS).fit(cube, split)
+
+
+def test_mp_scores_are_on_exactly_the_held_out_epochs_and_never_learn_from_them(scene):
+    points, cube = scene
+    split = chronological_split(cube.sizes["time"], WINDOW, STEPS, 0.15, 0.15)
+    model = _fitted_history(cube, split)
+    mps = points_on_cube(points, cube)
+    days, grid = times_in_days(cube), cube_values(cube)
+    preds = {"persistence": model.predict_windows(cube, split.test) * 0 + grid[split.test + WINDOW - 1][:, None],
+             "history_fit": model.predict_windows(cube, split.test)}
+    val = model.predict_windows(cube, split.val)
+    res, arrays = evaluate_points(mps, days, grid, split, preds, "history_fit", val)
+    targets = split.target_indices("test")
+    assert res["target_epochs"] == targets.tolist()
+    assert np.all(targets >= split.val_end)
+    # Independent per-MP persistence on those epochs.
+    values = mps["values"]
+    expected = (values[:, targets] - values[:, split.test + WINDOW - 1][:, :, None]).transpose(1, 2, 0)
+    common = arrays["common"]  # (sample, step, MP) where every model forecasts
+    assert common.shape == expected.shape and common.mean() > 0.9
+    np.testing.assert_array_equal(arrays["observed"], values[:, targets].transpose(1, 2, 0))
+    assert res["models"]["mp_persistence"]["observed"]["overall"]["rmse"] == pytest.approx(
+        float(np.sqrt(np.mean(expected[common] ** 2))), rel=1e-5)
+    assert set(res["models"]) == {"persistence", "history_fit", "mp_persistence", "mp_history_fit", "point_forecast"}
+    # Corrupting the MPs' held-out values changes the scores but not what was learned.
+    bad = dict(mps, values=values.copy())
+    bad["values"][:, split.val_end:] += 50.0
+    res_bad, _ = evaluate_points(bad, days, grid, split, preds, "history_fit", val)
+    assert res_bad["point_model"]["weights"] == res["point_model"]["weights"]
+    assert res_bad["mp_history_fit"] == res["mp_history_fit"]
+    assert res_bad["models"]["mp_history_fit"]["observed"]["overall"]["rmse"] > 10
+
+
+def test_point_forecast_beats_both_per_mp_baselines(scene):
+    points, cube = scene
+    split = chronological_split(cube.sizes["time"], WINDOW, STEPS, 0.15, 0.15)
+    model = _fitted_history(cube, split)
+    mps = points_on_cube(points, cube)
+    days, grid, values = times_in_days(cube), cube_values(cube), mps["values"]
+    observed = values[:, split.target_indices("test")].transpose(1, 2, 0)
+
+    def change(starts):
+        return cell_change_at_points(model.predict_windows(cube, starts), grid[starts + WINDOW - 1],
+                                     mps["rows"], mps["cols"])
+
+    point = PointForecaster(WINDOW, STEPS).fit(values, days, split.val, change(split.val))
+    scores = {
+        "point": point.predict(values, days, split.test, change(split.test)),
+        "persistence": mp_persistence(values, split.test, WINDOW, STEPS),
+        "history": MPHistoryFit(WINDOW, STEPS).fit(values, days, split.val).predict(values, days, split.test),
+    }
+    rmse = {k: float(np.sqrt(np.mean((v - observed) ** 2))) for k, v in scores.items()}
+    print(rmse, point.details())
+    assert rmse["point"] < 0.95 * min(rmse["history"], rmse["persistence"])
+    # The members are what they say: with all weight on one, the per-MP baselines.
+    for member, name in ((0, "persistence"), (1, "history")):
+        point.weights_ = np.eye(len(point.weights_[0]))[[member] * STEPS]
+        np.testing.assert_allclose(point.predict(values, days, split.test, change(split.test)), scores[name],
+                                   atol=1e-3)
+
+
+def test_holdout_blocks_hold_out_one_block_in_four():
+    mask = holdout_blocks((32, 40), 8)
+    assert mask.shape == (32, 40) and mask.mean() == pytest.approx(0.25, abs=0.05)
+    assert mask[8:16, 8:16].all() and not mask[:8].any()
+    with pytest.raises(ValueError):
+        holdout_blocks((10, 40), 8)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet", ".csv"])
+def test_point_forecast_round_trips_with_crs_pids_and_date_fields(tmp_path, scene, suffix):
+    import geopandas as gpd
+
+    points, cube = scene
+    n_times = cube.sizes["time"]
+    split = chronological_split(n_times, WINDOW, STEPS, 0.15, 0.15)
+    model = _fitted_history(cube, split)
+    future = model.predict_windows(cube, [n_times - WINDOW])[0]
+    step = np.timedelta64(12, "D")
+    times = cube["time"].values[-1] + step * np.arange(1, STEPS + 1)
+    forecast = cube.isel(time=slice(0, STEPS)).assign_coords(time=times)
+    forecast["displacement"] = (("time", "y", "x"), future)
+    ds = forecast_points(model, cube, points, forecast)
+    assert ds.sizes["time"] == STEPS and np.isfinite(ds["forecast"].values).all()
+    path = write_point_forecast(ds, tmp_path / f"forecast{suffix}")
+    names = [str(t)[:10].replace("-", "") for t in np.asarray(times, "datetime64[D]")]
+    if suffix == ".csv":
+        back = pd.read_csv(path, dtype={"pid": str})
+    else:
+        back = gpd.read_parquet(path) if suffix == ".parquet" else gpd.read_file(path, layer="point_forecast")
+        assert back.crs == cube.rio.crs
+        assert (back.geometry.geom_type == "Point").all()
+        np.testing.assert_allclose(back.geometry.x, ds["x"].values)
+    assert list(back.columns[:4]) == ["pid", "easting", "northing", "mean_velocity"]
+    assert [c for c in back.columns if c.isdigit()] == names
+    np.testing.assert_array_equal(back["pid"].astype(str), ds["pid"].values)
+    assert sorted(back["pid"]) == sorted(points["pid"].values.astype(str))
+    np.testing.assert_allclose(back[names].to_numpy(), ds["forecast"].values, atol=0.006)
+    # Same reference as the input: the first forecast continues each MP's series.
+    last = points["displacement"].values[:, -1]
+    assert np.median(np.abs(back[names[0]].to_numpy() - last)) < 6.0
+    with pytest.raises(Exception, match="already exists"):
+        write_point_forecast(ds, path)

@@ -203,3 +203,16 @@ def test_cli_grid_summary_counts_dropped_epochs(tmp_path, capsys):
     assert "warning: inputs have different epochs (a.csv: 4, b.csv: 4); keeping the 3 common to all, dropping 2" in err
     summary = next(line for line in err.splitlines() if line.startswith("grid: "))
     assert "16 MPs, 3 epochs (2 dropped: not in every input)" in summary
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_per_mp_geometry_survives_vector_round_trip(tmp_path, suffix):
+    from insar_raster.io.points import write_points
+
+    path = write_egms_zip(tmp_path / "EGMS_L2b_139_0490_IW1_VV_2020_2024_1.zip", egms.HEADERS["2020_2024 L2b"],
+                          geometry=DESC)
+    pts = read_points(path)
+    back = read_points(write_points(pts, tmp_path / f"pts{suffix}"))
+    for name in egms.GEOMETRY_COLUMNS:
+        np.testing.assert_allclose(back[name].values, pts[name].values)
+    assert back.attrs["pass_direction"] == "descending"

@@ -187,6 +187,10 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
                                            f"{pts.attrs.get('source', 'an input')}")
             kept.append(pts.isel(point=np.flatnonzero(inside)) if not inside.all() else pts)
         points_list = kept
+    # An MP without a LOS vector cannot enter the system (EGMS L2 always gives one).
+    points_list = [p if np.isfinite(p["los_east"].values).all() and np.isfinite(p["los_up"].values).all()
+                   else p.isel(point=np.flatnonzero(np.isfinite(p["los_east"].values) & np.isfinite(p["los_up"].values)))
+                   for p in points_list]
     all_x = np.concatenate([p.x.values for p in points_list])
     all_y = np.concatenate([p.y.values for p in points_list])
     spec = GridSpec.from_points(all_x, all_y, crs, resolution=resolution)

@@ -540,6 +540,9 @@ def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool 
 
             frame = pd.DataFrame(values, columns=names)
             frame.insert(0, "pid", points.pid.values.astype(str))
+            attrs = [c for c in egms.POINT_COLUMNS if c in points]  # e.g. mean_velocity, the LOS geometry
+            for j, name in enumerate(attrs):
+                frame.insert(1 + j, name, points[name].values)
             gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(points.x.values, points.y.values), crs=crs)
             if suffix == ".gpkg":
                 gdf.to_file(tmp, driver="GPKG", engine="pyogrio", layer="measurement_points")

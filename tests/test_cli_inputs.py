@@ -74,11 +74,11 @@ def test_unwritable_output_format_refused_before_reading_input(tmp_path, capsys,
 
 
 def test_info_points_shows_file_crs_and_grid_crs(lonlat_points, capsys):
-    assert main(["info", str(lonlat_points), "-q"]) == 0
+    assert main(["info", str(lonlat_points)]) == 0
     out = capsys.readouterr().out
     assert "crs (file)" in out and "EPSG:4326" in out
     assert "crs (grid)" in out and "EPSG:32629" in out
-    assert main(["info", str(lonlat_points), "--json", "-q"]) == 0
+    assert main(["info", str(lonlat_points), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["crs"].startswith("EPSG:4326") and info["grid_crs"].startswith("EPSG:32629")
     west, south, east, north = info["extent"]

@@ -192,7 +192,7 @@ def test_cli_train_then_forecast(tmp_path, capsys):
     path = write_cube(cube, tmp_path / "cube.nc")
     model = tmp_path / "model.ipt"
     code = main(["train", str(path), "-o", str(model), "--epochs", "2", "--window", "6", "--steps", "2",
-                 "--batch-size", "8", "--patch-size", "16", "--samples-per-epoch", "16", "-q"])
+                 "--batch-size", "8", "--patch-size", "16", "--samples-per-epoch", "16"])
     out = capsys.readouterr().out
     assert code == 0 and model.exists()
     assert "validation RMSE" in out and "persistence" in out

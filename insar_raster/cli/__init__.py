@@ -107,6 +107,9 @@ def main(argv=None) -> int:
 
     argv = _join_negative_values(sys.argv[1:] if argv is None else [str(a) for a in argv])
     parser = build_parser(argv)
+    if not argv:  # no arguments: usage and the list of commands, not a usage error
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
     except InputError as exc:

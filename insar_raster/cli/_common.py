@@ -83,4 +83,5 @@ def report_training(forecaster) -> None:
     stage = meta.get("prior_filter")
     if stage and stage.get("kept"):
         text += f", with its learned spatial filter {stage['val_rmse_filtered_mm']:.3f} mm"
-    print(text)
+    if log.isEnabledFor(logging.INFO):  # -q: nothing on success
+        print(text)

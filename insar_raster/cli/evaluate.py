@@ -103,5 +103,6 @@ def run(args) -> int:
             cube, args.resolutions, truth=truth, **options)
     write_report(results, output, overwrite=args.overwrite)
     log.info("wrote %s (metrics.json, report.md, figures) in %.1f s", output, time.perf_counter() - t0)
-    print(format_table(results))
+    if not args.quiet:
+        print(format_table(results))
     return 0

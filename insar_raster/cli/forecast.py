@@ -36,7 +36,9 @@ def add_parser(subparsers, parents):
     p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
-    p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
+    p.add_argument("--no-style", action="store_true",
+                   help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
+                        "with displacement active and the time steps)")
     add_plot_options(p)
     add_training_options(p)
     add_variable_option(p)
@@ -81,7 +83,7 @@ def run(args) -> int:
             forecaster.save(args.save_model, overwrite=args.overwrite)
             log.info("wrote %s", args.save_model)
     forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet)
-    kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
+    kwargs = {"style": not args.no_style}
     write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
     if plot_path is not None:
         plot_forecast(cube, forecast, plot_path, points=args.points, overwrite=args.overwrite)

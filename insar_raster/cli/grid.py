@@ -56,7 +56,9 @@ def add_parser(subparsers, parents):
                    help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "
                         "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)")
     p.add_argument("--no-cache", action="store_true", help="read CSV inputs into memory, never through the cache")
-    p.add_argument("--no-style", action="store_true", help="with a .tif output, do not write the QGIS .qml style")
+    p.add_argument("--no-style", action="store_true",
+                   help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
+                        "with displacement active and the time steps)")
     p.add_argument("--decompose", action="store_true",
                    help="ascending and descending EGMS L2a/L2b inputs -> one cube with 'vertical' and "
                         "'east_west' (mm) by the EGMS L3 Ortho recipe: MPs averaged per geometry in cells "
@@ -143,7 +145,7 @@ def run(args) -> int:
             points, grid_spec=spec, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
             bounds=bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
         )
-        kwargs = {"style": not args.no_style} if output.suffix.lower() in (".tif", ".tiff") else {}
+        kwargs = {"style": not args.no_style}
         write_cube(cube, output, overwrite=args.overwrite, **kwargs)
     log.info("wrote %s (%d x %d cells, %d epochs)", output, cube.sizes["y"], cube.sizes["x"], cube.sizes["time"])
     dropped = int(points.attrs.get("epochs_dropped", 0) or 0)

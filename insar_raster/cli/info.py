@@ -16,7 +16,8 @@ def add_parser(subparsers, parents):
             "Describe points files (EGMS CSV/zip, GeoPackage, GeoParquet), cubes (.nc, .zarr), "
             "GeoTIFFs and model files: CRS, extent, number of points or grid size, epochs and "
             "date range, sampling interval, NaN share, model architecture. Reads nothing it "
-            "does not need; model files are never executed."
+            "does not need; model files are never executed. With -q nothing is printed: the exit "
+            "status alone says whether every file could be read."
         ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="file(s) to describe")
@@ -28,6 +29,8 @@ def _run(args):
     from insar_raster.gis.info import describe, format_description
 
     infos = [describe(path) for path in args.files]
+    if args.quiet:  # -q: nothing on success; the exit status says every file could be read
+        return 0
     if args.json:
         print(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2, default=str))
     else:

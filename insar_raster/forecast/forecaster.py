@@ -382,7 +382,7 @@ class Forecaster:
         })
         # Keep the cube's exact coordinates (make_cube recomputes them from the transform).
         out = out.assign_coords(x=cube["x"].values, y=cube["y"].values)
-        out[CUBE_VARIABLE].attrs["long_name"] = "forecast ground displacement relative to the cube's first epoch"
+        out[CUBE_VARIABLE].attrs["long_name"] = "displacement forecast, relative to the cube's first epoch"
         return out
 
     # -- persistence ----------------------------------------------------------

@@ -251,7 +251,11 @@ def write_geotiff(
     check_output_path(path, overwrite)
     qml_path = path.with_suffix(".qml")
     if style:
-        check_output_path(qml_path, overwrite)
+        from insar_raster.gis.style import replaceable
+
+        # A style we wrote for cube.nc beside cube.tif serves both: the new one replaces it.
+        replace_style = overwrite or replaceable(qml_path, path)
+        check_output_path(qml_path, replace_style)
     units = units or data.attrs.get("units") or "mm"
 
     data = _north_up(data, path)
@@ -339,7 +343,10 @@ def write_geotiff(
         if sample.size == 0:
             sample = np.concatenate(style_sample) if style_sample else np.empty(0)
         limit = robust_limit(sample)
-        write_qml(qml_path, limit=limit, units=units, band=n_bands, overwrite=overwrite,
-                  label=descriptions[-1])
+        times = None
+        if band_dim is not None and band_dim in data.coords and np.issubdtype(data[band_dim].dtype, np.datetime64):
+            times = data[band_dim].values  # one band per epoch: temporal settings (QGIS >= 3.38)
+        write_qml(qml_path, limit=limit, units=units, band=n_bands, overwrite=replace_style,
+                  label=descriptions[-1], times=times, data_name=path.name)
     log.debug("wrote %s (%d bands, %dx%d, %s)", path, n_bands, height, width, "COG" if cog else "GeoTIFF")
     return path

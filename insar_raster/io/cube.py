@@ -30,6 +30,11 @@ from insar_raster.io.atomic import atomic_path, settled_threads
 from insar_raster.io.ncwrite import to_netcdf_parallel
 
 CUBE_VARIABLE = "displacement"
+#: QGIS (MDAL) names a NetCDF's mesh dataset groups by ``long_name``, sorts them by that
+#: name and activates the first on load: this one sorts before the static layers'
+#: ("distance from cell centre...", "number of measurement points..."), so a cube opened as
+#: a mesh shows displacement, not a static layer. tests/test_qgis.py checks it in QGIS.
+DISPLACEMENT_LONG_NAME = "displacement relative to the first epoch"
 
 # Cube files opened (lazily) in this process. Corruption inside a file only shows when its
 # data is read, far from open_cube; the CLI uses this to name the file in that error.
@@ -75,10 +80,7 @@ def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: 
         coords={"time": np.asarray(times, dtype="datetime64[ns]"), "y": grid_spec.y, "x": grid_spec.x},
     )
     # No CF standard_name exists for InSAR displacement, so long_name carries the meaning.
-    ds[CUBE_VARIABLE].attrs.update(
-        units="mm",
-        long_name="ground displacement relative to the first epoch",
-    )
+    ds[CUBE_VARIABLE].attrs.update(units="mm", long_name=DISPLACEMENT_LONG_NAME)
     for name, values in (extra or {}).items():
         ds[name] = (("y", "x"), values)
     if "mp_count" in ds:
@@ -163,7 +165,8 @@ def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
 IN_MEMORY_WRITE_BYTES = 256 * 2**20
 
 
-def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: dict | None = None, **raster_kwargs) -> Path:
+def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: dict | None = None,
+               style: bool | None = None, **raster_kwargs) -> Path:
     """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
 
     Dask-backed variables are computed and written chunk by chunk, so memory stays
@@ -173,6 +176,12 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
     :data:`IN_MEMORY_WRITE_BYTES` is then computed whole first and written in one pass,
     which is faster there (its writer compresses on one thread either way, and chunk-wise
     writes add a lock and a task per chunk).
+
+    Every NetCDF the project writes (cubes, forecasts, layers) goes through here, so all
+    carry the same CF coordinate attributes (``axis``, ``standard_name``, units).
+    With ``style``, a ``.qml`` QGIS style is written beside a GeoTIFF (raster route) or a
+    NetCDF cube (mesh route: :func:`insar_raster.gis.style.write_cube_style`); the
+    default (None) styles GeoTIFFs only.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -182,7 +191,8 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
     if suffix in (".tif", ".tiff"):
         from insar_raster.gis.raster import write_geotiff
 
-        return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, **raster_kwargs)
+        return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, style=style is not False, **raster_kwargs)
+    ds = _cf_coordinates(ds)
     with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
             # Computing and compressing chunk by chunk on all cores needs no in-memory copy.
@@ -193,7 +203,28 @@ def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: di
         else:
             enc = {name: {} for name in ds.data_vars}
             ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True, zarr_format=2)
+    if style and suffix == ".nc" and CUBE_VARIABLE in ds and "time" in ds[CUBE_VARIABLE].dims:
+        from insar_raster.gis.style import write_cube_style
+
+        write_cube_style(path, overwrite=overwrite)
     return path
+
+
+def _cf_coordinates(ds: xr.Dataset) -> xr.Dataset:
+    """The CF attributes of x/y/time (lost by ``assign_coords``, e.g. in a forecast) and
+    the grid mapping of every gridded variable, on a shallow copy."""
+    ds = ds.copy()
+    crs = ds.rio.crs
+    if crs is not None and crs.is_projected and "x" in ds.coords and "y" in ds.coords:
+        ds = _xy_attrs(ds)
+    elif "time" in ds.coords:
+        ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
+    if crs is not None:
+        for name, var in ds.data_vars.items():
+            if var.dims[-2:] == ("y", "x"):
+                var.encoding.pop("grid_mapping", None)
+                var.attrs["grid_mapping"] = "spatial_ref"
+    return ds
 
 
 #: (time, y, x) variables of a decomposed cube (``grid --decompose``); the first is the default.

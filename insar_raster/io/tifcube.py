@@ -155,7 +155,9 @@ def open_geotiff_cube(path, chunks: dict | None = None, variable: str = "displac
     if da.sizes["y"] > 1 and da["y"].values[1] > da["y"].values[0]:
         da = da.isel(y=slice(None, None, -1))
     da = da.drop_vars([c for c in da.coords if c not in ("time", "y", "x", "spatial_ref")])
-    da.attrs = {"units": "mm", "long_name": "ground displacement relative to the first epoch"}
+    from insar_raster.io.cube import DISPLACEMENT_LONG_NAME
+
+    da.attrs = {"units": "mm", "long_name": DISPLACEMENT_LONG_NAME}
     da.encoding = {}
     ds = da.to_dataset(name=variable)
     ds = ds.rio.write_crs(crs).rio.write_transform(transform).rio.write_coordinate_system()

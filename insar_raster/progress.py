@@ -1,6 +1,8 @@
-"""Progress bars: tqdm for loops, and a dask callback that drives a tqdm bar."""
+"""Progress bars: tqdm for loops, a dask callback that drives a tqdm bar, one bar of
+named stages for a long run, and a logging handler that never writes onto a bar."""
 from __future__ import annotations
 
+import logging
 import sys
 
 from dask.callbacks import Callback
@@ -33,3 +35,49 @@ class DaskTqdm(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class StageBar:
+    """One bar for a run made of stages (fit model A, fit model B, permutation test...).
+
+    The bar counts finished stages and shows the current stage's name, so a long
+    command keeps one line of progress instead of a bar per model. Use as a context
+    manager; :meth:`stage` starts the next stage.
+    """
+
+    def __init__(self, total: int, desc: str, disable: bool = False):
+        self.bar = progress_bar(total=total, desc=desc, disable=disable, unit="stage")
+        self._started = False
+
+    @property
+    def active(self) -> bool:
+        """True when the bar is drawn (a terminal, not disabled)."""
+        return not self.bar.disable
+
+    def stage(self, name: str) -> None:
+        """Finish the current stage (if any) and show ``name`` as the running one."""
+        if self._started:
+            self.bar.update(1)
+        self._started = True
+        self.bar.set_postfix_str(name, refresh=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._started and exc[0] is None:
+            self.bar.update(1)
+            self.bar.set_postfix_str("done", refresh=True)
+        self.bar.close()
+        return False
+
+
+class BarSafeHandler(logging.StreamHandler):
+    """A log handler that prints through ``tqdm.write``: a line is written above any
+    running bar (which is redrawn below it), never glued onto the bar's line."""
+
+    def emit(self, record):
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # pragma: no cover (logging must never raise)
+            self.handleError(record)

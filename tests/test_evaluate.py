@@ -96,7 +96,7 @@ def test_report_files_exist_parse_and_refuse_overwrite(tmp_path, baseline_result
     text = (folder / "report.md").read_text()
     assert "| model | RMSE (mm)" in text and all(f"| {n} |" in text for n in BASELINES)
     assert baseline_results["test_dates"][0][0] in text
-    for png in ("maps.png", "scatter.png", "rmse_per_step.png", "lag_importance.png"):
+    for png in ("maps.png", "errors.png", "rmse_per_step.png", "lag_importance.png"):
         image = mpimg.imread(folder / png)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     with pytest.raises(Exception, match="already exists"):
@@ -153,14 +153,16 @@ def test_cli_writes_report_and_prints_table(tmp_path, capsys, scene):
     out = tmp_path / "rep"
     argv = ["evaluate", str(cube_path), "--truth", str(truth_path), "-o", str(out), "--models",
             "persistence,trend,lasso", "--window", "8", "--steps", "2", "--max-rows", "2000", "-q"]
-    assert main(argv) == 0
+    assert main(argv[:-1]) == 0  # without -q: the table on stdout
     printed = capsys.readouterr().out
     assert "| persistence |" in printed and "| lasso |" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["has_truth"] and metrics["steps"] == 2
     # refuse an existing folder: one line, exit 2
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == ""  # -q: not even the table
+    err = captured.err
     assert "already exists" in err and err.count("\n") == 1
     assert main(argv + ["--overwrite"]) == 0
 

@@ -41,3 +41,28 @@ def test_no_arguments_prints_usage_and_commands(capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: insar-raster")
     assert all(command in out for command in COMMANDS)
+
+
+class _Terminal(__import__("io").StringIO):
+    """A stderr that says it is a terminal, so progress bars are drawn into it."""
+
+    def isatty(self):
+        return True
+
+
+def test_evaluate_one_bar_with_stage_names_and_logs_never_on_a_bar(workdir, monkeypatch):
+    import re
+    import sys
+
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["evaluate", str(workdir / "c.nc"), "--models", "persistence,trend,convlstm", "--window", "6",
+                 "--steps", "2", "--epochs", "1", "--permutation-repeats", "1", "-o",
+                 str(workdir / "report_tty"), "--overwrite"]) == 0
+    text = err.getvalue()
+    bars = set(re.findall(r"(?:^|[\r\n])([\w ]+?):\s+\d+%\|", text))
+    assert bars == {"evaluate"}  # one bar: no per-model training bar beside it
+    for stage in ("fitting persistence", "fitting trend", "fitting convlstm", "permutation test convlstm"):
+        assert re.search(r"evaluate:\s+\d+%\|[^\r\n]*" + stage, text), stage  # the stage name on the bar
+    lines = [seg for seg in re.split(r"[\r\n]", text) if "evaluate: fitting" in seg or "wrote" in seg]
+    assert lines and all(seg.startswith(("evaluate: fitting", "wrote")) for seg in lines)  # nothing glued

@@ -87,7 +87,9 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 
 def _setup_logging(args) -> None:
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
+    from insar_raster.progress import BarSafeHandler
+
+    handler = BarSafeHandler(sys.stderr)  # log lines go above a running progress bar, not onto it
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)

@@ -161,14 +161,22 @@ def evaluate_cube(
         _check_pretrained(name, model, split)
         if name not in names:
             names.append(name)
+    from insar_raster.progress import StageBar
+
+    will_permute = permutation_repeats > 0 and len(split.test) and split.test.min() >= window + steps
+    n_stages = len(names) + (sum(n in permutation_models for n in names) if will_permute else 0)
+    bar = StageBar(n_stages, "evaluate", disable=not progress)
     for name in names:
-        log.info("evaluate: %s %s", "scoring pretrained" if name in pretrained else "fitting", name)
+        what = "scoring pretrained" if name in pretrained else "fitting"
+        log.info("evaluate: %s %s", what, name)
+        bar.stage(f"{what} {name}")
         t0 = time.perf_counter()
         if name in pretrained:
             model = pretrained[name]
             details = {"pretrained": True, **model.details()}
         else:
-            model = make_model(name, config, train_options, progress).fit(cube, split)
+            # One bar for the whole run: the models' own (training epochs) only without it.
+            model = make_model(name, config, train_options, progress and not bar.active).fit(cube, split)
             details = model.details()
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
@@ -183,6 +191,7 @@ def evaluate_cube(
     for pred in predictions.values():
         common &= np.isfinite(pred)
     if not common.any():
+        bar.bar.close()
         raise InputError(None, "no test cell is observed and forecast by every model")
     truth_common = None
     if truth_values is not None:
@@ -204,12 +213,14 @@ def evaluate_cube(
         if own is not None:
             importance[name] = own
     permutation = {}
-    if permutation_repeats > 0 and len(split.test) and split.test.min() >= window + steps:
+    if will_permute:
         for name in names:
             if name in permutation_models:
                 log.info("evaluate: permutation test for %s", name)
+                bar.stage(f"permutation test {name}")
                 permutation[name] = permutation_importance(fitted[name], cube, split.test, window, steps,
                                                            permutation_repeats, common)
+    bar.__exit__(None, None, None)
     importance["permutation"] = permutation
 
     ranking = sorted(names, key=lambda n: info[n]["observed"]["overall"]["rmse"])
@@ -233,10 +244,26 @@ def evaluate_cube(
         "ranking": ranking,
         "importance": importance,
     }
+    arrays = {"predictions": predictions, "observed": observed, "truth": truth_targets if truth_values is not None else None,
+              "common": common, "reference": reference}
+    # How sure the ranking is: intervals over the test dates (evaluate/uncertainty.py).
+    from insar_raster.evaluate.uncertainty import score_uncertainty
+
+    results["uncertainty"] = {against: score_uncertainty({**results, "_arrays": arrays}, against)
+                              for against in (("observed", "truth") if truth_values is not None else ("observed",))}
     if keep_arrays:
-        results["_arrays"] = {"predictions": predictions, "observed": observed, "truth": truth_targets if truth_values is not None else None,
-                              "common": common, "reference": reference}
+        arrays["x"], arrays["y"] = cube["x"].values, cube["y"].values  # map axes of the figures
+        results["cube"]["crs"] = _crs_name(cube)
+        results["_arrays"] = arrays
     return results
+
+
+def _crs_name(cube) -> str | None:
+    crs = cube.rio.crs if hasattr(cube, "rio") else None
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()
 
 
 def _resolution(cube: xr.Dataset) -> float | None:

@@ -14,24 +14,43 @@ import numpy as np
 
 from insar_raster.io.atomic import atomic_path
 
-FIGURES = ("maps.png", "scatter.png", "rmse_per_step.png", "lag_importance.png")
+FIGURES = ("maps.png", "errors.png", "rmse_per_step.png", "lag_importance.png")
+
+#: Decimals shown in report.md: mm to 0.01 mm (what a millimetre-level InSAR score can
+#: mean), dimensionless scores (R², skill) to 0.001.
+MM_DIGITS = 2
+RATIO_DIGITS = 3
 
 
-def _fmt(value, digits: int = 3) -> str:
+def _fmt(value, digits: int = MM_DIGITS) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     return f"{value:.{digits}f}"
 
 
+def _interval(ci) -> str:
+    return "–" if not ci else f"{_fmt(ci[0])} to {_fmt(ci[1])}"
+
+
 def overall_table(results: dict, against: str = "observed") -> str:
-    """Markdown table: one row per model (best RMSE first) with its overall scores."""
-    rows = ["| model | RMSE (mm) | MAE (mm) | R² | R² of change | skill vs persistence |",
-            "|---|---:|---:|---:|---:|---:|"]
+    """Markdown table: one row per model (best RMSE first) with its overall scores and,
+    when known, the confidence interval of its RMSE and of its difference to the best."""
+    unc = (results.get("uncertainty") or {}).get(against) or {}
+    with_ci = bool(unc.get("rmse_ci"))
+    level = f"{unc.get('level', 0.95):.0%}"
+    head = "| model | RMSE (mm) |" + (f" RMSE {level} CI (mm) | Δ RMSE to best {level} CI (mm) |" if with_ci else "")
+    rows = [head + " MAE (mm) | R² | R² of change | skill vs persistence |",
+            "|---|---:|" + ("---:|---:|" if with_ci else "") + "---:|---:|---:|---:|"]
     order = sorted(results["models"], key=lambda n: results["models"][n][against]["overall"]["rmse"])
     for name in order:
         s = results["models"][name][against]["overall"]
-        rows.append(f"| {name} | {_fmt(s['rmse'])} | {_fmt(s['mae'])} | {_fmt(s['r2'], 4)} | "
-                    f"{_fmt(s.get('r2_change'))} | {_fmt(s.get('skill'))} |")
+        row = f"| {name} | {_fmt(s['rmse'])} |"
+        if with_ci:
+            diff = (unc.get("difference_to_best") or {}).get(name)
+            row += f" {_interval(unc['rmse_ci'].get(name))} | " + (
+                f"+{_fmt(diff['difference'])} ({_interval(diff['ci'])}) |" if diff else "best |")
+        rows.append(row + f" {_fmt(s['mae'])} | {_fmt(s['r2'], RATIO_DIGITS)} | "
+                    f"{_fmt(s.get('r2_change'), RATIO_DIGITS)} | {_fmt(s.get('skill'), RATIO_DIGITS)} |")
     return "\n".join(rows)
 
 
@@ -78,6 +97,22 @@ def _tied(scores: dict, best: str) -> str:
     return " and ".join(f"**{n}**" for n in tied) + (" (the same forecast)" if len(tied) > 1 else "")
 
 
+def _does_best_hold(results: dict, against: str, best: str) -> str:
+    """Whether the lowest RMSE is a real lead over the test dates, in words."""
+    unc = (results.get("uncertainty") or {}).get(against)
+    if not unc or unc.get("best") != best:
+        return ""
+    if unc.get("rmse_ci") is None:
+        return f" Too few test dates ({unc['n_dates']}) for a confidence interval: no model is called best."
+    level = f"{unc['level']:.0%}"
+    if unc["best_holds"]:
+        return (f" The lead holds: the {level} interval of every other model's RMSE minus {best}'s, over "
+                f"{unc['n_dates']} test dates (block bootstrap), lies above 0.")
+    tied = ", ".join(unc["tied_with_best"])
+    return (f" It is not a clear best: the {level} interval of the RMSE difference to {tied} includes 0 over "
+            f"{unc['n_dates']} test dates (block bootstrap), so these cannot be ranked apart on this test period.")
+
+
 def _findings(results: dict) -> list[str]:
     """Plain-language reading of the numbers (generated from them, not written in advance)."""
     models = results["models"]
@@ -86,7 +121,7 @@ def _findings(results: dict) -> list[str]:
     best = min(rm, key=rm.get)
     pers = rm["persistence"]
     out.append(f"Lowest RMSE against the observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
-               f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm).")
+               f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm)." + _does_best_hold(results, "observed", best))
     beaten = [n for n in rm if n != "persistence" and rm[n] < pers]
     worse = [n for n in rm if n != "persistence" and rm[n] >= pers]
     if worse:
@@ -95,13 +130,14 @@ def _findings(results: dict) -> list[str]:
     if results.get("has_truth"):
         rt = {n: m["truth"]["overall"]["rmse"] for n, m in models.items()}
         bt = min(rt, key=rt.get)
-        out.append(f"Against the noise-free truth the best is {_tied(rt, bt)} ({_fmt(rt[bt])} mm vs "
-                   f"persistence {_fmt(rt['persistence'])} mm). Observations carry noise that no "
-                   "forecast can predict, so RMSE against them has a floor the truth scores do not.")
+        out.append(f"Against the noise-free truth the lowest RMSE is {_tied(rt, bt)} ({_fmt(rt[bt])} mm vs "
+                   f"persistence {_fmt(rt['persistence'])} mm)." + _does_best_hold(results, "truth", bt)
+                   + " Observations carry noise that no forecast can predict, so RMSE against them has a "
+                   "floor the truth scores do not.")
     r2s = {n: m["observed"]["overall"]["r2"] for n, m in models.items()}
     if r2s["persistence"] > 0.9:
         out.append(f"R² on cumulative displacement is high for every model (persistence alone: "
-                   f"{_fmt(r2s['persistence'], 4)}), as in the paper's 0.99: it mostly measures the spread "
+                   f"{_fmt(r2s['persistence'], RATIO_DIGITS)}), as in the paper's 0.99: it mostly measures the spread "
                    "of displacement between cells. The R² of the change since the last observed epoch "
                    "separates the models (persistence forecasts no change, so it scores 0 or below there).")
     if "convlstm" in models and "cnn" in models:
@@ -130,7 +166,7 @@ def _findings(results: dict) -> list[str]:
         share = np.asarray(imp["lasso"]["share"])[0]
         coef = np.asarray(imp["lasso"]["signed_coefficient"])[0]
         out.append(f"LASSO (step 1): {share[-1]:.0%} of the total |coefficient| is on the most recent epoch "
-                   f"(coefficient {coef[-1]:+.3f}; persistence is +1 there and 0 elsewhere); the largest weight is "
+                   f"(coefficient {coef[-1]:+.2f}; persistence is +1 there and 0 elsewhere); the largest weight is "
                    f"on {lag_label(int(np.argmax(share)), window)} (t = the most recent epoch).")
     if "lightgbm" in imp:
         share = np.asarray(imp["lightgbm"]["share"])[0]
@@ -172,6 +208,13 @@ def markdown(results: dict) -> str:
         overall_table(results, "observed"),
         "",
     ]
+    unc = (results.get("uncertainty") or {}).get("observed") or {}
+    if unc.get("rmse_ci"):
+        lines += [f"Intervals: {unc['level']:.0%} confidence, moving-block bootstrap ({unc['resamples']} "
+                  f"resamples, blocks of {unc['block']}) over the {unc['n_dates']} test target dates: errors of one "
+                  "date share its atmosphere and neighbouring dates share inputs, so dates, not cells, are the "
+                  "units that vary independently. Δ RMSE to best is paired (the same resampled dates for both "
+                  "models); a model is only called best when every other model's interval lies above 0.", ""]
     if results.get("has_truth"):
         lines += ["## Scores against the noise-free truth", "", overall_table(results, "truth"), ""]
     lines += ["## RMSE per forecast step (mm, against the observations)", "", per_step_table(results), "",
@@ -202,7 +245,10 @@ def markdown(results: dict) -> str:
         "penalties of the harmonic fits are chosen on the validation samples too.",
         "",
         "## Interpretability", "", "![lag importance](lag_importance.png)", "",
-        "## Maps and scatter", "", "![maps](maps.png)", "", "![scatter](scatter.png)", "",
+        "## Maps and error distributions", "", "![maps](maps.png)", "",
+        "Displacement in every map: red = negative (subsidence, motion away from the satellite), blue = "
+        "positive, white = 0, the same as the QGIS styles of the GeoTIFFs. Errors (forecast minus "
+        "reference) in purple/orange.", "", "![errors](errors.png)", "",
         "## Test target dates", "",
         "Each test sample's target epochs (step 1 to H):", "",
     ]
@@ -253,81 +299,152 @@ def _robust_limits(arrays, symmetric=False):
     return (lo, hi) if hi > lo else (lo - 1, hi + 1)
 
 
+#: Displacement colours in every figure: red = negative (subsidence, away from the
+#: satellite), blue = positive, centred on 0 - the ramp of the QGIS styles (gis/style.py).
+DISPLACEMENT_CMAP = "RdBu"
+#: Errors (forecast minus reference) get another diverging ramp, so that no error map
+#: reads as subsidence.
+ERROR_CMAP = "PuOr_r"
+
+
+def _map_axes(ax, results, first_col: bool, last_row: bool) -> None:
+    """Coordinates (km) on the map's axes, the CRS in the x label."""
+    arrays = results["_arrays"]
+    x, y = arrays.get("x"), arrays.get("y")
+    if x is None or y is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    ax.tick_params(labelsize=6)
+    if last_row:
+        ax.set_xlabel(f"x (km, {results['cube'].get('crs') or 'grid CRS'})", fontsize=7)
+    else:
+        ax.set_xticklabels([])
+    if first_col:
+        ax.set_ylabel("y (km)", fontsize=7)
+    else:
+        ax.set_yticklabels([])
+
+
+def _extent_km(results):
+    arrays = results["_arrays"]
+    x, y = arrays.get("x"), arrays.get("y")
+    if x is None or y is None or len(x) < 2 or len(y) < 2:
+        return None
+    dx, dy = abs(x[1] - x[0]) / 2, abs(y[1] - y[0]) / 2
+    return [(x.min() - dx) / 1000, (x.max() + dx) / 1000, (y.min() - dy) / 1000, (y.max() + dy) / 1000]
+
+
 def figure_maps(results: dict, path: Path, sample: int = -1, step: int = 0) -> None:
-    """Observed (and truth) / forecast / error maps of one test target date, per model."""
+    """The reference maps of one test target date once, then each model's forecast and error.
+
+    Row 1: the observation (and the noise-free truth when known). Then one row per
+    model: its forecast and its error (forecast minus the truth when known, else minus
+    the observation). Displacement maps share one diverging ramp centred on 0
+    (:data:`DISPLACEMENT_CMAP`), error maps another (:data:`ERROR_CMAP`), each with one
+    colour bar; axes in km of the cube's CRS.
+    """
     plt = _pyplot()
     arrays = results["_arrays"]
     names = list(results["models"])
     observed = arrays["observed"][sample, step]
     truth = arrays["truth"][sample, step] if arrays.get("truth") is not None else None
-    target = truth if truth is not None else observed
+    target, target_name = (truth, "truth") if truth is not None else (observed, "observed")
     date = results["test_dates"][sample][step]
-    vmin, vmax = _robust_limits([observed] + [arrays["predictions"][n][sample, step] for n in names])
-    errors = {n: arrays["predictions"][n][sample, step] - target for n in names}
-    emin, emax = _robust_limits(list(errors.values()), symmetric=True)
-    ncols = 3
-    fig, axes = plt.subplots(len(names), ncols, figsize=(3.2 * ncols, 2.7 * len(names)), squeeze=False)
-    for row, name in enumerate(names):
-        left = truth if truth is not None else observed
-        panels = [(left, "truth" if truth is not None else "observed", "viridis", vmin, vmax),
-                  (arrays["predictions"][name][sample, step], f"{name} forecast", "viridis", vmin, vmax),
-                  (errors[name], f"{name} − {'truth' if truth is not None else 'observed'}", "RdBu_r", emin, emax)]
-        for col, (data, title, cmap, lo, hi) in enumerate(panels):
+    forecasts = {n: arrays["predictions"][n][sample, step] for n in names}
+    _, dmax = _robust_limits([observed] + list(forecasts.values()), symmetric=True)
+    errors = {n: forecasts[n] - target for n in names}
+    _, emax = _robust_limits(list(errors.values()), symmetric=True)
+    extent = _extent_km(results)
+    origin = "upper"
+    nrows = 1 + len(names)
+    fig, axes = plt.subplots(nrows, 2, figsize=(6.4, 2.5 * nrows), squeeze=False)
+    references = [(observed, "observed")] + ([(truth, "noise-free truth")] if truth is not None else [])
+    panels = [[(data, title, DISPLACEMENT_CMAP, dmax) for data, title in references]]
+    for name in names:
+        panels.append([(forecasts[name], f"{name} forecast", DISPLACEMENT_CMAP, dmax),
+                       (errors[name], f"{name} − {target_name}", ERROR_CMAP, emax)])
+    images = {}
+    for row, row_panels in enumerate(panels):
+        for col in range(2):
             ax = axes[row, col]
-            im = ax.imshow(data, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            if col >= len(row_panels):
+                ax.axis("off")
+                continue
+            data, title, cmap, limit = row_panels[col]
+            images[cmap] = ax.imshow(data, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
+                                     extent=extent, origin=origin)
             ax.set_title(title, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(im, ax=ax, shrink=0.8, label="mm")
+            _map_axes(ax, results, first_col=col == 0, last_row=row == nrows - 1)
     fig.suptitle(f"Test target {date} (step {step + 1})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.86, 0.97))
+    cax = fig.add_axes((0.88, 0.55, 0.02, 0.35))
+    fig.colorbar(images[DISPLACEMENT_CMAP], cax=cax).set_label("displacement (mm)\nred: subsidence", fontsize=7)
+    cax.tick_params(labelsize=6)
+    cax = fig.add_axes((0.88, 0.1, 0.02, 0.35))
+    fig.colorbar(images[ERROR_CMAP], cax=cax).set_label("forecast error (mm)", fontsize=7)
+    cax.tick_params(labelsize=6)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def figure_scatter(results: dict, path: Path, max_points: int = 20000, seed: int = 0) -> None:
-    """Forecast vs observed displacement over the scored test cells, per model."""
+def figure_errors(results: dict, path: Path) -> None:
+    """The distribution of each model's errors over the scored test cells.
+
+    One box per model (best RMSE at the top): median, quartiles and 2.5-97.5 %
+    whiskers of forecast minus observation, on a symmetric axis around 0, so spread
+    and bias can be compared where a forecast-vs-observed scatter over a range of
+    100+ mm flattens them.
+    """
     plt = _pyplot()
     arrays = results["_arrays"]
-    names = list(results["models"])
+    order = sorted(results["models"], key=lambda n: results["models"][n]["observed"]["overall"]["rmse"])
     common = arrays["common"]
     observed = arrays["observed"][common]
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(observed.size, size=min(max_points, observed.size), replace=False)
-    ncols = min(4, len(names))
-    nrows = math.ceil(len(names) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.2 * nrows), squeeze=False)
-    lo, hi = _robust_limits([observed])
-    for ax, name in zip(axes.ravel(), names):
-        pred = arrays["predictions"][name][common][pick]
-        ax.scatter(observed[pick], pred, s=1, alpha=0.3, rasterized=True)
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-        s = results["models"][name]["observed"]["overall"]
-        ax.set_title(f"{name}: RMSE {s['rmse']:.2f} mm, R² {s['r2']:.3f}", fontsize=8)
-        ax.set_xlabel("observed (mm)", fontsize=8)
-        ax.set_ylabel("forecast (mm)", fontsize=8)
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
+    errors = [np.asarray(arrays["predictions"][n][common], dtype=np.float64) - observed for n in order]
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(order) + 1.4))
+    ax.boxplot(errors[::-1], vert=False, whis=(2.5, 97.5), showfliers=False, widths=0.6,
+               medianprops={"color": "black"})
+    ax.set_yticks(np.arange(1, len(order) + 1))
+    ax.set_yticklabels([f"{n}  (RMSE {results['models'][n]['observed']['overall']['rmse']:.2f} mm)"
+                        for n in order[::-1]], fontsize=7)
+    limit = max(np.nanpercentile(np.abs(e), 97.5) for e in errors) * 1.05 or 1.0
+    ax.set_xlim(-limit, limit)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("forecast − observed (mm); box: quartiles, whiskers: 2.5–97.5 %", fontsize=8)
+    ax.set_title("Error distribution per model over the scored test cells", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 def figure_rmse_per_step(results: dict, path: Path) -> None:
-    """RMSE per forecast step, one line per model (and against truth when known)."""
+    """RMSE per forecast step, one line per model (and against truth when known).
+
+    Every line has a legend entry; the legend sits outside the axes so that it never
+    covers a marker.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(7.2, 4))
     steps = np.arange(1, results["steps"] + 1)
+    handles = []
     for name, info in results["models"].items():
         line, = ax.plot(steps, [s["rmse"] for s in info["observed"]["per_step"]], marker="o", label=name)
+        handles.append(line)
         if results.get("has_truth"):
-            ax.plot(steps, [s["rmse"] for s in info["truth"]["per_step"]], ls=":", color=line.get_color())
+            ax.plot(steps, [s["rmse"] for s in info["truth"]["per_step"]], ls=":", marker=".",
+                    color=line.get_color())
+    if results.get("has_truth"):
+        handles += [Line2D([], [], color="grey", marker="o", label="vs observed (solid)"),
+                    Line2D([], [], color="grey", ls=":", marker=".", label="vs noise-free truth (dotted)")]
     ax.set_xlabel("forecast step (epochs ahead)")
     ax.set_ylabel("RMSE (mm)")
     ax.set_xticks(steps)
-    title = "RMSE per step (solid: vs observed"
-    ax.set_title(title + (", dotted: vs truth)" if results.get("has_truth") else ")"), fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_title("RMSE per forecast step", fontsize=9)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -390,7 +507,7 @@ def write_report(results: dict, folder, overwrite: bool = False) -> Path:
         (tmp / "report.md").write_text(markdown(results))
         if "_arrays" in results:
             figure_maps(results, tmp / "maps.png")
-            figure_scatter(results, tmp / "scatter.png", seed=results.get("seed", 0))
+            figure_errors(results, tmp / "errors.png")
             figure_rmse_per_step(results, tmp / "rmse_per_step.png")
             figure_lag_importance(results, tmp / "lag_importance.png")
     return folder

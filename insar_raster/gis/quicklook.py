@@ -144,10 +144,20 @@ def _series_at(da: xr.DataArray, x: float, y: float) -> xr.DataArray:
 
 
 def _mark(axes, picks):
+    """Circle each picked cell and label it clear of the marker: the label is set 10 pt
+    away on the side facing the map's centre (so it stays inside the map), on a white
+    box, joined to the marker by a thin line."""
     for ax in axes:
+        x0, x1 = sorted(ax.get_xlim())
+        y0, y1 = sorted(ax.get_ylim())
         for label, x, y in picks:
             ax.plot(x, y, marker="o", markersize=5, markerfacecolor="none", markeredgecolor="k")
-            ax.annotate(label, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=7)
+            dx = 10 if x < (x0 + x1) / 2 else -10
+            dy = 10 if y < (y0 + y1) / 2 else -10
+            ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                        ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
+                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+                        arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k", "shrinkA": 0, "shrinkB": 3})
 
 
 def _save(fig, path, overwrite: bool) -> Path:

@@ -276,4 +276,4 @@ def test_signal_during_grid_write_keeps_old_cube(tmp_path, signal_name, code, wo
     assert proc.returncode == code, proc.stderr
     assert word in proc.stderr and "Traceback" not in proc.stderr
     assert target.read_bytes() == before
-    assert folder_names(tmp_path) == {"points.csv", "cube.nc"}
+    assert folder_names(tmp_path) == {"points.csv", "cube.nc", "cube.qml"}  # the style of the first run

@@ -9,6 +9,7 @@ single geometry (ascending LOS / los_up taken as vertical). With `--plot` a PNG 
 truth, the recovered field and their difference (last epoch).
 
 Usage: python benchmarks/decompose.py [--points 20000] [--shape 128x128] [--epochs 100] [--plot out.png]
+       python benchmarks/decompose.py --scale 500000   (time and peak memory only, random MPs)
 """
 from __future__ import annotations
 
@@ -75,13 +76,38 @@ def plot(cube, ref, path):
     fig.savefig(path, dpi=70)
 
 
+def scale(n, epochs=250, km=30.0):
+    """Time and peak memory of decompose_los on 2 x ``n`` random MPs over ``km`` x ``km``."""
+    import resource
+
+    from insar_raster.io.points import make_points
+
+    rng = np.random.default_rng(0)
+    pts = []
+    for direction, los_east, offset in (("ascending", -0.6, 0), ("descending", 0.62, 5)):
+        x = 3_180_000 + rng.uniform(0, km * 1000, n)
+        y = 3_440_000 + rng.uniform(0, km * 1000, n)
+        times = np.datetime64("2019-01-03") + (offset + 12 * np.arange(epochs)).astype("timedelta64[D]")
+        pts.append(make_points(x, y, rng.normal(0, 1, (n, epochs)).astype(np.float32), times, "EPSG:3035",
+                               extra={"los_east": np.full(n, los_east, np.float32), "los_up": np.full(n, 0.78, np.float32)},
+                               attrs={"pass_direction": direction, "source": direction}))
+    t0 = time.perf_counter()
+    cube = decompose_los(pts)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"2 x {n} MPs x {epochs} epochs -> {dict(cube.sizes)}: {time.perf_counter() - t0:.1f} s, "
+          f"peak RSS {peak:.0f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=20000, help="MPs per geometry")
     ap.add_argument("--shape", default="128x128")
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--plot", help="write a PNG of the noisy seed-0 run")
+    ap.add_argument("--scale", type=int, metavar="N", help="only time 2 x N random MPs x 250 epochs")
     args = ap.parse_args()
+    if args.scale:
+        return scale(args.scale)
     shape = tuple(int(v) for v in args.shape.split("x"))
     print("| seed | noise | N-S motion | cells with both | epochs | truth RMS up / east (mm) | RMSE up (mm) "
           "| RMSE east (mm) | up vs true east (swapped) | sign-flipped LOS | ascending LOS / los_up as up | s |")

@@ -63,6 +63,11 @@ def run_decompose(args, output: Path, t0: float) -> int:
     if output.suffix.lower() in (".tif", ".tiff"):
         raise InputError(output, "a decomposed cube has two variables (vertical, east_west)",
                          "write .nc or .zarr, then 'insar-raster export --variable vertical|east_west'")
+    ignored = [flag for flag, given in (("--method", args.method != "linear"), ("--max-gap", args.max_gap is not None),
+                                        ("--tile-size", args.tile_size is not None)) if given]
+    if ignored:
+        log.warning("%s: not used by --decompose (cell means of each geometry, cells without both pass "
+                    "directions left empty)", ", ".join(ignored))
     points = read_geometries(args)
     for pts in points:
         log.info("read %d MPs x %d epochs (%s to %s) from %s", pts.sizes["point"], pts.sizes["time"],

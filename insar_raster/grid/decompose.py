@@ -207,48 +207,64 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
     out_times = grid[keep_t]
     n_t = len(out_times)
 
-    # Per geometry: cell means of the series (resampled) and of the LOS vector.
+    # Cells of each MP, and MPs per cell and pass direction (the cells kept need both).
     n_cells = h * w
-    ata = np.zeros((n_cells, 3))  # normal matrix entries (ee, eu, uu)
-    atb = [np.zeros((n_cells, n_t)), np.zeros((n_cells, n_t))]  # (e, u) right-hand sides
+    cells_of = []
     counts = {"ascending": np.zeros(n_cells, np.int64), "descending": np.zeros(n_cells, np.int64)}
-    for pts, (direction, label), (matrix, _) in zip(points_list, labels, resamplers):
-        x, y = pts.x.values, pts.y.values
-        col = np.floor((x - spec.west) / resolution).astype(np.int64)
-        row = np.floor((spec.north - y) / resolution).astype(np.int64)
-        cell = row * w + col
+    for pts, (direction, _) in zip(points_list, labels):
+        col = np.floor((pts.x.values - spec.west) / resolution).astype(np.int64)
+        row = np.floor((spec.north - pts.y.values) / resolution).astype(np.int64)
+        cells_of.append(row * w + col)
+        counts[direction] += np.bincount(cells_of[-1], minlength=n_cells)
+    cells = np.flatnonzero((counts["ascending"] > 0) & (counts["descending"] > 0))
+    n_kept = len(cells)
+
+    # Per geometry: cell means of the series (resampled) and of the LOS vector, accumulated
+    # into the normal equations of the kept cells only (memory: kept cells x epochs).
+    ata = np.zeros((n_kept, 3))  # normal matrix entries (ee, eu, uu)
+    atb = [np.zeros((n_kept, n_t)), np.zeros((n_kept, n_t))]  # (e, u) right-hand sides
+    for pts, (direction, label), (matrix, _), cell in zip(points_list, labels, resamplers, cells_of):
         n_mp = len(cell)
         counts_g = np.bincount(cell, minlength=n_cells)
-        counts[direction] += counts_g
-        used = np.flatnonzero(counts_g)
-        # (used cells x MPs) averaging matrix: 1/n for each MP of the cell.
-        local = np.searchsorted(used, cell)
-        avg = sp.csr_matrix((1.0 / counts_g[cell], (local, np.arange(n_mp))), shape=(len(used), n_mp))
-        values = np.asarray(pts.displacement.values, dtype=np.float64)
-        series = (avg @ values) @ matrix[keep_t].T  # (used cells, n_t)
+        local = np.searchsorted(cells, cell)
+        inside = (local < n_kept) & (cells[np.minimum(local, n_kept - 1)] == cell)  # MPs of kept cells
+        mps = np.flatnonzero(inside)
+        used = np.unique(local[mps])  # kept cells where this geometry has MPs
+        # (used cells x MPs) averaging matrix: 1/n for each MP of a kept cell, 0 elsewhere.
+        avg = sp.csr_matrix(((1.0 / counts_g[cell[mps]]).astype(np.float32), (np.searchsorted(used, local[mps]), mps)),
+                            shape=(len(used), n_mp))
+        values = np.asarray(pts.displacement.values)
+        if values.dtype != np.float32:
+            values = values.astype(np.float32)
+        series = (avg @ values).astype(np.float64) @ matrix[keep_t].T  # (used cells, n_t)
         series -= series[:, :1]  # every geometry referenced to the first common date
+        avg = avg.astype(np.float64)
         le = avg @ pts["los_east"].values.astype(np.float64)
         lu = avg @ pts["los_up"].values.astype(np.float64)
+        n_here = counts_g[cells[used]].astype(np.float64)
         rmse = next((pts[c].values.astype(np.float64) for c in egms.RMSE_COLUMNS if c in pts), None)
         if rmse is not None and np.isfinite(rmse).all() and (rmse > 0).all():
-            weight = counts_g[used] / (avg @ rmse**2)  # n / mean(rmse^2): inverse variance of the mean
+            weight = n_here / (avg @ rmse**2)  # n / mean(rmse^2): inverse variance of the mean
         else:
-            weight = counts_g[used].astype(np.float64)
+            weight = n_here
         ata[used, 0] += weight * le * le
         ata[used, 1] += weight * le * lu
         ata[used, 2] += weight * lu * lu
         atb[0][used] += (weight * le)[:, None] * series
         atb[1][used] += (weight * lu)[:, None] * series
-        log.info("decompose: %s, %d MPs in %d cells, %d acquisitions (%s to %s)", label, n_mp, len(used),
-                 pts.sizes["time"], str(pts.time.values[0])[:10], str(pts.time.values[-1])[:10])
+        log.info("decompose: %s, %d MPs in %d cells, %d acquisitions (%s to %s)", label, n_mp,
+                 int((counts_g > 0).sum()), pts.sizes["time"], str(pts.time.values[0])[:10],
+                 str(pts.time.values[-1])[:10])
+        del series
 
-    both = (counts["ascending"] > 0) & (counts["descending"] > 0)
     det = ata[:, 0] * ata[:, 2] - ata[:, 1] ** 2
-    both &= np.abs(det) > 1e-9 * np.maximum(ata[:, 0] * ata[:, 2], 1e-30)
-    cells = np.flatnonzero(both)
-    inv_det = 1.0 / det[cells]
-    east = (ata[cells, 2, None] * atb[0][cells] - ata[cells, 1, None] * atb[1][cells]) * inv_det[:, None]
-    up = (ata[cells, 0, None] * atb[1][cells] - ata[cells, 1, None] * atb[0][cells]) * inv_det[:, None]
+    solvable = np.abs(det) > 1e-9 * np.maximum(ata[:, 0] * ata[:, 2], 1e-30)  # LOS vectors not parallel
+    ata, det, cells = ata[solvable], det[solvable], cells[solvable]
+    atb = [a[solvable] for a in atb]
+    inv_det = 1.0 / det
+    east = (ata[:, 2, None] * atb[0] - ata[:, 1, None] * atb[1]) * inv_det[:, None]
+    up = (ata[:, 0, None] * atb[1] - ata[:, 1, None] * atb[0]) * inv_det[:, None]
+    del atb
     vertical = np.full((n_t, n_cells), np.nan, np.float32)
     east_west = np.full((n_t, n_cells), np.nan, np.float32)
     vertical[:, cells] = up.T

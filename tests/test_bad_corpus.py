@@ -224,3 +224,34 @@ def test_free_space_of_the_target_folder_is_checked(tmp_path, capsys, monkeypatc
     (line,) = errors_of(err)
     assert "would not fit in the 50 kB free" in line and "--resolution" in line, line
     assert not out.exists()
+
+
+def test_every_writing_command_refuses_an_output_over_the_limit(reference, tmp_path, capsys):
+    """synth, forecast and export estimate their output before the work (no file, exit 2)."""
+    cube = tmp_path / "cube.nc"
+    reference.to_netcdf(cube)
+    for argv, what in (
+        (["synth", "-o", tmp_path / "s.csv", "--points", "200000", "--epochs", "300"], "synthetic points and truth cube"),
+        (["forecast", cube, "-o", tmp_path / "f.tif", "--steps", "3"], "forecast"),
+        (["export", cube, "--layer", "displacement", "-o", tmp_path / "e.tif"], "displacement layer"),
+    ):
+        code, err = run([*argv, "-q", "--max-output-size", "20kB"], capsys)
+        assert code == 2, err
+        (line,) = errors_of(err)
+        assert f"{what} of about" in line and "over the limit of 20 kB" in line and "--max-output-size" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc"]
+
+
+def test_one_pid_zip_is_refused_from_the_first_block(tmp_path):
+    """The issue's 8 MB zip of 3 GB of rows with one pid: the cache refuses it from its first
+    block of text, before streaming the rest (here blocks of 4 kB of a 3,000-row member)."""
+    from insar_raster.errors import InputError
+    from insar_raster.io.cache import build_points_cache, input_bytes
+
+    zipped = BAD / "repeated_pid.zip"
+    assert input_bytes([zipped]) > 20 * zipped.stat().st_size  # uncompressed size decides the cache
+    with pytest.raises(InputError) as info:
+        build_points_cache(zipped, tmp_path / "cache" / "c", block_bytes=4096)
+    m = re.search(r"(\d+) of (\d+) rows of the first block share 1 pid: not an EGMS file\?", info.value.message)
+    assert m and int(m[2]) < 100, info.value.message
+    assert not (tmp_path / "cache").exists() or list((tmp_path / "cache").iterdir()) == []

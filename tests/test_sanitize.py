@@ -217,3 +217,10 @@ def test_cli_maps_parameters_to_options():
     text = "x (allow_dates=True accepts); keep_outliers=True keeps; resolution=20 (m) fits; max_output_size raises"
     assert to_flags(text) == "x (--allow-dates accepts); --keep-outliers keeps; --resolution 20 (m) fits; --max-output-size raises"
     assert to_flags("the resolution of the grid") == "the resolution of the grid"
+
+
+@pytest.mark.parametrize("column", ["20201301", "00000000", "D20200230"])
+def test_column_named_like_a_date_that_is_none_is_refused(column, tmp_path):
+    (tmp_path / "p.csv").write_text(f"pid,easting,northing,20200101,{column}\nA,4000000,3000000,0,1\n")
+    with pytest.raises(InputError, match=rf"column '{column}' is named like a date \(YYYYMMDD\) but is not a valid"):
+        read_points(tmp_path / "p.csv")

@@ -19,8 +19,8 @@ def add_input_checks(parser) -> None:
                    help="accept epochs before Sentinel-1 (2014-04) or after today, for non-Sentinel data")
 
 
-def add_budget_options(parser) -> None:
-    """``--max-output-size`` and ``--force`` for commands that write."""
+def add_budget_options(parser, force: bool = True) -> None:
+    """``--max-output-size`` (and ``--force`` where a grid is made) for commands that write."""
     from insar_raster.grid.budget import DEFAULT_MAX_OUTPUT_SIZE, MAX_CELLS_PER_MP, format_size, parse_size
 
     g = parser.add_argument_group("size before work")
@@ -28,9 +28,19 @@ def add_budget_options(parser) -> None:
                    help=f"refuse outputs estimated above this size, e.g. 500MB, 2TB "
                         f"(default {format_size(DEFAULT_MAX_OUTPUT_SIZE)}); the free space of the target folder "
                         "is always checked")
-    g.add_argument("--force", action="store_true",
-                   help=f"compute a grid with more than {MAX_CELLS_PER_MP:,} cells per MP (refused by default: "
-                        "mostly empty cells, hours of work)")
+    if force:
+        g.add_argument("--force", action="store_true",
+                       help=f"compute a grid with more than {MAX_CELLS_PER_MP:,} cells per MP (refused by default: "
+                            "mostly empty cells, hours of work)")
+
+
+def check_raster_budget(args, what: str, cells: int, epochs: int, output, peak_memory: int | None = None) -> None:
+    """Refuse a raster output (forecast, exported layer, truth cube) that would not fit."""
+    from insar_raster.grid.budget import check_budget, estimate_raster
+
+    est = estimate_raster(what, cells, epochs, peak_memory)
+    log.debug("%s", est.describe())
+    check_budget(est, output, max_output_size=args.max_output_size, force=True)
 
 
 def check_cube_budget(args, points, output, bounds=None):
@@ -52,3 +62,18 @@ def check_cube_budget(args, points, output, bounds=None):
     log.info("%s", est.describe())
     check_budget(est, output, max_output_size=args.max_output_size, force=args.force)
     return spec
+
+
+def check_synth_budget(args, output, shape) -> None:
+    """Refuse a synthetic sample (points file and truth cube) that would not fit."""
+    from insar_raster.grid.budget import Estimate, check_budget, estimate_points
+
+    pts = estimate_points(args.points, args.epochs, output)
+    cells = shape[0] * shape[1]
+    cube = 0 if args.no_truth else cells * (args.epochs * 4 + 8)
+    # make_scene holds the truth field and the points' series a few times over.
+    peak = 4 * (cells + args.points) * args.epochs * 4 + 200 * 2**20
+    est = Estimate("synthetic points and truth cube", pts.raw_bytes + cube, pts.raw_bytes + cube, peak,
+                   cells, args.epochs, args.points)
+    log.debug("%s", est.describe())
+    check_budget(est, output, max_output_size=args.max_output_size, force=True)

@@ -5,6 +5,8 @@ import logging
 import time
 from pathlib import Path
 
+from insar_raster.cli._checks import add_budget_options, check_raster_budget
+
 log = logging.getLogger("insar_raster")
 
 
@@ -41,6 +43,7 @@ def add_parser(subparsers, parents):
     p.add_argument("--no-style", action="store_true", help="do not write the QGIS .qml style beside a GeoTIFF")
     from insar_raster.cli.options import add_variable_option
 
+    add_budget_options(p, force=False)
     add_variable_option(p)
     p.set_defaults(func=run)
 
@@ -59,6 +62,8 @@ def run(args) -> int:
         output = default_output(args.cube, f"{args.variable}_{args.layer}" if args.variable else args.layer, fmt)
     check_output_path(output, args.overwrite)  # fail before reading anything large
     cube = open_cube(args.cube, chunks={}, variable=args.variable)  # lazy: written chunk by chunk
+    epochs = cube.sizes["time"] if args.layer == "displacement" else 1  # at most: --dates may select fewer
+    check_raster_budget(args, f"{args.layer} layer", cube.sizes["y"] * cube.sizes["x"], epochs, output)
     command = f"export {Path(args.cube).name} --layer {args.layer}" + (f" --dates {args.dates}" if args.dates else "")
     command += f" --variable {args.variable}" if args.variable else ""
     export(cube, output, fmt=fmt, layer=args.layer, dates=args.dates, overwrite=args.overwrite,

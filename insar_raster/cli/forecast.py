@@ -5,6 +5,8 @@ import logging
 import time
 from pathlib import Path
 
+from insar_raster.cli._checks import add_budget_options, check_raster_budget
+
 
 log = logging.getLogger("insar_raster")
 
@@ -39,6 +41,7 @@ def add_parser(subparsers, parents):
     p.add_argument("--no-style", action="store_true",
                    help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
                         "with displacement active and the time steps)")
+    add_budget_options(p, force=False)
     add_plot_options(p)
     add_training_options(p)
     add_variable_option(p)
@@ -75,6 +78,7 @@ def run(args) -> int:
             check_output_format(args.save_model, "model")
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample, variable=args.variable)
+    check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from insar_raster.cli._checks import add_budget_options, check_synth_budget
+
 log = logging.getLogger("insar_raster")
 
 
@@ -36,6 +38,7 @@ def add_parser(subparsers, parents):
                    "dewatering fronts), switching (pumping rate change points), urban (consolidation, collapses, "
                    "dry/wet years), realistic (all, with AR(1) atmosphere)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_budget_options(p, force=False)
     p.add_argument("--no-truth", action="store_true", help="do not write the truth cube")
     p.add_argument("--no-mp-behaviour", action="store_true",
                    help="points sample the common motion field plus 1 mm white noise only; by default each MP has "
@@ -68,6 +71,7 @@ def run(args) -> int:
     check_output_path(output, args.overwrite)
     if not args.no_truth:
         check_output_path(truth_path, args.overwrite)
+    check_synth_budget(args, output, parse_shape(args.shape))
     points, truth = make_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, args.scene, args.seed,
                                **({"mp_behaviour": None} if args.no_mp_behaviour else {}))
     write_points(points, output, layout=args.layout, overwrite=args.overwrite)

@@ -183,6 +183,14 @@ def estimate_points(n_points: int, n_times: int, output=None, bytes_per_value: i
     return Estimate("points", raw, raw, int(n_points * n_times * 12 + 200 * 2**20), 0, n_times, n_points)
 
 
+def estimate_raster(what: str, cells: int, epochs: int, peak_memory: int | None = None) -> Estimate:
+    """Estimate of a raster output of ``cells`` x ``epochs`` float32 values (a forecast, an
+    exported layer, a truth cube), uncompressed: an upper bound for the compressed formats."""
+    raw = int(cells) * int(epochs) * 4
+    peak = peak_memory if peak_memory is not None else 3 * raw // max(int(epochs), 1) + 200 * 2**20
+    return Estimate(what, raw, raw, int(peak), int(cells), int(epochs))
+
+
 def free_space(target) -> int | None:
     """Free bytes in the folder that will hold ``target`` (its nearest existing parent)."""
     folder = Path(target).resolve()
@@ -242,9 +250,9 @@ def check_budget(est: Estimate, target, max_output_size: int | None = DEFAULT_MA
     ratio = size / est.raw_bytes if est.raw_bytes else 1.0
     free = free_space(target)
     if free is not None and size > free:
-        hint = _what_fits(est, free / (per_cell * ratio)) if per_cell else "free some space or write elsewhere"
+        hint = (_what_fits(est, free / (per_cell * ratio)) if per_cell else "") or "free some space or write elsewhere"
         raise InputError(target, f"{est.what} of about {format_size(size)} ({est.describe()}) would not fit in the "
-                         f"{format_size(free)} free in {Path(target).resolve().parent}", hint or None)
+                         f"{format_size(free)} free in {Path(target).resolve().parent}", hint)
     if max_output_size is not None and size > max_output_size:
         hint = _what_fits(est, max_output_size / (per_cell * ratio)) if per_cell else ""
         hint = (hint + "; " if hint else "") + "max_output_size raises the limit"

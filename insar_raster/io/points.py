@@ -39,7 +39,7 @@ from insar_raster.io import egms
 from insar_raster.io.dialect import sniff
 from insar_raster.io.egms import EGMS_CRS
 from insar_raster.io.sanitize import (
-    check_dates, check_lonlat, check_pid_majority, drop_coordinate_outliers, empty_epochs,
+    check_date_like, check_dates, check_lonlat, check_pid_majority, drop_coordinate_outliers, empty_epochs,
 )
 
 log = logging.getLogger("insar_raster")
@@ -132,6 +132,7 @@ def _classify(columns, path, allow_dates: bool = False):
         if dates[c] in seen:
             raise InputError(path, f"date {dates[c]} appears in two columns ({seen[dates[c]]!r}, {c!r})")
         seen[dates[c]] = c
+    check_date_like(columns, path)
     check_dates(date_cols, [dates[c] for c in date_cols], path, allow_dates)
     return date_cols, [dates[c] for c in date_cols]
 

@@ -32,6 +32,7 @@ maps them to its options.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import warnings
 
 import numpy as np
@@ -62,6 +63,21 @@ def today() -> np.datetime64:
 
 
 # --------------------------------------------------------------------------- dates
+
+_DATE_LIKE = re.compile(r"^D?\d{8}$")
+
+
+def check_date_like(columns, path) -> None:
+    """Refuse a column named like a date (``YYYYMMDD``) that is no date (``20201301``,
+    ``00000000``): its values would otherwise be silently left out."""
+    from insar_raster.io.points import parse_date_column
+
+    bad = [c for c in columns if _DATE_LIKE.match(str(c).strip()) and parse_date_column(c) is None]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise InputError(path, f"column {bad[0]!r}{more} is named like a date (YYYYMMDD) but is not a valid date",
+                         "a placeholder or a typo in the header?")
+
 
 def check_dates(columns, dates, path, allow_dates: bool = False) -> None:
     """Refuse date columns that cannot be, or should not be, epochs.

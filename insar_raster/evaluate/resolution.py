@@ -54,14 +54,23 @@ def evaluate_resolutions(cube: xr.Dataset, sizes, truth: xr.Dataset | None = Non
     full : dict
         Per size (as a string): the JSON-ready results of that run.
     """
-    options = {**options, "permutation_repeats": 0, "keep_arrays": False}
+    from insar_raster.progress import StageBar
+
+    sizes = list(sizes)
+    bar = StageBar(len(sizes), "evaluate grid sizes", disable=not options.get("progress"))
+    # One bar for the study: the runs at each size draw none of their own under it.
+    options = {**options, "permutation_repeats": 0, "keep_arrays": False,
+               "progress": bool(options.get("progress")) and not bar.active}
     study, full = [], {}
-    for size in sizes:
-        log.info("evaluate: grid size %d", size)
-        small = resample_cube(cube, int(size))
-        small_truth = resample_cube(truth, int(size)) if truth is not None else None
-        res = evaluate_cube(small, truth=small_truth, **options)
-        study.append({"size": int(size), "resolution_m": res["cube"]["resolution_m"], "shape": res["cube"]["shape"][1:],
-                      "rmse": {n: m["observed"]["overall"]["rmse"] for n, m in res["models"].items()}})
-        full[str(size)] = res
+    with bar:
+        for size in sizes:
+            log.info("evaluate: grid size %d", size)
+            bar.stage(f"grid size {size}")
+            small = resample_cube(cube, int(size))
+            small_truth = resample_cube(truth, int(size)) if truth is not None else None
+            res = evaluate_cube(small, truth=small_truth, **options)
+            study.append({"size": int(size), "resolution_m": res["cube"]["resolution_m"],
+                          "shape": res["cube"]["shape"][1:],
+                          "rmse": {n: m["observed"]["overall"]["rmse"] for n, m in res["models"].items()}})
+            full[str(size)] = res
     return study, full

@@ -153,3 +153,59 @@ def test_point_forecast_round_trips_with_crs_pids_and_date_fields(tmp_path, scen
     assert np.median(np.abs(back[names[0]].to_numpy() - last)) < 6.0
     with pytest.raises(Exception, match="already exists"):
         write_point_forecast(ds, path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, scene):
+    """The scene's points as an EGMS CSV and the cube gridded from them."""
+    from insar_raster.io.cube import write_cube
+    from insar_raster.io.points import write_points
+
+    points, cube = scene
+    folder = tmp_path_factory.mktemp("pts")
+    csv = write_points(points, folder / "points.csv")
+    return csv, write_cube(cube, folder / "cube.nc")
+
+
+def test_cli_forecast_points_writes_a_point_layer(tmp_path, capsys, files):
+    import geopandas as gpd
+
+    from insar_raster.cli import main
+
+    csv, cube_path = files
+    out = tmp_path / "forecast.gpkg"
+    argv = ["forecast", str(cube_path), "--points", str(csv), "-o", str(out), "--epochs", "1", "--window", "6",
+            "--steps", "3", "--samples-per-epoch", "16", "--batch-size", "8", "--patch-size", "16", "-q"]
+    assert main(argv) == 0
+    layer = gpd.read_file(out, layer="point_forecast")
+    assert layer.crs.to_epsg() == 3035 and len(layer) > 2000
+    dates = [c for c in layer.columns if c.isdigit()]
+    assert len(dates) == 3 and dates == sorted(dates)
+    assert {"pid", "easting", "northing", "mean_velocity"} <= set(layer.columns)
+    assert main(argv) == 2  # exists, no --overwrite
+    assert "already exists" in capsys.readouterr().err
+    assert main(argv[:4] + ["-o", str(tmp_path / "f.tif"), "-q"]) == 2  # a raster name for a point layer
+    assert "point forecast" in capsys.readouterr().err
+
+
+def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys, files):
+    import json
+
+    from insar_raster.cli import main
+
+    csv, cube_path = files
+    out = tmp_path / "rep"
+    assert main(["evaluate", str(cube_path), "--points", str(csv), "--models", "persistence,history_fit",
+                 "--holdout-blocks", "8", "--permutation-repeats", "0", "-o", str(out), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "mp_persistence (per MP)" in printed and "point_forecast (per MP)" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    pts = metrics["points"]
+    assert pts["base"] == "history_fit" and pts["target_epochs"][0][0] == metrics["split"]["val_end"]
+    assert set(pts["models"]) >= {"persistence", "history_fit", "mp_persistence", "mp_history_fit", "point_forecast"}
+    assert pts["holdout"]["held_out_points"] > 100 and metrics["holdout"]["cells"] == 4 * 64
+    report = (out / "report.md").read_text()
+    assert "against the gridded observations" in report and "Which table to trust" in report
+    assert main(["evaluate", str(cube_path), "--holdout-blocks", "20", "--models", "persistence",
+                 "-o", str(tmp_path / "r2"), "-q"]) == 2  # 32x32 cells: too small for blocks of 20
+    assert "spatial hold-out" in capsys.readouterr().err

@@ -81,7 +81,7 @@ def test_cli_plot_options():
     add_plot_options(parser)
     args = parser.parse_args(["c.nc"])
     assert plot_output(args, "out/forecast.tif") is None
-    args = parser.parse_args(["c.nc", "--points", "3000150,1999050", "PS42", "--plot"])
+    args = parser.parse_args(["c.nc", "--plot-points", "3000150,1999050", "PS42", "--plot"])
     assert str(plot_output(args, "out/forecast.tif")) == "out/forecast.png"
-    assert args.points == ["3000150,1999050", "PS42"]
+    assert args.plot_points == ["3000150,1999050", "PS42"]
     assert str(plot_output(parser.parse_args(["c.nc", "--plot", "q.png"]), "x.tif")) == "q.png"

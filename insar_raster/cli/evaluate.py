@@ -50,6 +50,17 @@ def add_parser(subparsers, parents):
     p.add_argument("--models", default=",".join(ALL_MODELS),
                    help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included")
     p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
+    p.add_argument("--points", nargs="+", metavar="POINTS",
+                   help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
+                        "also score every model at the MPs against their own held-out values (the forecast raster "
+                        "sampled at each MP), beside per-MP persistence, a per-MP history fit and the point forecast")
+    p.add_argument("--holdout-blocks", type=int, metavar="CELLS",
+                   help="spatial hold-out: blocks of CELLS x CELLS cells (one block in four) are never a training "
+                        "target of any model, and are scored apart, so skill from having seen the same cells/MPs "
+                        "shows")
+    p.add_argument("--point-base", metavar="MODEL",
+                   help="with --points: the model whose grid forecast the point forecast uses (default convlstm "
+                        "when evaluated, else history_fit)")
     p.add_argument("--model", action="append", metavar="MODEL_FILE",
                    help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
                         "training its architecture here; repeatable. It must use the same window/steps and split")
@@ -82,6 +93,19 @@ def run(args) -> int:
         raise InputError("--test-fraction", "must be above 0: evaluation needs test epochs")
     output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_report")
     check_output_path(output, args.overwrite)  # refuse before the long work
+    if args.holdout_blocks is not None and args.holdout_blocks < 1:
+        raise InputError("--holdout-blocks", f"must be at least 1 cell, got {args.holdout_blocks}")
+    if args.holdout_blocks and args.model:
+        raise InputError("--holdout-blocks", "cannot be used with --model: a trained model has seen every cell",
+                         "let evaluate train the models")
+    if args.point_base and not args.points:
+        raise InputError("--point-base", "only applies with --points")
+    if args.point_base and args.point_base not in models:
+        raise InputError("--point-base", f"{args.point_base!r} is not among --models ({', '.join(models)})")
+    if args.points:
+        from insar_raster.io.points import expand_inputs
+
+        expand_inputs(args.points)  # a missing file fails before the long work
     cube = open_cube(args.cube)
     truth = open_cube(args.truth) if args.truth else None
     pretrained = {}
@@ -97,7 +121,14 @@ def run(args) -> int:
                "progress": not args.quiet}
     log.info("evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d", ", ".join(models), args.cube,
              cube.sizes["time"], cube.sizes["y"], cube.sizes["x"], args.window, args.steps)
-    results = evaluate_cube(cube, truth=truth, pretrained=pretrained, **options)
+    points = None
+    if args.points:
+        from insar_raster.io.points import read_points
+
+        points = read_points(args.points, crs=cube.rio.crs)
+        log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
+    results = evaluate_cube(cube, truth=truth, pretrained=pretrained, points=points,
+                            holdout_block=args.holdout_blocks, point_base=args.point_base, **options)
     if args.resolutions:
         results["resolution_study"], results["resolutions"] = evaluate_resolutions(
             cube, args.resolutions, truth=truth, **options)
@@ -105,4 +136,10 @@ def run(args) -> int:
     log.info("wrote %s (metrics.json, report.md, figures) in %.1f s", output, time.perf_counter() - t0)
     if not args.quiet:
         print(format_table(results))
+        if results.get("points"):
+            from insar_raster.evaluate.points import points_table
+
+            print("\nAt the measurement points (MPs: against each MP's own values; cells: against the gridded "
+                  "observations):")
+            print(points_table(results))
     return 0

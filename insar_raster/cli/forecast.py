@@ -35,7 +35,14 @@ def add_parser(subparsers, parents):
     p.add_argument("--model", help="model file from 'insar-raster train' (default: train one on the cube now)")
     p.add_argument("--steps", type=int,
                    help=f"epochs to forecast (default {TrainConfig.steps}, or the model's; at most the model's)")
-    p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc")
+    p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc; with --points a point "
+                                          "layer .gpkg (default <cube>_forecast_points.gpkg), .csv or .parquet")
+    p.add_argument("--points", nargs="+", metavar="POINTS",
+                   help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
+                        "write the forecast at each MP instead of the raster: one row per MP with pid, easting, "
+                        "northing, mean_velocity and one field per forecast date (YYYYMMDD, mm, same reference as "
+                        "the input), combining each MP's own history with the cube's forecast (weights learned on "
+                        "the cube's last observed epochs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
     p.add_argument("--no-style", action="store_true",
@@ -61,8 +68,13 @@ def run(args) -> int:
     from insar_raster.io.cube import write_cube
 
     t0 = time.perf_counter()
-    output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}_forecast.tif")
-    check_output_format(output, "forecast")
+    default = "_forecast_points.gpkg" if args.points else "_forecast.tif"
+    output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}{default}")
+    check_output_format(output, "point forecast" if args.points else "forecast")
+    if args.points:
+        from insar_raster.io.points import expand_inputs
+
+        expand_inputs(args.points)  # a missing file fails before the long work
     check_output_path(output, args.overwrite)  # fail before the long work
     plot_path = plot_output(args, output)
     if plot_path is not None:
@@ -87,12 +99,23 @@ def run(args) -> int:
             forecaster.save(args.save_model, overwrite=args.overwrite)
             log.info("wrote %s", args.save_model)
     forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet)
-    kwargs = {"style": not args.no_style}
-    write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
+    if args.points:
+        from insar_raster.forecast.points import forecast_points
+        from insar_raster.io.points import read_points
+        from insar_raster.io.pointsout import write_point_forecast
+
+        points = read_points(args.points, crs=cube.rio.crs)
+        at_points = forecast_points(forecaster, cube, points, forecast, name=", ".join(args.points))
+        write_point_forecast(at_points, output, overwrite=args.overwrite)
+        log.info("wrote %s: %d measurement points (point forecast weights per step: %s)", output,
+                 at_points.sizes["point"], at_points.attrs["point_model"]["weights"])
+    else:
+        kwargs = {"style": not args.no_style}
+        write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
     if plot_path is not None:
-        plot_forecast(cube, forecast, plot_path, points=args.points, overwrite=args.overwrite)
+        plot_forecast(cube, forecast, plot_path, points=args.plot_points, overwrite=args.overwrite)
         log.info("wrote %s", plot_path)
     dates = [str(d)[:10] for d in forecast["time"].values]
-    log.info("wrote %s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)", output, len(dates), dates[0], dates[-1],
+    log.info("%s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)", output, len(dates), dates[0], dates[-1],
              forecast.sizes["y"], forecast.sizes["x"], time.perf_counter() - t0)
     return 0

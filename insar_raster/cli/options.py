@@ -83,14 +83,14 @@ def training_config(args, steps: int):
 
 
 def add_plot_options(parser) -> None:
-    """``--plot [PNG]`` and ``--points X,Y|PID ...`` for commands that can draw a quicklook.
+    """``--plot [PNG]`` and ``--plot-points X,Y|PID ...`` for commands that can draw a quicklook.
 
     Put ``--plot`` after the positional arguments (``--plot`` with no value means
     ``<output stem>.png``).
     """
     parser.add_argument("--plot", nargs="?", const="", metavar="PNG",
                         help="also write a quicklook PNG (maps in mm and time series); default <output>.png")
-    parser.add_argument("--points", nargs="+", metavar="X,Y|PID",
+    parser.add_argument("--plot-points", nargs="+", metavar="X,Y|PID",
                         help="cells for the quicklook's time series: x,y in the cube's CRS (metres) or "
                              "measurement-point ids; default: largest subsidence and uplift")
 

@@ -84,6 +84,9 @@ def evaluate_cube(
     progress: bool = False,
     keep_arrays: bool = True,
     pretrained: dict | None = None,
+    points: xr.Dataset | None = None,
+    holdout_block: int | None = None,
+    point_base: str | None = None,
 ) -> dict:
     """Fit every model on the same chronological split and score it on the test samples.
 
@@ -124,6 +127,19 @@ def evaluate_cube(
         :func:`insar_raster.forecast.modelfile.load_model`) to score instead of training
         them here. Each must have this ``window`` and ``steps`` and must not have been
         trained or validated on this split's test epochs.
+    points : xarray.Dataset, optional
+        Measurement points (points layout, e.g. those the cube was gridded from): every
+        model is also scored at the MPs against their own values, beside per-MP
+        persistence, the per-MP history fit and the point forecast (see
+        :mod:`insar_raster.evaluate.points`); results under ``points``.
+    holdout_block : int, optional
+        Spatial hold-out: blocks of this many cells (one block in four, see
+        :func:`~insar_raster.evaluate.points.holdout_blocks`) are masked in the cube
+        every model is fitted on, so their cells and MPs are never a training target;
+        they are scored apart (``holdout`` in the results). Not with ``pretrained``.
+    point_base : str, optional
+        The model whose grid forecast the point forecast uses (default: the default deep
+        model when evaluated, else ``history_fit``, else the last model).
 
     Returns
     -------
@@ -147,6 +163,20 @@ def evaluate_cube(
     except ValueError as exc:
         raise InputError(None, f"cannot split the cube: {exc}") from None
     truth_values = align_truth(cube, truth) if truth is not None else None
+    fit_cube, holdout = cube, None
+    if holdout_block:
+        from insar_raster.evaluate.points import holdout_blocks
+
+        if pretrained:
+            raise InputError(None, "a pretrained model has been trained on every cell; a spatial hold-out needs "
+                                   "the models trained in this evaluation")
+        try:
+            holdout = holdout_blocks((cube.sizes["y"], cube.sizes["x"]), holdout_block)
+        except ValueError as exc:
+            raise InputError(None, f"spatial hold-out: {exc}") from None
+        fit_cube = cube.where(~xr.DataArray(holdout, dims=("y", "x")))
+        log.info("evaluate: %d cells in held-out blocks of %d cells are no training target", int(holdout.sum()),
+                 int(holdout_block))
     values = cube_values(cube)
     if not np.isfinite(values).any():
         raise InputError(None, "cube is entirely masked (NaN)")
@@ -176,7 +206,7 @@ def evaluate_cube(
             details = {"pretrained": True, **model.details()}
         else:
             # One bar for the whole run: the models' own (training epochs) only without it.
-            model = make_model(name, config, train_options, progress and not bar.active).fit(cube, split)
+            model = make_model(name, config, train_options, progress and not bar.active).fit(fit_cube, split)
             details = model.details()
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
@@ -244,8 +274,34 @@ def evaluate_cube(
         "ranking": ranking,
         "importance": importance,
     }
+    if holdout is not None:
+        from insar_raster.evaluate.metrics import rmse
+
+        held = np.broadcast_to(holdout, common.shape)
+        results["holdout"] = {
+            "block_cells": int(holdout_block), "cells": int(holdout.sum()),
+            "cell_rmse": {name: {"held_out": rmse(pred, observed, common & held),
+                                 "seen": rmse(pred, observed, common & ~held)} for name, pred in predictions.items()},
+        }
+    point_arrays = None
+    if points is not None:
+        from insar_raster.evaluate.points import evaluate_points
+        from insar_raster.forecast.data import times_in_days
+        from insar_raster.forecast.points import points_on_cube
+
+        base = point_base or next((n for n in (DEEP_MODELS[0], "history_fit") if n in names), names[-1])
+        if base not in fitted:
+            raise InputError(None, f"point_base {base!r} is not among the evaluated models ({', '.join(names)})")
+        log.info("evaluate: scoring at the measurement points (point forecast on %s)", base)
+        fit_starts = split.val if len(split.val) else split.train
+        base_val = np.asarray(fitted[base].predict_windows(cube, fit_starts), dtype=np.float32)
+        from insar_raster.forecast.config import TrainConfig
+
+        history = int((train_options or {}).get("history_epochs", TrainConfig.history_epochs))
+        results["points"], point_arrays = evaluate_points(points_on_cube(points, cube), times_in_days(cube), values,
+                                                          split, predictions, base, base_val, holdout, history)
     arrays = {"predictions": predictions, "observed": observed, "truth": truth_targets if truth_values is not None else None,
-              "common": common, "reference": reference}
+              "common": common, "reference": reference, "points": point_arrays}
     # How sure the ranking is: intervals over the test dates (evaluate/uncertainty.py).
     from insar_raster.evaluate.uncertainty import score_uncertainty
 

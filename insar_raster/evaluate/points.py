@@ -174,26 +174,7 @@ def points_report(results: dict) -> list[str]:
     pts = results["points"]
     cells, mps = results["models"], pts["models"]
     holdout = pts.get("holdout")
-    cell_holdout = (results.get("holdout") or {}).get("cell_rmse")
-    head = ("| model | cells: RMSE vs gridded observations (mm) | cells: skill vs persistence "
-            "| MPs: RMSE vs each MP's own observations (mm) | MPs: skill vs per-MP persistence |")
-    rule = "|---|---:|---:|---:|---:|"
-    if holdout:
-        head += " cells in held-out blocks: RMSE (mm) | MPs in held-out blocks: RMSE (mm) | MPs elsewhere: RMSE (mm) |"
-        rule += "---:|---:|---:|"
-    rows = [head, rule]
     order = sorted(mps, key=lambda n: mps[n]["observed"]["overall"]["rmse"])
-    for name in order:
-        cell = cells.get(name, {}).get("observed", {}).get("overall", {})
-        mp = mps[name]["observed"]["overall"]
-        label = name if name not in MP_MODELS else f"{name} (per MP)"
-        row = (f"| {label} | {_fmt(cell.get('rmse'))} | {_fmt(cell.get('skill'))} | {_fmt(mp['rmse'])} | "
-               f"{_fmt(mp.get('skill'))} |")
-        if holdout:
-            held = (cell_holdout or {}).get(name, {}).get("held_out")
-            row += (f" {_fmt(held)} | {_fmt(holdout['rmse'][name]['held_out'])} | "
-                    f"{_fmt(holdout['rmse'][name]['seen'])} |")
-        rows.append(row)
     best_mp = order[0]
     cell_names = [n for n in order if n in cells]
     best_cell = min(cell_names, key=lambda n: cells[n]["observed"]["overall"]["rmse"]) if cell_names else None
@@ -206,7 +187,7 @@ def points_report(results: dict) -> list[str]:
         "scored against the MP's own values; the cell columns repeat the table above, which is scored against "
         "the *gridded* observations.",
         "",
-        *rows,
+        points_table(results),
         "",
         "Which table to trust for what: the **cell** scores compare forecasts with the gridded observations, "
         "which smooth away each MP's offset, own seasonal amplitude and noise on both sides of the comparison; "
@@ -230,3 +211,31 @@ def points_report(results: dict) -> list[str]:
                       f"{holdout['seen_points']} lie elsewhere. A model much better on the seen MPs than on the "
                       "held-out ones owes that skill to having seen those MPs."]
     return lines
+
+
+def points_table(results: dict) -> str:
+    """Markdown table: per model, cell scores (vs gridded observations) beside MP scores."""
+    pts = results["points"]
+    cells, mps = results["models"], pts["models"]
+    holdout = pts.get("holdout")
+    cell_holdout = (results.get("holdout") or {}).get("cell_rmse")
+    head = ("| model | cells: RMSE vs gridded observations (mm) | cells: skill vs persistence "
+            "| MPs: RMSE vs each MP's own observations (mm) | MPs: skill vs per-MP persistence |")
+    rule = "|---|---:|---:|---:|---:|"
+    if holdout:
+        head += " cells in held-out blocks: RMSE (mm) | MPs in held-out blocks: RMSE (mm) | MPs elsewhere: RMSE (mm) |"
+        rule += "---:|---:|---:|"
+    rows = [head, rule]
+    order = sorted(mps, key=lambda n: mps[n]["observed"]["overall"]["rmse"])
+    for name in order:
+        cell = cells.get(name, {}).get("observed", {}).get("overall", {})
+        mp = mps[name]["observed"]["overall"]
+        label = name if name not in MP_MODELS else f"{name} (per MP)"
+        row = (f"| {label} | {_fmt(cell.get('rmse'))} | {_fmt(cell.get('skill'))} | {_fmt(mp['rmse'])} | "
+               f"{_fmt(mp.get('skill'))} |")
+        if holdout:
+            held = (cell_holdout or {}).get(name, {}).get("held_out")
+            row += (f" {_fmt(held)} | {_fmt(holdout['rmse'][name]['held_out'])} | "
+                    f"{_fmt(holdout['rmse'][name]['seen'])} |")
+        rows.append(row)
+    return "\n".join(rows)

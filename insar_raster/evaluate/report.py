@@ -120,7 +120,7 @@ def _findings(results: dict) -> list[str]:
     rm = {n: m["observed"]["overall"]["rmse"] for n, m in models.items()}
     best = min(rm, key=rm.get)
     pers = rm["persistence"]
-    out.append(f"Lowest RMSE against the observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
+    out.append(f"Lowest RMSE on the cells, against the gridded observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
                f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm)." + _does_best_hold(results, "observed", best))
     beaten = [n for n in rm if n != "persistence" and rm[n] < pers]
     worse = [n for n in rm if n != "persistence" and rm[n] >= pers]
@@ -203,7 +203,7 @@ def markdown(results: dict) -> str:
         f"Scored cells: {results['evaluation_cells']['observed']} (sample × step × cell) where the observation "
         "and every model's forecast are valid; all models are scored on the same cells.",
         "",
-        "## Scores against the observations (all test samples and steps)",
+        "## Scores on the cells, against the gridded observations (all test samples and steps)",
         "",
         overall_table(results, "observed"),
         "",
@@ -215,9 +215,15 @@ def markdown(results: dict) -> str:
                   "date share its atmosphere and neighbouring dates share inputs, so dates, not cells, are the "
                   "units that vary independently. Δ RMSE to best is paired (the same resampled dates for both "
                   "models); a model is only called best when every other model's interval lies above 0.", ""]
+    if results.get("points"):
+        from insar_raster.evaluate.points import points_report
+
+        lines += points_report(results) + [""]
+    elif results.get("holdout"):
+        lines += _holdout_lines(results)
     if results.get("has_truth"):
         lines += ["## Scores against the noise-free truth", "", overall_table(results, "truth"), ""]
-    lines += ["## RMSE per forecast step (mm, against the observations)", "", per_step_table(results), "",
+    lines += ["## RMSE per forecast step (mm, on the cells, against the gridded observations)", "", per_step_table(results), "",
               "![RMSE per step](rmse_per_step.png)", "", "## What the numbers say", ""]
     lines += [f"- {text}" for text in _findings(results)]
     if results.get("resolution_study"):
@@ -255,6 +261,18 @@ def markdown(results: dict) -> str:
     for start, dates in zip(split["test_starts"], results["test_dates"]):
         lines.append(f"- sample {start}: {', '.join(dates)}")
     return "\n".join(lines) + "\n"
+
+
+def _holdout_lines(results: dict) -> list[str]:
+    """The spatial hold-out's cell scores (when no points were scored)."""
+    hold = results["holdout"]
+    lines = ["## Spatial hold-out (cells, against the gridded observations)", "",
+             f"{hold['cells']} cells in blocks of {hold['block_cells']} cells (one block in four) were masked in the "
+             "cube every model was fitted on: never a training target. RMSE (mm):", "",
+             "| model | held-out blocks | elsewhere |", "|---|---:|---:|"]
+    for name, row in hold["cell_rmse"].items():
+        lines.append(f"| {name} | {_fmt(row['held_out'])} | {_fmt(row['seen'])} |")
+    return lines + [""]
 
 
 def _json_ready(obj):

@@ -133,6 +133,10 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
     from pyproj import CRS, Transformer
 
     name = name or points.attrs.get("source") or "points"
+    component = cube.attrs.get("component")
+    if component not in (None, "displacement"):
+        raise InputError(name, f"the cube holds the {component!r} component, which the measurement points do not "
+                               "measure", "score or forecast points on a cube gridded from them")
     cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
     point_dates = np.asarray(points["time"].values, "datetime64[D]")
     missing = np.setdiff1d(cube_dates, point_dates)

@@ -15,6 +15,7 @@ WRITABLE = {
     "cube": (".nc", ".zarr", ".tif", ".tiff"),
     "forecast": (".tif", ".tiff", ".nc"),
     "points": (".csv", ".gpkg", ".parquet"),
+    "point forecast": (".gpkg", ".csv", ".parquet"),
 }
 #: Suffixes of data files, never of a model file (a model is written as .ipt or any other name).
 DATA_SUFFIXES = {".csv", ".txt", ".nc", ".zarr", ".tif", ".tiff", ".gpkg", ".parquet", ".shp", ".json", ".png",
@@ -28,7 +29,7 @@ def check_output_format(path, kind: str) -> Path:
     ----------
     path : str or Path
         Output path.
-    kind : {"cube", "forecast", "points", "model"}
+    kind : {"cube", "forecast", "points", "point forecast", "model"}
         What is written there.
     """
     path = Path(path)

@@ -18,10 +18,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from insar_raster.errors import InputError
-
-#: Output formats by file suffix.
-POINT_FORECAST_SUFFIXES = {".gpkg": "GPKG", ".csv": "CSV", ".parquet": "GeoParquet", ".geoparquet": "GeoParquet"}
 #: Layer name inside a GeoPackage.
 LAYER = "point_forecast"
 #: Interval variables and their field suffixes, when present.
@@ -65,10 +61,10 @@ def write_point_forecast(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
     """
     from insar_raster.io.atomic import atomic_path
 
-    path = Path(path)
+    from insar_raster.io.formats import check_output_format
+
+    path = check_output_format(path, "point forecast")
     suffix = path.suffix.lower()
-    if suffix not in POINT_FORECAST_SUFFIXES:
-        raise InputError(path, f"unknown point forecast format {suffix!r}", "use .gpkg, .csv or .parquet")
     frame = point_forecast_frame(ds)
     with atomic_path(path, overwrite=overwrite) as tmp:
         if suffix == ".csv":

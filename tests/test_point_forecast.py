@@ -196,7 +196,7 @@ def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys
     csv, cube_path = files
     out = tmp_path / "rep"
     assert main(["evaluate", str(cube_path), "--points", str(csv), "--models", "persistence,history_fit",
-                 "--holdout-blocks", "8", "--permutation-repeats", "0", "-o", str(out), "-q"]) == 0
+                 "--holdout-blocks", "8", "--permutation-repeats", "0", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "mp_persistence (per MP)" in printed and "point_forecast (per MP)" in printed
     metrics = json.loads((out / "metrics.json").read_text())

@@ -138,7 +138,7 @@ def test_refuses_existing_output_before_any_work(tmp_path):
         with atomic_path(target):
             entered = True
     assert not entered
-    assert "--overwrite" in info.value.message and "out.bin" in info.value.message
+    assert "overwrite=True" in info.value.message and "out.bin" in info.value.message
     assert target.read_bytes() == b"old"
 
 

@@ -263,7 +263,7 @@ def test_grid_spec_rejects_non_positive_or_non_finite_resolution(res):
     assume(not (res > 0 and math.isfinite(res)))
     with pytest.raises(InputError) as info:
         GridSpec.from_points(np.array([0.0, 1.0]), np.array([0.0, 1.0]), "EPSG:3035", resolution=res)
-    assert info.value.path == "--resolution"
+    assert info.value.param == "resolution" and info.value.path is None
 
 
 @FAST

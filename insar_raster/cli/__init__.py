@@ -17,6 +17,7 @@ import threading
 import warnings
 
 from insar_raster import __version__
+from insar_raster.cli._flags import Flags
 
 # Order here is the order in --help.
 COMMANDS = ("synth", "grid", "train", "forecast", "evaluate", "export", "info")
@@ -80,9 +81,34 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
         module = importlib.import_module(f"insar_raster.cli.{name}")
         if wanted is None or name == wanted:
             module.add_parser(sub, [common])
+            command = sub.choices[name]
+            command.set_defaults(_flags=Flags.of(command))
         else:
             sub.add_parser(name, help=module.HELP)
     return parser
+
+
+class _FlagFormatter(logging.Formatter):
+    """Log lines with the library's ``name=value`` parameters shown as this command's flags."""
+
+    def __init__(self, fmt: str, flags: Flags):
+        super().__init__(fmt)
+        self.flags = flags
+
+    def format(self, record) -> str:
+        return self.flags.translate(super().format(record))
+
+
+def _flags(args) -> Flags:
+    return getattr(args, "_flags", None) or Flags({})
+
+
+def _command_flags(parser, command: str | None) -> Flags:
+    """The flags of ``command``'s parser (before its arguments are parsed)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command].get_default("_flags") or Flags({})
+    return Flags({})
 
 
 def _setup_logging(args) -> None:
@@ -90,18 +116,20 @@ def _setup_logging(args) -> None:
     from insar_raster.progress import BarSafeHandler
 
     handler = BarSafeHandler(sys.stderr)  # log lines go above a running progress bar, not onto it
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s"))
+    handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s",
+                                        _flags(args)))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """Print a library warning (dropped rows, duplicate pids...) as one ``warning:`` line."""
-    from insar_raster.cli._flags import to_flags
+def _warning_printer(flags: Flags):
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        """Print a library warning (dropped rows, duplicate pids...) as one ``warning:`` line."""
+        text = str(message).strip().splitlines()
+        print(f"warning: {flags.translate(text[0]) if text else category.__name__}", file=sys.stderr)
 
-    text = str(message).strip().splitlines()
-    print(f"warning: {to_flags(text[0]) if text else category.__name__}", file=sys.stderr)
+    return show_warning
 
 
 def main(argv=None) -> int:
@@ -120,16 +148,15 @@ def main(argv=None) -> int:
         command = next((a for a in argv if a in COMMANDS), None)
         if "--debug" in argv:
             raise
-        from insar_raster.cli._flags import to_flags
-
-        print(f"insar-raster{' ' + command if command else ''}: error: {to_flags(exc.message)}", file=sys.stderr)
+        flags = _command_flags(parser, command)
+        print(f"insar-raster{' ' + command if command else ''}: error: {flags.message(exc)}", file=sys.stderr)
         return exc.exit_code
     _setup_logging(args)
     # Warning settings are scoped to this call so that main() can be called repeatedly
     # (tests, notebooks) without leaking filters or losing warnings to the once-per-location
     # registry.
     with warnings.catch_warnings(), _terminate_cleanly(args.command):
-        warnings.showwarning = _show_warning
+        warnings.showwarning = _warning_printer(_flags(args))
         if args.debug:
             warnings.simplefilter("default")
         else:
@@ -198,13 +225,11 @@ def _run_command(args) -> int:
     except InputError as exc:
         if args.debug:
             raise
-        if exc.path is None:
+        if exc.path is None and exc.param is None:
             # Errors about the data itself (too few points or epochs...) are raised deep in
             # the library, which does not know the file: name the command's input.
             exc = InputError(_primary_input(args), exc.problem, exc.hint)
-        from insar_raster.cli._flags import to_flags
-
-        print(f"insar-raster {args.command}: error: {to_flags(exc.message)}", file=sys.stderr)
+        print(f"insar-raster {args.command}: error: {_flags(args).message(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"

@@ -1,30 +1,84 @@
-"""Library messages name Python parameters; on the command line, show the options instead.
+"""Library messages name Python parameters; on the command line, show the flags instead.
 
-The library never names a command-line option (it does not know it runs under one): its
-errors and warnings say e.g. ``keep_outliers=True``. :func:`to_flags` rewrites the
-parameters that have an option of the same meaning, for the CLI's one-line messages.
+The library never names a command-line flag (it does not know it runs under one): its
+errors name the parameter (``InputError(param="resolution")``) and its hints, warnings
+and log lines write ``name=value`` (``keep_outliers=True``, ``method='nearest'``).
+:class:`Flags`, built from a command's own parser, rewrites those for that command's
+one-line messages.
 """
 from __future__ import annotations
 
 import re
 
-#: Python parameter -> command-line option, where the names differ only by spelling.
-PARAMS = ("allow_dates", "keep_outliers", "force", "max_output_size", "resolution", "input_crs")
-
-_BOOL = re.compile(r"\b(" + "|".join(PARAMS) + r")=True\b")
-_VALUE = re.compile(r"\b(" + "|".join(PARAMS) + r")=(?!True\b)")
-_NAME = re.compile(r"(?<![-\w])(" + "|".join(PARAMS) + r")\b(?!=)")
+# ``name=value`` in a library message: a Python parameter and the value to give it.
+_ASSIGNMENT = re.compile(r"(?<![\w.+-])([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s;)]+?)(?=[,.:]?(?:[\s;)]|$))")
+# A bare Python name (rewritten only when it has an underscore and is a parameter).
+_BARE = re.compile(r"(?<![-\w./])([a-z][a-z0-9]*_[a-z0-9_]+)(?![\w=]|\.\w)")
 
 
-def flag(param: str) -> str:
-    """``keep_outliers`` -> ``--keep-outliers``."""
-    return "--" + param.replace("_", "-")
+class Flags:
+    """A command's map from Python parameter names to its flags, for printing library
+    messages (which name parameters) in the command line's words.
+
+    Built from the command's parser (each option's ``dest`` -> its long flag) plus the
+    command's ``param_flags`` default, for library parameters whose name differs from
+    the option's (``pretrained`` -> ``--model``).
+    """
+
+    def __init__(self, mapping: dict):
+        self.mapping = dict(mapping)
+
+    @classmethod
+    def of(cls, parser) -> "Flags":
+        mapping = {}
+        for action in parser._actions:
+            longs = [o for o in action.option_strings if o.startswith("--")]
+            if longs and action.dest not in ("help", "version"):
+                mapping.setdefault(action.dest, max(longs, key=len))
+        mapping.update(parser.get_default("param_flags") or {})
+        return cls(mapping)
+
+    def flag(self, param: str) -> str:
+        """``resolution`` -> ``--resolution``, ``start/end`` -> ``--start/--end`` (unknown names are kept)."""
+        return "/".join(self.mapping.get(p, p) for p in param.split("/"))
+
+    def translate(self, text: str) -> str:
+        """``"use method='nearest'"`` -> ``"use --method nearest"``; ``overwrite=True`` ->
+        ``--overwrite``; a bare parameter name with an underscore (``max_output_size``, a
+        Python name in any sentence) -> its flag. Other words are left alone."""
+        def assignment(match):
+            name, value = match.group(1), match.group(2)
+            if name not in self.mapping:
+                return match.group(0)
+            value = value.strip("'\"")
+            return self.mapping[name] if value == "True" else f"{self.mapping[name]} {value}"
+
+        def bare(match):
+            name = match.group(1)
+            return self.mapping[name] if "_" in name and name in self.mapping else name
+
+        return _BARE.sub(bare, _ASSIGNMENT.sub(assignment, text))
+
+    def message(self, exc) -> str:
+        """An :class:`~insar_raster.errors.InputError`'s line, with flags for parameters."""
+        subject = exc.path or (self.flag(exc.param) if exc.param else None)
+        return exc.format(subject, self.translate)
 
 
-def to_flags(text: str) -> str:
-    """``"...; keep_outliers=True keeps them"`` -> ``"...; --keep-outliers keeps them"``;
-    ``resolution=20`` -> ``--resolution 20``; a bare ``max_output_size`` -> its option."""
-    text = _BOOL.sub(lambda m: flag(m[1]), text)
-    text = _VALUE.sub(lambda m: flag(m[1]) + " ", text)
-    return _NAME.sub(lambda m: flag(m[1]) if m[1] in ("allow_dates", "keep_outliers", "max_output_size", "input_crs")
-                     else m[1], text)
+def command_flags(command: str | None = None) -> Flags:
+    """The flags of ``command`` (None: of every command) from the CLI's own parsers."""
+    import argparse
+
+    from insar_raster.cli import COMMANDS, build_parser
+
+    parser = build_parser(None if command is None else [command])
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    mapping = {}
+    for name in COMMANDS if command is None else [command]:
+        mapping.update((subparsers.choices[name].get_default("_flags") or Flags({})).mapping)
+    return Flags(mapping)
+
+
+def to_flags(text: str, flags: Flags | None = None) -> str:
+    """``text`` with parameters shown as flags (default: the flags of every command)."""
+    return (flags or command_flags()).translate(text)

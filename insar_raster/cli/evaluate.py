@@ -67,7 +67,7 @@ def add_parser(subparsers, parents):
     add_config_options(p, EvaluateConfig, [f.name for f in dataclasses.fields(EvaluateConfig)])
     p.add_argument("--resolutions", type=_parse_sizes,
                    help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, param_flags={"pretrained": "--model"})  # evaluate_cube(pretrained=...)
 
 
 def run(args) -> int:

@@ -1,9 +1,9 @@
 """Command-line options generated from the config dataclasses, and the option groups
-that several commands share.
+that several commands share (the map back from parameters to flags is :mod:`._flags`).
 
 A config field becomes an option when its ``metadata`` has ``help`` (see
-:func:`insar_raster.forecast.config.option`): the flag is ``--field-name`` (or the
-field's ``flag``), the type and the default are the field's, and ``(default ...)`` is
+:func:`insar_raster.forecast.config.option`): the flag is ``--field-name`` (or the one
+in :data:`FLAGS`), the type and the default are the field's, and ``(default ...)`` is
 appended to the help unless the field says ``show_default=False``. So a default is
 written once, in the dataclass, and ``--help`` always shows the one in use.
 """
@@ -12,10 +12,13 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+#: Config fields whose flag is not ``--field-name``.
+FLAGS = {"paper_input_size": "--paper-size"}
+
 
 def flag_of(field: dataclasses.Field) -> str:
     """The command-line flag of a config field."""
-    return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
+    return FLAGS.get(field.name, "--" + field.name.replace("_", "-"))
 
 
 def _type_of(cls, field: dataclasses.Field):
@@ -69,6 +72,7 @@ def add_training_options(p) -> None:
 
     g = p.add_argument_group("training")
     add_config_options(g, TrainConfig, TRAINING_FIELDS)
+    p.set_defaults(param_flags={"step": "--resample"})  # resample_cube(cube, step)
     g.add_argument("--resample", metavar="STEP",
                    help="first interpolate the cube to a regular time step, e.g. 12D (default: keep the "
                         "acquisition dates; the model is given the time gaps)")

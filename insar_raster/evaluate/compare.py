@@ -38,16 +38,16 @@ def _iso_dates(times) -> list[str]:
 def _check_pretrained(name: str, model, split) -> None:
     """Refuse a pretrained model that does not fit this evaluation (InputError)."""
     if name not in DEEP_MODELS:
-        raise InputError("--model", f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})")
+        raise InputError(None, f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})", param="pretrained")
     if (model.window, model.steps) != (split.window, split.steps):
-        raise InputError("--model", f"model has window {model.window} and steps {model.steps}; this evaluation "
+        raise InputError(None, f"model has window {model.window} and steps {model.steps}; this evaluation "
                          f"uses window {split.window} and steps {split.steps}",
-                         f"pass --window {model.window} --steps {model.steps}")
+                         f"pass window={model.window} steps={model.steps}", param="pretrained")
     trained = (model.metadata or {}).get("split", {})
     if trained.get("val_end") is None or int(trained["val_end"]) > split.val_end or \
             int(trained.get("n_times", split.n_times)) != split.n_times:
-        raise InputError("--model", "the model's training/validation epochs overlap this evaluation's test epochs "
-                         "(or its split is unknown)", "train it on the same cube with the same split fractions")
+        raise InputError(None, "the model's training/validation epochs overlap this evaluation's test epochs "
+                         "(or its split is unknown)", "train it on the same cube with the same split fractions", param="pretrained")
 
 
 def _quiet_affine(func):

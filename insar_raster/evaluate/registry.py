@@ -103,8 +103,8 @@ def parse_models(text) -> list[str]:
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in ALL_MODELS]
     if unknown or not names:
-        raise InputError("--models", f"unknown model(s) {', '.join(unknown) or '(none given)'}",
-                         f"choose from {', '.join(ALL_MODELS)}")
+        raise InputError(None, f"unknown model(s) {', '.join(unknown) or '(none given)'}",
+                         f"choose from {', '.join(ALL_MODELS)}", param="models")
     return list(dict.fromkeys(names))
 
 

@@ -14,7 +14,7 @@ log = logging.getLogger("insar_raster")
 def resample_cube(cube: xr.Dataset, size: int) -> xr.Dataset:
     """The cube on a ``size`` x ``size`` grid over the same extent (bilinear, NaN-aware).
 
-    Used by ``--resolutions`` to repeat the study across grid sizes as the paper did
+    Used by :func:`evaluate_resolutions` to repeat the study across grid sizes as the paper did
     (it regridded the points at 128, 256 and 512 cells). Cells whose bilinear
     neighbours include a masked cell stay masked.
     """

@@ -28,13 +28,13 @@ def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     from insar_raster.io.cube import CUBE_VARIABLE
 
     if CUBE_VARIABLE not in truth or truth[CUBE_VARIABLE].dims != ("time", "y", "x"):
-        raise InputError("--truth", f"no '{CUBE_VARIABLE}' (time, y, x) variable in the truth cube")
+        raise InputError(None, f"no '{CUBE_VARIABLE}' (time, y, x) variable in the truth cube", param="truth")
     cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
     truth_dates = np.asarray(truth["time"].values, "datetime64[D]")
     missing = np.setdiff1d(cube_dates, truth_dates)
     if missing.size:
-        raise InputError("--truth", f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
-                         "use the truth written with the same scene")
+        raise InputError(None, f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
+                         "use the truth written with the same scene", param="truth")
     da = truth[CUBE_VARIABLE].isel(time=[int(np.flatnonzero(truth_dates == d)[0]) for d in cube_dates])
     same_grid = (da.shape[1:] == cube[CUBE_VARIABLE].shape[1:]
                  and np.allclose(truth["x"].values, cube["x"].values)
@@ -43,10 +43,10 @@ def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
         return np.asarray(da.values, dtype=np.float32)
     crs_cube, crs_truth = cube.rio.crs, truth.rio.crs
     if crs_cube is not None and crs_truth is not None and CRS.from_user_input(crs_cube) != CRS.from_user_input(crs_truth):
-        raise InputError("--truth", "truth cube CRS differs from the cube's")
+        raise InputError(None, "truth cube CRS differs from the cube's", param="truth")
     warnings.warn(f"truth grid ({da.shape[1]}x{da.shape[2]}) differs from the cube grid "
                   f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells")
     values = np.asarray(da.interp(x=cube["x"].values, y=cube["y"].values, method="linear").values, dtype=np.float32)
     if not np.isfinite(values).any():
-        raise InputError("--truth", "truth cube does not overlap the cube")
+        raise InputError(None, "truth cube does not overlap the cube", param="truth")
     return values

@@ -4,8 +4,8 @@ Every default (window 12, steps 6, the split fractions, the 150-epoch history...
 written once, as a field of :class:`TrainConfig`; the evaluation's config
 (:class:`insar_raster.evaluate.config.EvaluateConfig`) reuses these fields, and the
 command line generates its options from them (:mod:`insar_raster.cli.options`): a
-field's ``metadata`` holds its help text (and, where the flag differs from the field
-name, ``flag``; ``choices``; ``metavar``). Fields without ``help`` are API-only.
+field's ``metadata`` holds its help text (and ``choices``, ``metavar``,
+``show_default``). Fields without ``help`` are API-only.
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ class TrainConfig:
     hidden: int = option(16)
     features: int = option(16)
     paper_input_size: int = option(256, "fixed input size of the paper model, cells (clipped to the grid)",
-                                   flag="--paper-size", metavar="CELLS")
+                                   metavar="CELLS")
     paper_lstm_hidden: int = option(128)
     tile_size: int = option(384)
     tile_overlap: int = option(32)
@@ -140,17 +140,18 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
-            raise InputError("--arch", f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}")
+            raise InputError(None, f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}", param="arch")
         for name in ("window", "steps", "epochs", "batch_size", "patch_size", "samples_per_epoch"):
             if int(getattr(self, name)) < 1:
-                raise InputError(f"--{name.replace('_', '-')}", f"must be at least 1, got {getattr(self, name)}")
+                raise InputError(None, f"must be at least 1, got {getattr(self, name)}", param=name)
         if self.prior not in PRIORS:
-            raise InputError("--prior", f"unknown prior {self.prior!r}", "choose auto, harmonic or none")
+            raise InputError(None, f"unknown prior {self.prior!r}", "choose auto, harmonic or none", param="prior")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError("--lr", f"must be a positive number, got {self.lr}")
+            raise InputError(None, f"must be a positive number, got {self.lr}", param="lr")
         if not (self.significance >= 0 and math.isfinite(self.significance)):
-            raise InputError("--significance", f"must be a number >= 0, got {self.significance}")
+            raise InputError(None, f"must be a number >= 0, got {self.significance}", param="significance")
         if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
-            raise InputError(None, f"acceleration_ridge must be >= 0, got {self.acceleration_ridge}")
+            raise InputError(None, f"must be >= 0, got {self.acceleration_ridge}", param="acceleration_ridge")
         if not 0.0 <= self.min_history_fraction <= 1.0:
-            raise InputError(None, f"min_history_fraction must be between 0 and 1, got {self.min_history_fraction}")
+            raise InputError(None, f"must be between 0 and 1, got {self.min_history_fraction}",
+                             param="min_history_fraction")

@@ -51,9 +51,9 @@ def resolve_device(device: str):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device", "CUDA requested but no CUDA device is available", "use --device cpu or auto")
+        raise InputError(None, "CUDA requested but no CUDA device is available", "use device='cpu' or device='auto'", param="device")
     if device not in ("cpu", "cuda"):
-        raise InputError("--device", f"unknown device {device!r}", "use auto, cpu or cuda")
+        raise InputError(None, f"unknown device {device!r}", "use auto, cpu or cuda", param="device")
     return torch.device(device)
 
 
@@ -249,7 +249,7 @@ class Forecaster:
         n = cube.sizes["time"]
         if n < self.window:
             raise InputError(path, f"cube has {n} epochs, fewer than the model's window of {self.window}",
-                             "use a longer cube or a model trained with a shorter --window")
+                             "use a longer cube or a model trained with a shorter window")
         self.check_grid(cube, path)
 
     # -- prediction ---------------------------------------------------------
@@ -362,8 +362,8 @@ class Forecaster:
 
         steps = self.steps if steps is None else int(steps)
         if not 1 <= steps <= self.steps:
-            raise InputError("--steps", f"this model forecasts 1 to {self.steps} epochs, got {steps}",
-                             f"train a model with --steps {steps}")
+            raise InputError(None, f"this model forecasts 1 to {self.steps} epochs, got {steps}",
+                             f"train a model with steps={steps}", param="steps")
         self._check_cube(cube)
         reader = CubeReader(cube)
         n_times = reader.shape[0]

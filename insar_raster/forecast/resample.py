@@ -1,4 +1,4 @@
-"""Resample a cube to a regular time step (``--resample 12D``).
+"""Resample a cube to a regular time step (``resample_cube(cube, "12D")``).
 
 Sentinel-1 series have 6- and 12-day gaps and missing acquisitions. The models take the
 time deltas as input, so resampling is optional; it makes the forecast dates regular
@@ -23,9 +23,9 @@ def parse_step(step: str) -> pd.Timedelta:
     try:
         delta = pd.to_timedelta(step)
     except (ValueError, TypeError):
-        raise InputError("--resample", f"not a time step: {step!r}", "use e.g. 6D or 12D") from None
+        raise InputError(None, f"not a time step: {step!r}", "use e.g. 6D or 12D", param="step") from None
     if delta <= pd.Timedelta(0):
-        raise InputError("--resample", f"time step must be positive, got {step!r}")
+        raise InputError(None, f"time step must be positive, got {step!r}", param="step")
     return delta
 
 
@@ -55,7 +55,7 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
     times = pd.DatetimeIndex(cube["time"].values)
     new_times = pd.date_range(times[0], times[-1], freq=delta)
     if len(new_times) < 2:
-        raise InputError("--resample", f"step {step} leaves fewer than 2 epochs between {times[0].date()} and {times[-1].date()}")
+        raise InputError(None, f"step {step} leaves fewer than 2 epochs between {times[0].date()} and {times[-1].date()}", param="step")
     lo, hi = irregularity(cube)
     displacement = cube["displacement"].interp(time=new_times.values, method="linear").astype(np.float32)
     displacement.attrs = dict(cube["displacement"].attrs)

@@ -333,7 +333,7 @@ def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None
     if split.window != config.window or split.steps != config.steps:
         raise ValueError(f"split has window={split.window}, steps={split.steps}; config has {config.window}, {config.steps}")
     if len(split.train) == 0:
-        raise InputError(None, "no training sample in the split", "use more epochs or a shorter --window/--steps")
+        raise InputError(None, "no training sample in the split", "use more epochs or a shorter window or fewer steps")
     world = _world_from_env()
     val_starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5):]
     if not len(split.val) and world.main:

@@ -100,4 +100,4 @@ def derived_layer(cube, layer: str) -> xr.DataArray:
         return mean_velocity(cube)
     if layer == "cumulative":
         return cumulative_displacement(cube)
-    raise InputError("--layer", f"unknown layer {layer!r}", f"use one of {', '.join(LAYERS)}")
+    raise InputError(None, f"unknown layer {layer!r}", f"use one of {', '.join(LAYERS)}", param="layer")

@@ -29,14 +29,14 @@ SUFFIX_OF_FORMAT = {"cog": ".tif", "geotiff": ".tif", "zarr": ".zarr", "netcdf":
 FORMAT_OF_SUFFIX = {".tif": "cog", ".tiff": "cog", ".zarr": "zarr", ".nc": "netcdf"}
 
 
-def _parse_day(text: str, option: str = "--dates") -> np.datetime64:
+def _parse_day(text: str, param: str = "dates") -> np.datetime64:
     try:
         return np.datetime64(text.strip(), "D")
     except ValueError:
-        raise InputError(option, f"not a date: {text!r}", "use YYYY-MM-DD") from None
+        raise InputError(None, f"not a date: {text!r}", "use YYYY-MM-DD", param=param) from None
 
 
-def select_dates(cube: xr.Dataset, spec: str | None, option: str = "--dates") -> xr.Dataset:
+def select_dates(cube: xr.Dataset, spec: str | None, param: str = "dates") -> xr.Dataset:
     """Keep the epochs named by ``spec``.
 
     ``spec`` is a comma-separated list of items, each ``YYYY-MM-DD`` (an acquisition
@@ -53,7 +53,7 @@ def select_dates(cube: xr.Dataset, spec: str | None, option: str = "--dates") ->
         return cube
     days = cube["time"].values.astype("datetime64[D]")
     if len(days) == 0:
-        raise InputError(option, "the cube has no epochs")
+        raise InputError(None, "the cube has no epochs", param=param)
     keep = np.zeros(len(days), bool)
     for item in (s.strip() for s in spec.split(",")):
         if not item:
@@ -66,19 +66,20 @@ def select_dates(cube: xr.Dataset, spec: str | None, option: str = "--dates") ->
             start, end = item.split(":", 1)
             in_range = np.ones(len(days), bool)
             if start.strip():
-                in_range &= days >= _parse_day(start, option)
+                in_range &= days >= _parse_day(start, param)
             if end.strip():
-                in_range &= days <= _parse_day(end, option)
+                in_range &= days <= _parse_day(end, param)
             if not in_range.any():
-                raise InputError(option, f"no epoch in {item!r} (cube: {days[0]} to {days[-1]})")
+                raise InputError(None, f"no epoch in {item!r} (cube: {days[0]} to {days[-1]})", param=param)
             keep |= in_range
         else:
-            day = _parse_day(item, option)
+            day = _parse_day(item, param)
             hit = days == day
             if not hit.any():
                 nearest = days[np.argsort(np.abs((days - day).astype(np.int64)))[:2]]
-                raise InputError(option, f"{item} is not an epoch of the cube",
-                                 f"nearest: {', '.join(map(str, sorted(nearest)))}; or use a range START:END")
+                raise InputError(None, f"{item} is not an epoch of the cube",
+                                 f"nearest: {', '.join(map(str, sorted(nearest)))}; or use a range START:END",
+                                 param=param)
             keep |= hit
     return cube.isel(time=np.flatnonzero(keep))
 
@@ -89,14 +90,14 @@ def output_format(path, fmt: str | None) -> str:
     if fmt is None:
         if suffix not in FORMAT_OF_SUFFIX:
             raise InputError(path, f"cannot tell the format from {suffix or 'no extension'!r}",
-                             "use .tif, .zarr or .nc, or pass --format")
+                             "use .tif, .zarr or .nc, or pass format=FORMAT")
         return FORMAT_OF_SUFFIX[suffix]
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise InputError("--format", f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
+        raise InputError(None, f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}", param="format")
     expected = SUFFIX_OF_FORMAT[fmt]
     if suffix != expected and not (expected == ".tif" and suffix == ".tiff"):
-        raise InputError(path, f"--format {fmt} writes {expected} files, not {suffix or 'no extension'!r}",
+        raise InputError(path, f"format={fmt} writes {expected} files, not {suffix or 'no extension'!r}",
                          f"name the output *{expected}")
     return fmt
 
@@ -173,13 +174,13 @@ def export(
     path = Path(path)
     fmt = output_format(path, fmt)
     if layer not in LAYERS:
-        raise InputError("--layer", f"unknown layer {layer!r}", f"use one of {', '.join(LAYERS)}")
+        raise InputError(None, f"unknown layer {layer!r}", f"use one of {', '.join(LAYERS)}", param="layer")
     check_output_path(path, overwrite)
     selected = select_dates(cube, dates)
     if layer == "velocity" and selected.sizes["time"] < 2:
-        raise InputError("--dates", "mean velocity needs at least 2 epochs")
+        raise InputError(None, "mean velocity needs at least 2 epochs", param="dates")
     values = derived_layer(selected, layer)
-    history = history or f"export --layer {layer}" + (f" --dates {dates}" if dates else "")
+    history = history or f"export(layer={layer!r}" + (f", dates={dates!r})" if dates else ")")
     n_epochs = selected.sizes["time"]
     log.info("exporting %s over %d epoch(s) (%s to %s) as %s", layer, n_epochs,
              *(iso_dates(selected["time"].values[[0, -1]]) if n_epochs else ("-", "-")), fmt)

@@ -107,21 +107,21 @@ def resolve_points(points, cube: xr.DataArray, points_dataset: xr.Dataset | None
                     xy = None
             if xy is None:
                 if points_dataset is None or "pid" not in points_dataset.coords:
-                    raise InputError("--points", f"{item!r} is neither x,y nor a known pid",
-                                     "give x,y in the cube's CRS (metres), or pids together with the points file")
+                    raise InputError(None, f"{item!r} is neither x,y nor a known pid",
+                                     "give x,y in the cube's CRS (metres), or pids together with the points file", param="points")
                 hit = np.flatnonzero(points_dataset["pid"].values.astype(str) == item)
                 if hit.size == 0:
-                    raise InputError("--points", f"no measurement point with pid {item!r}")
+                    raise InputError(None, f"no measurement point with pid {item!r}", param="points")
                 xy = float(points_dataset["x"].values[hit[0]]), float(points_dataset["y"].values[hit[0]])
                 label = label or item
         else:
             try:
                 xy = float(item[0]), float(item[1])
             except (TypeError, ValueError, IndexError):
-                raise InputError("--points", f"cannot read point {item!r}", "expected (x, y), 'x,y' or a pid") from None
+                raise InputError(None, f"cannot read point {item!r}", "expected (x, y), 'x,y' or a pid", param="points") from None
         if not (x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1):
-            raise InputError("--points", f"point {xy[0]:.1f},{xy[1]:.1f} is outside the grid "
-                             f"(x {x0:.1f} to {x1:.1f}, y {y0:.1f} to {y1:.1f})")
+            raise InputError(None, f"point {xy[0]:.1f},{xy[1]:.1f} is outside the grid "
+                             f"(x {x0:.1f} to {x1:.1f}, y {y0:.1f} to {y1:.1f})", param="points")
         out.append((label or f"P{len(out) + 1}", *xy))
     return out
 

@@ -247,7 +247,7 @@ def write_geotiff(
     path = Path(path)
     compress = compress.lower()
     if compress not in COMPRESSIONS:
-        raise InputError("--compress", f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}")
+        raise InputError(None, f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}", param="compress")
     check_output_path(path, overwrite)
     qml_path = path.with_suffix(".qml")
     if style:
@@ -290,7 +290,7 @@ def write_geotiff(
             units=units,
         )
         slabs = _slabs(data, band_dim)
-        # Shown when the CLI logs at INFO (not --quiet) and there is enough to wait for.
+        # Shown when the CLI logs at INFO (not quiet) and there is enough to wait for.
         show = log.isEnabledFor(logging.INFO) and len(slabs) > 8
         for bands, rows in progress_bar(slabs, desc=f"writing {path.name}", unit="block", disable=not show):
             piece = data[bands] if band_dim is not None else data.expand_dims("band", 0)[bands]

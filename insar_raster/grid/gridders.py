@@ -64,7 +64,7 @@ class Triangulation:
         points_xy = np.ascontiguousarray(points_xy, dtype=np.float64)
         if len(points_xy) < 3:
             raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
-                             "use --method nearest")
+                             "use method='nearest'")
         # GEOS keeps input coordinates exactly, Z included: Z carries each MP's index
         # through the triangulation (no coordinate lookup afterwards).
         xyz = np.column_stack([points_xy, np.arange(len(points_xy), dtype=np.float64)])
@@ -74,7 +74,7 @@ class Triangulation:
         ring = shapely.get_coordinates(triangles, include_z=True)[:, 2].reshape(-1, 4)
         if len(ring) == 0:
             raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
-                             "use --method nearest")
+                             "use method='nearest'")
         self.points = points_xy
         self.simplices = ring[:, :3].astype(np.int64)
         self.transform = _barycentric_transforms(points_xy[self.simplices])
@@ -191,7 +191,7 @@ class BaseGridder:
         self.grid_spec = grid_spec
         self.max_gap = 3 * grid_spec.resolution if max_gap is None else float(max_gap)
         if not self.max_gap > 0:
-            raise InputError("--max-gap", f"must be positive, got {max_gap}")
+            raise InputError(None, f"must be positive, got {max_gap}", param="max_gap")
 
     # Subclasses: (n_cells, n_points) sparse weights whose rows sum to 1 (or are empty).
     def _weights(self, points_xy: np.ndarray, cells_xy: np.ndarray) -> sp.csr_matrix:  # pragma: no cover
@@ -353,7 +353,7 @@ def make_gridder(method: str, grid_spec: GridSpec, max_gap: float | None = None,
     try:
         cls = _GRIDDERS[method]
     except KeyError:
-        raise InputError("--method", f"unknown method {method!r}", f"choose one of {', '.join(METHODS)}") from None
+        raise InputError(None, f"unknown method {method!r}", f"choose one of {', '.join(METHODS)}", param="method") from None
     return cls(grid_spec, max_gap=max_gap, **kwargs)
 
 
@@ -375,7 +375,7 @@ def use_tiling(grid_spec: GridSpec, n_points: int, method: str, tile_size: int |
 
     if tile_size is not None:
         if tile_size and method not in TILED_METHODS:
-            raise InputError("--tile-size", f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}")
+            raise InputError(None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="tile_size")
         return int(tile_size)
     if method not in TILED_METHODS:
         return 0
@@ -429,10 +429,11 @@ def grid_points(
         west, south, east, north = bounds
         inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)
         if not inside.any():
-            raise InputError("--bounds", f"bounds {tuple(bounds)} contain no measurement point",
-                             f"the points span {x.min():.0f},{y.min():.0f},{x.max():.0f},{y.max():.0f}")
+            raise InputError(None, f"bounds {tuple(bounds)} contain no measurement point",
+                             f"the points span {x.min():.0f},{y.min():.0f},{x.max():.0f},{y.max():.0f}", param="bounds")
         if not inside.all():
-            warnings.warn(f"ignored {int((~inside).sum())} measurement point(s) outside --bounds", stacklevel=2)
+            box = ",".join(f"{v:.10g}" for v in bounds)
+            warnings.warn(f"ignored {int((~inside).sum())} measurement point(s) outside bounds={box}", stacklevel=2)
             points = points.isel(point=np.flatnonzero(inside))
             x, y = x[inside], y[inside]
     attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", ""),

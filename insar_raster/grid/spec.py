@@ -47,10 +47,10 @@ class GridSpec:
 
     def __post_init__(self):
         if not (self.resolution > 0 and math.isfinite(self.resolution)):
-            raise InputError("--resolution", f"must be a positive number of metres, got {self.resolution}")
+            raise InputError(None, f"must be a positive number of metres, got {self.resolution}", param="resolution")
         if self.width < 1 or self.height < 1:
-            raise InputError("--shape", f"grid must have at least 1x1 cells, got {self.height}x{self.width}")
-        _check_size(self.height, self.width, "--shape")
+            raise InputError(None, f"grid must have at least 1x1 cells, got {self.height}x{self.width}", param="shape")
+        _check_size(self.height, self.width, "shape")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -110,12 +110,12 @@ class GridSpec:
             bounds = (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
         west, south, east, north = map(float, bounds)
         if not (east >= west and north >= south):
-            raise InputError("--bounds", f"expected west,south,east,north with east>=west and north>=south, got {bounds}")
+            raise InputError(None, f"expected west,south,east,north with east>=west and north>=south, got {bounds}", param="bounds")
         if shape is not None:
             height, width = shape
             if height < 1 or width < 1:
-                raise InputError("--shape", f"grid must have at least 1x1 cells, got {height}x{width}")
-            _check_size(height, width, "--shape")
+                raise InputError(None, f"grid must have at least 1x1 cells, got {height}x{width}", param="shape")
+            _check_size(height, width, "shape")
             res = max((east - west) / width, (north - south) / height)
             res = res if res > 0 else 1.0
             # Centre the grid on the extent. With the exact fit the extent's east/south
@@ -129,7 +129,7 @@ class GridSpec:
                 bump *= 4
             return cls(crs, res, cx - width * res / 2, cy + height * res / 2, width, height)
         if resolution is None or not (resolution > 0 and math.isfinite(resolution)):
-            raise InputError("--resolution", f"must be a positive number of metres, got {resolution}")
+            raise InputError(None, f"must be a positive number of metres, got {resolution}", param="resolution")
         res = float(resolution)
         west_s = math.floor(west / res) * res
         north_s = math.ceil(north / res) * res
@@ -141,9 +141,9 @@ class GridSpec:
             north_s += res
         width_f = math.floor((east - west_s) / res) + 1
         height_f = math.floor((north_s - south) / res) + 1
-        _check_size(height_f, width_f, "--resolution",
+        _check_size(height_f, width_f, "resolution",
                     f"{res:g} m over an extent of {east - west:.6g} x {north - south:.6g} m",
-                    "use a coarser --resolution or smaller --bounds")
+                    "use a coarser resolution or smaller bounds")
         return cls(crs, res, west_s, north_s, int(width_f), int(height_f))
 
     def to_attrs(self) -> dict:
@@ -156,11 +156,11 @@ class GridSpec:
         }
 
 
-def _check_size(height, width, option: str, what: str | None = None, hint: str | None = None) -> None:
+def _check_size(height, width, param: str, what: str | None = None, hint: str | None = None) -> None:
     if height * width > MAX_CELLS:
         what = f"{what} gives" if what else "grid of"
-        raise InputError(option, f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
-                         hint or "use fewer, larger cells")
+        raise InputError(None, f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
+                         hint or "use fewer, larger cells", param=param)
 
 
 def _inside(west, south, east, north, grid_west, grid_north, res, width, height) -> bool:

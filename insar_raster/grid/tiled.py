@@ -349,9 +349,9 @@ def grid_points_tiled(
         ``tiles`` and ``tile_size`` record the tiling.
     """
     if method not in TILED_METHODS:
-        raise InputError("--method", f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}")
+        raise InputError(None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="method")
     if tile_size < 16:
-        raise InputError("--tile-size", f"must be at least 16 cells, got {tile_size}")
+        raise InputError(None, f"must be at least 16 cells, got {tile_size}", param="tile_size")
     gridder = make_gridder(method, grid_spec, max_gap=max_gap, **gridder_kwargs)
     x, y = np.asarray(points.x.values, np.float64), np.asarray(points.y.values, np.float64)
     n_points, n_times = points.sizes["point"], points.sizes["time"]
@@ -367,7 +367,7 @@ def grid_points_tiled(
             hull_equations = ConvexHull(np.column_stack([x, y])).equations
         except QhullError:
             raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
-                             "use --method nearest") from None
+                             "use method='nearest'") from None
 
     tiles = plan_tiles(grid_spec, tile_size)
     index_d = dask.delayed(index, pure=True)

@@ -137,29 +137,29 @@ def _classify(columns, path, allow_dates: bool = False):
     return date_cols, [dates[c] for c in date_cols]
 
 
-def parse_crs(value, option: str = "--input-crs") -> CRS:
-    """A user-given CRS, or InputError naming the option."""
+def parse_crs(value, param: str = "input_crs") -> CRS:
+    """A user-given CRS, or InputError naming the parameter."""
     try:
         return CRS.from_user_input(value)
     except Exception:
-        raise InputError(option, f"unknown CRS {value!r}", "use e.g. EPSG:3035") from None
+        raise InputError(None, f"unknown CRS {value!r}", "use e.g. EPSG:3035", param=param) from None
 
 
 def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
     """Boolean mask of ``times`` within ``[start, end]`` (dates as YYYY-MM-DD)."""
-    def as_date(value, option):
+    def as_date(value, param):
         try:
             return np.datetime64(str(value), "D")
         except ValueError:
-            raise InputError(option, f"not a date: {value!r}", "use YYYY-MM-DD") from None
+            raise InputError(None, f"not a date: {value!r}", "use YYYY-MM-DD", param=param) from None
 
     keep = np.ones(len(times), bool)
     if start is not None:
-        keep &= times >= as_date(start, "--start")
+        keep &= times >= as_date(start, "start")
     if end is not None:
-        keep &= times <= as_date(end, "--end")
+        keep &= times <= as_date(end, "end")
     if not keep.any():
-        raise InputError("--start/--end", f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})")
+        raise InputError(None, f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})", param="start/end")
     return keep
 
 
@@ -172,7 +172,7 @@ def _coordinate_columns(columns, path, input_crs):
             return lower[xn], lower[yn], parse_crs(input_crs or "EPSG:4326")
     if "x" in lower and "y" in lower:
         if input_crs is None:
-            raise InputError(path, "columns x/y have no CRS", "pass --input-crs, e.g. EPSG:3035")
+            raise InputError(path, "columns x/y have no CRS", "pass input_crs=EPSG:3035, or the points' CRS")
         return lower["x"], lower["y"], parse_crs(input_crs)
     raise InputError(path, "no coordinate columns found", "expected easting/northing (EPSG:3035) or latitude/longitude")
 
@@ -293,7 +293,7 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
             raise InputError(path, "geometries must be points")
         crs = gdf.crs if gdf.crs is not None else (parse_crs(input_crs) if input_crs else None)
         if crs is None:
-            raise InputError(path, "unknown CRS (the file declares none)", "pass --input-crs")
+            raise InputError(path, "unknown CRS (the file declares none)", "pass input_crs=EPSG:XXXX")
         x, y = geom.x.to_numpy(), geom.y.to_numpy()
         frame = pd.DataFrame(gdf.drop(columns=date_cols + [geom.name]))
     else:
@@ -310,7 +310,7 @@ def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS
         try:
             out = CRS.from_user_input(crs)
         except Exception:
-            raise InputError("--crs", f"unknown CRS {crs!r}", "use e.g. EPSG:3035") from None
+            raise InputError(None, f"unknown CRS {crs!r}", "use e.g. EPSG:3035", param="crs") from None
     elif egms:
         out = CRS.from_user_input(EGMS_CRS)
     elif input_crs.is_projected:
@@ -322,11 +322,11 @@ def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS
         lon, lat = float(np.nanmedian(x)), float(np.nanmedian(y))
         info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
         if not info:
-            raise InputError("--crs", "input is geographic and no UTM zone fits", "pass --crs")
+            raise InputError(None, "input is geographic and no UTM zone fits", "pass crs=EPSG:XXXX", param="crs")
         out = CRS.from_epsg(int(info[0].code))
-        log.info("input is in geographic coordinates; gridding in %s (pass --crs to choose)", out.name)
+        log.info("input is in geographic coordinates; gridding in %s (pass crs=EPSG:XXXX to choose)", out.name)
     if not out.is_projected:
-        raise InputError("--crs", f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035")
+        raise InputError(None, f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035", param="crs")
     return out
 
 

@@ -1,0 +1,90 @@
+"""Rules of the package's layout that a reader relies on, checked on the source.
+
+- The library speaks Python: no module outside ``insar_raster/cli/`` names a
+  command-line flag in a string (an error, a warning, a log line); errors name the
+  Python parameter (``InputError(param=...)``) and the CLI maps it to its flag.
+- No library module imports ``insar_raster.cli`` or ``argparse``.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from insar_raster.cli import main
+from insar_raster.cli._flags import Flags
+from insar_raster.errors import InputError, OutputExistsError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "insar_raster"
+LIBRARY = sorted(p for p in PACKAGE.rglob("*.py")
+                 if "cli" not in p.relative_to(PACKAGE).parts and p.name != "__main__.py")
+FLAG = re.compile(r"(?<![\w-])--[a-z]")
+
+
+def _docstrings(tree) -> set:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _flag_strings(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    docs = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            for i, part in enumerate(parts):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    dangling = part.value.endswith("--") and i + 1 < len(parts)  # f"--{name}"
+                    if FLAG.search(part.value) or dangling:
+                        found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+            if FLAG.search(node.value):
+                found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def test_the_rule_finds_flags(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('def f(name):\n    """Docs may say --flag."""\n    raise ValueError("--resolution", f"--{name}")\n')
+    assert len(_flag_strings(sample)) == 2
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_library_messages_name_no_command_line_flag(path):
+    assert _flag_strings(path) == []
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_library_does_not_import_the_cli_or_argparse(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        for name in names:
+            assert not name.startswith("insar_raster.cli") and name != "argparse", f"{path.name} imports {name}"
+
+
+def test_cli_prints_parameters_as_its_flags():
+    flags = Flags({"method": "--method", "overwrite": "--overwrite", "resolution": "--resolution",
+                   "pretrained": "--model"})
+    error = InputError(None, "cannot be tiled", "use method='nearest'", param="resolution")
+    assert error.message == "resolution: cannot be tiled (use method='nearest')"
+    assert flags.message(error) == "--resolution: cannot be tiled (use --method nearest)"
+    assert flags.message(OutputExistsError("out.tif")) == "out.tif: output already exists (pass --overwrite to replace it)"
+    # Unknown names and non-assignments stay as they are.
+    assert flags.translate("east>=west, proj=utm, window=3") == "east>=west, proj=utm, window=3"
+
+
+def test_cli_error_names_the_flag(tmp_path, capsys):
+    points = tmp_path / "p.csv"
+    points.write_text("x,y,20200101,20200113\n0,0,1,2\n10,10,1,2\n")
+    code = main(["grid", str(points), "--input-crs", "EPSG:3035", "--crs", "EPSG:4326", "-o", str(tmp_path / "c.nc")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("insar-raster grid: error: --crs: ") and "not a projected CRS" in err[-1]

@@ -61,6 +61,18 @@ def test_library_messages_name_no_command_line_flag(path):
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_library_errors_pass_parameters_as_param(path):
+    """``InputError("resolution", ...)`` would print a parameter as if it were a file."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InputError" and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                assert not re.fullmatch(r"[a-z_]+", first.value), \
+                    f"{path.name}:{node.lineno}: InputError({first.value!r}, ...): use param={first.value!r}"
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_library_does_not_import_the_cli_or_argparse(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):

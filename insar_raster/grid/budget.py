@@ -55,7 +55,7 @@ def parse_size(text) -> int:
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
     unit = m[2].lower() if m else None
     if not m or unit not in _UNITS or not float(m[1]) > 0:
-        raise InputError("max_output_size", f"not a size: {text!r}", "use e.g. 50GB, 500MB or 2TB")
+        raise InputError(None, f"not a size: {text!r}", "use e.g. 50GB, 500MB or 2TB", param="max_output_size")
     return int(float(m[1]) * _UNITS[unit])
 
 

@@ -175,7 +175,7 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
     """
     crs, labels = _check_inputs(points_list)
     if not (resolution > 0 and np.isfinite(resolution)):
-        raise InputError("resolution", f"must be a positive number of metres, got {resolution}")
+        raise InputError(None, f"must be a positive number of metres, got {resolution}", param="resolution")
     if bounds is not None:
         west, south, east, north = bounds
         kept = []
@@ -183,8 +183,8 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
             x, y = pts.x.values, pts.y.values
             inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)
             if not inside.any():
-                raise InputError("bounds", f"bounds {tuple(bounds)} contain no measurement point of "
-                                           f"{pts.attrs.get('source', 'an input')}")
+                raise InputError(None, f"bounds {tuple(bounds)} contain no measurement point of "
+                                           f"{pts.attrs.get('source', 'an input')}", param="bounds")
             kept.append(pts.isel(point=np.flatnonzero(inside)) if not inside.all() else pts)
         points_list = kept
     # An MP without a LOS vector cannot enter the system (EGMS L2 always gives one).

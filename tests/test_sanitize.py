@@ -219,7 +219,7 @@ def test_cli_maps_parameters_to_options():
     assert to_flags("the resolution of the grid") == "the resolution of the grid"
 
 
-@pytest.mark.parametrize("column", ["20201301", "00000000", "D20200230"])
+@pytest.mark.parametrize("column", ["20201301", "00000000", "D20200230", "2020-02-30"])
 def test_column_named_like_a_date_that_is_none_is_refused(column, tmp_path):
     (tmp_path / "p.csv").write_text(f"pid,easting,northing,20200101,{column}\nA,4000000,3000000,0,1\n")
     with pytest.raises(InputError, match=rf"column '{column}' is named like a date \(YYYYMMDD\) but is not a valid"):

@@ -8,6 +8,11 @@ from pathlib import Path
 log = logging.getLogger("insar_raster")
 
 
+def _row_checks(args) -> dict:
+    """The bad-row options of ``grid`` (insar_raster.io.sanitize) as reader parameters."""
+    return {"allow_dates": getattr(args, "allow_dates", False), "keep_outliers": getattr(args, "keep_outliers", False)}
+
+
 def read_geometries(args) -> list:
     """One points Dataset per geometry of the inputs (bursts of one track merge)."""
     from insar_raster.io import egms
@@ -18,7 +23,8 @@ def read_geometries(args) -> list:
         if f.suffix.lower() in CSV_SUFFIXES | {".zip"}:
             named += [(str(f), g) for _, g in egms.probe(f)]
         else:  # vector files: the geometry is known once read
-            pts = read_points(f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+            pts = read_points(f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
+                              **_row_checks(args))
             read[str(f)] = pts
             named.append((str(f), egms.points_geometry(pts)))
     groups = egms.group_geometries(named)
@@ -34,7 +40,8 @@ def read_geometries(args) -> list:
             points.append(read[files[0]])
             continue
         if any(n in read for n in files):
-            points.append(read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end))
+            points.append(read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
+                                      **_row_checks(args)))
             continue
         points.append(_read_group(args, files))
     return points
@@ -48,8 +55,9 @@ def _read_group(args, files):
         from insar_raster.io.cache import cached_points
 
         return cached_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                             cache_dir=args.cache_dir, progress=not args.quiet)
-    return read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end)
+                             **_row_checks(args), cache_dir=args.cache_dir, progress=not args.quiet)
+    return read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
+                       **_row_checks(args))
 
 
 def run_decompose(args, output: Path, t0: float) -> int:

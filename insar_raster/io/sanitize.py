@@ -64,7 +64,7 @@ def today() -> np.datetime64:
 
 # --------------------------------------------------------------------------- dates
 
-_DATE_LIKE = re.compile(r"^D?\d{8}$")
+_DATE_LIKE = re.compile(r"^D?\d{4}-?\d{2}-?\d{2}$")
 
 
 def check_date_like(columns, path) -> None:

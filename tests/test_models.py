@@ -70,7 +70,7 @@ def test_velocity_head_scales_with_lead_time():
 def test_unknown_architecture_is_rejected():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
-    assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn"}
+    assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn", "tau"}
 
 
 def test_prior_filter_is_symmetric_zero_sum_and_keeps_planes():

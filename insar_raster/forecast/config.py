@@ -33,7 +33,7 @@ class TrainConfig:
 
     Parameters
     ----------
-    arch : {"convlstm", "paper", "cnn"}
+    arch : {"convlstm", "paper", "cnn", "tau"}
         Architecture (see :mod:`insar_raster.models`).
     window, steps : int
         Input epochs and forecast epochs per sample.
@@ -84,6 +84,12 @@ class TrainConfig:
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
+    prior_history : int or None
+        Past epochs of the history fit actually used (at most ``history_epochs``);
+        ``None`` picks it, with the acceleration penalty, from
+        :data:`~insar_raster.forecast.data.PRIOR_HISTORIES` by the prior's loss on the
+        validation patches: after a change point (a pumping rate change, a front that
+        arrived) a recent, shorter fit extrapolates better than the whole past.
     acceleration_ridge : float or None
         Penalty on the history prior's acceleration (see
         :func:`~insar_raster.forecast.data.history_fit`); ``None`` picks it from
@@ -100,7 +106,8 @@ class TrainConfig:
     """
 
     arch: str = option("convlstm", "convlstm: fully convolutional, any grid (default); paper: the reference CNN-LSTM "
-                       "(fixed input size); cnn: convlstm without its recurrent core (ablation)",
+                       "(fixed input size); cnn: convlstm without its recurrent core (ablation); tau: "
+                       "SimVP/TAU-style temporal-attention translator instead of the ConvLSTM",
                        choices=ARCHITECTURES, show_default=False)
     window: int = option(12, "past epochs per forecast, L")
     steps: int = option(6, "epochs forecast at once, H (the paper did 1)")
@@ -128,10 +135,19 @@ class TrainConfig:
     prior: str = option("auto", "per-pixel trend+seasonal history fit given to the network (auto: on except for "
                                 "paper)", choices=PRIORS)
     history_epochs: int = option(150)
+    prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
     min_history_fraction: float = option(0.5)
     threads: int | None = option(None, "CPU threads for torch (default: available cores, at most 8)",
                                  show_default=False)
+
+    @property
+    def fit_history(self) -> int:
+        """Past epochs (up to the last input) read per sample: the history fit's length."""
+        if not self.use_prior:
+            return int(self.window)
+        chosen = self.history_epochs if self.prior_history is None else min(self.prior_history, self.history_epochs)
+        return max(int(chosen), int(self.window))
 
     @property
     def use_prior(self) -> bool:

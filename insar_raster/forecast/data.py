@@ -49,6 +49,12 @@ HISTORY_RIDGE = 0.1
 #: epochs, as the evaluation's trend baselines count them); training and the
 #: ``history_fit`` baseline pick one on the validation epochs. 0 = free acceleration.
 ACCELERATION_RIDGES = (0.0, 0.3, 1.0, 3.0, 10.0, 100.0)
+#: Candidate history lengths (epochs, at most ``history_epochs``) of the prior, chosen on
+#: validation with the acceleration penalty: a pumping rate that changed, a front that
+#: arrived or a settlement that began makes a fit over the whole past wrong at its end,
+#: and the shorter, more recent fit (a local trend) right; where the motion keeps one
+#: form, the longest history wins.
+PRIOR_HISTORIES = (150, 72, 48, 36, 24)
 #: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
 #: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
 IN_MEMORY_BYTES = 512 * 1024**2

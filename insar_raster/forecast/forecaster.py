@@ -138,6 +138,14 @@ class Forecaster:
         from insar_raster.forecast.train import fit_network
 
         self._set_fitted(*fit_network(cube, self.config or TrainConfig(), split, self.progress, self.in_memory_bytes))
+        if split is None:
+            from insar_raster.forecast.windows import chronological_split
+
+            c = self.config_
+            split = chronological_split(cube.sizes["time"], c.window, c.steps, c.val_fraction, c.test_fraction)
+        if len(split.val):
+            # Interval calibration on the validation samples (never training targets).
+            self.calibrate_intervals(cube, split.val, in_memory_bytes=self.in_memory_bytes)
         return self
 
     def _fitted(self, name: str):
@@ -279,7 +287,7 @@ class Forecaster:
         overlap = int(self.config_.tile_overlap)
         rows = tile_origins(height, tile_h, overlap)
         cols = tile_origins(width, tile_w, overlap)
-        history = self.config_.history_epochs if self.config_.use_prior else self.window
+        history = self.config_.fit_history
         total = np.zeros((n, self.steps, height, width), dtype=np.float32)
         weight_sum = np.zeros((height, width), dtype=np.float32)
         reference = np.empty((n, height, width), dtype=np.float32)
@@ -328,7 +336,9 @@ class Forecaster:
             Displacement (mm), NaN where the last input epoch is masked.
         """
         self._check_cube(cube)
-        reader = CubeReader(cube)
+        return self._predict_starts(cube, CubeReader(cube), starts, progress)
+
+    def _predict_starts(self, cube, reader: CubeReader, starts, progress: bool = False) -> np.ndarray:
         starts = np.asarray(starts, dtype=int).reshape(-1)
         n_times = reader.shape[0]
         if len(starts) == 0:
@@ -339,7 +349,76 @@ class Forecaster:
         days = target_days(reader.days, starts, self.window, self.steps, acquisition_step_days(cube))
         return self._predict(reader, input_epochs, days, progress)
 
-    def forecast(self, cube: xr.Dataset, steps: int | None = None, progress: bool = False) -> xr.Dataset:
+    # -- intervals ------------------------------------------------------------
+    @property
+    def has_intervals(self) -> bool:
+        """Whether the model carries an interval calibration (:mod:`.intervals`)."""
+        return bool(self.metadata_.get("intervals"))
+
+    def _noise_levels(self, reader: CubeReader, last_epochs) -> np.ndarray:
+        """Per-cell noise level (n, H, W) mm from the epochs up to each last input epoch."""
+        from insar_raster.forecast.intervals import NOISE_EPOCHS, noise_level
+
+        _, height, width = reader.shape
+        return np.stack([noise_level(reader.read(max(0, int(t) + 1 - NOISE_EPOCHS), int(t) + 1, 0, height, 0, width))
+                         for t in np.asarray(last_epochs).reshape(-1)])
+
+    def calibrate_intervals(self, cube: xr.Dataset, starts, progress: bool = False,
+                            in_memory_bytes: int | None = None) -> dict:
+        """Split-conformal calibration of forecast intervals on the samples ``starts``.
+
+        ``starts`` should be validation samples (never trained on as targets); at most
+        :data:`~insar_raster.forecast.intervals.CALIBRATION_SAMPLES` of them, evenly
+        spread, are forecast. Stores and returns ``metadata_["intervals"]``. A cube
+        larger than ``in_memory_bytes`` is read block by block (see ``CubeReader``).
+        """
+        from insar_raster.forecast.intervals import (CALIBRATION_SAMPLES, LEVELS, calibration_scores,
+                                                     conformal_quantiles)
+
+        starts = np.asarray(starts, dtype=int).reshape(-1)
+        if len(starts) == 0:
+            raise ValueError("no calibration samples")
+        pick = np.unique(np.linspace(0, len(starts) - 1, min(CALIBRATION_SAMPLES, len(starts))).round().astype(int))
+        starts = starts[pick]
+        self._check_cube(cube)
+        reader = CubeReader(cube, in_memory_bytes)
+        forecast = self._predict_starts(cube, reader, starts, progress)
+        targets = starts[:, None] + self.window + np.arange(self.steps)[None, :]
+        _, height, width = reader.shape
+        observed = np.stack([reader.read_epochs(t, 0, height, 0, width) for t in targets])
+        sigma = self._noise_levels(reader, starts + self.window - 1)
+        scores = calibration_scores(forecast, observed, sigma)
+        self.metadata_["intervals"] = {
+            "method": "split conformal, |observed - forecast| / cell noise level, per horizon step",
+            "levels": list(LEVELS), "quantiles": conformal_quantiles(scores),
+            "calibration_samples": [int(s) for s in starts], "scores_per_step": int(len(scores)),
+        }
+        return self.metadata_["intervals"]
+
+    def interval_bounds(self, cube: xr.Dataset, starts, forecast: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds (n, steps, H, W) mm around ``forecast`` of samples ``starts``.
+
+        Raises
+        ------
+        InputError
+            The model has no interval calibration, or ``level`` is out of range.
+        """
+        from insar_raster.forecast.intervals import quantile_at
+
+        if not self.has_intervals:
+            raise InputError(None, "this model file has no interval calibration", "retrain the model")
+        try:
+            q = quantile_at(self.metadata_["intervals"], float(level))
+        except ValueError as exc:
+            raise InputError(None, str(exc)) from None
+        steps = forecast.shape[1]
+        starts = np.asarray(starts, dtype=int).reshape(-1)
+        sigma = self._noise_levels(CubeReader(cube), starts + self.window - 1)
+        half = q[None, :steps, None, None].astype(np.float32) * sigma[:, None]
+        return forecast - half, forecast + half
+
+    def forecast(self, cube: xr.Dataset, steps: int | None = None, progress: bool = False,
+                 interval: float | None = None) -> xr.Dataset:
         """Forecast the ``steps`` epochs after the cube's last date.
 
         Future dates follow the cube's acquisition step (median gap between epochs).
@@ -351,11 +430,16 @@ class Forecaster:
         steps : int, optional
             Number of future epochs (default and maximum: the model's ``steps``).
 
+        interval : float, optional
+            Also return the calibrated interval at this level (percent, 50-99):
+            ``displacement_lower`` and ``displacement_upper`` (see :mod:`.intervals`).
+
         Returns
         -------
         xarray.Dataset
             Cube layout: ``displacement`` (time, y, x) float32 mm, NaN where the cube's
-            last epoch is masked, same CRS and transform, future dates on ``time``.
+            last epoch is masked, same CRS and transform, future dates on ``time``; with
+            ``interval``, also ``displacement_lower``/``displacement_upper`` (mm).
         """
         from insar_raster.grid.spec import GridSpec
         from insar_raster.io.cube import make_cube
@@ -383,6 +467,14 @@ class Forecaster:
         # Keep the cube's exact coordinates (make_cube recomputes them from the transform).
         out = out.assign_coords(x=cube["x"].values, y=cube["y"].values)
         out[CUBE_VARIABLE].attrs["long_name"] = "displacement forecast, relative to the cube's first epoch"
+        if interval is not None:
+            lower, upper = self.interval_bounds(cube, [n_times - self.window], values[None], interval)
+            for name, bound in (("lower", lower), ("upper", upper)):
+                var = f"{CUBE_VARIABLE}_{name}"
+                out[var] = (("time", "y", "x"), bound[0].astype(np.float32))
+                out[var].attrs.update(units="mm", grid_mapping="spatial_ref",
+                                      long_name=f"displacement forecast, {name} bound of the {interval:g} % interval")
+            out.attrs["interval_level_percent"] = float(interval)
         return out
 
     # -- persistence ----------------------------------------------------------

@@ -41,6 +41,7 @@ from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
+    PRIOR_HISTORIES,
     N_CHANNELS,
     CubeReader,
     Normalisation,
@@ -187,7 +188,7 @@ class _PatchSampler:
     def batch(self, starts, rows, cols, flips=None):
         window, steps = self.window, self.steps
         ph, pw = self.patch
-        history = self.config.history_epochs if self.config.use_prior else window
+        history = self.config.fit_history
         hists, hist_days, targets = [], [], []
         for i, (s, y0, x0) in enumerate(zip(starts, rows, cols)):
             s, y0, x0 = int(s), int(y0), int(x0)
@@ -223,21 +224,32 @@ class _PatchSampler:
 
 def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _World,
                                device) -> tuple[TrainConfig, _Batch]:
-    """The config with the acceleration ridge whose prior alone scores best on validation,
-    and the validation batch built with it.
+    """The config with the history length and acceleration ridge whose prior alone scores
+    best on validation, and the validation batch built with it.
 
-    Sets the config on ``sampler`` too. Under torchrun the losses are summed over the
-    ranks' shares, so every rank picks the same value.
+    History lengths are :data:`~insar_raster.forecast.data.PRIOR_HISTORIES` up to
+    ``history_epochs`` (only the configured ``prior_history`` when it is set). Sets the
+    config on ``sampler`` too. Under torchrun the losses are summed over the ranks'
+    shares, so every rank picks the same value.
     """
-    batches, losses = [], []
-    for ridge in ACCELERATION_RIDGES:
-        sampler.config = replace(sampler.config, acceleration_ridge=ridge)
-        batch = sampler.batch(*val_draw)
-        sse = float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum())
-        batches.append(batch)
-        losses.append(_all_sum(world, (sse, float(batch.valid.sum())), device))
+    config = sampler.config
+    if config.prior_history is not None:
+        histories = [min(int(config.prior_history), config.history_epochs)]
+    else:
+        histories = sorted({min(h, config.history_epochs) for h in PRIOR_HISTORIES if h >= config.window}
+                           | {config.history_epochs}, reverse=True)
+    candidates, batches, losses = [], [], []
+    for history in histories:
+        for ridge in ACCELERATION_RIDGES:
+            sampler.config = replace(config, prior_history=history, acceleration_ridge=ridge)
+            batch = sampler.batch(*val_draw)
+            sse = float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum())
+            candidates.append(sampler.config)
+            batches.append(batch)
+            losses.append(_all_sum(world, (sse, float(batch.valid.sum())), device))
+    # Ties go to the first candidate: the longest history, the lowest ridge.
     best = int(np.argmin([sse / max(count, 1.0) for sse, count in losses]))
-    sampler.config = replace(sampler.config, acceleration_ridge=ACCELERATION_RIDGES[best])
+    sampler.config = candidates[best]
     return sampler.config, batches[best]
 
 
@@ -246,7 +258,7 @@ def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
     long enough (``config.min_history_fraction``; at least the last sample)."""
     if not config.use_prior:
         return split.train
-    needed = config.min_history_fraction * min(split.train_end, config.history_epochs)
+    needed = config.min_history_fraction * min(split.train_end, config.fit_history)
     long_enough = split.train[split.train + config.window >= needed]
     return long_enough if len(long_enough) else split.train[-1:]
 
@@ -387,8 +399,9 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     if config.use_prior and config.acceleration_ridge is None:
         config, val_batch = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
         if world.main:
-            log.info("history prior: acceleration ridge %g (lowest validation loss of %s)",
-                     config.acceleration_ridge, ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES))
+            log.info("history prior: %d past epochs, acceleration ridge %g (lowest validation loss of "
+                     "histories up to %d epochs x ridges %s)", config.fit_history, config.acceleration_ridge,
+                     config.history_epochs, ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES))
     else:
         val_batch = sampler.batch(*world.shard(val_draw))
     train_model_ = model

@@ -26,12 +26,16 @@ Architectures
 ``cnn``
     Ablation of ``convlstm``: the same encoder/decoder with the recurrent core replaced
     by plain convolutions over the epochs stacked as channels ("CNN without LSTM").
+``tau``
+    SimVP/TAU-style: the same encoder/decoder with a temporal-attention translator over
+    the stacked epochs (large-kernel depth-wise spatial attention x channel attention),
+    no recurrence; any grid size (:mod:`insar_raster.models.tau`).
 """
 from __future__ import annotations
 
-ARCHITECTURES = ("convlstm", "paper", "cnn")
+ARCHITECTURES = ("convlstm", "paper", "cnn", "tau")
 #: Architectures that run on any grid size (predicted by overlapping tiles).
-FULLY_CONVOLUTIONAL = ("convlstm", "cnn")
+FULLY_CONVOLUTIONAL = ("convlstm", "cnn", "tau")
 
 
 def build_model(arch: str, **hparams):
@@ -48,6 +52,8 @@ def build_model(arch: str, **hparams):
         from insar_raster.models.paper import PaperCNNLSTM as cls
     elif arch == "cnn":
         from insar_raster.models.convlstm import ConvForecaster as cls
+    elif arch == "tau":
+        from insar_raster.models.tau import TAUForecaster as cls
     else:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     return cls(**hparams)

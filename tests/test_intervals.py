@@ -1,0 +1,65 @@
+"""Calibrated forecast intervals (split conformal, scaled by each cell's noise)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from insar_raster.errors import InputError
+from insar_raster.forecast.intervals import conformal_quantiles, coverage_and_width, noise_level
+from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster.forecast.windows import chronological_split
+from insar_raster.synth import make_scene_cube
+
+
+def test_noise_level_recovers_white_noise_under_a_trend():
+    rng = np.random.default_rng(0)
+    t = np.arange(80)[:, None, None]
+    sigma = np.array([0.5, 2.0, 4.0])[None, None, :]
+    series = 3.0 * t + rng.normal(0, 1, (80, 200, 3)) * sigma
+    est = noise_level(series)
+    assert np.allclose(est.mean(axis=0), sigma[0, 0], rtol=0.1)
+
+
+def test_conformal_quantile_is_the_finite_sample_order_statistic():
+    scores = np.arange(1, 10, dtype=float)[:, None]  # n = 9
+    q = conformal_quantiles(scores, levels=(80, 90))
+    assert q == [[8.0], [9.0]]  # ceil(10 * 0.8) = 8th, ceil(10 * 0.9) = 9th
+
+
+@pytest.fixture(scope="module")
+def noisy_model():
+    # Known noise: white, 2 mm, no atmosphere; half the cells twice as noisy.
+    cube, truth = make_scene_cube((24, 24), 90, scene="bowl", seed=7, atmosphere_mm=0.0, white_noise_mm=2.0)
+    split = chronological_split(90, 12, 4, 0.25, 0.25)
+    model = train_model(cube, TrainConfig(window=12, steps=4, epochs=1, samples_per_epoch=16, val_patches=8,
+                                          val_fraction=0.25, test_fraction=0.25, device="cpu", seed=0),
+                        split=split, progress=False)
+    return cube, split, model
+
+
+@pytest.mark.parametrize("level", [60, 80, 95])
+def test_interval_coverage_on_held_out_epochs_matches_the_level(noisy_model, level):
+    cube, split, model = noisy_model
+    assert model.has_intervals
+    starts = split.test
+    forecast = model.predict_windows(cube, starts)
+    lower, upper = model.interval_bounds(cube, starts, forecast, level)
+    observed = cube["displacement"].values[split.target_indices("test")]
+    cover, width = coverage_and_width(lower, upper, observed)
+    assert np.all(np.abs(cover - level) <= 5.0), cover
+    assert np.all(width > 0)
+    # A wrong scale breaks it: half-width intervals cover far less.
+    mid = (lower + upper) / 2
+    narrow, _ = coverage_and_width(mid - (upper - lower) / 4, mid + (upper - lower) / 4, observed)
+    assert np.all(narrow < level - 10)
+
+
+def test_forecast_writes_bounds_and_refuses_bad_levels(noisy_model):
+    cube, _, model = noisy_model
+    out = model.forecast(cube, interval=80)
+    d, lo, hi = (out[v].values for v in ("displacement", "displacement_lower", "displacement_upper"))
+    ok = np.isfinite(d)
+    assert ok.any() and np.all(lo[ok] < d[ok]) and np.all(d[ok] < hi[ok])
+    assert np.array_equal(np.isfinite(lo), ok)
+    with pytest.raises(InputError, match="between 50 and 99"):
+        model.forecast(cube, interval=99.5)

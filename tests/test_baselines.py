@@ -164,3 +164,32 @@ def test_no_baseline_reads_epochs_after_the_last_input(name):
     corrupted[start + 6:] += 1000.0  # the targets and everything after them
     after = model.predict_windows(_cube(corrupted, np.arange(50) * 12), [start])
     np.testing.assert_array_equal(before, after)
+
+
+def test_dlinear_and_tcn_are_causal_fitted_and_beat_persistence_on_a_trend():
+    """Both read only the past (a change after the last input epoch changes nothing) and
+    extrapolate a noisy linear trend better than persistence."""
+    import numpy as np
+
+    from insar_raster.evaluate.sequence_baselines import CausalTCN, DLinear
+    from insar_raster.forecast.windows import chronological_split
+    from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.cube import make_cube
+
+    rng = np.random.default_rng(0)
+    n, shape = 70, (10, 12)
+    v = rng.uniform(-3, 3, shape)  # mm per epoch
+    values = v[None] * np.arange(n)[:, None, None] + rng.normal(0, 0.5, (n, *shape))
+    times = np.datetime64("2020-01-01") + np.arange(n) * np.timedelta64(12, "D")
+    cube = make_cube(values.astype(np.float32), times, GridSpec("EPSG:3035", 100.0, 0.0, 0.0, shape[1], shape[0]))
+    split = chronological_split(n, 8, 3)
+    truth = (v[None] * np.arange(n)[:, None, None])[split.target_indices("test")]
+    persistence = np.repeat(values[split.test + 7][:, None], 3, axis=1)
+    for model in (DLinear(8, 3, history=40), CausalTCN(8, 3, history=24, iterations=80, batch_size=128, lr=5e-3)):
+        assert model.fit(cube, split) is model and model.lookback_ >= 8
+        pred = model.predict_windows(cube, split.test)
+        assert np.sqrt(np.mean((pred - truth) ** 2)) < 0.6 * np.sqrt(np.mean((persistence - truth) ** 2))
+        later = cube.copy(deep=True)
+        later["displacement"].values[split.test[0] + 8:] += 100.0
+        assert np.allclose(model.predict_windows(later, split.test[:1]), pred[:1], atol=1e-4)
+        assert model.details()["parameters"] > 0

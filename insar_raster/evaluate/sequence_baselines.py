@@ -17,7 +17,7 @@ forecast the change at each of the ``steps`` target epochs at once (direct multi
   head on the last epoch's features. Inputs: the change relative to the last value
   (divided by the training RMS of the targets) and each epoch's time position (in
   acquisition steps, so irregular gaps show). Adam on random training rows, early
-  stopping on validation rows.
+  stopping on validation rows; one CPU thread (its convolutions are too small for more).
 
 Training rows are random (training sample, valid pixel) pairs whose whole lookback and
 targets are observed, at most ``max_rows``. Pixels with a gap in their lookback get no
@@ -102,6 +102,17 @@ class _SequenceBaseline(WindowBaseline):
         self._fit_rows(train, val if val is not None and len(val[0]) else None)
         return self
 
+    def details(self) -> dict:
+        """What a report shows about the fitted model (JSON-ready)."""
+        out = {"lookback_epochs": int(getattr(self, "lookback_", 0)), "train_rows": int(getattr(self, "n_train_rows_", 0))}
+        if hasattr(self, "lookback_"):
+            out["parameters"] = self.n_parameters
+        return out
+
+    def intrinsic_importance(self) -> dict | None:
+        """No importance of its own (the permutation test applies)."""
+        return None
+
     def predict_windows(self, cube, starts):
         if not hasattr(self, "lookback_"):
             raise RuntimeError(f"{self.name} is not fitted; call fit(cube, split) first")
@@ -163,7 +174,7 @@ class DLinear(_SequenceBaseline):
                 errors[alpha] = 0.0
                 break
             errors[alpha] = float(np.mean((self._design(val[0]) @ coef - val[1]) ** 2))
-        self.alpha_ = min(errors, key=errors.get)
+        self.alpha_ = float(min(errors, key=errors.get))
         self.coef_ = self._solve(normal, self.alpha_)
         log.debug("dlinear: lookback %d, alpha %g (validation MSE %s)", self.lookback_, self.alpha_, errors)
 
@@ -200,6 +211,16 @@ class CausalTCN(_SequenceBaseline):
         return torch.from_numpy(np.stack([x / self.scale_, positions / max(1, self.lookback_)], axis=1).astype(np.float32))
 
     def _fit_rows(self, train, val):
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny convolutions: threads cost more than they save
+        try:
+            self._train_network(train, val)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train_network(self, train, val):
         import torch
 
         from insar_raster.models.tcn import TCN
@@ -242,9 +263,14 @@ class CausalTCN(_SequenceBaseline):
         import torch
 
         out = []
-        with torch.inference_mode():
-            for i in range(0, len(x), 8192):
-                out.append(self.network_(self._tensor(x[i:i + 8192], positions[i:i + 8192])).numpy())
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for i in range(0, len(x), 8192):
+                    out.append(self.network_(self._tensor(x[i:i + 8192], positions[i:i + 8192])).numpy())
+        finally:
+            torch.set_num_threads(threads)
         return np.concatenate(out) * np.float32(self.scale_)
 
     @property

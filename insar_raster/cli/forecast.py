@@ -49,6 +49,11 @@ def add_parser(subparsers, parents):
                    help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
                         "with displacement active and the time steps)")
     add_budget_options(p, force=False)
+    p.add_argument("--interval", type=float, metavar="PERCENT",
+                   help="also write the calibrated PERCENT %% forecast interval (50-99): <stem>_lower.tif and "
+                        "<stem>_upper.tif beside a .tif output (same bands, dates, CRS and style), or the variables "
+                        "displacement_lower/displacement_upper in a .nc; split-conformal on the validation epochs, "
+                        "scaled by each cell's noise level, so PERCENT %% of future observations fall inside")
     add_plot_options(p)
     add_training_options(p)
     add_variable_option(p)
@@ -81,8 +86,19 @@ def run(args) -> int:
         check_plot_path(plot_path, args.overwrite)
     if args.steps is not None and args.steps < 1:
         raise InputError("--steps", f"must be at least 1, got {args.steps}")
+    bound_paths = {}
+    if args.interval is not None:
+        if not 50 <= args.interval <= 99:
+            raise InputError("--interval", f"must be between 50 and 99 (percent), got {args.interval:g}")
+        if output.suffix.lower() in (".tif", ".tiff"):
+            bound_paths = {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in ("lower", "upper")}
+            for path in bound_paths.values():
+                check_output_path(path, args.overwrite)
     if args.model:
         forecaster = load_model(args.model)  # before opening the cube: a bad model fails fast
+        if args.interval is not None and not forecaster.has_intervals:
+            raise InputError(args.model, "this model file has no interval calibration (trained before intervals "
+                             "existed, or without validation epochs)", "retrain it, or drop --interval")
         if args.save_model:
             raise InputError("--save-model", "only applies when training here (no --model)")
     else:
@@ -98,7 +114,7 @@ def run(args) -> int:
         if args.save_model:
             forecaster.save(args.save_model, overwrite=args.overwrite)
             log.info("wrote %s", args.save_model)
-    forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet)
+    forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet, interval=args.interval)
     if args.points:
         from insar_raster.forecast.points import forecast_points
         from insar_raster.io.points import read_points
@@ -112,6 +128,13 @@ def run(args) -> int:
     else:
         kwargs = {"style": not args.no_style}
         write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
+        for name, path in bound_paths.items():  # GeoTIFF: one file per bound, laid out as the forecast
+            var = f"displacement_{name}"
+            bound = forecast[[var]].rename({var: "displacement"})
+            bound.attrs.update(forecast.attrs, title=f"InSAR displacement forecast, {name} bound of the "
+                               f"{args.interval:g} % interval")
+            write_cube(bound, path, overwrite=args.overwrite, **kwargs)
+            log.info("wrote %s", path)
     if plot_path is not None:
         plot_forecast(cube, forecast, plot_path, points=args.plot_points, overwrite=args.overwrite)
         log.info("wrote %s", plot_path)

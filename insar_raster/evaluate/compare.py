@@ -87,6 +87,7 @@ def evaluate_cube(
     points: xr.Dataset | None = None,
     holdout_block: int | None = None,
     point_base: str | None = None,
+    interval: float | None = EvaluateConfig.interval,
 ) -> dict:
     """Fit every model on the same chronological split and score it on the test samples.
 
@@ -140,6 +141,11 @@ def evaluate_cube(
     point_base : str, optional
         The model whose grid forecast the point forecast uses (default: the default deep
         model when evaluated, else ``history_fit``, else the last model).
+    interval : float or None
+        Level (percent) of the calibrated forecast intervals scored on the test epochs
+        (coverage of the observations and mean width per step) for the models that
+        carry an interval calibration (:mod:`insar_raster.forecast.intervals`); None
+        skips it.
 
     Returns
     -------
@@ -153,7 +159,9 @@ def evaluate_cube(
 
     config = EvaluateConfig(window=window, steps=steps, seed=seed, epochs=epochs, val_fraction=val_fraction,
                             test_fraction=test_fraction, device=device, max_rows=max_rows,
-                            permutation_repeats=permutation_repeats)
+                            permutation_repeats=permutation_repeats, interval=interval)
+    if interval is not None and not 50 <= float(interval) <= 99:
+        raise InputError(None, f"interval level must be between 50 and 99 percent, got {interval:g}")
     names = parse_models(models)
     if "persistence" not in names:
         names = ["persistence"] + names
@@ -232,6 +240,22 @@ def evaluate_cube(
         info[name]["observed"] = score_by_step(pred, observed, common, reference)
         if truth_values is not None:
             info[name]["truth"] = score_by_step(pred, truth_targets, truth_common, reference)
+    # Scenes with fronts: the cells a front reaches during each sample's horizon.
+    from insar_raster.evaluate.fronts import front_cells
+
+    fronts = front_cells(truth, cube, split) if truth_values is not None else None
+    if fronts is not None and (truth_common & fronts).any():
+        for name, pred in predictions.items():
+            info[name]["truth_front_cells"] = score_by_step(pred, truth_targets, truth_common & fronts, reference)
+    if interval is not None:
+        from insar_raster.forecast.intervals import coverage_and_width
+
+        for name, model in fitted.items():
+            if getattr(model, "has_intervals", False):
+                lower, upper = model.interval_bounds(cube, split.test, predictions[name], interval)
+                cover, width = coverage_and_width(lower, upper, observed)
+                info[name]["interval"] = {"level_percent": float(interval), "coverage_percent": cover.tolist(),
+                                          "mean_width_mm": width.tolist()}
     for against in ("observed", "truth") if truth_values is not None else ("observed",):
         ref = info["persistence"][against]
         for name in names:

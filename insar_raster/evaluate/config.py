@@ -38,6 +38,9 @@ class EvaluateConfig:
         Training rows (sample x pixel) of LASSO and LightGBM.
     permutation_repeats : int
         Donor windows per lag in the permutation test (0 disables it).
+    interval : float or None
+        Level (percent, 50-99) of the calibrated forecast intervals whose coverage of
+        the test observations and mean width are reported (models that carry them).
     """
 
     window: int = _train_field("window")
@@ -50,3 +53,5 @@ class EvaluateConfig:
     device: str = option(TrainConfig.device, "deep models: auto, cpu or cuda", choices=DEVICES)
     max_rows: int = option(100_000, "training rows (sample x pixel) for LASSO and LightGBM")
     permutation_repeats: int = option(2, "donor windows per lag in the permutation test; 0 skips it")
+    interval: float | None = option(80.0, "level (percent, 50-99) of the calibrated forecast intervals whose "
+                                          "coverage and width are reported", metavar="PERCENT")

@@ -40,6 +40,16 @@ def _baseline(name: str) -> Callable:
     return make
 
 
+def _sequence(name: str) -> Callable:
+    def make(config, train_options, progress):
+        from insar_raster.evaluate.sequence_baselines import CausalTCN, DLinear
+
+        cls = {"dlinear": DLinear, "tcn": CausalTCN}[name]
+        return cls(config.window, config.steps, seed=config.seed, max_rows=config.max_rows)
+
+    return make
+
+
 def _network(arch: str) -> Callable:
     def make(config, train_options, progress):
         from insar_raster.forecast.config import TrainConfig
@@ -78,10 +88,21 @@ MODELS = {
     "lightgbm": ModelEntry(
         "baseline", "LightGBM on the pixel's last L values (relative to the last) + level + day of year, predicts "
                     "the change, one model per step (direct)", _DIRECT, _baseline("lightgbm")),
+    "dlinear": ModelEntry(
+        "baseline", "DLinear: the pixel's long past (up to 150 epochs) split into a moving-average trend and a "
+                    "remainder, one linear layer per component (ridge, closed form), predicts the change",
+        _ALL_AT_ONCE, _sequence("dlinear")),
+    "tcn": ModelEntry(
+        "baseline", "causal TCN on the pixel's last 64 epochs (dilated causal convolutions, receptive field 61 "
+                    "epochs; change and time position as inputs), predicts the change", _ALL_AT_ONCE,
+        _sequence("tcn")),
     "paper": ModelEntry("deep", "the paper's CNN-LSTM (3 conv blocks, LSTM over flattened maps, dense output)",
                         _ALL_AT_ONCE, _network("paper")),
     "cnn": ModelEntry("deep", "ablation: the default model without its recurrent core (CNN without LSTM)",
                       _ALL_AT_ONCE, _network("cnn")),
+    "tau": ModelEntry(
+        "deep", "SimVP/TAU-style: the default model's prior, filter, encoder and decoder with a temporal-attention "
+                "translator over the stacked epochs instead of the ConvLSTM", _ALL_AT_ONCE, _network("tau")),
     "convlstm": ModelEntry(
         "deep", "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then "
                 "a fully convolutional encoder, ConvLSTM and velocity decoder whose correction is kept only if it "

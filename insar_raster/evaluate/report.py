@@ -185,6 +185,37 @@ def _findings(results: dict) -> list[str]:
     return out
 
 
+def _front_and_interval_sections(results: dict) -> list[str]:
+    """Scores on the cells a front reaches during the horizon; interval coverage per step."""
+    models = results["models"]
+    lines = []
+    fronts = {n: m["truth_front_cells"] for n, m in models.items() if m.get("truth_front_cells")}
+    if fronts:
+        best = min((n for n in fronts if models[n]["kind"] == "baseline"),
+                   key=lambda n: fronts[n]["overall"]["rmse"], default=None)
+        lines += ["## Cells a front reaches during the horizon (against the truth)", "",
+                  "Cells that had not moved when the forecast was made and that a front moves during its "
+                  "horizon: only their neighbours' recent past tells that they will.", "",
+                  "| model | RMSE (mm) | / best baseline |", "|---|---:|---:|"]
+        for name, score in fronts.items():
+            ratio = score["overall"]["rmse"] / fronts[best]["overall"]["rmse"] if best else float("nan")
+            lines.append(f"| {name} | {_fmt(score['overall']['rmse'])} | {ratio:.2f} |")
+        lines.append("")
+    cover = {n: m["interval"] for n, m in models.items() if m.get("interval")}
+    if cover:
+        level = next(iter(cover.values()))["level_percent"]
+        steps = len(next(iter(cover.values()))["coverage_percent"])
+        lines += [f"## Forecast intervals ({level:g} %, calibrated on validation)", "",
+                  "Share of test observations inside the interval and its mean width, per forecast step.", "",
+                  "| model | " + " | ".join(f"step {k + 1}" for k in range(steps)) + " |",
+                  "|---|" + "---:|" * steps]
+        for name, c in cover.items():
+            lines.append(f"| {name} | " + " | ".join(f"{p:.1f} % / {w:.2f} mm" for p, w in
+                                                     zip(c["coverage_percent"], c["mean_width_mm"])) + " |")
+        lines.append("")
+    return lines
+
+
 def markdown(results: dict) -> str:
     """The whole ``report.md`` text."""
     split = results["split"]
@@ -223,6 +254,7 @@ def markdown(results: dict) -> str:
         lines += _holdout_lines(results)
     if results.get("has_truth"):
         lines += ["## Scores against the noise-free truth", "", overall_table(results, "truth"), ""]
+    lines += _front_and_interval_sections(results)
     lines += ["## RMSE per forecast step (mm, on the cells, against the gridded observations)", "", per_step_table(results), "",
               "![RMSE per step](rmse_per_step.png)", "", "## What the numbers say", ""]
     lines += [f"- {text}" for text in _findings(results)]

@@ -161,7 +161,7 @@ def evaluate_cube(
                             test_fraction=test_fraction, device=device, max_rows=max_rows,
                             permutation_repeats=permutation_repeats, interval=interval)
     if interval is not None and not 50 <= float(interval) <= 99:
-        raise InputError(None, f"interval level must be between 50 and 99 percent, got {interval:g}")
+        raise InputError(None, f"must be between 50 and 99 (percent), got {interval:g}", param="interval")
     names = parse_models(models)
     if "persistence" not in names:
         names = ["persistence"] + names

@@ -410,7 +410,7 @@ class Forecaster:
         try:
             q = quantile_at(self.metadata_["intervals"], float(level))
         except ValueError as exc:
-            raise InputError(None, str(exc)) from None
+            raise InputError(None, str(exc), param="interval") from None
         steps = forecast.shape[1]
         starts = np.asarray(starts, dtype=int).reshape(-1)
         sigma = self._noise_levels(CubeReader(cube), starts + self.window - 1)

@@ -85,5 +85,5 @@ def test_realistic_atmosphere_is_ar1_and_the_old_scenes_stay_white():
 
 def test_urban_seasonal_amplitude_changes_from_year_to_year():
     sc = build_scene((16, 16), 200, scene="urban", seed=1)
-    mids, factors = sc.seasonal_years
+    _mids, factors = sc.seasonal_years
     assert factors.min() >= 0.5 and factors.max() <= 1.6 and factors.std() > 0.1

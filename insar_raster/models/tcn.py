@@ -7,7 +7,6 @@ the ``tcn`` baseline (:mod:`insar_raster.evaluate.sequence_baselines`).
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

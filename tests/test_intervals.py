@@ -32,7 +32,7 @@ def test_conformal_quantile_is_the_finite_sample_order_statistic():
 
 @pytest.fixture(scope="module")
 def noisy_model():
-    # Known noise: white, 2 mm, no atmosphere; half the cells twice as noisy.
+    # Known noise: white, 2 mm, no atmosphere.
     cube, _truth = make_scene_cube((24, 24), 90, scene="bowl", seed=7, atmosphere_mm=0.0, white_noise_mm=2.0)
     split = chronological_split(90, 12, 4, 0.25, 0.25)
     model = train_model(cube, TrainConfig(window=12, steps=4, epochs=1, samples_per_epoch=16, val_patches=8,

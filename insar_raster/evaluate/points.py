@@ -125,9 +125,10 @@ def evaluate_points(mps: dict, days: np.ndarray, grid_values: np.ndarray, split,
     point_model = None
     if base is not None and base_val_prediction is not None:
         change_val = cell_change_at_points(base_val_prediction, grid_values[fit_starts + window - 1], rows, cols)
-        point_model = PointForecaster(window, steps, history).fit(values, days, fit_starts, change_val, use)
+        series = sample_grid(grid_values, rows, cols).T  # the cube at each MP, (n_mp, time)
+        point_model = PointForecaster(window, steps, history).fit(values, days, fit_starts, change_val, use, series)
         change_test = cell_change_at_points(predictions[base], grid_values[split.test + window - 1], rows, cols)
-        preds["point_forecast"] = point_model.predict(values, days, split.test, change_test)
+        preds["point_forecast"] = point_model.predict(values, days, split.test, change_test, grid_series=series)
     common = np.isfinite(observed)
     for pred in preds.values():
         common &= np.isfinite(pred)

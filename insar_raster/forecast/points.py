@@ -34,6 +34,7 @@ what ``evaluate`` measures (``evaluate --points``).
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import xarray as xr
@@ -45,13 +46,16 @@ log = logging.getLogger("insar_raster")
 
 #: Residuals averaged into the ``r_recent`` feature (epochs).
 RECENT_EPOCHS = 4
+#: Candidate shrinkage of the learned weights towards the MP's own history fit (0: the
+#: learned weights, 1: the history fit), chosen by two-fold cross-validation in time.
+SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: The forecasts the point forecast combines, per MP and step ``k`` (``level``: the MP's
 #: history fit at the last input epoch; ``recent``: ``level`` plus the mean residual of
 #: the last :data:`RECENT_EPOCHS` epochs, a denoised last value):
 #: the last value (per-MP persistence), the history fit (per-MP history fit), ``recent``
 #: held, ``recent`` + the history fit's change, ``recent`` + the grid forecast's change.
 MEMBERS = ("mp_persistence", "mp_history_fit", "recent_level", "recent_level_plus_history_change",
-           "recent_level_plus_grid_change")
+           "recent_level_plus_grid_change", "recent_level_plus_grid_trend_and_own_annual_change")
 
 
 # --------------------------------------------------------------------------- sampling
@@ -238,7 +242,8 @@ class MPHistoryFit:
                 first = max(0, last + 1 - RECENT_EPOCHS)
                 fitted = history_eval(coef[:, :, None], days[first:last + 1], days[last])[:, :, 0]  # (m, n_mp)
                 levels[i] = fitted[-1]
-                with np.errstate(invalid="ignore"):
+                with warnings.catch_warnings():  # an MP (or cube cell) with no valid recent epoch: NaN
+                    warnings.simplefilter("ignore", RuntimeWarning)
                     recent[i] = np.nanmean(values[:, first:last + 1].T - fitted, axis=0)
                 # The annual terms' part of the extrapolated change (the rest is trend + acceleration).
                 design = harmonic_design(np.r_[days[last], tdays[i]], days[last])[:, 3:]
@@ -267,6 +272,20 @@ class MPHistoryFit:
         """Forecasts (n, steps, n_mp) mm of the samples ``starts``; ``target_days``
         (n, steps) for targets past the end of ``values``."""
         return self._predict(np.asarray(values, np.float32), days, starts, self.acceleration_ridge_, target_days)
+
+
+def _convex_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares weights ``w >= 0``, ``sum(w) = 1`` of the columns of ``x`` for ``y``."""
+    from scipy.optimize import nnls
+
+    m = x.shape[1]
+    gram, rhs = x.T @ x, x.T @ y
+    # The sum constraint as a heavily weighted extra row of a non-negative least squares
+    # problem, on the normal equations (Cholesky factor), so its size is (m + 1, m).
+    scale = np.sqrt(np.trace(gram) / m) * 1e3
+    chol = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) * np.eye(m))
+    w, _ = nnls(np.vstack([chol.T, scale * np.ones((1, m))]), np.r_[np.linalg.solve(chol, rhs), scale])
+    return w / w.sum() if w.sum() > 0 else np.eye(m)[1]
 
 
 class PointForecaster:
@@ -301,11 +320,11 @@ class PointForecaster:
         self.history = history
         self.acceleration_ridge = acceleration_ridge
 
-    def _members(self, values, days, starts, cell_change, target_days=None):
+    def _members(self, values, days, starts, cell_change, target_days=None, grid_series=None):
         """Member forecasts (n, steps, n_mp, members) mm."""
         hf = self.history_fit_
-        pred, level, recent, _ = hf._predict(values, days, starts, hf.acceleration_ridge_, target_days,
-                                             with_level=True)
+        pred, level, recent, annual = hf._predict(values, days, starts, hf.acceleration_ridge_, target_days,
+                                                  with_level=True)
         last = values[:, np.asarray(starts) + self.window - 1].T  # (n, n_mp)
         n, steps, n_mp = pred.shape
         cell = np.asarray(cell_change, np.float32)
@@ -319,9 +338,21 @@ class PointForecaster:
         out[..., 3] = recent_level + pred - level[:, None]
         # No grid forecast at the MP: the member falls back to the MP's recent level.
         out[..., 4] = recent_level + np.where(np.isfinite(cell), cell, 0.0)
+        # The trend + acceleration of the history fit of the cube's series at the MP
+        # (many MPs' average: a steadier trend than one MP's) with the MP's own annual
+        # term; without it (or where the cube is masked), the MP's own history change.
+        own = out[..., 3]
+        if grid_series is None:
+            out[..., 5] = own
+        else:
+            gpred, glevel, _, gannual = hf._predict(np.asarray(grid_series, np.float32), days, starts,
+                                                    hf.acceleration_ridge_, target_days, with_level=True)
+            member = recent_level + (gpred - glevel[:, None] - gannual) + annual
+            out[..., 5] = np.where(np.isfinite(member), member, own)
         return out
 
-    def fit(self, values: np.ndarray, days: np.ndarray, starts, cell_change: np.ndarray, use=None) -> "PointForecaster":
+    def fit(self, values: np.ndarray, days: np.ndarray, starts, cell_change: np.ndarray, use=None,
+            grid_series: np.ndarray | None = None) -> "PointForecaster":
         """Learn the weights on samples whose targets are observed.
 
         Parameters
@@ -337,9 +368,10 @@ class PointForecaster:
             The grid forecast's change at the MPs (:func:`cell_change_at_points`).
         use : ndarray of bool (n_mp,), optional
             MPs that may be training targets (a spatial hold-out leaves the others out).
+        grid_series : ndarray (n_mp, n_times), optional
+            The cube's observed series sampled at each MP (:func:`sample_grid`), for the
+            last member; without it that member is the MP's own history change.
         """
-        from scipy.optimize import nnls
-
         values = np.asarray(values, np.float32)
         days = np.asarray(days, np.float64)
         starts = np.asarray(starts, int).reshape(-1)
@@ -350,31 +382,40 @@ class PointForecaster:
         use = np.ones(values.shape[0], bool) if use is None else np.asarray(use, bool)
         self.history_fit_ = MPHistoryFit(self.window, self.steps, self.history,
                                          self.acceleration_ridge).fit(values, days, starts, use)
-        members = self._members(values, days, starts, cell_change)
+        members = self._members(values, days, starts, cell_change, grid_series=grid_series)
         target = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
-        weights = np.zeros((self.steps, len(MEMBERS)))
+        history_only = np.eye(len(MEMBERS))[1]
+        # Two folds in time (early / late fitting samples): how far to trust the learned
+        # weights over the MP's own history fit, chosen where each fold's weights are
+        # scored on the other fold.
+        half = np.arange(len(starts)) < len(starts) // 2
+        weights = np.tile(history_only, (self.steps, 1))
+        shrink = np.ones(self.steps)
         for k in range(self.steps):
-            x = members[:, k][:, use].reshape(-1, len(MEMBERS)).astype(np.float64)
-            y = target[:, k][:, use].reshape(-1).astype(np.float64)
-            ok = np.isfinite(x).all(axis=1) & np.isfinite(y)
+            x = members[:, k][:, use].astype(np.float64)  # (n, n_use, M)
+            y = target[:, k][:, use].astype(np.float64)
+            ok = np.isfinite(x).all(axis=-1) & np.isfinite(y)
             if ok.sum() < 2 * len(MEMBERS):
-                weights[k, 1] = 1.0  # too little to learn from: the MP's history fit
-                continue
-            x, y = x[ok], y[ok]
-            # Least squares with w >= 0 and sum(w) = 1: the sum as a heavily weighted
-            # extra row of a non-negative least squares problem, on the normal equations.
-            gram, rhs = x.T @ x, x.T @ y
-            scale = np.sqrt(np.trace(gram) / len(MEMBERS)) * 1e3
-            chol = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) * np.eye(len(MEMBERS)))
-            a = np.vstack([chol.T, scale * np.ones((1, len(MEMBERS)))])
-            b = np.r_[np.linalg.solve(chol, rhs), scale]
-            w, _ = nnls(a, b)
-            weights[k] = w / w.sum() if w.sum() > 0 else np.eye(len(MEMBERS))[1]
+                continue  # too little to learn from: the MP's history fit
+            weights[k] = _convex_weights(x[ok], y[ok])
+            if half.any() and (~half).any():
+                errors = {lam: 0.0 for lam in SHRINKS}
+                for fold in (half, ~half):
+                    a_ok, b_ok = ok & fold[:, None], ok & ~fold[:, None]
+                    if a_ok.sum() < 2 * len(MEMBERS) or not b_ok.any():
+                        continue
+                    w_fold = _convex_weights(x[a_ok], y[a_ok])
+                    for lam in SHRINKS:
+                        wk = (1 - lam) * w_fold + lam * history_only
+                        errors[lam] += float(np.sum((x[b_ok] @ wk - y[b_ok]) ** 2))
+                shrink[k] = min(errors, key=lambda lam: (errors[lam], -lam))
+                weights[k] = (1 - shrink[k]) * weights[k] + shrink[k] * history_only
+        self.shrink_ = shrink
         self.weights_ = weights
         self.n_fit_pairs_ = int(use.sum()) * len(starts)
         return self
 
-    def predict(self, values, days, starts, cell_change, target_days=None) -> np.ndarray:
+    def predict(self, values, days, starts, cell_change, target_days=None, grid_series=None) -> np.ndarray:
         """Point forecasts (n, steps, n_mp) mm of the samples ``starts``.
 
         ``target_days`` (n, steps) gives the target dates when they lie past the end of
@@ -383,12 +424,13 @@ class PointForecaster:
             raise RuntimeError("PointForecaster is not fitted; call fit first")
         values = np.asarray(values, np.float32)
         members = self._members(values, np.asarray(days, np.float64), np.asarray(starts, int).reshape(-1),
-                                cell_change, target_days)
+                                cell_change, target_days, grid_series)
         return np.einsum("nkpm,km->nkp", members, self.weights_).astype(np.float32)
 
     def details(self) -> dict:
         """Fitted weights per step (JSON-ready)."""
         return {"members": list(MEMBERS), "weights": np.round(self.weights_, 4).tolist(),
+                "shrink_to_history_fit": self.shrink_.tolist(),
                 "acceleration_ridge": self.history_fit_.acceleration_ridge_, "fit_pairs": self.n_fit_pairs_}
 
 
@@ -437,12 +479,13 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
     starts = calibration_starts(cube.sizes["time"], window, steps, n_calibration)
     cal = np.asarray(forecaster.predict_windows(cube, starts), np.float32)[:, :steps]
     change = cell_change_at_points(cal, grid[starts + window - 1], mps["rows"], mps["cols"])
-    model = PointForecaster(window, steps).fit(values, days, starts, change)
+    series = sample_grid(grid, mps["rows"], mps["cols"]).T  # the cube at each MP, (n_mp, time)
+    model = PointForecaster(window, steps).fit(values, days, starts, change, grid_series=series)
     origin = np.array([cube.sizes["time"] - window])
     future = np.asarray(forecast[CUBE_VARIABLE].values, np.float32)[None]
     future_change = cell_change_at_points(future, grid[-1:], mps["rows"], mps["cols"])
     target_days = times_in_days(forecast)[None]
-    pred = model.predict(values, days, origin, future_change, target_days)[0].T  # (n_mp, steps)
+    pred = model.predict(values, days, origin, future_change, target_days, series)[0].T  # (n_mp, steps)
     velocity = mps["mean_velocity"]
     if velocity is None:
         years = (days - days[0]) / 365.25

@@ -1,0 +1,82 @@
+"""Cell scores and scores at the measurement points (MPs) on synthetic scenes with per-MP behaviour.
+
+Per scene: ``make_scene`` points (each MP with its own offset, seasonal amplitude and
+2-4 mm noise), gridded with the default linear gridder, then ``evaluate_cube`` with
+``points=`` (and optionally ``holdout_block=``). Prints one Markdown table per scene:
+every model's RMSE on the cells (against the gridded observations) beside its RMSE at
+the MPs (against each MP's own held-out values), including per-MP persistence, the
+per-MP history fit and the point forecast. Nothing is asserted: numbers for
+benchmarks/README.md.
+
+    .venv/bin/python benchmarks/points_scenes.py [--scenes mixed,realistic] [--models ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+from insar_raster.evaluate import evaluate_cube
+from insar_raster.evaluate.points import MP_MODELS
+from insar_raster.grid.gridders import grid_points
+from insar_raster.synth import make_scene
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", default="mixed,fronts,switching,urban,realistic")
+    parser.add_argument("--points", type=int, default=5000)
+    parser.add_argument("--shape", default="48x48")
+    parser.add_argument("--n-epochs", type=int, default=120)
+    parser.add_argument("--models", default="persistence,trend,trend_seasonal,history_fit,lasso,lightgbm")
+    parser.add_argument("--point-base", default=None, help="model under the point forecast (default: evaluate's)")
+    parser.add_argument("--holdout-block", type=int, default=None)
+    parser.add_argument("--train-epochs", type=int, default=None, help="max training epochs of the deep models")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    summary = {}
+    for scene in args.scenes.split(","):
+        points, _ = make_scene(args.points, shape, args.n_epochs, scene=scene, seed=args.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cube = grid_points(points).compute()
+            t0 = time.perf_counter()
+            res = evaluate_cube(cube, args.models.split(","), points=points, holdout_block=args.holdout_block,
+                                point_base=args.point_base, epochs=args.train_epochs, seed=args.seed,
+                                permutation_repeats=0, keep_arrays=False)
+        seconds = time.perf_counter() - t0
+        pts = res["points"]
+        print(f"\n### {scene}: {shape[0]}x{shape[1]} cells of 100 m, {args.points} MPs, {args.n_epochs} epochs, "
+              f"window {res['window']}, steps {res['steps']}, seed {args.seed}; point forecast on {pts['base']}; "
+              f"{seconds:.0f} s\n")
+        head = "| model | cells: RMSE vs gridded obs (mm) | MPs: RMSE vs own obs (mm) | MPs: skill vs per-MP persistence |"
+        rule = "|---|---:|---:|---:|"
+        if "holdout" in pts:
+            head += " MPs in held-out blocks (mm) | MPs elsewhere (mm) |"
+            rule += "---:|---:|"
+        print(head + "\n" + rule)
+        order = sorted(pts["models"], key=lambda n: pts["models"][n]["observed"]["overall"]["rmse"])
+        for name in order:
+            cell = res["models"].get(name, {}).get("observed", {}).get("overall", {}).get("rmse")
+            mp = pts["models"][name]["observed"]["overall"]
+            label = f"{name} (per MP)" if name in MP_MODELS else name
+            row = f"| {label} | {_fmt(cell)} | {_fmt(mp['rmse'])} | {mp['skill']:.3f} |"
+            if "holdout" in pts:
+                h = pts["holdout"]["rmse"][name]
+                row += f" {_fmt(h['held_out'])} | {_fmt(h['seen'])} |"
+            print(row)
+        summary[scene] = {n: pts["models"][n]["observed"]["overall"]["rmse"] for n in order}
+        print(f"\npoint forecast weights (first, last step over {pts['point_model']['members']}): "
+              f"{pts['point_model']['weights'][0]}, {pts['point_model']['weights'][-1]}")
+    print("\n" + json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -95,9 +95,9 @@ def test_few_points_only_drop_invalid_coordinates():
 
 def test_lonlat_out_of_range_refused_as_swapped():
     with pytest.raises(InputError, match=r"latitude outside \[-90, 90\] in 3 of 3 rows.*swapped"):
-        sanitize.check_lonlat(np.array([30.0, 31, 32]), np.array([120.0, 121, 122]), "EPSG:4326", "f.csv")
-    sanitize.check_lonlat(np.array([30.0, 31, 32]), np.array([120.0, 121, 122]), "EPSG:3035", "f.csv")  # metres
-    sanitize.check_lonlat(np.array([10.0, 10, 95]), np.array([50.0, 50, 10]), "EPSG:4326", "f.csv")  # one row
+        sanitize.check_coordinate_frame(np.array([30.0, 31, 32]), np.array([120.0, 121, 122]), "EPSG:4326", "f.csv")
+    sanitize.check_coordinate_frame(np.array([4e6, 4e6, 4e6]), np.array([120.0, 121, 122]) + 3e6, "EPSG:3035", "f.csv")
+    sanitize.check_coordinate_frame(np.array([10.0, 10, 95]), np.array([50.0, 50, 10]), "EPSG:4326", "f.csv")  # one row
 
 
 # --------------------------------------------------------------------------- dates
@@ -224,3 +224,17 @@ def test_column_named_like_a_date_that_is_none_is_refused(column, tmp_path):
     (tmp_path / "p.csv").write_text(f"pid,easting,northing,20200101,{column}\nA,4000000,3000000,0,1\n")
     with pytest.raises(InputError, match=rf"column '{column}' is named like a date \(YYYYMMDD\) but is not a valid"):
         read_points(tmp_path / "p.csv")
+
+
+@pytest.mark.parametrize("scale, where", [(1e-3, "lon"), (1e-6, "lon")])
+def test_projected_coordinates_outside_the_crs_area_are_warned(scale, where, tmp_path):
+    """Eastings/northings in km (or degrees in easting/northing columns) are not in EPSG:3035's Europe."""
+    rows = "".join(f"P{i},{(3.18e6 + 100 * i) * scale},{(3.44e6 + 50 * i) * scale},0,1\n" for i in range(20))
+    (tmp_path / "p.csv").write_text("pid,easting,northing,20200101,20200113\n" + rows)
+    with pytest.warns(UserWarning, match=r"median position .* is outside the area of ETRS89-extended / LAEA Europe"):
+        read_points(tmp_path / "p.csv")
+    (tmp_path / "q.csv").write_text("pid,easting,northing,20200101,20200113\n"
+                                    + "".join(f"P{i},{3.18e6 + 100 * i},{3.44e6 + 50 * i},0,1\n" for i in range(20)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_points(tmp_path / "q.csv").sizes["point"] == 20

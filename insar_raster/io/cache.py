@@ -323,7 +323,7 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     x = table.column(source.xc).to_numpy(zero_copy_only=False)
                     y = table.column(source.yc).to_numpy(zero_copy_only=False)
                     if raw_rows == 0:  # first block: whole-file mistakes, refused before streaming on
-                        sanitize.check_lonlat(x, y, source.crs, name)
+                        sanitize.check_coordinate_frame(x, y, source.crs, name)
                         if "pid" in {c.lower() for c in table.column_names}:
                             pid_col = next(c for c in table.column_names if c.lower() == "pid")
                             sanitize.check_pid_majority(table.column(pid_col), name, what="rows of the first block")

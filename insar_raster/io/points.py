@@ -39,7 +39,7 @@ from insar_raster.io import egms
 from insar_raster.io.dialect import sniff
 from insar_raster.io.egms import EGMS_CRS
 from insar_raster.io.sanitize import (
-    check_date_like, check_dates, check_lonlat, check_pid_majority, drop_coordinate_outliers, empty_epochs,
+    check_date_like, check_dates, check_coordinate_frame, check_pid_majority, drop_coordinate_outliers, empty_epochs,
 )
 
 log = logging.getLogger("insar_raster")
@@ -380,7 +380,7 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None, allow_dat
                 frame, values, times = _read_csv_table(source, name, allow_dates)
                 xc, yc, in_crs = _coordinate_columns(list(frame.columns), name, input_crs)
                 x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
-                check_lonlat(x, y, in_crs, name)
+                check_coordinate_frame(x, y, in_crs, name)
                 product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"
                 geometry = _frame_geometry(name, frame.attrs.get("header", list(frame.columns)), frame)
                 parts.append((name, frame, values, times, x, y, in_crs, product, geometry))

@@ -238,15 +238,27 @@ def _first_pids(points, mask) -> str:
     return "pid " + ", ".join(map(str, pids)) + more
 
 
-def check_lonlat(x, y, crs, path) -> None:
-    """Refuse geographic coordinates mostly outside the latitude range (columns swapped?).
+#: Degrees the points' median may lie outside their CRS's area of use.
+AREA_MARGIN_DEG = 10.0
 
-    Rows out of range in a file that is otherwise fine are left to the outlier rules (they
+
+def check_coordinate_frame(x, y, crs, path) -> None:
+    """Refuse coordinates that, as a whole, cannot be in ``crs``.
+
+    Geographic: latitude outside [-90, 90] in most rows (columns swapped?) or longitude
+    outside [-180, 180] is refused. Projected: when the median point lies farther than
+    :data:`AREA_MARGIN_DEG` outside the CRS's area of use (e.g. eastings in km, or degrees
+    in easting/northing columns) a warning says so (toy coordinates stay usable). Rows
+    out of range in a file that is otherwise fine are left to the outlier rules (they
     reproject to infinity, or far away).
     """
     from pyproj import CRS
 
-    if not CRS.from_user_input(crs).is_geographic or len(x) == 0:
+    crs = CRS.from_user_input(crs)
+    if len(x) == 0:
+        return
+    if not crs.is_geographic:
+        _check_area(np.asarray(x, float), np.asarray(y, float), crs, path)
         return
     x, y = np.asarray(x, float), np.asarray(y, float)
     with np.errstate(invalid="ignore"):
@@ -261,6 +273,25 @@ def check_lonlat(x, y, crs, path) -> None:
     if bad_lon.mean() > 0.5:
         raise InputError(path, f"longitude outside [-180, 180] in {int(bad_lon.sum()):,} of {len(x):,} rows",
                          "are the coordinates in degrees? otherwise give input_crs")
+
+
+def _check_area(x, y, crs, path) -> None:
+    from pyproj import Transformer
+
+    area = crs.area_of_use
+    ok = np.isfinite(x) & np.isfinite(y)
+    if area is None or not ok.any() or area.west > area.east:
+        return
+    mx, my = float(np.median(x[ok])), float(np.median(y[ok]))
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(mx, my)
+    m = AREA_MARGIN_DEG
+    if (np.isfinite(lon) and np.isfinite(lat) and area.west - m <= lon <= area.east + m
+            and area.south - m <= lat <= area.north + m):
+        return
+    where = f" (lon {lon:.1f}, lat {lat:.1f})" if np.isfinite(lon) and np.isfinite(lat) else ""
+    warnings.warn(f"{path}: the points' median position ({mx:.10g}, {my:.10g}){where} is outside the area of "
+                  f"{crs.name} (lon {area.west:g} to {area.east:g}, lat {area.south:g} to {area.north:g}): "
+                  "coordinates in other units (km?) or in another CRS? (input_crs)", stacklevel=4)
 
 
 # --------------------------------------------------------------------------- pids

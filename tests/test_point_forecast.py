@@ -209,3 +209,25 @@ def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys
     assert main(["evaluate", str(cube_path), "--holdout-blocks", "20", "--models", "persistence",
                  "-o", str(tmp_path / "r2"), "-q"]) == 2  # 32x32 cells: too small for blocks of 20
     assert "spatial hold-out" in capsys.readouterr().err
+
+
+def test_point_intervals_cover_the_next_epochs_at_about_their_level(tmp_path, scene):
+    """80 % intervals, calibrated on the cube's last observed samples, on 6 epochs never seen."""
+    points, cube = scene
+    n_past = cube.sizes["time"] - STEPS
+    past, points_past = cube.isel(time=slice(0, n_past)), points.isel(time=slice(0, n_past))
+    split = chronological_split(n_past, WINDOW, STEPS, 0.15, 0.15)
+    model = _fitted_history(past, split)
+    forecast = cube.isel(time=slice(n_past, None)).copy()
+    forecast["displacement"] = (("time", "y", "x"), model.predict_windows(past, [n_past - WINDOW])[0])
+    ds = forecast_points(model, past, points_past, forecast, interval=80)
+    lower, upper = ds["forecast_lower"].values, ds["forecast_upper"].values
+    assert np.all(lower < ds["forecast"].values) and np.all(ds["forecast"].values < upper)
+    actual = points["displacement"].values[:, n_past:]
+    covered = float(np.mean((lower <= actual) & (actual <= upper)))
+    print(f"coverage {covered:.3f}")
+    assert 0.65 < covered < 0.95
+    frame_path = write_point_forecast(ds, tmp_path / "f.csv")
+    columns = pd.read_csv(frame_path, nrows=1).columns
+    first = str(np.datetime64(forecast["time"].values[0], "D")).replace("-", "")
+    assert {first, f"{first}_lower", f"{first}_upper"} <= set(columns)

@@ -121,7 +121,8 @@ def run(args) -> int:
         from insar_raster.io.pointsout import write_point_forecast
 
         points = read_points(args.points, crs=cube.rio.crs)
-        at_points = forecast_points(forecaster, cube, points, forecast, name=", ".join(args.points))
+        at_points = forecast_points(forecaster, cube, points, forecast, name=", ".join(args.points),
+                                    interval=args.interval)
         write_point_forecast(at_points, output, overwrite=args.overwrite)
         log.info("wrote %s: %d measurement points (point forecast weights per step: %s)", output,
                  at_points.sizes["point"], at_points.attrs["point_model"]["weights"])

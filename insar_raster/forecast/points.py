@@ -434,6 +434,26 @@ class PointForecaster:
                 "acceleration_ridge": self.history_fit_.acceleration_ridge_, "fit_pairs": self.n_fit_pairs_}
 
 
+def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
+    """Each MP's noise level (mm): robust standard deviation of its last ``epochs``
+    epoch-to-epoch changes, divided by sqrt(2) (white noise appears twice in a change);
+    at least 0.1 mm."""
+    diff = np.diff(np.asarray(values, np.float64)[:, -(epochs + 1):], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mad = np.nanmedian(np.abs(diff - np.nanmedian(diff, axis=1, keepdims=True)), axis=1)
+    return np.maximum(np.nan_to_num(1.4826 * mad / np.sqrt(2), nan=1.0), 0.1)
+
+
+def _conformal(scores: np.ndarray, level: float) -> float:
+    """The split-conformal quantile of ``scores`` at ``level`` (finite-sample corrected)."""
+    scores = np.sort(scores[np.isfinite(scores)])
+    if scores.size == 0:
+        return float("nan")
+    rank = min(scores.size, int(np.ceil((scores.size + 1) * level)))
+    return float(scores[rank - 1])
+
+
 def calibration_starts(n_times: int, window: int, steps: int, n_samples: int = 12) -> np.ndarray:
     """The last ``n_samples`` sample starts whose targets all lie in the cube."""
     last = n_times - window - steps
@@ -443,7 +463,8 @@ def calibration_starts(n_times: int, window: int, steps: int, n_samples: int = 1
 
 
 def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: xr.Dataset,
-                    n_calibration: int = 12, progress: bool = False, name=None) -> xr.Dataset:
+                    n_calibration: int = 12, progress: bool = False, name=None,
+                    interval: float | None = None) -> xr.Dataset:
     """Point forecasts of the epochs of ``forecast`` (the cube's grid forecast) at the MPs.
 
     Parameters
@@ -460,6 +481,12 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
     n_calibration : int
         The last samples of the cube whose targets are observed: the weights are learned
         on them (the grid model forecasts them with :meth:`predict_windows`).
+    interval : float, optional
+        Also give a ``interval`` % interval per MP and date (``forecast_lower``,
+        ``forecast_upper``): split-conformal quantiles, per step, of the point
+        forecast's absolute errors on the calibration samples divided by each MP's noise
+        level (:func:`mp_noise_level`), times that level. The calibration samples are
+        those the weights were learned on (a few weights: little optimism).
 
     Returns
     -------
@@ -486,6 +513,19 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
     future_change = cell_change_at_points(future, grid[-1:], mps["rows"], mps["cols"])
     target_days = times_in_days(forecast)[None]
     pred = model.predict(values, days, origin, future_change, target_days, series)[0].T  # (n_mp, steps)
+    bounds = None
+    if interval is not None:
+        if not 50 <= float(interval) <= 99:
+            raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
+        fitted = model.predict(values, days, starts, change, grid_series=series)  # (n_cal, steps, n_mp)
+        observed = values[:, starts[:, None] + window + np.arange(steps)].transpose(1, 2, 0)
+        sigma_cal = np.stack([mp_noise_level(values[:, :s + window]) for s in starts])  # (n_cal, n_mp)
+        scores = np.abs(observed - fitted) / sigma_cal[:, None]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = np.array([_conformal(scores[:, k], float(interval) / 100) for k in range(steps)])
+        half = q[None, :] * mp_noise_level(values)[:, None]
+        bounds = (pred - half, pred + half)
     velocity = mps["mean_velocity"]
     if velocity is None:
         years = (days - days[0]) / 365.25
@@ -501,6 +541,11 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
                "members": ", ".join(MEMBERS)},
     )
     ds["forecast"].attrs.update(units="mm", long_name="forecast displacement relative to each MP's first epoch")
+    if bounds is not None:
+        for var, bound in zip(("forecast_lower", "forecast_upper"), bounds):
+            ds[var] = (("point", "time"), bound.astype(np.float32))
+            ds[var].attrs.update(units="mm", long_name=f"{var.split('_')[1]} bound of the {interval:g} % interval")
+        ds.attrs["interval"] = float(interval)
     ds["mean_velocity"].attrs["units"] = "mm/yr"
     ds.attrs["point_model"] = model.details()
     if cube.rio.crs is not None:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test check install clean bench
 
 # The install is quiet: pip's own output (build banners, notices, warnings) goes to
 # $(VENV)/pip.log and is shown only when pip fails; make prints the project's steps.

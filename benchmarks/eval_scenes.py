@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from insar_raster.evaluate import ALL_MODELS, evaluate_cube, format_table, write_report
 from insar_raster.synth import make_scene_cube

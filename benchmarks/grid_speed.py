@@ -125,7 +125,7 @@ for k, name in enumerate(names[:{n_g}]):
         gd_cpu = gd["cpu_s"] + core_gd["cpu_s"] * (scale - 1)
 
         print("(b) gridding core, points in memory (timed in-process after the CSV read):")
-        ours_core = measure(read_and_cells + f"""
+        ours_core = measure(read_and_cells + """
 from insar_raster.grid.gridders import make_gridder
 from insar_raster.grid.spec import GridSpec
 # dask's first compute() imports dask.distributed (~0.3 s) to look for a client: an

@@ -83,7 +83,7 @@ def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="al
         d = days[first:s + window]
         future = days[s + window:s + window + steps]
 
-        def design(t):
+        def design(t, d=d):
             cols = [np.ones_like(t), (t - d[-1]) / 365.25]
             if seasonal:
                 cols += [np.sin(2 * np.pi * t / 365.25), np.cos(2 * np.pi * t / 365.25)]

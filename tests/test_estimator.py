@@ -77,7 +77,7 @@ def test_forecaster_follows_the_protocol_before_and_after_fitting():
     assert set(vars(model)) == {"config", "progress", "in_memory_bytes"}
     assert (model.window, model.steps) == (4, 2)
     with pytest.raises(RuntimeError, match="not fitted"):
-        model.metadata
+        _ = model.metadata
 
 
 def test_command_line_defaults_are_the_config_defaults():

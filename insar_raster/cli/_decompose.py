@@ -34,7 +34,7 @@ def read_geometries(args) -> list:
         raise InputError(None, "decomposition needs ascending and descending geometries, got one ("
                          + "; ".join(str(g) for g in groups) + ")", "pass the bursts of both pass directions")
     points = []
-    for geometry, names in groups.items():
+    for names in groups.values():
         files = list(dict.fromkeys(names))  # a zip with several CSVs is named once per CSV
         if len(files) == 1 and files[0] in read:
             points.append(read[files[0]])

@@ -45,7 +45,7 @@ def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     if crs_cube is not None and crs_truth is not None and CRS.from_user_input(crs_cube) != CRS.from_user_input(crs_truth):
         raise InputError(None, "truth cube CRS differs from the cube's", param="truth")
     warnings.warn(f"truth grid ({da.shape[1]}x{da.shape[2]}) differs from the cube grid "
-                  f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells")
+                  f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells", stacklevel=2)
     values = np.asarray(da.interp(x=cube["x"].values, y=cube["y"].values, method="linear").values, dtype=np.float32)
     if not np.isfinite(values).any():
         raise InputError(None, "truth cube does not overlap the cube", param="truth")

@@ -249,7 +249,7 @@ class Forecaster:
                              "regrid the cube to the model's resolution or retrain")
         if not same_crs:
             warnings.warn("cube CRS differs from the model's training CRS; the resolution matches, "
-                          "so the fully convolutional model is applied anyway")
+                          "so the fully convolutional model is applied anyway", stacklevel=2)
 
     def _check_cube(self, cube: xr.Dataset, path=None) -> None:
         if CUBE_VARIABLE not in cube:

@@ -51,7 +51,7 @@ from insar_raster.forecast.data import (
 from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.forecaster import Forecaster, grid_of, resolve_device
 from insar_raster.forecast.windows import ChronoSplit, chronological_split
-from insar_raster.models import ARCHITECTURES, build_model
+from insar_raster.models import build_model
 
 log = logging.getLogger("insar_raster")
 

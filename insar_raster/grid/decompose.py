@@ -223,7 +223,7 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
     # into the normal equations of the kept cells only (memory: kept cells x epochs).
     ata = np.zeros((n_kept, 3))  # normal matrix entries (ee, eu, uu)
     atb = [np.zeros((n_kept, n_t)), np.zeros((n_kept, n_t))]  # (e, u) right-hand sides
-    for pts, (direction, label), (matrix, _), cell in zip(points_list, labels, resamplers, cells_of):
+    for pts, (_direction, label), (matrix, _), cell in zip(points_list, labels, resamplers, cells_of):
         n_mp = len(cell)
         counts_g = np.bincount(cell, minlength=n_cells)
         local = np.searchsorted(cells, cell)

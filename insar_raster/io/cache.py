@@ -178,7 +178,7 @@ def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
             source.rows_estimate = int((size - len(first)) / (len(sample) / max(lines, 1))) if sample.strip() else 0
             sources.append(source)
         if any(c.lower() == "track_angle" for s in sources if s.path == path for c in s.columns):
-            for (name, geometry), s in zip(egms.probe(path), [s for s in sources if s.path == path]):
+            for (_name, geometry), s in zip(egms.probe(path), [s for s in sources if s.path == path]):
                 s.geometry = geometry
     return sources
 

@@ -220,7 +220,7 @@ def _cf_coordinates(ds: xr.Dataset) -> xr.Dataset:
     elif "time" in ds.coords:
         ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
     if crs is not None:
-        for name, var in ds.data_vars.items():
+        for var in ds.data_vars.values():
             if var.dims[-2:] == ("y", "x"):
                 var.encoding.pop("grid_mapping", None)
                 var.attrs["grid_mapping"] = "spatial_ref"

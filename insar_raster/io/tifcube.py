@@ -121,7 +121,7 @@ def open_geotiff_cube(path, chunks: dict | None = None, variable: str = "displac
             descriptions = list(src.descriptions)
             tags = [src.tags(b) for b in src.indexes]
             units = [u or t.get("units") or t.get("UNITS") or "" for u, t in zip(src.units, tags)]
-            crs, transform, count = src.crs, src.transform, src.count
+            crs, transform = src.crs, src.transform
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(path, f"cannot read as GeoTIFF: {str(exc).splitlines()[0]}") from None
     dates, undated = band_dates(descriptions, tags)

@@ -38,7 +38,7 @@ def run(points, shape, epochs, seed, noise, north):
     both = np.isfinite(up)
     tu, te = np.where(both, tu, np.nan), np.where(both, te, np.nan)
     # Naive: ascending alone, LOS / los_up per cell taken as vertical (what a user gets from one geometry).
-    from insar_raster.grid.gridders import grid_points
+    from insar_raster.grid.gridding import grid_points
 
     naive = grid_points(asc.assign(displacement=asc.displacement / asc.los_up), method="mean", resolution=100.0)
     naive = naive["displacement"].interp(time=cube.time).sel(x=cube.x, y=cube.y).values

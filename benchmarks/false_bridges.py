@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from insar_raster.grid.gridders import grid_points
+from insar_raster.grid.gridding import grid_points
 from insar_raster.synth import build_scene, make_scene
 
 

@@ -40,7 +40,7 @@ def _synth(shape, n_epochs, scene="mixed", seed=0):
 
 
 def speed(args):
-    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster import TrainConfig, train_model
 
     sizes = [256] if args.quick else [256, 1024]
     for size in sizes:
@@ -63,7 +63,7 @@ def speed(args):
 
 
 def demo(args):
-    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster import TrainConfig, train_model
 
     cube, _ = _synth((128, 128), 100)
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def prior_forecast(values, days, starts, window, steps, history=150):
 
 def accuracy(args):
     from insar_raster.forecast.data import times_in_days
-    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster import TrainConfig, train_model
     from insar_raster.forecast.windows import chronological_split
 
     def rmse(a, b):

@@ -13,15 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from insar_raster import GridSpec, grid_points, read_points, write_cube
-from insar_raster.gis.quicklook import plot_cube
-from insar_raster.gis.raster import write_geotiff
+from insar_raster import GridSpec, grid_points, plot_cube, read_points, write_cube, write_geotiff
 
 
 def synthetic_tiles(folder: Path) -> list[Path]:
     """Two EGMS L2b-layout CSV tiles (west and east halves of one synthetic scene)."""
-    from insar_raster.io.points import write_points
-    from insar_raster.synth import make_scene
+    from insar_raster import make_scene, write_points
 
     points, _truth = make_scene(n_points=4000, shape=(64, 64), n_epochs=48, interval_days=12, seed=1)
     middle = float(np.median(points["x"].values))

@@ -10,12 +10,7 @@ raise ``--epochs`` for a useful model.
 import argparse
 from pathlib import Path
 
-from insar_raster import open_cube
-from insar_raster.forecast.modelfile import load_model
-from insar_raster.forecast.train import TrainConfig, train_model
-from insar_raster.gis.quicklook import plot_forecast
-from insar_raster.gis.raster import write_geotiff
-from insar_raster.io.cube import write_cube
+from insar_raster import TrainConfig, load_model, open_cube, plot_forecast, train_model, write_cube, write_geotiff
 
 
 def main():

@@ -15,9 +15,7 @@ import rasterio
 import rioxarray
 import xarray as xr
 
-from insar_raster.gis.derived import cumulative_displacement, mean_velocity
-from insar_raster.gis.export import export
-from insar_raster.gis.info import describe, format_description
+from insar_raster import cumulative_displacement, describe, export, format_description, mean_velocity
 
 
 def main():

@@ -100,3 +100,61 @@ def test_cli_error_names_the_flag(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("insar-raster grid: error: --crs: ") and "not a projected CRS" in err[-1]
+
+
+def _import_graph() -> dict:
+    """Module -> the package modules it imports (at top level or inside functions)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t not in (name, "insar_raster")}
+    return graph
+
+
+def _cycles(graph: dict) -> list:
+    seen, cycles = {}, []
+
+    def visit(node, stack):
+        seen[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if seen.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in seen:
+                visit(nxt, stack)
+        stack.pop()
+        seen[node] = "done"
+
+    for node in sorted(graph):
+        if node not in seen:
+            visit(node, [])
+    return cycles
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    """Not even through imports inside functions: each module can be read after the ones it imports."""
+    assert _cycles(_import_graph()) == []
+
+
+def test_arrows_point_down():
+    """The cube and the forecaster do not reach up into the GIS outputs for their grid, and
+    nothing below ``forecast`` reads a model file (``insar_raster.info`` is not GIS)."""
+    graph = _import_graph()
+    assert "insar_raster.gis.raster" not in graph["insar_raster.forecast.forecaster"]
+    for module, targets in graph.items():
+        if module.startswith(("insar_raster.io", "insar_raster.grid", "insar_raster.gis")):
+            assert not any(t.startswith(("insar_raster.forecast", "insar_raster.evaluate")) for t in targets), module

@@ -9,7 +9,7 @@ from insar_raster.cli import main
 from insar_raster.evaluate import evaluate_cube, format_table, resample_cube, write_report
 from insar_raster.evaluate.baselines import Persistence
 from insar_raster.evaluate.importance import permutation_importance
-from insar_raster.gis.raster import grid_transform
+from insar_raster.io.cube import grid_transform
 from insar_raster.io.cube import write_cube
 from insar_raster.synth import make_scene_cube
 
@@ -184,7 +184,7 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, scene):
 
 
 def test_cli_scores_a_saved_model_instead_of_training(tmp_path, capsys, scene):
-    from insar_raster.forecast.train import TrainConfig, train_model
+    from insar_raster import TrainConfig, train_model
     from insar_raster.forecast.windows import chronological_split
 
     observed, _ = scene

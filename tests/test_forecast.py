@@ -7,7 +7,7 @@ import xarray as xr
 from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.forecast.data import Normalisation, history_eval, history_fit
-from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster import TrainConfig, train_model
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube, open_cube, write_cube

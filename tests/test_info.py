@@ -6,7 +6,7 @@ import pytest
 
 from insar_raster.cli import main
 from insar_raster.errors import InputError
-from insar_raster.gis.info import describe, format_description
+from insar_raster.info import describe, format_description
 from insar_raster.gis.raster import write_geotiff
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube, write_cube
@@ -98,7 +98,8 @@ def test_geotiff(tmp_path):
 
 def test_model_file_header_only(tmp_path):
     from insar_raster.forecast.data import Normalisation
-    from insar_raster.forecast.forecaster import Forecaster, grid_of
+    from insar_raster.forecast.data import grid_of
+    from insar_raster.forecast.forecaster import Forecaster
     from insar_raster.forecast.modelfile import save_model
     from insar_raster.forecast.config import TrainConfig
     from insar_raster.models import build_model

@@ -10,8 +10,9 @@ import torch
 
 from insar_raster.cli import main
 from insar_raster.errors import InputError
-from insar_raster.forecast.modelfile import MAGIC, load_model, read_header
-from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster.forecast.forecaster import load_model
+from insar_raster.forecast.modelfile import MAGIC, read_header
+from insar_raster import TrainConfig, train_model
 from insar_raster.io.cube import write_cube
 from insar_raster.synth import make_scene_cube
 

@@ -5,7 +5,7 @@ import pytest
 import rasterio
 import xarray as xr
 
-from insar_raster.grid.gridders import grid_points
+from insar_raster.grid.gridding import grid_points
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io import ncwrite
 from insar_raster.io.cube import netcdf_encoding, write_cube

@@ -16,7 +16,7 @@ from insar_raster.forecast.points import (
     sample_grid,
 )
 from insar_raster.forecast.windows import chronological_split
-from insar_raster.grid.gridders import grid_points
+from insar_raster.grid.gridding import grid_points
 from insar_raster.io.pointsout import write_point_forecast
 from insar_raster.synth import make_scene
 

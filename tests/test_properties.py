@@ -284,7 +284,7 @@ def test_grid_spec_with_bounds_contains_the_bounds(cloud, res):
                                  st.tuples(st.just("shape"), st.tuples(st.integers(1, 40), st.integers(1, 40)))))
 def test_every_point_is_counted_in_some_cell(cloud, grid):
     """Spec and gridder agree: the mp_count layer accounts for every measurement point."""
-    from insar_raster.grid.gridders import grid_points
+    from insar_raster.grid.gridding import grid_points
     from insar_raster.io.points import make_points
 
     x, y = cloud

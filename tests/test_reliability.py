@@ -572,7 +572,7 @@ EVIL_MODELS = {
 @pytest.mark.parametrize("suffix", [".ipt", ".pt"])
 def test_load_model_never_executes_a_pickle(tmp_path, kind, suffix):
     from insar_raster.errors import InputError
-    from insar_raster.forecast.modelfile import load_model
+    from insar_raster import load_model
 
     _sanity_check_the_payloads_do_execute(tmp_path)
     marker = tmp_path / "marker"
@@ -780,7 +780,7 @@ def test_forecast_is_deterministic_for_a_seed(forecast_inputs, tmp_path, capsys)
     # The seed does matter (so the equality above is not trivially true): the weights
     # differ. (The forecasts themselves may coincide: training keeps the untrained model,
     # which starts equal to its history-fit prior, unless it gains 1% on validation.)
-    from insar_raster.forecast.modelfile import load_model
+    from insar_raster import load_model
 
     weights = {n: load_model(tmp_path / f"{n}.ipt").model.state_dict() for n in ("a.nc", "b.nc", "c.nc")}
     assert all(np.array_equal(weights["a.nc"][k].numpy(), weights["b.nc"][k].numpy()) for k in weights["a.nc"])

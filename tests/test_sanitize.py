@@ -169,7 +169,7 @@ def test_semicolon_decimal_comma_file_reads_as_the_comma_file(tmp_path):
 
 
 def test_info_names_the_delimiter(tmp_path):
-    from insar_raster.gis.info import describe_points
+    from insar_raster.info import describe_points
 
     (tmp_path / "s.csv").write_text("pid;easting;northing;20200101\nA;4000000,5;3000000;0,0\n")
     assert describe_points(tmp_path / "s.csv")["csv_format"] == "semicolon (;), decimal comma"
@@ -212,7 +212,11 @@ def test_points_cache_budget_refuses_before_streaming(tmp_path):
 
 
 def test_cli_maps_parameters_to_options():
-    from insar_raster.cli._flags import to_flags
+    from insar_raster.cli import build_parser
+
+    parser = build_parser(["grid"])
+    grid = next(a for a in parser._actions if a.dest == "command").choices["grid"]
+    to_flags = grid.get_default("_flags").translate
 
     text = "x (allow_dates=True accepts); keep_outliers=True keeps; resolution=20 (m) fits; max_output_size raises"
     assert to_flags(text) == "x (--allow-dates accepts); --keep-outliers keeps; --resolution 20 (m) fits; --max-output-size raises"

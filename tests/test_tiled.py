@@ -4,7 +4,7 @@ import pytest
 import xarray as xr
 
 from insar_raster.errors import InputError
-from insar_raster.grid.gridders import grid_points, use_tiling
+from insar_raster.grid.gridding import grid_points, use_tiling
 from insar_raster.grid.spec import GridSpec
 from insar_raster.grid.tiled import PointIndex, grid_points_tiled, plan_tiles, tile_weights
 from insar_raster.grid.gridders import make_gridder

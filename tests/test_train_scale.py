@@ -9,7 +9,7 @@ import pytest
 
 from insar_raster.forecast import data as forecast_data
 from insar_raster.forecast.data import CubeReader, Normalisation
-from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster import TrainConfig, train_model
 from insar_raster.io.cube import open_cube, write_cube
 from insar_raster.synth import make_scene_cube
 
@@ -66,7 +66,8 @@ def test_normalisation_in_row_bands_matches_one_pass(small_cube, monkeypatch):
 DDP_SCRIPT = """
 import sys
 from insar_raster.io.cube import open_cube
-from insar_raster.forecast.train import TrainConfig, train_model, is_main_process
+from insar_raster import TrainConfig, train_model
+from insar_raster.forecast.train import is_main_process
 
 forecaster = train_model(open_cube(sys.argv[1]), TrainConfig(**{tiny!r}), progress=False)
 if is_main_process():
@@ -85,7 +86,7 @@ def _gloo_available():
 @pytest.mark.skipif(not _gloo_available(), reason="torch.distributed with gloo is not available")
 def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     """torchrun --nproc_per_node=2 on CPU (gloo): rank 0 writes one model file that loads."""
-    from insar_raster.forecast.modelfile import load_model
+    from insar_raster import load_model
 
     import torch
 
@@ -122,7 +123,7 @@ def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
 
 def test_cli_train_under_torchrun_writes_one_model(small_cube, tmp_path):
     """The documented command: torchrun ... -m insar_raster train; only rank 0 writes."""
-    from insar_raster.forecast.modelfile import load_model
+    from insar_raster import load_model
 
     write_cube(small_cube, tmp_path / "cube.nc")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

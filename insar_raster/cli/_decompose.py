@@ -48,16 +48,11 @@ def read_geometries(args) -> list:
 
 
 def _read_group(args, files):
-    from insar_raster.cli.grid import use_cache
-    from insar_raster.io.points import read_points
+    from insar_raster.io.cache import read_points_cached
 
-    if use_cache(args, files):
-        from insar_raster.io.cache import cached_points
-
-        return cached_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                             **_row_checks(args), cache_dir=args.cache_dir, progress=not args.quiet)
-    return read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                       **_row_checks(args))
+    return read_points_cached(files, cache=False if args.no_cache else "auto", cache_dir=args.cache_dir,
+                              progress=not args.quiet, crs=args.crs, input_crs=args.input_crs, start=args.start,
+                              end=args.end, **_row_checks(args))
 
 
 def run_decompose(args, output: Path, t0: float) -> int:

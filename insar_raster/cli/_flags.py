@@ -63,22 +63,3 @@ class Flags:
         """An :class:`~insar_raster.errors.InputError`'s line, with flags for parameters."""
         subject = exc.path or (self.flag(exc.param) if exc.param else None)
         return exc.format(subject, self.translate)
-
-
-def command_flags(command: str | None = None) -> Flags:
-    """The flags of ``command`` (None: of every command) from the CLI's own parsers."""
-    import argparse
-
-    from insar_raster.cli import COMMANDS, build_parser
-
-    parser = build_parser(None if command is None else [command])
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    mapping = {}
-    for name in COMMANDS if command is None else [command]:
-        mapping.update((subparsers.choices[name].get_default("_flags") or Flags({})).mapping)
-    return Flags(mapping)
-
-
-def to_flags(text: str, flags: Flags | None = None) -> str:
-    """``text`` with parameters shown as flags (default: the flags of every command)."""
-    return (flags or command_flags()).translate(text)

@@ -110,7 +110,7 @@ def run(args) -> int:
     truth = open_cube(args.truth) if args.truth else None
     pretrained = {}
     for path in args.model or []:
-        from insar_raster.forecast.modelfile import load_model
+        from insar_raster.forecast.forecaster import load_model
 
         forecaster = load_model(path)
         with warnings.catch_warnings():  # rioxarray's Affine `*` pending deprecation

@@ -65,8 +65,8 @@ def run(args) -> int:
     from insar_raster.cli.options import plot_output, training_config
     from insar_raster.errors import InputError
     from insar_raster.forecast.config import TrainConfig
-    from insar_raster.forecast.modelfile import load_model
-    from insar_raster.forecast.train import train_model
+    from insar_raster.forecast.forecaster import load_model
+    from insar_raster.forecast.forecaster import train_model
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.formats import check_output_format
     from insar_raster.gis.quicklook import check_plot_path, plot_forecast

@@ -84,23 +84,18 @@ def peak_memory_mib() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
-def use_cache(args, inputs=None) -> bool:
-    """Stream through the cache: CSV inputs only, asked for or large enough to matter."""
-    from insar_raster.io.cache import AUTO_CACHE_BYTES, input_bytes, is_streamable
-
-    inputs = args.inputs if inputs is None else inputs
-    if args.no_cache or not is_streamable(inputs):
-        return False
-    return bool(args.cache_dir) or input_bytes(inputs) > AUTO_CACHE_BYTES
+def cache_mode(args):
+    """The ``cache`` argument of :func:`insar_raster.io.cache.read_points_cached` for these options."""
+    return False if args.no_cache else "auto"
 
 
 def run(args) -> int:
     from insar_raster.errors import InputError
-    from insar_raster.grid.gridders import grid_points
+    from insar_raster.grid.gridding import grid_points
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
-    from insar_raster.io.points import read_points
+    from insar_raster.io.cache import read_points_cached
 
     t0 = time.perf_counter()
     if args.resolution is not None and not args.resolution > 0:
@@ -118,16 +113,10 @@ def run(args) -> int:
         return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
-        if use_cache(args):
-            from insar_raster.io.cache import cached_points
-
-            points = cached_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start,
-                                   end=args.end, cache_dir=args.cache_dir, progress=not args.quiet,
-                                   allow_dates=args.allow_dates, keep_outliers=args.keep_outliers,
-                                   max_output_size=args.max_output_size)
-        else:
-            points = read_points(args.inputs, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                                 allow_dates=args.allow_dates, keep_outliers=args.keep_outliers)
+        points = read_points_cached(args.inputs, cache=cache_mode(args), cache_dir=args.cache_dir,
+                                    progress=not args.quiet, max_output_size=args.max_output_size, crs=args.crs,
+                                    input_crs=args.input_crs, start=args.start, end=args.end,
+                                    allow_dates=args.allow_dates, keep_outliers=args.keep_outliers)
         log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
                  str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
         bounds = args.bounds

@@ -26,7 +26,7 @@ def add_parser(subparsers, parents):
 
 
 def _run(args):
-    from insar_raster.gis.info import describe, format_description
+    from insar_raster.info import describe, format_description
 
     infos = [describe(path) for path in args.files]
     if args.quiet:  # -q: nothing on success; the exit status says every file could be read

@@ -38,7 +38,7 @@ def add_parser(subparsers, parents):
 def run(args) -> int:
     from insar_raster.cli._common import load_cube, report_training
     from insar_raster.cli.options import training_config
-    from insar_raster.forecast.train import train_model
+    from insar_raster.forecast.forecaster import train_model
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.formats import check_output_format
 

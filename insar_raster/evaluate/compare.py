@@ -347,7 +347,7 @@ def _crs_name(cube) -> str | None:
 
 
 def _resolution(cube: xr.Dataset) -> float | None:
-    from insar_raster.gis.raster import grid_transform
+    from insar_raster.io.cube import grid_transform
 
     try:
         return float(abs(grid_transform(cube).a))

@@ -18,7 +18,7 @@ def resample_cube(cube: xr.Dataset, size: int) -> xr.Dataset:
     (it regridded the points at 128, 256 and 512 cells). Cells whose bilinear
     neighbours include a masked cell stay masked.
     """
-    from insar_raster.gis.raster import grid_transform
+    from insar_raster.io.cube import grid_transform
     from insar_raster.grid.spec import GridSpec
     from insar_raster.io.cube import CUBE_VARIABLE, make_cube
 

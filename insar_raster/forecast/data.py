@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import xarray as xr
 
-from insar_raster.io.cube import CUBE_VARIABLE
+from insar_raster.io.cube import CUBE_VARIABLE, grid_transform
 from insar_raster.units import DAY_NS, DAYS_PER_YEAR
 
 N_CHANNELS = 6
@@ -60,6 +60,18 @@ PRIOR_HISTORIES = (150, 72, 48, 36, 24)
 IN_MEMORY_BYTES = 512 * 1024**2
 #: Bytes of float64 per chunk-wise pass when computing statistics of a lazy cube.
 _STATS_BLOCK_BYTES = 64 * 1024**2
+
+
+def grid_of(cube: xr.Dataset) -> dict:
+    """JSON-safe description of a cube's grid: CRS (WKT), transform, shape, resolution."""
+    crs = cube.rio.crs
+    transform = grid_transform(cube)
+    return {
+        "crs_wkt": crs.to_wkt() if crs is not None else None,
+        "transform": [float(v) for v in list(transform)[:6]],
+        "shape": [int(cube.sizes["y"]), int(cube.sizes["x"])],
+        "resolution": [abs(float(transform.a)), abs(float(transform.e))],
+    }
 
 
 def times_in_days(cube: xr.Dataset) -> np.ndarray:

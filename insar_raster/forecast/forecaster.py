@@ -1,7 +1,8 @@
 """The trained forecaster: a network plus everything needed to use it on a cube.
 
-``Forecaster`` follows the fit-then-predict style: :func:`insar_raster.forecast.train.train_model`
-returns one; :meth:`Forecaster.forecast` extends a cube by ``steps`` future epochs and
+``Forecaster`` follows the fit-then-predict style (:mod:`.estimator`):
+``Forecaster(config).fit(cube, split)`` or :func:`train_model` train one, :func:`load_model`
+reads one from a model file; :meth:`Forecaster.forecast` extends a cube by ``steps`` future epochs and
 :meth:`Forecaster.predict_windows` forecasts the windows of a chronological split (for
 evaluation). Prediction runs by overlapping tiles (:mod:`.tiles`), so grids much larger
 than the training patches work with bounded memory.
@@ -21,40 +22,19 @@ from insar_raster.forecast.data import (
     CubeReader,
     Normalisation,
     acquisition_step_days,
+    grid_of,
     prepare_batch,
     target_days,
 )
+from insar_raster.forecast.config import TrainConfig
+from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
-from insar_raster.io.cube import CUBE_VARIABLE
-from insar_raster.gis.raster import grid_transform
+from insar_raster.forecast.train import fit_network, resolve_device
+from insar_raster.forecast.windows import ChronoSplit
+from insar_raster.io.cube import CUBE_VARIABLE, grid_transform
 from insar_raster.units import DAY_NS
 
 log = logging.getLogger("insar_raster")
-
-
-def grid_of(cube: xr.Dataset) -> dict:
-    """JSON-safe description of a cube's grid: CRS (WKT), transform, shape, resolution."""
-    crs = cube.rio.crs
-    transform = grid_transform(cube)
-    return {
-        "crs_wkt": crs.to_wkt() if crs is not None else None,
-        "transform": [float(v) for v in list(transform)[:6]],
-        "shape": [int(cube.sizes["y"]), int(cube.sizes["x"])],
-        "resolution": [abs(float(transform.a)), abs(float(transform.e))],
-    }
-
-
-def resolve_device(device: str):
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an input error."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "CUDA requested but no CUDA device is available", "use device='cpu' or device='auto'", param="device")
-    if device not in ("cpu", "cuda"):
-        raise InputError(None, f"unknown device {device!r}", "use auto, cpu or cuda", param="device")
-    return torch.device(device)
 
 
 class Forecaster:
@@ -87,7 +67,7 @@ class Forecaster:
     normalisation_ : Normalisation
         Training-part statistics (scale in mm, acquisition step in days).
     grid_ : dict
-        The training cube's grid (see :func:`grid_of`).
+        The training cube's grid (see :func:`~insar_raster.forecast.data.grid_of`).
     hparams_ : dict
         Constructor arguments of the network.
     history_ : list of dict
@@ -134,9 +114,6 @@ class Forecaster:
             Default: ``chronological_split`` of the cube with the config's window,
             steps and fractions. See :func:`insar_raster.forecast.train.train_model`.
         """
-        from insar_raster.forecast.config import TrainConfig
-        from insar_raster.forecast.train import fit_network
-
         self._set_fitted(*fit_network(cube, self.config or TrainConfig(), split, self.progress, self.in_memory_bytes))
         if split is None:
             from insar_raster.forecast.windows import chronological_split
@@ -172,8 +149,6 @@ class Forecaster:
         """The effective configuration: fitted, else the given one (else the defaults)."""
         if "config_" in self.__dict__:
             return self.config_
-        from insar_raster.forecast.config import TrainConfig
-
         return self.config or TrainConfig()
 
     @property
@@ -480,8 +455,6 @@ class Forecaster:
     # -- persistence ----------------------------------------------------------
     def save(self, path, overwrite: bool = False):
         """Write the model file (weights + JSON header); see :mod:`.modelfile`."""
-        from insar_raster.forecast.modelfile import save_model
-
         return save_model(self, path, overwrite=overwrite)
 
     def header(self) -> dict:
@@ -501,3 +474,51 @@ class Forecaster:
             "insar_raster_version": __version__,
             "torch_version": torch.__version__.split("+")[0],
         }
+
+
+def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
+                progress: bool = True, in_memory_bytes: int | None = None) -> Forecaster:
+    """Train a forecaster on a cube: ``Forecaster(config).fit(cube, split, ...)``.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Cube layout of :mod:`insar_raster.io.cube` (may be dask-backed).
+    config : TrainConfig, optional
+    split : ChronoSplit, optional
+        Chronological split of the cube's samples; default
+        ``chronological_split(n_times, window, steps, val_fraction, test_fraction)``.
+        Training reads ``split.train`` samples, early stopping ``split.val``; test epochs
+        are never used as targets.
+    progress : bool
+        Show a progress bar with train/validation loss per epoch (rank 0 only).
+    in_memory_bytes : int, optional
+        Cubes up to this size (bytes of float32 displacement) are loaded into memory;
+        larger ones are read patch window by patch window (default
+        :data:`insar_raster.forecast.data.IN_MEMORY_BYTES`). Same result either way.
+
+    Returns
+    -------
+    Forecaster
+        With the best (lowest validation loss) weights and the per-epoch ``history``.
+        Under ``torchrun`` every rank returns the same weights; only rank 0 should save
+        them (:func:`~insar_raster.forecast.train.is_main_process`).
+
+    Raises
+    ------
+    InputError
+        The cube is too short for the window/steps/split, or all-masked.
+    """
+    return Forecaster(config, progress=progress, in_memory_bytes=in_memory_bytes).fit(cube, split)
+
+
+def load_model(path) -> Forecaster:
+    """The fitted :class:`Forecaster` of a model file (see :func:`.modelfile.read_model`).
+
+    Raises
+    ------
+    InputError
+        Missing, foreign (e.g. a pickle), corrupt or incompatible file. Nothing in the
+        file is executed.
+    """
+    return Forecaster.from_fitted(*read_model(path))

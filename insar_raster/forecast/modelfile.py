@@ -96,12 +96,15 @@ def _read(path):
     return header, payload
 
 
-def load_model(path):
-    """Read a model file written by :meth:`Forecaster.save`.
+def read_model(path) -> tuple:
+    """Read a model file written by :func:`save_model`: the fitted parts of a forecaster.
 
     Returns
     -------
-    insar_raster.forecast.forecaster.Forecaster
+    tuple
+        ``(model, config, normalisation, grid, hparams, history, metadata)``, the
+        arguments of :meth:`insar_raster.forecast.forecaster.Forecaster.from_fitted`
+        (:func:`insar_raster.forecast.forecaster.load_model` builds the forecaster).
 
     Raises
     ------
@@ -114,7 +117,6 @@ def load_model(path):
     import torch
 
     from insar_raster.forecast.data import Normalisation
-    from insar_raster.forecast.forecaster import Forecaster
     from insar_raster.forecast.config import TrainConfig
     from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
 
@@ -150,4 +152,4 @@ def load_model(path):
         raise InputError(path, f"corrupt or incompatible model file ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     model.eval()
-    return Forecaster.from_fitted(model, config, norm, grid, hparams, header.get("history"), header.get("metadata"))
+    return model, config, norm, grid, hparams, header.get("history"), header.get("metadata")

@@ -65,7 +65,7 @@ def grid_positions(cube: xr.Dataset, x, y) -> tuple[np.ndarray, np.ndarray]:
 
     Cell centres are integers; ``-0.5`` and ``n - 0.5`` are the grid's outer edges.
     """
-    from insar_raster.gis.raster import grid_transform
+    from insar_raster.io.cube import grid_transform
 
     t = grid_transform(cube)
     cols = (np.asarray(x, np.float64) - t.c) / t.a - 0.5

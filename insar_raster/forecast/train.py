@@ -46,10 +46,10 @@ from insar_raster.forecast.data import (
     CubeReader,
     Normalisation,
     build_targets,
+    grid_of,
     prepare_batch,
 )
 from insar_raster.forecast.config import TrainConfig
-from insar_raster.forecast.forecaster import Forecaster, grid_of, resolve_device
 from insar_raster.forecast.windows import ChronoSplit, chronological_split
 from insar_raster.models import build_model
 
@@ -137,6 +137,19 @@ def _average_gradients(params, world: _World) -> None:
 #: The prior filter (stage 1) has a handful of parameters on a convex loss: it takes a
 #: larger step than the network.
 FILTER_LR_FACTOR = 10.0
+
+
+def resolve_device(device: str):
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an input error."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError(None, "CUDA requested but no CUDA device is available", "use device='cpu' or device='auto'", param="device")
+    if device not in ("cpu", "cuda"):
+        raise InputError(None, f"unknown device {device!r}", "use auto, cpu or cuda", param="device")
+    return torch.device(device)
 
 
 def limit_threads(threads: int | None = None) -> int:
@@ -286,42 +299,6 @@ def _beats(candidate: _Score, incumbent: _Score, config: "TrainConfig") -> bool:
 def _masked_mse(pred, target, valid):
     valid = valid.to(pred.dtype)
     return ((pred - target) ** 2 * valid).sum() / valid.sum().clamp_min(1.0)
-
-
-def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
-                progress: bool = True, in_memory_bytes: int | None = None) -> Forecaster:
-    """Train a forecaster on a cube: ``Forecaster(config).fit(cube, split, ...)``.
-
-    Parameters
-    ----------
-    cube : xarray.Dataset
-        Cube layout of :mod:`insar_raster.io.cube` (may be dask-backed).
-    config : TrainConfig, optional
-    split : ChronoSplit, optional
-        Chronological split of the cube's samples; default
-        ``chronological_split(n_times, window, steps, val_fraction, test_fraction)``.
-        Training reads ``split.train`` samples, early stopping ``split.val``; test epochs
-        are never used as targets.
-    progress : bool
-        Show a progress bar with train/validation loss per epoch (rank 0 only).
-    in_memory_bytes : int, optional
-        Cubes up to this size (bytes of float32 displacement) are loaded into memory;
-        larger ones are read patch window by patch window (default
-        :data:`insar_raster.forecast.data.IN_MEMORY_BYTES`). Same result either way.
-
-    Returns
-    -------
-    Forecaster
-        With the best (lowest validation loss) weights and the per-epoch ``history``.
-        Under ``torchrun`` every rank returns the same weights; only rank 0 should save
-        them (:func:`is_main_process`).
-
-    Raises
-    ------
-    InputError
-        The cube is too short for the window/steps/split, or all-masked.
-    """
-    return Forecaster(config, progress=progress, in_memory_bytes=in_memory_bytes).fit(cube, split)
 
 
 def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None = None,

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from rasterio.windows import Window
 from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.io.atomic import atomic_path, check_output_path
+from insar_raster.io.layout import grid_transform
 from insar_raster.progress import progress_bar
 
 log = logging.getLogger("insar_raster")
@@ -89,19 +89,6 @@ def _north_up(data: xr.DataArray, path) -> xr.DataArray:
     if data.sizes[y_dim] > 1 and data[y_dim].values[1] > data[y_dim].values[0]:
         data = data.isel({y_dim: slice(None, None, -1)})
     return data
-
-
-def grid_transform(data):
-    """Affine transform of a DataArray/Dataset on a regular grid, from its coordinates.
-
-    Recomputed from the coordinates when possible (a stored GeoTransform is stale after
-    slicing); a 1-cell axis has no spacing, so the stored one is used then.
-    """
-    recalc = data.sizes[data.rio.y_dim] > 1 and data.sizes[data.rio.x_dim] > 1
-    with warnings.catch_warnings():
-        # rioxarray composes Affines with `*`, which affine>=2.4 flags as pending deprecation.
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        return data.rio.transform(recalc=recalc)
 
 
 def grid_bounds(data) -> tuple[float, float, float, float]:

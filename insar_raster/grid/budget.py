@@ -17,7 +17,7 @@ per-cell layers); the size after compression assumes that masked (NaN) cells cos
 :data:`MASKED_RATIO` of their raw size and that valid ones do not compress
 (:data:`VALID_RATIO`), with the share of valid cells bounded from the MPs' count and the
 gap distance. Peak memory is the working set of the gridder (see
-:func:`insar_raster.grid.gridders.grid_points`).
+:func:`insar_raster.grid.gridding.grid_points`).
 """
 from __future__ import annotations
 

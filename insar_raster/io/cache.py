@@ -492,3 +492,44 @@ def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_d
                            block_bytes=block_bytes, progress=progress, allow_dates=allow_dates,
                            max_output_size=max_output_size)
     return sanitize.drop_coordinate_outliers(open_points_cache(folder), keep_outliers=keep_outliers)
+
+
+def use_cache(paths, cache="auto", cache_dir=None) -> bool:
+    """Whether to read ``paths`` through the points cache.
+
+    Only CSV inputs (and zips of them) can be streamed. ``cache=True`` streams them,
+    ``False`` never does; ``"auto"`` streams when a ``cache_dir`` is given or the CSV
+    text is larger than :data:`AUTO_CACHE_BYTES` (256 MB), where reading it whole into
+    memory starts to hurt.
+    """
+    if cache not in (True, False, "auto"):
+        raise InputError(None, f"expected True, False or 'auto', got {cache!r}", param="cache")
+    if not cache or not is_streamable(paths):
+        return False
+    return cache is True or cache_dir is not None or input_bytes(paths) > AUTO_CACHE_BYTES
+
+
+def read_points_cached(paths, cache="auto", cache_dir=None, progress: bool = False,
+                       max_output_size: int | None = None, **options) -> xr.Dataset:
+    """:func:`~insar_raster.io.points.read_points`, through the points cache when
+    :func:`use_cache` says so (then :func:`cached_points`, lazy and reusable).
+
+    Parameters
+    ----------
+    paths : path or list of paths
+    cache : {"auto", True, False}
+        See :func:`use_cache`.
+    cache_dir : path, optional
+        Folder of the caches (default :func:`default_cache_dir`).
+    progress : bool
+        Progress bar while building a cache.
+    max_output_size : int, optional
+        Largest cache built (bytes), see :func:`cached_points`.
+    **options
+        ``crs``, ``input_crs``, ``start``, ``end``, ``allow_dates``, ``keep_outliers``
+        of :func:`~insar_raster.io.points.read_points`.
+    """
+    if use_cache(paths, cache, cache_dir):
+        return cached_points(paths, cache_dir=cache_dir, progress=progress, max_output_size=max_output_size,
+                             **options)
+    return _points.read_points(paths, **options)

@@ -27,6 +27,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.io.atomic import atomic_path, settled_threads
+from insar_raster.io.layout import DISPLACEMENT_LONG_NAME, grid_transform  # noqa: F401  (grid_transform: the cube's API)
+from insar_raster.io.layout import xy_attrs as _xy_attrs
 from insar_raster.io.ncwrite import to_netcdf_parallel
 
 CUBE_VARIABLE = "displacement"
@@ -34,7 +36,6 @@ CUBE_VARIABLE = "displacement"
 #: name and activates the first on load: this one sorts before the static layers'
 #: ("distance from cell centre...", "number of measurement points..."), so a cube opened as
 #: a mesh shows displacement, not a static layer. tests/test_qgis.py checks it in QGIS.
-DISPLACEMENT_LONG_NAME = "displacement relative to the first epoch"
 
 # Cube files opened (lazily) in this process. Corruption inside a file only shows when its
 # data is read, far from open_cube; the CLI uses this to name the file in that error.
@@ -49,14 +50,6 @@ def _reason(exc: Exception, path: Path) -> str:
     if text.startswith("[Errno"):
         text = text.split("] ", 1)[-1]
     return text
-
-
-def _xy_attrs(ds: xr.Dataset) -> xr.Dataset:
-    ds["x"].attrs.update(standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X")
-    ds["y"].attrs.update(standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y")
-    if "time" in ds.coords:
-        ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
-    return ds
 
 
 def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: dict | None = None) -> xr.Dataset:

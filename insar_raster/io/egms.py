@@ -57,6 +57,21 @@ import numpy as np
 
 from insar_raster.errors import InputError
 
+#: An epoch column: ``YYYYMMDD`` (EGMS), ``DYYYYMMDD`` or ``YYYY-MM-DD``.
+_DATE_RE = re.compile(r"^D?(\d{4})-?(\d{2})-?(\d{2})$")
+
+
+def parse_date_column(name: str):
+    """Date of a column named ``YYYYMMDD``, ``DYYYYMMDD`` or ``YYYY-MM-DD``, else None."""
+    m = _DATE_RE.match(str(name).strip())
+    if not m:
+        return None
+    try:
+        return np.datetime64(f"{m[1]}-{m[2]}-{m[3]}", "D")
+    except ValueError:
+        return None
+
+
 #: CRS of EGMS easting/northing columns (ETRS89-LAEA).
 EGMS_CRS = "EPSG:3035"
 

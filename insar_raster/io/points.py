@@ -37,7 +37,7 @@ from pyproj import CRS, Transformer
 from insar_raster.errors import InputError
 from insar_raster.io import egms
 from insar_raster.io.dialect import sniff
-from insar_raster.io.egms import EGMS_CRS
+from insar_raster.io.egms import EGMS_CRS, parse_date_column
 from insar_raster.io.sanitize import (
     check_date_like, check_dates, check_coordinate_frame, check_pid_majority, drop_coordinate_outliers, empty_epochs,
 )
@@ -47,20 +47,8 @@ log = logging.getLogger("insar_raster")
 CSV_SUFFIXES = {".csv", ".txt"}
 VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
-_DATE_RE = re.compile(r"^D?(\d{4})-?(\d{2})-?(\d{2})$")
 # Per-point attributes kept when present (EGMS names of every release, and the geometry).
 POINT_ATTRS = egms.POINT_COLUMNS
-
-
-def parse_date_column(name: str):
-    """Date of a column named ``YYYYMMDD``, ``DYYYYMMDD`` or ``YYYY-MM-DD``, else None."""
-    m = _DATE_RE.match(str(name).strip())
-    if not m:
-        return None
-    try:
-        return np.datetime64(f"{m[1]}-{m[2]}-{m[3]}", "D")
-    except ValueError:
-        return None
 
 
 def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None) -> xr.Dataset:

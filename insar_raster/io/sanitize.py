@@ -70,7 +70,7 @@ _DATE_LIKE = re.compile(r"^D?\d{4}-?\d{2}-?\d{2}$")
 def check_date_like(columns, path) -> None:
     """Refuse a column named like a date (``YYYYMMDD``) that is no date (``20201301``,
     ``00000000``): its values would otherwise be silently left out."""
-    from insar_raster.io.points import parse_date_column
+    from insar_raster.io.egms import parse_date_column
 
     bad = [c for c in columns if _DATE_LIKE.match(str(c).strip()) and parse_date_column(c) is None]
     if bad:

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from insar_raster.errors import InputError
+from insar_raster.io.layout import DISPLACEMENT_LONG_NAME, xy_attrs
 
 #: Band tags (GDAL metadata items) that other tools use for a band's acquisition date.
 DATE_TAGS = ("DATE", "date", "ACQUISITION_DATE", "acquisition_date", "TIME", "time", "NETCDF_DIM_time")
@@ -155,16 +156,12 @@ def open_geotiff_cube(path, chunks: dict | None = None, variable: str = "displac
     if da.sizes["y"] > 1 and da["y"].values[1] > da["y"].values[0]:
         da = da.isel(y=slice(None, None, -1))
     da = da.drop_vars([c for c in da.coords if c not in ("time", "y", "x", "spatial_ref")])
-    from insar_raster.io.cube import DISPLACEMENT_LONG_NAME
-
     da.attrs = {"units": "mm", "long_name": DISPLACEMENT_LONG_NAME}
     da.encoding = {}
     ds = da.to_dataset(name=variable)
     ds = ds.rio.write_crs(crs).rio.write_transform(transform).rio.write_coordinate_system()
     if crs.is_projected:
-        from insar_raster.io.cube import _xy_attrs
-
-        ds = _xy_attrs(ds)
+        ds = xy_attrs(ds)
     ds[variable].attrs["grid_mapping"] = "spatial_ref"
     ds.attrs.update(title="InSAR displacement cube", source=path.name, Conventions="CF-1.8")
     if factor != 1.0:

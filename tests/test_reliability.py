@@ -311,12 +311,12 @@ def test_grid_refuses_existing_output_unless_overwrite(tmp_path, capsys, suffix)
 @pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), MemoryError(), RuntimeError("line one\nline two")])
 def test_internal_failure_is_one_line_exit_1(tmp_path, capsys, monkeypatch, exc):
     """A bug of ours (not bad input): exit 1, one line, a pointer to --debug, no traceback, no output."""
-    from insar_raster.grid import gridders
+    from insar_raster.grid import gridding
 
     def broken(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(gridders, "grid_points", broken)
+    monkeypatch.setattr(gridding, "grid_points", broken)
     src = _write(tmp_path / "points.csv", good_csv_text())
     output = tmp_path / "cube.nc"
     before = {p.name for p in tmp_path.iterdir()}

@@ -19,7 +19,7 @@ import warnings
 
 from insar_raster.evaluate import evaluate_cube
 from insar_raster.evaluate.points import MP_MODELS
-from insar_raster.grid.gridders import grid_points
+from insar_raster.grid.gridding import grid_points
 from insar_raster.synth import make_scene
 
 

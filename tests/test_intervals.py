@@ -10,7 +10,7 @@ from insar_raster.forecast.intervals import (
     coverage_and_width,
     noise_level,
 )
-from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster import TrainConfig, train_model
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.synth import make_scene_cube
 

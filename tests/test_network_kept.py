@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from insar_raster.forecast.train import TrainConfig, train_model
+from insar_raster import TrainConfig, train_model
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
 

@@ -8,6 +8,13 @@ The public API mirrors the command line::
     from insar_raster import export, write_geotiff, mean_velocity                        # export
     from insar_raster import describe                                                    # info
 
+For example, the mean velocity of a cube, one value per cell:
+
+>>> import insar_raster
+>>> velocity = insar_raster.mean_velocity(cube)
+>>> velocity.dims, velocity.attrs["units"]
+(('y', 'x'), 'mm/yr')
+
 Heavy dependencies (torch, lightgbm) are imported lazily by the modules that need them,
 so gridding never pays for them.
 """

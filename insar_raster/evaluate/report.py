@@ -14,7 +14,6 @@ import numpy as np
 
 from insar_raster.io.atomic import atomic_path
 
-FIGURES = ("maps.png", "errors.png", "rmse_per_step.png", "lag_importance.png")
 
 #: Decimals shown in report.md: mm to 0.01 mm (what a millimetre-level InSAR score can
 #: mean), dimensionless scores (R², skill) to 0.001.

@@ -31,7 +31,7 @@ from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
 from insar_raster.forecast.train import fit_network, resolve_device
 from insar_raster.forecast.windows import ChronoSplit
-from insar_raster.io.cube import CUBE_VARIABLE, grid_transform
+from insar_raster.io.cube import CUBE_VARIABLE
 from insar_raster.units import DAY_NS
 
 log = logging.getLogger("insar_raster")
@@ -431,8 +431,7 @@ class Forecaster:
         days = target_days(reader.days, [n_times - self.window], self.window, self.steps, step)
         values = self._predict(reader, input_epochs, days, progress)[0, :steps]
         future = (np.round(days[0, :steps] * DAY_NS)).astype("int64").astype("datetime64[ns]")
-        transform = grid_transform(cube)
-        spec = GridSpec(cube.rio.crs, abs(transform.a), transform.c, transform.f, cube.sizes["x"], cube.sizes["y"])
+        spec = GridSpec.from_cube(cube)
         out = make_cube(values.astype(np.float32), future, spec, attrs={
             "title": "InSAR displacement forecast",
             "source": cube.attrs.get("source", ""),

@@ -49,11 +49,6 @@ class ChronoSplit:
         starts = getattr(self, part)
         return starts[:, None] + self.window + np.arange(self.steps)[None, :]
 
-    def input_indices(self, part: str) -> np.ndarray:
-        """Epoch indices of the inputs of ``part``, shape (n_samples, window)."""
-        starts = getattr(self, part)
-        return starts[:, None] + np.arange(self.window)[None, :]
-
 
 def n_samples(n_times: int, window: int, steps: int) -> int:
     """Number of complete windows in a series of ``n_times`` epochs."""

@@ -212,8 +212,7 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
     cells_of = []
     counts = {"ascending": np.zeros(n_cells, np.int64), "descending": np.zeros(n_cells, np.int64)}
     for pts, (direction, _) in zip(points_list, labels):
-        col = np.floor((pts.x.values - spec.west) / resolution).astype(np.int64)
-        row = np.floor((spec.north - pts.y.values) / resolution).astype(np.int64)
+        row, col = spec.cell_index(pts.x.values, pts.y.values)
         cells_of.append(row * w + col)
         counts[direction] += np.bincount(cells_of[-1], minlength=n_cells)
     cells = np.flatnonzero((counts["ascending"] > 0) & (counts["descending"] > 0))

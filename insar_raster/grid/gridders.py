@@ -220,8 +220,7 @@ class BaseGridder:
         self.weights_ = weights.astype(np.float32).tocsr()
         self.distance_ = distance.reshape(self.grid_spec.shape).astype(np.float32)
         gs = self.grid_spec
-        col = np.floor((x - gs.west) / gs.resolution).astype(np.int64)
-        row = np.floor((gs.north - y) / gs.resolution).astype(np.int64)
+        row, col = gs.cell_index(x, y)
         inside = (col >= 0) & (col < gs.width) & (row >= 0) & (row < gs.height)
         self.mp_count_ = np.bincount(row[inside] * gs.width + col[inside], minlength=gs.width * gs.height).reshape(gs.shape).astype(np.int32)
         self.data_ = data

@@ -146,14 +146,21 @@ class GridSpec:
                     "use a coarser resolution or smaller bounds")
         return cls(crs, res, west_s, north_s, int(width_f), int(height_f))
 
-    def to_attrs(self) -> dict:
-        """Plain attributes, for provenance and model files (JSON-safe)."""
-        return {
-            "crs_wkt": self.crs.to_wkt(),
-            "resolution": self.resolution,
-            "transform": list(self.transform)[:6],
-            "shape": [self.height, self.width],
-        }
+    @classmethod
+    def from_cube(cls, cube) -> "GridSpec":
+        """The grid of a cube (or any north-up gridded Dataset/DataArray with a CRS)."""
+        from insar_raster.io.layout import grid_transform
+
+        transform = grid_transform(cube)
+        return cls(cube.rio.crs, abs(transform.a), transform.c, transform.f, cube.sizes["x"], cube.sizes["y"])
+
+    def cell_index(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """(row, col) int64 of the cells holding points ``x``, ``y`` (metres); outside the
+        grid they fall below 0 or at/after ``height``/``width``. A point on a cell's west or
+        north edge belongs to that cell: the one cell-assignment rule of every gridder."""
+        col = np.floor((np.asarray(x) - self.west) / self.resolution).astype(np.int64)
+        row = np.floor((self.north - np.asarray(y)) / self.resolution).astype(np.int64)
+        return row, col
 
 
 def _check_size(height, width, param: str, what: str | None = None, hint: str | None = None) -> None:

@@ -278,8 +278,8 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
     # MP count per cell, with the same cell assignment as the untiled gridder.
     in_tile = index.select(tw, ts, te, tn)
     pxy = index.xy(in_tile)
-    col = np.floor((pxy[:, 0] - grid_spec.west) / res).astype(np.int64) - c0
-    row = np.floor((grid_spec.north - pxy[:, 1]) / res).astype(np.int64) - r0
+    row, col = grid_spec.cell_index(pxy[:, 0], pxy[:, 1])
+    row, col = row - r0, col - c0
     ok_cell = (col >= 0) & (col < c1 - c0) & (row >= 0) & (row < r1 - r0)
     count = np.bincount(row[ok_cell] * (c1 - c0) + col[ok_cell], minlength=len(cells_xy)).astype(np.int32)
     return TileWeights(

@@ -53,6 +53,12 @@ test: $(STAMP)
 	@/usr/bin/env QT_QPA_PLATFORM=offscreen python3 -c "import qgis.core" >/dev/null 2>&1 || \
 		echo "note: the QGIS tests were skipped: install real QGIS to run them (Debian/Ubuntu: sudo apt install python3-qgis qgis-providers)"
 
+# Lint (pyflakes, pycodestyle, bugbear, import order) and formatting, as configured in
+# pyproject.toml; `.venv/bin/ruff format .` fixes the formatting.
+check: $(STAMP)
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grid_speed.py
 

@@ -3,6 +3,7 @@
 Each measurement is a separate process so that imports are paid (a user's command pays
 them too) and peak RSS is that of the work alone (``getrusage`` in the child, at exit).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,14 @@ def measure(body: str, label: str, env: dict | None = None) -> dict:
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-3000:])
         raise RuntimeError(f"{label} failed (exit {proc.returncode})")
-    result = json.loads(lines[-1][len("@@MEASURE@@"):])
+    result = json.loads(lines[-1][len("@@MEASURE@@") :])
     if result["status"] not in (0, None):
         sys.stderr.write(proc.stderr[-3000:])
         raise RuntimeError(f"{label} exited with {result['status']}")
     result.update(wall_s=wall, label=label, stderr=proc.stderr, stdout=proc.stdout)
-    print(f"  {label:<34s} {wall:8.2f} s process  {result['inner_s']:8.2f} s in-process  "
-          f"{result['cpu_s']:8.2f} s CPU  peak RSS {result['peak_rss_mib']:8.0f} MiB", flush=True)
+    print(
+        f"  {label:<34s} {wall:8.2f} s process  {result['inner_s']:8.2f} s in-process  "
+        f"{result['cpu_s']:8.2f} s CPU  peak RSS {result['peak_rss_mib']:8.0f} MiB",
+        flush=True,
+    )
     return result

@@ -11,6 +11,7 @@ truth, the recovered field and their difference (last epoch).
 Usage: python benchmarks/decompose.py [--points 20000] [--shape 128x128] [--epochs 100] [--plot out.png]
        python benchmarks/decompose.py --scale 500000   (time and peak memory only, random MPs)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ def rmse(a, b) -> float:
 
 
 def run(points, shape, epochs, seed, noise, north):
-    asc, desc, truth = make_los_scene(points, shape, epochs, seed=seed, north_scale=north,
-                                      atmosphere_mm=1.5 * noise, white_noise_mm=1.0 * noise)
+    asc, desc, truth = make_los_scene(
+        points, shape, epochs, seed=seed, north_scale=north, atmosphere_mm=1.5 * noise, white_noise_mm=1.0 * noise
+    )
     t0 = time.perf_counter()
     cube = decompose_los([asc, desc])
     seconds = time.perf_counter() - t0
@@ -44,12 +46,19 @@ def run(points, shape, epochs, seed, noise, north):
     naive = naive["displacement"].interp(time=cube.time).sel(x=cube.x, y=cube.y).values
     naive = naive - naive[:1]
     row = {
-        "seed": seed, "noise": "1.5 mm atm + 1 mm/MP" if noise else "none", "north": north,
-        "cells": int(both[-1].sum()), "epochs": cube.sizes["time"],
-        "rms_up": rmse(tu, 0), "rms_east": rmse(te, 0),
-        "err_up": rmse(up, tu), "err_east": rmse(east, te),
-        "swapped": rmse(up, te), "flipped": rmse(-up, tu),
-        "naive": rmse(np.where(both, naive, np.nan), tu), "seconds": seconds,
+        "seed": seed,
+        "noise": "1.5 mm atm + 1 mm/MP" if noise else "none",
+        "north": north,
+        "cells": int(both[-1].sum()),
+        "epochs": cube.sizes["time"],
+        "rms_up": rmse(tu, 0),
+        "rms_east": rmse(te, 0),
+        "err_up": rmse(up, tu),
+        "err_east": rmse(east, te),
+        "swapped": rmse(up, te),
+        "flipped": rmse(-up, tu),
+        "naive": rmse(np.where(both, naive, np.nan), tu),
+        "seconds": seconds,
     }
     return row, cube, ref
 
@@ -65,8 +74,9 @@ def plot(cube, ref, path):
         got = cube[name].values[-1]
         want = np.where(np.isfinite(got), ref[name].values[-1], np.nan)
         lim = np.nanpercentile(np.abs(want), 99)
-        for c, (img, title, vmax) in enumerate(((want, "truth", lim), (got, "decomposed", lim),
-                                                (got - want, "difference", lim / 5))):
+        for c, (img, title, vmax) in enumerate(
+            ((want, "truth", lim), (got, "decomposed", lim), (got - want, "difference", lim / 5))
+        ):
             im = axes[r, c].imshow(img, cmap="RdBu", vmin=-vmax, vmax=vmax)
             axes[r, c].set_title(f"{label}: {title}", fontsize=9)
             axes[r, c].set_xticks([])
@@ -88,14 +98,24 @@ def scale(n, epochs=250, km=30.0):
         x = 3_180_000 + rng.uniform(0, km * 1000, n)
         y = 3_440_000 + rng.uniform(0, km * 1000, n)
         times = np.datetime64("2019-01-03") + (offset + 12 * np.arange(epochs)).astype("timedelta64[D]")
-        pts.append(make_points(x, y, rng.normal(0, 1, (n, epochs)).astype(np.float32), times, "EPSG:3035",
-                               extra={"los_east": np.full(n, los_east, np.float32), "los_up": np.full(n, 0.78, np.float32)},
-                               attrs={"pass_direction": direction, "source": direction}))
+        pts.append(
+            make_points(
+                x,
+                y,
+                rng.normal(0, 1, (n, epochs)).astype(np.float32),
+                times,
+                "EPSG:3035",
+                extra={"los_east": np.full(n, los_east, np.float32), "los_up": np.full(n, 0.78, np.float32)},
+                attrs={"pass_direction": direction, "source": direction},
+            )
+        )
     t0 = time.perf_counter()
     cube = decompose_los(pts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"2 x {n} MPs x {epochs} epochs -> {dict(cube.sizes)}: {time.perf_counter() - t0:.1f} s, "
-          f"peak RSS {peak:.0f} MiB")
+    print(
+        f"2 x {n} MPs x {epochs} epochs -> {dict(cube.sizes)}: {time.perf_counter() - t0:.1f} s, "
+        f"peak RSS {peak:.0f} MiB"
+    )
 
 
 def main():
@@ -109,14 +129,18 @@ def main():
     if args.scale:
         return scale(args.scale)
     shape = tuple(int(v) for v in args.shape.split("x"))
-    print("| seed | noise | N-S motion | cells with both | epochs | truth RMS up / east (mm) | RMSE up (mm) "
-          "| RMSE east (mm) | up vs true east (swapped) | sign-flipped LOS | ascending LOS / los_up as up | s |")
+    print(
+        "| seed | noise | N-S motion | cells with both | epochs | truth RMS up / east (mm) | RMSE up (mm) "
+        "| RMSE east (mm) | up vs true east (swapped) | sign-flipped LOS | ascending LOS / los_up as up | s |"
+    )
     print("|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for seed, noise, north in ((0, 0, 0.0), (0, 1, 0.0), (1, 1, 0.0), (0, 1, 0.5)):
         row, cube, ref = run(args.points, shape, args.epochs, seed, noise, north)
-        print(f"| {row['seed']} | {row['noise']} | {row['north']:g} x | {row['cells']} | {row['epochs']} "
-              f"| {row['rms_up']:.2f} / {row['rms_east']:.2f} | {row['err_up']:.2f} | {row['err_east']:.2f} "
-              f"| {row['swapped']:.2f} | {row['flipped']:.2f} | {row['naive']:.2f} | {row['seconds']:.1f} |")
+        print(
+            f"| {row['seed']} | {row['noise']} | {row['north']:g} x | {row['cells']} | {row['epochs']} "
+            f"| {row['rms_up']:.2f} / {row['rms_east']:.2f} | {row['err_up']:.2f} | {row['err_east']:.2f} "
+            f"| {row['swapped']:.2f} | {row['flipped']:.2f} | {row['naive']:.2f} | {row['seconds']:.1f} |"
+        )
         if args.plot and seed == 0 and noise and not north:
             plot(cube, ref, args.plot)
 

@@ -10,6 +10,7 @@ width per step, and the fit time of each model.
     .venv/bin/python benchmarks/eval_fronts.py [--scenes fronts,realistic] [--shape 128x128]
         [--resolution 200] [--n-epochs 144] [--models ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,28 @@ def main(argv=None) -> int:
     for scene in args.scenes.split(","):
         observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed, resolution=args.resolution)
         t0 = time.perf_counter()
-        res = evaluate_cube(observed, args.models.split(","), window=12, steps=6, truth=truth, seed=args.seed,
-                            permutation_repeats=args.permutation_repeats, progress=False, keep_arrays=False)
+        res = evaluate_cube(
+            observed,
+            args.models.split(","),
+            window=12,
+            steps=6,
+            truth=truth,
+            seed=args.seed,
+            permutation_repeats=args.permutation_repeats,
+            progress=False,
+            keep_arrays=False,
+        )
         seconds = time.perf_counter() - t0
         models = res["models"]
-        print(f"\n## {scene}: {shape[0]}x{shape[1]} cells of {args.resolution:g} m, {args.n_epochs} epochs, "
-              f"{res['split']['test_samples']} test samples; {seconds:.0f} s\n")
+        print(
+            f"\n## {scene}: {shape[0]}x{shape[1]} cells of {args.resolution:g} m, {args.n_epochs} epochs, "
+            f"{res['split']['test_samples']} test samples; {seconds:.0f} s\n"
+        )
         print(format_table(res, "truth"))
-        out = {"seconds": round(seconds), "fit_seconds": {n: round(m["fit_seconds"] + m["predict_seconds"], 1)
-                                                           for n, m in models.items()}}
+        out = {
+            "seconds": round(seconds),
+            "fit_seconds": {n: round(m["fit_seconds"] + m["predict_seconds"], 1) for n, m in models.items()},
+        }
         rt = {n: m["truth"]["overall"]["rmse"] for n, m in models.items()}
         refs = [n for n in REFERENCES if n in rt]
         d = args.default
@@ -60,19 +74,27 @@ def main(argv=None) -> int:
         if d in front:
             best = min((n for n in refs if n in front), key=front.get)
             out["front_ratio"] = front[d] / front[best]
-            print(f"front cells: {d} {front[d]:.3f} mm = {front[d] / front[best]:.2f} x {best} ({front[best]:.3f}); "
-                  + ", ".join(f"{n} {v:.2f}" for n, v in front.items()))
+            print(
+                f"front cells: {d} {front[d]:.3f} mm = {front[d] / front[best]:.2f} x {best} ({front[best]:.3f}); "
+                + ", ".join(f"{n} {v:.2f}" for n, v in front.items())
+            )
             out["front_rmse"] = front
         for n, m in models.items():
             if m["kind"] == "deep":
-                print(f"{n}: best_epoch {m['details'].get('best_epoch')} (network kept: "
-                      f"{bool(m['details'].get('best_epoch'))}), prior {m['details']['config'].get('prior_history')} "
-                      f"epochs, ridge {m['details']['config'].get('acceleration_ridge')}")
+                print(
+                    f"{n}: best_epoch {m['details'].get('best_epoch')} (network kept: "
+                    f"{bool(m['details'].get('best_epoch'))}), prior {m['details']['config'].get('prior_history')} "
+                    f"epochs, ridge {m['details']['config'].get('acceleration_ridge')}"
+                )
             if m.get("interval"):
                 c = m["interval"]
-                print(f"{n}: {c['level_percent']:g} % interval coverage per step "
-                      + ", ".join(f"{p:.1f}" for p in c["coverage_percent"]) + "; mean width "
-                      + ", ".join(f"{w:.2f}" for w in c["mean_width_mm"]) + " mm")
+                print(
+                    f"{n}: {c['level_percent']:g} % interval coverage per step "
+                    + ", ".join(f"{p:.1f}" for p in c["coverage_percent"])
+                    + "; mean width "
+                    + ", ".join(f"{w:.2f}" for w in c["mean_width_mm"])
+                    + " mm"
+                )
                 out.setdefault("coverage", {})[n] = c["coverage_percent"]
         out["truth_rmse"] = rt
         out["observed_rmse"] = {n: m["observed"]["overall"]["rmse"] for n, m in models.items()}

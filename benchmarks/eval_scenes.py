@@ -8,6 +8,7 @@ asserted: numbers for benchmarks/README.md.
 
     .venv/bin/python benchmarks/eval_scenes.py [--shape 64x64] [--epochs-cube 120] [--out DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,6 @@ import platform
 import sys
 import time
 from pathlib import Path
-
 
 from insar_raster.evaluate import ALL_MODELS, evaluate_cube, format_table, write_report
 from insar_raster.synth import make_scene_cube
@@ -40,22 +40,38 @@ def main(argv=None) -> int:
     shape = tuple(int(v) for v in args.shape.lower().split("x"))
     import torch
 
-    print(f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"torch {torch.__version__}, cuda={torch.cuda.is_available()}")
-    train_options = {k: v for k, v in (("samples_per_epoch", args.samples_per_epoch),
-                                       ("val_patches", args.val_patches)) if v is not None}
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}, cuda={torch.cuda.is_available()}"
+    )
+    train_options = {
+        k: v
+        for k, v in (("samples_per_epoch", args.samples_per_epoch), ("val_patches", args.val_patches))
+        if v is not None
+    }
     print(f"# deep models: max {args.train_epochs or 'default'} epochs, options {train_options or 'default'}")
     summary = {}
     for scene in args.scenes.split(","):
         observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed)
         t0 = time.perf_counter()
-        results = evaluate_cube(observed, args.models.split(","), window=args.window, steps=args.steps,
-                                truth=truth, seed=args.seed, epochs=args.train_epochs, device=args.device,
-                                train_options=train_options, progress=False)
+        results = evaluate_cube(
+            observed,
+            args.models.split(","),
+            window=args.window,
+            steps=args.steps,
+            truth=truth,
+            seed=args.seed,
+            epochs=args.train_epochs,
+            device=args.device,
+            train_options=train_options,
+            progress=False,
+        )
         seconds = time.perf_counter() - t0
-        print(f"\n## scene {scene}: {shape[0]}x{shape[1]} cells, {args.n_epochs} epochs, window {args.window}, "
-              f"steps {args.steps}, seed {args.seed}; {results['split']['test_samples']} test samples "
-              f"({results['test_target_dates'][0]} to {results['test_target_dates'][-1]}); {seconds:.0f} s\n")
+        print(
+            f"\n## scene {scene}: {shape[0]}x{shape[1]} cells, {args.n_epochs} epochs, window {args.window}, "
+            f"steps {args.steps}, seed {args.seed}; {results['split']['test_samples']} test samples "
+            f"({results['test_target_dates'][0]} to {results['test_target_dates'][-1]}); {seconds:.0f} s\n"
+        )
         print("Against the observations:\n")
         print(format_table(results, "observed"))
         print("\nAgainst the noise-free truth:\n")

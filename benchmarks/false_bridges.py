@@ -11,6 +11,7 @@ script grids a synthetic scene (water has no MPs and no truth) both ways and pri
 
 Usage: python benchmarks/false_bridges.py [--points 20000] [--shape 128x128]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,21 @@ def main():
         filled = np.isfinite(d[-1])
         far = cube.distance_to_mp.values > 300
         err = d - truth_v
-        rows.append((
-            label,
-            100 * (filled & ~land).sum() / max(1, (~land).sum()),
-            float(np.sqrt(np.nanmean(err[:, land & far & filled] ** 2))) if (land & far & filled).any() else float("nan"),
-            float(np.sqrt(np.nanmean(err[:, land & ~far & filled] ** 2))),
-            100 * (filled & land).sum() / land.sum(),
-        ))
+        rows.append(
+            (
+                label,
+                100 * (filled & ~land).sum() / max(1, (~land).sum()),
+                float(np.sqrt(np.nanmean(err[:, land & far & filled] ** 2)))
+                if (land & far & filled).any()
+                else float("nan"),
+                float(np.sqrt(np.nanmean(err[:, land & ~far & filled] ** 2))),
+                100 * (filled & land).sum() / land.sum(),
+            )
+        )
     print(f"scene {shape[0]}x{shape[1]} cells at 100 m, {args.points} MPs, {args.epochs} epochs, seed {args.seed}")
-    print(f"{'gridding':40s} {'water cells filled':>19s} {'RMSE far land (mm)':>19s} {'RMSE near MPs (mm)':>19s} {'land covered':>13s}")
+    print(
+        f"{'gridding':40s} {'water cells filled':>19s} {'RMSE far land (mm)':>19s} {'RMSE near MPs (mm)':>19s} {'land covered':>13s}"
+    )
     for label, water, far_rmse, near_rmse, cover in rows:
         print(f"{label:40s} {water:18.1f}% {far_rmse:19.2f} {near_rmse:19.2f} {cover:12.1f}%")
 

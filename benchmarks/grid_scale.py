@@ -20,6 +20,7 @@ cores).
 
 Usage: python benchmarks/grid_scale.py [--sizes 1000000 2000000 5000000] [--workdir DIR] [--format nc]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,8 +44,12 @@ def main(argv=None) -> int:
     p.add_argument("--workdir", help="folder for CSVs, caches and cubes (default: a temporary folder)")
     p.add_argument("--keep", action="store_true", help="keep each size's files")
     p.add_argument("--no-warm", action="store_true", help="skip the second (cache reuse) run")
-    p.add_argument("--format", choices=("zarr", "nc"), default="zarr",
-                   help="cube format: zarr (default) or nc, what 'insar-raster grid' writes without -o")
+    p.add_argument(
+        "--format",
+        choices=("zarr", "nc"),
+        default="zarr",
+        help="cube format: zarr (default) or nc, what 'insar-raster grid' writes without -o",
+    )
     args = p.parse_args(argv)
 
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="grid_scale_"))
@@ -72,30 +77,39 @@ sys.exit(main(["grid", {str(csv)!r}, "-o", {str(cube)!r}, "--overwrite", "-q"]))
             warm = None if args.no_warm else measure(cmd, f"{n / 1e6:g}M warm (cache reused)", env)
             import xarray as xr
 
-            with (xr.open_zarr(cube) if args.format == "zarr" else xr.open_dataset(cube)) as ds:
+            with xr.open_zarr(cube) if args.format == "zarr" else xr.open_dataset(cube) as ds:
                 cells = ds.sizes["y"] * ds.sizes["x"]
                 tiles = ds.attrs.get("tiles")
             rows.append(dict(n=n, gib=gib, gen=gen, cold=cold, warm=warm, cells=cells, tiles=tiles))
-            print(f"    CSV {gib:.2f} GiB (generated in {gen:.0f} s), grid {cells / 1e6:.2f} M cells, {tiles} tiles, "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(
+                f"    CSV {gib:.2f} GiB (generated in {gen:.0f} s), grid {cells / 1e6:.2f} M cells, {tiles} tiles, "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
     finally:
         if not args.workdir and not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\n{'MPs':>9} {'CSV GiB':>8} {'cells':>8} {'tiles':>6} {'cold s':>8} {'CPU s':>8} {'s/M MPs':>8} {'peak MiB':>9}"
-          f" {'warm s':>8} {'CPU s':>8} {'peak MiB':>9}")
+    print(
+        f"\n{'MPs':>9} {'CSV GiB':>8} {'cells':>8} {'tiles':>6} {'cold s':>8} {'CPU s':>8} {'s/M MPs':>8} {'peak MiB':>9}"
+        f" {'warm s':>8} {'CPU s':>8} {'peak MiB':>9}"
+    )
     for r in rows:
         w = r["warm"]
-        print(f"{r['n']:>9} {r['gib']:>8.2f} {r['cells']:>8} {r['tiles']:>6} {r['cold']['wall_s']:>8.1f}"
-              f" {r['cold'].get('cpu_s', float('nan')):>8.1f}"
-              f" {r['cold']['wall_s'] / (r['n'] / 1e6):>8.1f} {r['cold']['peak_rss_mib']:>9.0f}"
-              f" {w['wall_s'] if w else float('nan'):>8.1f} {w.get('cpu_s', float('nan')) if w else float('nan'):>8.1f}"
-              f" {w['peak_rss_mib'] if w else float('nan'):>9.0f}")
+        print(
+            f"{r['n']:>9} {r['gib']:>8.2f} {r['cells']:>8} {r['tiles']:>6} {r['cold']['wall_s']:>8.1f}"
+            f" {r['cold'].get('cpu_s', float('nan')):>8.1f}"
+            f" {r['cold']['wall_s'] / (r['n'] / 1e6):>8.1f} {r['cold']['peak_rss_mib']:>9.0f}"
+            f" {w['wall_s'] if w else float('nan'):>8.1f} {w.get('cpu_s', float('nan')) if w else float('nan'):>8.1f}"
+            f" {w['peak_rss_mib'] if w else float('nan'):>9.0f}"
+        )
     for a, b in zip(rows, rows[1:]):
-        print(f"{a['n'] / 1e6:g}M -> {b['n'] / 1e6:g}M: MPs x{b['n'] / a['n']:.2f}, cold time "
-              f"x{b['cold']['wall_s'] / a['cold']['wall_s']:.2f} (CPU x{b['cold']['cpu_s'] / a['cold']['cpu_s']:.2f}), peak memory x{b['cold']['peak_rss_mib'] / a['cold']['peak_rss_mib']:.2f}")
+        print(
+            f"{a['n'] / 1e6:g}M -> {b['n'] / 1e6:g}M: MPs x{b['n'] / a['n']:.2f}, cold time "
+            f"x{b['cold']['wall_s'] / a['cold']['wall_s']:.2f} (CPU x{b['cold']['cpu_s'] / a['cold']['cpu_s']:.2f}), peak memory x{b['cold']['peak_rss_mib'] / a['cold']['peak_rss_mib']:.2f}"
+        )
     return 0
 
 

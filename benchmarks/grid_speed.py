@@ -25,6 +25,7 @@ repetition: numbers on a shared machine move by 10-20 % (more under heavy load).
 
 Usage: python benchmarks/grid_speed.py [--points 200000] [--epochs 100] [--workdir DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ print("@@CORE@@" + json.dumps({{"wall_s": time.perf_counter() - c_wall, "cpu_s":
 
 def _core(result: dict) -> dict:
     line = next(ln for ln in result["stdout"].splitlines() if ln.startswith("@@CORE@@"))
-    return json.loads(line[len("@@CORE@@"):])
+    return json.loads(line[len("@@CORE@@") :])
 
 
 def main(argv=None) -> int:
@@ -70,8 +71,12 @@ def main(argv=None) -> int:
     p.add_argument("--points", type=int, default=200_000)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--resolution", type=float, default=100.0)
-    p.add_argument("--griddata-epochs", type=int, default=None,
-                   help="epochs to run griddata on (default all; fewer are scaled to all)")
+    p.add_argument(
+        "--griddata-epochs",
+        type=int,
+        default=None,
+        help="epochs to run griddata on (default all; fewer are scaled to all)",
+    )
     p.add_argument("--workdir", help="folder for the CSV and outputs (default: a temporary folder, removed)")
     args = p.parse_args(argv)
 
@@ -82,8 +87,10 @@ def main(argv=None) -> int:
         if not csv.exists():
             write_synthetic_csv(csv, args.points, args.epochs)
         size_mib = csv.stat().st_size / 2**20
-        print(f"{args.points} MPs x {args.epochs} epochs, CSV {size_mib:.0f} MiB, {os.cpu_count()} CPU cores, "
-              f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())} (1, 5, 15 min)")
+        print(
+            f"{args.points} MPs x {args.epochs} epochs, CSV {size_mib:.0f} MiB, {os.cpu_count()} CPU cores, "
+            f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())} (1, 5, 15 min)"
+        )
         # One BLAS thread everywhere: SciPy's Delaunay computes a 2x2 LAPACK solve per
         # triangle, and a threaded OpenBLAS on a busy machine turns that into minutes per
         # griddata call; the baseline gets its best setting, and so do we.
@@ -91,33 +98,50 @@ def main(argv=None) -> int:
         read_and_cells = _READ_AND_CELLS.format(csv=str(csv), res=args.resolution)
 
         print("(a) end to end, CSV -> cube, fresh process each (imports included):")
-        bare = measure(f"""
+        bare = measure(
+            f"""
 import pyarrow.csv as pacsv
 table = pacsv.read_csv({str(csv)!r})
 assert table.num_rows == {args.points}
-""", "bare pyarrow.csv.read_csv", env)
+""",
+            "bare pyarrow.csv.read_csv",
+            env,
+        )
 
         runs = {}
-        for label, extra in (("insar-raster grid (default)", []), ("insar-raster grid --tile-size 0", ["--tile-size", "0"])):
+        for label, extra in (
+            ("insar-raster grid (default)", []),
+            ("insar-raster grid --tile-size 0", ["--tile-size", "0"]),
+        ):
             out = work / f"cube{len(runs)}.nc"
-            runs[label] = measure(f"""
+            runs[label] = measure(
+                f"""
 from insar_raster.cli import main
 sys.exit(main(["grid", {str(csv)!r}, "-o", {str(out)!r}, "--overwrite", "--resolution", "{args.resolution}", "-q", *{extra!r}]))
-""", label, env)
+""",
+                label,
+                env,
+            )
             import xarray as xr
 
             with xr.open_dataset(out) as ds:
                 shape = dict(ds.sizes)
         n_g = args.griddata_epochs or args.epochs
         # The griddata loop is timed on its own too: it is the baseline of (b).
-        gd = measure(read_and_cells + f"""
+        gd = measure(
+            read_and_cells
+            + f"""
 from scipy.interpolate import griddata
 xx, yy = np.meshgrid(gx, gy)
 cube = np.empty(({n_g}, len(gy), len(gx)), np.float32)
 c_wall, c_cpu = time.perf_counter(), time.process_time()
 for k, name in enumerate(names[:{n_g}]):
     cube[k] = griddata((x, y), t.column(name).to_numpy(), (xx, yy), method="linear")
-""" + _CORE_TIMING.format(n=n_g), f"per-epoch griddata ({n_g} epochs)", env)
+"""
+            + _CORE_TIMING.format(n=n_g),
+            f"per-epoch griddata ({n_g} epochs)",
+            env,
+        )
         scale = 1.0 if n_g >= args.epochs else args.epochs / n_g
         core_gd = _core(gd)
         # Only the per-epoch loop is scaled to all epochs; imports and the CSV read are paid once.
@@ -125,7 +149,9 @@ for k, name in enumerate(names[:{n_g}]):
         gd_cpu = gd["cpu_s"] + core_gd["cpu_s"] * (scale - 1)
 
         print("(b) gridding core, points in memory (timed in-process after the CSV read):")
-        ours_core = measure(read_and_cells + """
+        ours_core = measure(
+            read_and_cells
+            + """
 from insar_raster.grid.gridders import make_gridder
 from insar_raster.grid.spec import GridSpec
 # dask's first compute() imports dask.distributed (~0.3 s) to look for a client: an
@@ -139,38 +165,63 @@ assert np.array_equal(spec.x, gx) and np.array_equal(spec.y, gy), "griddata and 
 c_wall, c_cpu = time.perf_counter(), time.process_time()
 gridder = make_gridder("linear", spec).fit((x, y))
 cube = gridder.predict(values).compute()
-""" + _CORE_TIMING.format(n=args.epochs), f"our gridder, fit + {args.epochs} epochs", env)
+"""
+            + _CORE_TIMING.format(n=args.epochs),
+            f"our gridder, fit + {args.epochs} epochs",
+            env,
+        )
         core_ours = _core(ours_core)
-        print(f"  {'our gridder: fit + grid':<34s} {core_ours['wall_s']:8.2f} s wall  {core_ours['cpu_s']:8.2f} s CPU"
-              f"  ({core_ours['epochs']} epochs, cube {core_ours['shape']})")
-        print(f"  {'per-epoch griddata':<34s} {core_gd['wall_s']:8.2f} s wall  {core_gd['cpu_s']:8.2f} s CPU"
-              f"  ({core_gd['epochs']} epochs, cube {core_gd['shape']})"
-              + (f"; x{scale:g} for {args.epochs}: {core_gd['wall_s'] * scale:.1f} s wall, "
-                 f"{core_gd['cpu_s'] * scale:.1f} s CPU" if scale != 1 else ""))
+        print(
+            f"  {'our gridder: fit + grid':<34s} {core_ours['wall_s']:8.2f} s wall  {core_ours['cpu_s']:8.2f} s CPU"
+            f"  ({core_ours['epochs']} epochs, cube {core_ours['shape']})"
+        )
+        print(
+            f"  {'per-epoch griddata':<34s} {core_gd['wall_s']:8.2f} s wall  {core_gd['cpu_s']:8.2f} s CPU"
+            f"  ({core_gd['epochs']} epochs, cube {core_gd['shape']})"
+            + (
+                f"; x{scale:g} for {args.epochs}: {core_gd['wall_s'] * scale:.1f} s wall, "
+                f"{core_gd['cpu_s'] * scale:.1f} s CPU"
+                if scale != 1
+                else ""
+            )
+        )
         assert core_ours["shape"][1:] == core_gd["shape"][1:], "both must fill the same cells"
 
         ours = runs["insar-raster grid (default)"]
         glob = runs["insar-raster grid --tile-size 0"]
         print(f"\ngrid: {shape.get('y')} x {shape.get('x')} cells, {shape.get('time')} epochs")
         if scale != 1:
-            print(f"griddata scaled from {n_g} to {args.epochs} epochs (its loop x{scale:g}, imports and read once): "
-                  f"{gd_all:.1f} s process wall, {gd_cpu:.1f} s CPU")
+            print(
+                f"griddata scaled from {n_g} to {args.epochs} epochs (its loop x{scale:g}, imports and read once): "
+                f"{gd_all:.1f} s process wall, {gd_cpu:.1f} s CPU"
+            )
         print("(a) end to end, ratios of process wall time (imports and CSV parsing included on both sides):")
-        print(f"  per-epoch griddata / grid (default)      = {gd_all / ours['wall_s']:7.1f}x   (targets: >= 100x, >= 300x)")
+        print(
+            f"  per-epoch griddata / grid (default)      = {gd_all / ours['wall_s']:7.1f}x   (targets: >= 100x, >= 300x)"
+        )
         print(f"  per-epoch griddata / grid --tile-size 0  = {gd_all / glob['wall_s']:7.1f}x")
-        print(f"  grid (default) / bare CSV read           = {ours['wall_s'] / bare['wall_s']:7.2f}x   (targets: <= 3x, <= 1.5x)")
+        print(
+            f"  grid (default) / bare CSV read           = {ours['wall_s'] / bare['wall_s']:7.2f}x   (targets: <= 3x, <= 1.5x)"
+        )
         print(f"  grid --tile-size 0 / bare CSV read       = {glob['wall_s'] / bare['wall_s']:7.2f}x")
         print("    ratios of CPU time (user + system, all threads; steadier on a shared machine):")
         print(f"  per-epoch griddata / grid (default)      = {gd_cpu / ours['cpu_s']:7.1f}x")
         print(f"  grid (default) / bare CSV read           = {ours['cpu_s'] / bare['cpu_s']:7.2f}x")
-        print(f"  same, in-process (after interpreter start): grid {ours['inner_s']:.2f} s vs read {bare['inner_s']:.2f} s"
-              f" = {ours['inner_s'] / bare['inner_s']:.2f}x")
-        print(f"(b) gridding core, points in memory, {args.epochs} epochs (griddata"
-              f"{f' scaled from {n_g}' if scale != 1 else ''}):")
+        print(
+            f"  same, in-process (after interpreter start): grid {ours['inner_s']:.2f} s vs read {bare['inner_s']:.2f} s"
+            f" = {ours['inner_s'] / bare['inner_s']:.2f}x"
+        )
+        print(
+            f"(b) gridding core, points in memory, {args.epochs} epochs (griddata"
+            f"{f' scaled from {n_g}' if scale != 1 else ''}):"
+        )
         print(f"  per-epoch griddata / our gridder, wall   = {core_gd['wall_s'] * scale / core_ours['wall_s']:7.1f}x")
         print(f"  per-epoch griddata / our gridder, CPU    = {core_gd['cpu_s'] * scale / core_ours['cpu_s']:7.1f}x")
         print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())} (1, 5, 15 min)")
-        print("peak RSS: " + ", ".join(f"{r['label']} {r['peak_rss_mib']:.0f} MiB" for r in (bare, ours, glob, gd, ours_core)))
+        print(
+            "peak RSS: "
+            + ", ".join(f"{r['label']} {r['peak_rss_mib']:.0f} MiB" for r in (bare, ours, glob, gd, ours_core))
+        )
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -10,6 +10,7 @@ benchmarks/README.md.
 
     .venv/bin/python benchmarks/points_scenes.py [--scenes mixed,realistic] [--models ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,27 @@ def main(argv=None) -> int:
             warnings.simplefilter("ignore")
             cube = grid_points(points).compute()
             t0 = time.perf_counter()
-            res = evaluate_cube(cube, args.models.split(","), points=points, holdout_block=args.holdout_block,
-                                point_base=args.point_base, epochs=args.train_epochs, seed=args.seed,
-                                permutation_repeats=0, keep_arrays=False)
+            res = evaluate_cube(
+                cube,
+                args.models.split(","),
+                points=points,
+                holdout_block=args.holdout_block,
+                point_base=args.point_base,
+                epochs=args.train_epochs,
+                seed=args.seed,
+                permutation_repeats=0,
+                keep_arrays=False,
+            )
         seconds = time.perf_counter() - t0
         pts = res["points"]
-        print(f"\n### {scene}: {shape[0]}x{shape[1]} cells of 100 m, {args.points} MPs, {args.n_epochs} epochs, "
-              f"window {res['window']}, steps {res['steps']}, seed {args.seed}; point forecast on {pts['base']}; "
-              f"{seconds:.0f} s\n")
-        head = "| model | cells: RMSE vs gridded obs (mm) | MPs: RMSE vs own obs (mm) | MPs: skill vs per-MP persistence |"
+        print(
+            f"\n### {scene}: {shape[0]}x{shape[1]} cells of 100 m, {args.points} MPs, {args.n_epochs} epochs, "
+            f"window {res['window']}, steps {res['steps']}, seed {args.seed}; point forecast on {pts['base']}; "
+            f"{seconds:.0f} s\n"
+        )
+        head = (
+            "| model | cells: RMSE vs gridded obs (mm) | MPs: RMSE vs own obs (mm) | MPs: skill vs per-MP persistence |"
+        )
         rule = "|---|---:|---:|---:|"
         if "holdout" in pts:
             head += " MPs in held-out blocks (mm) | MPs elsewhere (mm) |"
@@ -72,8 +85,10 @@ def main(argv=None) -> int:
                 row += f" {_fmt(h['held_out'])} | {_fmt(h['seen'])} |"
             print(row)
         summary[scene] = {n: pts["models"][n]["observed"]["overall"]["rmse"] for n in order}
-        print(f"\npoint forecast weights (first, last step over {pts['point_model']['members']}): "
-              f"{pts['point_model']['weights'][0]}, {pts['point_model']['weights'][-1]}")
+        print(
+            f"\npoint forecast weights (first, last step over {pts['point_model']['members']}): "
+            f"{pts['point_model']['weights'][0]}, {pts['point_model']['weights'][-1]}"
+        )
     print("\n" + json.dumps(summary, indent=1))
     return 0
 

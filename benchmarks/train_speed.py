@@ -21,6 +21,7 @@ uses CUDA when present (``--device auto``).
 
 Usage: python benchmarks/train_speed.py [--quick] [--accuracy] [--arch convlstm] [--l3-tile]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,11 @@ def speed(args):
         t0 = time.perf_counter()
         forecast = forecaster.forecast(cube)
         t_forecast = time.perf_counter() - t0
-        print(f"{size}x{size} ({cube.sizes['time']} epochs, synth {t_synth:.1f} s): training "
-              f"{n / t_train:.1f} samples/s ({config.patch_size}x{config.patch_size} patches, incl. validation), "
-              f"forecast {forecast.sizes['time']} epochs in {t_forecast:.2f} s")
+        print(
+            f"{size}x{size} ({cube.sizes['time']} epochs, synth {t_synth:.1f} s): training "
+            f"{n / t_train:.1f} samples/s ({config.patch_size}x{config.patch_size} patches, incl. validation), "
+            f"forecast {forecast.sizes['time']} epochs in {t_forecast:.2f} s"
+        )
         if size == 1024:
             print(f"  forecast 1024x1024 / 10 s target = {t_forecast / 10:.2f} (<= 1 meets it)")
 
@@ -71,8 +74,10 @@ def demo(args):
     t_train = time.perf_counter() - t0
     forecaster.forecast(cube)
     total = time.perf_counter() - t0
-    print(f"demo path 128x128x100 epochs: train {t_train:.1f} s ({forecaster.history[-1]['epoch']} epochs), "
-          f"train+forecast {total:.1f} s; / 180 s target = {total / 180:.2f}")
+    print(
+        f"demo path 128x128x100 epochs: train {t_train:.1f} s ({forecaster.history[-1]['epoch']} epochs), "
+        f"train+forecast {total:.1f} s; / 180 s target = {total / 180:.2f}"
+    )
 
 
 def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="all"):
@@ -80,8 +85,8 @@ def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="al
     out = np.full((len(starts), steps, *values.shape[1:]), np.nan, dtype=np.float32)
     for i, s in enumerate(starts):
         first = 0 if history == "all" else s
-        d = days[first:s + window]
-        future = days[s + window:s + window + steps]
+        d = days[first : s + window]
+        future = days[s + window : s + window + steps]
 
         def design(t, d=d):
             cols = [np.ones_like(t), (t - d[-1]) / 365.25]
@@ -89,7 +94,7 @@ def lsq_forecast(values, days, starts, window, steps, seasonal=True, history="al
                 cols += [np.sin(2 * np.pi * t / 365.25), np.cos(2 * np.pi * t / 365.25)]
             return np.stack(cols, 1)
 
-        y = values[first:s + window].reshape(len(d), -1)
+        y = values[first : s + window].reshape(len(d), -1)
         ok = np.isfinite(y).all(0)
         coef = np.linalg.lstsq(design(d), y[:, ok], rcond=None)[0]
         flat = out[i].reshape(steps, -1)
@@ -104,15 +109,15 @@ def prior_forecast(values, days, starts, window, steps, history=150):
     out = np.empty((len(starts), steps, *values.shape[1:]), dtype=np.float32)
     for i, s in enumerate(starts):
         first = max(0, s + window - history)
-        d = days[first:s + window]
-        coef = history_fit(values[first:s + window], d, d[-1])
-        out[i] = history_eval(coef, days[s + window:s + window + steps], d[-1])
+        d = days[first : s + window]
+        coef = history_fit(values[first : s + window], d, d[-1])
+        out[i] = history_eval(coef, days[s + window : s + window + steps], d[-1])
     return out
 
 
 def accuracy(args):
-    from insar_raster.forecast.data import times_in_days
     from insar_raster import TrainConfig, train_model
+    from insar_raster.forecast.data import times_in_days
     from insar_raster.forecast.windows import chronological_split
 
     def rmse(a, b):
@@ -121,7 +126,9 @@ def accuracy(args):
     for scene in ("mixed", "bowl", "seasonal"):
         cube, truth = _synth((64, 64), 100, scene=scene, seed=11)  # not a seed used in tests
         config = TrainConfig(arch=args.arch, seed=0, **({"lr": args.lr} if args.lr else {}))
-        split = chronological_split(cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction)
+        split = chronological_split(
+            cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction
+        )
         t0 = time.perf_counter()
         forecaster = train_model(cube, config, split, progress=False)
         t_train = time.perf_counter() - t0
@@ -133,13 +140,19 @@ def accuracy(args):
             "model": forecaster.predict_windows(cube, split.test),
             "persistence": np.repeat(observed[split.test + config.window - 1][:, None], config.steps, 1),
             "trend+seasonal LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps),
-            "trend+seasonal LSQ (window)": lsq_forecast(observed, days, split.test, config.window, config.steps, history="window"),
-            "trend LSQ (all past)": lsq_forecast(observed, days, split.test, config.window, config.steps, seasonal=False),
+            "trend+seasonal LSQ (window)": lsq_forecast(
+                observed, days, split.test, config.window, config.steps, history="window"
+            ),
+            "trend LSQ (all past)": lsq_forecast(
+                observed, days, split.test, config.window, config.steps, seasonal=False
+            ),
             "history prior alone (+accel.)": prior_forecast(observed, days, split.test, config.window, config.steps),
         }
         base = rmse(preds["persistence"], observed[idx])
-        print(f"scene {scene} (64x64, 100 epochs, seed 11, {args.arch}, trained {t_train:.0f} s, "
-              f"{forecaster.history[-1]['epoch']} epochs, best {forecaster.metadata['best_epoch']}), test RMSE mm vs observed | vs noise-free truth | / persistence:")
+        print(
+            f"scene {scene} (64x64, 100 epochs, seed 11, {args.arch}, trained {t_train:.0f} s, "
+            f"{forecaster.history[-1]['epoch']} epochs, best {forecaster.metadata['best_epoch']}), test RMSE mm vs observed | vs noise-free truth | / persistence:"
+        )
         for name, p in preds.items():
             r = rmse(p, observed[idx])
             print(f"  {name:32s} {r:7.3f} | {rmse(p, true[idx]):7.3f} | {r / base:5.2f}")
@@ -170,14 +183,22 @@ def l3_tile(args):
         path = Path(tmp) / "l3_tile.nc"
         write_cube(cube, path)
         del cube
-        print(f"L3-tile cube {shape[0]}x{shape[1]} cells, {n_epochs} epochs, {valid.mean():.1%} valid, "
-              f"{path.stat().st_size / 2**20:.0f} MiB .nc (made in {time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"L3-tile cube {shape[0]}x{shape[1]} cells, {n_epochs} epochs, {valid.mean():.1%} valid, "
+            f"{path.stat().st_size / 2**20:.0f} MiB .nc (made in {time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
         out = Path(tmp) / "forecast.tif"
-        result = measure(f"from insar_raster.cli import main\n"
-                         f"raise SystemExit(main(['forecast', {str(path)!r}, '-o', {str(out)!r}, '-q', "
-                         f"'--arch', {args.arch!r}]))", "forecast (train + forecast), CLI")
-        print(f"L3 tile train + forecast: {result['wall_s'] / 60:.1f} min wall (target < 15), "
-              f"{result['cpu_s'] / 60:.1f} min CPU, peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB (target < 8)")
+        result = measure(
+            f"from insar_raster.cli import main\n"
+            f"raise SystemExit(main(['forecast', {str(path)!r}, '-o', {str(out)!r}, '-q', "
+            f"'--arch', {args.arch!r}]))",
+            "forecast (train + forecast), CLI",
+        )
+        print(
+            f"L3 tile train + forecast: {result['wall_s'] / 60:.1f} min wall (target < 15), "
+            f"{result['cpu_s'] / 60:.1f} min CPU, peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB (target < 8)"
+        )
 
 
 def main():
@@ -191,8 +212,10 @@ def main():
     args = parser.parse_args()
     import torch
 
-    print(f"CPU: {os.cpu_count()} cores visible, torch {torch.__version__}, "
-          f"CUDA {'available' if torch.cuda.is_available() else 'not available (GPU not measured)'}")
+    print(
+        f"CPU: {os.cpu_count()} cores visible, torch {torch.__version__}, "
+        f"CUDA {'available' if torch.cuda.is_available() else 'not available (GPU not measured)'}"
+    )
     if args.l3_tile:
         l3_tile(args)
         return

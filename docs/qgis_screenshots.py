@@ -11,14 +11,27 @@ qgis-providers), on files made by the project's venv:
 Nothing is styled here: the layers are opened as a user would open them, so the
 pictures show what the files' own .qml styles and time axes give in QGIS.
 """
+
 import sys
 from pathlib import Path
 
 from qgis.core import (
-    QgsApplication, QgsDateTimeRange, QgsLayoutExporter, QgsLayoutItemLabel, QgsLayoutItemLegend,
-    QgsLayoutItemMap, QgsLayoutPoint, QgsLegendStyle, QgsLayoutSize, QgsMeshDatasetIndex, QgsMeshLayer, QgsPrintLayout, QgsProject,
+    QgsApplication,
+    QgsDateTimeRange,
+    QgsLayoutExporter,
+    QgsLayoutItemLabel,
+    QgsLayoutItemLegend,
+    QgsLayoutItemMap,
+    QgsLayoutPoint,
+    QgsLayoutSize,
+    QgsLegendStyle,
+    QgsMeshDatasetIndex,
+    QgsMeshLayer,
+    QgsPrintLayout,
+    QgsProject,
     QgsRasterLayer,
-    QgsTemporalUtils, QgsUnitTypes,
+    QgsTemporalUtils,
+    QgsUnitTypes,
 )
 from qgis.PyQt.QtGui import QFont
 
@@ -77,8 +90,7 @@ def raster_route(project, tif, out):
     layout.initializeDefaults()
     layout.pageCollection().page(0).setPageSize(QgsLayoutSize(WIDTH_MM, HEIGHT_MM, QgsUnitTypes.LayoutMillimeters))
     band = layer.renderer().band()
-    _label(layout, f"{tif.name} as a raster layer, styled by its .qml on load: {layer.bandName(band)} (mm)",
-           4, 2, 185)
+    _label(layout, f"{tif.name} as a raster layer, styled by its .qml on load: {layer.bandName(band)} (mm)", 4, 2, 185)
     _map(layout, layer, 4, 9, 95, 70)
     _legend(layout, layer, 104, 9)
     _export(layout, out)
@@ -104,8 +116,15 @@ def mesh_route(project, nc, out, height_mm=74):
         _map(layout, layer, 4 + k * 44, 14, 42, 42, frame)
         _label(layout, f"frame {index + 1} of {n}: {begin.toString('yyyy-MM-dd')}", 4 + k * 44, 57, 42, 7)
     _legend(layout, layer, 137, 14)
-    _label(layout, f"controller range {extent.begin().toString('yyyy-MM-dd')} to "
-                   f"{extent.end().toString('yyyy-MM-dd')} (last epoch + one interval)", 4, 64, 180, 7)
+    _label(
+        layout,
+        f"controller range {extent.begin().toString('yyyy-MM-dd')} to "
+        f"{extent.end().toString('yyyy-MM-dd')} (last epoch + one interval)",
+        4,
+        64,
+        180,
+        7,
+    )
     _export(layout, out)
 
 

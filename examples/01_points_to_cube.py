@@ -8,6 +8,7 @@ be downloaded here), then does what ``insar-raster grid`` does, step by step:
 read and merge the tiles, grid them, write a CF NetCDF cube and a COG (+ .qml style),
 and a quicklook PNG.
 """
+
 import argparse
 from pathlib import Path
 

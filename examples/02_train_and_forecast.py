@@ -7,6 +7,7 @@ Run ``01_points_to_cube.py`` first (or pass any cube from ``insar-raster grid``)
 The defaults are small so that this finishes in a few minutes on a laptop CPU;
 raise ``--epochs`` for a useful model.
 """
+
 import argparse
 from pathlib import Path
 
@@ -28,12 +29,23 @@ def main():
 
     # 1. Train. The chronological split keeps the last epochs for validation and test;
     #    the model file stores architecture, hyper-parameters and normalisation.
-    config = TrainConfig(arch="convlstm", window=args.window, steps=args.steps, epochs=args.epochs,
-                         samples_per_epoch=64, patch_size=32, seed=0)
+    config = TrainConfig(
+        arch="convlstm",
+        window=args.window,
+        steps=args.steps,
+        epochs=args.epochs,
+        samples_per_epoch=64,
+        patch_size=32,
+        seed=0,
+    )
     forecaster = train_model(cube, config)
     model_path = forecaster.save(args.out / "model.ipt", overwrite=True)
-    print("validation RMSE (mm):", forecaster.metadata.get("val_rmse_mm"),
-          "| persistence:", forecaster.metadata.get("val_persistence_rmse_mm"))
+    print(
+        "validation RMSE (mm):",
+        forecaster.metadata.get("val_rmse_mm"),
+        "| persistence:",
+        forecaster.metadata.get("val_persistence_rmse_mm"),
+    )
 
     # 2. Forecast from the end of the cube (a model file reloads without running code).
     forecaster = load_model(model_path)

@@ -7,6 +7,7 @@ Shows that the files are ordinary, self-describing geodata: the GeoTIFF's bands 
 their dates, the NetCDF has a decoded time axis and a CRS, and derived layers (mean
 velocity, cumulative displacement) are one call away.
 """
+
 import argparse
 from pathlib import Path
 
@@ -44,8 +45,10 @@ def main():
     # Derived layers, lazily computed; export writes them as COG + .qml for QGIS.
     velocity = mean_velocity(cube)
     cumulative = cumulative_displacement(cube)
-    print(f"mean velocity: {float(velocity.min()):.1f} to {float(velocity.max()):.1f} mm/yr; "
-          f"cumulative: {float(cumulative.min()):.1f} to {float(cumulative.max()):.1f} mm")
+    print(
+        f"mean velocity: {float(velocity.min()):.1f} to {float(velocity.max()):.1f} mm/yr; "
+        f"cumulative: {float(cumulative.min()):.1f} to {float(cumulative.max()):.1f} mm"
+    )
     export(cube, args.out / "velocity.tif", layer="velocity", overwrite=True)
     export(cube, args.out / "last_year.tif", dates=f"{str(cube.time.values[-1])[:4]}-01-01:", overwrite=True)
 

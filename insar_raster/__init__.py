@@ -18,6 +18,7 @@ For example, the mean velocity of a cube, one value per cell:
 Heavy dependencies (torch, lightgbm) are imported lazily by the modules that need them,
 so gridding never pays for them.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ as ``name=value`` (``"use method='nearest'"``). The command line, which knows it
 flags, prints those as ``--resolution`` and ``--method nearest``
 (:func:`insar_raster.cli.options.flagged`). No library message names a flag.
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ aligned ``key: value`` lines. Cubes and rasters are read lazily (dask / block by
 so only the NaN count touches every value; model files are never executed (only their
 JSON header is read).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,6 +60,7 @@ def _dates_from_descriptions(descriptions, tags=None):
 
 # --------------------------------------------------------------------------- points
 
+
 def describe_points(path) -> dict:
     """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader."""
     from insar_raster.io.dialect import sniff_path
@@ -93,7 +95,9 @@ def describe_points(path) -> dict:
         "points_dropped_for_nan": dropped,
         **_epochs(points["time"].values),
         # Share of NaN values among all points in the file (dropped rows count as NaN rows).
-        "nan_share": float((np.isnan(disp).sum() + dropped * disp.shape[1]) / max(1, (n_points + dropped) * disp.shape[1])),
+        "nan_share": float(
+            (np.isnan(disp).sum() + dropped * disp.shape[1]) / max(1, (n_points + dropped) * disp.shape[1])
+        ),
         "displacement_range_mm": [float(np.nanmin(disp)), float(np.nanmax(disp))],
     }
     if "mean_velocity" in points:
@@ -116,6 +120,7 @@ def _extent_in(file_crs, grid_crs, x, y) -> list[float]:
 
 
 # --------------------------------------------------------------------------- cubes
+
 
 def _open_dataset(path: Path):
     import xarray as xr
@@ -173,8 +178,19 @@ def describe_cube(path) -> dict:
         # Cells with no value at the latest epoch: the gap mask of a gridded cube.
         masked = da.isel(time=-1).isnull()
         out["masked_cell_share"] = float(masked.mean().compute())
-    keep = ("title", "source", "method", "resolution", "max_gap", "model", "architecture",
-            "forecast_horizon", "forecast_reference_time", "insar_raster_version", "Conventions")
+    keep = (
+        "title",
+        "source",
+        "method",
+        "resolution",
+        "max_gap",
+        "model",
+        "architecture",
+        "forecast_horizon",
+        "forecast_reference_time",
+        "insar_raster_version",
+        "Conventions",
+    )
     out["attributes"] = {k: _json_safe(ds.attrs[k]) for k in keep if k in ds.attrs}
     if "history" in ds.attrs:
         out["attributes"]["history"] = str(ds.attrs["history"]).splitlines()[-1]
@@ -191,6 +207,7 @@ def _json_safe(value):
 
 
 # --------------------------------------------------------------------------- rasters
+
 
 def describe_geotiff(path) -> dict:
     """GeoTIFF: georeferencing, bands (dates), layout (COG?), NaN share, style file."""
@@ -293,10 +310,16 @@ def describe_model(path) -> dict:
         transform = Affine(*grid["transform"])
         west, south, east, north = array_bounds(height, width, transform)
         out["extent"] = [west, south, east, north]
-        out["grid"] = {"height": int(height), "width": int(width),
-                       "resolution": grid.get("resolution") or [abs(transform.a), abs(transform.e)]}
-    training = {k: config[k] for k in ("epochs", "batch_size", "lr", "patch_size", "val_fraction",
-                                        "test_fraction", "seed") if k in config}
+        out["grid"] = {
+            "height": int(height),
+            "width": int(width),
+            "resolution": grid.get("resolution") or [abs(transform.a), abs(transform.e)],
+        }
+    training = {
+        k: config[k]
+        for k in ("epochs", "batch_size", "lr", "patch_size", "val_fraction", "test_fraction", "seed")
+        if k in config
+    }
     history = header.get("history") or []
     if history:
         training["epochs_run"] = len(history)
@@ -321,6 +344,7 @@ def describe_model(path) -> dict:
 
 # --------------------------------------------------------------------------- dispatch
 
+
 def file_kind(path) -> str:
     """``points``, ``cube``, ``geotiff`` or ``model`` from the file name (and content)."""
     path = Path(path)
@@ -335,8 +359,11 @@ def file_kind(path) -> str:
         return "points"
     if path.is_dir():
         return "points"  # a folder of EGMS tiles
-    raise InputError(path, f"unknown file type {suffix or '(none)'!r}",
-                     "expected points (.csv/.zip/.gpkg/.parquet), a cube (.nc/.zarr), a .tif or a model (.ipt)")
+    raise InputError(
+        path,
+        f"unknown file type {suffix or '(none)'!r}",
+        "expected points (.csv/.zip/.gpkg/.parquet), a cube (.nc/.zarr), a .tif or a model (.ipt)",
+    )
 
 
 def describe(path) -> dict:
@@ -389,15 +416,20 @@ def _value_text(key: str, value) -> str:
     if key == "band_descriptions" and isinstance(value, list) and len(value) > 6:
         return ", ".join(map(str, value[:3])) + f", ... ({len(value)} bands) ..., " + ", ".join(map(str, value[-2:]))
     if isinstance(value, list) and value and all(isinstance(v, float) for v in value):
-        return " to ".join(f"{v:.2f}" for v in value) if key.endswith("range") or "_range_" in key else ", ".join(f"{v:.6g}" for v in value)
+        return (
+            " to ".join(f"{v:.2f}" for v in value)
+            if key.endswith("range") or "_range_" in key
+            else ", ".join(f"{v:.6g}" for v in value)
+        )
     if isinstance(value, (dict, list)):
         return json.dumps(value, default=str)
     return str(value)
 
 
 #: Text labels that say more than the JSON key (points files have two CRSs).
-LABELS = {"points": {"crs": "crs (file)", "extent": "extent (file)",
-                     "grid_crs": "crs (grid)", "grid_extent": "extent (grid)"}}
+LABELS = {
+    "points": {"crs": "crs (file)", "extent": "extent (file)", "grid_crs": "crs (grid)", "grid_extent": "extent (grid)"}
+}
 
 
 def format_description(info: dict) -> str:
@@ -409,8 +441,16 @@ def format_description(info: dict) -> str:
     for key, value in info.items():
         if value is None or key == "notes":
             continue
-        if key in ("variables", "attributes", "layout", "training", "versions", "hyperparameters", "normalisation",
-                   "prior_filter") and isinstance(value, dict):
+        if key in (
+            "variables",
+            "attributes",
+            "layout",
+            "training",
+            "versions",
+            "hyperparameters",
+            "normalisation",
+            "prior_filter",
+        ) and isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():
                 lines.append(f"  {k}: {_value_text(k, v)}")

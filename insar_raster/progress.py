@@ -1,5 +1,6 @@
 """Progress bars: tqdm for loops, a dask callback that drives a tqdm bar, one bar of
 named stages for a long run, and a logging handler that never writes onto a bar."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,15 @@ from tqdm.auto import tqdm
 
 def progress_bar(iterable=None, total=None, desc=None, disable=False, unit="it"):
     """A tqdm bar on stderr, off when ``disable`` or stderr is not a terminal."""
-    return tqdm(iterable, total=total, desc=desc, disable=disable or not sys.stderr.isatty(),
-                unit=unit, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        disable=disable or not sys.stderr.isatty(),
+        unit=unit,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
 
 
 class DaskTqdm(Callback):

@@ -36,6 +36,7 @@ seasonal amplitude and its own noise level (2-4 mm). The truth cube is the commo
 motion field only: it holds none of these per-MP parts, so it is what a grid forecast
 should recover, while an MP's own future also carries its offset and seasonal amplitude.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -97,6 +98,7 @@ class Scene:
 
     def truth_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Noise-free displacement (n, time) in mm at fractional grid positions."""
+
         def sample(field):
             return map_coordinates(field, [rows, cols], order=1, mode="nearest")
 
@@ -209,10 +211,24 @@ def build_scene(
         towns += np.exp(-(((rr - ty) ** 2 + (cc - tx) ** 2) / (2 * r**2)))
     town_density = np.clip(towns, 0, 1) * land
 
-    bowl_mm_yr = {"mixed": 25.0, "bowl": 40.0, "seasonal": 6.0, "fronts": 8.0, "switching": 8.0,
-                  "urban": 8.0, "realistic": 10.0}[scene]
-    seasonal_mm = {"mixed": 4.0, "bowl": 1.5, "seasonal": 9.0, "fronts": 3.0, "switching": 3.0,
-                   "urban": 4.0, "realistic": 4.0}[scene]
+    bowl_mm_yr = {
+        "mixed": 25.0,
+        "bowl": 40.0,
+        "seasonal": 6.0,
+        "fronts": 8.0,
+        "switching": 8.0,
+        "urban": 8.0,
+        "realistic": 10.0,
+    }[scene]
+    seasonal_mm = {
+        "mixed": 4.0,
+        "bowl": 1.5,
+        "seasonal": 9.0,
+        "fronts": 3.0,
+        "switching": 3.0,
+        "urban": 4.0,
+        "realistic": 4.0,
+    }[scene]
     velocity = 2.0 * _smooth_random(rng, shape, min(h, w) / 3)  # regional tilt, mm/yr
     acceleration = np.zeros(shape)
     for k in range(max(2, (h * w) // 1200)):
@@ -225,8 +241,22 @@ def build_scene(
     amplitude = seasonal_mm * (0.5 + 0.5 * (_smooth_random(rng, shape, min(h, w) / 4) + 1) / 2 + town_density)
     phase = np.pi * (0.2 + 0.3 * _smooth_random(rng, shape, min(h, w) / 4))
     processes, seasonal_years, ar1 = _scene_processes(scene, seed, grid_spec, times, town_density)
-    return Scene(grid_spec, times, land, town_density, velocity, acceleration, amplitude, phase,
-                 atmosphere_mm, white_noise_mm, seed, processes, seasonal_years, ar1)
+    return Scene(
+        grid_spec,
+        times,
+        land,
+        town_density,
+        velocity,
+        acceleration,
+        amplitude,
+        phase,
+        atmosphere_mm,
+        white_noise_mm,
+        seed,
+        processes,
+        seasonal_years,
+        ar1,
+    )
 
 
 def _scene_processes(scene, seed, grid_spec, times, town_density):
@@ -303,8 +333,8 @@ def _truth_cube(sc: Scene, truth: np.ndarray, attrs: dict) -> xr.Dataset:
     cube = make_cube(truth.astype(np.float32), sc.times, sc.grid_spec, extra=extra, attrs=attrs)
     if reach is not None:
         cube["front_reach_days"].attrs.update(
-            units="days", long_name="days from the first epoch until a front has moved the cell by "
-            "2 mm (NaN: never)")
+            units="days", long_name="days from the first epoch until a front has moved the cell by 2 mm (NaN: never)"
+        )
     return cube
 
 
@@ -401,7 +431,9 @@ def make_scene(
     cols = np.concatenate(cols)[:n_points]
     truth = sc.truth_at(rows, cols)
     atm = sc.atmosphere(rng)
-    noise = np.stack([map_coordinates(atm[k], [rows, cols], order=1, mode="nearest") for k in range(len(sc.times))], axis=1)
+    noise = np.stack(
+        [map_coordinates(atm[k], [rows, cols], order=1, mode="nearest") for k in range(len(sc.times))], axis=1
+    )
     if mp_behaviour is None:
         observed = truth + noise + rng.normal(0, sc.white_noise_mm, truth.shape).astype(np.float32)
     else:  # own generator: the positions and atmosphere stay those of mp_behaviour=None
@@ -412,14 +444,22 @@ def make_scene(
     y = gs.north - (rows + 0.5) * gs.resolution
     years = sc.years
     points = make_points(
-        x, y, observed.astype(np.float32), sc.times, crs=gs.crs,
+        x,
+        y,
+        observed.astype(np.float32),
+        sc.times,
+        crs=gs.crs,
         pid=np.array([f"SYN{seed:02d}{i:08d}" for i in range(n_points)]),
         extra={"mean_velocity": np.polyfit(years, observed.T, 1)[0].astype(np.float32)} if len(years) > 1 else None,
-        attrs={"source": f"insar_raster.synth scene={scene} seed={seed}", "product": "L2b",
-               "mp_behaviour": "none" if mp_behaviour is None else repr(mp_behaviour)},
+        attrs={
+            "source": f"insar_raster.synth scene={scene} seed={seed}",
+            "product": "L2b",
+            "mp_behaviour": "none" if mp_behaviour is None else repr(mp_behaviour),
+        },
     )
     truth_grid = sc.truth_grid()
     truth_grid[:, ~sc.land] = np.nan
-    truth_cube = _truth_cube(sc, truth_grid, {"source": points.attrs["source"],
-                                              "title": "noise-free truth (common motion, no per-MP parts)"})
+    truth_cube = _truth_cube(
+        sc, truth_grid, {"source": points.attrs["source"], "title": "noise-free truth (common motion, no per-MP parts)"}
+    )
     return points, truth_cube

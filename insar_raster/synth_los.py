@@ -16,6 +16,7 @@ track). Ascending: ``a`` about -9 deg, so the satellite is west of the ground
 from 30 deg in near range to 45 deg in far range across the burst. Observed LOS
 displacement is ``e le + n ln + u lu`` plus noise, positive towards the satellite.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,11 +58,21 @@ def _sample_positions(rng, density, n):
     return np.concatenate(rows)[:n], np.concatenate(cols)[:n]
 
 
-def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_epochs: int = 60,
-                   interval_days: int = 12, seed: int = 0, resolution: float = 100.0,
-                   east_scale: float = 0.6, north_scale: float = 0.0, atmosphere_mm: float = 1.5,
-                   white_noise_mm: float = 1.0, start: str = "2019-01-03", step_days: int = 6,
-                   scene: str = "mixed"):
+def make_los_scene(
+    n_points: int = 4000,
+    shape: tuple[int, int] = (48, 48),
+    n_epochs: int = 60,
+    interval_days: int = 12,
+    seed: int = 0,
+    resolution: float = 100.0,
+    east_scale: float = 0.6,
+    north_scale: float = 0.0,
+    atmosphere_mm: float = 1.5,
+    white_noise_mm: float = 1.0,
+    start: str = "2019-01-03",
+    step_days: int = 6,
+    scene: str = "mixed",
+):
     """Ascending and descending L2b points of one known 3-D motion field, and its truth.
 
     Parameters
@@ -97,8 +108,20 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
     from insar_raster.io.points import make_points
 
     days = n_epochs * interval_days + max(off for *_, off in GEOMETRIES.values()) + 1
-    fields = [build_scene(shape, days, 1, scene if k == 0 else "mixed", seed + k, resolution, start=start,
-                          atmosphere_mm=atmosphere_mm, white_noise_mm=white_noise_mm) for k in range(3)]
+    fields = [
+        build_scene(
+            shape,
+            days,
+            1,
+            scene if k == 0 else "mixed",
+            seed + k,
+            resolution,
+            start=start,
+            atmosphere_mm=atmosphere_mm,
+            white_noise_mm=white_noise_mm,
+        )
+        for k in range(3)
+    ]
     vertical, east, north = fields
     scales = (1.0, east_scale, north_scale)
     spec = vertical.grid_spec
@@ -113,7 +136,9 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
         idx = offset + np.arange(n_epochs) * interval_days
         # Incidence grows with range: the satellite is west of an ascending burst (far range east).
         across = cols / max(w - 1, 1)
-        incidence = NEAR_INCIDENCE + (FAR_INCIDENCE - NEAR_INCIDENCE) * (across if direction == "ascending" else 1 - across)
+        incidence = NEAR_INCIDENCE + (FAR_INCIDENCE - NEAR_INCIDENCE) * (
+            across if direction == "ascending" else 1 - across
+        )
         track_angle = heading + 0.4 * (rows / max(h - 1, 1) - 0.5)
         le, ln, lu = los_vector(track_angle, incidence)
         motion = [s * f.truth_at(rows, cols)[:, idx] if s else 0.0 for f, s in zip(fields, scales)]
@@ -133,14 +158,22 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
         x = spec.west + (cols + 0.5) * resolution
         y = spec.north - (rows + 0.5) * resolution
         times = day0 + idx.astype("timedelta64[D]")
-        geom = {"los_east": le, "los_north": ln, "los_up": lu, "incidence_angle": incidence,
-                "track_angle": track_angle}
+        geom = {"los_east": le, "los_north": ln, "los_up": lu, "incidence_angle": incidence, "track_angle": track_angle}
         out[direction] = make_points(
-            x, y, los.astype(np.float32), times, crs=spec.crs,
+            x,
+            y,
+            los.astype(np.float32),
+            times,
+            crs=spec.crs,
             pid=np.array([f"{'AD'[k]}{seed:02d}{i:07d}" for i in range(n_points)]),
             extra={name: v.astype(np.float32) for name, v in geom.items()},
-            attrs={"source": f"insar_raster.synth_los seed={seed} {direction}", "product": "EGMS L2",
-                   "product_level": "L2b", "track": track, "pass_direction": direction},
+            attrs={
+                "source": f"insar_raster.synth_los seed={seed} {direction}",
+                "product": "EGMS L2",
+                "product_level": "L2b",
+                "track": track,
+                "pass_direction": direction,
+            },
         )
     # Truth on the step_days grid over the dates both geometries cover.
     first = max(out[d].time.values[0] for d in out).astype("datetime64[D]")
@@ -155,8 +188,12 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
         cube = cube - cube[:1]
         cube[:, ~vertical.land] = np.nan
         data[name] = cube.astype(np.float32)
-    truth = make_cube(data["vertical"], grid, spec, attrs={"source": f"insar_raster.synth_los seed={seed}",
-                                                             "title": "noise-free 3-D motion"})
+    truth = make_cube(
+        data["vertical"],
+        grid,
+        spec,
+        attrs={"source": f"insar_raster.synth_los seed={seed}", "title": "noise-free 3-D motion"},
+    )
     truth = truth.rename({"displacement": "vertical"})
     for name in ("east_west", "north_south"):
         truth[name] = (("time", "y", "x"), data[name])
@@ -167,8 +204,7 @@ def make_los_scene(n_points: int = 4000, shape: tuple[int, int] = (48, 48), n_ep
 def synthetic_file_name(points: xr.Dataset, burst: int = 1, swath: int = 2) -> str:
     """The EGMS L2b zip name of a synthetic geometry (release from its first and last year)."""
     years = points.time.values.astype("datetime64[Y]").astype(int) + 1970
-    return (f"EGMS_L2b_{int(points.attrs['track']):03d}_{burst:04d}_IW{swath}_VV_"
-            f"{years[0]}_{years[-1]}_1.zip")
+    return f"EGMS_L2b_{int(points.attrs['track']):03d}_{burst:04d}_IW{swath}_VV_{years[0]}_{years[-1]}_1.zip"
 
 
 def write_los_scene(folder, ascending, descending, truth=None, overwrite: bool = False) -> list:

@@ -39,6 +39,7 @@ AR(1) atmosphere -- residual tropospheric delay carried from one acquisition to 
     next, correlation ``phi`` 0.5-0.7 per 12 days (seasonal stratification and slowly
     varying water vapour are not removed by EGMS' filtering).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -129,8 +130,9 @@ class Collapse:
         return -self.depth * patch[:, None] * (np.asarray(t, dtype=float) >= self.t0)[None, :]
 
 
-def mining_districts(rng: np.random.Generator, extent: tuple[float, float], duration: float,
-                     n_districts: int) -> list[Front]:
+def mining_districts(
+    rng: np.random.Generator, extent: tuple[float, float], duration: float, n_districts: int
+) -> list[Front]:
     """Panels mined one after the other, side by side, in ``n_districts`` districts.
 
     Each district starts between 1 year before the record and 0.3 year into it and keeps
@@ -155,8 +157,7 @@ def mining_districts(rng: np.random.Generator, extent: tuple[float, float], dura
             offset = side * (k - 1) * (panel + 50.0)  # 50 m pillars between panels
             x0 = cx - c * length / 2 - s * offset
             y0 = cy - s * length / 2 + c * offset
-            fronts.append(Front(x0, y0, theta, speed, t, length, panel,
-                                subsidence * rng.uniform(0.8, 1.2), influence))
+            fronts.append(Front(x0, y0, theta, speed, t, length, panel, subsidence * rng.uniform(0.8, 1.2), influence))
             t += length / speed + rng.uniform(0.0, 0.2)
             k += 1
     return fronts
@@ -168,13 +169,17 @@ def pumping_bowls(rng, extent, duration, n_bowls: int) -> list[PumpingBowl]:
     bowls = []
     for _ in range(n_bowls):
         n_changes = int(rng.integers(1, 4))
-        times = np.sort(np.concatenate([[rng.uniform(0.6, 0.95) * duration],
-                                        rng.uniform(0.1, 0.95, n_changes - 1) * duration]))
+        times = np.sort(
+            np.concatenate([[rng.uniform(0.6, 0.95) * duration], rng.uniform(0.1, 0.95, n_changes - 1) * duration])
+        )
         rates = []
         for _k in range(n_changes + 1):
             rates.append(rng.uniform(2.0, 8.0) if rng.random() < 0.2 else -rng.uniform(5.0, 50.0))
-        bowls.append(PumpingBowl(rng.uniform(0, width), rng.uniform(0, height), rng.uniform(400.0, 1500.0),
-                                 tuple(times), tuple(rates)))
+        bowls.append(
+            PumpingBowl(
+                rng.uniform(0, width), rng.uniform(0, height), rng.uniform(400.0, 1500.0), tuple(times), tuple(rates)
+            )
+        )
     return bowls
 
 
@@ -188,11 +193,20 @@ def urban_processes(rng, extent, duration, n_sites: int, town_weight=None) -> li
         if town_weight is not None and rng.random() > 0.2 + 0.8 * town_weight(x, y):
             continue
         if rng.random() < 0.75:
-            out.append(Consolidation(x, y, rng.uniform(60.0, 250.0), rng.uniform(0.0, 0.95) * duration,
-                                     rng.uniform(0.2, 1.5), rng.uniform(10.0, 60.0)))
+            out.append(
+                Consolidation(
+                    x,
+                    y,
+                    rng.uniform(60.0, 250.0),
+                    rng.uniform(0.0, 0.95) * duration,
+                    rng.uniform(0.2, 1.5),
+                    rng.uniform(10.0, 60.0),
+                )
+            )
         else:
-            out.append(Collapse(x, y, rng.uniform(40.0, 150.0), rng.uniform(0.05, 0.98) * duration,
-                                rng.uniform(5.0, 40.0)))
+            out.append(
+                Collapse(x, y, rng.uniform(40.0, 150.0), rng.uniform(0.05, 0.98) * duration, rng.uniform(5.0, 40.0))
+            )
     return out
 
 

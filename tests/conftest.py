@@ -1,4 +1,5 @@
 """Shared fixtures: small synthetic scenes (seeded, fast)."""
+
 import matplotlib
 
 matplotlib.use("Agg")

@@ -9,6 +9,7 @@ Run by tests/test_qgis.py with the system Python that has PyQGIS (Debian/Ubuntu:
 The last argument is the acquisition interval in days: the temporal controller is
 stepped by it from the layer's full time range, as a user would.
 """
+
 import json
 import sys
 
@@ -23,10 +24,13 @@ def _frames(layer, interval_days):
     nav = QgsTemporalNavigationObject()
     nav.setTemporalExtents(extent)
     nav.setFrameDuration(QgsInterval(interval_days * 86400))
-    return {"extent": [extent.begin().toString("yyyy-MM-dd"), extent.end().toString("yyyy-MM-dd")],
-            "frames": nav.totalFrameCount(),
-            "frame_starts": [nav.dateTimeRangeForFrameNumber(i).begin().toString("yyyy-MM-dd")
-                             for i in range(nav.totalFrameCount())]}
+    return {
+        "extent": [extent.begin().toString("yyyy-MM-dd"), extent.end().toString("yyyy-MM-dd")],
+        "frames": nav.totalFrameCount(),
+        "frame_starts": [
+            nav.dateTimeRangeForFrameNumber(i).begin().toString("yyyy-MM-dd") for i in range(nav.totalFrameCount())
+        ],
+    }
 
 
 def _render(layer, png=None):
@@ -47,8 +51,12 @@ def _render(layer, png=None):
     image = job.renderedImage()
     if png:
         image.save(png)
-    painted = sum(1 for y in range(0, image.height(), 4) for x in range(0, image.width(), 4)
-                  if QColor(image.pixel(x, y)).alpha() > 0)
+    painted = sum(
+        1
+        for y in range(0, image.height(), 4)
+        for x in range(0, image.width(), 4)
+        if QColor(image.pixel(x, y)).alpha() > 0
+    )
     return painted / ((image.height() // 4 + 1) * (image.width() // 4 + 1))
 
 
@@ -67,7 +75,8 @@ def mesh(path, interval_days):
         "datasets": [provider.datasetCount(i) for i in range(provider.datasetGroupCount())],
         "active_group": groups[active] if 0 <= active < len(groups) else None,
         "active_datasets": provider.datasetCount(active) if active >= 0 else 0,
-        "min": scalar.classificationMinimum(), "max": scalar.classificationMaximum(),
+        "min": scalar.classificationMinimum(),
+        "max": scalar.classificationMaximum(),
         "crs": layer.crs().authid(),
         **_frames(layer, interval_days),
     }

@@ -5,6 +5,7 @@
   Python parameter (``InputError(param=...)``) and the CLI maps it to its flag.
 - No library module imports ``insar_raster.cli`` or ``argparse``.
 """
+
 import ast
 import re
 from pathlib import Path
@@ -16,8 +17,9 @@ from insar_raster.cli._flags import Flags
 from insar_raster.errors import InputError, OutputExistsError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "insar_raster"
-LIBRARY = sorted(p for p in PACKAGE.rglob("*.py")
-                 if "cli" not in p.relative_to(PACKAGE).parts and p.name != "__main__.py")
+LIBRARY = sorted(
+    p for p in PACKAGE.rglob("*.py") if "cli" not in p.relative_to(PACKAGE).parts and p.name != "__main__.py"
+)
 FLAG = re.compile(r"(?<![\w-])--[a-z]")
 
 
@@ -51,7 +53,9 @@ def _flag_strings(path: Path) -> list[str]:
 
 def test_the_rule_finds_flags(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text('def f(name):\n    """Docs may say --flag."""\n    raise ValueError("--resolution", f"--{name}")\n')
+    sample.write_text(
+        'def f(name):\n    """Docs may say --flag."""\n    raise ValueError("--resolution", f"--{name}")\n'
+    )
     assert len(_flag_strings(sample)) == 2
 
 
@@ -68,27 +72,36 @@ def test_library_errors_pass_parameters_as_param(path):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InputError" and node.args:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                assert not re.fullmatch(r"[a-z_]+", first.value), \
+                assert not re.fullmatch(r"[a-z_]+", first.value), (
                     f"{path.name}:{node.lineno}: InputError({first.value!r}, ...): use param={first.value!r}"
+                )
 
 
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_library_does_not_import_the_cli_or_argparse(path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         for name in names:
             assert not name.startswith("insar_raster.cli") and name != "argparse", f"{path.name} imports {name}"
 
 
 def test_cli_prints_parameters_as_its_flags():
-    flags = Flags({"method": "--method", "overwrite": "--overwrite", "resolution": "--resolution",
-                   "pretrained": "--model"})
+    flags = Flags(
+        {"method": "--method", "overwrite": "--overwrite", "resolution": "--resolution", "pretrained": "--model"}
+    )
     error = InputError(None, "cannot be tiled", "use method='nearest'", param="resolution")
     assert error.message == "resolution: cannot be tiled (use method='nearest')"
     assert flags.message(error) == "--resolution: cannot be tiled (use --method nearest)"
-    assert flags.message(OutputExistsError("out.tif")) == "out.tif: output already exists (pass --overwrite to replace it)"
+    assert (
+        flags.message(OutputExistsError("out.tif")) == "out.tif: output already exists (pass --overwrite to replace it)"
+    )
     # Unknown names and non-assignments stay as they are.
     assert flags.translate("east>=west, proj=utm, window=3") == "east>=west, proj=utm, window=3"
 
@@ -128,7 +141,7 @@ def _cycles(graph: dict) -> list:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if seen.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in seen:
                 visit(nxt, stack)
         stack.pop()

@@ -1,4 +1,5 @@
 """Atomic outputs: a failure or Ctrl-C mid-write leaves no partial file and the old file intact."""
+
 from __future__ import annotations
 
 import os
@@ -54,6 +55,7 @@ def snapshot(path: Path):
 
 
 # --------------------------------------------------------------------------- atomic_path itself
+
 
 def test_success_renames_into_place(tmp_path):
     target = tmp_path / "out.bin"
@@ -185,6 +187,7 @@ def test_check_output_path_errors(tmp_path):
 
 # --------------------------------------------------------------------------- real writers, failing mid-write
 
+
 @pytest.mark.parametrize("suffix", [".nc", ".zarr", ".tif"])
 def test_write_cube_failure_mid_write_keeps_old_file(tmp_path, suffix):
     target = tmp_path / f"cube{suffix}"
@@ -206,8 +209,9 @@ def test_write_points_failure_mid_write_keeps_old_file(tmp_path, monkeypatch):
 
     from insar_raster.io.points import make_points, write_points
 
-    pts = make_points([4_000_050.0, 4_000_150.0, 4_000_250.0], [3_000_050.0] * 3, np.zeros((3, 2)),
-                      TIMES[:2], "EPSG:3035")
+    pts = make_points(
+        [4_000_050.0, 4_000_150.0, 4_000_250.0], [3_000_050.0] * 3, np.zeros((3, 2)), TIMES[:2], "EPSG:3035"
+    )
     target = write_points(pts, tmp_path / "pts.csv")
     before = target.read_bytes()
 
@@ -223,6 +227,7 @@ def test_write_points_failure_mid_write_keeps_old_file(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- a real Ctrl-C
+
 
 def _small_csv(path: Path, n_points=40, n_dates=8, seed=0):
     rng = np.random.default_rng(seed)
@@ -269,9 +274,23 @@ def test_signal_during_grid_write_keeps_old_cube(tmp_path, signal_name, code, wo
     assert main(["grid", str(src), "-o", str(target), "-q"]) == 0
     before = target.read_bytes()
     proc = subprocess.run(
-        [sys.executable, "-c", SIGNAL_SCRIPT, "grid", str(src), "-o", str(target), "-q", "--overwrite",
-         "--time-chunk", "2"],
-        env={**env, "TEST_SIGNAL": signal_name}, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            SIGNAL_SCRIPT,
+            "grid",
+            str(src),
+            "-o",
+            str(target),
+            "-q",
+            "--overwrite",
+            "--time-chunk",
+            "2",
+        ],
+        env={**env, "TEST_SIGNAL": signal_name},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == code, proc.stderr
     assert word in proc.stderr and "Traceback" not in proc.stderr

@@ -5,6 +5,7 @@ each holds). Each ends in a clean refusal (exit 2, one error line naming the fil
 problem, no output) or in a cube with good.csv's own extent and dates plus one warning.
 The CLI runs in-process on 120 MPs x 8 epochs: a second or so per case.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -106,8 +107,14 @@ def test_allow_dates_never_accepts_a_wrapped_date(tmp_path, capsys):
 # --------------------------------------------------------------------------- results
 
 #: Files read as good.csv is, to the same cube, with no warning.
-SAME = ["crlf.csv", "bom.csv", "latin1_pids.csv", "semicolon.csv", "semicolon_decimal_comma.csv",
-        "tab_decimal_comma.csv"]
+SAME = [
+    "crlf.csv",
+    "bom.csv",
+    "latin1_pids.csv",
+    "semicolon.csv",
+    "semicolon_decimal_comma.csv",
+    "tab_decimal_comma.csv",
+]
 
 
 @pytest.mark.parametrize("name", SAME)
@@ -180,6 +187,7 @@ def test_l3_missing_date_drops_that_epoch(reference, tmp_path, capsys):
 
 # --------------------------------------------------------------------------- the issue's table
 
+
 def test_keep_outliers_with_a_zero_row_is_refused_up_front(tmp_path, capsys):
     """The (0, 0) row kept: a grid from the origin of EPSG:3035 to the scene, refused for
     its work (cells per MP) before anything is written."""
@@ -231,7 +239,10 @@ def test_every_writing_command_refuses_an_output_over_the_limit(reference, tmp_p
     cube = tmp_path / "cube.nc"
     reference.to_netcdf(cube)
     for argv, what in (
-        (["synth", "-o", tmp_path / "s.csv", "--points", "200000", "--epochs", "300"], "synthetic points and truth cube"),
+        (
+            ["synth", "-o", tmp_path / "s.csv", "--points", "200000", "--epochs", "300"],
+            "synthetic points and truth cube",
+        ),
         (["forecast", cube, "-o", tmp_path / "f.tif", "--steps", "3"], "forecast"),
         (["export", cube, "--layer", "displacement", "-o", tmp_path / "e.tif"], "displacement layer"),
     ):

@@ -1,5 +1,6 @@
 """Baselines: exact recovery of the signals they model, the LASSO persistence finding,
 masks, and the fit/predict contract on ChronoSplit samples."""
+
 import numpy as np
 import pytest
 
@@ -138,8 +139,11 @@ def test_history_fit_is_exact_on_accelerating_seasonal_motion():
     days = np.arange(90) * 12.0
     t = days / 365.25
     velocity, amplitude = _field(9, -20, 5), _field(10, 2, 8)
-    values = (velocity[None] * t[:, None, None] - 3.0 * t[:, None, None] ** 2
-              + amplitude[None] * np.sin(2 * np.pi * t + 1.1)[:, None, None])
+    values = (
+        velocity[None] * t[:, None, None]
+        - 3.0 * t[:, None, None] ** 2
+        + amplitude[None] * np.sin(2 * np.pi * t + 1.1)[:, None, None]
+    )
     cube = _cube(values, days)
     split = chronological_split(90, 6, 3)
     model = make_baseline("history_fit", 6, 3, history_epochs=150)
@@ -161,7 +165,7 @@ def test_no_baseline_reads_epochs_after_the_last_input(name):
     start = int(split.test[0])
     before = model.predict_windows(cube, [start])
     corrupted = values.copy()
-    corrupted[start + 6:] += 1000.0  # the targets and everything after them
+    corrupted[start + 6 :] += 1000.0  # the targets and everything after them
     after = model.predict_windows(_cube(corrupted, np.arange(50) * 12), [start])
     np.testing.assert_array_equal(before, after)
 
@@ -190,6 +194,6 @@ def test_dlinear_and_tcn_are_causal_fitted_and_beat_persistence_on_a_trend():
         pred = model.predict_windows(cube, split.test)
         assert np.sqrt(np.mean((pred - truth) ** 2)) < 0.6 * np.sqrt(np.mean((persistence - truth) ** 2))
         later = cube.copy(deep=True)
-        later["displacement"].values[split.test[0] + 8:] += 100.0
+        later["displacement"].values[split.test[0] + 8 :] += 100.0
         assert np.allclose(model.predict_windows(later, split.test[:1]), pred[:1], atol=1e-4)
         assert model.details()["parameters"] > 0

@@ -1,4 +1,5 @@
 """Streaming CSV -> Parquet+Zarr cache: same points as read_points, reused, atomic."""
+
 import os
 import zipfile
 
@@ -87,13 +88,16 @@ def test_tiles_zip_duplicates_nan_and_period(tmp_path, small_scene):
     _assert_same_points(got, want)
 
 
-@pytest.mark.parametrize("content,problem", [
-    (b"", "file is empty"),
-    (b"\x00\x01\x02PK binary", "binary"),
-    (b"pid,easting,northing,20200101,20200113\n", "header only"),
-    (b"pid,easting,northing,20200101,20200113\nA,1,2,0.0,abc\n", "non-numeric"),
-    (b"pid,easting,northing,name\nA,1,2,x\n", "no date columns"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        (b"", "file is empty"),
+        (b"\x00\x01\x02PK binary", "binary"),
+        (b"pid,easting,northing,20200101,20200113\n", "header only"),
+        (b"pid,easting,northing,20200101,20200113\nA,1,2,0.0,abc\n", "non-numeric"),
+        (b"pid,easting,northing,name\nA,1,2,x\n", "no date columns"),
+    ],
+)
 def test_bad_csv_raises_input_error_and_leaves_no_cache(tmp_path, content, problem):
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
@@ -132,8 +136,11 @@ def test_csv_without_pid_keeps_row_numbers_as_read_points(tmp_path):
     values[:, 0] = 0
     lines = ["easting,northing,20200101,20200113,20200125,20200206,20200218,20200301"]
     for i in range(n):
-        cells = [f"{3.2e6 + rng.uniform(0, 5000):.1f}", f"{3.4e6 + rng.uniform(0, 5000):.1f}",
-                 *(f"{v:g}" for v in values[i])]
+        cells = [
+            f"{3.2e6 + rng.uniform(0, 5000):.1f}",
+            f"{3.4e6 + rng.uniform(0, 5000):.1f}",
+            *(f"{v:g}" for v in values[i]),
+        ]
         if i in (7, 250):
             cells[4] = ""  # missing value: row dropped, numbering of the others unchanged
         lines.append(",".join(cells))

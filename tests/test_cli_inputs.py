@@ -1,5 +1,6 @@
 """What users type: negative --bounds, degrees as bounds, unwritable outputs refused first,
 info on a geographic points file showing both CRSs."""
+
 import json
 
 import numpy as np
@@ -40,29 +41,49 @@ def test_grid_with_negative_degree_bounds(lonlat_points, tmp_path, capsys):
     cube = xr.open_dataset(out, decode_coords="all")
     assert cube.rio.crs.to_epsg() == 32629  # gridded in UTM, the box converted from degrees
     lon, lat = Transformer.from_crs(32629, 4326, always_xy=True).transform(
-        *np.meshgrid(cube["x"].values, cube["y"].values))
+        *np.meshgrid(cube["x"].values, cube["y"].values)
+    )
     assert lon.min() > -7.221 and lon.max() < -7.199 and lat.min() > 53.099 and lat.max() < 53.111
     gdf = gpd.read_file(lonlat_points)
-    inside = ((gdf.geometry.x > -7.22) & (gdf.geometry.x < -7.2) & (gdf.geometry.y > 53.1)
-              & (gdf.geometry.y < 53.11)).sum()
+    inside = (
+        (gdf.geometry.x > -7.22) & (gdf.geometry.x < -7.2) & (gdf.geometry.y > 53.1) & (gdf.geometry.y < 53.11)
+    ).sum()
     assert 0 < inside < len(gdf)
     # The same box in metres (explicit CRS) gives the same grid.
     west, south, east, north = Transformer.from_crs(4326, 32629, always_xy=True).transform_bounds(
-        -7.22, 53.1, -7.2, 53.11, densify_pts=21)
+        -7.22, 53.1, -7.2, 53.11, densify_pts=21
+    )
     out2 = tmp_path / "cube_m.nc"
-    assert main(["grid", str(lonlat_points), "--bounds", f"{west},{south},{east},{north}", "--bounds-crs",
-                 "EPSG:32629", "-o", str(out2), "-q"]) == 0
+    assert (
+        main(
+            [
+                "grid",
+                str(lonlat_points),
+                "--bounds",
+                f"{west},{south},{east},{north}",
+                "--bounds-crs",
+                "EPSG:32629",
+                "-o",
+                str(out2),
+                "-q",
+            ]
+        )
+        == 0
+    )
     cube2 = xr.open_dataset(out2)
     np.testing.assert_array_equal(cube2["x"].values, cube["x"].values)
     np.testing.assert_array_equal(cube2["y"].values, cube["y"].values)
 
 
-@pytest.mark.parametrize("argv, output", [
-    (["grid", "{garbage}", "-o", "{d}/cube.csv"], "cube.csv"),
-    (["forecast", "{garbage}", "-o", "{d}/forecast.csv"], "forecast.csv"),
-    (["train", "{garbage}", "-o", "{d}/model.nc"], "model.nc"),
-    (["synth", "-o", "{d}/points.xyz"], "points.xyz"),
-])
+@pytest.mark.parametrize(
+    "argv, output",
+    [
+        (["grid", "{garbage}", "-o", "{d}/cube.csv"], "cube.csv"),
+        (["forecast", "{garbage}", "-o", "{d}/forecast.csv"], "forecast.csv"),
+        (["train", "{garbage}", "-o", "{d}/model.nc"], "model.nc"),
+        (["synth", "-o", "{d}/points.xyz"], "points.xyz"),
+    ],
+)
 def test_unwritable_output_format_refused_before_reading_input(tmp_path, capsys, argv, output):
     garbage = tmp_path / "garbage.csv"
     garbage.write_bytes(b"\x00\xff not a file anyone could read")

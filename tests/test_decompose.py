@@ -1,4 +1,5 @@
 """grid --decompose: the EGMS L3 Ortho recipe recovers a known 3-D motion field."""
+
 import numpy as np
 import pytest
 
@@ -45,8 +46,12 @@ def test_noise_free_field_is_recovered_and_not_swapped_or_flipped(clean_scene):
     # Only cell averaging and 6-day interpolation separate the result from the truth.
     assert err["vertical", "vertical", 1] < 0.3 and err["east_west", "east_west", 1] < 0.35
     # East and up swapped, or a LOS sign flipped, would be far off.
-    for wrong in (("vertical", "east_west", 1), ("east_west", "vertical", 1),
-                  ("vertical", "vertical", -1), ("east_west", "east_west", -1)):
+    for wrong in (
+        ("vertical", "east_west", 1),
+        ("east_west", "vertical", 1),
+        ("vertical", "vertical", -1),
+        ("east_west", "east_west", -1),
+    ):
         assert err[wrong] > 10 * err["vertical", "vertical", 1], wrong
     np.testing.assert_array_equal(cube["vertical"].isel(time=0).values[np.isfinite(cube["vertical"].values[0])], 0)
 
@@ -79,8 +84,9 @@ def test_noisy_field_is_recovered_within_the_propagated_noise():
 
 
 def test_other_resolution_works_the_same_way():
-    asc, desc, truth = make_los_scene(2000, (24, 24), 30, seed=4, resolution=200.0,
-                                      atmosphere_mm=0.0, white_noise_mm=0.0)
+    asc, desc, truth = make_los_scene(
+        2000, (24, 24), 30, seed=4, resolution=200.0, atmosphere_mm=0.0, white_noise_mm=0.0
+    )
     cube = decompose_los([asc, desc], resolution=200.0)
     np.testing.assert_allclose(np.mod(cube.x.values, 200), 100)
     err = _errors(cube, truth)
@@ -122,8 +128,26 @@ def test_cli_synth_los_then_grid_decompose(tmp_path, capsys):
     from insar_raster.io.cube import open_cube
 
     folder = tmp_path / "los"
-    assert main(["synth", "--los", "-o", str(folder), "--points", "1500", "--shape", "24x24", "--epochs", "30",
-                 "--seed", "5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--los",
+                "-o",
+                str(folder),
+                "--points",
+                "1500",
+                "--shape",
+                "24x24",
+                "--epochs",
+                "30",
+                "--seed",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     zips = sorted(folder.glob("EGMS_L2b_*.zip"))
     assert [z.name[:12] for z in zips] == ["EGMS_L2b_015", "EGMS_L2b_139"]
     cube_path = tmp_path / "ortho.nc"
@@ -158,8 +182,30 @@ def test_cli_forecast_and_export_take_either_component(tmp_path):
     asc, desc, _ = make_los_scene(1500, (20, 20), 36, seed=6, atmosphere_mm=0.0, white_noise_mm=0.3)
     path = write_cube(decompose_los([asc, desc]), tmp_path / "ortho.nc")
     out = tmp_path / "east_forecast.nc"
-    assert main(["forecast", str(path), "--variable", "east_west", "-o", str(out), "--epochs", "1", "--window", "6",
-                 "--steps", "2", "--samples-per-epoch", "16", "--batch-size", "8", "-q"]) == 0
+    assert (
+        main(
+            [
+                "forecast",
+                str(path),
+                "--variable",
+                "east_west",
+                "-o",
+                str(out),
+                "--epochs",
+                "1",
+                "--window",
+                "6",
+                "--steps",
+                "2",
+                "--samples-per-epoch",
+                "16",
+                "--batch-size",
+                "8",
+                "-q",
+            ]
+        )
+        == 0
+    )
     with xr.open_dataset(path) as cube, xr.open_dataset(out) as fc:
         first = fc["displacement"].values[0]
         east, up = cube["east_west"].values[-1], cube["vertical"].values[-1]

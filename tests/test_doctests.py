@@ -3,6 +3,7 @@
 Each module's examples get ``cube`` and ``truth`` (a 16 x 16 scene of 40 epochs) and
 ``tmp`` (a temporary folder); an example whose output differs fails here.
 """
+
 import doctest
 import importlib
 

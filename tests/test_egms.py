@@ -1,4 +1,5 @@
 """EGMS products as distributed: every release's header, file names, levels, geometry."""
+
 import zipfile
 
 import numpy as np
@@ -20,9 +21,14 @@ def egms_csv_text(columns, n=5, geometry=ASC, seed=0, dates=DATES, pid_prefix="1
     rows = []
     for i in range(n):
         values = {
-            "pid": f"{pid_prefix}{i:04d}", "mp_type": "PS", "latitude": f"{53.3 + 0.001 * i:.7f}",
-            "longitude": f"{-6.25 + 0.001 * i:.7f}", "easting": f"{3180050.0 + 100 * i:.1f}",
-            "northing": f"{3470050.0 + 37 * i:.1f}", "cluster_label": "0", **{k: str(v) for k, v in geometry.items()},
+            "pid": f"{pid_prefix}{i:04d}",
+            "mp_type": "PS",
+            "latitude": f"{53.3 + 0.001 * i:.7f}",
+            "longitude": f"{-6.25 + 0.001 * i:.7f}",
+            "easting": f"{3180050.0 + 100 * i:.1f}",
+            "northing": f"{3470050.0 + 37 * i:.1f}",
+            "cluster_label": "0",
+            **{k: str(v) for k, v in geometry.items()},
         }
         row = [values.get(c, f"{rng.normal():.3f}") for c in columns]
         row += ["0.0"] + [f"{rng.normal():.2f}" for _ in dates[1:]]
@@ -85,22 +91,30 @@ def test_headers_are_the_documented_ones():
     assert egms.header_kind(egms.HEADERS["2020_2024 L3"]) == "L3" and egms.header_kind(["a", "b"]) is None
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("EGMS_L2b_088_0286_IW2_VV_2020_2024_1.zip", egms.FileName("L2b", "2020_2024", 1, track=88, burst=286, swath=2)),
-    ("some/dir/EGMS_L2a_146_0012_IW3_VV_2018_2022_2.csv", egms.FileName("L2a", "2018_2022", 2, 146, 12, 3)),
-    ("x.zip!EGMS_L2B_015_0999_IW1_VV_2019_2023_1.csv", egms.FileName("L2b", "2019_2023", 1, 15, 999, 1)),
-    ("EGMS_L3_E32N34_100km_U_2020_2024_1.zip", egms.FileName("L3U", "2020_2024", 1, tile="E32N34")),
-    ("EGMS_L3_E40N25_100km_E_2018_2022_1.csv", egms.FileName("L3E", "2018_2022", 1, tile="E40N25")),
-    ("EGMS_L2b_088_0286_IW4_VV_2020_2024_1.zip", None),  # no IW4 swath
-    ("EGMS_L3_E32N34_100km_N_2020_2024_1.zip", None),  # no north component is distributed
-    ("points.csv", None),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        (
+            "EGMS_L2b_088_0286_IW2_VV_2020_2024_1.zip",
+            egms.FileName("L2b", "2020_2024", 1, track=88, burst=286, swath=2),
+        ),
+        ("some/dir/EGMS_L2a_146_0012_IW3_VV_2018_2022_2.csv", egms.FileName("L2a", "2018_2022", 2, 146, 12, 3)),
+        ("x.zip!EGMS_L2B_015_0999_IW1_VV_2019_2023_1.csv", egms.FileName("L2b", "2019_2023", 1, 15, 999, 1)),
+        ("EGMS_L3_E32N34_100km_U_2020_2024_1.zip", egms.FileName("L3U", "2020_2024", 1, tile="E32N34")),
+        ("EGMS_L3_E40N25_100km_E_2018_2022_1.csv", egms.FileName("L3E", "2018_2022", 1, tile="E40N25")),
+        ("EGMS_L2b_088_0286_IW4_VV_2020_2024_1.zip", None),  # no IW4 swath
+        ("EGMS_L3_E32N34_100km_N_2020_2024_1.zip", None),  # no north component is distributed
+        ("points.csv", None),
+    ],
+)
 def test_parse_file_name(name, expected):
     assert egms.parse_file_name(name) == expected
 
 
-@pytest.mark.parametrize("angles, expected", [([-9.2, -9.8], "ascending"), ([350.5], "ascending"),
-                                              ([190.6, 191.2], "descending"), ([], None), ([np.nan], None)])
+@pytest.mark.parametrize(
+    "angles, expected",
+    [([-9.2, -9.8], "ascending"), ([350.5], "ascending"), ([190.6, 191.2], "descending"), ([], None), ([np.nan], None)],
+)
 def test_pass_direction_from_track_angle(angles, expected):
     assert egms.pass_direction(angles) == expected
 
@@ -209,8 +223,9 @@ def test_cli_grid_summary_counts_dropped_epochs(tmp_path, capsys):
 def test_per_mp_geometry_survives_vector_round_trip(tmp_path, suffix):
     from insar_raster.io.points import write_points
 
-    path = write_egms_zip(tmp_path / "EGMS_L2b_139_0490_IW1_VV_2020_2024_1.zip", egms.HEADERS["2020_2024 L2b"],
-                          geometry=DESC)
+    path = write_egms_zip(
+        tmp_path / "EGMS_L2b_139_0490_IW1_VV_2020_2024_1.zip", egms.HEADERS["2020_2024 L2b"], geometry=DESC
+    )
     pts = read_points(path)
     back = read_points(write_points(pts, tmp_path / f"pts{suffix}"))
     for name in egms.GEOMETRY_COLUMNS:

@@ -6,6 +6,7 @@ returns the estimator itself and adds only attributes ending in ``_``, and the r
 satisfies :class:`~insar_raster.forecast.estimator.WindowForecaster`. The command line's
 defaults are the config dataclasses' defaults.
 """
+
 import ast
 import dataclasses
 import inspect
@@ -91,12 +92,32 @@ def test_command_line_defaults_are_the_config_defaults():
 
 
 def test_options_map_to_config_fields():
-    argv = ["train", "c.nc", "--paper-size", "64", "--window", "5", "--steps", "3", "--val-fraction", "0.2",
-            "--arch", "paper", "--threads", "2"]
+    argv = [
+        "train",
+        "c.nc",
+        "--paper-size",
+        "64",
+        "--window",
+        "5",
+        "--steps",
+        "3",
+        "--val-fraction",
+        "0.2",
+        "--arch",
+        "paper",
+        "--threads",
+        "2",
+    ]
     args = build_parser(argv).parse_args(argv)
     config = training_config(args, args.steps)
-    assert (config.paper_input_size, config.window, config.steps, config.val_fraction, config.arch, config.threads) \
-        == (64, 5, 3, 0.2, "paper", 2)
+    assert (config.paper_input_size, config.window, config.steps, config.val_fraction, config.arch, config.threads) == (
+        64,
+        5,
+        3,
+        0.2,
+        "paper",
+        2,
+    )
     fields = {f.name for f in dataclasses.fields(TrainConfig) if "help" in f.metadata}
     assert fields <= set(vars(args))
 

@@ -1,4 +1,5 @@
 """evaluate_cube, the report folder and the CLI, end to end on small synthetic cubes."""
+
 import json
 
 import matplotlib.image as mpimg
@@ -9,13 +10,20 @@ from insar_raster.cli import main
 from insar_raster.evaluate import evaluate_cube, format_table, resample_cube, write_report
 from insar_raster.evaluate.baselines import Persistence
 from insar_raster.evaluate.importance import permutation_importance
-from insar_raster.io.cube import grid_transform
-from insar_raster.io.cube import write_cube
+from insar_raster.io.cube import grid_transform, write_cube
 from insar_raster.synth import make_scene_cube
 
 BASELINES = ["persistence", "trend", "trend_seasonal", "history_fit", "lasso", "lightgbm"]
-FAST_DEEP = {"samples_per_epoch": 16, "batch_size": 8, "val_patches": 8, "paper_input_size": 32,
-             "patch_size": 32, "hidden": 8, "features": 8, "paper_lstm_hidden": 16}
+FAST_DEEP = {
+    "samples_per_epoch": 16,
+    "batch_size": 8,
+    "val_patches": 8,
+    "paper_input_size": 32,
+    "patch_size": 32,
+    "hidden": 8,
+    "features": 8,
+    "paper_lstm_hidden": 16,
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +34,9 @@ def scene():
 @pytest.fixture(scope="module")
 def baseline_results(scene):
     observed, truth = scene
-    return evaluate_cube(observed, BASELINES, window=8, steps=3, truth=truth, seed=0, max_rows=4000,
-                         permutation_repeats=2)
+    return evaluate_cube(
+        observed, BASELINES, window=8, steps=3, truth=truth, seed=0, max_rows=4000, permutation_repeats=2
+    )
 
 
 def test_persistence_rmse_matches_an_independent_computation_on_the_reported_dates(scene, baseline_results):
@@ -107,9 +116,18 @@ def test_report_files_exist_parse_and_refuse_overwrite(tmp_path, baseline_result
 
 def test_deep_models_share_the_split_and_are_scored(scene):
     observed, truth = scene
-    res = evaluate_cube(observed, ["convlstm", "paper", "cnn"], window=8, steps=2, truth=truth, epochs=1,
-                        device="cpu", train_options=FAST_DEEP, permutation_repeats=1,
-                        permutation_models=("convlstm",))
+    res = evaluate_cube(
+        observed,
+        ["convlstm", "paper", "cnn"],
+        window=8,
+        steps=2,
+        truth=truth,
+        epochs=1,
+        device="cpu",
+        train_options=FAST_DEEP,
+        permutation_repeats=1,
+        permutation_models=("convlstm",),
+    )
     assert set(res["models"]) == {"persistence", "convlstm", "paper", "cnn"}
     for name in ("convlstm", "paper", "cnn"):
         info = res["models"][name]
@@ -151,8 +169,23 @@ def test_cli_writes_report_and_prints_table(tmp_path, capsys, scene):
     write_cube(observed, cube_path)
     write_cube(truth, truth_path)
     out = tmp_path / "rep"
-    argv = ["evaluate", str(cube_path), "--truth", str(truth_path), "-o", str(out), "--models",
-            "persistence,trend,lasso", "--window", "8", "--steps", "2", "--max-rows", "2000", "-q"]
+    argv = [
+        "evaluate",
+        str(cube_path),
+        "--truth",
+        str(truth_path),
+        "-o",
+        str(out),
+        "--models",
+        "persistence,trend,lasso",
+        "--window",
+        "8",
+        "--steps",
+        "2",
+        "--max-rows",
+        "2000",
+        "-q",
+    ]
     assert main(argv[:-1]) == 0  # without -q: the table on stdout
     printed = capsys.readouterr().out
     assert "| persistence |" in printed and "| lasso |" in printed
@@ -175,8 +208,25 @@ def test_cli_bad_inputs_exit_2(tmp_path, capsys, scene):
     assert "unknown model" in capsys.readouterr().err
     other = make_scene_cube((32, 32), 40, 12, "bowl", 3)[1]  # fewer dates
     write_cube(other, tmp_path / "other.nc")
-    assert main(["evaluate", str(cube_path), "--truth", str(tmp_path / "other.nc"), "--models", "persistence",
-                 "-o", str(tmp_path / "r2"), "--window", "8", "--steps", "2"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cube_path),
+                "--truth",
+                str(tmp_path / "other.nc"),
+                "--models",
+                "persistence",
+                "-o",
+                str(tmp_path / "r2"),
+                "--window",
+                "8",
+                "--steps",
+                "2",
+            ]
+        )
+        == 2
+    )
     assert "not in the truth cube" in capsys.readouterr().err
     assert main(["evaluate", str(cube_path), "--window", "70", "-o", str(tmp_path / "r3"), "--models", "trend"]) == 2
     assert "cannot split" in capsys.readouterr().err
@@ -191,15 +241,62 @@ def test_cli_scores_a_saved_model_instead_of_training(tmp_path, capsys, scene):
     cube_path = tmp_path / "scene.nc"
     write_cube(observed, cube_path)
     split = chronological_split(60, 8, 2)
-    model = train_model(observed, TrainConfig(arch="cnn", window=8, steps=2, epochs=1, device="cpu", **{
-        k: v for k, v in FAST_DEEP.items() if not k.startswith("paper")}), split=split, progress=False)
+    model = train_model(
+        observed,
+        TrainConfig(
+            arch="cnn",
+            window=8,
+            steps=2,
+            epochs=1,
+            device="cpu",
+            **{k: v for k, v in FAST_DEEP.items() if not k.startswith("paper")},
+        ),
+        split=split,
+        progress=False,
+    )
     model.save(tmp_path / "cnn.ipt")
     out = tmp_path / "rep"
-    assert main(["evaluate", str(cube_path), "--model", str(tmp_path / "cnn.ipt"), "--models", "persistence",
-                 "--window", "8", "--steps", "2", "--permutation-repeats", "0", "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cube_path),
+                "--model",
+                str(tmp_path / "cnn.ipt"),
+                "--models",
+                "persistence",
+                "--window",
+                "8",
+                "--steps",
+                "2",
+                "--permutation-repeats",
+                "0",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["models"]["cnn"]["details"]["pretrained"] is True
     # a model for another horizon is refused before any work
-    assert main(["evaluate", str(cube_path), "--model", str(tmp_path / "cnn.ipt"), "--window", "8", "--steps", "3",
-                 "-o", str(tmp_path / "rep2"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cube_path),
+                "--model",
+                str(tmp_path / "cnn.ipt"),
+                "--window",
+                "8",
+                "--steps",
+                "3",
+                "-o",
+                str(tmp_path / "rep2"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "--steps 2" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """`export` and derived layers; CF attributes of the NetCDF files we write."""
+
 import netCDF4
 import numpy as np
 import pytest
@@ -91,8 +92,21 @@ def test_cli_velocity_cog_from_netcdf(tmp_path, capsys):
 def test_cli_cumulative_over_a_period_and_default_name(tmp_path):
     cube, _ = _cube()
     write_cube(cube, tmp_path / "cube.nc")
-    assert main(["export", str(tmp_path / "cube.nc"), "--layer", "cumulative", "--dates", "2020-02-06:2020-06-29",
-                 "--no-style", "-q"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "cube.nc"),
+                "--layer",
+                "cumulative",
+                "--dates",
+                "2020-02-06:2020-06-29",
+                "--no-style",
+                "-q",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "cube_cumulative.tif"
     d = cube["displacement"].values
     with rasterio.open(out) as src:
@@ -105,8 +119,22 @@ def test_cli_selected_epochs_as_plain_geotiff(tmp_path):
     cube, _ = _cube()
     write_cube(cube, tmp_path / "cube.nc")
     out = tmp_path / "two.tif"
-    assert main(["export", str(tmp_path / "cube.nc"), "--dates", "last,2020-02-06", "--format", "geotiff",
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(tmp_path / "cube.nc"),
+                "--dates",
+                "last,2020-02-06",
+                "--format",
+                "geotiff",
+                "-o",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     with rasterio.open(out) as src:
         assert src.descriptions == ("2020-02-06", "2020-10-15")
         assert src.overviews(1) == []
@@ -117,8 +145,10 @@ def test_cli_zarr_round_trip(tmp_path):
     cube, _ = _cube()
     write_cube(cube, tmp_path / "cube.nc")
     out = tmp_path / "sub.zarr"
-    assert main(["export", str(tmp_path / "cube.nc"), "--format", "zarr", "--dates", ":2020-03-13",
-                 "-o", str(out), "-q"]) == 0
+    assert (
+        main(["export", str(tmp_path / "cube.nc"), "--format", "zarr", "--dates", ":2020-03-13", "-o", str(out), "-q"])
+        == 0
+    )
     back = open_cube(out)
     assert back.sizes["time"] == 3 and back.rio.crs.to_epsg() == 3035
     np.testing.assert_array_equal(back["displacement"].values, cube["displacement"].values[:3])
@@ -144,7 +174,10 @@ def test_netcdf_cf_attributes_of_cube_and_derived_layer(tmp_path):
             assert np.isnan(v["_FillValue"])
             gm = _attrs(nc["spatial_ref"])
             assert gm["grid_mapping_name"] == "lambert_azimuthal_equal_area" and "crs_wkt" in gm
-            assert _attrs(nc["x"])["standard_name"] == "projection_x_coordinate" and _attrs(nc["x"])["units"] in ("m", "metre")
+            assert _attrs(nc["x"])["standard_name"] == "projection_x_coordinate" and _attrs(nc["x"])["units"] in (
+                "m",
+                "metre",
+            )
             assert _attrs(nc["y"])["standard_name"] == "projection_y_coordinate"
             if var == "displacement":
                 t = _attrs(nc["time"])

@@ -1,20 +1,22 @@
 """Training and forecasting on synthetic cubes: split, masks, normalisation, rasters, CLI."""
+
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
 
+from insar_raster import TrainConfig, train_model
 from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.forecast.data import Normalisation, history_eval, history_fit
-from insar_raster import TrainConfig, train_model
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube, open_cube, write_cube
 from insar_raster.synth import make_scene_cube
 
-TINY = dict(window=6, steps=3, epochs=2, samples_per_epoch=16, batch_size=8, patch_size=16, val_patches=8,
-            hidden=8, features=8)
+TINY = dict(
+    window=6, steps=3, epochs=2, samples_per_epoch=16, batch_size=8, patch_size=16, val_patches=8, hidden=8, features=8
+)
 
 
 def _rmse(a, b):
@@ -47,7 +49,7 @@ def test_training_never_reads_test_epochs(scene):
     cube, _, forecaster = scene
     split = chronological_split(cube.sizes["time"], 6, 3, 0.15, 0.15)
     poisoned = cube.copy(deep=True)
-    poisoned["displacement"][split.val_end:] = 1e6
+    poisoned["displacement"][split.val_end :] = 1e6
     other = train_model(poisoned, TrainConfig(**TINY), progress=False)
     for name, tensor in forecaster.model.state_dict().items():
         assert np.array_equal(tensor.numpy(), other.model.state_dict()[name].numpy()), name
@@ -61,7 +63,7 @@ def test_normalisation_from_training_epochs_only(scene):
     expected = Normalisation.from_training_epochs(cube, split.train_end, 3)
     assert forecaster.normalisation == expected
     changed = cube.copy(deep=True)
-    changed["displacement"][split.train_end:] *= 10  # validation and test epochs
+    changed["displacement"][split.train_end :] *= 10  # validation and test epochs
     assert Normalisation.from_training_epochs(changed, split.train_end, 3) == expected
     # ...and the statistic is the RMS 3-epoch change of the training epochs.
     values = cube["displacement"].values[: split.train_end].astype(np.float64)
@@ -99,8 +101,19 @@ def _trend_cube(shape=(28, 28), n_epochs=60, seed=0):
 def test_network_learns_and_beats_persistence_on_a_trend_scene():
     """Without the history prior the network alone must learn the trend: a real check."""
     cube = _trend_cube()
-    config = TrainConfig(window=8, steps=4, epochs=6, samples_per_epoch=96, batch_size=16, patch_size=20,
-                         val_patches=16, hidden=8, features=8, prior="none", lr=5e-3)
+    config = TrainConfig(
+        window=8,
+        steps=4,
+        epochs=6,
+        samples_per_epoch=96,
+        batch_size=16,
+        patch_size=20,
+        val_patches=16,
+        hidden=8,
+        features=8,
+        prior="none",
+        lr=5e-3,
+    )
     forecaster = train_model(cube, config, progress=False)
     val_losses = [h["val_loss"] for h in forecaster.history]
     assert min(val_losses[1:]) < 0.7 * val_losses[0]  # validation loss drops
@@ -143,8 +156,9 @@ def test_fully_convolutional_model_runs_on_larger_grid_by_tiles(scene):
     cube, _, forecaster = scene
     big, _ = make_scene_cube(shape=(70, 93), n_epochs=20, scene="mixed", seed=5)
     small_tiles = TrainConfig(**{**TINY, "tile_size": 32, "tile_overlap": 8})
-    forecaster_tiled = type(forecaster).from_fitted(forecaster.model, small_tiles, forecaster.normalisation,
-                                                    forecaster.grid, forecaster.hparams)
+    forecaster_tiled = type(forecaster).from_fitted(
+        forecaster.model, small_tiles, forecaster.normalisation, forecaster.grid, forecaster.hparams
+    )
     whole = forecaster.forecast(big)["displacement"].values
     tiled = forecaster_tiled.forecast(big)["displacement"].values
     assert whole.shape == tiled.shape == (3, 70, 93)
@@ -158,8 +172,9 @@ def test_grid_checks(scene):
     coarse, _ = make_scene_cube(shape=(24, 30), n_epochs=20, resolution=50.0, seed=2)
     with pytest.raises(InputError, match="same resolution"):
         forecaster.forecast(coarse)
-    paper = train_model(cube, TrainConfig(**{**TINY, "arch": "paper", "paper_lstm_hidden": 8, "epochs": 1}),
-                        progress=False)
+    paper = train_model(
+        cube, TrainConfig(**{**TINY, "arch": "paper", "paper_lstm_hidden": 8, "epochs": 1}), progress=False
+    )
     assert paper.hparams["input_size"] == [24, 24]  # clipped to the grid, multiple of 8
     assert paper.forecast(cube)["displacement"].shape == (3, 24, 30)
     other, _ = make_scene_cube(shape=(24, 30), n_epochs=20, seed=2)
@@ -179,8 +194,27 @@ def test_irregular_epochs_and_resample(tmp_path):
     assert np.all(np.diff(forecast["time"].values).astype("timedelta64[D]").astype(int) == 12)
     path = write_cube(cube, tmp_path / "irregular.nc")
     out = tmp_path / "f.nc"
-    code = main(["forecast", str(path), "-o", str(out), "--resample", "12D", "--epochs", "1", "--window", "6",
-                 "--steps", "2", "--samples-per-epoch", "16", "--batch-size", "8", "-q"])
+    code = main(
+        [
+            "forecast",
+            str(path),
+            "-o",
+            str(out),
+            "--resample",
+            "12D",
+            "--epochs",
+            "1",
+            "--window",
+            "6",
+            "--steps",
+            "2",
+            "--samples-per-epoch",
+            "16",
+            "--batch-size",
+            "8",
+            "-q",
+        ]
+    )
     assert code == 0
     reopened = xr.open_dataset(out)
     assert reopened.sizes["time"] == 2
@@ -191,8 +225,26 @@ def test_cli_train_then_forecast(tmp_path, capsys):
     cube, _ = make_scene_cube(shape=(16, 20), n_epochs=36, scene="bowl", seed=6)
     path = write_cube(cube, tmp_path / "cube.nc")
     model = tmp_path / "model.ipt"
-    code = main(["train", str(path), "-o", str(model), "--epochs", "2", "--window", "6", "--steps", "2",
-                 "--batch-size", "8", "--patch-size", "16", "--samples-per-epoch", "16"])
+    code = main(
+        [
+            "train",
+            str(path),
+            "-o",
+            str(model),
+            "--epochs",
+            "2",
+            "--window",
+            "6",
+            "--steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--patch-size",
+            "16",
+            "--samples-per-epoch",
+            "16",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and model.exists()
     assert "validation RMSE" in out and "persistence" in out
@@ -202,13 +254,16 @@ def test_cli_train_then_forecast(tmp_path, capsys):
         assert src.count == 2 and src.crs == cube.rio.crs
     assert main(["forecast", str(path), "--model", str(model), "-o", str(tif), "-q"]) == 2  # exists
     assert "already exists" in capsys.readouterr().err
-    assert main(["forecast", str(path), "--model", str(model), "--steps", "4", "-o", str(tmp_path / "g.tif"),
-                 "-q"]) == 2
+    assert (
+        main(["forecast", str(path), "--model", str(model), "--steps", "4", "-o", str(tmp_path / "g.tif"), "-q"]) == 2
+    )
     assert "forecasts 1 to 2 epochs" in capsys.readouterr().err
     # --plot writes the quicklook PNG beside the forecast (a real, decodable image).
     png = tmp_path / "forecast_plot.png"
-    assert main(["forecast", str(path), "--model", str(model), "-o", str(tmp_path / "p.tif"), "--plot", str(png),
-                 "-q"]) == 0
+    assert (
+        main(["forecast", str(path), "--model", str(model), "-o", str(tmp_path / "p.tif"), "--plot", str(png), "-q"])
+        == 0
+    )
     import matplotlib.image
 
     image = matplotlib.image.imread(png)
@@ -224,7 +279,7 @@ def test_prior_filter_learns_to_denoise_the_history_fit():
     """
     rng = np.random.default_rng(3)
     n_times, shape, window, steps = 70, (28, 28), 6, 3
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
     velocity = -20.0 * np.exp(-((rows - 14) ** 2 + (cols - 12) ** 2) / 60.0) + 0.1 * cols  # mm/yr
     years = np.arange(n_times) * 12 / 365.25
     truth = (velocity[None] * years[:, None, None]).astype(np.float32)
@@ -232,8 +287,18 @@ def test_prior_filter_learns_to_denoise_the_history_fit():
     times = np.datetime64("2020-01-01") + np.arange(n_times) * np.timedelta64(12, "D")
     spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_400_000.0, shape[1], shape[0])
     cube = make_cube(observed, times, spec)
-    config = TrainConfig(window=window, steps=steps, epochs=8, samples_per_epoch=64, batch_size=8, patch_size=20,
-                         val_patches=16, hidden=8, features=8, seed=0)
+    config = TrainConfig(
+        window=window,
+        steps=steps,
+        epochs=8,
+        samples_per_epoch=64,
+        batch_size=8,
+        patch_size=20,
+        val_patches=16,
+        hidden=8,
+        features=8,
+        seed=0,
+    )
     forecaster = train_model(cube, config, progress=False)
     stage = forecaster.metadata["prior_filter"]
     assert stage["kept"] and stage["val_rmse_filtered_mm"] < stage["val_rmse_prior_mm"]
@@ -242,9 +307,16 @@ def test_prior_filter_learns_to_denoise_the_history_fit():
     split = chronological_split(n_times, window, steps, 0.15, 0.15)
     pred = forecaster.predict_windows(cube, split.test)
     days = (times - times[0]) / np.timedelta64(1, "D")
-    per_pixel = np.stack([history_eval(history_fit(observed[:s + window], days[:s + window], days[s + window - 1]),
-                                       days[s + window:s + window + steps], days[s + window - 1])
-                          for s in split.test])
+    per_pixel = np.stack(
+        [
+            history_eval(
+                history_fit(observed[: s + window], days[: s + window], days[s + window - 1]),
+                days[s + window : s + window + steps],
+                days[s + window - 1],
+            )
+            for s in split.test
+        ]
+    )
     target = truth[split.target_indices("test")]
     inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # the filter needs 5x5 support
     assert _rmse(pred[inner], target[inner]) < 0.85 * _rmse(per_pixel[inner], target[inner])

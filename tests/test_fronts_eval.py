@@ -1,4 +1,5 @@
 """evaluate on a scene with fronts: front-cell scores, interval coverage, new models."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,9 +31,19 @@ def test_front_cells_are_reached_during_the_horizon_only():
 
 def test_evaluate_scores_front_cells_intervals_and_the_new_models():
     cube, truth = make_scene_cube((24, 24), 70, scene="realistic", seed=1)
-    res = evaluate_cube(cube, ["persistence", "history_fit", "dlinear", "convlstm"], window=8, steps=3, truth=truth,
-                        epochs=1, permutation_repeats=0, train_options={"samples_per_epoch": 16, "val_patches": 8},
-                        device="cpu", keep_arrays=False, interval=80)
+    res = evaluate_cube(
+        cube,
+        ["persistence", "history_fit", "dlinear", "convlstm"],
+        window=8,
+        steps=3,
+        truth=truth,
+        epochs=1,
+        permutation_repeats=0,
+        train_options={"samples_per_epoch": 16, "val_patches": 8},
+        device="cpu",
+        keep_arrays=False,
+        interval=80,
+    )
     models = res["models"]
     if "truth_front_cells" in models["persistence"]:
         assert all("truth_front_cells" in m for m in models.values())

@@ -1,4 +1,5 @@
 """GeoTIFF / COG output: reopen with rasterio and check layout, georeferencing, values."""
+
 import os
 import warnings
 
@@ -147,7 +148,9 @@ def test_dask_cube_is_computed_once_per_chunk_never_whole(tmp_path):
         return block
 
     source = dsa.from_array(cube["displacement"].values, chunks=(2, 100, 300))
-    lazy = cube["displacement"].copy(data=dsa.map_blocks(produce, source, dtype="float32", meta=np.array((), "float32")))
+    lazy = cube["displacement"].copy(
+        data=dsa.map_blocks(produce, source, dtype="float32", meta=np.array((), "float32"))
+    )
     write_geotiff(lazy, tmp_path / "lazy.tif", style=False)
     assert len(calls) == 3 * 3  # 3 time chunks x 3 row chunks, none recomputed
     assert max(np.prod(s) for s in calls) == 2 * 100 * 300
@@ -160,8 +163,9 @@ def test_cog_check_rejects_files_that_are_not_cogs(tmp_path):
 
     cube, grid = small_cube(n_epochs=2, height=600, width=640)
     values = cube["displacement"].values
-    profile = dict(driver="GTiff", width=640, height=600, count=2, dtype="float32", crs="EPSG:3035",
-                   transform=grid.transform)
+    profile = dict(
+        driver="GTiff", width=640, height=600, count=2, dtype="float32", crs="EPSG:3035", transform=grid.transform
+    )
     with rasterio.open(tmp_path / "striped.tif", "w", **profile) as dst:
         dst.write(values)
     assert "not tiled" in cog_layout_problems(tmp_path / "striped.tif")

@@ -1,4 +1,5 @@
 """Gridding: sparse weights vs scipy, gap mask, chunked writing, real file round trips."""
+
 import numpy as np
 import pytest
 import rasterio
@@ -59,8 +60,11 @@ def test_triangulation_is_exactly_delaunay():
         bx, by = b[t][0] - d[:, 0], b[t][1] - d[:, 1]
         cx, cy = c[t][0] - d[:, 0], c[t][1] - d[:, 1]
         # |offsets| < 2e4 units: every term stays below 2**63.
-        det = ((ax * ax + ay * ay) * (bx * cy - cx * by) - (bx * bx + by * by) * (ax * cy - cx * ay)
-               + (cx * cx + cy * cy) * (ax * by - bx * ay))
+        det = (
+            (ax * ax + ay * ay) * (bx * cy - cx * by)
+            - (bx * bx + by * by) * (ax * cy - cx * ay)
+            + (cx * cx + cy * cy) * (ax * by - bx * ay)
+        )
         assert (det * orient[t] <= 0).all(), f"triangle {t} has an MP inside its circumcircle"
 
 
@@ -96,8 +100,9 @@ def test_coincident_mps_are_gridded_once():
     times = np.array(["2020-01-01", "2020-01-13"], "datetime64[D]")
     gs = GridSpec("EPSG:3035", 100.0, 3_200_000.0, 3_403_000.0, 30, 30)
     once = grid_points(make_points(x, y, values, times, "EPSG:3035"), grid_spec=gs).compute()
-    twice = grid_points(make_points(np.r_[x, x[:50]], np.r_[y, y[:50]], np.r_[values, values[:50]], times, "EPSG:3035"),
-                        grid_spec=gs).compute()
+    twice = grid_points(
+        make_points(np.r_[x, x[:50]], np.r_[y, y[:50]], np.r_[values, values[:50]], times, "EPSG:3035"), grid_spec=gs
+    ).compute()
     assert np.isfinite(once.displacement.values).mean() > 0.8
     np.testing.assert_allclose(twice.displacement.values, once.displacement.values, atol=1e-5)
     assert int(twice.mp_count.sum()) == int(once.mp_count.sum()) + 50
@@ -112,7 +117,9 @@ def test_cells_on_mps_and_edges_take_exact_values():
     hole[5:15:2, 5:15:2] = True  # single empty cells: on an edge of the square around them
     rng = np.random.default_rng(2)
     values = rng.normal(0, 5, (int((~hole).sum()), 2))
-    points = make_points(xx[~hole], yy[~hole], values, np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"), "EPSG:3035")
+    points = make_points(
+        xx[~hole], yy[~hole], values, np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"), "EPSG:3035"
+    )
     cube = grid_points(points, grid_spec=gs, method="linear").compute()
     got = cube.displacement.values[1]
     assert np.isfinite(got).all()
@@ -231,7 +238,10 @@ def test_cli_grid_shape_and_bounds(tmp_path, small_scene, capsys):
     bounds = f"{w:.0f},{s:.0f},{w + 2000:.0f},{s + 1500:.0f}"
     assert main(["grid", str(src), "--shape", "30x40", "--bounds", bounds, "-o", str(tmp_path / "c.nc"), "-q"]) == 0
     inside = ((points.x >= w) & (points.x <= w + 2000) & (points.y >= s) & (points.y <= s + 1500)).sum()
-    assert f"warning: ignored {points.sizes['point'] - int(inside)} measurement point(s) outside --bounds" in capsys.readouterr().err
+    assert (
+        f"warning: ignored {points.sizes['point'] - int(inside)} measurement point(s) outside --bounds"
+        in capsys.readouterr().err
+    )
     ds = open_cube(tmp_path / "c.nc")
     assert ds.sizes["y"] == 30 and ds.sizes["x"] == 40
     west, south, east, north = ds.rio.bounds()
@@ -264,9 +274,10 @@ def test_netcdf_chunks_fit_inside_dask_blocks():
     from insar_raster.io.cube import netcdf_encoding
 
     def chunks(shape, blocks):
-        return netcdf_encoding(xr.Dataset({"displacement": (("time", "y", "x"), da.zeros(shape, np.float32, chunks=blocks))}))[
-            "displacement"]["chunksizes"]
+        return netcdf_encoding(
+            xr.Dataset({"displacement": (("time", "y", "x"), da.zeros(shape, np.float32, chunks=blocks))})
+        )["displacement"]["chunksizes"]
 
     assert chunks((300, 1415, 1416), (8, 256, 256)) == (8, 256, 256)  # not 16 x 236 x 236
-    assert chunks((100, 449, 448), (32, -1, -1)) == (16, 225, 224)    # one block: even split
+    assert chunks((100, 449, 448), (32, -1, -1)) == (16, 225, 224)  # one block: even split
     assert chunks((100, 600, 600), (24, 200, 300)) == (12, 200, 150)  # divisors of the blocks

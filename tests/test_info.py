@@ -1,4 +1,5 @@
 """`info` on every kind of file: points (CSV, GeoPackage, GeoParquet), cubes, GeoTIFF, model."""
+
 import json
 
 import numpy as np
@@ -6,9 +7,9 @@ import pytest
 
 from insar_raster.cli import main
 from insar_raster.errors import InputError
-from insar_raster.info import describe, format_description
 from insar_raster.gis.raster import write_geotiff
 from insar_raster.grid.spec import GridSpec
+from insar_raster.info import describe, format_description
 from insar_raster.io.cube import make_cube, write_cube
 from insar_raster.io.points import make_points, write_points
 
@@ -45,7 +46,8 @@ def test_points_files(tmp_path, suffix):
     assert info["kind"] == "points" and info["n_points"] == 40
     assert info["crs"].startswith("EPSG:3035")
     np.testing.assert_allclose(
-        info["extent"], [points.x.min(), points.y.min(), points.x.max(), points.y.max()], atol=0.1)
+        info["extent"], [points.x.min(), points.y.min(), points.x.max(), points.y.max()], atol=0.1
+    )
     _check_epochs(info)
     assert info["nan_share"] == 0.0
 
@@ -97,22 +99,31 @@ def test_geotiff(tmp_path):
 
 
 def test_model_file_header_only(tmp_path):
-    from insar_raster.forecast.data import Normalisation
-    from insar_raster.forecast.data import grid_of
+    from insar_raster.forecast.config import TrainConfig
+    from insar_raster.forecast.data import Normalisation, grid_of
     from insar_raster.forecast.forecaster import Forecaster
     from insar_raster.forecast.modelfile import save_model
-    from insar_raster.forecast.config import TrainConfig
     from insar_raster.models import build_model
 
     cube, grid = _cube()
     hp = dict(steps=2, window=3, hidden=4, features=4)
-    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.7}, {"epoch": 2, "train_loss": 0.8, "val_loss": 0.5},
-               {"epoch": 3, "train_loss": 0.6, "val_loss": 0.6}]
-    model = Forecaster.from_fitted(build_model("convlstm", **hp), TrainConfig(window=3, steps=2, epochs=3),
-                                   Normalisation(2.0, 6.0), grid_of(cube), hp, history=history,
-                                   metadata={"val_rmse_mm": 1.4,
-                                             "prior_filter": {"kept": True, "val_rmse_prior_mm": 1.9,
-                                                              "val_rmse_filtered_mm": 1.8, "kernel": [[0.0]]}})
+    history = [
+        {"epoch": 1, "train_loss": 1.0, "val_loss": 0.7},
+        {"epoch": 2, "train_loss": 0.8, "val_loss": 0.5},
+        {"epoch": 3, "train_loss": 0.6, "val_loss": 0.6},
+    ]
+    model = Forecaster.from_fitted(
+        build_model("convlstm", **hp),
+        TrainConfig(window=3, steps=2, epochs=3),
+        Normalisation(2.0, 6.0),
+        grid_of(cube),
+        hp,
+        history=history,
+        metadata={
+            "val_rmse_mm": 1.4,
+            "prior_filter": {"kept": True, "val_rmse_prior_mm": 1.9, "val_rmse_filtered_mm": 1.8, "kernel": [[0.0]]},
+        },
+    )
     path = save_model(model, tmp_path / "model.ipt")
     info = describe(path)
     assert info["kind"] == "model" and info["architecture"] == "convlstm"

@@ -1,16 +1,17 @@
 """Calibrated forecast intervals (split conformal, scaled by each cell's noise)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from insar_raster import TrainConfig, train_model
 from insar_raster.errors import InputError
 from insar_raster.forecast.intervals import (
     conformal_quantiles,
     coverage_and_width,
     noise_level,
 )
-from insar_raster import TrainConfig, train_model
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.synth import make_scene_cube
 
@@ -35,9 +36,22 @@ def noisy_model():
     # Known noise: white, 2 mm, no atmosphere.
     cube, _truth = make_scene_cube((24, 24), 90, scene="bowl", seed=7, atmosphere_mm=0.0, white_noise_mm=2.0)
     split = chronological_split(90, 12, 4, 0.25, 0.25)
-    model = train_model(cube, TrainConfig(window=12, steps=4, epochs=1, samples_per_epoch=16, val_patches=8,
-                                          val_fraction=0.25, test_fraction=0.25, device="cpu", seed=0),
-                        split=split, progress=False)
+    model = train_model(
+        cube,
+        TrainConfig(
+            window=12,
+            steps=4,
+            epochs=1,
+            samples_per_epoch=16,
+            val_patches=8,
+            val_fraction=0.25,
+            test_fraction=0.25,
+            device="cpu",
+            seed=0,
+        ),
+        split=split,
+        progress=False,
+    )
     return cube, split, model
 
 

@@ -1,4 +1,5 @@
 """Scores against values computed by hand on tiny arrays."""
+
 import math
 
 import numpy as np

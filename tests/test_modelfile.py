@@ -1,4 +1,5 @@
 """Model files: round trip, and nothing in a model file is ever executed."""
+
 import io
 import json
 import pickle
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from insar_raster import TrainConfig, train_model
 from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.forecast.forecaster import load_model
 from insar_raster.forecast.modelfile import MAGIC, read_header
-from insar_raster import TrainConfig, train_model
 from insar_raster.io.cube import write_cube
 from insar_raster.synth import make_scene_cube
 
@@ -20,8 +21,17 @@ from insar_raster.synth import make_scene_cube
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     cube, _ = make_scene_cube(shape=(20, 22), n_epochs=36, scene="bowl", seed=3)
-    config = TrainConfig(window=6, steps=2, epochs=2, samples_per_epoch=16, batch_size=8, patch_size=16,
-                         val_patches=8, hidden=8, features=8)
+    config = TrainConfig(
+        window=6,
+        steps=2,
+        epochs=2,
+        samples_per_epoch=16,
+        batch_size=8,
+        patch_size=16,
+        val_patches=8,
+        hidden=8,
+        features=8,
+    )
     forecaster = train_model(cube, config, progress=False)
     folder = tmp_path_factory.mktemp("model")
     path = forecaster.save(folder / "model.ipt")
@@ -86,7 +96,7 @@ def test_pickle_behind_a_valid_header_is_not_run(trained, tmp_path):
     """Even with our magic and header, the weights go through the weights-only loader."""
     _, _, path = trained
     raw = path.read_bytes()
-    (n,) = struct.unpack("<Q", raw[len(MAGIC): len(MAGIC) + 8])
+    (n,) = struct.unpack("<Q", raw[len(MAGIC) : len(MAGIC) + 8])
     head = raw[: len(MAGIC) + 8 + n]
     marker = tmp_path / "executed"
     payload = io.BytesIO()
@@ -105,19 +115,19 @@ def test_corrupt_and_foreign_files_give_clear_errors(trained, tmp_path):
     truncated.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(InputError, match="corrupt"):
         load_model(truncated)
-    (n,) = struct.unpack("<Q", raw[len(MAGIC): len(MAGIC) + 8])
-    header = json.loads(raw[len(MAGIC) + 8: len(MAGIC) + 8 + n])
+    (n,) = struct.unpack("<Q", raw[len(MAGIC) : len(MAGIC) + 8])
+    header = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + n])
     header["hparams"]["hidden"] = 16  # weights no longer fit the architecture
     body = json.dumps(header).encode()
     mismatched = tmp_path / "mismatched.ipt"
-    mismatched.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n:])
+    mismatched.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n :])
     with pytest.raises(InputError, match="corrupt or incompatible"):
         load_model(mismatched)
     header["hparams"]["hidden"] = 8
     header["format_version"] = 1  # a convlstm from before the prior filter
     body = json.dumps(header).encode()
     older = tmp_path / "older.ipt"
-    older.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n:])
+    older.write_bytes(MAGIC + struct.pack("<Q", len(body)) + body + raw[len(MAGIC) + 8 + n :])
     with pytest.raises(InputError, match="older insar-raster.*retrain"):
         load_model(older)
     text = tmp_path / "notes.ipt"

@@ -1,4 +1,5 @@
 """Architectures: output shapes, fixed vs any grid size, persistence at initialisation."""
+
 import numpy as np
 import pytest
 import torch

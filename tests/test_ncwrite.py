@@ -1,4 +1,5 @@
 """NetCDF cubes compressed on all cores: same file contents as netCDF4's own writer."""
+
 import netCDF4
 import numpy as np
 import pytest
@@ -60,8 +61,10 @@ def test_write_cube_uses_it_and_falls_back_on_a_cluster(tiled_cube, tmp_path, mo
     from distributed import Client, LocalCluster
 
     calls.clear()
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster):
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
         assert ncwrite.to_netcdf_parallel(tiled_cube, tmp_path / "x.nc", netcdf_encoding(tiled_cube)) is False
         write_cube(tiled_cube, tmp_path / "cluster.nc")
     assert calls == []

@@ -1,5 +1,6 @@
 """The network stage is kept where only space predicts the future, dropped where the
 per-pixel history fit is already exact (issue 12)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,22 @@ from insar_raster.grid.spec import GridSpec
 from insar_raster.io.cube import make_cube
 
 SHAPE, EPOCHS = (32, 32), 90
-CONFIG = dict(window=8, steps=3, epochs=6, samples_per_epoch=64, batch_size=16, patch_size=32, val_patches=24,
-              patience=3, device="cpu", seed=0, hidden=8, features=8, val_fraction=0.2, test_fraction=0.1)
+CONFIG = dict(
+    window=8,
+    steps=3,
+    epochs=6,
+    samples_per_epoch=64,
+    batch_size=16,
+    patch_size=32,
+    val_patches=24,
+    patience=3,
+    device="cpu",
+    seed=0,
+    hidden=8,
+    features=8,
+    val_fraction=0.2,
+    test_fraction=0.1,
+)
 
 
 def _cube(values):

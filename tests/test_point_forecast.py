@@ -1,4 +1,5 @@
 """Forecasts and scores at the measurement points (MPs)."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,8 +59,10 @@ def test_mp_scores_are_on_exactly_the_held_out_epochs_and_never_learn_from_them(
     model = _fitted_history(cube, split)
     mps = points_on_cube(points, cube)
     days, grid = times_in_days(cube), cube_values(cube)
-    preds = {"persistence": model.predict_windows(cube, split.test) * 0 + grid[split.test + WINDOW - 1][:, None],
-             "history_fit": model.predict_windows(cube, split.test)}
+    preds = {
+        "persistence": model.predict_windows(cube, split.test) * 0 + grid[split.test + WINDOW - 1][:, None],
+        "history_fit": model.predict_windows(cube, split.test),
+    }
     val = model.predict_windows(cube, split.val)
     res, arrays = evaluate_points(mps, days, grid, split, preds, "history_fit", val)
     targets = split.target_indices("test")
@@ -72,11 +75,12 @@ def test_mp_scores_are_on_exactly_the_held_out_epochs_and_never_learn_from_them(
     assert common.shape == expected.shape and common.mean() > 0.9
     np.testing.assert_array_equal(arrays["observed"], values[:, targets].transpose(1, 2, 0))
     assert res["models"]["mp_persistence"]["observed"]["overall"]["rmse"] == pytest.approx(
-        float(np.sqrt(np.mean(expected[common] ** 2))), rel=1e-5)
+        float(np.sqrt(np.mean(expected[common] ** 2))), rel=1e-5
+    )
     assert set(res["models"]) == {"persistence", "history_fit", "mp_persistence", "mp_history_fit", "point_forecast"}
     # Corrupting the MPs' held-out values changes the scores but not what was learned.
     bad = dict(mps, values=values.copy())
-    bad["values"][:, split.val_end:] += 50.0
+    bad["values"][:, split.val_end :] += 50.0
     res_bad, _ = evaluate_points(bad, days, grid, split, preds, "history_fit", val)
     assert res_bad["point_model"]["weights"] == res["point_model"]["weights"]
     assert res_bad["mp_history_fit"] == res["mp_history_fit"]
@@ -92,8 +96,9 @@ def test_point_forecast_beats_both_per_mp_baselines(scene):
     observed = values[:, split.target_indices("test")].transpose(1, 2, 0)
 
     def change(starts):
-        return cell_change_at_points(model.predict_windows(cube, starts), grid[starts + WINDOW - 1],
-                                     mps["rows"], mps["cols"])
+        return cell_change_at_points(
+            model.predict_windows(cube, starts), grid[starts + WINDOW - 1], mps["rows"], mps["cols"]
+        )
 
     point = PointForecaster(WINDOW, STEPS).fit(values, days, split.val, change(split.val))
     scores = {
@@ -107,8 +112,7 @@ def test_point_forecast_beats_both_per_mp_baselines(scene):
     # The members are what they say: with all weight on one, the per-MP baselines.
     for member, name in ((0, "persistence"), (1, "history")):
         point.weights_ = np.eye(len(point.weights_[0]))[[member] * STEPS]
-        np.testing.assert_allclose(point.predict(values, days, split.test, change(split.test)), scores[name],
-                                   atol=1e-3)
+        np.testing.assert_allclose(point.predict(values, days, split.test, change(split.test)), scores[name], atol=1e-3)
 
 
 def test_holdout_blocks_hold_out_one_block_in_four():
@@ -174,8 +178,27 @@ def test_cli_forecast_points_writes_a_point_layer(tmp_path, capsys, files):
 
     csv, cube_path = files
     out = tmp_path / "forecast.gpkg"
-    argv = ["forecast", str(cube_path), "--points", str(csv), "-o", str(out), "--epochs", "1", "--window", "6",
-            "--steps", "3", "--samples-per-epoch", "16", "--batch-size", "8", "--patch-size", "16", "-q"]
+    argv = [
+        "forecast",
+        str(cube_path),
+        "--points",
+        str(csv),
+        "-o",
+        str(out),
+        "--epochs",
+        "1",
+        "--window",
+        "6",
+        "--steps",
+        "3",
+        "--samples-per-epoch",
+        "16",
+        "--batch-size",
+        "8",
+        "--patch-size",
+        "16",
+        "-q",
+    ]
     assert main(argv) == 0
     layer = gpd.read_file(out, layer="point_forecast")
     assert layer.crs.to_epsg() == 3035 and len(layer) > 2000
@@ -195,8 +218,25 @@ def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys
 
     csv, cube_path = files
     out = tmp_path / "rep"
-    assert main(["evaluate", str(cube_path), "--points", str(csv), "--models", "persistence,history_fit",
-                 "--holdout-blocks", "8", "--permutation-repeats", "0", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cube_path),
+                "--points",
+                str(csv),
+                "--models",
+                "persistence,history_fit",
+                "--holdout-blocks",
+                "8",
+                "--permutation-repeats",
+                "0",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "mp_persistence (per MP)" in printed and "point_forecast (per MP)" in printed
     metrics = json.loads((out / "metrics.json").read_text())
@@ -206,8 +246,22 @@ def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys
     assert pts["holdout"]["held_out_points"] > 100 and metrics["holdout"]["cells"] == 4 * 64
     report = (out / "report.md").read_text()
     assert "against the gridded observations" in report and "Which table to trust" in report
-    assert main(["evaluate", str(cube_path), "--holdout-blocks", "20", "--models", "persistence",
-                 "-o", str(tmp_path / "r2"), "-q"]) == 2  # 32x32 cells: too small for blocks of 20
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cube_path),
+                "--holdout-blocks",
+                "20",
+                "--models",
+                "persistence",
+                "-o",
+                str(tmp_path / "r2"),
+                "-q",
+            ]
+        )
+        == 2
+    )  # 32x32 cells: too small for blocks of 20
     assert "spatial hold-out" in capsys.readouterr().err
 
 

@@ -1,4 +1,5 @@
 """Ingestion: EGMS CSV layouts, zip/folder, GeoPackage/GeoParquet, CRS handling."""
+
 import zipfile
 
 import numpy as np
@@ -106,17 +107,26 @@ def test_start_end_and_nan_rows(tmp_path):
     np.testing.assert_array_equal(sel.displacement.values[:, 0], [2, 2, 3, 4])
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("20180110", "2018-01-10"), ("D20180110", "2018-01-10"), ("2018-01-10", "2018-01-10"),
-    ("mean_velocity", None), ("20181310", None), ("2018011", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("20180110", "2018-01-10"),
+        ("D20180110", "2018-01-10"),
+        ("2018-01-10", "2018-01-10"),
+        ("mean_velocity", None),
+        ("20181310", None),
+        ("2018011", None),
+    ],
+)
 def test_parse_date_column(name, expected):
     got = parse_date_column(name)
     assert (None if got is None else str(got)) == expected
 
 
 def test_iso_date_columns_and_errors(tmp_path):
-    (tmp_path / "iso.csv").write_text("pid,easting,northing,2020-01-01,2020-01-13\na,1,2,0,1.5\nb,3,4,0,2.5\nc,5,1,0,1\n")
+    (tmp_path / "iso.csv").write_text(
+        "pid,easting,northing,2020-01-01,2020-01-13\na,1,2,0,1.5\nb,3,4,0,2.5\nc,5,1,0,1\n"
+    )
     pts = read_points(tmp_path / "iso.csv")
     assert pts.sizes == {"point": 3, "time": 2}
     (tmp_path / "nodate.csv").write_text("pid,easting,northing,velocity\na,1,2,0\n")

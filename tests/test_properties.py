@@ -3,6 +3,7 @@
 Random column orders, date formats, coordinate ranges and NaN patterns; each property is
 checked against an independent expectation computed from the generated table.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,17 +65,30 @@ def egms_tables(draw, shuffle_dates: bool = False):
         east = draw(st.floats(2_600_000, 6_000_000)) + unit_x * spread
         north = draw(st.floats(1_400_000, 5_000_000)) + unit_y * spread
         geo = {"longitude": np.full(n_points, 99.0), "latitude": np.full(n_points, 99.0)}  # must be ignored
-    values = np.array(draw(st.lists(st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=n_dates,
-                                             max_size=n_dates), min_size=n_points, max_size=n_points)),
-                      dtype=np.float32).reshape(n_points, n_dates)
+    values = np.array(
+        draw(
+            st.lists(
+                st.lists(st.floats(-500, 500, allow_nan=False, width=32), min_size=n_dates, max_size=n_dates),
+                min_size=n_points,
+                max_size=n_points,
+            )
+        ),
+        dtype=np.float32,
+    ).reshape(n_points, n_dates)
     # NaN pattern: each cell independently missing, written in one of the usual spellings.
-    nan_mask = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n_dates, max_size=n_dates),
-                                      min_size=n_points, max_size=n_points))).reshape(n_points, n_dates)
+    nan_mask = np.array(
+        draw(
+            st.lists(st.lists(st.booleans(), min_size=n_dates, max_size=n_dates), min_size=n_points, max_size=n_points)
+        )
+    ).reshape(n_points, n_dates)
     nan_mask &= draw(st.booleans())  # half the tables have no NaN at all
     nan_text = draw(st.sampled_from(["", "NaN", "nan", "NA"]))
     metadata = draw(st.lists(st.sampled_from(METADATA[3:]), unique=True))
-    coordinate_columns = {"easting/northing": ["easting", "northing"], "latitude/longitude": ["latitude", "longitude"],
-                          "both": ["easting", "northing", "latitude", "longitude"]}[coords]
+    coordinate_columns = {
+        "easting/northing": ["easting", "northing"],
+        "latitude/longitude": ["latitude", "longitude"],
+        "both": ["easting", "northing", "latitude", "longitude"],
+    }[coords]
     if shuffle_dates:
         columns = draw(st.permutations(["pid", *coordinate_columns, *metadata, *date_names]))
     else:
@@ -101,7 +115,10 @@ def egms_tables(draw, shuffle_dates: bool = False):
     for name in cells if decimal == "," else ():
         if name not in ("pid", "mp_type"):
             cells[name] = [v.replace(".", ",") for v in cells[name]]
-    text = line_end.join([sep.join(columns)] + [sep.join(cells[c][i] for c in columns) for i in range(n_points)]) + line_end
+    text = (
+        line_end.join([sep.join(columns)] + [sep.join(cells[c][i] for c in columns) for i in range(n_points)])
+        + line_end
+    )
     return text, np.asarray(east), np.asarray(north), values, nan_mask, np.array(dates, dtype="datetime64[D]")
 
 
@@ -113,11 +130,16 @@ def test_csv_reader_any_column_order_date_style_and_nan_pattern(table):
 
 @settings(FAST)
 @given(egms_tables(shuffle_dates=True))
-@example((  # unsorted date columns: each value must stay with its own date
-    "pid,easting,northing,20150101,20150201,20150125,20150301\nA,4000000.0,3000000.0,1.0,2.0,3.0,4.0\n",
-    np.array([4_000_000.0]), np.array([3_000_000.0]), np.array([[1, 2, 3, 4]], np.float32), np.zeros((1, 4), bool),
-    np.array(["2015-01-01", "2015-02-01", "2015-01-25", "2015-03-01"], dtype="datetime64[D]"),
-))
+@example(
+    (  # unsorted date columns: each value must stay with its own date
+        "pid,easting,northing,20150101,20150201,20150125,20150301\nA,4000000.0,3000000.0,1.0,2.0,3.0,4.0\n",
+        np.array([4_000_000.0]),
+        np.array([3_000_000.0]),
+        np.array([[1, 2, 3, 4]], np.float32),
+        np.zeros((1, 4), bool),
+        np.array(["2015-01-01", "2015-02-01", "2015-01-25", "2015-03-01"], dtype="datetime64[D]"),
+    )
+)
 def test_csv_reader_shuffled_date_columns(table):
     check_read_points(table)
 
@@ -280,8 +302,13 @@ def test_grid_spec_with_bounds_contains_the_bounds(cloud, res):
 
 
 @FAST
-@given(point_clouds(), st.one_of(st.tuples(st.just("resolution"), st.sampled_from([1.0, 7.5, 100.0, 1000.0])),
-                                 st.tuples(st.just("shape"), st.tuples(st.integers(1, 40), st.integers(1, 40)))))
+@given(
+    point_clouds(),
+    st.one_of(
+        st.tuples(st.just("resolution"), st.sampled_from([1.0, 7.5, 100.0, 1000.0])),
+        st.tuples(st.just("shape"), st.tuples(st.integers(1, 40), st.integers(1, 40))),
+    ),
+)
 def test_every_point_is_counted_in_some_cell(cloud, grid):
     """Spec and gridder agree: the mp_count layer accounts for every measurement point."""
     from insar_raster.grid.gridding import grid_points

@@ -5,6 +5,7 @@ qgis-providers``), not in the project's venv, so tests/qgis_probe.py runs there 
 subprocess (headless: QT_QPA_PLATFORM=offscreen) and reports what QGIS shows as JSON.
 Set INSAR_RASTER_QGIS_PYTHON to use another interpreter.
 """
+
 import json
 import os
 import shutil
@@ -24,8 +25,15 @@ def _qgis_python():
     candidates = [os.environ.get("INSAR_RASTER_QGIS_PYTHON"), "/usr/bin/python3", shutil.which("python3")]
     for python in filter(None, candidates):
         try:
-            ok = subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60,
-                                env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}).returncode == 0
+            ok = (
+                subprocess.run(
+                    [python, "-c", "import qgis.core"],
+                    capture_output=True,
+                    timeout=60,
+                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                ).returncode
+                == 0
+            )
         except (OSError, subprocess.TimeoutExpired):
             ok = False
         if ok:
@@ -44,7 +52,7 @@ def probe(kind, path, interval_days, png=None):
     run = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     line = next((ln for ln in run.stdout.splitlines() if ln.startswith("QGIS_PROBE ")), None)
     assert line, f"QGIS probe failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}"
-    return json.loads(line[len("QGIS_PROBE "):])
+    return json.loads(line[len("QGIS_PROBE ") :])
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +60,55 @@ def outputs(tmp_path_factory):
     """grid -> cube.nc (with mp_count, distance_to_mp) and forecasts as .tif and .nc."""
     d = tmp_path_factory.mktemp("qgis")
     os.chmod(d, 0o700)  # also QGIS's XDG_RUNTIME_DIR
-    assert main(["synth", "-o", str(d / "pts.csv"), "--points", "1500", "--shape", "24x24", "--epochs", "36",
-                 "--no-truth", "-q"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "-o",
+                str(d / "pts.csv"),
+                "--points",
+                "1500",
+                "--shape",
+                "24x24",
+                "--epochs",
+                "36",
+                "--no-truth",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert main(["grid", str(d / "pts.csv"), "-o", str(d / "cube.nc"), "-q"]) == 0
-    fast = ["--epochs", "1", "--window", "6", "--steps", "6", "--batch-size", "8", "--patch-size", "16",
-            "--samples-per-epoch", "16"]
-    assert main(["forecast", str(d / "cube.nc"), "-o", str(d / "forecast.tif"), "--save-model",
-                 str(d / "m.ipt"), "-q", *fast]) == 0
-    assert main(["forecast", str(d / "cube.nc"), "--model", str(d / "m.ipt"), "-o", str(d / "forecast.nc"),
-                 "-q"]) == 0
+    fast = [
+        "--epochs",
+        "1",
+        "--window",
+        "6",
+        "--steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--patch-size",
+        "16",
+        "--samples-per-epoch",
+        "16",
+    ]
+    assert (
+        main(
+            [
+                "forecast",
+                str(d / "cube.nc"),
+                "-o",
+                str(d / "forecast.tif"),
+                "--save-model",
+                str(d / "m.ipt"),
+                "-q",
+                *fast,
+            ]
+        )
+        == 0
+    )
+    assert main(["forecast", str(d / "cube.nc"), "--model", str(d / "m.ipt"), "-o", str(d / "forecast.nc"), "-q"]) == 0
     return d
 
 

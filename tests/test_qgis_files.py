@@ -1,4 +1,5 @@
 """What QGIS reads from our files, checked without QGIS (tests/test_qgis.py opens them in QGIS)."""
+
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -30,8 +31,11 @@ def test_displacement_is_the_first_mesh_group(cube):
 def test_epoch_ranges_cover_the_last_epoch():
     times = np.array(["2020-01-01", "2020-01-13", "2020-01-25"], dtype="datetime64[ns]")
     ranges = epoch_ranges(times)
-    assert ranges == [("2020-01-01T00:00:00Z", "2020-01-13T00:00:00Z"), ("2020-01-13T00:00:00Z", "2020-01-25T00:00:00Z"),
-                      ("2020-01-25T00:00:00Z", "2020-02-06T00:00:00Z")]
+    assert ranges == [
+        ("2020-01-01T00:00:00Z", "2020-01-13T00:00:00Z"),
+        ("2020-01-13T00:00:00Z", "2020-01-25T00:00:00Z"),
+        ("2020-01-25T00:00:00Z", "2020-02-06T00:00:00Z"),
+    ]
     # The controller steps (end - start) / interval frames: one per epoch.
     days = (np.datetime64(ranges[-1][1][:10]) - np.datetime64(ranges[0][0][:10])).astype(int)
     assert days // 12 == len(times)

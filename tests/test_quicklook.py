@@ -1,4 +1,5 @@
 """Quicklook PNGs: written atomically, non-empty, real PNGs; point handling."""
+
 import numpy as np
 import pytest
 from matplotlib.image import imread

@@ -1,10 +1,23 @@
 """-q prints nothing at all on success, for every command; no arguments prints the usage."""
+
 import pytest
 
 from insar_raster.cli import COMMANDS, main
 
-FAST = ["--epochs", "1", "--window", "6", "--steps", "2", "--batch-size", "8", "--patch-size", "16",
-        "--samples-per-epoch", "16"]
+FAST = [
+    "--epochs",
+    "1",
+    "--window",
+    "6",
+    "--steps",
+    "2",
+    "--batch-size",
+    "8",
+    "--patch-size",
+    "16",
+    "--samples-per-epoch",
+    "16",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +32,25 @@ RUNS = [
     ("train", ["train", "{d}/c.nc", "-o", "{d}/m.ipt", *FAST]),
     ("forecast", ["forecast", "{d}/c.nc", "--model", "{d}/m.ipt", "-o", "{d}/f.tif"]),
     ("export", ["export", "{d}/c.nc", "--layer", "velocity", "-o", "{d}/v.tif"]),
-    ("evaluate", ["evaluate", "{d}/c.nc", "--truth", "{d}/p_truth.nc", "--models", "persistence,trend", "--window",
-                  "6", "--steps", "2", "--permutation-repeats", "0", "-o", "{d}/report"]),
+    (
+        "evaluate",
+        [
+            "evaluate",
+            "{d}/c.nc",
+            "--truth",
+            "{d}/p_truth.nc",
+            "--models",
+            "persistence,trend",
+            "--window",
+            "6",
+            "--steps",
+            "2",
+            "--permutation-repeats",
+            "0",
+            "-o",
+            "{d}/report",
+        ],
+    ),
     ("info", ["info", "{d}/c.nc", "{d}/f.tif", "{d}/m.ipt", "{d}/p.csv"]),
 ]
 
@@ -56,9 +86,28 @@ def test_evaluate_one_bar_with_stage_names_and_logs_never_on_a_bar(workdir, monk
 
     err = _Terminal()
     monkeypatch.setattr(sys, "stderr", err)
-    assert main(["evaluate", str(workdir / "c.nc"), "--models", "persistence,trend,convlstm", "--window", "6",
-                 "--steps", "2", "--epochs", "1", "--permutation-repeats", "1", "-o",
-                 str(workdir / "report_tty"), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(workdir / "c.nc"),
+                "--models",
+                "persistence,trend,convlstm",
+                "--window",
+                "6",
+                "--steps",
+                "2",
+                "--epochs",
+                "1",
+                "--permutation-repeats",
+                "1",
+                "-o",
+                str(workdir / "report_tty"),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     text = err.getvalue()
     bars = set(re.findall(r"(?:^|[\r\n])([\w ]+?):\s+\d+%\|", text))
     assert bars == {"evaluate"}  # one bar: no per-model training bar beside it

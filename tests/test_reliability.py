@@ -4,6 +4,7 @@ The CLI runs in-process through ``insar_raster.cli.main([...])`` (fast) and, for
 cases, as a real ``python -m insar_raster`` process to prove that no traceback reaches a
 terminal.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,26 @@ from insar_raster.cli import main
 # --------------------------------------------------------------------------- helpers
 
 # Tiny, fast training (seconds on 2 CPU cores); the point is behaviour, not skill.
-TINY_TRAIN = ["--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
-              "--patch-size", "16", "--device", "cpu", "--threads", "1", "--patience", "1"]
+TINY_TRAIN = [
+    "--window",
+    "4",
+    "--steps",
+    "2",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "4",
+    "--samples-per-epoch",
+    "8",
+    "--patch-size",
+    "16",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+    "--patience",
+    "1",
+]
 TINY_TRAIN_NO_STEPS = TINY_TRAIN[:2] + TINY_TRAIN[4:]
 
 DATES = ["20200101", "20200113", "20200125", "20200206", "20200218", "20200301"]
@@ -78,6 +97,7 @@ def assert_clean_failure(code, err, expected_code, names, folder: Path, before: 
 
 # --------------------------------------------------------------------------- grid: bad inputs
 
+
 def _write(path: Path, content) -> Path:
     if content == "<folder>":
         path.mkdir()
@@ -107,13 +127,23 @@ def _truncated_last_row():
 
 
 def _no_coordinates():
-    return "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i not in (1, 2))
-                     for line in good_csv_text().splitlines()) + "\n"
+    return (
+        "\n".join(
+            ",".join(c for i, c in enumerate(line.split(",")) if i not in (1, 2))
+            for line in good_csv_text().splitlines()
+        )
+        + "\n"
+    )
 
 
 def _no_dates():
-    return "\n".join(",".join(line.split(",")[:3] + ["1.0"] if k else line.split(",")[:3] + ["velocity"])
-                     for k, line in enumerate(good_csv_text().splitlines())) + "\n"
+    return (
+        "\n".join(
+            ",".join(line.split(",")[:3] + ["1.0"] if k else line.split(",")[:3] + ["velocity"])
+            for k, line in enumerate(good_csv_text().splitlines())
+        )
+        + "\n"
+    )
 
 
 BINARY_GARBAGE = bytes(np.random.default_rng(42).integers(0, 256, 3000, dtype=np.uint8))
@@ -142,33 +172,90 @@ GRID_CASES = [
     ("negative_resolution", "points.csv", good_csv_text(), ["--resolution=-100"], 2, ["--resolution", "positive"]),
     ("nan_resolution", "points.csv", good_csv_text(), ["--resolution", "nan"], 2, ["--resolution", "positive"]),
     ("text_resolution", "points.csv", good_csv_text(), ["--resolution", "abc"], 2, ["--resolution", "invalid"]),
-    ("bounds_without_mp", "points.csv", good_csv_text(), ["--bounds", "0,0,1000,1000"], 2, ["--bounds", "no measurement point"]),
-    ("bounds_malformed", "points.csv", good_csv_text(), ["--bounds", "1,2,3"], 2, ["--bounds", "west,south,east,north"]),
+    (
+        "bounds_without_mp",
+        "points.csv",
+        good_csv_text(),
+        ["--bounds", "0,0,1000,1000"],
+        2,
+        ["--bounds", "no measurement point"],
+    ),
+    (
+        "bounds_malformed",
+        "points.csv",
+        good_csv_text(),
+        ["--bounds", "1,2,3"],
+        2,
+        ["--bounds", "west,south,east,north"],
+    ),
     ("bounds_inverted", "points.csv", good_csv_text(), ["--bounds", "10,10,0,0"], 2, ["--bounds"]),
     ("bad_shape", "points.csv", good_csv_text(), ["--shape", "0x5"], 2, ["--shape"]),
-    ("all_rows_nan", "points.csv", "pid,easting,northing,20200101,20200113\nA,4000000,3000000,,\nB,4000100,3000100,nan,1\n",
-     [], 2, ["no valid measurement point"]),
+    (
+        "all_rows_nan",
+        "points.csv",
+        "pid,easting,northing,20200101,20200113\nA,4000000,3000000,,\nB,4000100,3000100,nan,1\n",
+        [],
+        2,
+        ["no valid measurement point"],
+    ),
     ("epoch_range_empty", "points.csv", good_csv_text(), ["--start", "2030-01-01"], 2, ["--start/--end", "no epoch"]),
     ("bad_time_chunk", "points.csv", good_csv_text(), ["--time-chunk", "0"], 2, ["--time-chunk"]),
     ("bad_max_gap", "points.csv", good_csv_text(), ["--max-gap=-5"], 2, ["--max-gap"]),
-    ("too_many_cells_resolution", "points.csv", good_csv_text(), ["--resolution", "1e-6"], 2, ["--resolution", "cells"]),
+    (
+        "too_many_cells_resolution",
+        "points.csv",
+        good_csv_text(),
+        ["--resolution", "1e-6"],
+        2,
+        ["--resolution", "cells"],
+    ),
     ("too_many_cells_shape", "points.csv", good_csv_text(), ["--shape", "100000x100000"], 2, ["--shape", "cells"]),
     ("bad_method", "points.csv", good_csv_text(), ["--method", "kriging"], 2, ["--method", "invalid choice"]),
-    ("unknown_output_format", "points.csv", good_csv_text(), ["-o", "cube.txt"], 2, ["cube.txt", "unknown output format"]),
+    (
+        "unknown_output_format",
+        "points.csv",
+        good_csv_text(),
+        ["-o", "cube.txt"],
+        2,
+        ["cube.txt", "unknown output format"],
+    ),
     ("empty_folder_input", "empty_folder", "<folder>", [], 2, ["folder holds no"]),
     ("zip_without_csv", "points.zip", "<zip:readme.txt>", [], 2, ["no .csv"]),
     ("garbage_parquet", "points.parquet", BINARY_GARBAGE, [], 2, ["cannot read"]),
-    ("unknown_input_crs", "points.csv", good_csv_text().replace("easting", "x").replace("northing", "y"),
-     ["--input-crs", "FOO"], 2, ["--input-crs", "FOO"]),
+    (
+        "unknown_input_crs",
+        "points.csv",
+        good_csv_text().replace("easting", "x").replace("northing", "y"),
+        ["--input-crs", "FOO"],
+        2,
+        ["--input-crs", "FOO"],
+    ),
     ("start_not_a_date", "points.csv", good_csv_text(), ["--start", "notadate"], 2, ["--start", "notadate"]),
-    ("two_points_linear", "points.csv", "\n".join(good_csv_text().splitlines()[:3]) + "\n", [], 2,
-     ["points.csv", "at least 3"]),
-    ("collinear_points_linear", "points.csv",
-     "pid,easting,northing,20200101,20200113\nA,4000000,3000000,0,1\nB,4000100,3000000,0,1\n"
-     "C,4000200,3000000,0,2\n", [], 2, ["points.csv", "collinear"]),
-    ("duplicate_date_columns", "points.csv",
-     "pid,easting,northing,20150101,2015-01-01,20150301\nA,4000000,3000000,1,2,4\n"
-     "B,4000100,3000100,1,2,4\nC,4000200,3000000,1,2,4\n", [], 2, ["2015-01-01"]),
+    (
+        "two_points_linear",
+        "points.csv",
+        "\n".join(good_csv_text().splitlines()[:3]) + "\n",
+        [],
+        2,
+        ["points.csv", "at least 3"],
+    ),
+    (
+        "collinear_points_linear",
+        "points.csv",
+        "pid,easting,northing,20200101,20200113\nA,4000000,3000000,0,1\nB,4000100,3000000,0,1\nC,4000200,3000000,0,2\n",
+        [],
+        2,
+        ["points.csv", "collinear"],
+    ),
+    (
+        "duplicate_date_columns",
+        "points.csv",
+        "pid,easting,northing,20150101,2015-01-01,20150301\nA,4000000,3000000,1,2,4\n"
+        "B,4000100,3000100,1,2,4\nC,4000200,3000000,1,2,4\n",
+        [],
+        2,
+        ["2015-01-01"],
+    ),
 ]
 
 
@@ -194,8 +281,11 @@ def test_unsorted_date_columns_keep_their_values(tmp_path, reader):
     from insar_raster.io.cache import cached_points
     from insar_raster.io.points import read_points
 
-    src = _write(tmp_path / "points.csv", "pid,easting,northing,20150101,20150201,20150125,20150301\n"
-                 "A,4000000,3000000,1,2,3,4\nB,4000100,3000100,1,2,3,4\nC,4000200,3000000,1,2,3,4\n")
+    src = _write(
+        tmp_path / "points.csv",
+        "pid,easting,northing,20150101,20150201,20150125,20150301\n"
+        "A,4000000,3000000,1,2,3,4\nB,4000100,3000100,1,2,3,4\nC,4000200,3000000,1,2,3,4\n",
+    )
     if reader == "memory":
         points = read_points(src)
     else:
@@ -207,14 +297,19 @@ def test_unsorted_date_columns_keep_their_values(tmp_path, reader):
 # CSV inputs over 256 MB (or with --cache-dir) go through the streaming cache reader instead:
 # the same bad inputs must fail the same way there, and leave no cache entry behind.
 _AFTER_READING = {"unknown_output_format", "two_points_linear", "collinear_points_linear"}  # the cache is valid there
-_CSV_CASES = [c for c in GRID_CASES if (c.values if hasattr(c, "values") else c)[1].endswith(".csv")
-              and not any(str(w).startswith("--") for w in (c.values if hasattr(c, "values") else c)[5])
-              and _case_ids([c])[0] not in _AFTER_READING]
+_CSV_CASES = [
+    c
+    for c in GRID_CASES
+    if (c.values if hasattr(c, "values") else c)[1].endswith(".csv")
+    and not any(str(w).startswith("--") for w in (c.values if hasattr(c, "values") else c)[5])
+    and _case_ids([c])[0] not in _AFTER_READING
+]
 
 
 @pytest.mark.parametrize("case, name, content, extra, expected_code, words", _CSV_CASES, ids=_case_ids(_CSV_CASES))
-def test_grid_bad_csv_through_the_cache_fails_cleanly(tmp_path, tmp_path_factory, capsys, case, name, content, extra,
-                                                       expected_code, words):
+def test_grid_bad_csv_through_the_cache_fails_cleanly(
+    tmp_path, tmp_path_factory, capsys, case, name, content, extra, expected_code, words
+):
     cache = tmp_path_factory.mktemp("cache")
     src = tmp_path / name
     if content is not None:
@@ -294,7 +389,9 @@ def test_grid_refuses_existing_output_unless_overwrite(tmp_path, capsys, suffix)
         assert output.read_bytes() == stamp  # untouched
 
     # With --overwrite it is replaced, and nothing else is left in the folder.
-    code, _, err = run_cli(["grid", src, "-o", output, "-q", "--no-style", "--overwrite", "--resolution", "250"], capsys)
+    code, _, err = run_cli(
+        ["grid", src, "-o", output, "-q", "--no-style", "--overwrite", "--resolution", "250"], capsys
+    )
     assert code == 0, err
     assert leftovers(tmp_path, before) == set()
     from insar_raster.io.cube import open_cube
@@ -308,7 +405,9 @@ def test_grid_refuses_existing_output_unless_overwrite(tmp_path, capsys, suffix)
             assert ds.transform.a == 250.0
 
 
-@pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), MemoryError(), RuntimeError("line one\nline two")])
+@pytest.mark.parametrize(
+    "exc", [ZeroDivisionError("division by zero"), MemoryError(), RuntimeError("line one\nline two")]
+)
 def test_internal_failure_is_one_line_exit_1(tmp_path, capsys, monkeypatch, exc):
     """A bug of ours (not bad input): exit 1, one line, a pointer to --debug, no traceback, no output."""
     from insar_raster.grid import gridding
@@ -338,11 +437,16 @@ def test_unknown_command_exit_2(capsys):
 
 # --------------------------------------------------------------------------- grid: recoverable oddities
 
+
 def test_warnings_not_errors_duplicates_nan_rows_outside_bounds(tmp_path, capsys):
     # Two overlapping tiles: pids P0..P11 appear in both.
     tile_a = _write(tmp_path / "tile_a.csv", good_csv_text(n_points=24, seed=1))
     lines = good_csv_text(n_points=24, seed=1).splitlines()
-    tile_b_lines = [lines[0]] + lines[1:13] + [line.replace("P", "Q", 1) for line in good_csv_text(n_points=24, seed=2).splitlines()[1:]]
+    tile_b_lines = (
+        [lines[0]]
+        + lines[1:13]
+        + [line.replace("P", "Q", 1) for line in good_csv_text(n_points=24, seed=2).splitlines()[1:]]
+    )
     # Two rows with a NaN (empty cell) in tile b.
     for k in (14, 15):
         cells = tile_b_lines[k].split(",")
@@ -351,8 +455,21 @@ def test_warnings_not_errors_duplicates_nan_rows_outside_bounds(tmp_path, capsys
     tile_b = _write(tmp_path / "tile_b.csv", "\n".join(tile_b_lines) + "\n")
     output = tmp_path / "cube.nc"
     # Bounds covering only part of the points.
-    code, _, err = run_cli(["grid", tile_a, tile_b, "-o", output, "-q", "--bounds", "4000000,3000000,4001000,3002000",
-                            "--method", "nearest"], capsys)
+    code, _, err = run_cli(
+        [
+            "grid",
+            tile_a,
+            tile_b,
+            "-o",
+            output,
+            "-q",
+            "--bounds",
+            "4000000,3000000,4001000,3002000",
+            "--method",
+            "nearest",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "Traceback" not in err and error_lines(err) == []
     warnings_ = [line for line in err.splitlines() if line.startswith("warning:")]
@@ -368,10 +485,17 @@ def test_warnings_not_errors_duplicates_nan_rows_outside_bounds(tmp_path, capsys
 
 # --------------------------------------------------------------------------- real terminal (subprocess)
 
+
 def _run_module(args, cwd):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "insar_raster", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "insar_raster", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_subprocess_bad_input_no_traceback(tmp_path):
@@ -392,6 +516,7 @@ def test_subprocess_debug_shows_traceback(tmp_path):
 
 
 # --------------------------------------------------------------------------- commands that read a cube
+
 
 def _tiny_cube(n_epochs: int = 6, height: int = 8, width: int = 8, seed: int = 0, crs: bool = True):
     from insar_raster.grid.spec import GridSpec
@@ -438,11 +563,13 @@ def make_bad_cube(kind: str, folder: Path) -> Path:
         data = bytearray(good.read_bytes())
         good.unlink()
         middle = len(data) // 2
-        data[middle:middle + 2000] = bytes(b ^ 0xFF for b in data[middle:middle + 2000])
+        data[middle : middle + 2000] = bytes(b ^ 0xFF for b in data[middle : middle + 2000])
         return _write(folder / "cube.nc", bytes(data))
     if kind == "no_displacement":
-        ds = xr.Dataset({"velocity": (("y", "x"), np.zeros((3, 3), np.float32))},
-                        coords={"y": [3.0, 2.0, 1.0], "x": [1.0, 2.0, 3.0]})
+        ds = xr.Dataset(
+            {"velocity": (("y", "x"), np.zeros((3, 3), np.float32))},
+            coords={"y": [3.0, 2.0, 1.0], "x": [1.0, 2.0, 3.0]},
+        )
         return _write_netcdf(folder / "cube.nc", ds)
     if kind == "displacement_2d":
         return _write_netcdf(folder / "cube.nc", _tiny_cube().isel(time=0).drop_vars("time"))
@@ -491,7 +618,9 @@ def test_bad_cube_fails_cleanly(tmp_path, capsys, kind, command):
     assert_clean_failure(code, err, 2, [src.name, *BAD_CUBES[kind]], tmp_path, before, output)
 
 
-@pytest.mark.parametrize("kind", sorted(set(BAD_CUBES) - {"csv_as_cube", "no_crs", "no_displacement", "displacement_2d"}))
+@pytest.mark.parametrize(
+    "kind", sorted(set(BAD_CUBES) - {"csv_as_cube", "no_crs", "no_displacement", "displacement_2d"})
+)
 def test_info_unreadable_file_fails_cleanly(tmp_path, capsys, kind):
     src = make_bad_cube(kind, tmp_path)
     before = {p.name for p in tmp_path.iterdir()}
@@ -500,6 +629,7 @@ def test_info_unreadable_file_fails_cleanly(tmp_path, capsys, kind):
 
 
 # --------------------------------------------------------------------------- model files never run code
+
 
 class _CreatesMarker:
     """Unpickling this object creates ``marker`` (via builtins.open): proof of code execution."""
@@ -535,8 +665,15 @@ def _model_with_evil_weights(path: Path, marker: Path, header: dict | None = Non
 
     from insar_raster.forecast.modelfile import FORMAT_VERSION, MAGIC
 
-    header = header or {"format": "insar-raster-model", "format_version": FORMAT_VERSION, "arch": "convlstm",
-                        "hparams": {}, "config": {}, "normalisation": {}, "grid": {}}
+    header = header or {
+        "format": "insar-raster-model",
+        "format_version": FORMAT_VERSION,
+        "arch": "convlstm",
+        "hparams": {},
+        "config": {},
+        "normalisation": {},
+        "grid": {},
+    }
     raw = json.dumps(header).encode()
     weights = io.BytesIO()
     torch.save({"weight": torch.zeros(2), "evil": _CreatesMarker(marker)}, weights)
@@ -571,8 +708,8 @@ EVIL_MODELS = {
 @pytest.mark.parametrize("kind", sorted(EVIL_MODELS))
 @pytest.mark.parametrize("suffix", [".ipt", ".pt"])
 def test_load_model_never_executes_a_pickle(tmp_path, kind, suffix):
-    from insar_raster.errors import InputError
     from insar_raster import load_model
+    from insar_raster.errors import InputError
 
     _sanity_check_the_payloads_do_execute(tmp_path)
     marker = tmp_path / "marker"
@@ -598,7 +735,6 @@ def test_info_on_a_pickle_never_executes_it(tmp_path, capsys, kind):
 
 
 # --------------------------------------------------------------------------- train / forecast
-
 
 
 def _scene_cube(n_epochs=24, shape=(16, 16), resolution=100.0, seed=1):
@@ -643,15 +779,15 @@ def _flip_bytes_in_largest_tensor(model: bytes) -> bytes:
 
     from insar_raster.forecast.modelfile import MAGIC
 
-    (n,) = struct.unpack("<Q", model[len(MAGIC):len(MAGIC) + 8])
+    (n,) = struct.unpack("<Q", model[len(MAGIC) : len(MAGIC) + 8])
     start = len(MAGIC) + 8 + n
     payload = model[start:]
     info = max(zipfile.ZipFile(io.BytesIO(payload)).infolist(), key=lambda i: i.file_size)
-    name_len, extra_len = struct.unpack("<HH", payload[info.header_offset + 26:info.header_offset + 30])
+    name_len, extra_len = struct.unpack("<HH", payload[info.header_offset + 26 : info.header_offset + 30])
     data_start = start + info.header_offset + 30 + name_len + extra_len
     middle = data_start + info.file_size // 2
     damaged = bytearray(model)
-    damaged[middle:middle + 64] = bytes(b ^ 0x5A for b in damaged[middle:middle + 64])
+    damaged[middle : middle + 64] = bytes(b ^ 0x5A for b in damaged[middle : middle + 64])
     return bytes(damaged)
 
 
@@ -666,42 +802,108 @@ def _copy_inputs(forecast_inputs: Path, tmp_path: Path, names) -> None:
 FORECAST_CASES = [
     ("single_epoch_with_model", ["forecast", "one_epoch.nc", "--model", "model.ipt"], 2, ["one_epoch.nc", "epochs"]),
     ("single_epoch_training", ["forecast", "one_epoch.nc", *TINY_TRAIN], 2, ["one_epoch.nc"]),
-    ("fewer_epochs_than_window", ["forecast", "three_epochs.nc", "--model", "model.ipt"], 2, ["three_epochs.nc", "window"]),
+    (
+        "fewer_epochs_than_window",
+        ["forecast", "three_epochs.nc", "--model", "model.ipt"],
+        2,
+        ["three_epochs.nc", "window"],
+    ),
     ("fewer_epochs_than_window_plus_steps_train", ["train", "five_epochs.nc", *TINY_TRAIN], 2, ["five_epochs.nc"]),
-    ("fewer_epochs_than_window_plus_steps_forecast", ["forecast", "five_epochs.nc", *TINY_TRAIN], 2, ["five_epochs.nc"]),
-    ("netcdf_without_displacement", ["forecast", "no_displacement.nc", "--model", "model.ipt"], 2,
-     ["no_displacement.nc", "displacement"]),
-    ("netcdf_without_displacement_train", ["train", "no_displacement.nc", *TINY_TRAIN], 2, ["no_displacement.nc", "displacement"]),
-    ("csv_passed_to_forecast", ["forecast", "points.csv", "--model", "model.ipt"], 2,
-     ["points.csv", "not a cube", "insar-raster grid points.csv"]),
+    (
+        "fewer_epochs_than_window_plus_steps_forecast",
+        ["forecast", "five_epochs.nc", *TINY_TRAIN],
+        2,
+        ["five_epochs.nc"],
+    ),
+    (
+        "netcdf_without_displacement",
+        ["forecast", "no_displacement.nc", "--model", "model.ipt"],
+        2,
+        ["no_displacement.nc", "displacement"],
+    ),
+    (
+        "netcdf_without_displacement_train",
+        ["train", "no_displacement.nc", *TINY_TRAIN],
+        2,
+        ["no_displacement.nc", "displacement"],
+    ),
+    (
+        "csv_passed_to_forecast",
+        ["forecast", "points.csv", "--model", "model.ipt"],
+        2,
+        ["points.csv", "not a cube", "insar-raster grid points.csv"],
+    ),
     ("csv_passed_to_forecast_training", ["forecast", "points.csv", *TINY_TRAIN], 2, ["points.csv", "not a cube"]),
     ("csv_passed_to_train", ["train", "points.csv", *TINY_TRAIN], 2, ["points.csv", "not a cube"]),
     ("missing_cube", ["forecast", "nothere.nc", "--model", "model.ipt"], 2, ["nothere.nc", "not found"]),
     ("missing_model", ["forecast", "cube.nc", "--model", "nothere.ipt"], 2, ["nothere.ipt", "not found"]),
     ("empty_model", ["forecast", "cube.nc", "--model", "empty_model.ipt"], 2, ["empty_model.ipt"]),
-    ("truncated_model", ["forecast", "cube.nc", "--model", "truncated_model.ipt"], 2, ["truncated_model.ipt", "corrupt"]),
-    ("header_only_model", ["forecast", "cube.nc", "--model", "header_only_model.ipt"], 2, ["header_only_model.ipt", "corrupt"]),
-    ("garbage_model", ["forecast", "cube.nc", "--model", "garbage_model.ipt"], 2, ["garbage_model.ipt", "not an insar-raster model"]),
+    (
+        "truncated_model",
+        ["forecast", "cube.nc", "--model", "truncated_model.ipt"],
+        2,
+        ["truncated_model.ipt", "corrupt"],
+    ),
+    (
+        "header_only_model",
+        ["forecast", "cube.nc", "--model", "header_only_model.ipt"],
+        2,
+        ["header_only_model.ipt", "corrupt"],
+    ),
+    (
+        "garbage_model",
+        ["forecast", "cube.nc", "--model", "garbage_model.ipt"],
+        2,
+        ["garbage_model.ipt", "not an insar-raster model"],
+    ),
     ("bad_json_model", ["forecast", "cube.nc", "--model", "bad_json_model.ipt"], 2, ["bad_json_model.ipt", "corrupt"]),
     ("bitrot_model", ["forecast", "cube.nc", "--model", "bitrot_model.ipt"], 2, ["bitrot_model.ipt", "checksum"]),
-    ("cube_passed_as_model", ["forecast", "cube.nc", "--model", "cube.nc"], 2, ["cube.nc", "not an insar-raster model"]),
+    (
+        "cube_passed_as_model",
+        ["forecast", "cube.nc", "--model", "cube.nc"],
+        2,
+        ["cube.nc", "not an insar-raster model"],
+    ),
     ("model_for_another_grid", ["forecast", "other_grid.nc", "--model", "model.ipt"], 2, ["other_grid.nc", "grid"]),
     ("forecast_steps_beyond_model", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "5"], 2, ["--steps"]),
     ("forecast_zero_steps", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "0"], 2, ["--steps"]),
     ("train_zero_window", ["train", "cube.nc", *TINY_TRAIN[2:], "--window", "0"], 2, ["--window"]),
     ("train_negative_significance", ["train", "cube.nc", *TINY_TRAIN, "--significance", "-1"], 2, ["--significance"]),
-    ("train_bad_fractions", ["train", "cube.nc", *TINY_TRAIN, "--val-fraction", "0.6", "--test-fraction", "0.6"], 2,
-     ["cube.nc", "no train sample"]),
-    ("forecast_unknown_output_format", ["forecast", "cube.nc", "--model", "model.ipt", "-o", "out.png"], 2,
-     ["out.png", "unknown output format"]),
+    (
+        "train_bad_fractions",
+        ["train", "cube.nc", *TINY_TRAIN, "--val-fraction", "0.6", "--test-fraction", "0.6"],
+        2,
+        ["cube.nc", "no train sample"],
+    ),
+    (
+        "forecast_unknown_output_format",
+        ["forecast", "cube.nc", "--model", "model.ipt", "-o", "out.png"],
+        2,
+        ["out.png", "unknown output format"],
+    ),
 ]
-_INPUT_FILES = ["cube.nc", "one_epoch.nc", "three_epochs.nc", "five_epochs.nc", "other_grid.nc", "no_displacement.nc",
-                "points.csv", "model.ipt", "truncated_model.ipt", "header_only_model.ipt", "garbage_model.ipt",
-                "empty_model.ipt", "bad_json_model.ipt", "bitrot_model.ipt"]
+_INPUT_FILES = [
+    "cube.nc",
+    "one_epoch.nc",
+    "three_epochs.nc",
+    "five_epochs.nc",
+    "other_grid.nc",
+    "no_displacement.nc",
+    "points.csv",
+    "model.ipt",
+    "truncated_model.ipt",
+    "header_only_model.ipt",
+    "garbage_model.ipt",
+    "empty_model.ipt",
+    "bad_json_model.ipt",
+    "bitrot_model.ipt",
+]
 
 
 @pytest.mark.parametrize("case, argv, expected_code, words", FORECAST_CASES, ids=_case_ids(FORECAST_CASES))
-def test_train_forecast_bad_input_fails_cleanly(forecast_inputs, tmp_path, monkeypatch, capsys, case, argv, expected_code, words):
+def test_train_forecast_bad_input_fails_cleanly(
+    forecast_inputs, tmp_path, monkeypatch, capsys, case, argv, expected_code, words
+):
     names = {a for a in argv if a in _INPUT_FILES}
     _copy_inputs(forecast_inputs, tmp_path, names)
     monkeypatch.chdir(tmp_path)
@@ -741,15 +943,21 @@ def test_forecast_pickle_model_subprocess(forecast_inputs, tmp_path):
 def test_forecast_refuses_existing_output_and_missing_folder(forecast_inputs, tmp_path, capsys):
     _copy_inputs(forecast_inputs, tmp_path, ["cube.nc", "model.ipt"])
     output = tmp_path / "out.nc"
-    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys)
+    code, _, err = run_cli(
+        ["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys
+    )
     assert code == 0, err
     old = output.read_bytes()
     before = {p.name for p in tmp_path.iterdir()}
-    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys)
+    code, _, err = run_cli(
+        ["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", output, "-q"], capsys
+    )
     assert_clean_failure(code, err, 2, ["out.nc", "already exists"], tmp_path, before, None)
     assert output.read_bytes() == old
     missing = tmp_path / "nope" / "out.nc"
-    code, _, err = run_cli(["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", missing, "-q"], capsys)
+    code, _, err = run_cli(
+        ["forecast", tmp_path / "cube.nc", "--model", tmp_path / "model.ipt", "-o", missing, "-q"], capsys
+    )
     assert_clean_failure(code, err, 2, ["out.nc", "does not exist"], tmp_path, before, missing)
     # train refuses to replace a model too
     model_stamp = (tmp_path / "model.ipt").read_bytes()

@@ -3,6 +3,7 @@
 Includes the coordinate property: any finite set of outliers (up to the handful the bulk
 box tolerates) never widens the grid beyond the bulk's box plus the margin.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -24,11 +25,18 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 def points_at(x, y):
     n = len(x)
-    return make_points(x, y, np.zeros((n, 2), np.float32), np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"),
-                       "EPSG:3035", pid=[f"P{i}" for i in range(n)])
+    return make_points(
+        x,
+        y,
+        np.zeros((n, 2), np.float32),
+        np.array(["2020-01-01", "2020-01-13"], "datetime64[D]"),
+        "EPSG:3035",
+        pid=[f"P{i}" for i in range(n)],
+    )
 
 
 # --------------------------------------------------------------------------- coordinates
+
 
 @FAST
 @given(
@@ -73,8 +81,10 @@ def test_uniform_scene_keeps_every_mp_and_drops_the_zero_row():
         kept = sanitize.drop_coordinate_outliers(points_at(x, y), source="t.csv")
     assert kept.sizes["point"] == 498 and kept.attrs["coordinate_outliers_dropped"] == 2
     (message,) = [str(w.message) for w in caught]
-    assert message == ("t.csv: dropped 2 MP(s) with unusable coordinates (1 at (0, 0), 1 far outside the bulk of "
-                       "the points): pid P7, P9; keep_outliers=True keeps them")
+    assert message == (
+        "t.csv: dropped 2 MP(s) with unusable coordinates (1 at (0, 0), 1 far outside the bulk of "
+        "the points): pid P7, P9; keep_outliers=True keeps them"
+    )
     assert "--" not in message  # the library names the parameter, the CLI the option
 
 
@@ -102,17 +112,25 @@ def test_lonlat_out_of_range_refused_as_swapped():
 
 # --------------------------------------------------------------------------- dates
 
+
 def test_dates_beyond_datetime64_ns_are_errors_never_wrapped():
     with pytest.raises(InputError, match=r"date column 'D99991231' \(9999-12-31\) is beyond"):
-        sanitize.check_dates(["20200101", "D99991231"], [np.datetime64("2020-01-01"), np.datetime64("9999-12-31")],
-                             "f.csv", allow_dates=True)
+        sanitize.check_dates(
+            ["20200101", "D99991231"],
+            [np.datetime64("2020-01-01"), np.datetime64("9999-12-31")],
+            "f.csv",
+            allow_dates=True,
+        )
 
 
-@pytest.mark.parametrize("column, date, words", [
-    ("18000101", "1800-01-01", "before Sentinel-1's first acquisitions (2014-04)"),
-    ("20140331", "2014-03-31", "before Sentinel-1"),
-    ("22000101", "2200-01-01", "after today"),
-])
+@pytest.mark.parametrize(
+    "column, date, words",
+    [
+        ("18000101", "1800-01-01", "before Sentinel-1's first acquisitions (2014-04)"),
+        ("20140331", "2014-03-31", "before Sentinel-1"),
+        ("22000101", "2200-01-01", "after today"),
+    ],
+)
 def test_epochs_outside_sentinel1_refused_unless_allowed(column, date, words):
     dates = [np.datetime64("2020-01-01"), np.datetime64(date)]
     with pytest.raises(InputError) as info:
@@ -124,6 +142,7 @@ def test_epochs_outside_sentinel1_refused_unless_allowed(column, date, words):
 
 
 # --------------------------------------------------------------------------- pids
+
 
 def test_pid_majority_refused_overlap_duplicates_not():
     with pytest.raises(InputError, match=r"^f.csv: 999 of 1,000 rows share 1 pid: not an EGMS file\?"):
@@ -138,13 +157,17 @@ def test_pid_majority_refused_overlap_duplicates_not():
 
 # --------------------------------------------------------------------------- dialects
 
-@pytest.mark.parametrize("head, delimiter, decimal", [
-    (b"pid,easting,20200101\nA,4000000.5,1.25\n", ",", "."),
-    (b"pid;easting;20200101\nA;4000000.5;1.25\n", ";", "."),
-    (b"pid;easting;20200101\nA;4000000,5;1,25\nB;4000001;-3,5\n", ";", ","),
-    (b"pid\teasting\t20200101\r\nA\t4000000,5\t1,25\r\n", "\t", ","),
-    (b"\xef\xbb\xbfpid;easting;20200101\nA;4000000;1\n", ";", "."),  # integers only: either mark reads them
-])
+
+@pytest.mark.parametrize(
+    "head, delimiter, decimal",
+    [
+        (b"pid,easting,20200101\nA,4000000.5,1.25\n", ",", "."),
+        (b"pid;easting;20200101\nA;4000000.5;1.25\n", ";", "."),
+        (b"pid;easting;20200101\nA;4000000,5;1,25\nB;4000001;-3,5\n", ";", ","),
+        (b"pid\teasting\t20200101\r\nA\t4000000,5\t1,25\r\n", "\t", ","),
+        (b"\xef\xbb\xbfpid;easting;20200101\nA;4000000;1\n", ";", "."),  # integers only: either mark reads them
+    ],
+)
 def test_sniff_delimiter_and_decimal(head, delimiter, decimal):
     d = sniff(head)
     assert (d.delimiter, d.decimal, d.encoding) == (delimiter, decimal, "utf8")
@@ -176,6 +199,7 @@ def test_info_names_the_delimiter(tmp_path):
 
 
 # --------------------------------------------------------------------------- budget
+
 
 def test_parse_and_format_sizes():
     assert budget.parse_size("50GB") == 50 * 10**9 and budget.parse_size("2GiB") == 2 * 2**30
@@ -219,7 +243,10 @@ def test_cli_maps_parameters_to_options():
     to_flags = grid.get_default("_flags").translate
 
     text = "x (allow_dates=True accepts); keep_outliers=True keeps; resolution=20 (m) fits; max_output_size raises"
-    assert to_flags(text) == "x (--allow-dates accepts); --keep-outliers keeps; --resolution 20 (m) fits; --max-output-size raises"
+    assert (
+        to_flags(text)
+        == "x (--allow-dates accepts); --keep-outliers keeps; --resolution 20 (m) fits; --max-output-size raises"
+    )
     assert to_flags("the resolution of the grid") == "the resolution of the grid"
 
 
@@ -237,8 +264,10 @@ def test_projected_coordinates_outside_the_crs_area_are_warned(scale, where, tmp
     (tmp_path / "p.csv").write_text("pid,easting,northing,20200101,20200113\n" + rows)
     with pytest.warns(UserWarning, match=r"median position .* is outside the area of ETRS89-extended / LAEA Europe"):
         read_points(tmp_path / "p.csv")
-    (tmp_path / "q.csv").write_text("pid,easting,northing,20200101,20200113\n"
-                                    + "".join(f"P{i},{3.18e6 + 100 * i},{3.44e6 + 50 * i},0,1\n" for i in range(20)))
+    (tmp_path / "q.csv").write_text(
+        "pid,easting,northing,20200101,20200113\n"
+        + "".join(f"P{i},{3.18e6 + 100 * i},{3.44e6 + 50 * i},0,1\n" for i in range(20))
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_points(tmp_path / "q.csv").sizes["point"] == 20

@@ -1,4 +1,5 @@
 """QGIS .qml styles: valid XML, diverging ramp centred on 0, robust symmetric limits."""
+
 import xml.etree.ElementTree as ET
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Per-MP individual behaviour of synthetic points (own offset, seasonal amplitude, noise)."""
+
 import numpy as np
 import pytest
 

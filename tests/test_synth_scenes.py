@@ -1,4 +1,5 @@
 """The synthetic scenes with motion no per-pixel curve extrapolates (issue 12)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,17 @@ def test_every_scene_starts_at_zero_and_is_finite_on_land(scene):
 def test_front_trough_reaches_cells_that_had_not_moved():
     """A front advancing at 3 km/yr: a cell 1.5 km ahead is still within noise when the face
     is 1.5 km away, then sinks (monotonically) to the full subsidence after it passes."""
-    f = Front(x0=0.0, y0=0.0, direction=0.0, speed=3000.0, t_start=0.0, length=6000.0, width=600.0,
-              subsidence=50.0, influence=300.0)
+    f = Front(
+        x0=0.0,
+        y0=0.0,
+        direction=0.0,
+        speed=3000.0,
+        t_start=0.0,
+        length=6000.0,
+        width=600.0,
+        subsidence=50.0,
+        influence=300.0,
+    )
     t = np.linspace(0, 2, 201)
     d = f.displacement(np.array([1500.0, 3000.0]), np.array([0.0, 0.0]), t)
     assert abs(d[1, t <= 0.5]).max() < 0.1  # face 1.5 km away: nothing yet

@@ -1,4 +1,5 @@
 """A multi-band GeoTIFF is a cube to every command: ours and other tools' (YYYYMMDD bands)."""
+
 import numpy as np
 import pytest
 import rasterio
@@ -35,11 +36,20 @@ def test_own_geotiff_cube_opens_like_the_netcdf(cubes):
     assert lazy["displacement"].chunks[0] == (1,) * 30  # one epoch per chunk: export stays bounded
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2020-01-15", "2020-01-15"), ("20200115", "2020-01-15"), ("D20200115", "2020-01-15"),
-    ("2020-01-15T10:30:00", "2020-01-15"), ("20200115T103000", "2020-01-15"),
-    ("band 1", None), ("mean_velocity 2020-01-01/2020-12-31", None), ("20201399", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2020-01-15", "2020-01-15"),
+        ("20200115", "2020-01-15"),
+        ("D20200115", "2020-01-15"),
+        ("2020-01-15T10:30:00", "2020-01-15"),
+        ("20200115T103000", "2020-01-15"),
+        ("band 1", None),
+        ("mean_velocity 2020-01-01/2020-12-31", None),
+        ("20201399", None),
+        ("", None),
+    ],
+)
 def test_band_date_formats(text, expected):
     date = parse_band_date(text)
     assert (None if date is None else str(date)) == expected
@@ -49,8 +59,18 @@ def _foreign_tif(path, descriptions=None, tags=None, units="m", nodata=-9999.0):
     """A GeoTIFF as another tool writes it: metres, a nodata value, bands out of order."""
     values = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5) / 1000.0
     values[:, 0, 0] = nodata
-    with rasterio.open(path, "w", driver="GTiff", width=5, height=4, count=3, dtype="float32", crs="EPSG:32629",
-                       transform=from_origin(600000, 5900000, 50, 50), nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=5,
+        height=4,
+        count=3,
+        dtype="float32",
+        crs="EPSG:32629",
+        transform=from_origin(600000, 5900000, 50, 50),
+        nodata=nodata,
+    ) as dst:
         dst.write(values)
         for b in range(1, 4):
             if descriptions:
@@ -75,8 +95,9 @@ def test_foreign_geotiff_with_yyyymmdd_bands_in_metres(tmp_path):
 
 
 def test_foreign_geotiff_dated_by_band_tags(tmp_path):
-    _foreign_tif(tmp_path / "tags.tif", tags=[{"DATE": d} for d in ("2021-03-01", "2021-03-13", "2021-03-25")],
-                 units="mm")
+    _foreign_tif(
+        tmp_path / "tags.tif", tags=[{"DATE": d} for d in ("2021-03-01", "2021-03-13", "2021-03-25")], units="mm"
+    )
     ds = open_cube(tmp_path / "tags.tif")
     assert str(ds["time"].values[-1])[:10] == "2021-03-25"
 
@@ -98,8 +119,20 @@ def test_not_a_cube_geotiff_is_one_clear_error(tmp_path, cubes, capsys):
 def test_every_cube_command_accepts_a_geotiff_cube(cubes, tmp_path, capsys):
     d, cube = cubes
     tif = d / "cube.tif"
-    fast = ["--epochs", "1", "--window", "6", "--steps", "2", "--batch-size", "8", "--patch-size", "16",
-            "--samples-per-epoch", "16"]
+    fast = [
+        "--epochs",
+        "1",
+        "--window",
+        "6",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--patch-size",
+        "16",
+        "--samples-per-epoch",
+        "16",
+    ]
     assert main(["forecast", str(tif), "-o", str(tmp_path / "f.tif"), "-q", *fast]) == 0
     with rasterio.open(tmp_path / "f.tif") as src:
         assert src.count == 2 and src.crs == cube.rio.crs
@@ -107,9 +140,28 @@ def test_every_cube_command_accepts_a_geotiff_cube(cubes, tmp_path, capsys):
     assert main(["export", str(tif), "--dates", "last", "-o", str(tmp_path / "last.tif"), "-q"]) == 0
     with rasterio.open(tmp_path / "last.tif") as src:
         np.testing.assert_allclose(src.read(1), cube["displacement"].values[-1], equal_nan=True)
-    assert main(["evaluate", str(tif), "--truth", str(d / "truth.tif"), "--models", "persistence,trend",
-                 "--window", "6", "--steps", "2", "--permutation-repeats", "0", "-o", str(tmp_path / "rep"),
-                 "-q"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tif),
+                "--truth",
+                str(d / "truth.tif"),
+                "--models",
+                "persistence,trend",
+                "--window",
+                "6",
+                "--steps",
+                "2",
+                "--permutation-repeats",
+                "0",
+                "-o",
+                str(tmp_path / "rep"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "rep" / "metrics.json").exists()
     capsys.readouterr()
     assert main(["info", str(tif), "--json"]) == 0

@@ -1,13 +1,14 @@
 """Tiled gridding: tiles with halos must give exactly the global result (no seams)."""
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from insar_raster.errors import InputError
+from insar_raster.grid.gridders import make_gridder
 from insar_raster.grid.gridding import grid_points, use_tiling
 from insar_raster.grid.spec import GridSpec
 from insar_raster.grid.tiled import PointIndex, grid_points_tiled, plan_tiles, tile_weights
-from insar_raster.grid.gridders import make_gridder
 from insar_raster.io.cube import open_cube, write_cube
 from insar_raster.io.points import make_points
 
@@ -93,7 +94,7 @@ def test_halo_grows_across_a_gap_wider_than_the_initial_halo(coastal_points):
     for t in tiles:
         block = np.asarray(t.weights @ values[t.point_index]).reshape(t.shape)
         block[~t.valid] = np.nan
-        want = ref.displacement.values[7, t.rows[0]:t.rows[1], t.cols[0]:t.cols[1]]
+        want = ref.displacement.values[7, t.rows[0] : t.rows[1], t.cols[0] : t.cols[1]]
         np.testing.assert_allclose(block, want, atol=1e-4, equal_nan=True)
 
 
@@ -103,8 +104,10 @@ def test_distributed_cluster_writes_identical_cube(coastal_points, tmp_path):
     gs = _grid_spec(coastal_points)
     cube = grid_points_tiled(coastal_points, gs, tile_size=24, time_chunk=8)
     write_cube(cube, tmp_path / "local.zarr")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster):
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
         cube = grid_points_tiled(coastal_points, gs, tile_size=24, time_chunk=8)
         write_cube(cube, tmp_path / "cluster.zarr")
         write_cube(cube, tmp_path / "cluster.nc")

@@ -1,4 +1,5 @@
 """Training at scale: lazy patch reads from .zarr/.nc cubes, and DDP under torchrun (CPU, gloo)."""
+
 import os
 import subprocess
 import sys
@@ -7,14 +8,25 @@ import textwrap
 import numpy as np
 import pytest
 
+from insar_raster import TrainConfig, train_model
 from insar_raster.forecast import data as forecast_data
 from insar_raster.forecast.data import CubeReader, Normalisation
-from insar_raster import TrainConfig, train_model
 from insar_raster.io.cube import open_cube, write_cube
 from insar_raster.synth import make_scene_cube
 
-TINY = dict(window=6, steps=3, epochs=1, samples_per_epoch=16, batch_size=8, patch_size=16, val_patches=8,
-            hidden=8, features=8, device="cpu", threads=1)
+TINY = dict(
+    window=6,
+    steps=3,
+    epochs=1,
+    samples_per_epoch=16,
+    batch_size=8,
+    patch_size=16,
+    val_patches=8,
+    hidden=8,
+    features=8,
+    device="cpu",
+    threads=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +98,9 @@ def _gloo_available():
 @pytest.mark.skipif(not _gloo_available(), reason="torch.distributed with gloo is not available")
 def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     """torchrun --nproc_per_node=2 on CPU (gloo): rank 0 writes one model file that loads."""
-    from insar_raster import load_model
-
     import torch
 
+    from insar_raster import load_model
     from insar_raster.models import build_model
 
     write_cube(small_cube, tmp_path / "cube.nc")
@@ -99,9 +110,22 @@ def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     script.write_text(textwrap.dedent(DDP_SCRIPT.format(tiny={**TINY, "min_improvement": -1.0, "significance": 0.0})))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script), str(tmp_path / "cube.nc"), str(tmp_path / "model.ipt")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp_path / "cube.nc"),
+            str(tmp_path / "model.ipt"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if proc.returncode != 0 and "torch.distributed.run" in proc.stderr and "No module named" in proc.stderr:
         pytest.skip("torchrun is not available")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -128,11 +152,40 @@ def test_cli_train_under_torchrun_writes_one_model(small_cube, tmp_path):
     write_cube(small_cube, tmp_path / "cube.nc")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "insar_raster", "train", "cube.nc", "-o", "model.ipt", "-q",
-         "--window", "4", "--steps", "2", "--epochs", "1", "--batch-size", "4", "--samples-per-epoch", "8",
-         "--patch-size", "16", "--device", "cpu"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "insar_raster",
+            "train",
+            "cube.nc",
+            "-o",
+            "model.ipt",
+            "-q",
+            "--window",
+            "4",
+            "--steps",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--samples-per-epoch",
+            "8",
+            "--patch-size",
+            "16",
+            "--device",
+            "cpu",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     if proc.returncode != 0 and "No module named" in proc.stderr and "torch.distributed" in proc.stderr:
         pytest.skip("torchrun is not available")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
 """Confidence intervals of scores over test dates: paired block bootstrap."""
+
 import numpy as np
 
 from insar_raster.evaluate.metrics import rmse
@@ -60,8 +61,9 @@ def test_interval_covers_the_true_rmse_about_as_often_as_claimed():
     hits = 0
     trials = 60
     for seed in range(trials):
-        observed, preds, valid, date_index, n_dates = _experiment(100 + seed, 1.0, 1.0, n_samples=40, steps=1,
-                                                                  shape=(4, 4))
+        observed, preds, valid, date_index, n_dates = _experiment(
+            100 + seed, 1.0, 1.0, n_samples=40, steps=1, shape=(4, 4)
+        )
         sse, count = per_date_errors(preds["a"], observed, valid, date_index, n_dates)
         out = block_bootstrap({"a": sse, "b": sse * 1.5}, count, resamples=300, level=0.9, seed=seed)
         lo, hi = out["rmse_ci"]["a"]

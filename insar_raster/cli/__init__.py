@@ -4,6 +4,7 @@ Each command lives in its own module exposing ``add_parser(subparsers)`` (which 
 ``func``) so commands stay independent. Errors become one line on stderr:
 exit 2 for bad input or usage, 1 for anything else; ``--debug`` shows the traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,7 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         word = argv[i]
-        if (word.startswith("--") and "=" not in word and i + 1 < len(argv)
-                and _NEGATIVE_LIST.match(argv[i + 1])):
+        if word.startswith("--") and "=" not in word and i + 1 < len(argv) and _NEGATIVE_LIST.match(argv[i + 1]):
             out.append(f"{word}={argv[i + 1]}")
             i += 2
             continue
@@ -116,8 +116,7 @@ def _setup_logging(args) -> None:
     from insar_raster.progress import BarSafeHandler
 
     handler = BarSafeHandler(sys.stderr)  # log lines go above a running progress bar, not onto it
-    handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s",
-                                        _flags(args)))
+    handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s", _flags(args)))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
@@ -250,9 +249,12 @@ def _run_command(args) -> int:
             print(f"insar-raster {args.command}: error: {corrupt}", file=sys.stderr)
             return 2
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -2,6 +2,7 @@
 bad rows (``--keep-outliers``, ``--allow-dates``) and size before work
 (``--max-output-size``, ``--force``); see :mod:`insar_raster.io.sanitize` and
 :mod:`insar_raster.grid.budget`."""
+
 from __future__ import annotations
 
 import logging
@@ -12,11 +13,17 @@ log = logging.getLogger("insar_raster")
 def add_input_checks(parser) -> None:
     """``--keep-outliers`` and ``--allow-dates`` for commands that read points."""
     g = parser.add_argument_group("bad rows")
-    g.add_argument("--keep-outliers", action="store_true",
-                   help="keep MPs at (0, 0) or far outside the bulk of the points (default: dropped with a "
-                        "warning, so a few bad rows never set the grid's extent)")
-    g.add_argument("--allow-dates", action="store_true",
-                   help="accept epochs before Sentinel-1 (2014-04) or after today, for non-Sentinel data")
+    g.add_argument(
+        "--keep-outliers",
+        action="store_true",
+        help="keep MPs at (0, 0) or far outside the bulk of the points (default: dropped with a "
+        "warning, so a few bad rows never set the grid's extent)",
+    )
+    g.add_argument(
+        "--allow-dates",
+        action="store_true",
+        help="accept epochs before Sentinel-1 (2014-04) or after today, for non-Sentinel data",
+    )
 
 
 def add_budget_options(parser, force: bool = True) -> None:
@@ -24,14 +31,22 @@ def add_budget_options(parser, force: bool = True) -> None:
     from insar_raster.grid.budget import DEFAULT_MAX_OUTPUT_SIZE, MAX_CELLS_PER_MP, format_size, parse_size
 
     g = parser.add_argument_group("size before work")
-    g.add_argument("--max-output-size", type=parse_size, default=DEFAULT_MAX_OUTPUT_SIZE, metavar="SIZE",
-                   help=f"refuse outputs estimated above this size, e.g. 500MB, 2TB "
-                        f"(default {format_size(DEFAULT_MAX_OUTPUT_SIZE)}); the free space of the target folder "
-                        "is always checked")
+    g.add_argument(
+        "--max-output-size",
+        type=parse_size,
+        default=DEFAULT_MAX_OUTPUT_SIZE,
+        metavar="SIZE",
+        help=f"refuse outputs estimated above this size, e.g. 500MB, 2TB "
+        f"(default {format_size(DEFAULT_MAX_OUTPUT_SIZE)}); the free space of the target folder "
+        "is always checked",
+    )
     if force:
-        g.add_argument("--force", action="store_true",
-                       help=f"compute a grid with more than {MAX_CELLS_PER_MP:,} cells per MP (refused by default: "
-                            "mostly empty cells, hours of work)")
+        g.add_argument(
+            "--force",
+            action="store_true",
+            help=f"compute a grid with more than {MAX_CELLS_PER_MP:,} cells per MP (refused by default: "
+            "mostly empty cells, hours of work)",
+        )
 
 
 def check_raster_budget(args, what: str, cells: int, epochs: int, output, peak_memory: int | None = None) -> None:
@@ -49,16 +64,28 @@ def check_cube_budget(args, points, output, bounds=None):
     from insar_raster.grid.budget import check_budget, estimate_cube
     from insar_raster.grid.spec import GridSpec
 
-    spec = GridSpec.from_points(points.x.values, points.y.values, points.rio.crs,
-                                resolution=None if args.shape else args.resolution, shape=args.shape,
-                                bounds=bounds)
+    spec = GridSpec.from_points(
+        points.x.values,
+        points.y.values,
+        points.rio.crs,
+        resolution=None if args.shape else args.resolution,
+        shape=args.shape,
+        bounds=bounds,
+    )
     n_points = points.sizes["point"]
     if bounds is not None:
         w, s, e, n = bounds
         x, y = points.x.values, points.y.values
         n_points = int(((x >= w) & (x <= e) & (y >= s) & (y <= n)).sum()) or n_points
-    est = estimate_cube(spec, points.sizes["time"], n_points, output, max_gap=args.max_gap,
-                        time_chunk=args.time_chunk, points_in_memory="cache" not in points.attrs)
+    est = estimate_cube(
+        spec,
+        points.sizes["time"],
+        n_points,
+        output,
+        max_gap=args.max_gap,
+        time_chunk=args.time_chunk,
+        points_in_memory="cache" not in points.attrs,
+    )
     log.info("%s", est.describe())
     check_budget(est, output, max_output_size=args.max_output_size, force=args.force)
     return spec
@@ -73,7 +100,14 @@ def check_synth_budget(args, output, shape) -> None:
     cube = 0 if args.no_truth else cells * (args.epochs * 4 + 8)
     # make_scene holds the truth field and the points' series a few times over.
     peak = 4 * (cells + args.points) * args.epochs * 4 + 200 * 2**20
-    est = Estimate("synthetic points and truth cube", pts.raw_bytes + cube, pts.raw_bytes + cube, peak,
-                   cells, args.epochs, args.points)
+    est = Estimate(
+        "synthetic points and truth cube",
+        pts.raw_bytes + cube,
+        pts.raw_bytes + cube,
+        peak,
+        cells,
+        args.epochs,
+        args.points,
+    )
     log.debug("%s", est.describe())
     check_budget(est, output, max_output_size=args.max_output_size, force=True)

@@ -1,4 +1,5 @@
 """Small helpers shared by CLI commands."""
+
 from __future__ import annotations
 
 import contextlib
@@ -64,8 +65,13 @@ def load_cube(path, resample: str | None, variable: str | None = None):
         return resample_cube(cube, resample)
     lo, hi = irregularity(cube)
     if hi > 1.5 * lo:
-        log.info("%s: irregular epochs (gaps %g to %g days); the model is given the time gaps "
-                 "(use --resample 12D for a regular step)", path, lo, hi)
+        log.info(
+            "%s: irregular epochs (gaps %g to %g days); the model is given the time gaps "
+            "(use --resample 12D for a regular step)",
+            path,
+            lo,
+            hi,
+        )
     return cube
 
 
@@ -75,8 +81,10 @@ def report_training(forecaster) -> None:
     rmse, pers = meta.get("val_rmse_mm"), meta.get("val_persistence_rmse_mm")
     if rmse is None or pers is None:
         return
-    text = (f"validation RMSE {rmse:.3f} mm vs persistence {pers:.3f} mm "
-            f"({rmse / pers:.2f}x), weights kept from epoch {meta.get('best_epoch')} of {forecaster.history[-1]['epoch']}")
+    text = (
+        f"validation RMSE {rmse:.3f} mm vs persistence {pers:.3f} mm "
+        f"({rmse / pers:.2f}x), weights kept from epoch {meta.get('best_epoch')} of {forecaster.history[-1]['epoch']}"
+    )
     fit = meta.get("val_history_fit_rmse_mm")
     if fit:
         text += f"; per-pixel history fit alone {fit:.3f} mm"

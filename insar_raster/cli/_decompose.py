@@ -1,4 +1,5 @@
 """``insar-raster grid ... --decompose``: ascending + descending LOS -> vertical and east-west."""
+
 from __future__ import annotations
 
 import logging
@@ -23,16 +24,22 @@ def read_geometries(args) -> list:
         if f.suffix.lower() in CSV_SUFFIXES | {".zip"}:
             named += [(str(f), g) for _, g in egms.probe(f)]
         else:  # vector files: the geometry is known once read
-            pts = read_points(f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                              **_row_checks(args))
+            pts = read_points(
+                f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end, **_row_checks(args)
+            )
             read[str(f)] = pts
             named.append((str(f), egms.points_geometry(pts)))
     groups = egms.group_geometries(named)
     if len(groups) < 2:
         from insar_raster.errors import InputError
 
-        raise InputError(None, "decomposition needs ascending and descending geometries, got one ("
-                         + "; ".join(str(g) for g in groups) + ")", "pass the bursts of both pass directions")
+        raise InputError(
+            None,
+            "decomposition needs ascending and descending geometries, got one ("
+            + "; ".join(str(g) for g in groups)
+            + ")",
+            "pass the bursts of both pass directions",
+        )
     points = []
     for names in groups.values():
         files = list(dict.fromkeys(names))  # a zip with several CSVs is named once per CSV
@@ -40,8 +47,11 @@ def read_geometries(args) -> list:
             points.append(read[files[0]])
             continue
         if any(n in read for n in files):
-            points.append(read_points(files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end,
-                                      **_row_checks(args)))
+            points.append(
+                read_points(
+                    files, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end, **_row_checks(args)
+                )
+            )
             continue
         points.append(_read_group(args, files))
     return points
@@ -50,9 +60,17 @@ def read_geometries(args) -> list:
 def _read_group(args, files):
     from insar_raster.io.cache import read_points_cached
 
-    return read_points_cached(files, cache=False if args.no_cache else "auto", cache_dir=args.cache_dir,
-                              progress=not args.quiet, crs=args.crs, input_crs=args.input_crs, start=args.start,
-                              end=args.end, **_row_checks(args))
+    return read_points_cached(
+        files,
+        cache=False if args.no_cache else "auto",
+        cache_dir=args.cache_dir,
+        progress=not args.quiet,
+        crs=args.crs,
+        input_crs=args.input_crs,
+        start=args.start,
+        end=args.end,
+        **_row_checks(args),
+    )
 
 
 def run_decompose(args, output: Path, t0: float) -> int:
@@ -64,17 +82,35 @@ def run_decompose(args, output: Path, t0: float) -> int:
     if args.shape:
         raise InputError("--shape", "does not apply with --decompose (EGMS cells: use --resolution)")
     if output.suffix.lower() in (".tif", ".tiff"):
-        raise InputError(output, "a decomposed cube has two variables (vertical, east_west)",
-                         "write .nc or .zarr, then 'insar-raster export --variable vertical|east_west'")
-    ignored = [flag for flag, given in (("--method", args.method != "linear"), ("--max-gap", args.max_gap is not None),
-                                        ("--tile-size", args.tile_size is not None)) if given]
+        raise InputError(
+            output,
+            "a decomposed cube has two variables (vertical, east_west)",
+            "write .nc or .zarr, then 'insar-raster export --variable vertical|east_west'",
+        )
+    ignored = [
+        flag
+        for flag, given in (
+            ("--method", args.method != "linear"),
+            ("--max-gap", args.max_gap is not None),
+            ("--tile-size", args.tile_size is not None),
+        )
+        if given
+    ]
     if ignored:
-        log.warning("%s: not used by --decompose (cell means of each geometry, cells without both pass "
-                    "directions left empty)", ", ".join(ignored))
+        log.warning(
+            "%s: not used by --decompose (cell means of each geometry, cells without both pass directions left empty)",
+            ", ".join(ignored),
+        )
     points = read_geometries(args)
     for pts in points:
-        log.info("read %d MPs x %d epochs (%s to %s) from %s", pts.sizes["point"], pts.sizes["time"],
-                 str(pts.time.values[0])[:10], str(pts.time.values[-1])[:10], pts.attrs.get("source", ""))
+        log.info(
+            "read %d MPs x %d epochs (%s to %s) from %s",
+            pts.sizes["point"],
+            pts.sizes["time"],
+            str(pts.time.values[0])[:10],
+            str(pts.time.values[-1])[:10],
+            pts.attrs.get("source", ""),
+        )
     bounds = args.bounds
     if bounds is not None:
         from insar_raster.grid.bounds import bounds_in_crs
@@ -88,10 +124,23 @@ def run_decompose(args, output: Path, t0: float) -> int:
         raise
     write_cube(cube, output, overwrite=args.overwrite)
     n_cells = int(cube["vertical"].isel(time=-1).notnull().sum())
-    log.info("wrote %s (vertical and east_west, %d x %d cells, %d with both pass directions, %d epochs every %d days)",
-             output, cube.sizes["y"], cube.sizes["x"], n_cells, cube.sizes["time"], cube.attrs["time_step_days"])
+    log.info(
+        "wrote %s (vertical and east_west, %d x %d cells, %d with both pass directions, %d epochs every %d days)",
+        output,
+        cube.sizes["y"],
+        cube.sizes["x"],
+        n_cells,
+        cube.sizes["time"],
+        cube.attrs["time_step_days"],
+    )
     dropped = int(cube.attrs.get("grid_dates_dropped", 0))
-    log.info("grid --decompose: %s; %d epochs%s, %.1f s wall", cube.attrs["geometries"], cube.sizes["time"],
-             f" ({dropped} grid dates dropped: outside a geometry's span or in a gap > "
-             f"{cube.attrs['max_gap_days']:g} days)" if dropped else "", time.perf_counter() - t0)
+    log.info(
+        "grid --decompose: %s; %d epochs%s, %.1f s wall",
+        cube.attrs["geometries"],
+        cube.sizes["time"],
+        f" ({dropped} grid dates dropped: outside a geometry's span or in a gap > {cube.attrs['max_gap_days']:g} days)"
+        if dropped
+        else "",
+        time.perf_counter() - t0,
+    )
     return 0

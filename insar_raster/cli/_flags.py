@@ -6,6 +6,7 @@ and log lines write ``name=value`` (``keep_outliers=True``, ``method='nearest'``
 :class:`Flags`, built from a command's own parser, rewrites those for that command's
 one-line messages.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,6 +47,7 @@ class Flags:
         """``"use method='nearest'"`` -> ``"use --method nearest"``; ``overwrite=True`` ->
         ``--overwrite``; a bare parameter name with an underscore (``max_output_size``, a
         Python name in any sentence) -> its flag. Other words are left alone."""
+
         def assignment(match):
             name, value = match.group(1), match.group(2)
             if name not in self.mapping:

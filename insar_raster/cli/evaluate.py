@@ -1,5 +1,6 @@
 """``insar-raster evaluate``: the paper's comparison (baselines, deep models, metrics,
 lag importance) on any cube, written as ``metrics.json``, ``report.md`` and figures."""
+
 from __future__ import annotations
 
 import logging
@@ -33,7 +34,8 @@ def add_parser(subparsers, parents):
     from insar_raster.evaluate import ALL_MODELS, EvaluateConfig
 
     p = subparsers.add_parser(
-        "evaluate", parents=parents,
+        "evaluate",
+        parents=parents,
         help=HELP,
         description=(
             "Fit persistence, per-pixel trend and trend + seasonal fits (on the window), a per-pixel harmonic fit "
@@ -44,29 +46,53 @@ def add_parser(subparsers, parents):
             "which input epochs each model uses; write metrics.json, report.md and PNG figures to a folder."
         ),
     )
-    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch), e.g. from 'insar-raster grid'")
+    p.add_argument(
+        "cube",
+        help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch), e.g. from 'insar-raster grid'",
+    )
     p.add_argument("-o", "--output", help="report folder (default <cube>_report); written atomically")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
-    p.add_argument("--models", default=",".join(ALL_MODELS),
-                   help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included")
+    p.add_argument(
+        "--models",
+        default=",".join(ALL_MODELS),
+        help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included",
+    )
     p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
-    p.add_argument("--points", nargs="+", metavar="POINTS",
-                   help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
-                        "also score every model at the MPs against their own held-out values (the forecast raster "
-                        "sampled at each MP), beside per-MP persistence, a per-MP history fit and the point forecast")
-    p.add_argument("--holdout-blocks", type=int, metavar="CELLS",
-                   help="spatial hold-out: blocks of CELLS x CELLS cells (one block in four) are never a training "
-                        "target of any model, and are scored apart, so skill from having seen the same cells/MPs "
-                        "shows")
-    p.add_argument("--point-base", metavar="MODEL",
-                   help="with --points: the model whose grid forecast the point forecast uses (default convlstm "
-                        "when evaluated, else history_fit)")
-    p.add_argument("--model", action="append", metavar="MODEL_FILE",
-                   help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
-                        "training its architecture here; repeatable. It must use the same window/steps and split")
+    p.add_argument(
+        "--points",
+        nargs="+",
+        metavar="POINTS",
+        help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
+        "also score every model at the MPs against their own held-out values (the forecast raster "
+        "sampled at each MP), beside per-MP persistence, a per-MP history fit and the point forecast",
+    )
+    p.add_argument(
+        "--holdout-blocks",
+        type=int,
+        metavar="CELLS",
+        help="spatial hold-out: blocks of CELLS x CELLS cells (one block in four) are never a training "
+        "target of any model, and are scored apart, so skill from having seen the same cells/MPs "
+        "shows",
+    )
+    p.add_argument(
+        "--point-base",
+        metavar="MODEL",
+        help="with --points: the model whose grid forecast the point forecast uses (default convlstm "
+        "when evaluated, else history_fit)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="MODEL_FILE",
+        help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
+        "training its architecture here; repeatable. It must use the same window/steps and split",
+    )
     add_config_options(p, EvaluateConfig, [f.name for f in dataclasses.fields(EvaluateConfig)])
-    p.add_argument("--resolutions", type=_parse_sizes,
-                   help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)")
+    p.add_argument(
+        "--resolutions",
+        type=_parse_sizes,
+        help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)",
+    )
     p.set_defaults(func=run, param_flags={"pretrained": "--model"})  # evaluate_cube(pretrained=...)
 
 
@@ -75,7 +101,14 @@ def run(args) -> int:
 
     from insar_raster.cli.options import config_from_args
     from insar_raster.errors import InputError
-    from insar_raster.evaluate import EvaluateConfig, evaluate_cube, evaluate_resolutions, format_table, parse_models, write_report
+    from insar_raster.evaluate import (
+        EvaluateConfig,
+        evaluate_cube,
+        evaluate_resolutions,
+        format_table,
+        parse_models,
+        write_report,
+    )
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.cube import open_cube
 
@@ -96,8 +129,11 @@ def run(args) -> int:
     if args.holdout_blocks is not None and args.holdout_blocks < 1:
         raise InputError("--holdout-blocks", f"must be at least 1 cell, got {args.holdout_blocks}")
     if args.holdout_blocks and args.model:
-        raise InputError("--holdout-blocks", "cannot be used with --model: a trained model has seen every cell",
-                         "let evaluate train the models")
+        raise InputError(
+            "--holdout-blocks",
+            "cannot be used with --model: a trained model has seen every cell",
+            "let evaluate train the models",
+        )
     if args.point_base and not args.points:
         raise InputError("--point-base", "only applies with --points")
     if args.point_base and args.point_base not in models:
@@ -117,21 +153,40 @@ def run(args) -> int:
             warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
             forecaster.check_grid(cube, path)
         pretrained[forecaster.config_.arch] = forecaster
-    options = {**dataclasses.asdict(config_from_args(EvaluateConfig, args)), "models": models,
-               "progress": not args.quiet}
-    log.info("evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d", ", ".join(models), args.cube,
-             cube.sizes["time"], cube.sizes["y"], cube.sizes["x"], args.window, args.steps)
+    options = {
+        **dataclasses.asdict(config_from_args(EvaluateConfig, args)),
+        "models": models,
+        "progress": not args.quiet,
+    }
+    log.info(
+        "evaluating %s on %s (%d epochs, %dx%d cells), window %d, steps %d",
+        ", ".join(models),
+        args.cube,
+        cube.sizes["time"],
+        cube.sizes["y"],
+        cube.sizes["x"],
+        args.window,
+        args.steps,
+    )
     points = None
     if args.points:
         from insar_raster.io.points import read_points
 
         points = read_points(args.points, crs=cube.rio.crs)
         log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
-    results = evaluate_cube(cube, truth=truth, pretrained=pretrained, points=points,
-                            holdout_block=args.holdout_blocks, point_base=args.point_base, **options)
+    results = evaluate_cube(
+        cube,
+        truth=truth,
+        pretrained=pretrained,
+        points=points,
+        holdout_block=args.holdout_blocks,
+        point_base=args.point_base,
+        **options,
+    )
     if args.resolutions:
         results["resolution_study"], results["resolutions"] = evaluate_resolutions(
-            cube, args.resolutions, truth=truth, **options)
+            cube, args.resolutions, truth=truth, **options
+        )
     write_report(results, output, overwrite=args.overwrite)
     log.info("wrote %s (metrics.json, report.md, figures) in %.1f s", output, time.perf_counter() - t0)
     if not args.quiet:
@@ -139,7 +194,9 @@ def run(args) -> int:
         if results.get("points"):
             from insar_raster.evaluate.points import points_table
 
-            print("\nAt the measurement points (MPs: against each MP's own values; cells: against the gridded "
-                  "observations):")
+            print(
+                "\nAt the measurement points (MPs: against each MP's own values; cells: against the gridded "
+                "observations):"
+            )
             print(points_table(results))
     return 0

@@ -1,4 +1,5 @@
 """`insar-raster export CUBE`: GeoTIFF/COG/Zarr/NetCDF of a cube's epochs or derived layers."""
+
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,8 @@ HELP = "export epochs of a cube, its mean velocity or cumulative displacement as
 
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
-        "export", parents=parents,
+        "export",
+        parents=parents,
         help=HELP,
         description=(
             "Write a cube (or forecast cube) for GIS use: selected epochs as one band per date, or a "
@@ -30,16 +32,31 @@ def add_parser(subparsers, parents):
             "insar-raster export cube.nc --dates 2020-01-01:2020-12-31 --format zarr"
         ),
     )
-    p.add_argument("cube", metavar="CUBE", help="cube file (.nc, .zarr or multi-band .tif, bands dated YYYY-MM-DD or YYYYMMDD) from 'grid' or 'forecast'")
+    p.add_argument(
+        "cube",
+        metavar="CUBE",
+        help="cube file (.nc, .zarr or multi-band .tif, bands dated YYYY-MM-DD or YYYYMMDD) from 'grid' or 'forecast'",
+    )
     p.add_argument("-o", "--output", help="output file (default <cube>_<layer>.tif/.zarr/.nc by --format)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--format", choices=("cog", "geotiff", "zarr", "netcdf"),
-                   help="cog (default for .tif): tiled + overviews; geotiff: tiled, no overviews; zarr; netcdf")
-    p.add_argument("--layer", default="displacement", choices=("displacement", "velocity", "cumulative"),
-                   help="displacement (mm, one band per epoch; default), velocity (mm/yr) or cumulative (mm)")
+    p.add_argument(
+        "--format",
+        choices=("cog", "geotiff", "zarr", "netcdf"),
+        help="cog (default for .tif): tiled + overviews; geotiff: tiled, no overviews; zarr; netcdf",
+    )
+    p.add_argument(
+        "--layer",
+        default="displacement",
+        choices=("displacement", "velocity", "cumulative"),
+        help="displacement (mm, one band per epoch; default), velocity (mm/yr) or cumulative (mm)",
+    )
     p.add_argument("--dates", help="epochs to use: YYYY-MM-DD[,YYYY-MM-DD...], START:END (inclusive), first, last")
-    p.add_argument("--compress", default="deflate", choices=("deflate", "zstd", "lzw", "none"),
-                   help="GeoTIFF compression (default deflate)")
+    p.add_argument(
+        "--compress",
+        default="deflate",
+        choices=("deflate", "zstd", "lzw", "none"),
+        help="GeoTIFF compression (default deflate)",
+    )
     p.add_argument("--no-style", action="store_true", help="do not write the QGIS .qml style beside a GeoTIFF")
     from insar_raster.cli.options import add_variable_option
 
@@ -66,8 +83,17 @@ def run(args) -> int:
     check_raster_budget(args, f"{args.layer} layer", cube.sizes["y"] * cube.sizes["x"], epochs, output)
     command = f"export {Path(args.cube).name} --layer {args.layer}" + (f" --dates {args.dates}" if args.dates else "")
     command += f" --variable {args.variable}" if args.variable else ""
-    export(cube, output, fmt=fmt, layer=args.layer, dates=args.dates, overwrite=args.overwrite,
-           style=not args.no_style, compress=args.compress, history=command)
+    export(
+        cube,
+        output,
+        fmt=fmt,
+        layer=args.layer,
+        dates=args.dates,
+        overwrite=args.overwrite,
+        style=not args.no_style,
+        compress=args.compress,
+        history=command,
+    )
     extra = f" and {output.with_suffix('.qml').name}" if SUFFIX_OF_FORMAT[fmt] == ".tif" and not args.no_style else ""
     log.info("wrote %s%s in %.1f s", output, extra, time.perf_counter() - t0)
     return 0

@@ -1,4 +1,5 @@
 """``insar-raster forecast``: the epochs after a cube's last date, as a georeferenced raster."""
+
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,6 @@ import time
 from pathlib import Path
 
 from insar_raster.cli._checks import add_budget_options, check_raster_budget
-
 
 log = logging.getLogger("insar_raster")
 
@@ -20,7 +20,8 @@ def add_parser(subparsers, parents):
     from insar_raster.forecast.config import TrainConfig
 
     p = subparsers.add_parser(
-        "forecast", parents=parents,
+        "forecast",
+        parents=parents,
         help=HELP,
         description=(
             "Forecast the --steps epochs after the cube's last date (dates follow the cube's acquisition "
@@ -31,29 +32,49 @@ def add_parser(subparsers, parents):
         ),
         epilog="Example: insar-raster forecast cube.nc --model cube_model.ipt --steps 3 -o forecast.tif",
     )
-    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'")
+    p.add_argument(
+        "cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'"
+    )
     p.add_argument("--model", help="model file from 'insar-raster train' (default: train one on the cube now)")
-    p.add_argument("--steps", type=int,
-                   help=f"epochs to forecast (default {TrainConfig.steps}, or the model's; at most the model's)")
-    p.add_argument("-o", "--output", help="output .tif (default <cube>_forecast.tif) or .nc; with --points a point "
-                                          "layer .gpkg (default <cube>_forecast_points.gpkg), .csv or .parquet")
-    p.add_argument("--points", nargs="+", metavar="POINTS",
-                   help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
-                        "write the forecast at each MP instead of the raster: one row per MP with pid, easting, "
-                        "northing, mean_velocity and one field per forecast date (YYYYMMDD, mm, same reference as "
-                        "the input), combining each MP's own history with the cube's forecast (weights learned on "
-                        "the cube's last observed epochs)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help=f"epochs to forecast (default {TrainConfig.steps}, or the model's; at most the model's)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output .tif (default <cube>_forecast.tif) or .nc; with --points a point "
+        "layer .gpkg (default <cube>_forecast_points.gpkg), .csv or .parquet",
+    )
+    p.add_argument(
+        "--points",
+        nargs="+",
+        metavar="POINTS",
+        help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
+        "write the forecast at each MP instead of the raster: one row per MP with pid, easting, "
+        "northing, mean_velocity and one field per forecast date (YYYYMMDD, mm, same reference as "
+        "the input), combining each MP's own history with the cube's forecast (weights learned on "
+        "the cube's last observed epochs)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
-    p.add_argument("--no-style", action="store_true",
-                   help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
-                        "with displacement active and the time steps)")
+    p.add_argument(
+        "--no-style",
+        action="store_true",
+        help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
+        "with displacement active and the time steps)",
+    )
     add_budget_options(p, force=False)
-    p.add_argument("--interval", type=float, metavar="PERCENT",
-                   help="also write the calibrated PERCENT %% forecast interval (50-99): <stem>_lower.tif and "
-                        "<stem>_upper.tif beside a .tif output (same bands, dates, CRS and style), or the variables "
-                        "displacement_lower/displacement_upper in a .nc; split-conformal on the validation epochs, "
-                        "scaled by each cell's noise level, so PERCENT %% of future observations fall inside")
+    p.add_argument(
+        "--interval",
+        type=float,
+        metavar="PERCENT",
+        help="also write the calibrated PERCENT %% forecast interval (50-99): <stem>_lower.tif and "
+        "<stem>_upper.tif beside a .tif output (same bands, dates, CRS and style), or the variables "
+        "displacement_lower/displacement_upper in a .nc; split-conformal on the validation epochs, "
+        "scaled by each cell's noise level, so PERCENT %% of future observations fall inside",
+    )
     add_plot_options(p)
     add_training_options(p)
     add_variable_option(p)
@@ -65,12 +86,11 @@ def run(args) -> int:
     from insar_raster.cli.options import plot_output, training_config
     from insar_raster.errors import InputError
     from insar_raster.forecast.config import TrainConfig
-    from insar_raster.forecast.forecaster import load_model
-    from insar_raster.forecast.forecaster import train_model
-    from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.formats import check_output_format
+    from insar_raster.forecast.forecaster import load_model, train_model
     from insar_raster.gis.quicklook import check_plot_path, plot_forecast
+    from insar_raster.io.atomic import check_output_path
     from insar_raster.io.cube import write_cube
+    from insar_raster.io.formats import check_output_format
 
     t0 = time.perf_counter()
     default = "_forecast_points.gpkg" if args.points else "_forecast.tif"
@@ -91,14 +111,20 @@ def run(args) -> int:
         if not 50 <= args.interval <= 99:
             raise InputError("--interval", f"must be between 50 and 99 (percent), got {args.interval:g}")
         if output.suffix.lower() in (".tif", ".tiff"):
-            bound_paths = {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in ("lower", "upper")}
+            bound_paths = {
+                name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in ("lower", "upper")
+            }
             for path in bound_paths.values():
                 check_output_path(path, args.overwrite)
     if args.model:
         forecaster = load_model(args.model)  # before opening the cube: a bad model fails fast
         if args.interval is not None and not forecaster.has_intervals:
-            raise InputError(args.model, "this model file has no interval calibration (trained before intervals "
-                             "existed, or without validation epochs)", "retrain it, or drop --interval")
+            raise InputError(
+                args.model,
+                "this model file has no interval calibration (trained before intervals "
+                "existed, or without validation epochs)",
+                "retrain it, or drop --interval",
+            )
         if args.save_model:
             raise InputError("--save-model", "only applies when training here (no --model)")
     else:
@@ -121,25 +147,39 @@ def run(args) -> int:
         from insar_raster.io.pointsout import write_point_forecast
 
         points = read_points(args.points, crs=cube.rio.crs)
-        at_points = forecast_points(forecaster, cube, points, forecast, name=", ".join(args.points),
-                                    interval=args.interval)
+        at_points = forecast_points(
+            forecaster, cube, points, forecast, name=", ".join(args.points), interval=args.interval
+        )
         write_point_forecast(at_points, output, overwrite=args.overwrite)
-        log.info("wrote %s: %d measurement points (point forecast weights per step: %s)", output,
-                 at_points.sizes["point"], at_points.attrs["point_model"]["weights"])
+        log.info(
+            "wrote %s: %d measurement points (point forecast weights per step: %s)",
+            output,
+            at_points.sizes["point"],
+            at_points.attrs["point_model"]["weights"],
+        )
     else:
         kwargs = {"style": not args.no_style}
         write_cube(forecast, output, overwrite=args.overwrite, **kwargs)
         for name, path in bound_paths.items():  # GeoTIFF: one file per bound, laid out as the forecast
             var = f"displacement_{name}"
             bound = forecast[[var]].rename({var: "displacement"})
-            bound.attrs.update(forecast.attrs, title=f"InSAR displacement forecast, {name} bound of the "
-                               f"{args.interval:g} % interval")
+            bound.attrs.update(
+                forecast.attrs, title=f"InSAR displacement forecast, {name} bound of the {args.interval:g} % interval"
+            )
             write_cube(bound, path, overwrite=args.overwrite, **kwargs)
             log.info("wrote %s", path)
     if plot_path is not None:
         plot_forecast(cube, forecast, plot_path, points=args.plot_points, overwrite=args.overwrite)
         log.info("wrote %s", plot_path)
     dates = [str(d)[:10] for d in forecast["time"].values]
-    log.info("%s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)", output, len(dates), dates[0], dates[-1],
-             forecast.sizes["y"], forecast.sizes["x"], time.perf_counter() - t0)
+    log.info(
+        "%s: %d forecast epochs %s to %s (%d x %d cells, %.0f s)",
+        output,
+        len(dates),
+        dates[0],
+        dates[-1],
+        forecast.sizes["y"],
+        forecast.sizes["x"],
+        time.perf_counter() - t0,
+    )
     return 0

@@ -1,4 +1,5 @@
 """``insar-raster grid``: measurement points -> georeferenced displacement cube."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,7 +19,8 @@ HELP = "grid measurement points into a (time, y, x) displacement cube"
 
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
-        "grid", parents=parents,
+        "grid",
+        parents=parents,
         help=HELP,
         description=(
             "Read EGMS CSV tiles (L2a/L2b/L3, a folder or a .zip) or GeoPackage/GeoParquet/Shapefile "
@@ -30,41 +32,69 @@ def add_parser(subparsers, parents):
     p.add_argument("inputs", nargs="+", metavar="POINTS", help="points files, folders or .zip archives (merged)")
     p.add_argument("-o", "--output", help="output cube: .nc (default <first-input>_cube.nc), .zarr or .tif")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--method", default="linear", choices=("linear", "nearest", "idw", "mean"),
-                   help="linear: Delaunay barycentric (the paper); mean: block mean + linear fill (like EGMS L3). Default: linear")
+    p.add_argument(
+        "--method",
+        default="linear",
+        choices=("linear", "nearest", "idw", "mean"),
+        help="linear: Delaunay barycentric (the paper); mean: block mean + linear fill (like EGMS L3). Default: linear",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resolution", type=float, default=100.0, help="cell size in metres (default 100, as EGMS L3)")
     g.add_argument("--shape", type=parse_shape, help="grid size HxW instead of a resolution (the paper used 256x256)")
-    p.add_argument("--bounds", type=parse_bounds,
-                   help="west,south,east,north in the output CRS (m), or in degrees (e.g. -7.2,53.0,-7.1,53.1: "
-                        "read as EPSG:4326 longitudes/latitudes); MPs outside are ignored")
-    p.add_argument("--bounds-crs", metavar="CRS",
-                   help="CRS of --bounds (default: the output CRS, or EPSG:4326 when the numbers are degrees)")
-    p.add_argument("--max-gap", type=float, help="cells farther than this (m) from any MP are NaN (default 3 x resolution)")
+    p.add_argument(
+        "--bounds",
+        type=parse_bounds,
+        help="west,south,east,north in the output CRS (m), or in degrees (e.g. -7.2,53.0,-7.1,53.1: "
+        "read as EPSG:4326 longitudes/latitudes); MPs outside are ignored",
+    )
+    p.add_argument(
+        "--bounds-crs",
+        metavar="CRS",
+        help="CRS of --bounds (default: the output CRS, or EPSG:4326 when the numbers are degrees)",
+    )
+    p.add_argument(
+        "--max-gap", type=float, help="cells farther than this (m) from any MP are NaN (default 3 x resolution)"
+    )
     p.add_argument("--crs", help="output projected CRS (default EPSG:3035 for EGMS, else the input's)")
     p.add_argument("--input-crs", help="CRS of input coordinates when the file does not declare one")
     p.add_argument("--start", help="first epoch to keep (YYYY-MM-DD)")
     p.add_argument("--end", help="last epoch to keep (YYYY-MM-DD)")
     p.add_argument("--time-chunk", type=int, default=32, help="epochs per chunk; bounds peak memory (default 32)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="dask.distributed scheduler, e.g. tcp://host:8786 (default: local threads, all cores); "
-                        "workers must see the input, cache and output paths")
-    p.add_argument("--tile-size", type=int, metavar="CELLS",
-                   help="grid tile edge in cells; 0 = one global triangulation (default: 256-cell tiles "
-                        "when the grid exceeds 1024x1024 cells or 500k points, else global)")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "
-                        "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask.distributed scheduler, e.g. tcp://host:8786 (default: local threads, all cores); "
+        "workers must see the input, cache and output paths",
+    )
+    p.add_argument(
+        "--tile-size",
+        type=int,
+        metavar="CELLS",
+        help="grid tile edge in cells; 0 = one global triangulation (default: 256-cell tiles "
+        "when the grid exceeds 1024x1024 cells or 500k points, else global)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="stream CSV inputs into a reusable Parquet+Zarr cache here (default: "
+        "$INSAR_RASTER_CACHE or ~/.cache/insar-raster, used automatically above 256 MB of CSV)",
+    )
     p.add_argument("--no-cache", action="store_true", help="read CSV inputs into memory, never through the cache")
-    p.add_argument("--no-style", action="store_true",
-                   help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
-                        "with displacement active and the time steps)")
-    p.add_argument("--decompose", action="store_true",
-                   help="ascending and descending EGMS L2a/L2b inputs -> one cube with 'vertical' and "
-                        "'east_west' (mm) by the EGMS L3 Ortho recipe: MPs averaged per geometry in cells "
-                        "(edges on multiples of --resolution), 6-day resampling (no extrapolation, no gap "
-                        "> 90 days bridged), cells with both pass directions, 2x2 solve per cell and epoch "
-                        "with north-south motion assumed zero")
+    p.add_argument(
+        "--no-style",
+        action="store_true",
+        help="do not write the QGIS .qml style beside the output (.tif: raster style; .nc: mesh style "
+        "with displacement active and the time steps)",
+    )
+    p.add_argument(
+        "--decompose",
+        action="store_true",
+        help="ascending and descending EGMS L2a/L2b inputs -> one cube with 'vertical' and "
+        "'east_west' (mm) by the EGMS L3 Ortho recipe: MPs averaged per geometry in cells "
+        "(edges on multiples of --resolution), 6-day resampling (no extrapolation, no gap "
+        "> 90 days bridged), cells with both pass directions, 2x2 solve per cell and epoch "
+        "with north-south motion assumed zero",
+    )
     add_input_checks(p)
     add_budget_options(p)
     p.set_defaults(func=run)
@@ -93,9 +123,9 @@ def run(args) -> int:
     from insar_raster.errors import InputError
     from insar_raster.grid.gridding import grid_points
     from insar_raster.io.atomic import check_output_path
+    from insar_raster.io.cache import read_points_cached
     from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
-    from insar_raster.io.cache import read_points_cached
 
     t0 = time.perf_counter()
     if args.resolution is not None and not args.resolution > 0:
@@ -113,41 +143,74 @@ def run(args) -> int:
         return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
-        points = read_points_cached(args.inputs, cache=cache_mode(args), cache_dir=args.cache_dir,
-                                    progress=not args.quiet, max_output_size=args.max_output_size, crs=args.crs,
-                                    input_crs=args.input_crs, start=args.start, end=args.end,
-                                    allow_dates=args.allow_dates, keep_outliers=args.keep_outliers)
-        log.info("read %d measurement points x %d epochs (%s to %s) from %s", points.sizes["point"], points.sizes["time"],
-                 str(points.time.values[0])[:10], str(points.time.values[-1])[:10], points.attrs.get("source", ""))
+        points = read_points_cached(
+            args.inputs,
+            cache=cache_mode(args),
+            cache_dir=args.cache_dir,
+            progress=not args.quiet,
+            max_output_size=args.max_output_size,
+            crs=args.crs,
+            input_crs=args.input_crs,
+            start=args.start,
+            end=args.end,
+            allow_dates=args.allow_dates,
+            keep_outliers=args.keep_outliers,
+        )
+        log.info(
+            "read %d measurement points x %d epochs (%s to %s) from %s",
+            points.sizes["point"],
+            points.sizes["time"],
+            str(points.time.values[0])[:10],
+            str(points.time.values[-1])[:10],
+            points.attrs.get("source", ""),
+        )
         bounds = args.bounds
         if bounds is not None:
             from insar_raster.grid.bounds import bounds_in_crs
 
             bounds, bounds_crs = bounds_in_crs(bounds, points.rio.crs, args.bounds_crs)
             if bounds_crs != points.rio.crs:
-                log.info("--bounds read in %s: west %.0f, south %.0f, east %.0f, north %.0f in %s",
-                         bounds_crs.name, *bounds, points.rio.crs.to_string())
+                log.info(
+                    "--bounds read in %s: west %.0f, south %.0f, east %.0f, north %.0f in %s",
+                    bounds_crs.name,
+                    *bounds,
+                    points.rio.crs.to_string(),
+                )
         elif args.bounds_crs:
             raise InputError("--bounds-crs", "only applies with --bounds")
         spec = check_cube_budget(args, points, output, bounds)
         cube = grid_points(
-            points, grid_spec=spec, method=args.method, resolution=None if args.shape else args.resolution, shape=args.shape,
-            bounds=bounds, max_gap=args.max_gap, time_chunk=args.time_chunk, tile_size=args.tile_size,
+            points,
+            grid_spec=spec,
+            method=args.method,
+            resolution=None if args.shape else args.resolution,
+            shape=args.shape,
+            bounds=bounds,
+            max_gap=args.max_gap,
+            time_chunk=args.time_chunk,
+            tile_size=args.tile_size,
         )
         kwargs = {"style": not args.no_style}
         write_cube(cube, output, overwrite=args.overwrite, **kwargs)
     log.info("wrote %s (%d x %d cells, %d epochs)", output, cube.sizes["y"], cube.sizes["x"], cube.sizes["time"])
     dropped = int(points.attrs.get("epochs_dropped", 0) or 0)
-    log.info("grid: %d MPs, %d epochs%s, %d tile(s), %.1f s wall, peak memory %.0f MiB",
-             points.sizes["point"], points.sizes["time"],
-             f" ({dropped} dropped: not in every input)" if dropped else "", int(cube.attrs.get("tiles", 1)),
-             time.perf_counter() - t0, peak_memory_mib())
+    log.info(
+        "grid: %d MPs, %d epochs%s, %d tile(s), %.1f s wall, peak memory %.0f MiB",
+        points.sizes["point"],
+        points.sizes["time"],
+        f" ({dropped} dropped: not in every input)" if dropped else "",
+        int(cube.attrs.get("tiles", 1)),
+        time.perf_counter() - t0,
+        peak_memory_mib(),
+    )
     return 0
 
 
 #: What to do about inputs of different geometries (the library's error names no flag).
-MIXED_GEOMETRY_HINT = ("grid each geometry in a separate run, or pass --decompose to solve ascending and "
-                       "descending LOS for vertical and east-west")
+MIXED_GEOMETRY_HINT = (
+    "grid each geometry in a separate run, or pass --decompose to solve ascending and "
+    "descending LOS for vertical and east-west"
+)
 
 
 def check_geometries(inputs) -> None:
@@ -155,8 +218,7 @@ def check_geometries(inputs) -> None:
     from insar_raster.io import egms
     from insar_raster.io.points import CSV_SUFFIXES, expand_inputs
 
-    named = [g for f in expand_inputs(inputs) if f.suffix.lower() in CSV_SUFFIXES | {".zip"}
-             for g in egms.probe(f)]
+    named = [g for f in expand_inputs(inputs) if f.suffix.lower() in CSV_SUFFIXES | {".zip"} for g in egms.probe(f)]
     egms.check_single_geometry(named, hint=MIXED_GEOMETRY_HINT)
 
 

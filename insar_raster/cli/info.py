@@ -1,8 +1,8 @@
 """`insar-raster info FILE...`: CRS, extent, size, epochs, NaN share, model setup."""
+
 from __future__ import annotations
 
 import json
-
 
 #: One-line summary, shown by ``insar-raster --help`` without building this command's parser.
 HELP = "describe a points file, cube, GeoTIFF or model file"
@@ -10,7 +10,8 @@ HELP = "describe a points file, cube, GeoTIFF or model file"
 
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
-        "info", parents=parents,
+        "info",
+        parents=parents,
         help=HELP,
         description=(
             "Describe points files (EGMS CSV/zip, GeoPackage, GeoParquet), cubes (.nc, .zarr), "

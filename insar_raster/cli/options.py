@@ -7,6 +7,7 @@ in :data:`FLAGS`), the type and the default are the field's, and ``(default ...)
 appended to the help unless the field says ``show_default=False``. So a default is
 written once, in the dataclass, and ``--help`` always shows the one in use.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,14 +57,30 @@ def add_config_options(group, cls, names, **defaults) -> None:
 
 def config_from_args(cls, args, **values):
     """An instance of dataclass ``cls`` from the parsed ``args`` (options it has), plus ``values``."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-             if "help" in f.metadata and hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if "help" in f.metadata and hasattr(args, f.name)
+    }
     return cls(**{**given, **values})
 
 
 #: The training options of ``train`` and ``forecast`` (which trains when given no model).
-TRAINING_FIELDS = ("arch", "window", "epochs", "batch_size", "lr", "seed", "device", "patch_size", "paper_input_size",
-                   "val_fraction", "test_fraction", "samples_per_epoch", "patience", "prior", "significance")
+TRAINING_FIELDS = (
+    "arch",
+    "window",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "device",
+    "patch_size",
+    "paper_input_size",
+    "val_fraction",
+    "test_fraction",
+    "samples_per_epoch",
+    "patience",
+    "prior",
+    "significance",
+)
 
 
 def add_training_options(p) -> None:
@@ -73,9 +90,12 @@ def add_training_options(p) -> None:
     g = p.add_argument_group("training")
     add_config_options(g, TrainConfig, TRAINING_FIELDS)
     p.set_defaults(param_flags={"step": "--resample"})  # resample_cube(cube, step)
-    g.add_argument("--resample", metavar="STEP",
-                   help="first interpolate the cube to a regular time step, e.g. 12D (default: keep the "
-                        "acquisition dates; the model is given the time gaps)")
+    g.add_argument(
+        "--resample",
+        metavar="STEP",
+        help="first interpolate the cube to a regular time step, e.g. 12D (default: keep the "
+        "acquisition dates; the model is given the time gaps)",
+    )
     add_config_options(g, TrainConfig, ("threads",))
 
 
@@ -92,11 +112,20 @@ def add_plot_options(parser) -> None:
     Put ``--plot`` after the positional arguments (``--plot`` with no value means
     ``<output stem>.png``).
     """
-    parser.add_argument("--plot", nargs="?", const="", metavar="PNG",
-                        help="also write a quicklook PNG (maps in mm and time series); default <output>.png")
-    parser.add_argument("--plot-points", nargs="+", metavar="X,Y|PID",
-                        help="cells for the quicklook's time series: x,y in the cube's CRS (metres) or "
-                             "measurement-point ids; default: largest subsidence and uplift")
+    parser.add_argument(
+        "--plot",
+        nargs="?",
+        const="",
+        metavar="PNG",
+        help="also write a quicklook PNG (maps in mm and time series); default <output>.png",
+    )
+    parser.add_argument(
+        "--plot-points",
+        nargs="+",
+        metavar="X,Y|PID",
+        help="cells for the quicklook's time series: x,y in the cube's CRS (metres) or "
+        "measurement-point ids; default: largest subsidence and uplift",
+    )
 
 
 def plot_output(args, output):
@@ -111,6 +140,9 @@ def plot_output(args, output):
 
 def add_variable_option(parser) -> None:
     """``--variable``: which (time, y, x) variable of a cube to use (export, forecast)."""
-    parser.add_argument("--variable", metavar="NAME",
-                        help="cube variable to use: displacement, or vertical / east_west of a cube from "
-                             "'grid --decompose' (default: displacement, or vertical for such cubes)")
+    parser.add_argument(
+        "--variable",
+        metavar="NAME",
+        help="cube variable to use: displacement, or vertical / east_west of a cube from "
+        "'grid --decompose' (default: displacement, or vertical for such cubes)",
+    )

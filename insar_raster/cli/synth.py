@@ -1,4 +1,5 @@
 """``insar-raster synth``: write a synthetic EGMS-like sample and its truth cube."""
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,8 @@ HELP = "generate a synthetic EGMS-style points file and its noise-free truth cub
 
 def add_parser(subparsers, parents):
     p = subparsers.add_parser(
-        "synth", parents=parents,
+        "synth",
+        parents=parents,
         help=HELP,
         description=(
             "Write measurement points with clustered density (towns dense, fields sparse, water empty), "
@@ -23,32 +25,48 @@ def add_parser(subparsers, parents):
             "layout (.csv) or as GeoPackage/GeoParquet, plus <stem>_truth.nc. Seeded and deterministic."
         ),
     )
-    p.add_argument("-o", "--output", help="points file: .csv (EGMS layout, default sample.csv), .gpkg or .parquet; "
-                                          "with --los a folder (default sample_los)")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="points file: .csv (EGMS layout, default sample.csv), .gpkg or .parquet; "
+        "with --los a folder (default sample_los)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--layout", default="L2b", choices=("L2a", "L2b", "L3UD", "L3EW"), help="EGMS CSV layout (default L2b)")
+    p.add_argument(
+        "--layout", default="L2b", choices=("L2a", "L2b", "L3UD", "L3EW"), help="EGMS CSV layout (default L2b)"
+    )
     p.add_argument("--points", type=int, default=20000, help="number of measurement points (default 20000)")
     p.add_argument("--shape", default="128x128", help="scene size in 100 m cells, HxW (default 128x128)")
     p.add_argument("--epochs", type=int, default=100, help="number of acquisitions (default 100)")
     p.add_argument("--interval", type=int, default=12, choices=(6, 12), help="revisit in days (default 12)")
     from insar_raster.synth import SCENES
 
-    p.add_argument("--scene", default="mixed", choices=SCENES,
-                   help="dominant signal: mixed, bowl, seasonal (curves per pixel); fronts (advancing mining/"
-                   "dewatering fronts), switching (pumping rate change points), urban (consolidation, collapses, "
-                   "dry/wet years), realistic (all, with AR(1) atmosphere)")
+    p.add_argument(
+        "--scene",
+        default="mixed",
+        choices=SCENES,
+        help="dominant signal: mixed, bowl, seasonal (curves per pixel); fronts (advancing mining/"
+        "dewatering fronts), switching (pumping rate change points), urban (consolidation, collapses, "
+        "dry/wet years), realistic (all, with AR(1) atmosphere)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_budget_options(p, force=False)
     p.add_argument("--no-truth", action="store_true", help="do not write the truth cube")
-    p.add_argument("--no-mp-behaviour", action="store_true",
-                   help="points sample the common motion field plus 1 mm white noise only; by default each MP has "
-                        "its own offset (3 mm std), seasonal amplitude (0.3-1.7x the local one) and noise (2-4 mm), "
-                        "as real point clouds do; the truth cube is the common motion either way")
-    p.add_argument("--los", action="store_true",
-                   help="write an ascending and a descending EGMS L2b burst (.zip as EGMS names them) of one "
-                        "known 3-D motion field (vertical: --scene; east-west: a second, mixed scene) with "
-                        "Sentinel-1 LOS vectors, and truth.nc (vertical, east_west, north_south on 6-day "
-                        "dates), into the folder -o; --points MPs per geometry. For 'grid --decompose'")
+    p.add_argument(
+        "--no-mp-behaviour",
+        action="store_true",
+        help="points sample the common motion field plus 1 mm white noise only; by default each MP has "
+        "its own offset (3 mm std), seasonal amplitude (0.3-1.7x the local one) and noise (2-4 mm), "
+        "as real point clouds do; the truth cube is the common motion either way",
+    )
+    p.add_argument(
+        "--los",
+        action="store_true",
+        help="write an ascending and a descending EGMS L2b burst (.zip as EGMS names them) of one "
+        "known 3-D motion field (vertical: --scene; east-west: a second, mixed scene) with "
+        "Sentinel-1 LOS vectors, and truth.nc (vertical, east_west, north_south on 6-day "
+        "dates), into the folder -o; --points MPs per geometry. For 'grid --decompose'",
+    )
     p.set_defaults(func=run)
 
 
@@ -56,8 +74,8 @@ def run(args) -> int:
     from insar_raster.cli._common import parse_shape
     from insar_raster.errors import InputError
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.formats import check_output_format
     from insar_raster.io.cube import write_cube
+    from insar_raster.io.formats import check_output_format
     from insar_raster.io.points import write_points
     from insar_raster.synth import make_scene
 
@@ -72,11 +90,25 @@ def run(args) -> int:
     if not args.no_truth:
         check_output_path(truth_path, args.overwrite)
     check_synth_budget(args, output, parse_shape(args.shape))
-    points, truth = make_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, args.scene, args.seed,
-                               **({"mp_behaviour": None} if args.no_mp_behaviour else {}))
+    points, truth = make_scene(
+        args.points,
+        parse_shape(args.shape),
+        args.epochs,
+        args.interval,
+        args.scene,
+        args.seed,
+        **({"mp_behaviour": None} if args.no_mp_behaviour else {}),
+    )
     write_points(points, output, layout=args.layout, overwrite=args.overwrite)
-    log.info("wrote %s: %d points x %d epochs (%s layout, scene %s, seed %d)", output, points.sizes["point"],
-             points.sizes["time"], args.layout if output.suffix.lower() == ".csv" else output.suffix, args.scene, args.seed)
+    log.info(
+        "wrote %s: %d points x %d epochs (%s layout, scene %s, seed %d)",
+        output,
+        points.sizes["point"],
+        points.sizes["time"],
+        args.layout if output.suffix.lower() == ".csv" else output.suffix,
+        args.scene,
+        args.seed,
+    )
     if not args.no_truth:
         write_cube(truth, truth_path, overwrite=args.overwrite)
         log.info("wrote %s (noise-free truth)", truth_path)
@@ -88,13 +120,21 @@ def run_los(args) -> int:
     from insar_raster.synth_los import make_los_scene, write_los_scene
 
     folder = Path(args.output or "sample_los")
-    asc, desc, truth = make_los_scene(args.points, parse_shape(args.shape), args.epochs, args.interval, seed=args.seed,
-                                      scene=args.scene)
+    asc, desc, truth = make_los_scene(
+        args.points, parse_shape(args.shape), args.epochs, args.interval, seed=args.seed, scene=args.scene
+    )
     written = write_los_scene(folder, asc, desc, None if args.no_truth else truth, overwrite=args.overwrite)
     for path, pts in zip(written, (asc, desc)):
-        log.info("wrote %s: %d points x %d epochs (%s, track %d, LOS east %.2f, up %.2f)", path, pts.sizes["point"],
-                 pts.sizes["time"], pts.attrs["pass_direction"], pts.attrs["track"], float(pts.los_east.mean()),
-                 float(pts.los_up.mean()))
+        log.info(
+            "wrote %s: %d points x %d epochs (%s, track %d, LOS east %.2f, up %.2f)",
+            path,
+            pts.sizes["point"],
+            pts.sizes["time"],
+            pts.attrs["pass_direction"],
+            pts.attrs["track"],
+            float(pts.los_east.mean()),
+            float(pts.los_up.mean()),
+        )
     if not args.no_truth:
         log.info("wrote %s (noise-free vertical, east_west, north_south)", written[-1])
     return 0

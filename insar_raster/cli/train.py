@@ -1,4 +1,5 @@
 """``insar-raster train``: fit a forecasting model on a cube and save it."""
+
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,8 @@ def add_parser(subparsers, parents):
     from insar_raster.forecast.config import TrainConfig
 
     p = subparsers.add_parser(
-        "train", parents=parents,
+        "train",
+        parents=parents,
         help=HELP,
         description=(
             "Train a model that forecasts the next --steps epochs of a cube from its last --window epochs. "
@@ -27,7 +29,9 @@ def add_parser(subparsers, parents):
             "loading it never executes code."
         ),
     )
-    p.add_argument("cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'")
+    p.add_argument(
+        "cube", help="displacement cube (.nc, .zarr, or .tif with one dated band per epoch) from 'insar-raster grid'"
+    )
     p.add_argument("-o", "--output", help="model file (default <cube>_model.ipt)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     add_config_options(p, TrainConfig, ("steps",))

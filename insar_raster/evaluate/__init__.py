@@ -19,6 +19,7 @@ importance   lag importance (intrinsic shares, permutation test)
 resolution   ``evaluate_resolutions``: the study repeated across grid sizes
 report       ``write_report``: metrics.json, report.md, figures
 """
+
 from insar_raster.evaluate.compare import evaluate_cube
 from insar_raster.evaluate.config import EvaluateConfig
 from insar_raster.evaluate.registry import ALL_MODELS, DEEP_MODELS, DEFAULT_MODELS, MODELS, make_model, parse_models
@@ -26,5 +27,18 @@ from insar_raster.evaluate.report import format_table, write_report
 from insar_raster.evaluate.resolution import evaluate_resolutions, resample_cube
 from insar_raster.evaluate.truth import align_truth
 
-__all__ = ["evaluate_cube", "evaluate_resolutions", "write_report", "format_table", "parse_models", "resample_cube",
-           "align_truth", "make_model", "EvaluateConfig", "MODELS", "ALL_MODELS", "DEFAULT_MODELS", "DEEP_MODELS"]
+__all__ = [
+    "evaluate_cube",
+    "evaluate_resolutions",
+    "write_report",
+    "format_table",
+    "parse_models",
+    "resample_cube",
+    "align_truth",
+    "make_model",
+    "EvaluateConfig",
+    "MODELS",
+    "ALL_MODELS",
+    "DEFAULT_MODELS",
+    "DEEP_MODELS",
+]

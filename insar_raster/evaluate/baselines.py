@@ -33,6 +33,7 @@ do not feed back). Their training rows are a random subsample of (training sampl
 valid pixel) pairs, bounded by ``max_rows`` so memory and time do not grow with the
 grid.
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,10 @@ class WindowBaseline:
 
     def _check_split(self, split) -> None:
         if split.window != self.window or split.steps != self.steps:
-            raise ValueError(f"split is for window={split.window}, steps={split.steps}; "
-                             f"{self} needs window={self.window}, steps={self.steps}")
+            raise ValueError(
+                f"split is for window={split.window}, steps={split.steps}; "
+                f"{self} needs window={self.window}, steps={self.steps}"
+            )
 
     def _starts(self, cube: xr.Dataset, starts) -> np.ndarray:
         starts = np.asarray(starts, dtype=int).reshape(-1)
@@ -182,7 +185,7 @@ class PixelTrend(WindowBaseline):
         for i, s in enumerate(starts):
             last = s + self.window - 1
             epochs = np.arange(s, last + 1)
-            reference = days[last:last + 1]
+            reference = days[last : last + 1]
             x_in = harmonic_design(days[epochs][None], reference, bool(self.seasonal), acceleration=False)[0]  # (m, p)
             x_out = harmonic_design(targets[i][None], reference, bool(self.seasonal), acceleration=False)[0]  # (H, p)
             p = x_in.shape[-1]
@@ -219,8 +222,13 @@ class HistoryFit(WindowBaseline):
 
     name = "history_fit"
 
-    def __init__(self, window: int, steps: int, history_epochs: int = TrainConfig.history_epochs,
-                 acceleration_ridge: float | None = None):
+    def __init__(
+        self,
+        window: int,
+        steps: int,
+        history_epochs: int = TrainConfig.history_epochs,
+        acceleration_ridge: float | None = None,
+    ):
         super().__init__(window, steps)
         self.history_epochs = history_epochs
         self.acceleration_ridge = acceleration_ridge
@@ -253,13 +261,14 @@ class HistoryFit(WindowBaseline):
         for i, s in enumerate(starts):
             last = s + self.window - 1
             first = max(0, last + 1 - self._history)
-            coef = history_fit(values[first:last + 1], days[first:last + 1], days[last], ridge)
+            coef = history_fit(values[first : last + 1], days[first : last + 1], days[last], ridge)
             out[i] = history_eval(coef, targets[i], days[last])
         return out
 
 
-def _lag_rows(values2d: np.ndarray, starts: np.ndarray, window: int, steps: int, max_rows: int,
-              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _lag_rows(
+    values2d: np.ndarray, starts: np.ndarray, window: int, steps: int, max_rows: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Random (sample, pixel) rows: lags (n, window) and targets (n, steps), all finite.
 
     ``values2d`` is (time, pixels). Rows are drawn uniformly over all (start, pixel)
@@ -321,9 +330,15 @@ class _PixelRegressor(WindowBaseline):
         rng = np.random.default_rng(int(self.seed))
         x, y, d = self._rows(cube, split, "train", int(self.max_rows), rng)
         if len(x) == 0:
-            raise ValueError(f"{self.name}: no training pixel has all {self.window} lags and {self.steps} targets observed")
+            raise ValueError(
+                f"{self.name}: no training pixel has all {self.window} lags and {self.steps} targets observed"
+            )
         self.n_train_rows_ = len(x)
-        xv, yv, dv = self._rows(cube, split, "val", max(1000, int(self.max_rows) // 4), rng) if len(split.val) else (None, None, None)
+        xv, yv, dv = (
+            self._rows(cube, split, "val", max(1000, int(self.max_rows) // 4), rng)
+            if len(split.val)
+            else (None, None, None)
+        )
         features = self._features(x, d)
         targets = self._target(x, y)
         val = None
@@ -344,7 +359,7 @@ class _PixelRegressor(WindowBaseline):
         n_times, height, width = values.shape
         out = np.full((len(starts), self.steps, height * width), np.nan, dtype=np.float32)
         for i, s in enumerate(starts):
-            lags = values[s:s + self.window].reshape(self.window, -1).T  # (P, L)
+            lags = values[s : s + self.window].reshape(self.window, -1).T  # (P, L)
             ok = np.isfinite(lags).all(axis=1)
             if not ok.any():
                 continue
@@ -397,8 +412,11 @@ class PixelLasso(_PixelRegressor):
         from insar_raster.evaluate.importance import shares
 
         coef = self.lag_importance()
-        return {"abs_coefficient": coef.tolist(), "share": shares(coef).tolist(),
-                "signed_coefficient": np.stack([m.coef_ for m in self.models_]).tolist()}
+        return {
+            "abs_coefficient": coef.tolist(),
+            "share": shares(coef).tolist(),
+            "signed_coefficient": np.stack([m.coef_ for m in self.models_]).tolist(),
+        }
 
     def lag_importance(self) -> np.ndarray:
         """|coefficient| per (step, lag), lags oldest to most recent (mm per mm)."""
@@ -419,8 +437,17 @@ class PixelLightGBM(_PixelRegressor):
 
     name = "lightgbm"
 
-    def __init__(self, window, steps, max_rows=EvaluateConfig.max_rows, seed=0, n_estimators: int = 400,
-                 learning_rate: float = 0.05, num_leaves: int = 31, n_jobs: int | None = None):
+    def __init__(
+        self,
+        window,
+        steps,
+        max_rows=EvaluateConfig.max_rows,
+        seed=0,
+        n_estimators: int = 400,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        n_jobs: int | None = None,
+    ):
         super().__init__(window, steps, max_rows, seed)
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -447,15 +474,25 @@ class PixelLightGBM(_PixelRegressor):
         self.models_ = []
         for k in range(self.steps):
             model = lgb.LGBMRegressor(
-                n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-                min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=1.0,
-                random_state=int(self.seed) + k, deterministic=True, force_col_wise=True,
-                n_jobs=self.n_jobs or 1, verbose=-1,
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                num_leaves=self.num_leaves,
+                min_child_samples=50,
+                subsample=0.8,
+                subsample_freq=1,
+                colsample_bytree=1.0,
+                random_state=int(self.seed) + k,
+                deterministic=True,
+                force_col_wise=True,
+                n_jobs=self.n_jobs or 1,
+                verbose=-1,
             )
             kwargs = {}
             if val is not None:
-                kwargs = {"eval_set": [(val[0], np.ascontiguousarray(val[1][:, k]))],
-                          "callbacks": [lgb.early_stopping(30, verbose=False)]}
+                kwargs = {
+                    "eval_set": [(val[0], np.ascontiguousarray(val[1][:, k]))],
+                    "callbacks": [lgb.early_stopping(30, verbose=False)],
+                }
             with warnings.catch_warnings():
                 # eval_set -> eval_X/eval_y rename in recent LightGBM; eval_set works in all 4.x.
                 warnings.simplefilter("ignore", category=FutureWarning)
@@ -463,8 +500,7 @@ class PixelLightGBM(_PixelRegressor):
                 self.models_.append(model.fit(features, np.ascontiguousarray(targets[:, k]), **kwargs))
 
     def details(self) -> dict:
-        return {**super().details(),
-                "trees_per_step": [int(m.best_iteration_ or m.n_estimators) for m in self.models_]}
+        return {**super().details(), "trees_per_step": [int(m.best_iteration_ or m.n_estimators) for m in self.models_]}
 
     def intrinsic_importance(self) -> dict:
         from insar_raster.evaluate.importance import shares
@@ -479,7 +515,7 @@ class PixelLightGBM(_PixelRegressor):
         ``window - 1`` is the last epoch's level. The two day-of-year features are
         not lags and are left out.
         """
-        gains = [m.booster_.feature_importance(importance_type="gain")[:self.window] for m in self.models_]
+        gains = [m.booster_.feature_importance(importance_type="gain")[: self.window] for m in self.models_]
         return np.asarray(gains, dtype=np.float64)
 
 
@@ -488,9 +524,14 @@ BASELINES = {
     "trend": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=False),
     "trend_seasonal": lambda window, steps, **kw: PixelTrend(window, steps, seasonal=True),
     "history_fit": lambda window, steps, history_epochs=TrainConfig.history_epochs, **kw: HistoryFit(
-        window, steps, history_epochs),
-    "lasso": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLasso(window, steps, max_rows, seed),
-    "lightgbm": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLightGBM(window, steps, max_rows, seed),
+        window, steps, history_epochs
+    ),
+    "lasso": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLasso(
+        window, steps, max_rows, seed
+    ),
+    "lightgbm": lambda window, steps, seed=0, max_rows=EvaluateConfig.max_rows, **kw: PixelLightGBM(
+        window, steps, max_rows, seed
+    ),
 }
 
 

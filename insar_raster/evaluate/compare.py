@@ -9,6 +9,7 @@ the models are scored on identical cells. The models are estimators of the proto
 :mod:`insar_raster.forecast.estimator`, made by name from
 :mod:`insar_raster.evaluate.registry`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,7 +25,14 @@ from insar_raster.evaluate.baselines import cube_values
 from insar_raster.evaluate.config import EvaluateConfig
 from insar_raster.evaluate.importance import permutation_importance
 from insar_raster.evaluate.metrics import add_skill, score_by_step
-from insar_raster.evaluate.registry import DEEP_MODELS, DEFAULT_MODELS, MODELS, PERMUTATION_MODELS, make_model, parse_models
+from insar_raster.evaluate.registry import (
+    DEEP_MODELS,
+    DEFAULT_MODELS,
+    MODELS,
+    PERMUTATION_MODELS,
+    make_model,
+    parse_models,
+)
 from insar_raster.evaluate.truth import align_truth
 from insar_raster.forecast.windows import chronological_split
 
@@ -38,16 +46,29 @@ def _iso_dates(times) -> list[str]:
 def _check_pretrained(name: str, model, split) -> None:
     """Refuse a pretrained model that does not fit this evaluation (InputError)."""
     if name not in DEEP_MODELS:
-        raise InputError(None, f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})", param="pretrained")
+        raise InputError(
+            None, f"pretrained model name {name!r} is not a deep model ({', '.join(DEEP_MODELS)})", param="pretrained"
+        )
     if (model.window, model.steps) != (split.window, split.steps):
-        raise InputError(None, f"model has window {model.window} and steps {model.steps}; this evaluation "
-                         f"uses window {split.window} and steps {split.steps}",
-                         f"pass window={model.window} steps={model.steps}", param="pretrained")
+        raise InputError(
+            None,
+            f"model has window {model.window} and steps {model.steps}; this evaluation "
+            f"uses window {split.window} and steps {split.steps}",
+            f"pass window={model.window} steps={model.steps}",
+            param="pretrained",
+        )
     trained = (model.metadata or {}).get("split", {})
-    if trained.get("val_end") is None or int(trained["val_end"]) > split.val_end or \
-            int(trained.get("n_times", split.n_times)) != split.n_times:
-        raise InputError(None, "the model's training/validation epochs overlap this evaluation's test epochs "
-                         "(or its split is unknown)", "train it on the same cube with the same split fractions", param="pretrained")
+    if (
+        trained.get("val_end") is None
+        or int(trained["val_end"]) > split.val_end
+        or int(trained.get("n_times", split.n_times)) != split.n_times
+    ):
+        raise InputError(
+            None,
+            "the model's training/validation epochs overlap this evaluation's test epochs (or its split is unknown)",
+            "train it on the same cube with the same split fractions",
+            param="pretrained",
+        )
 
 
 def _quiet_affine(func):
@@ -56,6 +77,7 @@ def _quiet_affine(func):
     rioxarray composes Affines with ``*`` (affine>=2.4 flags it) each time a model reads
     the cube's transform; there is nothing for the user to act on.
     """
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         with warnings.catch_warnings():
@@ -157,9 +179,18 @@ def evaluate_cube(
     """
     from insar_raster.io.cube import CUBE_VARIABLE
 
-    config = EvaluateConfig(window=window, steps=steps, seed=seed, epochs=epochs, val_fraction=val_fraction,
-                            test_fraction=test_fraction, device=device, max_rows=max_rows,
-                            permutation_repeats=permutation_repeats, interval=interval)
+    config = EvaluateConfig(
+        window=window,
+        steps=steps,
+        seed=seed,
+        epochs=epochs,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        device=device,
+        max_rows=max_rows,
+        permutation_repeats=permutation_repeats,
+        interval=interval,
+    )
     if interval is not None and not 50 <= float(interval) <= 99:
         raise InputError(None, f"must be between 50 and 99 (percent), got {interval:g}", param="interval")
     names = parse_models(models)
@@ -176,15 +207,21 @@ def evaluate_cube(
         from insar_raster.evaluate.points import holdout_blocks
 
         if pretrained:
-            raise InputError(None, "a pretrained model has been trained on every cell; a spatial hold-out needs "
-                                   "the models trained in this evaluation")
+            raise InputError(
+                None,
+                "a pretrained model has been trained on every cell; a spatial hold-out needs "
+                "the models trained in this evaluation",
+            )
         try:
             holdout = holdout_blocks((cube.sizes["y"], cube.sizes["x"]), holdout_block)
         except ValueError as exc:
             raise InputError(None, f"spatial hold-out: {exc}") from None
         fit_cube = cube.where(~xr.DataArray(holdout, dims=("y", "x")))
-        log.info("evaluate: %d cells in held-out blocks of %d cells are no training target", int(holdout.sum()),
-                 int(holdout_block))
+        log.info(
+            "evaluate: %d cells in held-out blocks of %d cells are no training target",
+            int(holdout.sum()),
+            int(holdout_block),
+        )
     values = cube_values(cube)
     if not np.isfinite(values).any():
         raise InputError(None, "cube is entirely masked (NaN)")
@@ -221,8 +258,14 @@ def evaluate_cube(
         t2 = time.perf_counter()
         fitted[name] = model
         entry = MODELS[name]
-        info[name] = {"kind": entry.kind, "description": entry.description, "multi_step": entry.multi_step,
-                      "fit_seconds": round(t1 - t0, 3), "predict_seconds": round(t2 - t1, 3), "details": details}
+        info[name] = {
+            "kind": entry.kind,
+            "description": entry.description,
+            "multi_step": entry.multi_step,
+            "fit_seconds": round(t1 - t0, 3),
+            "predict_seconds": round(t2 - t1, 3),
+            "details": details,
+        }
 
     # One mask for all: cells where the observation and every forecast are finite.
     common = np.isfinite(observed)
@@ -254,8 +297,11 @@ def evaluate_cube(
             if getattr(model, "has_intervals", False):
                 lower, upper = model.interval_bounds(cube, split.test, predictions[name], interval)
                 cover, width = coverage_and_width(lower, upper, observed)
-                info[name]["interval"] = {"level_percent": float(interval), "coverage_percent": cover.tolist(),
-                                          "mean_width_mm": width.tolist()}
+                info[name]["interval"] = {
+                    "level_percent": float(interval),
+                    "coverage_percent": cover.tolist(),
+                    "mean_width_mm": width.tolist(),
+                }
     for against in ("observed", "truth") if truth_values is not None else ("observed",):
         ref = info["persistence"][against]
         for name in names:
@@ -272,27 +318,43 @@ def evaluate_cube(
             if name in permutation_models:
                 log.info("evaluate: permutation test for %s", name)
                 bar.stage(f"permutation test {name}")
-                permutation[name] = permutation_importance(fitted[name], cube, split.test, window, steps,
-                                                           permutation_repeats, common)
+                permutation[name] = permutation_importance(
+                    fitted[name], cube, split.test, window, steps, permutation_repeats, common
+                )
     bar.__exit__(None, None, None)
     importance["permutation"] = permutation
 
     ranking = sorted(names, key=lambda n: info[n]["observed"]["overall"]["rmse"])
     test_dates = [_iso_dates(times[row]) for row in test_targets]
     results = {
-        "cube": {"shape": [int(v) for v in cube[CUBE_VARIABLE].shape], "first_date": _iso_dates(times[:1])[0],
-                 "last_date": _iso_dates(times[-1:])[0], "source": str(cube.attrs.get("source", "")),
-                 "resolution_m": _resolution(cube)},
-        "window": int(window), "steps": int(steps), "seed": int(seed),
+        "cube": {
+            "shape": [int(v) for v in cube[CUBE_VARIABLE].shape],
+            "first_date": _iso_dates(times[:1])[0],
+            "last_date": _iso_dates(times[-1:])[0],
+            "source": str(cube.attrs.get("source", "")),
+            "resolution_m": _resolution(cube),
+        },
+        "window": int(window),
+        "steps": int(steps),
+        "seed": int(seed),
         "seeds": {name: int(pretrained[name].config_.seed) if name in pretrained else int(seed) for name in names},
-        "split": {"n_times": int(n_times), "train_end": int(split.train_end), "val_end": int(split.val_end),
-                  "val_fraction": val_fraction, "test_fraction": test_fraction,
-                  "train_samples": int(len(split.train)), "val_samples": int(len(split.val)),
-                  "test_samples": int(len(split.test)), "test_starts": split.test.tolist()},
+        "split": {
+            "n_times": int(n_times),
+            "train_end": int(split.train_end),
+            "val_end": int(split.val_end),
+            "val_fraction": val_fraction,
+            "test_fraction": test_fraction,
+            "train_samples": int(len(split.train)),
+            "val_samples": int(len(split.val)),
+            "test_samples": int(len(split.test)),
+            "test_starts": split.test.tolist(),
+        },
         "test_dates": test_dates,
         "test_target_dates": sorted(set(d for row in test_dates for d in row)),
-        "evaluation_cells": {"observed": int(common.sum()),
-                             "truth": int(truth_common.sum()) if truth_common is not None else None},
+        "evaluation_cells": {
+            "observed": int(common.sum()),
+            "truth": int(truth_common.sum()) if truth_common is not None else None,
+        },
         "has_truth": truth_values is not None,
         "models": info,
         "ranking": ranking,
@@ -303,9 +365,12 @@ def evaluate_cube(
 
         held = np.broadcast_to(holdout, common.shape)
         results["holdout"] = {
-            "block_cells": int(holdout_block), "cells": int(holdout.sum()),
-            "cell_rmse": {name: {"held_out": rmse(pred, observed, common & held),
-                                 "seen": rmse(pred, observed, common & ~held)} for name, pred in predictions.items()},
+            "block_cells": int(holdout_block),
+            "cells": int(holdout.sum()),
+            "cell_rmse": {
+                name: {"held_out": rmse(pred, observed, common & held), "seen": rmse(pred, observed, common & ~held)}
+                for name, pred in predictions.items()
+            },
         }
     point_arrays = None
     if points is not None:
@@ -322,15 +387,32 @@ def evaluate_cube(
         from insar_raster.forecast.config import TrainConfig
 
         history = int((train_options or {}).get("history_epochs", TrainConfig.history_epochs))
-        results["points"], point_arrays = evaluate_points(points_on_cube(points, cube), times_in_days(cube), values,
-                                                          split, predictions, base, base_val, holdout, history)
-    arrays = {"predictions": predictions, "observed": observed, "truth": truth_targets if truth_values is not None else None,
-              "common": common, "reference": reference, "points": point_arrays}
+        results["points"], point_arrays = evaluate_points(
+            points_on_cube(points, cube),
+            times_in_days(cube),
+            values,
+            split,
+            predictions,
+            base,
+            base_val,
+            holdout,
+            history,
+        )
+    arrays = {
+        "predictions": predictions,
+        "observed": observed,
+        "truth": truth_targets if truth_values is not None else None,
+        "common": common,
+        "reference": reference,
+        "points": point_arrays,
+    }
     # How sure the ranking is: intervals over the test dates (evaluate/uncertainty.py).
     from insar_raster.evaluate.uncertainty import score_uncertainty
 
-    results["uncertainty"] = {against: score_uncertainty({**results, "_arrays": arrays}, against)
-                              for against in (("observed", "truth") if truth_values is not None else ("observed",))}
+    results["uncertainty"] = {
+        against: score_uncertainty({**results, "_arrays": arrays}, against)
+        for against in (("observed", "truth") if truth_values is not None else ("observed",))
+    }
     if keep_arrays:
         arrays["x"], arrays["y"] = cube["x"].values, cube["y"].values  # map axes of the figures
         results["cube"]["crs"] = _crs_name(cube)

@@ -5,6 +5,7 @@ The window, horizon, seed, device and split fractions are the fields of
 model trained with the defaults is evaluated with the same samples. ``insar-raster
 evaluate`` generates its options from these fields (:mod:`insar_raster.cli.options`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,12 +47,16 @@ class EvaluateConfig:
     window: int = _train_field("window")
     steps: int = _train_field("steps")
     seed: int = option(TrainConfig.seed, "seed of every model")
-    epochs: int | None = option(None, "maximum training epochs of the deep models (default: their default)",
-                                show_default=False)
+    epochs: int | None = option(
+        None, "maximum training epochs of the deep models (default: their default)", show_default=False
+    )
     val_fraction: float = _train_field("val_fraction")
     test_fraction: float = _train_field("test_fraction")
     device: str = option(TrainConfig.device, "deep models: auto, cpu or cuda", choices=DEVICES)
     max_rows: int = option(100_000, "training rows (sample x pixel) for LASSO and LightGBM")
     permutation_repeats: int = option(2, "donor windows per lag in the permutation test; 0 skips it")
-    interval: float | None = option(80.0, "level (percent, 50-99) of the calibrated forecast intervals whose "
-                                          "coverage and width are reported", metavar="PERCENT")
+    interval: float | None = option(
+        80.0,
+        "level (percent, 50-99) of the calibrated forecast intervals whose coverage and width are reported",
+        metavar="PERCENT",
+    )

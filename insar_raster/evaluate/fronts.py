@@ -8,6 +8,7 @@ when the forecast was made and move during its horizon: only their neighbours' r
 past can tell that they will. Scores on these cells measure what a forecast learned
 from space.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,8 @@ def front_cells(truth: xr.Dataset | None, cube: xr.Dataset, split, part: str = "
         return None
     reach = truth[REACH_VARIABLE]
     if reach.shape != (cube.sizes["y"], cube.sizes["x"]) or not (
-            np.allclose(truth["x"].values, cube["x"].values) and np.allclose(truth["y"].values, cube["y"].values)):
+        np.allclose(truth["x"].values, cube["x"].values) and np.allclose(truth["y"].values, cube["y"].values)
+    ):
         return None
     origin = np.asarray(truth["time"].values[0], "datetime64[ns]")
     days = (np.asarray(cube["time"].values, "datetime64[ns]") - origin) / np.timedelta64(1, "D")

@@ -23,6 +23,7 @@ Two views, as in the paper and one step further:
   default deep models' history prior) see their true history, and the replaced epoch
   enters both their window and their history fit.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,9 @@ def donor_offsets(starts: np.ndarray, window: int, steps: int, repeats: int) -> 
     return [r * span for r in range(1, min(repeats, available) + 1)]
 
 
-def permutation_importance(model, cube: xr.Dataset, starts, window: int, steps: int,
-                           repeats: int = 2, valid=None, max_samples: int | None = 6) -> dict:
+def permutation_importance(
+    model, cube: xr.Dataset, starts, window: int, steps: int, repeats: int = 2, valid=None, max_samples: int | None = 6
+) -> dict:
     """Increase of RMSE when each input epoch (lag) is replaced by an earlier window's.
 
     Parameters
@@ -101,7 +103,7 @@ def permutation_importance(model, cube: xr.Dataset, starts, window: int, steps: 
         values = np.asarray(da.isel(time=slice(0, end)).values, dtype=np.float32).copy()
         sub[CUBE_VARIABLE] = (da.dims, values, da.attrs)
         array = sub[CUBE_VARIABLE].values  # the array the models read
-        observed.append(values[s + window:end].copy())
+        observed.append(values[s + window : end].copy())
         base_pred.append(model.predict_windows(sub, np.array([s]))[0])
         for lag in range(window):
             epoch = s + lag
@@ -116,11 +118,17 @@ def permutation_importance(model, cube: xr.Dataset, starts, window: int, steps: 
     if valid is not None:
         valid = np.asarray(valid)[chosen]
     base = rmse(np.stack(base_pred), observed, valid)
-    delta = np.array([
-        np.mean([rmse(np.stack([p[r] for p in perm_pred[lag]]), observed, valid) for r in range(len(offsets))]) - base
-        for lag in range(window)
-    ])
-    return {"base_rmse_mm": base, "delta_rmse_mm": delta.tolist(),
-            "share": shares(np.clip(delta, 0, None)).tolist(), "donor_offsets": offsets,
-            "samples": starts.tolist()}
-
+    delta = np.array(
+        [
+            np.mean([rmse(np.stack([p[r] for p in perm_pred[lag]]), observed, valid) for r in range(len(offsets))])
+            - base
+            for lag in range(window)
+        ]
+    )
+    return {
+        "base_rmse_mm": base,
+        "delta_rmse_mm": delta.tolist(),
+        "share": shares(np.clip(delta, 0, None)).tolist(),
+        "donor_offsets": offsets,
+        "samples": starts.tolist(),
+    }

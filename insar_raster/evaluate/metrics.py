@@ -5,6 +5,7 @@ where a cell is masked, and score only the cells where both are finite (or where
 explicit ``valid`` mask says so). The arrays of an evaluation are usually
 ``(n_samples, steps, H, W)``: axis 1 is the forecast step.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,12 +77,17 @@ def score(predicted, observed, valid=None, reference=None) -> dict:
         ``rmse`` and ``mae`` (mm), ``r2``, ``n_cells`` and optionally ``r2_change``.
     """
     p, o = _pairs(predicted, observed, valid)
-    out = {"rmse": rmse(predicted, observed, valid), "mae": mae(predicted, observed, valid),
-           "r2": r2(predicted, observed, valid), "n_cells": int(p.size)}
+    out = {
+        "rmse": rmse(predicted, observed, valid),
+        "mae": mae(predicted, observed, valid),
+        "r2": r2(predicted, observed, valid),
+        "n_cells": int(p.size),
+    }
     if reference is not None:
         reference = np.broadcast_to(np.asarray(reference, dtype=np.float64), np.shape(observed))
-        out["r2_change"] = r2(np.asarray(predicted, np.float64) - reference,
-                              np.asarray(observed, np.float64) - reference, valid)
+        out["r2_change"] = r2(
+            np.asarray(predicted, np.float64) - reference, np.asarray(observed, np.float64) - reference, valid
+        )
     return out
 
 
@@ -102,8 +108,12 @@ def score_by_step(predicted, observed, valid=None, reference=None) -> dict:
     if reference is not None:
         reference = np.broadcast_to(np.asarray(reference), observed.shape)
     per_step = [
-        score(predicted[:, k], observed[:, k], None if valid is None else valid[:, k],
-              None if reference is None else reference[:, k])
+        score(
+            predicted[:, k],
+            observed[:, k],
+            None if valid is None else valid[:, k],
+            None if reference is None else reference[:, k],
+        )
         for k in range(observed.shape[1])
     ]
     return {"overall": score(predicted, observed, valid, reference), "per_step": per_step}

@@ -20,6 +20,7 @@ training target (neither of the grid models nor of the point forecast), and thei
 scores are reported apart, so skill that only comes from having seen the same MPs
 shows as a gap between the two.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,9 +43,9 @@ MP_MODELS = ("mp_persistence", "mp_history_fit", "point_forecast")
 DESCRIPTIONS = {
     "mp_persistence": "each MP's own last input value, repeated",
     "mp_history_fit": "the history prior's function (trend + acceleration + annual cycle, ridge) fitted to each "
-                      "MP's own series, extrapolated",
+    "MP's own series, extrapolated",
     "point_forecast": "each MP's own history fit + the grid forecast's change at the MP, weights learned on the "
-                      "validation samples",
+    "validation samples",
 }
 
 
@@ -73,9 +74,17 @@ def holdout_blocks(shape, block: int) -> np.ndarray:
     return rows[:, None] & cols[None, :]
 
 
-def evaluate_points(mps: dict, days: np.ndarray, grid_values: np.ndarray, split, predictions: dict,
-                    base: str | None = None, base_val_prediction: np.ndarray | None = None,
-                    holdout: np.ndarray | None = None, history: int = 150) -> tuple[dict, dict]:
+def evaluate_points(
+    mps: dict,
+    days: np.ndarray,
+    grid_values: np.ndarray,
+    split,
+    predictions: dict,
+    base: str | None = None,
+    base_val_prediction: np.ndarray | None = None,
+    holdout: np.ndarray | None = None,
+    history: int = 150,
+) -> tuple[dict, dict]:
     """Score every model at the MPs on the split's test samples.
 
     Parameters
@@ -137,8 +146,11 @@ def evaluate_points(mps: dict, days: np.ndarray, grid_values: np.ndarray, split,
     for name, pred in preds.items():
         kind = "mp" if name in MP_MODELS else "cell"
         description = DESCRIPTIONS.get(name, "grid forecast sampled at the MP (bilinear, else nearest cell)")
-        info[name] = {"kind": kind, "description": description,
-                      "observed": score_by_step(pred, observed, common, reference)}
+        info[name] = {
+            "kind": kind,
+            "description": description,
+            "observed": score_by_step(pred, observed, common, reference),
+        }
     for name in info:
         add_skill(info[name]["observed"], info["mp_persistence"]["observed"])
     results = {
@@ -152,10 +164,15 @@ def evaluate_points(mps: dict, days: np.ndarray, grid_values: np.ndarray, split,
     }
     if held is not None:
         results["holdout"] = {
-            "held_out_points": int(held.sum()), "seen_points": int((~held).sum()),
-            "rmse": {name: {"held_out": rmse(pred, observed, common & held[None, None]),
-                            "seen": rmse(pred, observed, common & ~held[None, None])}
-                     for name, pred in preds.items()},
+            "held_out_points": int(held.sum()),
+            "seen_points": int((~held).sum()),
+            "rmse": {
+                name: {
+                    "held_out": rmse(pred, observed, common & held[None, None]),
+                    "seen": rmse(pred, observed, common & ~held[None, None]),
+                }
+                for name, pred in preds.items()
+            },
         }
     return results, {"predictions": preds, "observed": observed, "common": common}
 
@@ -198,19 +215,29 @@ def points_report(results: dict) -> list[str]:
         "per-MP persistence at the MPs does not forecast the points themselves.",
         "",
         f"Best at the MPs: **{best_mp}** ({_fmt(mps[best_mp]['observed']['overall']['rmse'])} mm)"
-        + (f"; best on the cells: **{best_cell}** ({_fmt(cells[best_cell]['observed']['overall']['rmse'])} mm "
-           f"against the gridded observations)." if best_cell else "."),
+        + (
+            f"; best on the cells: **{best_cell}** ({_fmt(cells[best_cell]['observed']['overall']['rmse'])} mm "
+            f"against the gridded observations)."
+            if best_cell
+            else "."
+        ),
     ]
     if pts.get("point_model"):
         weights = pts["point_model"]["weights"]
-        lines += ["", f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
-                      f"its weights (per step, over {', '.join(pts['point_model']['members'])}), learned on the "
-                      f"validation samples: first step {weights[0]}, last step {weights[-1]}."]
+        lines += [
+            "",
+            f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
+            f"its weights (per step, over {', '.join(pts['point_model']['members'])}), learned on the "
+            f"validation samples: first step {weights[0]}, last step {weights[-1]}.",
+        ]
     if holdout:
-        lines += ["", f"Spatial hold-out: {holdout['held_out_points']} MPs lie in held-out blocks of cells that "
-                      "were never a training target (of the grid models or of the point forecast); "
-                      f"{holdout['seen_points']} lie elsewhere. A model much better on the seen MPs than on the "
-                      "held-out ones owes that skill to having seen those MPs."]
+        lines += [
+            "",
+            f"Spatial hold-out: {holdout['held_out_points']} MPs lie in held-out blocks of cells that "
+            "were never a training target (of the grid models or of the point forecast); "
+            f"{holdout['seen_points']} lie elsewhere. A model much better on the seen MPs than on the "
+            "held-out ones owes that skill to having seen those MPs.",
+        ]
     return lines
 
 
@@ -220,8 +247,10 @@ def points_table(results: dict) -> str:
     cells, mps = results["models"], pts["models"]
     holdout = pts.get("holdout")
     cell_holdout = (results.get("holdout") or {}).get("cell_rmse")
-    head = ("| model | cells: RMSE vs gridded observations (mm) | cells: skill vs persistence "
-            "| MPs: RMSE vs each MP's own observations (mm) | MPs: skill vs per-MP persistence |")
+    head = (
+        "| model | cells: RMSE vs gridded observations (mm) | cells: skill vs persistence "
+        "| MPs: RMSE vs each MP's own observations (mm) | MPs: skill vs per-MP persistence |"
+    )
     rule = "|---|---:|---:|---:|---:|"
     if holdout:
         head += " cells in held-out blocks: RMSE (mm) | MPs in held-out blocks: RMSE (mm) | MPs elsewhere: RMSE (mm) |"
@@ -232,11 +261,14 @@ def points_table(results: dict) -> str:
         cell = cells.get(name, {}).get("observed", {}).get("overall", {})
         mp = mps[name]["observed"]["overall"]
         label = name if name not in MP_MODELS else f"{name} (per MP)"
-        row = (f"| {label} | {_fmt(cell.get('rmse'))} | {_fmt(cell.get('skill'))} | {_fmt(mp['rmse'])} | "
-               f"{_fmt(mp.get('skill'))} |")
+        row = (
+            f"| {label} | {_fmt(cell.get('rmse'))} | {_fmt(cell.get('skill'))} | {_fmt(mp['rmse'])} | "
+            f"{_fmt(mp.get('skill'))} |"
+        )
         if holdout:
             held = (cell_holdout or {}).get(name, {}).get("held_out")
-            row += (f" {_fmt(held)} | {_fmt(holdout['rmse'][name]['held_out'])} | "
-                    f"{_fmt(holdout['rmse'][name]['seen'])} |")
+            row += (
+                f" {_fmt(held)} | {_fmt(holdout['rmse'][name]['held_out'])} | {_fmt(holdout['rmse'][name]['seen'])} |"
+            )
         rows.append(row)
     return "\n".join(rows)

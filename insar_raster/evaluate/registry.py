@@ -5,6 +5,7 @@ A model here is an unfitted estimator of the protocol in
 ``details``, ``intrinsic_importance``). To add one, write the estimator and add an
 entry to :data:`MODELS`; ``evaluate_cube`` and the report need nothing else.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ def _baseline(name: str) -> Callable:
         from insar_raster.forecast.config import TrainConfig
 
         history = int((train_options or {}).get("history_epochs", TrainConfig.history_epochs))
-        return make_baseline(name, config.window, config.steps, seed=config.seed, max_rows=config.max_rows,
-                             history_epochs=history)
+        return make_baseline(
+            name, config.window, config.steps, seed=config.seed, max_rows=config.max_rows, history_epochs=history
+        )
 
     return make
 
@@ -58,9 +60,16 @@ def _network(arch: str) -> Callable:
         options = dict(train_options or {})
         if config.epochs is not None:
             options["epochs"] = int(config.epochs)
-        train = TrainConfig(arch=arch, window=config.window, steps=config.steps, seed=config.seed,
-                            device=config.device, val_fraction=config.val_fraction,
-                            test_fraction=config.test_fraction, **options)
+        train = TrainConfig(
+            arch=arch,
+            window=config.window,
+            steps=config.steps,
+            seed=config.seed,
+            device=config.device,
+            val_fraction=config.val_fraction,
+            test_fraction=config.test_fraction,
+            **options,
+        )
         return Forecaster(train, progress=progress)
 
     return make
@@ -72,48 +81,88 @@ _ALL_AT_ONCE = "all steps at once"
 
 #: Every model, in report order: baselines first, the default deep model last.
 MODELS = {
-    "persistence": ModelEntry("baseline", "last observed (input) epoch, repeated",
-                              "the last epoch for every step", _baseline("persistence")),
-    "trend": ModelEntry("baseline", "per-pixel least-squares line through the window's epochs",
-                        _EXTRAPOLATION, _baseline("trend")),
+    "persistence": ModelEntry(
+        "baseline", "last observed (input) epoch, repeated", "the last epoch for every step", _baseline("persistence")
+    ),
+    "trend": ModelEntry(
+        "baseline", "per-pixel least-squares line through the window's epochs", _EXTRAPOLATION, _baseline("trend")
+    ),
     "trend_seasonal": ModelEntry(
-        "baseline", "per-pixel line + annual sinusoid (ridge on the seasonal terms) through the window's epochs",
-        _EXTRAPOLATION, _baseline("trend_seasonal")),
+        "baseline",
+        "per-pixel line + annual sinusoid (ridge on the seasonal terms) through the window's epochs",
+        _EXTRAPOLATION,
+        _baseline("trend_seasonal"),
+    ),
     "history_fit": ModelEntry(
-        "baseline", "per-pixel trend + acceleration + annual cycle (ridge; acceleration penalty chosen on "
-                    "validation) fitted to all past epochs up to the last input (at most 150): the default deep "
-                    "models' prior on its own", _EXTRAPOLATION, _baseline("history_fit")),
-    "lasso": ModelEntry("baseline", "LASSO on the pixel's last L values (raw mm), one model per step (direct)",
-                        _DIRECT, _baseline("lasso")),
+        "baseline",
+        "per-pixel trend + acceleration + annual cycle (ridge; acceleration penalty chosen on "
+        "validation) fitted to all past epochs up to the last input (at most 150): the default deep "
+        "models' prior on its own",
+        _EXTRAPOLATION,
+        _baseline("history_fit"),
+    ),
+    "lasso": ModelEntry(
+        "baseline",
+        "LASSO on the pixel's last L values (raw mm), one model per step (direct)",
+        _DIRECT,
+        _baseline("lasso"),
+    ),
     "lightgbm": ModelEntry(
-        "baseline", "LightGBM on the pixel's last L values (relative to the last) + level + day of year, predicts "
-                    "the change, one model per step (direct)", _DIRECT, _baseline("lightgbm")),
+        "baseline",
+        "LightGBM on the pixel's last L values (relative to the last) + level + day of year, predicts "
+        "the change, one model per step (direct)",
+        _DIRECT,
+        _baseline("lightgbm"),
+    ),
     "dlinear": ModelEntry(
-        "baseline", "DLinear: the pixel's long past (up to 150 epochs) split into a moving-average trend and a "
-                    "remainder, one linear layer per component (ridge, closed form), predicts the change",
-        _ALL_AT_ONCE, _sequence("dlinear")),
+        "baseline",
+        "DLinear: the pixel's long past (up to 150 epochs) split into a moving-average trend and a "
+        "remainder, one linear layer per component (ridge, closed form), predicts the change",
+        _ALL_AT_ONCE,
+        _sequence("dlinear"),
+    ),
     "tcn": ModelEntry(
-        "baseline", "causal TCN on the pixel's last 64 epochs (dilated causal convolutions, receptive field 61 "
-                    "epochs; change and time position as inputs), predicts the change", _ALL_AT_ONCE,
-        _sequence("tcn")),
-    "paper": ModelEntry("deep", "the paper's CNN-LSTM (3 conv blocks, LSTM over flattened maps, dense output)",
-                        _ALL_AT_ONCE, _network("paper")),
-    "cnn": ModelEntry("deep", "ablation: the default model without its recurrent core (CNN without LSTM)",
-                      _ALL_AT_ONCE, _network("cnn")),
+        "baseline",
+        "causal TCN on the pixel's last 64 epochs (dilated causal convolutions, receptive field 61 "
+        "epochs; change and time position as inputs), predicts the change",
+        _ALL_AT_ONCE,
+        _sequence("tcn"),
+    ),
+    "paper": ModelEntry(
+        "deep",
+        "the paper's CNN-LSTM (3 conv blocks, LSTM over flattened maps, dense output)",
+        _ALL_AT_ONCE,
+        _network("paper"),
+    ),
+    "cnn": ModelEntry(
+        "deep",
+        "ablation: the default model without its recurrent core (CNN without LSTM)",
+        _ALL_AT_ONCE,
+        _network("cnn"),
+    ),
     "tau": ModelEntry(
-        "deep", "SimVP/TAU-style: the default model's prior, filter, encoder and decoder with a temporal-attention "
-                "translator over the stacked epochs instead of the ConvLSTM", _ALL_AT_ONCE, _network("tau")),
+        "deep",
+        "SimVP/TAU-style: the default model's prior, filter, encoder and decoder with a temporal-attention "
+        "translator over the stacked epochs instead of the ConvLSTM",
+        _ALL_AT_ONCE,
+        _network("tau"),
+    ),
     "convlstm": ModelEntry(
-        "deep", "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then "
-                "a fully convolutional encoder, ConvLSTM and velocity decoder whose correction is kept only if it "
-                "beats that on validation", _ALL_AT_ONCE, _network("convlstm")),
+        "deep",
+        "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then "
+        "a fully convolutional encoder, ConvLSTM and velocity decoder whose correction is kept only if it "
+        "beats that on validation",
+        _ALL_AT_ONCE,
+        _network("convlstm"),
+    ),
 }
 
 ALL_MODELS = tuple(MODELS)
 DEFAULT_MODELS = ALL_MODELS
 #: The deep models, the default first.
-DEEP_MODELS = tuple(sorted((name for name, entry in MODELS.items() if entry.kind == "deep"),
-                           key=lambda name: name != "convlstm"))
+DEEP_MODELS = tuple(
+    sorted((name for name, entry in MODELS.items() if entry.kind == "deep"), key=lambda name: name != "convlstm")
+)
 #: Models that get the permutation test by default (persistence and the window fits
 #: use the last epochs by construction).
 PERMUTATION_MODELS = ("history_fit", "lasso", "lightgbm", "paper", "cnn", "convlstm")
@@ -124,8 +173,12 @@ def parse_models(text) -> list[str]:
     names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in ALL_MODELS]
     if unknown or not names:
-        raise InputError(None, f"unknown model(s) {', '.join(unknown) or '(none given)'}",
-                         f"choose from {', '.join(ALL_MODELS)}", param="models")
+        raise InputError(
+            None,
+            f"unknown model(s) {', '.join(unknown) or '(none given)'}",
+            f"choose from {', '.join(ALL_MODELS)}",
+            param="models",
+        )
     return list(dict.fromkeys(names))
 
 

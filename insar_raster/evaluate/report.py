@@ -4,6 +4,7 @@ The folder is written atomically: everything is built in a temporary folder besi
 the destination and renamed into place at the end, so a failed or interrupted run
 leaves no half-written report.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from insar_raster.io.atomic import atomic_path
-
 
 #: Decimals shown in report.md: mm to 0.01 mm (what a millimetre-level InSAR score can
 #: mean), dimensionless scores (R², skill) to 0.001.
@@ -38,8 +38,10 @@ def overall_table(results: dict, against: str = "observed") -> str:
     with_ci = bool(unc.get("rmse_ci"))
     level = f"{unc.get('level', 0.95):.0%}"
     head = "| model | RMSE (mm) |" + (f" RMSE {level} CI (mm) | Δ RMSE to best {level} CI (mm) |" if with_ci else "")
-    rows = [head + " MAE (mm) | R² | R² of change | skill vs persistence |",
-            "|---|---:|" + ("---:|---:|" if with_ci else "") + "---:|---:|---:|---:|"]
+    rows = [
+        head + " MAE (mm) | R² | R² of change | skill vs persistence |",
+        "|---|---:|" + ("---:|---:|" if with_ci else "") + "---:|---:|---:|---:|",
+    ]
     order = sorted(results["models"], key=lambda n: results["models"][n][against]["overall"]["rmse"])
     for name in order:
         s = results["models"][name][against]["overall"]
@@ -47,9 +49,12 @@ def overall_table(results: dict, against: str = "observed") -> str:
         if with_ci:
             diff = (unc.get("difference_to_best") or {}).get(name)
             row += f" {_interval(unc['rmse_ci'].get(name))} | " + (
-                f"+{_fmt(diff['difference'])} ({_interval(diff['ci'])}) |" if diff else "best |")
-        rows.append(row + f" {_fmt(s['mae'])} | {_fmt(s['r2'], RATIO_DIGITS)} | "
-                    f"{_fmt(s.get('r2_change'), RATIO_DIGITS)} | {_fmt(s.get('skill'), RATIO_DIGITS)} |")
+                f"+{_fmt(diff['difference'])} ({_interval(diff['ci'])}) |" if diff else "best |"
+            )
+        rows.append(
+            row + f" {_fmt(s['mae'])} | {_fmt(s['r2'], RATIO_DIGITS)} | "
+            f"{_fmt(s.get('r2_change'), RATIO_DIGITS)} | {_fmt(s.get('skill'), RATIO_DIGITS)} |"
+        )
     return "\n".join(rows)
 
 
@@ -79,14 +84,19 @@ def _deep_parts(name: str, info: dict) -> str:
     stage = details.get("prior_filter")
     parts = []
     if stage:
-        parts.append(f"Its learned spatial filter of the prior took the validation RMSE from "
-                     f"{_fmt(stage['val_rmse_prior_mm'])} to {_fmt(stage['val_rmse_filtered_mm'])} mm"
-                     + ("" if stage["kept"] else " and was not kept"))
+        parts.append(
+            f"Its learned spatial filter of the prior took the validation RMSE from "
+            f"{_fmt(stage['val_rmse_prior_mm'])} to {_fmt(stage['val_rmse_filtered_mm'])} mm"
+            + ("" if stage["kept"] else " and was not kept")
+        )
     best = details.get("best_epoch")
     if best is not None:
-        parts.append(f"its network was kept from training epoch {best}" if int(best) > 0 else
-                     "its network did not beat that on validation by the required margin, so the forecast is "
-                     "the (filtered) prior")
+        parts.append(
+            f"its network was kept from training epoch {best}"
+            if int(best) > 0
+            else "its network did not beat that on validation by the required margin, so the forecast is "
+            "the (filtered) prior"
+        )
     return ("; ".join(parts) + ".") if parts else ""
 
 
@@ -105,11 +115,15 @@ def _does_best_hold(results: dict, against: str, best: str) -> str:
         return f" Too few test dates ({unc['n_dates']}) for a confidence interval: no model is called best."
     level = f"{unc['level']:.0%}"
     if unc["best_holds"]:
-        return (f" The lead holds: the {level} interval of every other model's RMSE minus {best}'s, over "
-                f"{unc['n_dates']} test dates (block bootstrap), lies above 0.")
+        return (
+            f" The lead holds: the {level} interval of every other model's RMSE minus {best}'s, over "
+            f"{unc['n_dates']} test dates (block bootstrap), lies above 0."
+        )
     tied = ", ".join(unc["tied_with_best"])
-    return (f" It is not a clear best: the {level} interval of the RMSE difference to {tied} includes 0 over "
-            f"{unc['n_dates']} test dates (block bootstrap), so these cannot be ranked apart on this test period.")
+    return (
+        f" It is not a clear best: the {level} interval of the RMSE difference to {tied} includes 0 over "
+        f"{unc['n_dates']} test dates (block bootstrap), so these cannot be ranked apart on this test period."
+    )
 
 
 def _findings(results: dict) -> list[str]:
@@ -119,43 +133,62 @@ def _findings(results: dict) -> list[str]:
     rm = {n: m["observed"]["overall"]["rmse"] for n, m in models.items()}
     best = min(rm, key=rm.get)
     pers = rm["persistence"]
-    out.append(f"Lowest RMSE on the cells, against the gridded observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
-               f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm)." + _does_best_hold(results, "observed", best))
+    out.append(
+        f"Lowest RMSE on the cells, against the gridded observations: {_tied(rm, best)} ({_fmt(rm[best])} mm, "
+        f"{rm[best] / pers:.2f}× persistence's {_fmt(pers)} mm)." + _does_best_hold(results, "observed", best)
+    )
     beaten = [n for n in rm if n != "persistence" and rm[n] < pers]
     worse = [n for n in rm if n != "persistence" and rm[n] >= pers]
     if worse:
-        out.append(f"Not better than persistence: {', '.join(worse)}." if beaten else
-                   "No model beats persistence on these test epochs.")
+        out.append(
+            f"Not better than persistence: {', '.join(worse)}."
+            if beaten
+            else "No model beats persistence on these test epochs."
+        )
     if results.get("has_truth"):
         rt = {n: m["truth"]["overall"]["rmse"] for n, m in models.items()}
         bt = min(rt, key=rt.get)
-        out.append(f"Against the noise-free truth the lowest RMSE is {_tied(rt, bt)} ({_fmt(rt[bt])} mm vs "
-                   f"persistence {_fmt(rt['persistence'])} mm)." + _does_best_hold(results, "truth", bt)
-                   + " Observations carry noise that no forecast can predict, so RMSE against them has a "
-                   "floor the truth scores do not.")
+        out.append(
+            f"Against the noise-free truth the lowest RMSE is {_tied(rt, bt)} ({_fmt(rt[bt])} mm vs "
+            f"persistence {_fmt(rt['persistence'])} mm)."
+            + _does_best_hold(results, "truth", bt)
+            + " Observations carry noise that no forecast can predict, so RMSE against them has a "
+            "floor the truth scores do not."
+        )
     r2s = {n: m["observed"]["overall"]["r2"] for n, m in models.items()}
     if r2s["persistence"] > 0.9:
-        out.append(f"R² on cumulative displacement is high for every model (persistence alone: "
-                   f"{_fmt(r2s['persistence'], RATIO_DIGITS)}), as in the paper's 0.99: it mostly measures the spread "
-                   "of displacement between cells. The R² of the change since the last observed epoch "
-                   "separates the models (persistence forecasts no change, so it scores 0 or below there).")
+        out.append(
+            f"R² on cumulative displacement is high for every model (persistence alone: "
+            f"{_fmt(r2s['persistence'], RATIO_DIGITS)}), as in the paper's 0.99: it mostly measures the spread "
+            "of displacement between cells. The R² of the change since the last observed epoch "
+            "separates the models (persistence forecasts no change, so it scores 0 or below there)."
+        )
     if "convlstm" in models and "cnn" in models:
         a, b = rm["convlstm"], rm["cnn"]
-        verdict = ("the same forecast: neither network beat its filtered prior on validation" if a == b else
-                   "the recurrent core helps" if a < b else "the recurrent core does not help here")
+        verdict = (
+            "the same forecast: neither network beat its filtered prior on validation"
+            if a == b
+            else "the recurrent core helps"
+            if a < b
+            else "the recurrent core does not help here"
+        )
         text = f"Ablation, CNN without LSTM: cnn {_fmt(b)} mm vs convlstm {_fmt(a)} mm ({verdict})."
         nets = {n: (models[n].get("details") or {}).get("network_best_val_rmse_mm") for n in ("convlstm", "cnn")}
         if a == b and all(v is not None for v in nets.values()):
-            text += (f" Best validation RMSE their networks reached while training: convlstm "
-                     f"{_fmt(nets['convlstm'])} mm, cnn {_fmt(nets['cnn'])} mm.")
+            text += (
+                f" Best validation RMSE their networks reached while training: convlstm "
+                f"{_fmt(nets['convlstm'])} mm, cnn {_fmt(nets['cnn'])} mm."
+            )
         out.append(text)
     if "history_fit" in models:
         for name in ("convlstm", "cnn"):
             if name in models:
                 a, b = rm[name], rm["history_fit"]
-                out.append(f"{name} reads each pixel's past before the window through a per-pixel harmonic prior; "
-                           f"history_fit is that kind of fit alone on the same past: {name} {_fmt(a)} mm vs "
-                           f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}). " + _deep_parts(name, models[name]))
+                out.append(
+                    f"{name} reads each pixel's past before the window through a per-pixel harmonic prior; "
+                    f"history_fit is that kind of fit alone on the same past: {name} {_fmt(a)} mm vs "
+                    f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}). " + _deep_parts(name, models[name])
+                )
                 break
     if "paper" in models and "convlstm" in models:
         out.append(f"The paper's CNN-LSTM: {_fmt(rm['paper'])} mm vs the default convlstm {_fmt(rm['convlstm'])} mm.")
@@ -164,23 +197,29 @@ def _findings(results: dict) -> list[str]:
     if "lasso" in imp:
         share = np.asarray(imp["lasso"]["share"])[0]
         coef = np.asarray(imp["lasso"]["signed_coefficient"])[0]
-        out.append(f"LASSO (step 1): {share[-1]:.0%} of the total |coefficient| is on the most recent epoch "
-                   f"(coefficient {coef[-1]:+.2f}; persistence is +1 there and 0 elsewhere); the largest weight is "
-                   f"on {lag_label(int(np.argmax(share)), window)} (t = the most recent epoch).")
+        out.append(
+            f"LASSO (step 1): {share[-1]:.0%} of the total |coefficient| is on the most recent epoch "
+            f"(coefficient {coef[-1]:+.2f}; persistence is +1 there and 0 elsewhere); the largest weight is "
+            f"on {lag_label(int(np.argmax(share)), window)} (t = the most recent epoch)."
+        )
     if "lightgbm" in imp:
         share = np.asarray(imp["lightgbm"]["share"])[0]
-        out.append(f"LightGBM (step 1, gain): {share[-1]:.0%} on the most recent epoch's level, largest on "
-                   f"{lag_label(int(np.argmax(share)), window)}. It predicts the change from the last epoch, so "
-                   "persistence is its starting point, not something it must learn.")
+        out.append(
+            f"LightGBM (step 1, gain): {share[-1]:.0%} on the most recent epoch's level, largest on "
+            f"{lag_label(int(np.argmax(share)), window)}. It predicts the change from the last epoch, so "
+            "persistence is its starting point, not something it must learn."
+        )
     for name, p in imp.get("permutation", {}).items():
         share = np.asarray(p["share"], dtype=float)
         if np.all(~np.isfinite(share)):
             out.append(f"Permutation test, {name}: no lag matters (permuting any lag does not increase RMSE).")
             continue
         top = int(np.nanargmax(share))
-        out.append(f"Permutation test, {name}: permuting the most recent epoch raises RMSE by "
-                   f"{_fmt(p['delta_rmse_mm'][-1])} mm ({share[-1]:.0%} of the total increase); "
-                   f"the most important input epoch is {lag_label(top, window)}.")
+        out.append(
+            f"Permutation test, {name}: permuting the most recent epoch raises RMSE by "
+            f"{_fmt(p['delta_rmse_mm'][-1])} mm ({share[-1]:.0%} of the total increase); "
+            f"the most important input epoch is {lag_label(top, window)}."
+        )
     return out
 
 
@@ -190,12 +229,20 @@ def _front_and_interval_sections(results: dict) -> list[str]:
     lines = []
     fronts = {n: m["truth_front_cells"] for n, m in models.items() if m.get("truth_front_cells")}
     if fronts:
-        best = min((n for n in fronts if models[n]["kind"] == "baseline"),
-                   key=lambda n: fronts[n]["overall"]["rmse"], default=None)
-        lines += ["## Cells a front reaches during the horizon (against the truth)", "",
-                  "Cells that had not moved when the forecast was made and that a front moves during its "
-                  "horizon: only their neighbours' recent past tells that they will.", "",
-                  "| model | RMSE (mm) | / best baseline |", "|---|---:|---:|"]
+        best = min(
+            (n for n in fronts if models[n]["kind"] == "baseline"),
+            key=lambda n: fronts[n]["overall"]["rmse"],
+            default=None,
+        )
+        lines += [
+            "## Cells a front reaches during the horizon (against the truth)",
+            "",
+            "Cells that had not moved when the forecast was made and that a front moves during its "
+            "horizon: only their neighbours' recent past tells that they will.",
+            "",
+            "| model | RMSE (mm) | / best baseline |",
+            "|---|---:|---:|",
+        ]
         for name, score in fronts.items():
             ratio = score["overall"]["rmse"] / fronts[best]["overall"]["rmse"] if best else float("nan")
             lines.append(f"| {name} | {_fmt(score['overall']['rmse'])} | {ratio:.2f} |")
@@ -204,13 +251,20 @@ def _front_and_interval_sections(results: dict) -> list[str]:
     if cover:
         level = next(iter(cover.values()))["level_percent"]
         steps = len(next(iter(cover.values()))["coverage_percent"])
-        lines += [f"## Forecast intervals ({level:g} %, calibrated on validation)", "",
-                  "Share of test observations inside the interval and its mean width, per forecast step.", "",
-                  "| model | " + " | ".join(f"step {k + 1}" for k in range(steps)) + " |",
-                  "|---|" + "---:|" * steps]
+        lines += [
+            f"## Forecast intervals ({level:g} %, calibrated on validation)",
+            "",
+            "Share of test observations inside the interval and its mean width, per forecast step.",
+            "",
+            "| model | " + " | ".join(f"step {k + 1}" for k in range(steps)) + " |",
+            "|---|" + "---:|" * steps,
+        ]
         for name, c in cover.items():
-            lines.append(f"| {name} | " + " | ".join(f"{p:.1f} % / {w:.2f} mm" for p, w in
-                                                     zip(c["coverage_percent"], c["mean_width_mm"])) + " |")
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{p:.1f} % / {w:.2f} mm" for p, w in zip(c["coverage_percent"], c["mean_width_mm"]))
+                + " |"
+            )
         lines.append("")
     return lines
 
@@ -225,7 +279,8 @@ def markdown(results: dict) -> str:
         f"Cube: {cube['shape'][1]}×{cube['shape'][2]} cells"
         + (f" of {cube['resolution_m']:g} m" if cube.get("resolution_m") else "")
         + f", {cube['shape'][0]} epochs ({cube['first_date']} to {cube['last_date']})"
-        + (f", source `{cube['source']}`" if cube.get("source") else "") + ".",
+        + (f", source `{cube['source']}`" if cube.get("source") else "")
+        + ".",
         f"Window L = {results['window']} input epochs, horizon H = {results['steps']} epochs. "
         f"Chronological split: {split['train_samples']} training, {split['val_samples']} validation and "
         f"{split['test_samples']} test samples (training targets before epoch {split['train_end']}, "
@@ -240,11 +295,14 @@ def markdown(results: dict) -> str:
     ]
     unc = (results.get("uncertainty") or {}).get("observed") or {}
     if unc.get("rmse_ci"):
-        lines += [f"Intervals: {unc['level']:.0%} confidence, moving-block bootstrap ({unc['resamples']} "
-                  f"resamples, blocks of {unc['block']}) over the {unc['n_dates']} test target dates: errors of one "
-                  "date share its atmosphere and neighbouring dates share inputs, so dates, not cells, are the "
-                  "units that vary independently. Δ RMSE to best is paired (the same resampled dates for both "
-                  "models); a model is only called best when every other model's interval lies above 0.", ""]
+        lines += [
+            f"Intervals: {unc['level']:.0%} confidence, moving-block bootstrap ({unc['resamples']} "
+            f"resamples, blocks of {unc['block']}) over the {unc['n_dates']} test target dates: errors of one "
+            "date share its atmosphere and neighbouring dates share inputs, so dates, not cells, are the "
+            "units that vary independently. Δ RMSE to best is paired (the same resampled dates for both "
+            "models); a model is only called best when every other model's interval lies above 0.",
+            "",
+        ]
     if results.get("points"):
         from insar_raster.evaluate.points import points_report
 
@@ -254,23 +312,41 @@ def markdown(results: dict) -> str:
     if results.get("has_truth"):
         lines += ["## Scores against the noise-free truth", "", overall_table(results, "truth"), ""]
     lines += _front_and_interval_sections(results)
-    lines += ["## RMSE per forecast step (mm, on the cells, against the gridded observations)", "", per_step_table(results), "",
-              "![RMSE per step](rmse_per_step.png)", "", "## What the numbers say", ""]
+    lines += [
+        "## RMSE per forecast step (mm, on the cells, against the gridded observations)",
+        "",
+        per_step_table(results),
+        "",
+        "![RMSE per step](rmse_per_step.png)",
+        "",
+        "## What the numbers say",
+        "",
+    ]
     lines += [f"- {text}" for text in _findings(results)]
     if results.get("resolution_study"):
-        lines += ["", "## Across grid sizes (as in the paper)", "",
-                  "| grid | cell (m) | " + " | ".join(results["resolution_study"][0]["rmse"]) + " |",
-                  "|---|---:|" + "---:|" * len(results["resolution_study"][0]["rmse"])]
+        lines += [
+            "",
+            "## Across grid sizes (as in the paper)",
+            "",
+            "| grid | cell (m) | " + " | ".join(results["resolution_study"][0]["rmse"]) + " |",
+            "|---|---:|" + "---:|" * len(results["resolution_study"][0]["rmse"]),
+        ]
         for row in results["resolution_study"]:
-            lines.append(f"| {row['size']} | {_fmt(row['resolution_m'], 1)} | "
-                         + " | ".join(_fmt(v) for v in row["rmse"].values()) + " |")
+            lines.append(
+                f"| {row['size']} | {_fmt(row['resolution_m'], 1)} | "
+                + " | ".join(_fmt(v) for v in row["rmse"].values())
+                + " |"
+            )
         lines += ["", "RMSE (mm) against the observations resampled to each grid."]
     lines += ["", "## Models", ""]
     for name, info in results["models"].items():
         details = ", ".join(f"{k} {v}" for k, v in info["details"].items() if k not in ("config", "prior_filter"))
-        lines.append(f"- **{name}** ({info['kind']}): {info['description']}; multi-step: {info['multi_step']}; "
-                     f"fit {info['fit_seconds']:.1f} s, predict {info['predict_seconds']:.1f} s"
-                     + (f"; {details}" if details else "") + ".")
+        lines.append(
+            f"- **{name}** ({info['kind']}): {info['description']}; multi-step: {info['multi_step']}; "
+            f"fit {info['fit_seconds']:.1f} s, predict {info['predict_seconds']:.1f} s"
+            + (f"; {details}" if details else "")
+            + "."
+        )
     lines += [
         "",
         "Information: persistence, trend, trend + seasonal, LASSO, LightGBM and the paper's CNN-LSTM see only each "
@@ -281,13 +357,24 @@ def markdown(results: dict) -> str:
         "sample, pixel) rows and tuned (LASSO's alpha, boosting rounds) on the validation samples; the ridge "
         "penalties of the harmonic fits are chosen on the validation samples too.",
         "",
-        "## Interpretability", "", "![lag importance](lag_importance.png)", "",
-        "## Maps and error distributions", "", "![maps](maps.png)", "",
+        "## Interpretability",
+        "",
+        "![lag importance](lag_importance.png)",
+        "",
+        "## Maps and error distributions",
+        "",
+        "![maps](maps.png)",
+        "",
         "Displacement in every map: red = negative (subsidence, motion away from the satellite), blue = "
         "positive, white = 0, the same as the QGIS styles of the GeoTIFFs. Errors (forecast minus "
-        "reference) in purple/orange.", "", "![errors](errors.png)", "",
-        "## Test target dates", "",
-        "Each test sample's target epochs (step 1 to H):", "",
+        "reference) in purple/orange.",
+        "",
+        "![errors](errors.png)",
+        "",
+        "## Test target dates",
+        "",
+        "Each test sample's target epochs (step 1 to H):",
+        "",
     ]
     for start, dates in zip(split["test_starts"], results["test_dates"]):
         lines.append(f"- sample {start}: {', '.join(dates)}")
@@ -297,10 +384,15 @@ def markdown(results: dict) -> str:
 def _holdout_lines(results: dict) -> list[str]:
     """The spatial hold-out's cell scores (when no points were scored)."""
     hold = results["holdout"]
-    lines = ["## Spatial hold-out (cells, against the gridded observations)", "",
-             f"{hold['cells']} cells in blocks of {hold['block_cells']} cells (one block in four) were masked in the "
-             "cube every model was fitted on: never a training target. RMSE (mm):", "",
-             "| model | held-out blocks | elsewhere |", "|---|---:|---:|"]
+    lines = [
+        "## Spatial hold-out (cells, against the gridded observations)",
+        "",
+        f"{hold['cells']} cells in blocks of {hold['block_cells']} cells (one block in four) were masked in the "
+        "cube every model was fitted on: never a training target. RMSE (mm):",
+        "",
+        "| model | held-out blocks | elsewhere |",
+        "|---|---:|---:|",
+    ]
     for name, row in hold["cell_rmse"].items():
         lines.append(f"| {name} | {_fmt(row['held_out'])} | {_fmt(row['seen'])} |")
     return lines + [""]
@@ -411,8 +503,12 @@ def figure_maps(results: dict, path: Path, sample: int = -1, step: int = 0) -> N
     references = [(observed, "observed")] + ([(truth, "noise-free truth")] if truth is not None else [])
     panels = [[(data, title, DISPLACEMENT_CMAP, dmax) for data, title in references]]
     for name in names:
-        panels.append([(forecasts[name], f"{name} forecast", DISPLACEMENT_CMAP, dmax),
-                       (errors[name], f"{name} − {target_name}", ERROR_CMAP, emax)])
+        panels.append(
+            [
+                (forecasts[name], f"{name} forecast", DISPLACEMENT_CMAP, dmax),
+                (errors[name], f"{name} − {target_name}", ERROR_CMAP, emax),
+            ]
+        )
     images = {}
     for row, row_panels in enumerate(panels):
         for col in range(2):
@@ -421,8 +517,9 @@ def figure_maps(results: dict, path: Path, sample: int = -1, step: int = 0) -> N
                 ax.axis("off")
                 continue
             data, title, cmap, limit = row_panels[col]
-            images[cmap] = ax.imshow(data, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest",
-                                     extent=extent, origin=origin)
+            images[cmap] = ax.imshow(
+                data, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest", extent=extent, origin=origin
+            )
             ax.set_title(title, fontsize=8)
             _map_axes(ax, results, first_col=col == 0, last_row=row == nrows - 1)
     fig.suptitle(f"Test target {date} (step {step + 1})", fontsize=10)
@@ -452,11 +549,11 @@ def figure_errors(results: dict, path: Path) -> None:
     observed = arrays["observed"][common]
     errors = [np.asarray(arrays["predictions"][n][common], dtype=np.float64) - observed for n in order]
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(order) + 1.4))
-    ax.boxplot(errors[::-1], vert=False, whis=(2.5, 97.5), showfliers=False, widths=0.6,
-               medianprops={"color": "black"})
+    ax.boxplot(errors[::-1], vert=False, whis=(2.5, 97.5), showfliers=False, widths=0.6, medianprops={"color": "black"})
     ax.set_yticks(np.arange(1, len(order) + 1))
-    ax.set_yticklabels([f"{n}  (RMSE {results['models'][n]['observed']['overall']['rmse']:.2f} mm)"
-                        for n in order[::-1]], fontsize=7)
+    ax.set_yticklabels(
+        [f"{n}  (RMSE {results['models'][n]['observed']['overall']['rmse']:.2f} mm)" for n in order[::-1]], fontsize=7
+    )
     limit = max(np.nanpercentile(np.abs(e), 97.5) for e in errors) * 1.05 or 1.0
     ax.set_xlim(-limit, limit)
     ax.axvline(0, color="grey", lw=0.8)
@@ -481,14 +578,15 @@ def figure_rmse_per_step(results: dict, path: Path) -> None:
     steps = np.arange(1, results["steps"] + 1)
     handles = []
     for name, info in results["models"].items():
-        line, = ax.plot(steps, [s["rmse"] for s in info["observed"]["per_step"]], marker="o", label=name)
+        (line,) = ax.plot(steps, [s["rmse"] for s in info["observed"]["per_step"]], marker="o", label=name)
         handles.append(line)
         if results.get("has_truth"):
-            ax.plot(steps, [s["rmse"] for s in info["truth"]["per_step"]], ls=":", marker=".",
-                    color=line.get_color())
+            ax.plot(steps, [s["rmse"] for s in info["truth"]["per_step"]], ls=":", marker=".", color=line.get_color())
     if results.get("has_truth"):
-        handles += [Line2D([], [], color="grey", marker="o", label="vs observed (solid)"),
-                    Line2D([], [], color="grey", ls=":", marker=".", label="vs noise-free truth (dotted)")]
+        handles += [
+            Line2D([], [], color="grey", marker="o", label="vs observed (solid)"),
+            Line2D([], [], color="grey", ls=":", marker=".", label="vs noise-free truth (dotted)"),
+        ]
     ax.set_xlabel("forecast step (epochs ahead)")
     ax.set_ylabel("RMSE (mm)")
     ax.set_xticks(steps)
@@ -525,7 +623,7 @@ def figure_lag_importance(results: dict, path: Path) -> None:
         ax.set_xticklabels(labels, fontsize=6, rotation=90)
         ax.set_title(title, fontsize=8)
         ax.set_ylabel(unit, fontsize=8)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     fig.suptitle("Which input epochs matter (red: most recent epoch)", fontsize=9)
     fig.tight_layout()

@@ -23,6 +23,7 @@ Training rows are random (training sample, valid pixel) pairs whose whole lookba
 targets are observed, at most ``max_rows``. Pixels with a gap in their lookback get no
 forecast (NaN), like LASSO and LightGBM.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,12 +70,14 @@ class _SequenceBaseline(WindowBaseline):
             last = s + w - 1
             pix = rng.choice(n_pix, size=min(per, n_pix), replace=False)
             lags = _lag_block(values2d[:, pix], last, lb).T  # (n, lb)
-            target = values2d[last + 1:last + 1 + h, pix].T  # (n, h)
+            target = values2d[last + 1 : last + 1 + h, pix].T  # (n, h)
             ok = np.isfinite(lags).all(axis=1) & np.isfinite(target).all(axis=1)
             ref = lags[ok, -1:]
             xs.append(lags[ok] - ref)
             ys.append(target[ok] - ref)
-            ts.append(np.repeat(self._positions(days, last, target_days=days[last + 1:last + 1 + h])[None], ok.sum(), 0))
+            ts.append(
+                np.repeat(self._positions(days, last, target_days=days[last + 1 : last + 1 + h])[None], ok.sum(), 0)
+            )
         x, y, t = np.concatenate(xs), np.concatenate(ys), np.concatenate(ts)
         if len(x) > n_rows:
             keep = rng.choice(len(x), n_rows, replace=False)
@@ -104,7 +107,10 @@ class _SequenceBaseline(WindowBaseline):
 
     def details(self) -> dict:
         """What a report shows about the fitted model (JSON-ready)."""
-        out = {"lookback_epochs": int(getattr(self, "lookback_", 0)), "train_rows": int(getattr(self, "n_train_rows_", 0))}
+        out = {
+            "lookback_epochs": int(getattr(self, "lookback_", 0)),
+            "train_rows": int(getattr(self, "n_train_rows_", 0)),
+        }
         if hasattr(self, "lookback_"):
             out["parameters"] = self.n_parameters
         return out
@@ -196,8 +202,19 @@ class CausalTCN(_SequenceBaseline):
     name = "tcn"
     val_rows = 4000
 
-    def __init__(self, window, steps, history=64, max_rows=100_000, seed=0, channels: int = 16,
-                 dilations=(1, 2, 4, 8), iterations: int = 400, batch_size: int = 256, lr: float = 2e-3):
+    def __init__(
+        self,
+        window,
+        steps,
+        history=64,
+        max_rows=100_000,
+        seed=0,
+        channels: int = 16,
+        dilations=(1, 2, 4, 8),
+        iterations: int = 400,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+    ):
         super().__init__(window, steps, history, max_rows, seed)
         self.channels = int(channels)
         self.dilations = tuple(dilations)
@@ -208,7 +225,9 @@ class CausalTCN(_SequenceBaseline):
     def _tensor(self, x, positions):
         import torch
 
-        return torch.from_numpy(np.stack([x / self.scale_, positions / max(1, self.lookback_)], axis=1).astype(np.float32))
+        return torch.from_numpy(
+            np.stack([x / self.scale_, positions / max(1, self.lookback_)], axis=1).astype(np.float32)
+        )
 
     def _fit_rows(self, train, val):
         import torch
@@ -268,7 +287,7 @@ class CausalTCN(_SequenceBaseline):
         try:
             with torch.inference_mode():
                 for i in range(0, len(x), 8192):
-                    out.append(self.network_(self._tensor(x[i:i + 8192], positions[i:i + 8192])).numpy())
+                    out.append(self.network_(self._tensor(x[i : i + 8192], positions[i : i + 8192])).numpy())
         finally:
             torch.set_num_threads(threads)
         return np.concatenate(out) * np.float32(self.scale_)

@@ -1,4 +1,5 @@
 """The noise-free truth of a synthetic scene, on the evaluated cube's cells and dates."""
+
 from __future__ import annotations
 
 import warnings
@@ -33,19 +34,32 @@ def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     truth_dates = np.asarray(truth["time"].values, "datetime64[D]")
     missing = np.setdiff1d(cube_dates, truth_dates)
     if missing.size:
-        raise InputError(None, f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
-                         "use the truth written with the same scene", param="truth")
+        raise InputError(
+            None,
+            f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
+            "use the truth written with the same scene",
+            param="truth",
+        )
     da = truth[CUBE_VARIABLE].isel(time=[int(np.flatnonzero(truth_dates == d)[0]) for d in cube_dates])
-    same_grid = (da.shape[1:] == cube[CUBE_VARIABLE].shape[1:]
-                 and np.allclose(truth["x"].values, cube["x"].values)
-                 and np.allclose(truth["y"].values, cube["y"].values))
+    same_grid = (
+        da.shape[1:] == cube[CUBE_VARIABLE].shape[1:]
+        and np.allclose(truth["x"].values, cube["x"].values)
+        and np.allclose(truth["y"].values, cube["y"].values)
+    )
     if same_grid:
         return np.asarray(da.values, dtype=np.float32)
     crs_cube, crs_truth = cube.rio.crs, truth.rio.crs
-    if crs_cube is not None and crs_truth is not None and CRS.from_user_input(crs_cube) != CRS.from_user_input(crs_truth):
+    if (
+        crs_cube is not None
+        and crs_truth is not None
+        and CRS.from_user_input(crs_cube) != CRS.from_user_input(crs_truth)
+    ):
         raise InputError(None, "truth cube CRS differs from the cube's", param="truth")
-    warnings.warn(f"truth grid ({da.shape[1]}x{da.shape[2]}) differs from the cube grid "
-                  f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells", stacklevel=2)
+    warnings.warn(
+        f"truth grid ({da.shape[1]}x{da.shape[2]}) differs from the cube grid "
+        f"({cube.sizes['y']}x{cube.sizes['x']}); truth interpolated onto the cube's cells",
+        stacklevel=2,
+    )
     values = np.asarray(da.interp(x=cube["x"].values, y=cube["y"].values, method="linear").values, dtype=np.float32)
     if not np.isfinite(values).any():
         raise InputError(None, "truth cube does not overlap the cube", param="truth")

@@ -13,6 +13,7 @@ least ``level`` of the resamples' difference intervals (the interval of
 ``RMSE_other - RMSE_best`` lies above 0); otherwise the models whose interval includes
 0 are reported as tied with it.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,8 +54,9 @@ def block_length(n_dates: int) -> int:
     return max(1, int(round(n_dates ** (1 / 3))))
 
 
-def block_bootstrap(sse: dict, count, resamples: int = 2000, level: float = 0.95, seed: int = 0,
-                    block: int | None = None) -> dict:
+def block_bootstrap(
+    sse: dict, count, resamples: int = 2000, level: float = 0.95, seed: int = 0, block: int | None = None
+) -> dict:
     """Confidence intervals of each model's RMSE and of its difference to the best model.
 
     Parameters
@@ -92,13 +94,20 @@ def block_bootstrap(sse: dict, count, resamples: int = 2000, level: float = 0.95
     best = names[int(np.nanargmin(point))]
     out = {
         "method": "moving-block bootstrap over test target dates",
-        "n_dates": int(n_dates), "resamples": int(resamples), "level": float(level),
+        "n_dates": int(n_dates),
+        "resamples": int(resamples),
+        "level": float(level),
         "rmse": {n: float(v) for n, v in zip(names, point)},
         "best": best,
     }
     if n_dates < 3 or total == 0:
-        out.update(block=None, rmse_ci=None, difference_to_best=None, best_holds=False,
-                   tied_with_best=[n for n in names if n != best])
+        out.update(
+            block=None,
+            rmse_ci=None,
+            difference_to_best=None,
+            best_holds=False,
+            tied_with_best=[n for n in names if n != best],
+        )
         return out
     block = block or block_length(n_dates)
     rng = np.random.default_rng(seed)
@@ -120,16 +129,20 @@ def block_bootstrap(sse: dict, count, resamples: int = 2000, level: float = 0.95
     out.update(
         block=int(block),
         rmse_ci={n: [float(ci[0, i]), float(ci[1, i])] for i, n in enumerate(names)},
-        difference_to_best={n: {"difference": float(point[i] - point[b]),
-                                "ci": [float(diff_ci[0, i]), float(diff_ci[1, i])]}
-                            for i, n in enumerate(names) if i != b},
+        difference_to_best={
+            n: {"difference": float(point[i] - point[b]), "ci": [float(diff_ci[0, i]), float(diff_ci[1, i])]}
+            for i, n in enumerate(names)
+            if i != b
+        },
         best_holds=not tied,
         tied_with_best=tied,
     )
     return out
 
 
-def score_uncertainty(results: dict, against: str = "observed", resamples: int = 2000, level: float = 0.95) -> dict | None:
+def score_uncertainty(
+    results: dict, against: str = "observed", resamples: int = 2000, level: float = 0.95
+) -> dict | None:
     """:func:`block_bootstrap` of an evaluation's results (needs its ``_arrays``).
 
     Dates are the test target dates (``results["test_dates"]``); cells are the common

@@ -7,6 +7,7 @@ command line generates its options from them (:mod:`insar_raster.cli.options`): 
 field's ``metadata`` holds its help text (and ``choices``, ``metavar``,
 ``show_default``). Fields without ``help`` are API-only.
 """
+
 from __future__ import annotations
 
 import math
@@ -105,10 +106,14 @@ class TrainConfig:
         CPU threads for torch (default: the cores this process may use, at most 8).
     """
 
-    arch: str = option("convlstm", "convlstm: fully convolutional, any grid (default); paper: the reference CNN-LSTM "
-                       "(fixed input size); cnn: convlstm without its recurrent core (ablation); tau: "
-                       "SimVP/TAU-style temporal-attention translator instead of the ConvLSTM",
-                       choices=ARCHITECTURES, show_default=False)
+    arch: str = option(
+        "convlstm",
+        "convlstm: fully convolutional, any grid (default); paper: the reference CNN-LSTM "
+        "(fixed input size); cnn: convlstm without its recurrent core (ablation); tau: "
+        "SimVP/TAU-style temporal-attention translator instead of the ConvLSTM",
+        choices=ARCHITECTURES,
+        show_default=False,
+    )
     window: int = option(12, "past epochs per forecast, L")
     steps: int = option(6, "epochs forecast at once, H (the paper did 1)")
     epochs: int = option(15, "maximum training epochs")
@@ -123,23 +128,30 @@ class TrainConfig:
     patience: int = option(4, "early stopping patience, epochs")
     val_patches: int = option(96)
     min_improvement: float = option(0.01)
-    significance: float = option(2.0, "new weights must lower the validation loss by this many standard errors of "
-                                      "the per-date gains, besides 1%% overall (0 keeps any 1%% gain)", metavar="Z")
+    significance: float = option(
+        2.0,
+        "new weights must lower the validation loss by this many standard errors of "
+        "the per-date gains, besides 1%% overall (0 keeps any 1%% gain)",
+        metavar="Z",
+    )
     hidden: int = option(16)
     features: int = option(16)
-    paper_input_size: int = option(256, "fixed input size of the paper model, cells (clipped to the grid)",
-                                   metavar="CELLS")
+    paper_input_size: int = option(
+        256, "fixed input size of the paper model, cells (clipped to the grid)", metavar="CELLS"
+    )
     paper_lstm_hidden: int = option(128)
     tile_size: int = option(384)
     tile_overlap: int = option(32)
-    prior: str = option("auto", "per-pixel trend+seasonal history fit given to the network (auto: on except for "
-                                "paper)", choices=PRIORS)
+    prior: str = option(
+        "auto", "per-pixel trend+seasonal history fit given to the network (auto: on except for paper)", choices=PRIORS
+    )
     history_epochs: int = option(150)
     prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
     min_history_fraction: float = option(0.5)
-    threads: int | None = option(None, "CPU threads for torch (default: available cores, at most 8)",
-                                 show_default=False)
+    threads: int | None = option(
+        None, "CPU threads for torch (default: available cores, at most 8)", show_default=False
+    )
 
     @property
     def fit_history(self) -> int:
@@ -156,7 +168,9 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.arch not in ARCHITECTURES:
-            raise InputError(None, f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}", param="arch")
+            raise InputError(
+                None, f"unknown architecture {self.arch!r}", f"choose one of {', '.join(ARCHITECTURES)}", param="arch"
+            )
         for name in ("window", "steps", "epochs", "batch_size", "patch_size", "samples_per_epoch"):
             if int(getattr(self, name)) < 1:
                 raise InputError(None, f"must be at least 1, got {getattr(self, name)}", param=name)
@@ -169,5 +183,6 @@ class TrainConfig:
         if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
             raise InputError(None, f"must be >= 0, got {self.acceleration_ridge}", param="acceleration_ridge")
         if not 0.0 <= self.min_history_fraction <= 1.0:
-            raise InputError(None, f"must be between 0 and 1, got {self.min_history_fraction}",
-                             param="min_history_fraction")
+            raise InputError(
+                None, f"must be between 0 and 1, got {self.min_history_fraction}", param="min_history_fraction"
+            )

@@ -30,6 +30,7 @@ baseline in its own right (the evaluation compares against it).
 Targets are the changes from the last input epoch, divided by the same scale; the loss
 ignores target cells that are masked (masked MSE).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -299,8 +300,11 @@ def history_fit(values: np.ndarray, days: np.ndarray, ref_days: float, accelerat
     if partial.any():  # gaps: per-pixel normal equations
         wgt = valid[:, partial].astype(np.float64)
         yp = np.where(valid[:, partial], y[:, partial], 0.0)
-        lhs = (np.einsum("tp,ti,tj->pij", wgt, design, design) + penalty[None]
-               + wgt.sum(axis=0)[:, None, None] * per_epoch[None])
+        lhs = (
+            np.einsum("tp,ti,tj->pij", wgt, design, design)
+            + penalty[None]
+            + wgt.sum(axis=0)[:, None, None] * per_epoch[None]
+        )
         rhs = np.einsum("tp,ti,tp->pi", wgt, design, yp)
         coef[:, partial] = np.linalg.solve(lhs, rhs[..., None])[..., 0].T
     return coef.reshape(5, h, w)
@@ -312,8 +316,15 @@ def history_eval(coef: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndar
     return np.tensordot(design, coef, axes=(1, 0))
 
 
-def prepare_batch(histories, history_days, window: int, target_days: np.ndarray, norm: Normalisation,
-                  use_prior: bool, acceleration_ridge: float = 0.0):
+def prepare_batch(
+    histories,
+    history_days,
+    window: int,
+    target_days: np.ndarray,
+    norm: Normalisation,
+    use_prior: bool,
+    acceleration_ridge: float = 0.0,
+):
     """Network inputs for a batch of samples.
 
     Parameters

@@ -18,6 +18,7 @@ when it has one of its own (``intrinsic_importance()``: a JSON-ready dict, or No
 follows this protocol is evaluated like the others (register it in
 :mod:`insar_raster.evaluate.registry`).
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

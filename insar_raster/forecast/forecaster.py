@@ -7,6 +7,7 @@ reads one from a model file; :meth:`Forecaster.forecast` extends a cube by ``ste
 evaluation). Prediction runs by overlapping tiles (:mod:`.tiles`), so grids much larger
 than the training patches work with bounded memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,6 +19,7 @@ import xarray as xr
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     CubeReader,
     Normalisation,
@@ -26,7 +28,6 @@ from insar_raster.forecast.data import (
     prepare_batch,
     target_days,
 )
-from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
 from insar_raster.forecast.train import fit_network, resolve_device
@@ -87,8 +88,16 @@ class Forecaster:
         self.in_memory_bytes = in_memory_bytes
 
     @classmethod
-    def from_fitted(cls, model, config, normalisation: Normalisation, grid: dict, hparams: dict,
-                    history: list | None = None, metadata: dict | None = None) -> "Forecaster":
+    def from_fitted(
+        cls,
+        model,
+        config,
+        normalisation: Normalisation,
+        grid: dict,
+        hparams: dict,
+        history: list | None = None,
+        metadata: dict | None = None,
+    ) -> "Forecaster":
         """A fitted forecaster from its parts (a model file, or the trainer's result)."""
         self = cls(config)
         self._set_fitted(model, config, normalisation, grid, hparams, history, metadata)
@@ -141,8 +150,10 @@ class Forecaster:
     def __repr__(self) -> str:
         if "model_" not in self.__dict__:
             return f"Forecaster(config={self.config!r})"
-        return (f"Forecaster(arch={self.config_.arch!r}, window={self.window}, steps={self.steps}, "
-                f"grid={self.grid_['shape'][0]}x{self.grid_['shape'][1]})")
+        return (
+            f"Forecaster(arch={self.config_.arch!r}, window={self.window}, steps={self.steps}, "
+            f"grid={self.grid_['shape'][0]}x{self.grid_['shape'][1]})"
+        )
 
     @property
     def _settings(self):
@@ -175,16 +186,20 @@ class Forecaster:
         trained = [h for h in history if int(h.get("epoch", 1)) >= 1]
         best = min(history, key=lambda h: h["val_loss"]) if history else {}
         meta = self.metadata_
-        return {"epochs_trained": len(trained), "best_epoch": meta.get("best_epoch", best.get("epoch")),
-                "val_rmse_mm": meta.get("val_rmse_mm"),
-                "val_history_fit_rmse_mm": meta.get("val_history_fit_rmse_mm"),
-                "parameters": int(sum(p.numel() for p in self.model_.parameters())),
-                "prior_filter": meta.get("prior_filter"),
-                # The network's best validation score even when it was not kept, so that
-                # architectures can be compared (the ablation) when none beat the prior.
-                "network_best_val_rmse_mm": min((h["val_rmse_mm"] for h in trained
-                                                 if h.get("val_rmse_mm") is not None), default=None),
-                "config": asdict(self.config_)}
+        return {
+            "epochs_trained": len(trained),
+            "best_epoch": meta.get("best_epoch", best.get("epoch")),
+            "val_rmse_mm": meta.get("val_rmse_mm"),
+            "val_history_fit_rmse_mm": meta.get("val_history_fit_rmse_mm"),
+            "parameters": int(sum(p.numel() for p in self.model_.parameters())),
+            "prior_filter": meta.get("prior_filter"),
+            # The network's best validation score even when it was not kept, so that
+            # architectures can be compared (the ablation) when none beat the prior.
+            "network_best_val_rmse_mm": min(
+                (h["val_rmse_mm"] for h in trained if h.get("val_rmse_mm") is not None), default=None
+            ),
+            "config": asdict(self.config_),
+        }
 
     def intrinsic_importance(self) -> dict | None:
         """None: a network has no per-lag weights to read (the permutation test measures it)."""
@@ -210,29 +225,48 @@ class Forecaster:
         if mine.get("crs_wkt") and other["crs_wkt"]:
             same_crs = CRS.from_wkt(mine["crs_wkt"]) == CRS.from_wkt(other["crs_wkt"])
         same_res = np.allclose(mine["resolution"], other["resolution"], rtol=1e-6)
-        same_grid = same_crs and same_res and np.allclose(mine["transform"], other["transform"]) and mine["shape"] == other["shape"]
+        same_grid = (
+            same_crs
+            and same_res
+            and np.allclose(mine["transform"], other["transform"])
+            and mine["shape"] == other["shape"]
+        )
         if same_grid:
             return
-        what = (f"cube grid ({other['shape'][0]}x{other['shape'][1]} cells of "
-                f"{other['resolution'][0]:g} m) differs from the model's training grid "
-                f"({mine['shape'][0]}x{mine['shape'][1]} cells of {mine['resolution'][0]:g} m)")
+        what = (
+            f"cube grid ({other['shape'][0]}x{other['shape'][1]} cells of "
+            f"{other['resolution'][0]:g} m) differs from the model's training grid "
+            f"({mine['shape'][0]}x{mine['shape'][1]} cells of {mine['resolution'][0]:g} m)"
+        )
         if not self.fully_convolutional:
-            raise InputError(path, f"{what}; the {self.config_.arch!r} model only works on its training grid",
-                             "retrain on this cube, or use the fully convolutional default model")
+            raise InputError(
+                path,
+                f"{what}; the {self.config_.arch!r} model only works on its training grid",
+                "retrain on this cube, or use the fully convolutional default model",
+            )
         if not same_res:
-            raise InputError(path, f"{what}; a model only transfers between grids of the same resolution",
-                             "regrid the cube to the model's resolution or retrain")
+            raise InputError(
+                path,
+                f"{what}; a model only transfers between grids of the same resolution",
+                "regrid the cube to the model's resolution or retrain",
+            )
         if not same_crs:
-            warnings.warn("cube CRS differs from the model's training CRS; the resolution matches, "
-                          "so the fully convolutional model is applied anyway", stacklevel=2)
+            warnings.warn(
+                "cube CRS differs from the model's training CRS; the resolution matches, "
+                "so the fully convolutional model is applied anyway",
+                stacklevel=2,
+            )
 
     def _check_cube(self, cube: xr.Dataset, path=None) -> None:
         if CUBE_VARIABLE not in cube:
             raise InputError(path, f"no '{CUBE_VARIABLE}' variable in the cube")
         n = cube.sizes["time"]
         if n < self.window:
-            raise InputError(path, f"cube has {n} epochs, fewer than the model's window of {self.window}",
-                             "use a longer cube or a model trained with a shorter window")
+            raise InputError(
+                path,
+                f"cube has {n} epochs, fewer than the model's window of {self.window}",
+                "use a longer cube or a model trained with a shorter window",
+            )
         self.check_grid(cube, path)
 
     # -- prediction ---------------------------------------------------------
@@ -243,14 +277,16 @@ class Forecaster:
         overlap = int(self.config_.tile_overlap)
         return (fitted_tile(height, max_tile, overlap, 2), fitted_tile(width, max_tile, overlap, 2))
 
-    def _predict(self, reader: CubeReader, input_epochs: np.ndarray, target_days: np.ndarray,
-                 progress: bool = False) -> np.ndarray:
+    def _predict(
+        self, reader: CubeReader, input_epochs: np.ndarray, target_days: np.ndarray, progress: bool = False
+    ) -> np.ndarray:
         """Forecasts (n, steps, H, W) mm for inputs at ``input_epochs`` (n, window).
 
         Each sample's history (for the prior) is the ``history_epochs`` epochs up to its
         last input epoch; nothing after it is read.
         """
         import torch
+
         from insar_raster.progress import progress_bar
 
         norm = self.normalisation_
@@ -269,20 +305,28 @@ class Forecaster:
         batch = max(1, int(self.config_.batch_size))
         tiles = [(r, c) for r in rows for c in cols]
         with torch.inference_mode():
-            for y0, x0 in progress_bar(tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2):
+            for y0, x0 in progress_bar(
+                tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2
+            ):
                 y1, x1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
                 h, w = y1 - y0, x1 - x0
                 weights = blend_weights(h, w, overlap if len(tiles) > 1 else 0)
                 for i in range(0, n, batch):
                     hists, hist_days = [], []
-                    for last in input_epochs[i:i + batch, -1]:
+                    for last in input_epochs[i : i + batch, -1]:
                         first = max(0, int(last) + 1 - max(history, self.window))
                         hists.append(reader.read(first, int(last) + 1, y0, y1, x0, x1))
-                        hist_days.append(reader.days[first:int(last) + 1])
-                    x, leads, prior, level, ref = prepare_batch(hists, hist_days, self.window, target_days[i:i + batch],
-                                                                norm, self.config_.use_prior,
-                                                                self.config_.acceleration_ridge or 0.0)
-                    reference[i:i + batch, y0:y1, x0:x1] = ref
+                        hist_days.append(reader.days[first : int(last) + 1])
+                    x, leads, prior, level, ref = prepare_batch(
+                        hists,
+                        hist_days,
+                        self.window,
+                        target_days[i : i + batch],
+                        norm,
+                        self.config_.use_prior,
+                        self.config_.acceleration_ridge or 0.0,
+                    )
+                    reference[i : i + batch, y0:y1, x0:x1] = ref
                     if (h, w) != (tile_h, tile_w) and not self.fully_convolutional:
                         # Fixed-size model on a smaller grid: pad with masked cells.
                         pad = ((0, 0), (0, 0), (0, 0), (0, tile_h - h), (0, tile_w - w))
@@ -291,7 +335,7 @@ class Forecaster:
                         level = np.pad(level, pad[1:])
                     change = self.model_(*(torch.from_numpy(a).to(device) for a in (x, leads, prior, level)))
                     change = change.float().cpu().numpy()
-                    total[i:i + batch, :, y0:y1, x0:x1] += weights * change[..., :h, :w]
+                    total[i : i + batch, :, y0:y1, x0:x1] += weights * change[..., :h, :w]
                 weight_sum[y0:y1, x0:x1] += weights
         change_mm = total / weight_sum * np.float32(norm.scale_mm)
         # NaN exactly where the last observed epoch is masked.
@@ -335,11 +379,16 @@ class Forecaster:
         from insar_raster.forecast.intervals import NOISE_EPOCHS, noise_level
 
         _, height, width = reader.shape
-        return np.stack([noise_level(reader.read(max(0, int(t) + 1 - NOISE_EPOCHS), int(t) + 1, 0, height, 0, width))
-                         for t in np.asarray(last_epochs).reshape(-1)])
+        return np.stack(
+            [
+                noise_level(reader.read(max(0, int(t) + 1 - NOISE_EPOCHS), int(t) + 1, 0, height, 0, width))
+                for t in np.asarray(last_epochs).reshape(-1)
+            ]
+        )
 
-    def calibrate_intervals(self, cube: xr.Dataset, starts, progress: bool = False,
-                            in_memory_bytes: int | None = None) -> dict:
+    def calibrate_intervals(
+        self, cube: xr.Dataset, starts, progress: bool = False, in_memory_bytes: int | None = None
+    ) -> dict:
         """Split-conformal calibration of forecast intervals on the samples ``starts``.
 
         ``starts`` should be validation samples (never trained on as targets); at most
@@ -347,8 +396,7 @@ class Forecaster:
         spread, are forecast. Stores and returns ``metadata_["intervals"]``. A cube
         larger than ``in_memory_bytes`` is read block by block (see ``CubeReader``).
         """
-        from insar_raster.forecast.intervals import (CALIBRATION_SAMPLES, LEVELS, calibration_scores,
-                                                     conformal_quantiles)
+        from insar_raster.forecast.intervals import CALIBRATION_SAMPLES, LEVELS, calibration_scores, conformal_quantiles
 
         starts = np.asarray(starts, dtype=int).reshape(-1)
         if len(starts) == 0:
@@ -365,12 +413,16 @@ class Forecaster:
         scores = calibration_scores(forecast, observed, sigma)
         self.metadata_["intervals"] = {
             "method": "split conformal, |observed - forecast| / cell noise level, per horizon step",
-            "levels": list(LEVELS), "quantiles": conformal_quantiles(scores),
-            "calibration_samples": [int(s) for s in starts], "scores_per_step": int(len(scores)),
+            "levels": list(LEVELS),
+            "quantiles": conformal_quantiles(scores),
+            "calibration_samples": [int(s) for s in starts],
+            "scores_per_step": int(len(scores)),
         }
         return self.metadata_["intervals"]
 
-    def interval_bounds(self, cube: xr.Dataset, starts, forecast: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    def interval_bounds(
+        self, cube: xr.Dataset, starts, forecast: np.ndarray, level: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds (n, steps, H, W) mm around ``forecast`` of samples ``starts``.
 
         Raises
@@ -392,8 +444,9 @@ class Forecaster:
         half = q[None, :steps, None, None].astype(np.float32) * sigma[:, None]
         return forecast - half, forecast + half
 
-    def forecast(self, cube: xr.Dataset, steps: int | None = None, progress: bool = False,
-                 interval: float | None = None) -> xr.Dataset:
+    def forecast(
+        self, cube: xr.Dataset, steps: int | None = None, progress: bool = False, interval: float | None = None
+    ) -> xr.Dataset:
         """Forecast the ``steps`` epochs after the cube's last date.
 
         Future dates follow the cube's acquisition step (median gap between epochs).
@@ -421,8 +474,12 @@ class Forecaster:
 
         steps = self.steps if steps is None else int(steps)
         if not 1 <= steps <= self.steps:
-            raise InputError(None, f"this model forecasts 1 to {self.steps} epochs, got {steps}",
-                             f"train a model with steps={steps}", param="steps")
+            raise InputError(
+                None,
+                f"this model forecasts 1 to {self.steps} epochs, got {steps}",
+                f"train a model with steps={steps}",
+                param="steps",
+            )
         self._check_cube(cube)
         reader = CubeReader(cube)
         n_times = reader.shape[0]
@@ -432,12 +489,17 @@ class Forecaster:
         values = self._predict(reader, input_epochs, days, progress)[0, :steps]
         future = (np.round(days[0, :steps] * DAY_NS)).astype("int64").astype("datetime64[ns]")
         spec = GridSpec.from_cube(cube)
-        out = make_cube(values.astype(np.float32), future, spec, attrs={
-            "title": "InSAR displacement forecast",
-            "source": cube.attrs.get("source", ""),
-            "method": f"insar-raster forecast, {self.config_.arch} model, window {self.window}",
-            "forecast_reference_time": str(np.asarray(cube["time"].values[-1]).astype("datetime64[D]")),
-        })
+        out = make_cube(
+            values.astype(np.float32),
+            future,
+            spec,
+            attrs={
+                "title": "InSAR displacement forecast",
+                "source": cube.attrs.get("source", ""),
+                "method": f"insar-raster forecast, {self.config_.arch} model, window {self.window}",
+                "forecast_reference_time": str(np.asarray(cube["time"].values[-1]).astype("datetime64[D]")),
+            },
+        )
         # Keep the cube's exact coordinates (make_cube recomputes them from the transform).
         out = out.assign_coords(x=cube["x"].values, y=cube["y"].values)
         out[CUBE_VARIABLE].attrs["long_name"] = "displacement forecast, relative to the cube's first epoch"
@@ -446,8 +508,11 @@ class Forecaster:
             for name, bound in (("lower", lower), ("upper", upper)):
                 var = f"{CUBE_VARIABLE}_{name}"
                 out[var] = (("time", "y", "x"), bound[0].astype(np.float32))
-                out[var].attrs.update(units="mm", grid_mapping="spatial_ref",
-                                      long_name=f"displacement forecast, {name} bound of the {interval:g} % interval")
+                out[var].attrs.update(
+                    units="mm",
+                    grid_mapping="spatial_ref",
+                    long_name=f"displacement forecast, {name} bound of the {interval:g} % interval",
+                )
             out.attrs["interval_level_percent"] = float(interval)
         return out
 
@@ -475,8 +540,13 @@ class Forecaster:
         }
 
 
-def train_model(cube: xr.Dataset, config: TrainConfig | None = None, split: ChronoSplit | None = None,
-                progress: bool = True, in_memory_bytes: int | None = None) -> Forecaster:
+def train_model(
+    cube: xr.Dataset,
+    config: TrainConfig | None = None,
+    split: ChronoSplit | None = None,
+    progress: bool = True,
+    in_memory_bytes: int | None = None,
+) -> Forecaster:
     """Train a forecaster on a cube: ``Forecaster(config).fit(cube, split, ...)``.
 
     Parameters

@@ -13,6 +13,7 @@ validation period. Noisy cells get wider intervals, quiet ones narrower.
 The quantile is the ``ceil((n + 1) p) / n`` order statistic of the ``n`` calibration
 scores of a step (the finite-sample correction of split conformal prediction).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,9 @@ def conformal_quantiles(scores: np.ndarray, levels=LEVELS) -> list[list[float]]:
     return out
 
 
-def calibration_scores(forecast: np.ndarray, observed: np.ndarray, sigma: np.ndarray,
-                       rng: np.random.Generator | None = None) -> np.ndarray:
+def calibration_scores(
+    forecast: np.ndarray, observed: np.ndarray, sigma: np.ndarray, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Normalised scores (n_cells, steps) from forecasts and observations (n, steps, h, w)
     and noise levels (n, h, w); cells with any NaN are dropped, at most :data:`MAX_SCORES`."""
     score = np.abs(observed - forecast) / sigma[:, None]

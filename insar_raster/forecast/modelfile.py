@@ -12,6 +12,7 @@ The magic is checked before anything else, so a pickle (or any foreign file) is
 rejected without being unpickled; the weights themselves go through PyTorch's
 restricted ``weights_only`` unpickler, which only builds tensors and plain containers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,12 @@ def save_model(forecaster, path, overwrite: bool = False) -> Path:
     torch.save(state, weights)
     # The checksum catches damaged weights (bit rot, partial copies), which torch would
     # otherwise often load without complaint.
-    header = {"format": "insar-raster-model", "format_version": FORMAT_VERSION, **forecaster.header(),
-              "weights_sha256": hashlib.sha256(weights.getvalue()).hexdigest()}
+    header = {
+        "format": "insar-raster-model",
+        "format_version": FORMAT_VERSION,
+        **forecaster.header(),
+        "weights_sha256": hashlib.sha256(weights.getvalue()).hexdigest(),
+    }
     header_bytes = json.dumps(header, allow_nan=True).encode("utf-8")
     path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
@@ -72,8 +77,11 @@ def _read(path):
     with open(path, "rb") as f:
         magic = f.read(len(MAGIC))
         if magic != MAGIC:
-            raise InputError(path, "not an insar-raster model file (unknown header; it was not loaded)",
-                             "models are written by 'insar-raster train'; pickled objects are never loaded")
+            raise InputError(
+                path,
+                "not an insar-raster model file (unknown header; it was not loaded)",
+                "models are written by 'insar-raster train'; pickled objects are never loaded",
+            )
         raw_len = f.read(8)
         if len(raw_len) != 8:
             raise InputError(path, "corrupt model file (truncated header)")
@@ -91,8 +99,12 @@ def _read(path):
     if not isinstance(header, dict) or header.get("format") != "insar-raster-model":
         raise InputError(path, "corrupt model file (header is not an insar-raster model description)")
     if int(header.get("format_version", -1)) > FORMAT_VERSION:
-        raise InputError(path, f"model file format {header.get('format_version')} is newer than this "
-                         f"insar-raster understands ({FORMAT_VERSION})", "upgrade insar-raster")
+        raise InputError(
+            path,
+            f"model file format {header.get('format_version')} is newer than this "
+            f"insar-raster understands ({FORMAT_VERSION})",
+            "upgrade insar-raster",
+        )
     return header, payload
 
 
@@ -116,8 +128,8 @@ def read_model(path) -> tuple:
 
     import torch
 
-    from insar_raster.forecast.data import Normalisation
     from insar_raster.forecast.config import TrainConfig
+    from insar_raster.forecast.data import Normalisation
     from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
 
     header, payload = _read(path)
@@ -128,8 +140,12 @@ def read_model(path) -> tuple:
     if arch not in ARCHITECTURES:
         raise InputError(path, f"unknown architecture {arch!r} in model file", "written by a newer insar-raster?")
     if arch in FULLY_CONVOLUTIONAL and int(header.get("format_version", -1)) < 2:
-        raise InputError(path, f"{arch} model file format {header.get('format_version')} was written by an older "
-                         "insar-raster, before the prior filter", "retrain it with this version (insar-raster train)")
+        raise InputError(
+            path,
+            f"{arch} model file format {header.get('format_version')} was written by an older "
+            "insar-raster, before the prior filter",
+            "retrain it with this version (insar-raster train)",
+        )
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -149,7 +165,10 @@ def read_model(path) -> tuple:
         norm = Normalisation(**header["normalisation"])
         grid = header["grid"]
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise InputError(path, f"corrupt or incompatible model file ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise InputError(
+            path,
+            f"corrupt or incompatible model file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})",
+        ) from None
     model.eval()
     return model, config, norm, grid, hparams, header.get("history"), header.get("metadata")

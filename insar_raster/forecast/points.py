@@ -31,6 +31,7 @@ epochs that are scored. Both per-MP baselines are members, so on the epochs it l
 from the combination is at least as good as either; whether it is on later epochs is
 what ``evaluate`` measures (``evaluate --points``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,11 +55,18 @@ SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
 #: the last :data:`RECENT_EPOCHS` epochs, a denoised last value):
 #: the last value (per-MP persistence), the history fit (per-MP history fit), ``recent``
 #: held, ``recent`` + the history fit's change, ``recent`` + the grid forecast's change.
-MEMBERS = ("mp_persistence", "mp_history_fit", "recent_level", "recent_level_plus_history_change",
-           "recent_level_plus_grid_change", "recent_level_plus_grid_trend_and_own_annual_change")
+MEMBERS = (
+    "mp_persistence",
+    "mp_history_fit",
+    "recent_level",
+    "recent_level_plus_history_change",
+    "recent_level_plus_grid_change",
+    "recent_level_plus_grid_trend_and_own_annual_change",
+)
 
 
 # --------------------------------------------------------------------------- sampling
+
 
 def grid_positions(cube: xr.Dataset, x, y) -> tuple[np.ndarray, np.ndarray]:
     """Fractional (row, col) of map coordinates ``x, y`` (cube CRS) on the cube's cells.
@@ -101,7 +109,7 @@ def sample_grid(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.nd
     fc = np.clip(cols - c0, 0.0, 1.0)
     v00, v01 = values[..., r0, c0], values[..., r0, c1]
     v10, v11 = values[..., r1, c0], values[..., r1, c1]
-    bilinear = ((1 - fr) * (1 - fc) * v00 + (1 - fr) * fc * v01 + fr * (1 - fc) * v10 + fr * fc * v11)
+    bilinear = (1 - fr) * (1 - fc) * v00 + (1 - fr) * fc * v01 + fr * (1 - fc) * v10 + fr * fc * v11
     rn = np.clip(np.rint(rows), 0, h - 1).astype(np.intp)
     cn = np.clip(np.rint(cols), 0, w - 1).astype(np.intp)
     four = np.isfinite(v00) & np.isfinite(v01) & np.isfinite(v10) & np.isfinite(v11)
@@ -139,35 +147,58 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
     name = name or points.attrs.get("source") or "points"
     component = cube.attrs.get("component")
     if component not in (None, "displacement"):
-        raise InputError(name, f"the cube holds the {component!r} component, which the measurement points do not "
-                               "measure", "score or forecast points on a cube gridded from them")
+        raise InputError(
+            name,
+            f"the cube holds the {component!r} component, which the measurement points do not measure",
+            "score or forecast points on a cube gridded from them",
+        )
     cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
     point_dates = np.asarray(points["time"].values, "datetime64[D]")
     missing = np.setdiff1d(cube_dates, point_dates)
     if missing.size:
-        raise InputError(name, f"{missing.size} of the cube's {cube_dates.size} dates are not in the points "
-                               f"(first: {missing[0]})", "use the points the cube was gridded from")
-    index = np.searchsorted(point_dates, cube_dates) if np.all(np.diff(point_dates) > np.timedelta64(0, "D")) \
+        raise InputError(
+            name,
+            f"{missing.size} of the cube's {cube_dates.size} dates are not in the points (first: {missing[0]})",
+            "use the points the cube was gridded from",
+        )
+    index = (
+        np.searchsorted(point_dates, cube_dates)
+        if np.all(np.diff(point_dates) > np.timedelta64(0, "D"))
         else np.array([int(np.flatnonzero(point_dates == d)[0]) for d in cube_dates])
+    )
     x, y = np.asarray(points["x"].values, np.float64), np.asarray(points["y"].values, np.float64)
     crs_points, crs_cube = points.rio.crs, cube.rio.crs
-    if crs_points is not None and crs_cube is not None and \
-            CRS.from_user_input(crs_points) != CRS.from_user_input(crs_cube):
+    if (
+        crs_points is not None
+        and crs_cube is not None
+        and CRS.from_user_input(crs_points) != CRS.from_user_input(crs_cube)
+    ):
         x, y = Transformer.from_crs(crs_points, crs_cube, always_xy=True).transform(x, y)
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rows, cols = grid_positions(cube, x, y)
     h, w = cube.sizes["y"], cube.sizes["x"]
     keep = (rows >= -0.5) & (rows <= h - 0.5) & (cols >= -0.5) & (cols <= w - 0.5)
     if not keep.any():
-        raise InputError(name, "no measurement point lies on the cube's grid", "use the points the cube was gridded from")
+        raise InputError(
+            name, "no measurement point lies on the cube's grid", "use the points the cube was gridded from"
+        )
     if not keep.all():
-        log.warning("%d of %d measurement points lie outside the cube's grid and are left out",
-                    int((~keep).sum()), keep.size)
+        log.warning(
+            "%d of %d measurement points lie outside the cube's grid and are left out", int((~keep).sum()), keep.size
+        )
     values = np.asarray(points["displacement"].values, np.float32)[keep][:, index]
     velocity = points["mean_velocity"].values[keep].astype(np.float32) if "mean_velocity" in points else None
-    return {"values": values, "rows": rows[keep], "cols": cols[keep], "x": x[keep], "y": y[keep],
-            "pid": np.asarray(points["pid"].values).astype(str)[keep], "keep": keep, "mean_velocity": velocity,
-            "times": np.asarray(cube["time"].values)}
+    return {
+        "values": values,
+        "rows": rows[keep],
+        "cols": cols[keep],
+        "x": x[keep],
+        "y": y[keep],
+        "pid": np.asarray(points["pid"].values).astype(str)[keep],
+        "keep": keep,
+        "mean_velocity": velocity,
+        "times": np.asarray(cube["time"].values),
+    }
 
 
 def cell_change_at_points(cell_forecast: np.ndarray, last_input: np.ndarray, rows, cols) -> np.ndarray:
@@ -182,12 +213,15 @@ def cell_change_at_points(cell_forecast: np.ndarray, last_input: np.ndarray, row
 
 # --------------------------------------------------------------------------- per-MP models
 
+
 def _target_days(days, starts, window, steps, target_days=None) -> np.ndarray:
     if target_days is not None:
         return np.asarray(target_days, np.float64).reshape(len(starts), steps)
     epochs = np.asarray(starts)[:, None] + window + np.arange(steps)[None, :]
     step = float(np.median(np.diff(days))) if len(days) > 1 else 1.0
-    return np.where(epochs < len(days), days[np.minimum(epochs, len(days) - 1)], days[-1] + (epochs - len(days) + 1) * step)
+    return np.where(
+        epochs < len(days), days[np.minimum(epochs, len(days) - 1)], days[-1] + (epochs - len(days) + 1) * step
+    )
 
 
 def mp_persistence(values: np.ndarray, starts, window: int, steps: int) -> np.ndarray:
@@ -223,8 +257,8 @@ class MPHistoryFit:
 
     def _coef(self, values, days, last, ridge):
         first = max(0, last + 1 - max(self.window, int(self.history)))
-        block = np.asarray(values[:, first:last + 1], np.float64).T[:, :, None]  # (t, n_mp, 1)
-        return history_fit(block, days[first:last + 1], days[last], ridge)[:, :, 0]  # (5, n_mp)
+        block = np.asarray(values[:, first : last + 1], np.float64).T[:, :, None]  # (t, n_mp, 1)
+        return history_fit(block, days[first : last + 1], days[last], ridge)[:, :, 0]  # (5, n_mp)
 
     def _predict(self, values, days, starts, ridge, target_days=None, with_level=False):
         starts = np.asarray(starts, int).reshape(-1)
@@ -240,11 +274,11 @@ class MPHistoryFit:
             out[i] = history_eval(coef[:, :, None], tdays[i], days[last])[:, :, 0]
             if with_level:
                 first = max(0, last + 1 - RECENT_EPOCHS)
-                fitted = history_eval(coef[:, :, None], days[first:last + 1], days[last])[:, :, 0]  # (m, n_mp)
+                fitted = history_eval(coef[:, :, None], days[first : last + 1], days[last])[:, :, 0]  # (m, n_mp)
                 levels[i] = fitted[-1]
                 with warnings.catch_warnings():  # an MP (or cube cell) with no valid recent epoch: NaN
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    recent[i] = np.nanmean(values[:, first:last + 1].T - fitted, axis=0)
+                    recent[i] = np.nanmean(values[:, first : last + 1].T - fitted, axis=0)
                 # The annual terms' part of the extrapolated change (the rest is trend + acceleration).
                 design = harmonic_design(np.r_[days[last], tdays[i]], days[last])[:, 3:]
                 annual = design @ coef[3:]
@@ -313,8 +347,7 @@ class PointForecaster:
         History fit's acceleration penalty; None chooses it in :meth:`fit`.
     """
 
-    def __init__(self, window: int = 12, steps: int = 6, history: int = 150,
-                 acceleration_ridge: float | None = None):
+    def __init__(self, window: int = 12, steps: int = 6, history: int = 150, acceleration_ridge: float | None = None):
         self.window = window
         self.steps = steps
         self.history = history
@@ -323,8 +356,9 @@ class PointForecaster:
     def _members(self, values, days, starts, cell_change, target_days=None, grid_series=None):
         """Member forecasts (n, steps, n_mp, members) mm."""
         hf = self.history_fit_
-        pred, level, recent, annual = hf._predict(values, days, starts, hf.acceleration_ridge_, target_days,
-                                                  with_level=True)
+        pred, level, recent, annual = hf._predict(
+            values, days, starts, hf.acceleration_ridge_, target_days, with_level=True
+        )
         last = values[:, np.asarray(starts) + self.window - 1].T  # (n, n_mp)
         n, steps, n_mp = pred.shape
         cell = np.asarray(cell_change, np.float32)
@@ -345,14 +379,22 @@ class PointForecaster:
         if grid_series is None:
             out[..., 5] = own
         else:
-            gpred, glevel, _, gannual = hf._predict(np.asarray(grid_series, np.float32), days, starts,
-                                                    hf.acceleration_ridge_, target_days, with_level=True)
+            gpred, glevel, _, gannual = hf._predict(
+                np.asarray(grid_series, np.float32), days, starts, hf.acceleration_ridge_, target_days, with_level=True
+            )
             member = recent_level + (gpred - glevel[:, None] - gannual) + annual
             out[..., 5] = np.where(np.isfinite(member), member, own)
         return out
 
-    def fit(self, values: np.ndarray, days: np.ndarray, starts, cell_change: np.ndarray, use=None,
-            grid_series: np.ndarray | None = None) -> "PointForecaster":
+    def fit(
+        self,
+        values: np.ndarray,
+        days: np.ndarray,
+        starts,
+        cell_change: np.ndarray,
+        use=None,
+        grid_series: np.ndarray | None = None,
+    ) -> "PointForecaster":
         """Learn the weights on samples whose targets are observed.
 
         Parameters
@@ -380,8 +422,9 @@ class PointForecaster:
         if starts.max() + self.window + self.steps > values.shape[1]:
             raise ValueError("the targets of every fitting sample must be observed")
         use = np.ones(values.shape[0], bool) if use is None else np.asarray(use, bool)
-        self.history_fit_ = MPHistoryFit(self.window, self.steps, self.history,
-                                         self.acceleration_ridge).fit(values, days, starts, use)
+        self.history_fit_ = MPHistoryFit(self.window, self.steps, self.history, self.acceleration_ridge).fit(
+            values, days, starts, use
+        )
         members = self._members(values, days, starts, cell_change, grid_series=grid_series)
         target = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
         history_only = np.eye(len(MEMBERS))[1]
@@ -423,22 +466,32 @@ class PointForecaster:
         if not hasattr(self, "weights_"):
             raise RuntimeError("PointForecaster is not fitted; call fit first")
         values = np.asarray(values, np.float32)
-        members = self._members(values, np.asarray(days, np.float64), np.asarray(starts, int).reshape(-1),
-                                cell_change, target_days, grid_series)
+        members = self._members(
+            values,
+            np.asarray(days, np.float64),
+            np.asarray(starts, int).reshape(-1),
+            cell_change,
+            target_days,
+            grid_series,
+        )
         return np.einsum("nkpm,km->nkp", members, self.weights_).astype(np.float32)
 
     def details(self) -> dict:
         """Fitted weights per step (JSON-ready)."""
-        return {"members": list(MEMBERS), "weights": np.round(self.weights_, 4).tolist(),
-                "shrink_to_history_fit": self.shrink_.tolist(),
-                "acceleration_ridge": self.history_fit_.acceleration_ridge_, "fit_pairs": self.n_fit_pairs_}
+        return {
+            "members": list(MEMBERS),
+            "weights": np.round(self.weights_, 4).tolist(),
+            "shrink_to_history_fit": self.shrink_.tolist(),
+            "acceleration_ridge": self.history_fit_.acceleration_ridge_,
+            "fit_pairs": self.n_fit_pairs_,
+        }
 
 
 def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
     """Each MP's noise level (mm): robust standard deviation of its last ``epochs``
     epoch-to-epoch changes, divided by sqrt(2) (white noise appears twice in a change);
     at least 0.1 mm."""
-    diff = np.diff(np.asarray(values, np.float64)[:, -(epochs + 1):], axis=1)
+    diff = np.diff(np.asarray(values, np.float64)[:, -(epochs + 1) :], axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mad = np.nanmedian(np.abs(diff - np.nanmedian(diff, axis=1, keepdims=True)), axis=1)
@@ -462,9 +515,16 @@ def calibration_starts(n_times: int, window: int, steps: int, n_samples: int = 1
     return np.arange(max(0, last - n_samples + 1), last + 1)
 
 
-def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: xr.Dataset,
-                    n_calibration: int = 12, progress: bool = False, name=None,
-                    interval: float | None = None) -> xr.Dataset:
+def forecast_points(
+    forecaster,
+    cube: xr.Dataset,
+    points: xr.Dataset,
+    forecast: xr.Dataset,
+    n_calibration: int = 12,
+    progress: bool = False,
+    name=None,
+    interval: float | None = None,
+) -> xr.Dataset:
     """Point forecasts of the epochs of ``forecast`` (the cube's grid forecast) at the MPs.
 
     Parameters
@@ -519,7 +579,7 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
             raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
         fitted = model.predict(values, days, starts, change, grid_series=series)  # (n_cal, steps, n_mp)
         observed = values[:, starts[:, None] + window + np.arange(steps)].transpose(1, 2, 0)
-        sigma_cal = np.stack([mp_noise_level(values[:, :s + window]) for s in starts])  # (n_cal, n_mp)
+        sigma_cal = np.stack([mp_noise_level(values[:, : s + window]) for s in starts])  # (n_cal, n_mp)
         scores = np.abs(observed - fitted) / sigma_cal[:, None]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -529,16 +589,28 @@ def forecast_points(forecaster, cube: xr.Dataset, points: xr.Dataset, forecast: 
     velocity = mps["mean_velocity"]
     if velocity is None:
         years = (days - days[0]) / 365.25
-        velocity = np.polyfit(years, values.T.astype(np.float64), 1)[0].astype(np.float32) if len(years) > 1 \
+        velocity = (
+            np.polyfit(years, values.T.astype(np.float64), 1)[0].astype(np.float32)
+            if len(years) > 1
             else np.zeros(len(values), np.float32)
+        )
     ds = xr.Dataset(
-        {"forecast": (("point", "time"), pred.astype(np.float32)),
-         "mean_velocity": ("point", np.asarray(velocity, np.float32))},
-        coords={"pid": ("point", mps["pid"]), "x": ("point", mps["x"]), "y": ("point", mps["y"]),
-                "time": forecast["time"].values},
-        attrs={"source": str(cube.attrs.get("source", "")), "method": "point forecast: MP history fit + grid "
-               "forecast change, weights learned on the cube's last observed samples",
-               "members": ", ".join(MEMBERS)},
+        {
+            "forecast": (("point", "time"), pred.astype(np.float32)),
+            "mean_velocity": ("point", np.asarray(velocity, np.float32)),
+        },
+        coords={
+            "pid": ("point", mps["pid"]),
+            "x": ("point", mps["x"]),
+            "y": ("point", mps["y"]),
+            "time": forecast["time"].values,
+        },
+        attrs={
+            "source": str(cube.attrs.get("source", "")),
+            "method": "point forecast: MP history fit + grid "
+            "forecast change, weights learned on the cube's last observed samples",
+            "members": ", ".join(MEMBERS),
+        },
     )
     ds["forecast"].attrs.update(units="mm", long_name="forecast displacement relative to each MP's first epoch")
     if bounds is not None:

@@ -4,6 +4,7 @@ Sentinel-1 series have 6- and 12-day gaps and missing acquisitions. The models t
 time deltas as input, so resampling is optional; it makes the forecast dates regular
 and lets fixed-step models (``paper``) see the step they assume.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,13 +56,25 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
     times = pd.DatetimeIndex(cube["time"].values)
     new_times = pd.date_range(times[0], times[-1], freq=delta)
     if len(new_times) < 2:
-        raise InputError(None, f"step {step} leaves fewer than 2 epochs between {times[0].date()} and {times[-1].date()}", param="step")
+        raise InputError(
+            None,
+            f"step {step} leaves fewer than 2 epochs between {times[0].date()} and {times[-1].date()}",
+            param="step",
+        )
     lo, hi = irregularity(cube)
     displacement = cube["displacement"].interp(time=new_times.values, method="linear").astype(np.float32)
     displacement.attrs = dict(cube["displacement"].attrs)
     out = cube.drop_dims("time").assign(displacement=displacement)
     out["time"].attrs = dict(cube["time"].attrs)
-    out.attrs["history"] = (cube.attrs.get("history", "") + f"\nresampled to a regular {step} step (linear in time)").strip()
-    log.info("resampled %d epochs (gaps %g to %g days) to %d epochs every %s, linear in time",
-             cube.sizes["time"], lo, hi, len(new_times), step)
+    out.attrs["history"] = (
+        cube.attrs.get("history", "") + f"\nresampled to a regular {step} step (linear in time)"
+    ).strip()
+    log.info(
+        "resampled %d epochs (gaps %g to %g days) to %d epochs every %s, linear in time",
+        cube.sizes["time"],
+        lo,
+        hi,
+        len(new_times),
+        step,
+    )
     return out

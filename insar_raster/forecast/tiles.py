@@ -5,6 +5,7 @@ falls towards the tile edges (where a convolution sees zero padding instead of r
 context), and the weighted sum is divided by the sum of weights, so seams vanish and
 every cell gets a convex combination of predictions.
 """
+
 from __future__ import annotations
 
 import math

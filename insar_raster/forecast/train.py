@@ -25,6 +25,7 @@
   progress; writing the model file is the caller's job (see :func:`is_main_process`).
   See docs/training.md.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,17 +40,17 @@ import xarray as xr
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
-    PRIOR_HISTORIES,
     N_CHANNELS,
+    PRIOR_HISTORIES,
     CubeReader,
     Normalisation,
     build_targets,
     grid_of,
     prepare_batch,
 )
-from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.windows import ChronoSplit, chronological_split
 from insar_raster.models import build_model
 
@@ -78,7 +79,7 @@ class _World:
         """This rank's share of a globally drawn batch (every ``world_size``-th patch)."""
         if not self.distributed:
             return draw
-        return tuple(None if a is None else a[self.rank::self.world_size] for a in draw)
+        return tuple(None if a is None else a[self.rank :: self.world_size] for a in draw)
 
 
 def is_main_process() -> bool:
@@ -90,9 +91,12 @@ def _world_from_env() -> _World:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return _World()
-    return _World(rank=int(os.environ.get("RANK", "0")), world_size=world_size,
-                  local_rank=int(os.environ.get("LOCAL_RANK", "0")),
-                  local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))))
+    return _World(
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=world_size,
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size))),
+    )
 
 
 def _start_distributed(world: _World, device):
@@ -148,7 +152,9 @@ def resolve_device(device: str):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError(None, "CUDA requested but no CUDA device is available", "use device='cpu' or device='auto'", param="device")
+        raise InputError(
+            None, "CUDA requested but no CUDA device is available", "use device='cpu' or device='auto'", param="device"
+        )
     if device not in ("cpu", "cuda"):
         raise InputError(None, f"unknown device {device!r}", "use auto, cpu or cuda", param="device")
     return torch.device(device)
@@ -171,10 +177,20 @@ def limit_threads(threads: int | None = None) -> int:
 def _model_hparams(config: TrainConfig, grid_shape: tuple[int, int]) -> dict:
     if config.arch == "paper":
         size = [max(8, min(config.paper_input_size, n) // 8 * 8) for n in grid_shape]
-        return {"in_channels": N_CHANNELS, "steps": config.steps, "window": config.window,
-                "input_size": size, "lstm_hidden": config.paper_lstm_hidden}
-    return {"in_channels": N_CHANNELS, "steps": config.steps, "window": config.window,
-            "hidden": config.hidden, "features": config.features}
+        return {
+            "in_channels": N_CHANNELS,
+            "steps": config.steps,
+            "window": config.window,
+            "input_size": size,
+            "lstm_hidden": config.paper_lstm_hidden,
+        }
+    return {
+        "in_channels": N_CHANNELS,
+        "steps": config.steps,
+        "window": config.window,
+        "hidden": config.hidden,
+        "features": config.features,
+    }
 
 
 class _Batch(NamedTuple):
@@ -210,16 +226,25 @@ class _PatchSampler:
             first = max(0, s + window - max(history, window))
             block = self.reader.read(first, s + window + steps, y0, y0 + ph, x0, x0 + pw)
             if block.shape[1:] != (ph, pw):  # grid smaller than the patch: pad as masked
-                block = np.pad(block, ((0, 0), (0, ph - block.shape[1]), (0, pw - block.shape[2])), constant_values=np.nan)
+                block = np.pad(
+                    block, ((0, 0), (0, ph - block.shape[1]), (0, pw - block.shape[2])), constant_values=np.nan
+                )
             if flips is not None:
                 block = block[:, ::-1] if flips[i, 0] else block
                 block = block[:, :, ::-1] if flips[i, 1] else block
             hists.append(block[:-steps])
             targets.append(block[-steps:])
-            hist_days.append(self.reader.days[first:s + window])
+            hist_days.append(self.reader.days[first : s + window])
         target_days = self.reader.days[np.asarray(starts)[:, None] + window + np.arange(steps)[None, :]]
-        x, leads, prior, level, ref = prepare_batch(hists, hist_days, window, target_days, self.norm,
-                                                    self.config.use_prior, self.config.acceleration_ridge or 0.0)
+        x, leads, prior, level, ref = prepare_batch(
+            hists,
+            hist_days,
+            window,
+            target_days,
+            self.norm,
+            self.config.use_prior,
+            self.config.acceleration_ridge or 0.0,
+        )
         y, valid = build_targets(np.stack(targets), ref, self.norm)
         return _Batch(x, leads, prior, level, y, valid)
 
@@ -237,8 +262,9 @@ class _PatchSampler:
         return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
 
 
-def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _World,
-                               device) -> tuple[TrainConfig, _Batch]:
+def _choose_acceleration_ridge(
+    sampler: _PatchSampler, val_draw: tuple, world: _World, device
+) -> tuple[TrainConfig, _Batch]:
     """The config with the history length and acceleration ridge whose prior alone scores
     best on validation, and the validation batch built with it.
 
@@ -251,8 +277,10 @@ def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _
     if config.prior_history is not None:
         histories = [min(int(config.prior_history), config.history_epochs)]
     else:
-        histories = sorted({min(h, config.history_epochs) for h in PRIOR_HISTORIES if h >= config.window}
-                           | {config.history_epochs}, reverse=True)
+        histories = sorted(
+            {min(h, config.history_epochs) for h in PRIOR_HISTORIES if h >= config.window} | {config.history_epochs},
+            reverse=True,
+        )
     candidates, batches, losses = [], [], []
     for history in histories:
         for ridge in ACCELERATION_RIDGES:
@@ -273,8 +301,10 @@ def _choose_acceleration_ridge(sampler: _PatchSampler, val_draw: tuple, world: _
     reference = int(np.flatnonzero(longest)[np.argmin(mse[longest])])
     if mse[best] > (1.0 - PRIOR_HISTORY_MARGIN) * mse[reference]:
         best = reference
-    log.debug("history prior candidates (history, ridge, MSE): %s",
-              [(c.prior_history, c.acceleration_ridge, round(float(v), 5)) for c, v in zip(candidates, mse)])
+    log.debug(
+        "history prior candidates (history, ridge, MSE): %s",
+        [(c.prior_history, c.acceleration_ridge, round(float(v), 5)) for c, v in zip(candidates, mse)],
+    )
     sampler.config = candidates[best]
     return sampler.config, batches[best]
 
@@ -314,8 +344,13 @@ def _masked_mse(pred, target, valid):
     return ((pred - target) ** 2 * valid).sum() / valid.sum().clamp_min(1.0)
 
 
-def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None = None,
-                progress: bool = True, in_memory_bytes: int | None = None) -> tuple:
+def fit_network(
+    cube: xr.Dataset,
+    config: TrainConfig,
+    split: ChronoSplit | None = None,
+    progress: bool = True,
+    in_memory_bytes: int | None = None,
+) -> tuple:
     """Train the network of ``config`` on ``cube`` (what :meth:`Forecaster.fit` runs).
 
     Returns
@@ -333,11 +368,13 @@ def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None
         except ValueError as exc:
             raise InputError(None, f"cannot split the cube for training: {exc}") from None
     if split.window != config.window or split.steps != config.steps:
-        raise ValueError(f"split has window={split.window}, steps={split.steps}; config has {config.window}, {config.steps}")
+        raise ValueError(
+            f"split has window={split.window}, steps={split.steps}; config has {config.window}, {config.steps}"
+        )
     if len(split.train) == 0:
         raise InputError(None, "no training sample in the split", "use more epochs or a shorter window or fewer steps")
     world = _world_from_env()
-    val_starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5):]
+    val_starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5) :]
     if not len(split.val) and world.main:
         log.warning("no validation samples: early stopping reads the last training samples")
 
@@ -363,6 +400,7 @@ def fit_network(cube: xr.Dataset, config: TrainConfig, split: ChronoSplit | None
 
 def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads) -> tuple:
     import torch
+
     from insar_raster.progress import progress_bar
 
     n_times = cube.sizes["time"]
@@ -373,7 +411,10 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     train_starts = _training_starts(split, config)
     reader = CubeReader(cube, in_memory_bytes)
     _, height, width = reader.shape
-    if not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any() and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any():
+    if (
+        not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any()
+        and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any()
+    ):
         raise InputError(None, "cube is entirely masked (NaN)")
     hparams = _model_hparams(config, (height, width))
     model = build_model(config.arch, **hparams).to(device)
@@ -384,14 +425,20 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     sampler = _PatchSampler(reader, norm, config, patch)
     # Fixed validation patches (own generator: the same whatever the epoch count); under
     # torchrun every rank draws the same patches and evaluates its share.
-    val_draw = sampler.draw_indices(np.random.default_rng([config.seed, 1]), val_starts,
-                                    max(config.val_patches, world.world_size), flip=False)
+    val_draw = sampler.draw_indices(
+        np.random.default_rng([config.seed, 1]), val_starts, max(config.val_patches, world.world_size), flip=False
+    )
     if config.use_prior and config.acceleration_ridge is None:
         config, val_batch = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
         if world.main:
-            log.info("history prior: %d past epochs, acceleration ridge %g (lowest validation loss of "
-                     "histories up to %d epochs x ridges %s)", config.fit_history, config.acceleration_ridge,
-                     config.history_epochs, ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES))
+            log.info(
+                "history prior: %d past epochs, acceleration ridge %g (lowest validation loss of "
+                "histories up to %d epochs x ridges %s)",
+                config.fit_history,
+                config.acceleration_ridge,
+                config.history_epochs,
+                ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES),
+            )
     else:
         val_batch = sampler.batch(*world.shard(val_draw))
     train_model_ = model
@@ -402,10 +449,19 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
     n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
     global_batch = max(config.batch_size, world.world_size)
     if world.main:
-        log.info("training %s on %d samples (%dx%d cells, %d epochs, %s), validating on %d; %d CPU threads, %s%s",
-                 config.arch, len(train_starts), height, width, n_times,
-                 "read lazily by patch" if reader.lazy else "in memory", len(split.val), threads, device,
-                 f", {world.world_size} DDP ranks" if world.distributed else "")
+        log.info(
+            "training %s on %d samples (%dx%d cells, %d epochs, %s), validating on %d; %d CPU threads, %s%s",
+            config.arch,
+            len(train_starts),
+            height,
+            width,
+            n_times,
+            "read lazily by patch" if reader.lazy else "in memory",
+            len(split.val),
+            threads,
+            device,
+            f", {world.world_size} DDP ranks" if world.distributed else "",
+        )
 
     def to_tensors(batch):
         return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch))
@@ -433,7 +489,7 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
         sse, count = sse.cpu().numpy(), count.cpu().numpy()
         if world.distributed:
             both = _all_sum(world, np.concatenate([sse, count]), device)
-            sse, count = np.asarray(both[:len(all_dates)]), np.asarray(both[len(all_dates):])
+            sse, count = np.asarray(both[: len(all_dates)]), np.asarray(both[len(all_dates) :])
         with np.errstate(invalid="ignore", divide="ignore"):
             per_date = sse / count
         return _Score(float(sse.sum() / max(count.sum(), 1.0)), per_date)
@@ -443,11 +499,13 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
         score beats ``best`` (the score to beat) by :func:`_beats`. ``sync_grads``
         averages gradients over ranks by hand (``forward`` not DDP-wrapped)."""
         optimiser = torch.optim.Adam(params, lr=lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimiser, factor=0.5,
-                                                               patience=max(1, config.patience // 3))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimiser, factor=0.5, patience=max(1, config.patience // 3)
+        )
         best_state, stale, epochs_run, best_epoch = copy.deepcopy(model.state_dict()), 0, 0, 0
-        bar = progress_bar(range(1, config.epochs + 1), desc=f"train {name}", unit="epoch",
-                           disable=not (progress and world.main))
+        bar = progress_bar(
+            range(1, config.epochs + 1), desc=f"train {name}", unit="epoch", disable=not (progress and world.main)
+        )
         try:
             for epoch in bar:
                 model.train()
@@ -472,8 +530,14 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
                 scheduler.step(val_loss)
                 epochs_run = epoch
                 if history is not None:
-                    history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                    "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm})
+                    history.append(
+                        {
+                            "epoch": epoch,
+                            "train_loss": train_loss,
+                            "val_loss": val_loss,
+                            "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm,
+                        }
+                    )
                 bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
                 log.debug("%s epoch %d: train %.5f val %.5f", name, epoch, train_loss, val_loss)
                 if _beats(score, best, config):
@@ -482,8 +546,12 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
                     stale += 1
                     if stale >= config.patience:
                         if world.main:
-                            log.info("%s: early stopping after epoch %d (no validation improvement for %d epochs)",
-                                     name, epoch, stale)
+                            log.info(
+                                "%s: early stopping after epoch %d (no validation improvement for %d epochs)",
+                                name,
+                                epoch,
+                                stale,
+                            )
                         break
         finally:
             bar.close()
@@ -503,29 +571,50 @@ def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, de
                 return model.filtered_prior(x, prior, level)
 
             prior_score = evaluate(filtered)
-            filter_score, _, filter_epochs = run_stage(f"{config.arch} prior filter", filtered,
-                                                   list(model.refine.parameters()), config.lr * FILTER_LR_FACTOR,
-                                                   prior_score, sync_grads=world.distributed)
-            filter_stage = {"epochs": filter_epochs, "val_rmse_prior_mm": math.sqrt(prior_score.loss) * norm.scale_mm,
-                            "val_rmse_filtered_mm": math.sqrt(filter_score.loss) * norm.scale_mm,
-                            "kept": filter_score is not prior_score,  # run_stage returns a new score if kept
-                            "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist()}
+            filter_score, _, filter_epochs = run_stage(
+                f"{config.arch} prior filter",
+                filtered,
+                list(model.refine.parameters()),
+                config.lr * FILTER_LR_FACTOR,
+                prior_score,
+                sync_grads=world.distributed,
+            )
+            filter_stage = {
+                "epochs": filter_epochs,
+                "val_rmse_prior_mm": math.sqrt(prior_score.loss) * norm.scale_mm,
+                "val_rmse_filtered_mm": math.sqrt(filter_score.loss) * norm.scale_mm,
+                "kept": filter_score is not prior_score,  # run_stage returns a new score if kept
+                "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist(),
+            }
         # Stage 2 (epoch 0 = the model before its network has learned: the history
         # prior, filtered if stage 1 kept a filter; persistence with prior="none"; the
         # paper model starts random). New weights must beat it on validation.
         initial = evaluate(model)
-        history = [{"epoch": 0, "train_loss": None, "val_loss": initial.loss,
-                    "val_rmse_mm": math.sqrt(initial.loss) * norm.scale_mm}]
-        best, best_epoch, _ = run_stage(config.arch, train_model_, list(model.parameters()), config.lr, initial,
-                                        history)
+        history = [
+            {
+                "epoch": 0,
+                "train_loss": None,
+                "val_loss": initial.loss,
+                "val_rmse_mm": math.sqrt(initial.loss) * norm.scale_mm,
+            }
+        ]
+        best, best_epoch, _ = run_stage(
+            config.arch, train_model_, list(model.parameters()), config.lr, initial, history
+        )
     finally:
         torch.use_deterministic_algorithms(was_deterministic)
     model.eval()
     target, valid = val_batch.y, val_batch.valid
     if world.distributed:  # sums over every rank's share of the validation patches
-        pers_sse, prior_sse, n_valid = _all_sum(world, (
-            (target.astype(np.float64)**2 * valid).sum(), ((val_batch.prior - target).astype(np.float64) ** 2 * valid).sum(),
-            valid.sum()), device)
+        pers_sse, prior_sse, n_valid = _all_sum(
+            world,
+            (
+                (target.astype(np.float64) ** 2 * valid).sum(),
+                ((val_batch.prior - target).astype(np.float64) ** 2 * valid).sum(),
+                valid.sum(),
+            ),
+            device,
+        )
         persistence_mse, prior_mse = pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
     else:
         persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))

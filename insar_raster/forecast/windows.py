@@ -11,6 +11,7 @@ earlier epochs than targets: a validation sample may read training epochs as its
 history (they are the past known at forecast time), but no training target is ever a
 validation or test epoch, so nothing leaks backwards.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -83,9 +84,7 @@ def chronological_split(
         raise ValueError("window and steps must be at least 1")
     need = window + steps
     if n_times < need:
-        raise ValueError(
-            f"{n_times} epochs is fewer than window + steps = {window} + {steps} = {need}"
-        )
+        raise ValueError(f"{n_times} epochs is fewer than window + steps = {window} + {steps} = {need}")
 
     def part_len(fraction: float) -> int:
         return 0 if fraction <= 0 else max(steps, int(round(n_times * fraction)))

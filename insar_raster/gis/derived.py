@@ -3,6 +3,7 @@
 Both are plain xarray arithmetic over the ``time`` axis, so they stay lazy on a
 dask-backed cube and are computed chunk by chunk when written.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,8 +75,7 @@ def mean_velocity(cube, min_epochs: int = 2) -> xr.DataArray:
     denominator = n * s_tt - s_t * s_t
     slope = (n * s_td - s_t * s_d) / denominator.where(denominator > 0)
     slope = slope.where(n >= max(2, min_epochs))
-    return _finish(slope, disp, "mean_velocity", "mm/yr",
-                   "mean velocity from a least-squares linear fit over time")
+    return _finish(slope, disp, "mean_velocity", "mm/yr", "mean velocity from a least-squares linear fit over time")
 
 
 def cumulative_displacement(cube) -> xr.DataArray:
@@ -88,8 +88,9 @@ def cumulative_displacement(cube) -> xr.DataArray:
         raise InputError(None, "cube has no epochs")
     first = disp.isel(time=0, drop=True)
     last = disp.isel(time=-1, drop=True)
-    return _finish(last - first, disp, "cumulative_displacement", "mm",
-                   "cumulative displacement, last minus first epoch")
+    return _finish(
+        last - first, disp, "cumulative_displacement", "mm", "cumulative displacement, last minus first epoch"
+    )
 
 
 def derived_layer(cube, layer: str) -> xr.DataArray:

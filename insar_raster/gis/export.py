@@ -5,6 +5,7 @@ Python API behind ``insar-raster export``::
     cube = open_cube("cube.nc", chunks={})
     export(cube, "velocity.tif", layer="velocity", dates="2020-01-01:2021-12-31")
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -77,9 +78,12 @@ def select_dates(cube: xr.Dataset, spec: str | None, param: str = "dates") -> xr
             hit = days == day
             if not hit.any():
                 nearest = days[np.argsort(np.abs((days - day).astype(np.int64)))[:2]]
-                raise InputError(None, f"{item} is not an epoch of the cube",
-                                 f"nearest: {', '.join(map(str, sorted(nearest)))}; or use a range START:END",
-                                 param=param)
+                raise InputError(
+                    None,
+                    f"{item} is not an epoch of the cube",
+                    f"nearest: {', '.join(map(str, sorted(nearest)))}; or use a range START:END",
+                    param=param,
+                )
             keep |= hit
     return cube.isel(time=np.flatnonzero(keep))
 
@@ -89,16 +93,22 @@ def output_format(path, fmt: str | None) -> str:
     suffix = Path(path).suffix.lower()
     if fmt is None:
         if suffix not in FORMAT_OF_SUFFIX:
-            raise InputError(path, f"cannot tell the format from {suffix or 'no extension'!r}",
-                             "use .tif, .zarr or .nc, or pass format=FORMAT")
+            raise InputError(
+                path,
+                f"cannot tell the format from {suffix or 'no extension'!r}",
+                "use .tif, .zarr or .nc, or pass format=FORMAT",
+            )
         return FORMAT_OF_SUFFIX[suffix]
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise InputError(None, f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}", param="format")
     expected = SUFFIX_OF_FORMAT[fmt]
     if suffix != expected and not (expected == ".tif" and suffix == ".tiff"):
-        raise InputError(path, f"format={fmt} writes {expected} files, not {suffix or 'no extension'!r}",
-                         f"name the output *{expected}")
+        raise InputError(
+            path,
+            f"format={fmt} writes {expected} files, not {suffix or 'no extension'!r}",
+            f"name the output *{expected}",
+        )
     return fmt
 
 
@@ -126,7 +136,7 @@ def layer_dataset(layer: xr.DataArray, cube: xr.Dataset, history: str) -> xr.Dat
     attrs.update(
         Conventions="CF-1.8",
         title=f"{layer.attrs.get('long_name', layer.name)} ({layer.attrs.get('first_epoch', '?')} to "
-              f"{layer.attrs.get('last_epoch', '?')})",
+        f"{layer.attrs.get('last_epoch', '?')})",
         history=_history(cube.attrs, history),
         insar_raster_version=__version__,
     )
@@ -182,11 +192,23 @@ def export(
     values = derived_layer(selected, layer)
     history = history or f"export(layer={layer!r}" + (f", dates={dates!r})" if dates else ")")
     n_epochs = selected.sizes["time"]
-    log.info("exporting %s over %d epoch(s) (%s to %s) as %s", layer, n_epochs,
-             *(iso_dates(selected["time"].values[[0, -1]]) if n_epochs else ("-", "-")), fmt)
+    log.info(
+        "exporting %s over %d epoch(s) (%s to %s) as %s",
+        layer,
+        n_epochs,
+        *(iso_dates(selected["time"].values[[0, -1]]) if n_epochs else ("-", "-")),
+        fmt,
+    )
     if fmt in ("cog", "geotiff"):
-        return write_geotiff(values, path, overwrite=overwrite, cog=fmt == "cog", style=style,
-                             units=values.attrs.get("units"), compress=compress)
+        return write_geotiff(
+            values,
+            path,
+            overwrite=overwrite,
+            cog=fmt == "cog",
+            style=style,
+            units=values.attrs.get("units"),
+            compress=compress,
+        )
     progress = contextlib.nullcontext()
     if log.isEnabledFor(logging.INFO) and values.chunks is not None:
         from insar_raster.progress import DaskTqdm
@@ -206,4 +228,3 @@ def export(
         else:
             ds.to_netcdf(tmp, engine="netcdf4", encoding=netcdf_encoding(ds))
     return path
-

@@ -7,6 +7,7 @@
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas directly (no
 ``pyplot`` global state, no GUI backend), and saved atomically.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,9 @@ def _map(fig, ax, layer: xr.DataArray, limit: float, title: str, label: str):
         values = values[::-1]  # imshow draws row 0 at the top: north first
     # Masked cells (no measurement points) in light grey.
     cmap = matplotlib.colormaps[CMAP].with_extremes(bad="0.85")
-    image = ax.imshow(values, cmap=cmap, vmin=-limit, vmax=limit, extent=_extent(layer),
-                      interpolation="nearest", origin="upper")
+    image = ax.imshow(
+        values, cmap=cmap, vmin=-limit, vmax=limit, extent=_extent(layer), interpolation="nearest", origin="upper"
+    )
     ax.set_title(title, fontsize=10)
     ax.set_aspect("equal")
     ax.set_xlabel("x (m)", fontsize=8)
@@ -75,7 +77,9 @@ def _map(fig, ax, layer: xr.DataArray, limit: float, title: str, label: str):
     return image
 
 
-def resolve_points(points, cube: xr.DataArray, points_dataset: xr.Dataset | None = None) -> list[tuple[str, float, float]]:
+def resolve_points(
+    points, cube: xr.DataArray, points_dataset: xr.Dataset | None = None
+) -> list[tuple[str, float, float]]:
     """Turn user point specs into (label, x, y) in the cube's CRS.
 
     Parameters
@@ -107,8 +111,12 @@ def resolve_points(points, cube: xr.DataArray, points_dataset: xr.Dataset | None
                     xy = None
             if xy is None:
                 if points_dataset is None or "pid" not in points_dataset.coords:
-                    raise InputError(None, f"{item!r} is neither x,y nor a known pid",
-                                     "give x,y in the cube's CRS (metres), or pids together with the points file", param="points")
+                    raise InputError(
+                        None,
+                        f"{item!r} is neither x,y nor a known pid",
+                        "give x,y in the cube's CRS (metres), or pids together with the points file",
+                        param="points",
+                    )
                 hit = np.flatnonzero(points_dataset["pid"].values.astype(str) == item)
                 if hit.size == 0:
                     raise InputError(None, f"no measurement point with pid {item!r}", param="points")
@@ -118,10 +126,15 @@ def resolve_points(points, cube: xr.DataArray, points_dataset: xr.Dataset | None
             try:
                 xy = float(item[0]), float(item[1])
             except (TypeError, ValueError, IndexError):
-                raise InputError(None, f"cannot read point {item!r}", "expected (x, y), 'x,y' or a pid", param="points") from None
+                raise InputError(
+                    None, f"cannot read point {item!r}", "expected (x, y), 'x,y' or a pid", param="points"
+                ) from None
         if not (x0 <= xy[0] <= x1 and y0 <= xy[1] <= y1):
-            raise InputError(None, f"point {xy[0]:.1f},{xy[1]:.1f} is outside the grid "
-                             f"(x {x0:.1f} to {x1:.1f}, y {y0:.1f} to {y1:.1f})", param="points")
+            raise InputError(
+                None,
+                f"point {xy[0]:.1f},{xy[1]:.1f} is outside the grid (x {x0:.1f} to {x1:.1f}, y {y0:.1f} to {y1:.1f})",
+                param="points",
+            )
         out.append((label or f"P{len(out) + 1}", *xy))
     return out
 
@@ -154,10 +167,17 @@ def _mark(axes, picks):
             ax.plot(x, y, marker="o", markersize=5, markerfacecolor="none", markeredgecolor="k")
             dx = 10 if x < (x0 + x1) / 2 else -10
             dy = 10 if y < (y0 + y1) / 2 else -10
-            ax.annotate(label, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=7,
-                        ha="left" if dx > 0 else "right", va="bottom" if dy > 0 else "top",
-                        bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
-                        arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k", "shrinkA": 0, "shrinkB": 3})
+            ax.annotate(
+                label,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=7,
+                ha="left" if dx > 0 else "right",
+                va="bottom" if dy > 0 else "top",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+                arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "k", "shrinkA": 0, "shrinkB": 3},
+            )
 
 
 def _save(fig, path, overwrite: bool) -> Path:
@@ -178,8 +198,7 @@ def _series_axes(fig, grid_spec_row, picks, observed: xr.DataArray, forecast: xr
         obs = _series_at(observed, x, y)
         if not np.isfinite(obs.values).any():
             warnings.warn(f"quicklook: point {label} ({x:.0f}, {y:.0f}) falls on a masked cell (no data)", stacklevel=3)
-        ax.plot(obs["time"].values, obs.values, "-", color=colour, marker=".", markersize=3,
-                label=f"{label} observed")
+        ax.plot(obs["time"].values, obs.values, "-", color=colour, marker=".", markersize=3, label=f"{label} observed")
         if forecast is not None:
             fc = _series_at(forecast, x, y)
             # Start the forecast line at the last observed value so the hand-over is visible.
@@ -211,8 +230,15 @@ def check_plot_path(path, overwrite: bool = False) -> Path:
     return check_output_path(path, overwrite)
 
 
-def plot_forecast(observed_cube, forecast_cube, path, points=None, overwrite: bool = False,
-                  points_dataset: xr.Dataset | None = None, title: str | None = None) -> Path:
+def plot_forecast(
+    observed_cube,
+    forecast_cube,
+    path,
+    points=None,
+    overwrite: bool = False,
+    points_dataset: xr.Dataset | None = None,
+    title: str | None = None,
+) -> Path:
     """Quicklook of a forecast: last observed epoch, first forecast epoch, difference, series.
 
     Parameters
@@ -245,8 +271,11 @@ def plot_forecast(observed_cube, forecast_cube, path, points=None, overwrite: bo
         raise InputError(path, "need at least one observed and one forecast epoch to plot")
     last_obs = observed.isel(time=-1).load()
     first_fc = forecast.isel(time=0).load()
-    same_grid = (first_fc.shape == last_obs.shape and np.allclose(first_fc["x"], last_obs["x"])
-                 and np.allclose(first_fc["y"], last_obs["y"]))
+    same_grid = (
+        first_fc.shape == last_obs.shape
+        and np.allclose(first_fc["x"], last_obs["x"])
+        and np.allclose(first_fc["y"], last_obs["y"])
+    )
     if not same_grid:
         res = abs(float(last_obs["x"][1] - last_obs["x"][0])) if last_obs.sizes["x"] > 1 else 1.0
         first_fc = first_fc.reindex_like(last_obs, method="nearest", tolerance=res / 2)
@@ -263,17 +292,21 @@ def plot_forecast(observed_cube, forecast_cube, path, points=None, overwrite: bo
     axes = [fig.add_subplot(gs[0, i]) for i in range(3)]
     _map(fig, axes[0], last_obs, limit, f"last observed epoch {_day(t_obs)}", "displacement (mm)")
     _map(fig, axes[1], first_fc, limit, f"first forecast epoch {_day(t_fc)} (+{lead_days:g} d)", "displacement (mm)")
-    _map(fig, axes[2], diff, diff_limit, "difference: first forecast - last observed",
-         "difference (mm)")
+    _map(fig, axes[2], diff, diff_limit, "difference: first forecast - last observed", "difference (mm)")
     _mark(axes, picks)
     _series_axes(fig, gs[1, :], picks, observed, forecast)
-    fig.suptitle(title or f"Forecast {_day(forecast['time'].values[0])} to {_day(forecast['time'].values[-1])} "
-                 f"({forecast.sizes['time']} epochs) from observations to {_day(t_obs)}", fontsize=12)
+    fig.suptitle(
+        title
+        or f"Forecast {_day(forecast['time'].values[0])} to {_day(forecast['time'].values[-1])} "
+        f"({forecast.sizes['time']} epochs) from observations to {_day(t_obs)}",
+        fontsize=12,
+    )
     return _save(fig, path, overwrite)
 
 
-def plot_cube(cube, path, points=None, overwrite: bool = False,
-              points_dataset: xr.Dataset | None = None, title: str | None = None) -> Path:
+def plot_cube(
+    cube, path, points=None, overwrite: bool = False, points_dataset: xr.Dataset | None = None, title: str | None = None
+) -> Path:
     """Quicklook of a cube: latest epoch, mean velocity, and series at points.
 
     Parameters are as in :func:`plot_forecast` (without the forecast).
@@ -291,16 +324,30 @@ def plot_cube(cube, path, points=None, overwrite: bool = False,
     fig = Figure(figsize=(12, 9), layout="constrained")
     gs = fig.add_gridspec(2, 2, height_ratios=[1.3, 1])
     axes = [fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1])]
-    _map(fig, axes[0], last, robust_limit(last.values), f"displacement at {_day(last['time'].values)}",
-         "displacement (mm)")
+    _map(
+        fig,
+        axes[0],
+        last,
+        robust_limit(last.values),
+        f"displacement at {_day(last['time'].values)}",
+        "displacement (mm)",
+    )
     if disp.sizes["time"] >= 2:
         velocity = mean_velocity(_thin(disp)).load()
-        _map(fig, axes[1], velocity, robust_limit(velocity.values),
-             f"mean velocity {_day(disp['time'].values[0])} to {_day(disp['time'].values[-1])}", "velocity (mm/yr)")
+        _map(
+            fig,
+            axes[1],
+            velocity,
+            robust_limit(velocity.values),
+            f"mean velocity {_day(disp['time'].values[0])} to {_day(disp['time'].values[-1])}",
+            "velocity (mm/yr)",
+        )
     else:
         axes[1].set_axis_off()
     _mark(axes, picks)
     _series_axes(fig, gs[1, :], picks, disp, None)
-    fig.suptitle(title or f"Displacement cube: {disp.sizes['y']} x {disp.sizes['x']} cells, "
-                 f"{disp.sizes['time']} epochs", fontsize=12)
+    fig.suptitle(
+        title or f"Displacement cube: {disp.sizes['y']} x {disp.sizes['x']} cells, {disp.sizes['time']} epochs",
+        fontsize=12,
+    )
     return _save(fig, path, overwrite)

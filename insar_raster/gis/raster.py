@@ -15,6 +15,7 @@ so the map reads right the moment it is opened.
 Dask-backed arrays are written slab by slab (one time-chunk x one row-chunk at a time),
 so a cube larger than memory never has to be loaded whole.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
-import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
@@ -54,7 +55,11 @@ def _band_dim(data: xr.DataArray, path) -> str | None:
     if data.ndim == 2:
         return None
     if data.ndim != 3:
-        raise InputError(path, f"cannot write a {data.ndim}-D array {data.dims} as a raster", "expected (time, y, x), (band, y, x) or (y, x)")
+        raise InputError(
+            path,
+            f"cannot write a {data.ndim}-D array {data.dims} as a raster",
+            "expected (time, y, x), (band, y, x) or (y, x)",
+        )
     return data.dims[0]  # _north_up has moved y, x last
 
 
@@ -143,7 +148,7 @@ def overview_factors(height: int, width: int, block: int) -> list[int]:
             factor *= 2
         return factors
     levels = max(1, int(math.log2(min(height, width) / 32)) if min(height, width) >= 64 else 1)
-    return [2 ** k for k in range(1, levels + 1)]
+    return [2**k for k in range(1, levels + 1)]
 
 
 def cog_layout_problems(path) -> list[str]:
@@ -176,8 +181,11 @@ def cog_layout_problems(path) -> list[str]:
         for ovr, factor in zip(levels, [1] + src.overviews(1)):
             level_h, level_w = -(-src.height // factor), -(-src.width // factor)  # ceil
             rows, cols = -(-level_h // block_h), -(-level_w // block_w)
-            offsets = [item(f"BLOCK_OFFSET_{c}_{r}", b, ovr) for b in (1, src.count)
-                       for r, c in ((0, 0), (max(rows - 1, 0), max(cols - 1, 0)))]
+            offsets = [
+                item(f"BLOCK_OFFSET_{c}_{r}", b, ovr)
+                for b in (1, src.count)
+                for r, c in ((0, 0), (max(rows - 1, 0), max(cols - 1, 0)))
+            ]
             offsets = [o for o in offsets if o]
             if offsets:
                 spans.append((min(offsets), max(offsets)))
@@ -234,7 +242,9 @@ def write_geotiff(
     path = Path(path)
     compress = compress.lower()
     if compress not in COMPRESSIONS:
-        raise InputError(None, f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}", param="compress")
+        raise InputError(
+            None, f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}", param="compress"
+        )
     check_output_path(path, overwrite)
     qml_path = path.with_suffix(".qml")
     if style:
@@ -254,9 +264,18 @@ def write_geotiff(
     block = _block_size(height, width)
     nodata_is_nan = math.isnan(nodata)
     profile = dict(
-        driver="GTiff", width=width, height=height, count=n_bands, dtype="float32",
-        crs=data.rio.crs, transform=transform, nodata=nodata,
-        tiled=True, blockxsize=block, blockysize=block, bigtiff="IF_SAFER",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=n_bands,
+        dtype="float32",
+        crs=data.rio.crs,
+        transform=transform,
+        nodata=nodata,
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+        bigtiff="IF_SAFER",
         # One date per read: band interleaving keeps each band's tiles separate.
         interleave="band",
     )
@@ -286,7 +305,7 @@ def write_geotiff(
             # .copy(): a strided view would keep the whole slab alive until the end.
             style_sample.append(np.abs(values[finite])[::stride].copy())
             if bands.stop == n_bands:
-                last_band_sample.append(np.abs(values[-1][finite[-1]])[::max(1, stride // n_bands)].copy())
+                last_band_sample.append(np.abs(values[-1][finite[-1]])[:: max(1, stride // n_bands)].copy())
             if not nodata_is_nan:
                 values = np.where(finite, values, np.float32(nodata))
             window = Window(0, rows.start, width, rows.stop - rows.start)
@@ -308,8 +327,14 @@ def write_geotiff(
                         # Average ignores nodata, so NaN (masked) cells do not spread.
                         dst.build_overviews(factors, Resampling.average)
                 options = dict(
-                    driver="GTiff", copy_src_overviews=True, tiled=True, blockxsize=block, blockysize=block,
-                    interleave="band", bigtiff="IF_SAFER", num_threads="ALL_CPUS",
+                    driver="GTiff",
+                    copy_src_overviews=True,
+                    tiled=True,
+                    blockxsize=block,
+                    blockysize=block,
+                    interleave="band",
+                    bigtiff="IF_SAFER",
+                    num_threads="ALL_CPUS",
                 )
                 if compress != "none":
                     options.update(compress=compress, predictor=3)  # floating-point predictor
@@ -333,7 +358,15 @@ def write_geotiff(
         times = None
         if band_dim is not None and band_dim in data.coords and np.issubdtype(data[band_dim].dtype, np.datetime64):
             times = data[band_dim].values  # one band per epoch: temporal settings (QGIS >= 3.38)
-        write_qml(qml_path, limit=limit, units=units, band=n_bands, overwrite=replace_style,
-                  label=descriptions[-1], times=times, data_name=path.name)
+        write_qml(
+            qml_path,
+            limit=limit,
+            units=units,
+            band=n_bands,
+            overwrite=replace_style,
+            label=descriptions[-1],
+            times=times,
+            data_name=path.name,
+        )
     log.debug("wrote %s (%d bands, %dx%d, %s)", path, n_bands, height, width, "COG" if cog else "GeoTIFF")
     return path

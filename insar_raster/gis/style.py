@@ -7,6 +7,7 @@ RdBu: red = negative = subsidence / motion away from the satellite, blue = posit
 uplift), centred on 0 with symmetric limits +-L, L = 98th percentile of ``|values|``,
 so one outlier does not wash out the map.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,17 @@ from insar_raster.io.atomic import atomic_path
 
 # ColorBrewer RdBu, 11 classes (Cynthia Brewer, colorbrewer2.org), low -> high.
 RDBU_11 = (
-    "#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7",
-    "#d1e5f0", "#92c5de", "#4393c3", "#2166ac", "#053061",
+    "#67001f",
+    "#b2182b",
+    "#d6604d",
+    "#f4a582",
+    "#fddbc7",
+    "#f7f7f7",
+    "#d1e5f0",
+    "#92c5de",
+    "#4393c3",
+    "#2166ac",
+    "#053061",
 )
 QGIS_VERSION = "3.28.0-Firenze"  # oldest LTR whose format we follow; newer QGIS reads it
 
@@ -42,7 +52,7 @@ def robust_limit(values, percentile: float = 98.0, fallback: float = 1.0) -> flo
 
 
 def _rgba(hex_colour: str) -> str:
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"{r},{g},{b},255"
 
 
@@ -74,20 +84,31 @@ def _temporal(parent, times) -> None:
     step short of it); time is stored as days since 1970-01-01.
     """
     ranges = epoch_ranges(times)
-    temporal = ET.SubElement(parent, "temporal", {
-        # raster layer
-        "enabled": "1", "mode": "3", "fetchMode": "0", "bandNumber": "1",
-        # mesh layer
-        "temporal-active": "1", "reference-time": "1970-01-01T00:00:00Z", "matching-method": "0",
-        "start-time-extent": ranges[0][0], "end-time-extent": ranges[-1][1],
-    })
+    temporal = ET.SubElement(
+        parent,
+        "temporal",
+        {
+            # raster layer
+            "enabled": "1",
+            "mode": "3",
+            "fetchMode": "0",
+            "bandNumber": "1",
+            # mesh layer
+            "temporal-active": "1",
+            "reference-time": "1970-01-01T00:00:00Z",
+            "matching-method": "0",
+            "start-time-extent": ranges[0][0],
+            "end-time-extent": ranges[-1][1],
+        },
+    )
     fixed = ET.SubElement(temporal, "fixedRange")
     ET.SubElement(fixed, "start").text = ranges[0][0]
     ET.SubElement(fixed, "end").text = ranges[-1][1]
     items = ET.SubElement(temporal, "ranges")
     for band, (begin, end) in enumerate(ranges, start=1):
-        ET.SubElement(items, "range", {"band": str(band), "begin": begin, "end": end,
-                                       "includeBeginning": "1", "includeEnd": "0"})
+        ET.SubElement(
+            items, "range", {"band": str(band), "begin": begin, "end": end, "includeBeginning": "1", "includeEnd": "0"}
+        )
 
 
 def _ramp(parent, colours) -> None:
@@ -95,8 +116,13 @@ def _ramp(parent, colours) -> None:
     n = len(colours)
     ramp = ET.SubElement(parent, "colorramp", {"type": "gradient", "name": "[source]"})
     stops = ":".join(f"{_fmt(i / (n - 1))};{_rgba(c)}" for i, c in enumerate(colours[1:-1], start=1))
-    props = {"color1": _rgba(colours[0]), "color2": _rgba(colours[-1]), "discrete": "0",
-             "rampType": "gradient", "stops": stops}
+    props = {
+        "color1": _rgba(colours[0]),
+        "color2": _rgba(colours[-1]),
+        "discrete": "0",
+        "rampType": "gradient",
+        "stops": stops,
+    }
     options = ET.SubElement(ramp, "Option", {"type": "Map"})
     for k, v in props.items():
         ET.SubElement(options, "Option", {"type": "QString", "name": k, "value": v})
@@ -108,8 +134,9 @@ def _shader_items(shader, lo, hi, colours, units) -> None:
     n = len(colours)
     for i, colour in enumerate(colours):
         value = lo + (hi - lo) * i / (n - 1)
-        ET.SubElement(shader, "item", {"alpha": "255", "value": _fmt(value), "color": colour,
-                                       "label": f"{value:.2f} {units}"})
+        ET.SubElement(
+            shader, "item", {"alpha": "255", "value": _fmt(value), "color": colour, "label": f"{value:.2f} {units}"}
+        )
 
 
 def _mesh_settings(parent, lo, hi, colours, units, group: int = 0) -> None:
@@ -121,20 +148,36 @@ def _mesh_settings(parent, lo, hi, colours, units, group: int = 0) -> None:
     """
     settings = ET.SubElement(parent, "mesh-renderer-settings")
     ET.SubElement(settings, "active-dataset-group", {"scalar": str(group), "vector": "-1"})
-    scalar = ET.SubElement(settings, "scalar-settings", {
-        "group": str(group), "min-val": _fmt(lo), "max-val": _fmt(hi), "opacity": "1",
-        "interpolation-method": "none",
-    })
-    shader = ET.SubElement(scalar, "colorrampshader", {
-        "colorRampType": "INTERPOLATED", "classificationMode": "1", "clip": "0",
-        "minimumValue": _fmt(lo), "maximumValue": _fmt(hi), "labelPrecision": "2",
-    })
+    scalar = ET.SubElement(
+        settings,
+        "scalar-settings",
+        {
+            "group": str(group),
+            "min-val": _fmt(lo),
+            "max-val": _fmt(hi),
+            "opacity": "1",
+            "interpolation-method": "none",
+        },
+    )
+    shader = ET.SubElement(
+        scalar,
+        "colorrampshader",
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": _fmt(lo),
+            "maximumValue": _fmt(hi),
+            "labelPrecision": "2",
+        },
+    )
     _ramp(shader, colours)
     _shader_items(shader, lo, hi, colours, units)
 
 
-def qml_document(limit: float, units: str = "mm", band: int = 1, label: str | None = None,
-                 colours=RDBU_11, times=None) -> ET.ElementTree:
+def qml_document(
+    limit: float, units: str = "mm", band: int = 1, label: str | None = None, colours=RDBU_11, times=None
+) -> ET.ElementTree:
     """Build the QML XML tree of a diverging pseudocolour style over ``[-limit, limit]``.
 
     One document serves both ways QGIS opens our files: the raster renderer (GeoTIFF)
@@ -160,37 +203,77 @@ def qml_document(limit: float, units: str = "mm", band: int = 1, label: str | No
     """
     limit = float(limit)
     lo, hi = -limit, limit
-    qgis = ET.Element("qgis", {
-        "version": QGIS_VERSION, "styleCategories": "AllStyleCategories",
-        "hasScaleBasedVisibilityFlag": "0", "minScale": "1e+08", "maxScale": "0",
-    })
+    qgis = ET.Element(
+        "qgis",
+        {
+            "version": QGIS_VERSION,
+            "styleCategories": "AllStyleCategories",
+            "hasScaleBasedVisibilityFlag": "0",
+            "minScale": "1e+08",
+            "maxScale": "0",
+        },
+    )
     if label:
         ET.SubElement(qgis, "abstract").text = f"insar-raster style, limits from {label}"
     if times is not None and len(times):
         _temporal(qgis, times)
         _mesh_settings(qgis, lo, hi, colours, units)
     pipe = ET.SubElement(qgis, "pipe")
-    renderer = ET.SubElement(pipe, "rasterrenderer", {
-        "type": "singlebandpseudocolor", "band": str(band), "opacity": "1", "alphaBand": "-1",
-        "classificationMin": _fmt(lo), "classificationMax": _fmt(hi), "nodataColor": "",
-    })
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": str(band),
+            "opacity": "1",
+            "alphaBand": "-1",
+            "classificationMin": _fmt(lo),
+            "classificationMax": _fmt(hi),
+            "nodataColor": "",
+        },
+    )
     ET.SubElement(renderer, "rasterTransparency")
     mmo = ET.SubElement(renderer, "minMaxOrigin")
     # "None" = user-defined limits: QGIS keeps ours instead of recomputing min/max.
-    for tag, text in (("limits", "None"), ("extent", "WholeRaster"), ("statAccuracy", "Estimated"),
-                      ("cumulativeCutLower", "0.02"), ("cumulativeCutUpper", "0.98"), ("stdDevFactor", "2")):
+    for tag, text in (
+        ("limits", "None"),
+        ("extent", "WholeRaster"),
+        ("statAccuracy", "Estimated"),
+        ("cumulativeCutLower", "0.02"),
+        ("cumulativeCutUpper", "0.98"),
+        ("stdDevFactor", "2"),
+    ):
         ET.SubElement(mmo, tag).text = text
     shader = ET.SubElement(renderer, "rastershader")
-    crs = ET.SubElement(shader, "colorrampshader", {
-        "colorRampType": "INTERPOLATED", "classificationMode": "1", "clip": "0",
-        "minimumValue": _fmt(lo), "maximumValue": _fmt(hi), "labelPrecision": "2",
-    })
+    crs = ET.SubElement(
+        shader,
+        "colorrampshader",
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": _fmt(lo),
+            "maximumValue": _fmt(hi),
+            "labelPrecision": "2",
+        },
+    )
     _ramp(crs, colours)  # QGIS >= 3.26 reads <Option>; older versions read <prop>: both written
     _shader_items(crs, lo, hi, colours, units)
     ET.SubElement(pipe, "brightnesscontrast", {"brightness": "0", "contrast": "0", "gamma": "1"})
-    ET.SubElement(pipe, "huesaturation", {"saturation": "0", "grayscaleMode": "0", "colorizeOn": "0",
-                                          "colorizeRed": "255", "colorizeGreen": "128", "colorizeBlue": "128",
-                                          "colorizeStrength": "100", "invertColors": "0"})
+    ET.SubElement(
+        pipe,
+        "huesaturation",
+        {
+            "saturation": "0",
+            "grayscaleMode": "0",
+            "colorizeOn": "0",
+            "colorizeRed": "255",
+            "colorizeGreen": "128",
+            "colorizeBlue": "128",
+            "colorizeStrength": "100",
+            "invertColors": "0",
+        },
+    )
     ET.SubElement(pipe, "rasterresampler", {"maxOversampling": "2"})
     ET.SubElement(qgis, "blendMode").text = "0"
     ET.indent(qgis)
@@ -214,11 +297,19 @@ def written_for(path) -> str | None:
     if start < 0:
         return None
     end = head.find(suffix, start + len(prefix))
-    return head[start + len(prefix):end] if end > 0 else None
+    return head[start + len(prefix) : end] if end > 0 else None
 
 
-def write_qml(path, limit: float, units: str = "mm", band: int = 1, overwrite: bool = False,
-              label: str | None = None, times=None, data_name: str | None = None) -> Path:
+def write_qml(
+    path,
+    limit: float,
+    units: str = "mm",
+    band: int = 1,
+    overwrite: bool = False,
+    label: str | None = None,
+    times=None,
+    data_name: str | None = None,
+) -> Path:
     """Write a diverging QGIS style to ``path`` (atomically); see :func:`qml_document`.
 
     ``data_name`` (the file the style is for) is recorded in a comment, so that a style
@@ -271,5 +362,13 @@ def write_cube_style(nc_path, overwrite: bool = False, units: str = "mm") -> Pat
         last = np.asarray(da.isel(time=-1).values)
         units = da.attrs.get("units", units)
     label = str(np.datetime_as_string(times[-1], unit="D"))
-    return write_qml(qml_path, limit=robust_limit(last), units=units, band=len(times), overwrite=replace,
-                     label=label, times=times, data_name=nc_path.name)
+    return write_qml(
+        qml_path,
+        limit=robust_limit(last),
+        units=units,
+        band=len(times),
+        overwrite=replace,
+        label=label,
+        times=times,
+        data_name=nc_path.name,
+    )

@@ -1,4 +1,5 @@
 """Grid bounds given in another CRS than the grid's (e.g. longitude/latitude degrees)."""
+
 from __future__ import annotations
 
 from pyproj import CRS, Transformer

@@ -19,6 +19,7 @@ per-cell layers); the size after compression assumes that masked (NaN) cells cos
 gap distance. Peak memory is the working set of the gridder (see
 :func:`insar_raster.grid.gridding.grid_points`).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,11 +44,32 @@ VALID_RATIO = 1.0
 #: Bytes per cell of the per-cell layers (``mp_count`` int32, ``distance_to_mp`` float32).
 LAYER_BYTES = 8
 #: Output formats whose writer compresses (suffix -> True).
-COMPRESSED_FORMATS = {".nc": True, ".zarr": True, ".tif": True, ".tiff": True, ".csv": False,
-                      ".gpkg": False, ".parquet": True}
+COMPRESSED_FORMATS = {
+    ".nc": True,
+    ".zarr": True,
+    ".tif": True,
+    ".tiff": True,
+    ".csv": False,
+    ".gpkg": False,
+    ".parquet": True,
+}
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "m": 10**6,
+    "mb": 10**6,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_size(text) -> int:
@@ -117,8 +139,16 @@ class Estimate:
         return f"{self.what}: {grid}{size}; peak memory about {format_size(self.peak_memory)}"
 
 
-def estimate_cube(spec, n_times: int, n_points: int, output=None, max_gap: float | None = None,
-                  time_chunk: int = 32, points_in_memory: bool = True, threads: int | None = None) -> Estimate:
+def estimate_cube(
+    spec,
+    n_times: int,
+    n_points: int,
+    output=None,
+    max_gap: float | None = None,
+    time_chunk: int = 32,
+    points_in_memory: bool = True,
+    threads: int | None = None,
+) -> Estimate:
     """Estimate of the cube that gridding ``n_points`` MPs onto ``spec`` writes.
 
     Parameters
@@ -161,8 +191,12 @@ def estimate_cube(spec, n_times: int, n_points: int, output=None, max_gap: float
 
     per_cell = 64 if cells <= 1024 * 1024 else 16
     working = min(cells, DEFAULT_TILE_SIZE**2 * threads) if cells > 1024 * 1024 else cells
-    peak = ((n_points * n_times * 4 if points_in_memory else 0) + cells * per_cell
-            + threads * chunk * 4 * (n_points + working) + 200 * 2**20)
+    peak = (
+        (n_points * n_times * 4 if points_in_memory else 0)
+        + cells * per_cell
+        + threads * chunk * 4 * (n_points + working)
+        + 200 * 2**20
+    )
     w, s, e, n = spec.bounds
     return Estimate("cube", raw, out, int(peak), cells, n_times, n_points, res, (e - w, n - s))
 
@@ -221,12 +255,14 @@ def _what_fits(est: Estimate, max_cells: float) -> str:
     factor = math.sqrt(est.cells / max_cells)
     coarser = _nice_up(est.resolution * factor * 1.02)
     km2 = max_cells * est.resolution**2 / 1e6
-    return (f"resolution={coarser:g} (m) or coarser fits, or bounds covering at most {km2:,.3g} km2 "
-            f"at {est.resolution:g} m")
+    return (
+        f"resolution={coarser:g} (m) or coarser fits, or bounds covering at most {km2:,.3g} km2 at {est.resolution:g} m"
+    )
 
 
-def check_budget(est: Estimate, target, max_output_size: int | None = DEFAULT_MAX_OUTPUT_SIZE,
-                 force: bool = False) -> None:
+def check_budget(
+    est: Estimate, target, max_output_size: int | None = DEFAULT_MAX_OUTPUT_SIZE, force: bool = False
+) -> None:
     """Refuse an output that would not fit (module docstring), before any work.
 
     Parameters
@@ -251,15 +287,27 @@ def check_budget(est: Estimate, target, max_output_size: int | None = DEFAULT_MA
     free = free_space(target)
     if free is not None and size > free:
         hint = (_what_fits(est, free / (per_cell * ratio)) if per_cell else "") or "free some space or write elsewhere"
-        raise InputError(target, f"{est.what} of about {format_size(size)} ({est.describe()}) would not fit in the "
-                         f"{format_size(free)} free in {Path(target).resolve().parent}", hint)
+        raise InputError(
+            target,
+            f"{est.what} of about {format_size(size)} ({est.describe()}) would not fit in the "
+            f"{format_size(free)} free in {Path(target).resolve().parent}",
+            hint,
+        )
     if max_output_size is not None and size > max_output_size:
         hint = _what_fits(est, max_output_size / (per_cell * ratio)) if per_cell else ""
         hint = (hint + "; " if hint else "") + "max_output_size raises the limit"
-        raise InputError(target, f"{est.what} of about {format_size(size)} is over the limit of "
-                         f"{format_size(max_output_size)} ({est.describe()})", hint)
+        raise InputError(
+            target,
+            f"{est.what} of about {format_size(size)} is over the limit of "
+            f"{format_size(max_output_size)} ({est.describe()})",
+            hint,
+        )
     if not force and est.cells > MIN_CELLS_CHECKED and est.cells_per_mp > MAX_CELLS_PER_MP:
         limit = max(MIN_CELLS_CHECKED, MAX_CELLS_PER_MP * est.n_points)
         hint = _what_fits(est, limit) + "; force=True computes it anyway"
-        raise InputError(target, f"{est.cells:,} cells for {est.n_points:,} MPs ({est.cells_per_mp:,.0f} cells per MP, "
-                         f"over {MAX_CELLS_PER_MP:,}): mostly empty cells, hours of work", hint)
+        raise InputError(
+            target,
+            f"{est.cells:,} cells for {est.n_points:,} MPs ({est.cells_per_mp:,.0f} cells per MP, "
+            f"over {MAX_CELLS_PER_MP:,}): mostly empty cells, hours of work",
+            hint,
+        )

@@ -30,6 +30,7 @@ Everything is vectorised: sparse (cells x MPs) averaging matrices and (grid x
 acquisitions) interpolation matrices; no Python loop over MPs, cells or epochs (only
 over the two to four geometries).
 """
+
 from __future__ import annotations
 
 import logging
@@ -123,8 +124,11 @@ def _check_inputs(points_list):
         source = pts.attrs.get("source") or f"input {i + 1}"
         missing = [c for c in ("los_east", "los_up") if c not in pts]
         if missing:
-            raise InputError(source, f"no per-MP line-of-sight vector ({', '.join(missing)} missing)",
-                             "decomposition needs EGMS L2a/L2b products, which carry los_east/los_north/los_up")
+            raise InputError(
+                source,
+                f"no per-MP line-of-sight vector ({', '.join(missing)} missing)",
+                "decomposition needs EGMS L2a/L2b products, which carry los_east/los_north/los_up",
+            )
         level = pts.attrs.get("product_level")
         if level in ("L3U", "L3E"):
             raise InputError(source, f"{level} is already decomposed; decomposition takes L2a/L2b LOS products")
@@ -141,8 +145,14 @@ def _check_inputs(points_list):
     return crs, labels
 
 
-def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_DAYS,
-                  max_gap_days: float = MAX_GAP_DAYS, bounds=None, time_origin=None) -> xr.Dataset:
+def decompose_los(
+    points_list,
+    resolution: float = 100.0,
+    step_days: int = STEP_DAYS,
+    max_gap_days: float = MAX_GAP_DAYS,
+    bounds=None,
+    time_origin=None,
+) -> xr.Dataset:
     """Vertical and east-west displacement cubes from ascending and descending LOS points.
 
     Parameters
@@ -183,14 +193,20 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
             x, y = pts.x.values, pts.y.values
             inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)
             if not inside.any():
-                raise InputError(None, f"bounds {tuple(bounds)} contain no measurement point of "
-                                           f"{pts.attrs.get('source', 'an input')}", param="bounds")
+                raise InputError(
+                    None,
+                    f"bounds {tuple(bounds)} contain no measurement point of {pts.attrs.get('source', 'an input')}",
+                    param="bounds",
+                )
             kept.append(pts.isel(point=np.flatnonzero(inside)) if not inside.all() else pts)
         points_list = kept
     # An MP without a LOS vector cannot enter the system (EGMS L2 always gives one).
-    points_list = [p if np.isfinite(p["los_east"].values).all() and np.isfinite(p["los_up"].values).all()
-                   else p.isel(point=np.flatnonzero(np.isfinite(p["los_east"].values) & np.isfinite(p["los_up"].values)))
-                   for p in points_list]
+    points_list = [
+        p
+        if np.isfinite(p["los_east"].values).all() and np.isfinite(p["los_up"].values).all()
+        else p.isel(point=np.flatnonzero(np.isfinite(p["los_east"].values) & np.isfinite(p["los_up"].values)))
+        for p in points_list
+    ]
     all_x = np.concatenate([p.x.values for p in points_list])
     all_y = np.concatenate([p.y.values for p in points_list])
     spec = GridSpec.from_points(all_x, all_y, crs, resolution=resolution)
@@ -230,8 +246,10 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
         mps = np.flatnonzero(inside)
         used = np.unique(local[mps])  # kept cells where this geometry has MPs
         # (used cells x MPs) averaging matrix: 1/n for each MP of a kept cell, 0 elsewhere.
-        avg = sp.csr_matrix(((1.0 / counts_g[cell[mps]]).astype(np.float32), (np.searchsorted(used, local[mps]), mps)),
-                            shape=(len(used), n_mp))
+        avg = sp.csr_matrix(
+            ((1.0 / counts_g[cell[mps]]).astype(np.float32), (np.searchsorted(used, local[mps]), mps)),
+            shape=(len(used), n_mp),
+        )
         values = np.asarray(pts.displacement.values)
         if values.dtype != np.float32:
             values = values.astype(np.float32)
@@ -251,9 +269,15 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
         ata[used, 2] += weight * lu * lu
         atb[0][used] += (weight * le)[:, None] * series
         atb[1][used] += (weight * lu)[:, None] * series
-        log.info("decompose: %s, %d MPs in %d cells, %d acquisitions (%s to %s)", label, n_mp,
-                 int((counts_g > 0).sum()), pts.sizes["time"], str(pts.time.values[0])[:10],
-                 str(pts.time.values[-1])[:10])
+        log.info(
+            "decompose: %s, %d MPs in %d cells, %d acquisitions (%s to %s)",
+            label,
+            n_mp,
+            int((counts_g > 0).sum()),
+            pts.sizes["time"],
+            str(pts.time.values[0])[:10],
+            str(pts.time.values[-1])[:10],
+        )
         del series
 
     det = ata[:, 0] * ata[:, 2] - ata[:, 1] ** 2
@@ -273,24 +297,39 @@ def decompose_los(points_list, resolution: float = 100.0, step_days: int = STEP_
         "source": ", ".join(p.attrs.get("source", "") for p in points_list),
         "method": "EGMS L3 Ortho decomposition of ascending and descending LOS (north-south motion assumed zero)",
         "geometries": "; ".join(label for _, label in labels),
-        "time_step_days": int(step_days), "max_gap_days": float(max_gap_days), "resolution": float(resolution),
+        "time_step_days": int(step_days),
+        "max_gap_days": float(max_gap_days),
+        "resolution": float(resolution),
         "grid_dates_dropped": dropped,
         "title": "InSAR vertical and east-west displacement",
     }
-    extra = {"mp_count_ascending": counts["ascending"].reshape(h, w).astype(np.int32),
-             "mp_count_descending": counts["descending"].reshape(h, w).astype(np.int32)}
+    extra = {
+        "mp_count_ascending": counts["ascending"].reshape(h, w).astype(np.int32),
+        "mp_count_descending": counts["descending"].reshape(h, w).astype(np.int32),
+    }
     cube = make_cube(vertical.reshape(n_t, h, w), out_times, spec, extra=extra, attrs=attrs)
     cube = cube.rename({"displacement": VERTICAL})
     cube[VERTICAL].attrs.update(long_name="vertical displacement (up positive) relative to the first epoch")
     cube[EAST_WEST] = (("time", "y", "x"), east_west.reshape(n_t, h, w))
-    cube[EAST_WEST].attrs.update(units="mm", grid_mapping="spatial_ref",
-                                 long_name="east-west displacement (east positive) relative to the first epoch")
+    cube[EAST_WEST].attrs.update(
+        units="mm",
+        grid_mapping="spatial_ref",
+        long_name="east-west displacement (east positive) relative to the first epoch",
+    )
     for direction in ("ascending", "descending"):
         cube[f"mp_count_{direction}"].attrs.update(
-            units="1", long_name=f"number of {direction} measurement points in the cell")
-    log.info("decompose: %d of %d cells have both pass directions; %d epochs every %d days (%s to %s)%s",
-             len(cells), int(((counts["ascending"] > 0) | (counts["descending"] > 0)).sum()), n_t, step_days,
-             str(out_times[0]), str(out_times[-1]),
-             f", {dropped} grid dates outside a geometry's span or in a gap > {max_gap_days:g} days dropped"
-             if dropped else "")
+            units="1", long_name=f"number of {direction} measurement points in the cell"
+        )
+    log.info(
+        "decompose: %d of %d cells have both pass directions; %d epochs every %d days (%s to %s)%s",
+        len(cells),
+        int(((counts["ascending"] > 0) | (counts["descending"] > 0)).sum()),
+        n_t,
+        step_days,
+        str(out_times[0]),
+        str(out_times[-1]),
+        f", {dropped} grid dates outside a geometry's span or in a gap > {max_gap_days:g} days dropped"
+        if dropped
+        else "",
+    )
     return cube

@@ -9,6 +9,7 @@ re-triangulates the same points for every epoch.)
 Every gridder masks cells farther than ``max_gap`` metres from the nearest MP: linear
 interpolation must not invent deformation across the sea, lakes or empty fields.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,8 @@ import logging
 import dask.array as da
 import numpy as np
 import scipy.sparse as sp
-import xarray as xr
 import shapely
+import xarray as xr
 from scipy.spatial import cKDTree
 
 from insar_raster.errors import InputError
@@ -62,8 +63,11 @@ class Triangulation:
         do instead) for fewer than 3 MPs or MPs all on one line."""
         points_xy = np.ascontiguousarray(points_xy, dtype=np.float64)
         if len(points_xy) < 3:
-            raise InputError(None, f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
-                             "use method='nearest'")
+            raise InputError(
+                None,
+                f"linear interpolation needs at least 3 measurement points, got {len(points_xy)}",
+                "use method='nearest'",
+            )
         # GEOS keeps input coordinates exactly, Z included: Z carries each MP's index
         # through the triangulation (no coordinate lookup afterwards).
         xyz = np.column_stack([points_xy, np.arange(len(points_xy), dtype=np.float64)])
@@ -72,8 +76,9 @@ class Triangulation:
         # (no per-triangle Python objects).
         ring = shapely.get_coordinates(triangles, include_z=True)[:, 2].reshape(-1, 4)
         if len(ring) == 0:
-            raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
-                             "use method='nearest'")
+            raise InputError(
+                None, "measurement points are collinear or coincident; cannot triangulate", "use method='nearest'"
+            )
         self.points = points_xy
         self.simplices = ring[:, :3].astype(np.int64)
         self.transform = _barycentric_transforms(points_xy[self.simplices])
@@ -222,7 +227,11 @@ class BaseGridder:
         gs = self.grid_spec
         row, col = gs.cell_index(x, y)
         inside = (col >= 0) & (col < gs.width) & (row >= 0) & (row < gs.height)
-        self.mp_count_ = np.bincount(row[inside] * gs.width + col[inside], minlength=gs.width * gs.height).reshape(gs.shape).astype(np.int32)
+        self.mp_count_ = (
+            np.bincount(row[inside] * gs.width + col[inside], minlength=gs.width * gs.height)
+            .reshape(gs.shape)
+            .astype(np.int32)
+        )
         self.data_ = data
         return self
 
@@ -239,8 +248,13 @@ class BaseGridder:
         data = data.rechunk({0: -1})  # all points in each block; chunks only along time
         h, w = self.grid_spec.shape
         return da.map_blocks(
-            lambda b: self._apply_block(b), data, dtype=np.float32,
-            chunks=(data.chunks[1], (h,), (w,)), drop_axis=0, new_axis=[1, 2], meta=np.empty((0, 0, 0), np.float32),
+            lambda b: self._apply_block(b),
+            data,
+            dtype=np.float32,
+            chunks=(data.chunks[1], (h,), (w,)),
+            drop_axis=0,
+            new_axis=[1, 2],
+            meta=np.empty((0, 0, 0), np.float32),
         )
 
     def grid(self, times, data=None, attrs: dict | None = None) -> xr.Dataset:
@@ -258,9 +272,16 @@ class BaseGridder:
             raise ValueError("no data: pass it to fit() or grid()")
         cube = self.predict(data)
         return make_cube(
-            cube, times, self.grid_spec,
+            cube,
+            times,
+            self.grid_spec,
             extra={"mp_count": self.mp_count_, "distance_to_mp": self.distance_},
-            attrs={"method": self.method, "resolution": self.grid_spec.resolution, "max_gap": self.max_gap, **(attrs or {})},
+            attrs={
+                "method": self.method,
+                "resolution": self.grid_spec.resolution,
+                "max_gap": self.max_gap,
+                **(attrs or {}),
+            },
         )
 
 
@@ -351,5 +372,7 @@ def make_gridder(method: str, grid_spec: GridSpec, max_gap: float | None = None,
     try:
         cls = _GRIDDERS[method]
     except KeyError:
-        raise InputError(None, f"unknown method {method!r}", f"choose one of {', '.join(METHODS)}", param="method") from None
+        raise InputError(
+            None, f"unknown method {method!r}", f"choose one of {', '.join(METHODS)}", param="method"
+        ) from None
     return cls(grid_spec, max_gap=max_gap, **kwargs)

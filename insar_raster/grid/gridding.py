@@ -4,6 +4,7 @@ It chooses between one global computation (a gridder of :mod:`.gridders` fitted 
 all MPs) and tiles with halos (:mod:`.tiled`) by the size of the grid and the point
 set, and applies the bounds.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,7 +37,9 @@ def use_tiling(grid_spec: GridSpec, n_points: int, method: str, tile_size: int |
     """
     if tile_size is not None:
         if tile_size and method not in TILED_METHODS:
-            raise InputError(None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="tile_size")
+            raise InputError(
+                None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="tile_size"
+            )
         return int(tile_size)
     if method not in TILED_METHODS:
         return 0
@@ -90,24 +93,40 @@ def grid_points(
         west, south, east, north = bounds
         inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)
         if not inside.any():
-            raise InputError(None, f"bounds {tuple(bounds)} contain no measurement point",
-                             f"the points span {x.min():.0f},{y.min():.0f},{x.max():.0f},{y.max():.0f}", param="bounds")
+            raise InputError(
+                None,
+                f"bounds {tuple(bounds)} contain no measurement point",
+                f"the points span {x.min():.0f},{y.min():.0f},{x.max():.0f},{y.max():.0f}",
+                param="bounds",
+            )
         if not inside.all():
             box = ",".join(f"{v:.10g}" for v in bounds)
             warnings.warn(f"ignored {int((~inside).sum())} measurement point(s) outside bounds={box}", stacklevel=2)
             points = points.isel(point=np.flatnonzero(inside))
             x, y = x[inside], y[inside]
-    attrs = {"source": points.attrs.get("source", ""), "product": points.attrs.get("product", ""),
-             **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs}}
+    attrs = {
+        "source": points.attrs.get("source", ""),
+        "product": points.attrs.get("product", ""),
+        **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs},
+    }
     # Provenance of the bad rows dropped by the readers (insar_raster.io.sanitize).
     attrs.update({k: v for k, v in points.attrs.items() if k.startswith("coordinate_outliers_")})
     tile_size = use_tiling(grid_spec, len(x), method, tile_size)
     if tile_size:
-        cube = grid_points_tiled(points, grid_spec, method=method, max_gap=max_gap, time_chunk=time_chunk,
-                                 tile_size=tile_size, attrs=attrs)
-        log.info("gridding %d MPs x %d epochs onto %dx%d cells at %g m (%s) in %d tiles of %d cells",
-                 len(x), points.sizes["time"], grid_spec.height, grid_spec.width, grid_spec.resolution, method,
-                 cube.attrs["tiles"], tile_size)
+        cube = grid_points_tiled(
+            points, grid_spec, method=method, max_gap=max_gap, time_chunk=time_chunk, tile_size=tile_size, attrs=attrs
+        )
+        log.info(
+            "gridding %d MPs x %d epochs onto %dx%d cells at %g m (%s) in %d tiles of %d cells",
+            len(x),
+            points.sizes["time"],
+            grid_spec.height,
+            grid_spec.width,
+            grid_spec.resolution,
+            method,
+            cube.attrs["tiles"],
+            tile_size,
+        )
         return cube
     gridder = make_gridder(method, grid_spec, max_gap=max_gap)
     gridder.fit((x, y))
@@ -115,7 +134,15 @@ def grid_points(
     values = values if isinstance(values, da.Array) else da.from_array(values, chunks=(-1, time_chunk))
     cube = gridder.grid(points.time.values, values.rechunk({0: -1, 1: time_chunk}), attrs=attrs)
     valid = float(gridder.valid_.mean())
-    log.info("gridded %d MPs x %d epochs onto %dx%d cells at %g m (%s); %.0f%% of cells within %g m of an MP",
-             len(x), points.sizes["time"], grid_spec.height, grid_spec.width, grid_spec.resolution, method,
-             100 * valid, gridder.max_gap)
+    log.info(
+        "gridded %d MPs x %d epochs onto %dx%d cells at %g m (%s); %.0f%% of cells within %g m of an MP",
+        len(x),
+        points.sizes["time"],
+        grid_spec.height,
+        grid_spec.width,
+        grid_spec.resolution,
+        method,
+        100 * valid,
+        gridder.max_gap,
+    )
     return cube

@@ -1,4 +1,5 @@
 """Grid specification: a north-up raster grid in a projected CRS."""
+
 from __future__ import annotations
 
 import math
@@ -110,7 +111,9 @@ class GridSpec:
             bounds = (float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y)))
         west, south, east, north = map(float, bounds)
         if not (east >= west and north >= south):
-            raise InputError(None, f"expected west,south,east,north with east>=west and north>=south, got {bounds}", param="bounds")
+            raise InputError(
+                None, f"expected west,south,east,north with east>=west and north>=south, got {bounds}", param="bounds"
+            )
         if shape is not None:
             height, width = shape
             if height < 1 or width < 1:
@@ -124,7 +127,9 @@ class GridSpec:
             # by the least amount that puts every edge inside a cell.
             cx, cy = (west + east) / 2, (south + north) / 2
             bump = 2.0**-40
-            while not _inside(west, south, east, north, cx - width * res / 2, cy + height * res / 2, res, width, height):
+            while not _inside(
+                west, south, east, north, cx - width * res / 2, cy + height * res / 2, res, width, height
+            ):
                 res *= 1 + bump
                 bump *= 4
             return cls(crs, res, cx - width * res / 2, cy + height * res / 2, width, height)
@@ -141,9 +146,13 @@ class GridSpec:
             north_s += res
         width_f = math.floor((east - west_s) / res) + 1
         height_f = math.floor((north_s - south) / res) + 1
-        _check_size(height_f, width_f, "resolution",
-                    f"{res:g} m over an extent of {east - west:.6g} x {north - south:.6g} m",
-                    "use a coarser resolution or smaller bounds")
+        _check_size(
+            height_f,
+            width_f,
+            "resolution",
+            f"{res:g} m over an extent of {east - west:.6g} x {north - south:.6g} m",
+            "use a coarser resolution or smaller bounds",
+        )
         return cls(crs, res, west_s, north_s, int(width_f), int(height_f))
 
     @classmethod
@@ -166,8 +175,12 @@ class GridSpec:
 def _check_size(height, width, param: str, what: str | None = None, hint: str | None = None) -> None:
     if height * width > MAX_CELLS:
         what = f"{what} gives" if what else "grid of"
-        raise InputError(None, f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
-                         hint or "use fewer, larger cells", param=param)
+        raise InputError(
+            None,
+            f"{what} {height:.0f} x {width:.0f} cells, more than a grid may have ({MAX_CELLS})",
+            hint or "use fewer, larger cells",
+            param=param,
+        )
 
 
 def _inside(west, south, east, north, grid_west, grid_north, res, width, height) -> bool:

@@ -20,6 +20,7 @@ not masked:
 tiles are plain dask tasks, so the same graph runs on the local threaded scheduler (all
 cores) or on a ``dask.distributed`` cluster.
 """
+
 from __future__ import annotations
 
 import logging
@@ -124,13 +125,13 @@ class TileWeights:
 
     rows: tuple[int, int]
     cols: tuple[int, int]
-    weights: sp.csr_matrix      # (tile cells, len(point_index)) float32, masked rows empty
-    point_index: np.ndarray     # global MP indices the weights read
-    valid: np.ndarray           # (h, w) bool
-    distance: np.ndarray        # (h, w) float32, m (exact up to the halo width)
-    mp_count: np.ndarray        # (h, w) int32
-    halo: float                 # halo width finally used (m)
-    n_local: int                # MPs inside tile + halo
+    weights: sp.csr_matrix  # (tile cells, len(point_index)) float32, masked rows empty
+    point_index: np.ndarray  # global MP indices the weights read
+    valid: np.ndarray  # (h, w) bool
+    distance: np.ndarray  # (h, w) float32, m (exact up to the halo width)
+    mp_count: np.ndarray  # (h, w) int32
+    halo: float  # halo width finally used (m)
+    n_local: int  # MPs inside tile + halo
 
     @property
     def shape(self):
@@ -140,8 +141,11 @@ class TileWeights:
 def plan_tiles(grid_spec: GridSpec, tile_size: int = DEFAULT_TILE_SIZE) -> list[tuple[int, int, int, int]]:
     """Tiles as (row0, row1, col0, col1) cell ranges, row-major."""
     h, w = grid_spec.shape
-    return [(r, min(r + tile_size, h), c, min(c + tile_size, w))
-            for r in range(0, h, tile_size) for c in range(0, w, tile_size)]
+    return [
+        (r, min(r + tile_size, h), c, min(c + tile_size, w))
+        for r in range(0, h, tile_size)
+        for c in range(0, w, tile_size)
+    ]
 
 
 def _circumcircles(tri_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,13 +214,20 @@ def _linear_ok(index, local_idx, local_xy, spec, cells_xy, need, region, halo, h
         if len(failing) == 0:
             return weights, True, None
     # Halo that contains the failing circles (clipped to the MPs' extent).
-    need_halo = np.max(np.maximum.reduce([west - lo_x[failing], hi_x[failing] - east,
-                                          south - lo_y[failing], hi_y[failing] - north]))
+    need_halo = np.max(
+        np.maximum.reduce([west - lo_x[failing], hi_x[failing] - east, south - lo_y[failing], hi_y[failing] - north])
+    )
     return weights, False, halo + max(need_halo, 0) + 2 * resolution
 
 
-def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGridder, halo: float,
-                 hull_equations: np.ndarray | None = None) -> TileWeights:
+def tile_weights(
+    index: PointIndex,
+    grid_spec: GridSpec,
+    tile,
+    gridder: BaseGridder,
+    halo: float,
+    hull_equations: np.ndarray | None = None,
+) -> TileWeights:
     """Weights of one tile, growing the halo until they equal the global ones (module doc).
 
     Parameters
@@ -258,7 +269,9 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
         need = nearest <= max_gap
         suggested = None
         if gridder.method == "linear":
-            weights, ok, suggested = _linear_ok(index, local_idx, local_xy, spec, cells_xy, need, region, halo, hull_equations, res)
+            weights, ok, suggested = _linear_ok(
+                index, local_idx, local_xy, spec, cells_xy, need, region, halo, hull_equations, res
+            )
         else:
             # Any MP outside the region is farther than the halo from every tile cell.
             enough = len(local_idx) >= k_needed
@@ -283,9 +296,15 @@ def tile_weights(index: PointIndex, grid_spec: GridSpec, tile, gridder: BaseGrid
     ok_cell = (col >= 0) & (col < c1 - c0) & (row >= 0) & (row < r1 - r0)
     count = np.bincount(row[ok_cell] * (c1 - c0) + col[ok_cell], minlength=len(cells_xy)).astype(np.int32)
     return TileWeights(
-        rows=(r0, r1), cols=(c0, c1), weights=weights, point_index=local_idx[used],
-        valid=valid.reshape(spec.shape), distance=nearest.reshape(spec.shape).astype(np.float32),
-        mp_count=count.reshape(spec.shape), halo=float(halo), n_local=len(local_idx),
+        rows=(r0, r1),
+        cols=(c0, c1),
+        weights=weights,
+        point_index=local_idx[used],
+        valid=valid.reshape(spec.shape),
+        distance=nearest.reshape(spec.shape).astype(np.float32),
+        mp_count=count.reshape(spec.shape),
+        halo=float(halo),
+        n_local=len(local_idx),
     )
 
 
@@ -349,7 +368,9 @@ def grid_points_tiled(
         ``tiles`` and ``tile_size`` record the tiling.
     """
     if method not in TILED_METHODS:
-        raise InputError(None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="method")
+        raise InputError(
+            None, f"method {method!r} cannot be tiled", f"use one of {', '.join(TILED_METHODS)}", param="method"
+        )
     if tile_size < 16:
         raise InputError(None, f"must be at least 16 cells, got {tile_size}", param="tile_size")
     gridder = make_gridder(method, grid_spec, max_gap=max_gap, **gridder_kwargs)
@@ -366,14 +387,14 @@ def grid_points_tiled(
         try:
             hull_equations = ConvexHull(np.column_stack([x, y])).equations
         except QhullError:
-            raise InputError(None, "measurement points are collinear or coincident; cannot triangulate",
-                             "use method='nearest'") from None
+            raise InputError(
+                None, "measurement points are collinear or coincident; cannot triangulate", "use method='nearest'"
+            ) from None
 
     tiles = plan_tiles(grid_spec, tile_size)
     index_d = dask.delayed(index, pure=True)
     tile_tasks = [
-        dask.delayed(tile_weights, pure=True)(index_d, grid_spec, t, gridder, halo, hull_equations)
-        for t in tiles
+        dask.delayed(tile_weights, pure=True)(index_d, grid_spec, t, gridder, halo, hull_equations) for t in tiles
     ]
     tc = choose_time_chunk(n_points, time_chunk, slab_bytes)
     values = points.displacement.data
@@ -393,8 +414,13 @@ def grid_points_tiled(
         for j, task in enumerate(tile_tasks):
             dsk[(name, it, j // n_tx, j % n_tx)] = (_apply, task.key, slab_key)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[values, *tile_tasks])
-    cube = da.Array(graph, name, chunks=(values.chunks[1], ty_chunks, tx_chunks), dtype=np.float32,
-                    meta=np.empty((0, 0, 0), np.float32))
+    cube = da.Array(
+        graph,
+        name,
+        chunks=(values.chunks[1], ty_chunks, tx_chunks),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), np.float32),
+    )
 
     def layer(attr, dtype):
         lname = f"grid-tiles-{attr}-{token}"
@@ -403,11 +429,26 @@ def grid_points_tiled(
         return da.Array(lgraph, lname, chunks=(ty_chunks, tx_chunks), dtype=dtype, meta=np.empty((0, 0), dtype))
 
     ds = make_cube(
-        cube, points.time.values, grid_spec,
+        cube,
+        points.time.values,
+        grid_spec,
         extra={"mp_count": layer("mp_count", np.int32), "distance_to_mp": layer("distance", np.float32)},
-        attrs={"method": method, "resolution": res, "max_gap": gridder.max_gap,
-               "tiles": len(tiles), "tile_size": tile_size, **(attrs or {})},
+        attrs={
+            "method": method,
+            "resolution": res,
+            "max_gap": gridder.max_gap,
+            "tiles": len(tiles),
+            "tile_size": tile_size,
+            **(attrs or {}),
+        },
     )
-    log.debug("tiled gridding: %d MPs x %d epochs, %d tiles of %d cells, time chunk %d, initial halo %g m",
-              n_points, n_times, len(tiles), tile_size, tc, halo)
+    log.debug(
+        "tiled gridding: %d MPs x %d epochs, %d tiles of %d cells, time chunk %d, initial halo %g m",
+        n_points,
+        n_times,
+        len(tiles),
+        tile_size,
+        tc,
+        halo,
+    )
     return ds

@@ -3,6 +3,7 @@
 A failure or Ctrl-C inside the ``with`` block removes the temporary file or folder and
 leaves any previous file at ``path`` untouched.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -53,16 +54,21 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
     """
     path = check_output_path(path, overwrite)
     if path.is_dir() and not directory:
-        raise InputError(path, "output exists and is a folder; it cannot be replaced by a file", "choose another -o path")
+        raise InputError(
+            path, "output exists and is a folder; it cannot be replaced by a file", "choose another -o path"
+        )
     if path.is_file() and directory:
-        raise InputError(path, "output exists and is a file; it cannot be replaced by a folder", "choose another -o path")
+        raise InputError(
+            path, "output exists and is a file; it cannot be replaced by a folder", "choose another -o path"
+        )
     # Same folder => same filesystem => os.replace is atomic.
     # Keep the real extension last: some drivers (GPKG, GDAL) pick the format from it.
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
     except OSError as exc:  # read-only mount, ACLs, /proc...: what the early check cannot see
-        raise InputError(path, f"cannot create a file in output folder {str(path.parent)!r}: "
-                               f"{exc.strerror or exc}") from None
+        raise InputError(
+            path, f"cannot create a file in output folder {str(path.parent)!r}: {exc.strerror or exc}"
+        ) from None
     os.close(fd)
     os.unlink(tmp)  # writers create it themselves (some refuse an existing file)
     tmp = Path(tmp)

@@ -21,6 +21,7 @@ an interrupted build leaves nothing that could be mistaken for a cache.
 :mod:`insar_raster.io.points`) with a dask-backed ``displacement``: nothing is loaded until
 the gridder asks for a block.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -38,9 +39,8 @@ import xarray as xr
 from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
-from insar_raster.io import egms
+from insar_raster.io import egms, sanitize
 from insar_raster.io import points as _points
-from insar_raster.io import sanitize
 from insar_raster.io.dialect import sniff
 
 log = logging.getLogger("insar_raster")
@@ -68,8 +68,13 @@ def cache_key(files, **options) -> str:
     for f in files:
         st = Path(f).stat()
         described.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
-    text = json.dumps({"version": CACHE_VERSION, "files": described,
-                       "options": {k: None if v is None else str(v) for k, v in sorted(options.items())}})
+    text = json.dumps(
+        {
+            "version": CACHE_VERSION,
+            "files": described,
+            "options": {k: None if v is None else str(v) for k, v in sorted(options.items())},
+        }
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -92,13 +97,17 @@ def _text_bytes(path: Path, member: str | None = None) -> int:
         return path.stat().st_size
     try:
         with zipfile.ZipFile(path) as zf:
-            return sum(i.file_size for i in zf.infolist()
-                       if (i.filename == member if member else i.filename.lower().endswith(".csv")))
+            return sum(
+                i.file_size
+                for i in zf.infolist()
+                if (i.filename == member if member else i.filename.lower().endswith(".csv"))
+            )
     except zipfile.BadZipFile:
         return path.stat().st_size
 
 
 # --------------------------------------------------------------------------- streaming CSV
+
 
 def _open_sources(path: Path):
     """Yield (display name, binary file object) for a CSV or each CSV inside a zip."""
@@ -143,7 +152,7 @@ def _blocks(fh, block_bytes: int):
             rest = data
             continue
         yield data[: cut + 1]
-        rest = data[cut + 1:]
+        rest = data[cut + 1 :]
 
 
 class _Source:
@@ -165,8 +174,11 @@ def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
     sources = []
     for path in files:
         if path.suffix.lower() not in _points.CSV_SUFFIXES | {".zip"}:
-            raise InputError(path, "only CSV inputs (or zips of CSVs) can be streamed into the cache",
-                             "read it with read_points instead")
+            raise InputError(
+                path,
+                "only CSV inputs (or zips of CSVs) can be streamed into the cache",
+                "read it with read_points instead",
+            )
         for name, fh in _open_sources(path):
             columns, first = _read_header(fh, name)
             sample = fh.read(1 << 16)
@@ -187,7 +199,9 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    keep_meta = [c for c in source.columns if c.lower() in {"pid", source.xc.lower(), source.yc.lower(), *egms.POINT_COLUMNS}]
+    keep_meta = [
+        c for c in source.columns if c.lower() in {"pid", source.xc.lower(), source.yc.lower(), *egms.POINT_COLUMNS}
+    ]
     types = {c: pa.float32() for c in epoch_cols}
     for c in keep_meta:
         types[c] = pa.string() if c.lower() == "pid" else pa.float64()
@@ -215,8 +229,14 @@ class _ValuesWriter:
         import zarr
 
         self.array = zarr.create_array(
-            store=str(path), shape=(0, n_times), dtype="float32", chunks=(ROW_CHUNK, min(COL_CHUNK, n_times)),
-            zarr_format=2, compressors=None, fill_value=np.nan, order="F",
+            store=str(path),
+            shape=(0, n_times),
+            dtype="float32",
+            chunks=(ROW_CHUNK, min(COL_CHUNK, n_times)),
+            zarr_format=2,
+            compressors=None,
+            fill_value=np.nan,
+            order="F",
             # Float values are noise-like; compression would cost more CPU than it saves disk.
         )
         self.n_times = n_times
@@ -237,7 +257,7 @@ class _ValuesWriter:
             k = min(n - done, ROW_CHUNK - self.fill)
             buf = self.buffers[0]
             for j, col in enumerate(columns):
-                buf[self.fill:self.fill + k, j] = col[done:done + k]
+                buf[self.fill : self.fill + k, j] = col[done : done + k]
             self.fill += k
             done += k
             if self.fill == ROW_CHUNK:
@@ -264,9 +284,18 @@ class _ValuesWriter:
         return self.written
 
 
-def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=None,
-                       block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False,
-                       allow_dates: bool = False, max_output_size: int | None = None) -> Path:
+def build_points_cache(
+    paths,
+    folder,
+    crs=None,
+    input_crs=None,
+    start=None,
+    end=None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: bool = False,
+    allow_dates: bool = False,
+    max_output_size: int | None = None,
+) -> Path:
     """Stream EGMS CSV tiles into a cache folder (module docstring); returns ``folder``.
 
     Same semantics as :func:`insar_raster.io.points.read_points` (the rules of
@@ -354,7 +383,9 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                     if table.num_rows == 0:
                         continue
                     if out_crs is None:
-                        out_crs = _points.choose_output_crs(source.crs, x, y, crs=crs, egms=True)  # CSV inputs are EGMS layouts
+                        out_crs = _points.choose_output_crs(
+                            source.crs, x, y, crs=crs, egms=True
+                        )  # CSV inputs are EGMS layouts
                     if source.crs != out_crs:
                         x, y = Transformer.from_crs(source.crs, out_crs, always_xy=True).transform(x, y)
                     lower = {c.lower(): c for c in table.column_names}
@@ -365,7 +396,9 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
                         pids.append(pa.array(np.char.add(f"{stem}:", row_numbers.astype(str))))
                     for attr in egms.POINT_COLUMNS:
                         if attr in lower:
-                            extras[attr].append(table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32))
+                            extras[attr].append(
+                                table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32)
+                            )
                     xs.append(np.asarray(x, np.float64))
                     ys.append(np.asarray(y, np.float64))
                     rows_here += table.num_rows
@@ -389,11 +422,14 @@ def build_points_cache(paths, folder, crs=None, input_crs=None, start=None, end=
             columns["keep"] = keep
         pq.write_table(pa.table(columns), tmp / "points.parquet")
         meta = {
-            "version": CACHE_VERSION, "n_points": n_points, "times": [str(t) for t in times],
+            "version": CACHE_VERSION,
+            "n_points": n_points,
+            "times": [str(t) for t in times],
             "crs_wkt": CRS.from_user_input(out_crs).to_wkt(),
             "source": ", ".join(Path(s.name).name for s in sources),
             "product": sources[0].product if len({s.product for s in sources}) == 1 else "EGMS",
-            "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry),
+            "epochs_dropped": dropped_epochs,
+            **egms.geometry_attrs(geometry),
             "seconds": round(time.perf_counter() - t0, 2),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -439,29 +475,47 @@ def open_points_cache(folder) -> xr.Dataset:
         table = pq.read_table(folder / "points.parquet")
         values = da.from_zarr(str(folder / "values.zarr"))
     except Exception as exc:
-        raise InputError(folder, f"not a readable points cache: {type(exc).__name__}: {exc}",
-                         "delete the folder to rebuild it") from None
+        raise InputError(
+            folder, f"not a readable points cache: {type(exc).__name__}: {exc}", "delete the folder to rebuild it"
+        ) from None
     if meta.get("version") != CACHE_VERSION or values.shape[0] != meta["n_points"]:
         raise InputError(folder, "points cache from another version or incomplete", "delete the folder to rebuild it")
     names = set(table.column_names)
     extra = {a: table.column(a).to_numpy() for a in egms.POINT_COLUMNS if a in names}
     ds = _points.make_points(
-        table.column("x").to_numpy(), table.column("y").to_numpy(), values,
-        np.array(meta["times"], dtype="datetime64[D]"), CRS.from_wkt(meta["crs_wkt"]),
-        pid=table.column("pid").to_numpy(zero_copy_only=False), extra=extra,
-        attrs={"source": meta["source"], "product": meta["product"], "cache": str(folder),
-               "epochs_dropped": meta.get("epochs_dropped", 0),
-               **{k: meta[k] for k in ("product_level", "track", "pass_direction") if k in meta}},
+        table.column("x").to_numpy(),
+        table.column("y").to_numpy(),
+        values,
+        np.array(meta["times"], dtype="datetime64[D]"),
+        CRS.from_wkt(meta["crs_wkt"]),
+        pid=table.column("pid").to_numpy(zero_copy_only=False),
+        extra=extra,
+        attrs={
+            "source": meta["source"],
+            "product": meta["product"],
+            "cache": str(folder),
+            "epochs_dropped": meta.get("epochs_dropped", 0),
+            **{k: meta[k] for k in ("product_level", "track", "pass_direction") if k in meta},
+        },
     )
     if "keep" in names:
         ds = ds.isel(point=np.flatnonzero(table.column("keep").to_numpy(zero_copy_only=False)))
     return ds
 
 
-def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_dir=None,
-                  block_bytes: int = DEFAULT_BLOCK_BYTES, progress: bool = False,
-                  allow_dates: bool = False, keep_outliers: bool = False,
-                  max_output_size: int | None = None) -> xr.Dataset:
+def cached_points(
+    paths,
+    crs=None,
+    input_crs=None,
+    start=None,
+    end=None,
+    cache_dir=None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    progress: bool = False,
+    allow_dates: bool = False,
+    keep_outliers: bool = False,
+    max_output_size: int | None = None,
+) -> xr.Dataset:
     """Points of EGMS CSV tiles through the cache: built on first use, reused after.
 
     Parameters
@@ -482,15 +536,25 @@ def cached_points(paths, crs=None, input_crs=None, start=None, end=None, cache_d
     """
     files = _points.expand_inputs(paths)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = cache_key(files, crs=crs, input_crs=input_crs, start=start, end=end,
-                    **({"allow_dates": True} if allow_dates else {}))
+    key = cache_key(
+        files, crs=crs, input_crs=input_crs, start=start, end=end, **({"allow_dates": True} if allow_dates else {})
+    )
     folder = root / f"points-{key}"
     if (folder / "meta.json").exists():
         log.info("reusing points cache %s", folder)
     else:
-        build_points_cache(files, folder, crs=crs, input_crs=input_crs, start=start, end=end,
-                           block_bytes=block_bytes, progress=progress, allow_dates=allow_dates,
-                           max_output_size=max_output_size)
+        build_points_cache(
+            files,
+            folder,
+            crs=crs,
+            input_crs=input_crs,
+            start=start,
+            end=end,
+            block_bytes=block_bytes,
+            progress=progress,
+            allow_dates=allow_dates,
+            max_output_size=max_output_size,
+        )
     return sanitize.drop_coordinate_outliers(open_points_cache(folder), keep_outliers=keep_outliers)
 
 
@@ -509,8 +573,9 @@ def use_cache(paths, cache="auto", cache_dir=None) -> bool:
     return cache is True or cache_dir is not None or input_bytes(paths) > AUTO_CACHE_BYTES
 
 
-def read_points_cached(paths, cache="auto", cache_dir=None, progress: bool = False,
-                       max_output_size: int | None = None, **options) -> xr.Dataset:
+def read_points_cached(
+    paths, cache="auto", cache_dir=None, progress: bool = False, max_output_size: int | None = None, **options
+) -> xr.Dataset:
     """:func:`~insar_raster.io.points.read_points`, through the points cache when
     :func:`use_cache` says so (then :func:`cached_points`, lazy and reusable).
 
@@ -530,6 +595,5 @@ def read_points_cached(paths, cache="auto", cache_dir=None, progress: bool = Fal
         of :func:`~insar_raster.io.points.read_points`.
     """
     if use_cache(paths, cache, cache_dir):
-        return cached_points(paths, cache_dir=cache_dir, progress=progress, max_output_size=max_output_size,
-                             **options)
+        return cached_points(paths, cache_dir=cache_dir, progress=progress, max_output_size=max_output_size, **options)
     return _points.read_points(paths, **options)

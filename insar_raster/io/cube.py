@@ -14,6 +14,7 @@ Layout (the contract every module relies on)
 Files: ``.nc`` (CF NetCDF, zlib, chunked), ``.zarr`` (folder), ``.tif`` (one band per
 epoch, COG layout, via :mod:`insar_raster.gis.raster`).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -21,8 +22,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
@@ -144,7 +145,8 @@ def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
             e["chunksizes"] = tuple(
                 _chunk_within_blocks(b, time_chunk if d == "time" else 256)
                 or (min(n, time_chunk) if d == "time" else _even_chunk(n, 256))
-                for d, n, b in zip(var.dims, var.shape, blocks))
+                for d, n, b in zip(var.dims, var.shape, blocks)
+            )
         enc[name] = e
     for name in ("x", "y"):
         if name in ds.coords:
@@ -158,8 +160,14 @@ def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
 IN_MEMORY_WRITE_BYTES = 256 * 2**20
 
 
-def write_cube(ds: xr.Dataset, path, overwrite: bool = False, compute_kwargs: dict | None = None,
-               style: bool | None = None, **raster_kwargs) -> Path:
+def write_cube(
+    ds: xr.Dataset,
+    path,
+    overwrite: bool = False,
+    compute_kwargs: dict | None = None,
+    style: bool | None = None,
+    **raster_kwargs,
+) -> Path:
     """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
 
     Dask-backed variables are computed and written chunk by chunk, so memory stays
@@ -235,8 +243,11 @@ def select_variable(ds: xr.Dataset, variable: str | None = None, path=None) -> x
         variable = next((v for v in (CUBE_VARIABLE, *COMPONENT_VARIABLES) if v in ds), CUBE_VARIABLE)
     if variable not in ds or ds[variable].dims != ("time", "y", "x"):
         choices = [v for v, da in ds.data_vars.items() if da.dims == ("time", "y", "x")]
-        raise InputError(path, f"no '{variable}' (time, y, x) variable",
-                         f"it has {', '.join(choices)}" if choices else "is this a cube from 'insar-raster grid'?")
+        raise InputError(
+            path,
+            f"no '{variable}' (time, y, x) variable",
+            f"it has {', '.join(choices)}" if choices else "is this a cube from 'insar-raster grid'?",
+        )
     if variable == CUBE_VARIABLE:
         return ds
     others = [v for v, da in ds.data_vars.items() if da.dims == ("time", "y", "x") and v != variable]
@@ -279,19 +290,26 @@ def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> 
             ds = open_geotiff_cube(path, chunks=chunks, variable=CUBE_VARIABLE)
         else:
             points_like = suffix in (".csv", ".txt", ".zip", ".gpkg", ".shp", ".parquet", ".geoparquet", ".pq")
-            raise InputError(path, f"not a cube file (expected .nc, .zarr or .tif, got {suffix or 'no extension'!r})",
-                             f"grid measurement points first: insar-raster grid {path.name}" if points_like else None)
+            raise InputError(
+                path,
+                f"not a cube file (expected .nc, .zarr or .tif, got {suffix or 'no extension'!r})",
+                f"grid measurement points first: insar-raster grid {path.name}" if points_like else None,
+            )
     except InputError:
         raise
     except Exception as exc:  # netCDF4/HDF5/zarr raise assorted types for corrupt files
         if path.is_file() and path.stat().st_size == 0:
             raise InputError(path, "file is empty") from None
         if suffix == ".zarr":
-            raise InputError(path, "not a readable Zarr store (missing or corrupt metadata)",
-                             "is the folder complete? re-create it or copy it again") from None
+            raise InputError(
+                path,
+                "not a readable Zarr store (missing or corrupt metadata)",
+                "is the folder complete? re-create it or copy it again",
+            ) from None
         kind = "GeoTIFF" if suffix in (".tif", ".tiff") else "NetCDF"
-        raise InputError(path, f"cannot read as {kind}: {_reason(exc, path)}",
-                         "is the file complete? re-create it or copy it again") from None
+        raise InputError(
+            path, f"cannot read as {kind}: {_reason(exc, path)}", "is the file complete? re-create it or copy it again"
+        ) from None
     OPENED_INPUTS.append(path)
     ds = select_variable(ds, variable, path)
     if ds.rio.crs is None:

@@ -5,6 +5,7 @@ exports use ``;`` with decimal commas (``12,5``). :func:`sniff` tells the dialec
 header and the first lines so that both readers (in memory and streamed into the cache)
 parse such files exactly as the comma version.
 """
+
 from __future__ import annotations
 
 import re
@@ -86,7 +87,7 @@ def sniff(head: bytes) -> Dialect:
     decimal = "."
     if delimiter != ",":
         # The last line may be cut by the head's end: leave it out.
-        body = lines[1:SNIFF_LINES + 1] if len(lines) > SNIFF_LINES + 1 else lines[1:-1]
+        body = lines[1 : SNIFF_LINES + 1] if len(lines) > SNIFF_LINES + 1 else lines[1:-1]
         fields = [f for line in body for f in line.split(delimiter.encode())]
         comma = sum(bool(_DECIMAL_COMMA.match(f)) for f in fields)
         dot = sum(bool(re.match(rb"^\s*\"?[-+]?\d*\.\d+", f)) for f in fields)

@@ -45,6 +45,7 @@ attrs ``product_level``, ``track`` (int or None) and ``pass_direction``
 (``"ascending"``, ``"descending"`` or None). NetCDF attributes cannot hold None, so a
 missing value is left out of the attrs; read them with :func:`points_geometry`.
 """
+
 from __future__ import annotations
 
 import re
@@ -75,18 +76,26 @@ def parse_date_column(name: str):
 #: CRS of EGMS easting/northing columns (ETRS89-LAEA).
 EGMS_CRS = "EPSG:3035"
 
-_L2_2020 = ("pid mp_type latitude longitude easting northing height_ortho height_ellipse line pixel "
-            "rmse_ts temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north "
-            "los_up mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std "
-            "gnss_velocity").split()
-_L3_2020 = ("pid easting northing height_ortho rmse_ts mean_velocity mean_velocity_std acceleration "
-            "acceleration_std seasonality seasonality_std gnss_velocity_n gnss_velocity_e gnss_velocity_u").split()
-_L2B_OLD = ("pid mp_type latitude longitude easting northing height height_wgs84 line pixel rmse "
-            "temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north los_up "
-            "mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std").split()
+_L2_2020 = (
+    "pid mp_type latitude longitude easting northing height_ortho height_ellipse line pixel "
+    "rmse_ts temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north "
+    "los_up mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std "
+    "gnss_velocity"
+).split()
+_L3_2020 = (
+    "pid easting northing height_ortho rmse_ts mean_velocity mean_velocity_std acceleration "
+    "acceleration_std seasonality seasonality_std gnss_velocity_n gnss_velocity_e gnss_velocity_u"
+).split()
+_L2B_OLD = (
+    "pid mp_type latitude longitude easting northing height height_wgs84 line pixel rmse "
+    "temporal_coherence amplitude_dispersion incidence_angle track_angle los_east los_north los_up "
+    "mean_velocity mean_velocity_std acceleration acceleration_std seasonality seasonality_std"
+).split()
 _L2A_OLD = _L2B_OLD[:13] + ["cluster_label"] + _L2B_OLD[13:]
-_L3_OLD = ("pid easting northing height rmse mean_velocity mean_velocity_std acceleration acceleration_std "
-           "seasonality seasonality_std").split()
+_L3_OLD = (
+    "pid easting northing height rmse mean_velocity mean_velocity_std acceleration acceleration_std "
+    "seasonality seasonality_std"
+).split()
 
 #: Metadata columns (before the date columns) of each release and level, as distributed.
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -101,11 +110,21 @@ HEADERS: dict[str, tuple[str, ...]] = {
 #: Per-MP geometry columns kept as float32 variables (deg for the angles).
 GEOMETRY_COLUMNS = ("los_east", "los_north", "los_up", "incidence_angle", "track_angle")
 #: Per-MP attributes kept as float32 variables when present, whatever the release calls them.
-POINT_COLUMNS = ("mean_velocity", "mean_velocity_std", "height", "height_ortho", "height_ellipse",
-                 "height_wgs84", "rmse", "rmse_ts", "temporal_coherence") + GEOMETRY_COLUMNS
+POINT_COLUMNS = (
+    "mean_velocity",
+    "mean_velocity_std",
+    "height",
+    "height_ortho",
+    "height_ellipse",
+    "height_wgs84",
+    "rmse",
+    "rmse_ts",
+    "temporal_coherence",
+) + GEOMETRY_COLUMNS
 #: Columns read besides the dates: identifiers, coordinates and :data:`POINT_COLUMNS`.
-READ_COLUMNS = frozenset({"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y",
-                          *POINT_COLUMNS})
+READ_COLUMNS = frozenset(
+    {"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y", *POINT_COLUMNS}
+)
 #: Per-MP standard deviation of the series (mm), by release: a weight where one is needed.
 RMSE_COLUMNS = ("rmse_ts", "rmse")
 
@@ -249,10 +268,17 @@ class Geometry:
     def merged(self, other: "Geometry") -> "Geometry":
         """The geometry of a group holding both (compatible) inputs: known values win;
         L2a with L2b of one track has no single level (None)."""
-        level = self.level if self.level == other.level else (
-            self.level or other.level if None in (self.level, other.level) else None)
-        return Geometry(level, self.track if self.track is not None else other.track,
-                        self.pass_direction or other.pass_direction, self.kind or other.kind)
+        level = (
+            self.level
+            if self.level == other.level
+            else (self.level or other.level if None in (self.level, other.level) else None)
+        )
+        return Geometry(
+            level,
+            self.track if self.track is not None else other.track,
+            self.pass_direction or other.pass_direction,
+            self.kind or other.kind,
+        )
 
     def __str__(self) -> str:
         comp = self.component
@@ -276,9 +302,12 @@ class Geometry:
 def geometry_of(name, columns, track_angle=None) -> Geometry:
     """Geometry of one CSV from its name, header and (a sample of) its ``track_angle``."""
     parsed = parse_file_name(name)
-    return Geometry(product_level(name, columns), parsed.track if parsed else None,
-                    pass_direction(track_angle) if track_angle is not None else None,
-                    header_kind(columns))
+    return Geometry(
+        product_level(name, columns),
+        parsed.track if parsed else None,
+        pass_direction(track_angle) if track_angle is not None else None,
+        header_kind(columns),
+    )
 
 
 class MixedGeometryError(InputError):
@@ -286,10 +315,15 @@ class MixedGeometryError(InputError):
 
     def __init__(self, groups: dict, hint: str | None = None):
         self.groups = groups  # Geometry -> list of file names
-        listed = "; ".join(f"{', '.join(Path(n.split('!')[0]).name for n in names)}: {g}" for g, names in groups.items())
-        super().__init__("", f"inputs have different geometries and cannot share one cube ({listed})",
-                         hint or "grid each geometry separately, or decompose ascending and descending "
-                                 "LOS into vertical and east-west")
+        listed = "; ".join(
+            f"{', '.join(Path(n.split('!')[0]).name for n in names)}: {g}" for g, names in groups.items()
+        )
+        super().__init__(
+            "",
+            f"inputs have different geometries and cannot share one cube ({listed})",
+            hint
+            or "grid each geometry separately, or decompose ascending and descending LOS into vertical and east-west",
+        )
 
 
 def group_geometries(named: list[tuple[str, Geometry]]) -> dict:
@@ -317,9 +351,11 @@ def check_single_geometry(named: list[tuple[str, Geometry]], hint: str | None = 
 def points_geometry(points) -> Geometry:
     """The :class:`Geometry` a points Dataset's attrs describe."""
     track = points.attrs.get("track")
-    return Geometry(points.attrs.get("product_level") or None,
-                    None if track is None or track == "" else int(track),
-                    points.attrs.get("pass_direction") or None)
+    return Geometry(
+        points.attrs.get("product_level") or None,
+        None if track is None or track == "" else int(track),
+        points.attrs.get("pass_direction") or None,
+    )
 
 
 def geometry_attrs(geometry: Geometry) -> dict:
@@ -328,6 +364,7 @@ def geometry_attrs(geometry: Geometry) -> dict:
 
 
 # --------------------------------------------------------------------------- files
+
 
 def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
     """The open zip and its CSV members (an EGMS zip holds one ``.csv`` and one ``.xml``)."""
@@ -400,8 +437,13 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
                 from insar_raster.io.dialect import sniff
 
                 dialect = sniff(b"".join(lines))
-                frame = pd.read_csv(io.BytesIO(b"".join(lines)), usecols=[col], sep=dialect.delimiter,
-                                    decimal=dialect.decimal, encoding=dialect.encoding)
+                frame = pd.read_csv(
+                    io.BytesIO(b"".join(lines)),
+                    usecols=[col],
+                    sep=dialect.delimiter,
+                    decimal=dialect.decimal,
+                    encoding=dialect.encoding,
+                )
                 angles = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
             except Exception:  # a malformed sample: the full read reports it properly
                 angles = None
@@ -421,6 +463,7 @@ def _head_lines(fh, n: int) -> list[bytes]:
 
 # --------------------------------------------------------------------------- merging tiles
 
+
 def common_epochs(names, times_list) -> tuple[np.ndarray, int]:
     """Epochs common to all inputs (sorted) and how many epochs of the union are dropped.
 
@@ -438,8 +481,11 @@ def common_epochs(names, times_list) -> tuple[np.ndarray, int]:
     dropped = len(union) - len(common)
     if dropped:
         counts = ", ".join(f"{Path(str(n).split('!')[0]).name}: {len(t)}" for n, t in zip(names, times_list))
-        warnings.warn(f"inputs have different epochs ({counts}); keeping the {len(common)} common to all, "
-                      f"dropping {dropped} not in every input", stacklevel=3)
+        warnings.warn(
+            f"inputs have different epochs ({counts}); keeping the {len(common)} common to all, "
+            f"dropping {dropped} not in every input",
+            stacklevel=3,
+        )
     return common, dropped
 
 

@@ -4,6 +4,7 @@ A command that would compute for minutes and only then find that ``-o cube.csv``
 be written refuses at once instead: the CLI calls :func:`check_output_format` on every
 output path before reading its inputs, and the writers call it again.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,21 @@ WRITABLE = {
     "point forecast": (".gpkg", ".csv", ".parquet"),
 }
 #: Suffixes of data files, never of a model file (a model is written as .ipt or any other name).
-DATA_SUFFIXES = {".csv", ".txt", ".nc", ".zarr", ".tif", ".tiff", ".gpkg", ".parquet", ".shp", ".json", ".png",
-                 ".zip", ".md"}
+DATA_SUFFIXES = {
+    ".csv",
+    ".txt",
+    ".nc",
+    ".zarr",
+    ".tif",
+    ".tiff",
+    ".gpkg",
+    ".parquet",
+    ".shp",
+    ".json",
+    ".png",
+    ".zip",
+    ".md",
+}
 
 
 def check_output_format(path, kind: str) -> Path:

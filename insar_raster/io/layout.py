@@ -1,5 +1,6 @@
 """The cube layout's grid: CF attributes of its coordinates and its affine transform,
 shared by every cube reader and writer (and the GeoTIFF writer)."""
+
 from __future__ import annotations
 
 import warnings
@@ -13,8 +14,12 @@ DISPLACEMENT_LONG_NAME = "displacement relative to the first epoch"
 
 def xy_attrs(ds: xr.Dataset) -> xr.Dataset:
     """Set the CF attributes of the projected x/y (and time) coordinates; returns ``ds``."""
-    ds["x"].attrs.update(standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X")
-    ds["y"].attrs.update(standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y")
+    ds["x"].attrs.update(
+        standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X"
+    )
+    ds["y"].attrs.update(
+        standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y"
+    )
     if "time" in ds.coords:
         ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
     return ds

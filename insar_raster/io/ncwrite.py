@@ -14,6 +14,7 @@ Falls back to the plain ``to_netcdf`` when h5py is missing, a dask.distributed c
 process scheduler is active (the open HDF5 handle cannot travel to other processes), or
 the laid-out variable does not have the expected filters.
 """
+
 from __future__ import annotations
 
 import sys
@@ -32,8 +33,14 @@ def _local_threads() -> bool:
     """Whether dask will run this process's tasks on local threads."""
     import dask
 
-    if dask.config.get("scheduler", None) not in (None, "threads", "threading", "sync", "synchronous",
-                                                    "single-threaded"):
+    if dask.config.get("scheduler", None) not in (
+        None,
+        "threads",
+        "threading",
+        "sync",
+        "synchronous",
+        "single-threaded",
+    ):
         return False
     if "distributed" in sys.modules:  # a client can only exist once distributed is imported
         from distributed import default_client
@@ -62,8 +69,12 @@ class ChunkWriter:
 
         plist = dataset.id.get_create_plist()
         pipeline = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-        if (dataset.dtype != np.dtype("<f4") or sys.byteorder != "little" or dataset.chunks is None
-                or pipeline != [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]):
+        if (
+            dataset.dtype != np.dtype("<f4")
+            or sys.byteorder != "little"
+            or dataset.chunks is None
+            or pipeline != [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]
+        ):
             raise _NotApplicable(f"{dataset.name}: dtype {dataset.dtype}, filters {pipeline}")
         self.dataset, self.lock = dataset, lock
         self.chunks = dataset.chunks
@@ -91,9 +102,15 @@ def to_netcdf_parallel(ds: xr.Dataset, path, encoding: dict) -> bool:
 
     Returns False when the direct path does not apply (see the module doc): the caller
     then writes (or rewrites) ``path`` the usual way."""
-    cubes = [n for n, v in ds.data_vars.items()
-             if v.ndim == 3 and v.dtype == np.float32 and encoding.get(n, {}).get("zlib")
-             and encoding[n].get("shuffle") and encoding[n].get("chunksizes")]
+    cubes = [
+        n
+        for n, v in ds.data_vars.items()
+        if v.ndim == 3
+        and v.dtype == np.float32
+        and encoding.get(n, {}).get("zlib")
+        and encoding[n].get("shuffle")
+        and encoding[n].get("chunksizes")
+    ]
     if not cubes or not _local_threads():
         return False
     try:
@@ -126,11 +143,15 @@ def to_netcdf_parallel(ds: xr.Dataset, path, encoding: dict) -> bool:
             return False
         # Layers are written raw: only when the file stores them as they are in memory
         # (no packing with scale_factor/add_offset carried over from a source file).
-        if any(f[n].dtype != data.dtype or {"scale_factor", "add_offset"} & set(f[n].attrs)
-               for n, data in lazy_layers.items()):
+        if any(
+            f[n].dtype != data.dtype or {"scale_factor", "add_offset"} & set(f[n].attrs)
+            for n, data in lazy_layers.items()
+        ):
             return False
         lazy = [(ds[n].data.rechunk(t.chunks), t) for n, t in zip(cubes, targets) if isinstance(ds[n].data, da.Array)]
-        in_memory = [(np.asarray(ds[n].data), t) for n, t in zip(cubes, targets) if not isinstance(ds[n].data, da.Array)]
+        in_memory = [
+            (np.asarray(ds[n].data), t) for n, t in zip(cubes, targets) if not isinstance(ds[n].data, da.Array)
+        ]
         stored = da.store([a for a, _ in lazy], [t for _, t in lazy], lock=False, compute=False) if lazy else None
         _, layers = dask.compute(stored, lazy_layers)
         for n, values in layers.items():
@@ -147,8 +168,10 @@ def _write_chunks(values: np.ndarray, target: ChunkWriter) -> None:
     from insar_raster.io.atomic import settled_threads
 
     starts = [range(0, n, c) for n, c in zip(values.shape, target.chunks)]
-    keys = [tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, target.chunks, values.shape))
-            for origin in itertools.product(*starts)]
+    keys = [
+        tuple(slice(o, min(o + c, n)) for o, c, n in zip(origin, target.chunks, values.shape))
+        for origin in itertools.product(*starts)
+    ]
 
     def write(key):
         target[key] = values[key]

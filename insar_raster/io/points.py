@@ -22,6 +22,7 @@ Formats: EGMS CSV (L2a, L2b, L3 Up/East; several tiles, a folder, or a ``.zip`` 
 downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
 (multi-threaded); no Python loop over rows anywhere.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 import rioxarray  # noqa: F401
+import xarray as xr
 from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
@@ -39,7 +40,12 @@ from insar_raster.io import egms
 from insar_raster.io.dialect import sniff
 from insar_raster.io.egms import EGMS_CRS, parse_date_column
 from insar_raster.io.sanitize import (
-    check_date_like, check_dates, check_coordinate_frame, check_pid_majority, drop_coordinate_outliers, empty_epochs,
+    check_coordinate_frame,
+    check_date_like,
+    check_dates,
+    check_pid_majority,
+    drop_coordinate_outliers,
+    empty_epochs,
 )
 
 log = logging.getLogger("insar_raster")
@@ -85,6 +91,7 @@ def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None
 
 # --------------------------------------------------------------------------- reading
 
+
 def expand_inputs(paths) -> list[Path]:
     """Files named by the user: files as given, folders expanded to their point files."""
     if isinstance(paths, (str, Path)):
@@ -93,7 +100,8 @@ def expand_inputs(paths) -> list[Path]:
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(
-                f for f in p.iterdir()
+                f
+                for f in p.iterdir()
                 if f.suffix.lower() in CSV_SUFFIXES | VECTOR_SUFFIXES | PARQUET_SUFFIXES | {".zip"}
             )
             if not found:
@@ -135,6 +143,7 @@ def parse_crs(value, param: str = "input_crs") -> CRS:
 
 def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
     """Boolean mask of ``times`` within ``[start, end]`` (dates as YYYY-MM-DD)."""
+
     def as_date(value, param):
         try:
             return np.datetime64(str(value), "D")
@@ -147,7 +156,9 @@ def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
     if end is not None:
         keep &= times <= as_date(end, "end")
     if not keep.any():
-        raise InputError(None, f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})", param="start/end")
+        raise InputError(
+            None, f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})", param="start/end"
+        )
     return keep
 
 
@@ -206,7 +217,9 @@ def _read_csv_table(source, path, allow_dates: bool = False):
             # 1 MiB blocks: enough blocks to keep every core busy (16 MiB left one idle).
             read_options=dialect.read_options(use_threads=True, block_size=1 << 20),
             parse_options=dialect.parse_options(),
-            convert_options=dialect.convert_options(column_types=types, include_columns=[c for c in header if c in keep]),
+            convert_options=dialect.convert_options(
+                column_types=types, include_columns=[c for c in header if c in keep]
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         raise _arrow_error(path, exc, header) from None
@@ -226,7 +239,7 @@ def _columns_to_matrix(table, columns) -> np.ndarray:
     for j, name in enumerate(columns):
         start = 0
         for chunk in table.column(name).chunks:
-            out[start:start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            out[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
             start += len(chunk)
     return out
 
@@ -314,12 +327,15 @@ def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS
         out = CRS.from_epsg(int(info[0].code))
         log.info("input is in geographic coordinates; gridding in %s (pass crs=EPSG:XXXX to choose)", out.name)
     if not out.is_projected:
-        raise InputError(None, f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035", param="crs")
+        raise InputError(
+            None, f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035", param="crs"
+        )
     return out
 
 
-def read_points(paths, crs=None, input_crs=None, start=None, end=None, allow_dates: bool = False,
-                keep_outliers: bool = False) -> xr.Dataset:
+def read_points(
+    paths, crs=None, input_crs=None, start=None, end=None, allow_dates: bool = False, keep_outliers: bool = False
+) -> xr.Dataset:
     """Read and merge measurement points from EGMS CSV tiles or vector files.
 
     Parameters
@@ -377,7 +393,9 @@ def read_points(paths, crs=None, input_crs=None, start=None, end=None, allow_dat
             geometry = _frame_geometry(str(path), list(frame.columns), frame)
             parts.append((str(path), frame, values, times, x, y, in_crs, "vector", geometry))
         else:
-            raise InputError(path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet")
+            raise InputError(
+                path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet"
+            )
     points = _merge_parts(parts, crs=crs, start=start, end=end)
     return drop_coordinate_outliers(points, keep_outliers=keep_outliers)
 
@@ -410,7 +428,11 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
         ys.append(np.asarray(y, float))
         vals.append(values if np.array_equal(idx, np.arange(values.shape[1])) else values[:, idx])
         lower = {c.lower(): c for c in frame.columns}
-        pid = frame[lower["pid"]].astype(str).to_numpy() if "pid" in lower else np.char.add(f"{Path(name).stem}:", np.arange(len(frame)).astype(str))
+        pid = (
+            frame[lower["pid"]].astype(str).to_numpy()
+            if "pid" in lower
+            else np.char.add(f"{Path(name).stem}:", np.arange(len(frame)).astype(str))
+        )
         pids.append(pid)
         for attr in POINT_ATTRS:
             if attr in lower:
@@ -443,16 +465,26 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
     if not np.array_equal(order, np.arange(len(order))):
         values = values[:, order]
     return make_points(
-        x[keep], y[keep], values, common[order], out_crs, pid=pid[keep],
+        x[keep],
+        y[keep],
+        values,
+        common[order],
+        out_crs,
+        pid=pid[keep],
         extra={k: v[keep] for k, v in extra.items()},
-        attrs={"source": ", ".join(Path(n).name for n in names), "product": parts[0][7] if is_egms else "vector",
-               "epochs_dropped": dropped_epochs, **egms.geometry_attrs(geometry),
-               # The CRS the (first) file itself is in; the coordinates are now in out_crs.
-               "input_crs": parts[0][6].to_wkt()},
+        attrs={
+            "source": ", ".join(Path(n).name for n in names),
+            "product": parts[0][7] if is_egms else "vector",
+            "epochs_dropped": dropped_epochs,
+            **egms.geometry_attrs(geometry),
+            # The CRS the (first) file itself is in; the coordinates are now in out_crs.
+            "input_crs": parts[0][6].to_wkt(),
+        },
     )
 
 
 # --------------------------------------------------------------------------- writing
+
 
 def _date_names(times, style="YYYYMMDD"):
     days = np.asarray(times).astype("datetime64[D]").astype(str)
@@ -471,8 +503,12 @@ def to_l3(points: xr.Dataset, resolution: float = 100.0) -> xr.Dataset:
     rows = np.array([u[0] for u in uniques])
     cols = np.array([u[1] for u in uniques])
     return make_points(
-        (cols + 0.5) * resolution, (rows + 0.5) * resolution, (sums / counts[:, None]).astype(np.float32),
-        points.time.values, points.rio.crs, pid=np.array([f"L3{r}_{c}" for r, c in zip(rows, cols)]),
+        (cols + 0.5) * resolution,
+        (rows + 0.5) * resolution,
+        (sums / counts[:, None]).astype(np.float32),
+        points.time.values,
+        points.rio.crs,
+        pid=np.array([f"L3{r}_{c}" for r, c in zip(rows, cols)]),
         attrs={**points.attrs, "product": "EGMS L3"},
     )
 

@@ -10,6 +10,7 @@ reference as the MP's input series: its own first epoch), as the EGMS time-serie
 geometries in the cube's CRS; the CSV carries them as the ``easting``/``northing``
 columns. Every file is written atomically.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,10 +33,12 @@ def date_fields(times) -> list[str]:
 def point_forecast_frame(ds: xr.Dataset) -> pd.DataFrame:
     """The attribute table: pid, easting, northing, mean_velocity, date fields (+ intervals)."""
     names = date_fields(ds["time"].values)
-    columns = {"pid": np.asarray(ds["pid"].values).astype(str),
-               "easting": np.round(np.asarray(ds["x"].values, np.float64), 2),
-               "northing": np.round(np.asarray(ds["y"].values, np.float64), 2),
-               "mean_velocity": np.round(np.asarray(ds["mean_velocity"].values, np.float64), 3)}
+    columns = {
+        "pid": np.asarray(ds["pid"].values).astype(str),
+        "easting": np.round(np.asarray(ds["x"].values, np.float64), 2),
+        "northing": np.round(np.asarray(ds["y"].values, np.float64), 2),
+        "mean_velocity": np.round(np.asarray(ds["mean_velocity"].values, np.float64), 3),
+    }
     values = np.asarray(ds["forecast"].values, np.float64)
     bounds = [(suffix, np.asarray(ds[var].values, np.float64)) for var, suffix in INTERVALS if var in ds]
     for j, name in enumerate(names):
@@ -60,7 +63,6 @@ def write_point_forecast(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
         Replace an existing file.
     """
     from insar_raster.io.atomic import atomic_path
-
     from insar_raster.io.formats import check_output_format
 
     path = check_output_format(path, "point forecast")
@@ -73,8 +75,11 @@ def write_point_forecast(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
             import geopandas as gpd
 
             crs = ds.rio.crs
-            gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values),
-                                   crs=None if crs is None else crs.to_wkt())
+            gdf = gpd.GeoDataFrame(
+                frame,
+                geometry=gpd.points_from_xy(ds["x"].values, ds["y"].values),
+                crs=None if crs is None else crs.to_wkt(),
+            )
             if suffix == ".gpkg":
                 gdf.to_file(tmp, driver="GPKG", engine="pyogrio", layer=LAYER)
             else:

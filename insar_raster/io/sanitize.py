@@ -29,6 +29,7 @@ Rules
 Messages name Python parameters (``allow_dates``, ``keep_outliers``); the command line
 maps them to its options.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -75,8 +76,11 @@ def check_date_like(columns, path) -> None:
     bad = [c for c in columns if _DATE_LIKE.match(str(c).strip()) and parse_date_column(c) is None]
     if bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise InputError(path, f"column {bad[0]!r}{more} is named like a date (YYYYMMDD) but is not a valid date",
-                         "a placeholder or a typo in the header?")
+        raise InputError(
+            path,
+            f"column {bad[0]!r}{more} is named like a date (YYYYMMDD) but is not a valid date",
+            "a placeholder or a typo in the header?",
+        )
 
 
 def check_dates(columns, dates, path, allow_dates: bool = False) -> None:
@@ -111,20 +115,27 @@ def check_dates(columns, dates, path, allow_dates: bool = False) -> None:
 
     wrapped = (days < DATETIME_NS_MIN) | (days > DATETIME_NS_MAX)
     if wrapped.any():
-        refuse(wrapped, f"is beyond the dates a cube can hold ({DATETIME_NS_MIN} to {DATETIME_NS_MAX})",
-               "a placeholder date such as 99991231? remove the column")
+        refuse(
+            wrapped,
+            f"is beyond the dates a cube can hold ({DATETIME_NS_MIN} to {DATETIME_NS_MAX})",
+            "a placeholder date such as 99991231? remove the column",
+        )
     if allow_dates:
         return
     early = days < SENTINEL1_START
     if early.any():
-        refuse(early, "is before Sentinel-1's first acquisitions (2014-04)",
-               "allow_dates=True accepts dates of non-Sentinel data")
+        refuse(
+            early,
+            "is before Sentinel-1's first acquisitions (2014-04)",
+            "allow_dates=True accepts dates of non-Sentinel data",
+        )
     late = days > today()
     if late.any():
         refuse(late, f"is after today ({today()})", "allow_dates=True accepts dates of non-Sentinel data")
 
 
 # --------------------------------------------------------------------------- coordinates
+
 
 def _kth(values: np.ndarray, k: int) -> tuple[float, float]:
     """(k-th smallest, k-th largest) of ``values`` (0-based), by partition (O(n))."""
@@ -210,21 +221,29 @@ def drop_coordinate_outliers(points, keep_outliers: bool = False, source: str | 
     outlying = reasons["zero"] | reasons["far"]
     where = f"{source}: " if source else ""
     if keep_outliers and outlying.any():
-        warnings.warn(f"{where}kept {int(outlying.sum()):,} MP(s) far outside the bulk of the points or at (0, 0) "
-                      f"({_first_pids(points, outlying)}); they set the grid's extent", stacklevel=2)
+        warnings.warn(
+            f"{where}kept {int(outlying.sum()):,} MP(s) far outside the bulk of the points or at (0, 0) "
+            f"({_first_pids(points, outlying)}); they set the grid's extent",
+            stacklevel=2,
+        )
     points.attrs["coordinate_outliers_dropped"] = int(drop.sum())
     if keep_outliers:
         points.attrs["coordinate_outliers_kept"] = int(outlying.sum())
     if not drop.any():
         return points
     if drop.all():
-        raise InputError(source, "no measurement point has valid coordinates",
-                         "are the coordinate columns in the input's CRS?")
-    counts = ", ".join(f"{int((reasons[r] & drop).sum()):,} {text}" for r, text in _REASONS.items()
-                       if (reasons[r] & drop).any())
+        raise InputError(
+            source, "no measurement point has valid coordinates", "are the coordinate columns in the input's CRS?"
+        )
+    counts = ", ".join(
+        f"{int((reasons[r] & drop).sum()):,} {text}" for r, text in _REASONS.items() if (reasons[r] & drop).any()
+    )
     hint = "" if keep_outliers else "; keep_outliers=True keeps them"
-    warnings.warn(f"{where}dropped {int(drop.sum()):,} MP(s) with unusable coordinates ({counts}): "
-                  f"{_first_pids(points, drop)}{hint}", stacklevel=2)
+    warnings.warn(
+        f"{where}dropped {int(drop.sum()):,} MP(s) with unusable coordinates ({counts}): "
+        f"{_first_pids(points, drop)}{hint}",
+        stacklevel=2,
+    )
     attrs = dict(points.attrs)
     out = points.isel(point=np.flatnonzero(~drop))
     out.attrs.update(attrs)
@@ -266,13 +285,22 @@ def check_coordinate_frame(x, y, crs, path) -> None:
         bad_lon = np.abs(x) > 180
     if bad_lat.mean() > 0.5:
         if (np.abs(x[bad_lat]) <= 90).mean() > 0.5:
-            raise InputError(path, f"latitude outside [-90, 90] in {int(bad_lat.sum()):,} of {len(y):,} rows",
-                             "are the latitude and longitude columns swapped?")
-        raise InputError(path, f"latitude outside [-90, 90] in {int(bad_lat.sum()):,} of {len(y):,} rows",
-                         "are the coordinates in degrees? otherwise give input_crs")
+            raise InputError(
+                path,
+                f"latitude outside [-90, 90] in {int(bad_lat.sum()):,} of {len(y):,} rows",
+                "are the latitude and longitude columns swapped?",
+            )
+        raise InputError(
+            path,
+            f"latitude outside [-90, 90] in {int(bad_lat.sum()):,} of {len(y):,} rows",
+            "are the coordinates in degrees? otherwise give input_crs",
+        )
     if bad_lon.mean() > 0.5:
-        raise InputError(path, f"longitude outside [-180, 180] in {int(bad_lon.sum()):,} of {len(x):,} rows",
-                         "are the coordinates in degrees? otherwise give input_crs")
+        raise InputError(
+            path,
+            f"longitude outside [-180, 180] in {int(bad_lon.sum()):,} of {len(x):,} rows",
+            "are the coordinates in degrees? otherwise give input_crs",
+        )
 
 
 def _check_area(x, y, crs, path) -> None:
@@ -285,13 +313,20 @@ def _check_area(x, y, crs, path) -> None:
     mx, my = float(np.median(x[ok])), float(np.median(y[ok]))
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(mx, my)
     m = AREA_MARGIN_DEG
-    if (np.isfinite(lon) and np.isfinite(lat) and area.west - m <= lon <= area.east + m
-            and area.south - m <= lat <= area.north + m):
+    if (
+        np.isfinite(lon)
+        and np.isfinite(lat)
+        and area.west - m <= lon <= area.east + m
+        and area.south - m <= lat <= area.north + m
+    ):
         return
     where = f" (lon {lon:.1f}, lat {lat:.1f})" if np.isfinite(lon) and np.isfinite(lat) else ""
-    warnings.warn(f"{path}: the points' median position ({mx:.10g}, {my:.10g}){where} is outside the area of "
-                  f"{crs.name} (lon {area.west:g} to {area.east:g}, lat {area.south:g} to {area.north:g}): "
-                  "coordinates in other units (km?) or in another CRS? (input_crs)", stacklevel=4)
+    warnings.warn(
+        f"{path}: the points' median position ({mx:.10g}, {my:.10g}){where} is outside the area of "
+        f"{crs.name} (lon {area.west:g} to {area.east:g}, lat {area.south:g} to {area.north:g}): "
+        "coordinates in other units (km?) or in another CRS? (input_crs)",
+        stacklevel=4,
+    )
 
 
 # --------------------------------------------------------------------------- pids
@@ -324,8 +359,11 @@ def check_pid_majority(pid, path, what: str = "rows") -> None:
     rows = int(repeated.sum())
     if rows > PID_REPEAT_SHARE * n and rows > PID_REPEAT_ROWS * len(repeated):
         pids = "1 pid" if len(repeated) == 1 else f"{len(repeated):,} pids"
-        raise InputError(path, f"{rows:,} of {n:,} {what} share {pids}: not an EGMS file?",
-                         "each measurement point needs its own pid")
+        raise InputError(
+            path,
+            f"{rows:,} of {n:,} {what} share {pids}: not an EGMS file?",
+            "each measurement point needs its own pid",
+        )
 
 
 # --------------------------------------------------------------------------- epochs
@@ -352,4 +390,3 @@ def empty_epochs(values, times, path) -> np.ndarray:
     shown = ", ".join(empty[:PIDS_SHOWN]) + (", ..." if len(empty) > PIDS_SHOWN else "")
     warnings.warn(f"{path}: dropped {len(empty)} epoch(s) with no value in any row ({shown})", stacklevel=3)
     return has_value
-

@@ -7,6 +7,7 @@ tools (MintPy ``save_gdal``, GDAL stacks, SNAP/LiCSBAS exports) name their bands
 ``YYYYMMDD`` or carry the date in a band tag; both are read. Values are converted to mm
 from the band unit (``m``, ``cm``, ``mm``; none = mm), nodata becomes NaN.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,9 +24,24 @@ from insar_raster.io.layout import DISPLACEMENT_LONG_NAME, xy_attrs
 DATE_TAGS = ("DATE", "date", "ACQUISITION_DATE", "acquisition_date", "TIME", "time", "NETCDF_DIM_time")
 
 #: Factors to mm of the displacement units a band may declare.
-UNIT_TO_MM = {"": 1.0, "mm": 1.0, "millimeter": 1.0, "millimetre": 1.0, "millimeters": 1.0, "millimetres": 1.0,
-              "cm": 10.0, "centimeter": 10.0, "centimetre": 10.0, "centimeters": 10.0, "centimetres": 10.0,
-              "m": 1000.0, "meter": 1000.0, "metre": 1000.0, "meters": 1000.0, "metres": 1000.0}
+UNIT_TO_MM = {
+    "": 1.0,
+    "mm": 1.0,
+    "millimeter": 1.0,
+    "millimetre": 1.0,
+    "millimeters": 1.0,
+    "millimetres": 1.0,
+    "cm": 10.0,
+    "centimeter": 10.0,
+    "centimetre": 10.0,
+    "centimeters": 10.0,
+    "centimetres": 10.0,
+    "m": 1000.0,
+    "meter": 1000.0,
+    "metre": 1000.0,
+    "meters": 1000.0,
+    "metres": 1000.0,
+}
 
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?Z?)?$")
 _COMPACT = re.compile(r"^(?:[A-Za-z_ ]*?)(\d{4})(\d{2})(\d{2})(?:T\d{6})?$")
@@ -128,8 +144,11 @@ def open_geotiff_cube(path, chunks: dict | None = None, variable: str = "displac
     dates, undated = band_dates(descriptions, tags)
     if undated is not None:
         shown = descriptions[undated] or "no description"
-        raise InputError(path, f"not a cube: band {undated + 1} ({shown!r}) is not dated",
-                         "a cube GeoTIFF has one band per epoch named by its date, YYYY-MM-DD or YYYYMMDD")
+        raise InputError(
+            path,
+            f"not a cube: band {undated + 1} ({shown!r}) is not dated",
+            "a cube GeoTIFF has one band per epoch named by its date, YYYY-MM-DD or YYYYMMDD",
+        )
     if len(set(dates)) != len(dates):
         raise InputError(path, "not a cube: two bands have the same date")
     if crs is None:

@@ -31,6 +31,7 @@ Architectures
     the stacked epochs (large-kernel depth-wise spatial attention x channel attention),
     no recurrence; any grid size (:mod:`insar_raster.models.tau`).
 """
+
 from __future__ import annotations
 
 ARCHITECTURES = ("convlstm", "paper", "cnn", "tau")

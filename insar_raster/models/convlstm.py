@@ -35,6 +35,7 @@ Why this design
   divides its cost by four; a full-resolution skip connection from the last epoch
   keeps sharp edges (e.g. mask borders).
 """
+
 from __future__ import annotations
 
 import torch
@@ -102,8 +103,10 @@ class _EncoderDecoder(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(in_channels, features, 3, padding=1), nn.ReLU(inplace=True))
         self.down = nn.Sequential(nn.Conv2d(features, hidden, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.decode = nn.Sequential(
-            nn.Conv2d(hidden + features + self.steps, features, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(features, features, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden + features + self.steps, features, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(features, features, 3, padding=1),
+            nn.ReLU(inplace=True),
         )
         # 1 velocity map + one correction per step.
         self.out = nn.Conv2d(features, 1 + self.steps, 1)
@@ -124,8 +127,13 @@ class _EncoderDecoder(nn.Module):
         velocity, correction = z[:, :1], z[:, 1:]
         return leads[:, :, None, None].to(z.dtype) * velocity + correction
 
-    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
-                prior: torch.Tensor | None = None, level: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        leads: torch.Tensor | None = None,
+        prior: torch.Tensor | None = None,
+        level: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to the change (batch, steps, H, W).
 
         ``leads`` (batch, steps) defaults to 1..steps (regular cube); ``prior``
@@ -202,8 +210,10 @@ class ConvForecaster(_EncoderDecoder):
         super().__init__(in_channels, steps, hidden, features)
         self.window = int(window)
         self.mix = nn.Sequential(
-            nn.Conv2d(self.window * hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(self.window * hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.ReLU(inplace=True),
         )
 
     def _core(self, half):

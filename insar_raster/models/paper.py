@@ -11,6 +11,7 @@ The parameter count is dominated by the LSTM input weights and the output layer
 (about 75 M parameters at 256x256 with ``lstm_hidden=128``), which is why the paper
 settled on 256x256; the fully convolutional default (:mod:`.convlstm`) avoids this.
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,8 +39,15 @@ class PaperCNNLSTM(nn.Module):
 
     fully_convolutional = False
 
-    def __init__(self, in_channels: int = 1, steps: int = 1, window: int = 12, input_size=256,
-                 filters=(32, 64, 128), lstm_hidden: int = 128):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        steps: int = 1,
+        window: int = 12,
+        input_size=256,
+        filters=(32, 64, 128),
+        lstm_hidden: int = 128,
+    ):
         super().__init__()
         if isinstance(input_size, int):
             input_size = (input_size, input_size)
@@ -57,8 +65,13 @@ class PaperCNNLSTM(nn.Module):
         self.lstm = nn.LSTM(n_features, lstm_hidden, batch_first=True)
         self.head = nn.Linear(lstm_hidden, self.steps * height * width)
 
-    def forward(self, x: torch.Tensor, leads: torch.Tensor | None = None,
-                prior: torch.Tensor | None = None, level: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        leads: torch.Tensor | None = None,
+        prior: torch.Tensor | None = None,
+        level: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to (batch, steps, H, W).
 
         ``leads``, ``prior`` and ``level`` are accepted for a uniform interface and ignored: the
@@ -66,7 +79,9 @@ class PaperCNNLSTM(nn.Module):
         """
         batch, window, channels, height, width = x.shape
         if (height, width) != self.input_size:
-            raise ValueError(f"paper model expects {self.input_size[0]}x{self.input_size[1]} maps, got {height}x{width}")
+            raise ValueError(
+                f"paper model expects {self.input_size[0]}x{self.input_size[1]} maps, got {height}x{width}"
+            )
         features = self.encoder(x.reshape(batch * window, channels, height, width))
         features = features.reshape(batch, window, -1)
         _, (hidden, _) = self.lstm(features)

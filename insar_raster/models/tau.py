@@ -19,6 +19,7 @@ move; each translator block sees about 23 half-resolution cells (46 cells, 4.6 k
 100 m) of every input epoch at once, so a cell's forecast can read its neighbours'
 recent motion, which no per-pixel fit can.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,8 +37,9 @@ class TemporalAttention(nn.Module):
         self.wide = nn.Conv2d(channels, channels, 7, padding=9, dilation=3, groups=channels)
         self.mix = nn.Conv2d(channels, channels, 1)
         hidden = max(4, channels // reduction)
-        self.squeeze = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
-                                     nn.Linear(hidden, channels), nn.Sigmoid())
+        self.squeeze = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid()
+        )
 
     def forward(self, x):
         statical = self.mix(self.wide(self.local(x)))
@@ -54,8 +56,12 @@ class TAUBlock(nn.Module):
         self.attn = TemporalAttention(channels)
         self.norm2 = nn.GroupNorm(1, channels)
         wide = channels * expansion
-        self.mlp = nn.Sequential(nn.Conv2d(channels, wide, 1), nn.Conv2d(wide, wide, 3, padding=1, groups=wide),
-                                 nn.GELU(), nn.Conv2d(wide, channels, 1))
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, wide, 1),
+            nn.Conv2d(wide, wide, 3, padding=1, groups=wide),
+            nn.GELU(),
+            nn.Conv2d(wide, channels, 1),
+        )
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -83,8 +89,16 @@ class TAUForecaster(_EncoderDecoder):
         TAU blocks.
     """
 
-    def __init__(self, in_channels: int = 6, steps: int = 6, window: int = 12, hidden: int = 16, features: int = 16,
-                 translator: int = 48, blocks: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 6,
+        steps: int = 6,
+        window: int = 12,
+        hidden: int = 16,
+        features: int = 16,
+        translator: int = 48,
+        blocks: int = 2,
+    ):
         super().__init__(in_channels, steps, hidden, features)
         self.window = int(window)
         self.inp = nn.Conv2d(self.window * hidden, translator, 1)

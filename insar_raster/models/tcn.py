@@ -5,6 +5,7 @@ blocks of two dilated *causal* 1-D convolutions (left padding only, so no output
 later epoch), ReLU, then a linear head on the last epoch's features. Used per pixel by
 the ``tcn`` baseline (:mod:`insar_raster.evaluate.sequence_baselines`).
 """
+
 from __future__ import annotations
 
 import torch.nn.functional as F
@@ -38,7 +39,9 @@ class TemporalBlock(nn.Module):
 class TCN(nn.Module):
     """Causal TCN: (batch, in_channels, length) -> (batch, steps)."""
 
-    def __init__(self, in_channels: int = 2, steps: int = 6, channels: int = 24, dilations=(1, 2, 4, 8), kernel: int = 3):
+    def __init__(
+        self, in_channels: int = 2, steps: int = 6, channels: int = 24, dilations=(1, 2, 4, 8), kernel: int = 3
+    ):
         super().__init__()
         layers, c = [], in_channels
         for d in dilations:

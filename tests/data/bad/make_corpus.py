@@ -7,6 +7,7 @@ and its expected outcome is listed in :data:`CASES` (tests/test_bad_corpus.py as
 The scene: 120 MPs spread over a 26 km square of EPSG:3035 (Ireland, like ``synth``),
 8 epochs from 2019-01-03 every 12 days, values in mm with 2 decimals.
 """
+
 from __future__ import annotations
 
 import io
@@ -76,9 +77,17 @@ def fmt(v) -> str:
 def table(columns, east, north, values, pids=None, dates=DATES) -> list[list[str]]:
     lon, lat = lonlat(east, north)
     pids = pids if pids is not None else [f"IE{i:05d}" for i in range(len(east))]
-    cols = {"pid": pids, "mp_type": ["PS"] * len(east), "latitude": lat, "longitude": lon, "easting": east,
-            "northing": north, "height": np.full(len(east), 55.5), "rmse": np.full(len(east), 1.2),
-            "mean_velocity": np.round(values[:, -1] / 0.25, 2)}
+    cols = {
+        "pid": pids,
+        "mp_type": ["PS"] * len(east),
+        "latitude": lat,
+        "longitude": lon,
+        "easting": east,
+        "northing": north,
+        "height": np.full(len(east), 55.5),
+        "rmse": np.full(len(east), 1.2),
+        "mean_velocity": np.round(values[:, -1] / 0.25, 2),
+    }
     rows = [list(columns) + list(dates)]
     for i in range(len(east)):
         rows.append([fmt(cols[c][i]) for c in columns] + [fmt(v) for v in values[i]])
@@ -130,17 +139,22 @@ def corpus() -> dict[str, bytes]:
     out["latlon_swapped_rows.csv"] = text(rows).encode()
     # A scene at 120 E, 30 N (not EGMS, but degrees all the same) with the columns swapped.
     rng = np.random.default_rng(1)
-    rows = [geo + DATES] + [[f"CN{i:05d}", fmt(round(120 + rng.uniform(0, 0.2), 6)),
-                             fmt(round(30 + rng.uniform(0, 0.2), 6)), "10.0"] + [fmt(v) for v in values[i]]
-                            for i in range(N)]
+    rows = [geo + DATES] + [
+        [f"CN{i:05d}", fmt(round(120 + rng.uniform(0, 0.2), 6)), fmt(round(30 + rng.uniform(0, 0.2), 6)), "10.0"]
+        + [fmt(v) for v in values[i]]
+        for i in range(N)
+    ]
     out["latlon_swapped_all.csv"] = text(rows).encode()
-    for name, date, at in (("date_99991231.csv", "99991231", -1), ("date_18000101.csv", "18000101", 0),
-                           ("date_future.csv", "22000101", -1)):
+    for name, date, at in (
+        ("date_99991231.csv", "99991231", -1),
+        ("date_18000101.csv", "18000101", 0),
+        ("date_future.csv", "22000101", -1),
+    ):
         dates = list(DATES)
         dates[at] = date
         out[name] = text(table(L2, east, north, values, dates=dates)).encode()
     half = N // 2
-    out["header_repeated.csv"] = (text(good[: half + 1]) + text([good[0]] + good[half + 1:])).encode()
+    out["header_repeated.csv"] = (text(good[: half + 1]) + text([good[0]] + good[half + 1 :])).encode()
     out["crlf.csv"] = text(good, end="\r\n").encode()
     out["bom.csv"] = b"\xef\xbb\xbf" + text(good).encode()
     pids = [f"Bégles{i:05d}" for i in range(N)]
@@ -153,11 +167,16 @@ def corpus() -> dict[str, bytes]:
     for row in l3[1:]:
         row[middle] = ""
     out["l3_missing_date.csv"] = text(l3).encode()
-    one_pid = table(L2, np.resize(east, 3000), np.resize(north, 3000), np.resize(values, (3000, EPOCHS)),
-                    pids=["IE00001"] * 3000)
+    one_pid = table(
+        L2, np.resize(east, 3000), np.resize(north, 3000), np.resize(values, (3000, EPOCHS)), pids=["IE00001"] * 3000
+    )
     out["repeated_pid.zip"] = _zip({"EGMS_points.csv": text(one_pid).encode()})
-    out["two_products.zip"] = _zip({"EGMS_L2b_001_0001_IW1_VV_2019_2023_1.csv": text(good).encode(),
-                                    "EGMS_L3_E31N34_100km_U_2019_2023_1.csv": text(l3).encode()})
+    out["two_products.zip"] = _zip(
+        {
+            "EGMS_L2b_001_0001_IW1_VV_2019_2023_1.csv": text(good).encode(),
+            "EGMS_L3_E31N34_100km_U_2019_2023_1.csv": text(l3).encode(),
+        }
+    )
     return out
 
 

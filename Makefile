@@ -50,7 +50,8 @@ demo: $(STAMP)
 # The QGIS tests (tests/test_qgis.py) run where real QGIS is installed, else are skipped.
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q -rs tests
-	@/usr/bin/env QT_QPA_PLATFORM=offscreen python3 -c "import qgis.core" >/dev/null 2>&1 || \
+	@for py in $${INSAR_RASTER_QGIS_PYTHON:-} /usr/bin/python3 python3; do \
+		QT_QPA_PLATFORM=offscreen $$py -c "import qgis.core" >/dev/null 2>&1 && exit 0; done; \
 		echo "note: the QGIS tests were skipped: install real QGIS to run them (Debian/Ubuntu: sudo apt install python3-qgis qgis-providers)"
 
 # Lint (pyflakes, pycodestyle, bugbear, import order) and formatting, as configured in

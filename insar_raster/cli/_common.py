@@ -93,3 +93,32 @@ def report_training(forecaster) -> None:
         text += f", with its learned spatial filter {stage['val_rmse_filtered_mm']:.3f} mm"
     if log.isEnabledFor(logging.INFO):  # -q: nothing on success
         print(text)
+
+
+def log_points_read(points) -> None:
+    """One info line: how many MPs and epochs were read, their dates and source."""
+    log.info(
+        "read %d measurement points x %d epochs (%s to %s) from %s",
+        points.sizes["point"],
+        points.sizes["time"],
+        str(points.time.values[0])[:10],
+        str(points.time.values[-1])[:10],
+        points.attrs.get("source", ""),
+    )
+
+
+def bounds_in_grid_crs(args, crs):
+    """``--bounds`` as (west, south, east, north) in the grid CRS ``crs``, or None."""
+    if args.bounds is None:
+        return None
+    from insar_raster.grid.bounds import bounds_in_crs
+
+    bounds, bounds_crs = bounds_in_crs(args.bounds, crs, getattr(args, "bounds_crs", None))
+    if bounds_crs != crs:
+        log.info(
+            "--bounds read in %s: west %.0f, south %.0f, east %.0f, north %.0f in %s",
+            bounds_crs.name,
+            *bounds,
+            crs.to_string(),
+        )
+    return bounds

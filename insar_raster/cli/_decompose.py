@@ -6,6 +6,8 @@ import logging
 import time
 from pathlib import Path
 
+from insar_raster.cli._common import bounds_in_grid_crs, log_points_read
+
 log = logging.getLogger("insar_raster")
 
 
@@ -103,19 +105,8 @@ def run_decompose(args, output: Path, t0: float) -> int:
         )
     points = read_geometries(args)
     for pts in points:
-        log.info(
-            "read %d MPs x %d epochs (%s to %s) from %s",
-            pts.sizes["point"],
-            pts.sizes["time"],
-            str(pts.time.values[0])[:10],
-            str(pts.time.values[-1])[:10],
-            pts.attrs.get("source", ""),
-        )
-    bounds = args.bounds
-    if bounds is not None:
-        from insar_raster.grid.bounds import bounds_in_crs
-
-        bounds, _ = bounds_in_crs(bounds, points[0].rio.crs, getattr(args, "bounds_crs", None))
+        log_points_read(pts)
+    bounds = bounds_in_grid_crs(args, points[0].rio.crs)
     try:
         cube = decompose_los(points, resolution=args.resolution, bounds=bounds)
     except InputError as exc:  # name the option behind a library parameter

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from insar_raster.cli._checks import add_budget_options, add_input_checks, check_cube_budget
-from insar_raster.cli._common import dask_scheduler, parse_bounds, parse_shape
+from insar_raster.cli._common import bounds_in_grid_crs, dask_scheduler, log_points_read, parse_bounds, parse_shape
 
 log = logging.getLogger("insar_raster")
 
@@ -156,27 +156,9 @@ def run(args) -> int:
             allow_dates=args.allow_dates,
             keep_outliers=args.keep_outliers,
         )
-        log.info(
-            "read %d measurement points x %d epochs (%s to %s) from %s",
-            points.sizes["point"],
-            points.sizes["time"],
-            str(points.time.values[0])[:10],
-            str(points.time.values[-1])[:10],
-            points.attrs.get("source", ""),
-        )
-        bounds = args.bounds
-        if bounds is not None:
-            from insar_raster.grid.bounds import bounds_in_crs
-
-            bounds, bounds_crs = bounds_in_crs(bounds, points.rio.crs, args.bounds_crs)
-            if bounds_crs != points.rio.crs:
-                log.info(
-                    "--bounds read in %s: west %.0f, south %.0f, east %.0f, north %.0f in %s",
-                    bounds_crs.name,
-                    *bounds,
-                    points.rio.crs.to_string(),
-                )
-        elif args.bounds_crs:
+        log_points_read(points)
+        bounds = bounds_in_grid_crs(args, points.rio.crs)
+        if bounds is None and args.bounds_crs:
             raise InputError("--bounds-crs", "only applies with --bounds")
         spec = check_cube_budget(args, points, output, bounds)
         cube = grid_points(

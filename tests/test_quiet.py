@@ -1,23 +1,9 @@
 """-q prints nothing at all on success, for every command; no arguments prints the usage."""
 
 import pytest
+from cli_args import FAST_TRAINING
 
 from insar_raster.cli import COMMANDS, main
-
-FAST = [
-    "--epochs",
-    "1",
-    "--window",
-    "6",
-    "--steps",
-    "2",
-    "--batch-size",
-    "8",
-    "--patch-size",
-    "16",
-    "--samples-per-epoch",
-    "16",
-]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +15,7 @@ def workdir(tmp_path_factory):
 RUNS = [
     ("synth", ["synth", "-o", "{d}/p.csv", "--points", "800", "--shape", "20x20", "--epochs", "30"]),
     ("grid", ["grid", "{d}/p.csv", "-o", "{d}/c.nc"]),
-    ("train", ["train", "{d}/c.nc", "-o", "{d}/m.ipt", *FAST]),
+    ("train", ["train", "{d}/c.nc", "-o", "{d}/m.ipt", *FAST_TRAINING]),
     ("forecast", ["forecast", "{d}/c.nc", "--model", "{d}/m.ipt", "-o", "{d}/f.tif"]),
     ("export", ["export", "{d}/c.nc", "--layer", "velocity", "-o", "{d}/v.tif"]),
     (

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import rasterio
+from cli_args import FAST_TRAINING
 from rasterio.transform import from_origin
 
 from insar_raster.cli import main
@@ -119,21 +120,7 @@ def test_not_a_cube_geotiff_is_one_clear_error(tmp_path, cubes, capsys):
 def test_every_cube_command_accepts_a_geotiff_cube(cubes, tmp_path, capsys):
     d, cube = cubes
     tif = d / "cube.tif"
-    fast = [
-        "--epochs",
-        "1",
-        "--window",
-        "6",
-        "--steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--patch-size",
-        "16",
-        "--samples-per-epoch",
-        "16",
-    ]
-    assert main(["forecast", str(tif), "-o", str(tmp_path / "f.tif"), "-q", *fast]) == 0
+    assert main(["forecast", str(tif), "-o", str(tmp_path / "f.tif"), "-q", *FAST_TRAINING]) == 0
     with rasterio.open(tmp_path / "f.tif") as src:
         assert src.count == 2 and src.crs == cube.rio.crs
         assert src.descriptions[0] == str(cube["time"].values[-1].astype("datetime64[D]") + np.timedelta64(12, "D"))

@@ -390,7 +390,7 @@ def fit_network(
     if world.distributed:
         world, device = _start_distributed(world, device)
     try:
-        return _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads)
+        return _Trainer(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads).run()
     finally:
         if world.owns_group:
             import torch.distributed as dist
@@ -398,238 +398,309 @@ def fit_network(
             dist.destroy_process_group()
 
 
-def _train(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads) -> tuple:
-    import torch
+class _Trainer:
+    """One training run of :func:`fit_network`, in named steps.
 
-    from insar_raster.progress import progress_bar
+    Construction prepares everything the steps share (seeds, normalisation, the patch
+    sampler, the model, the fixed validation patches); :meth:`run` then takes the steps
+    in order: :meth:`fit_prior_filter` (stage 1, when the model has a history prior),
+    :meth:`run_stage` for the network (stage 2), :meth:`summarise`. :meth:`validate`
+    scores any forward pass on the validation patches; :meth:`run_stage` trains one set
+    of parameters with early stopping on it. The random draws happen in this order
+    (model init, validation patches, then one training draw per batch), so a ``seed``
+    gives the same weights on every run.
+    """
 
-    n_times = cube.sizes["time"]
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    def __init__(self, cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads):
+        import torch
 
-    norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
-    train_starts = _training_starts(split, config)
-    reader = CubeReader(cube, in_memory_bytes)
-    _, height, width = reader.shape
-    if (
-        not np.isfinite(reader.read(0, 1, 0, height, 0, width)).any()
-        and not np.isfinite(reader.read(n_times - 1, n_times, 0, height, 0, width)).any()
-    ):
-        raise InputError(None, "cube is entirely masked (NaN)")
-    hparams = _model_hparams(config, (height, width))
-    model = build_model(config.arch, **hparams).to(device)
-    if config.arch == "paper":
-        patch = tuple(hparams["input_size"])
-    else:
-        patch = (min(config.patch_size, height), min(config.patch_size, width))
-    sampler = _PatchSampler(reader, norm, config, patch)
-    # Fixed validation patches (own generator: the same whatever the epoch count); under
-    # torchrun every rank draws the same patches and evaluates its share.
-    val_draw = sampler.draw_indices(
-        np.random.default_rng([config.seed, 1]), val_starts, max(config.val_patches, world.world_size), flip=False
-    )
-    if config.use_prior and config.acceleration_ridge is None:
-        config, val_batch = _choose_acceleration_ridge(sampler, world.shard(val_draw), world, device)
-        if world.main:
-            log.info(
-                "history prior: %d past epochs, acceleration ridge %g (lowest validation loss of "
-                "histories up to %d epochs x ridges %s)",
-                config.fit_history,
-                config.acceleration_ridge,
-                config.history_epochs,
-                ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES),
+        self.config, self.split, self.world, self.device = config, split, world, device
+        self.progress, self.threads = progress, threads
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.norm = Normalisation.from_training_epochs(cube, split.train_end, config.steps)
+        self.train_starts = _training_starts(split, config)
+        self.cube, self.reader = cube, CubeReader(cube, in_memory_bytes)
+        self._check_not_all_masked()
+        _, height, width = self.reader.shape
+        self.hparams = _model_hparams(config, (height, width))
+        self.model = build_model(config.arch, **self.hparams).to(device)
+        if config.arch == "paper":
+            patch = tuple(self.hparams["input_size"])
+        else:
+            patch = (min(config.patch_size, height), min(config.patch_size, width))
+        self.sampler = _PatchSampler(self.reader, self.norm, config, patch)
+        self._prepare_validation(val_starts)
+        self.train_model = self.model  # what stage 2 calls: DDP-wrapped under torchrun
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.train_model = DistributedDataParallel(self.model, device_ids=ids)
+        self.n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
+        self.global_batch = max(config.batch_size, world.world_size)
+        self._log_start()
+        self._index_validation_dates()
+
+    def _check_not_all_masked(self) -> None:
+        n_times, height, width = self.reader.shape
+        if (
+            not np.isfinite(self.reader.read(0, 1, 0, height, 0, width)).any()
+            and not np.isfinite(self.reader.read(n_times - 1, n_times, 0, height, 0, width)).any()
+        ):
+            raise InputError(None, "cube is entirely masked (NaN)")
+
+    def _prepare_validation(self, val_starts) -> None:
+        """Fixed validation patches (own generator: the same whatever the epoch count);
+        under torchrun every rank draws the same patches and prepares its share. With a
+        history prior and no ``acceleration_ridge`` given, chooses it (and the history
+        length) here, updating ``self.config``."""
+        config, world = self.config, self.world
+        self.val_draw = self.sampler.draw_indices(
+            np.random.default_rng([config.seed, 1]), val_starts, max(config.val_patches, world.world_size), flip=False
+        )
+        if config.use_prior and config.acceleration_ridge is None:
+            self.config, self.val_batch = _choose_acceleration_ridge(
+                self.sampler, world.shard(self.val_draw), world, self.device
             )
-    else:
-        val_batch = sampler.batch(*world.shard(val_draw))
-    train_model_ = model
-    if world.distributed:
-        from torch.nn.parallel import DistributedDataParallel
+            if world.main:
+                log.info(
+                    "history prior: %d past epochs, acceleration ridge %g (lowest validation loss of "
+                    "histories up to %d epochs x ridges %s)",
+                    self.config.fit_history,
+                    self.config.acceleration_ridge,
+                    self.config.history_epochs,
+                    ", ".join(f"{r:g}" for r in ACCELERATION_RIDGES),
+                )
+        else:
+            self.val_batch = self.sampler.batch(*world.shard(self.val_draw))
 
-        train_model_ = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    n_batches = max(1, math.ceil(config.samples_per_epoch / config.batch_size))
-    global_batch = max(config.batch_size, world.world_size)
-    if world.main:
+    def _log_start(self) -> None:
+        if not self.world.main:
+            return
+        n_times, height, width = self.reader.shape
         log.info(
             "training %s on %d samples (%dx%d cells, %d epochs, %s), validating on %d; %d CPU threads, %s%s",
-            config.arch,
-            len(train_starts),
+            self.config.arch,
+            len(self.train_starts),
             height,
             width,
             n_times,
-            "read lazily by patch" if reader.lazy else "in memory",
-            len(split.val),
-            threads,
-            device,
-            f", {world.world_size} DDP ranks" if world.distributed else "",
+            "read lazily by patch" if self.reader.lazy else "in memory",
+            len(self.split.val),
+            self.threads,
+            self.device,
+            f", {self.world.world_size} DDP ranks" if self.world.distributed else "",
         )
 
-    def to_tensors(batch):
-        return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in batch))
+    def _index_validation_dates(self) -> None:
+        """Validation is scored date by date: each date's atmosphere is one draw of noise
+        shared by all its cells, so the dates, not the cells, are the independent samples."""
+        import torch
 
-    # Validation is scored date by date: each date's atmosphere is one draw of noise
-    # shared by all its cells, so the dates, not the cells, are the independent samples.
-    local_dates = world.shard(val_draw)[0][:, None] + config.window + np.arange(config.steps)[None, :]
-    all_dates = np.unique(val_draw[0][:, None] + config.window + np.arange(config.steps)[None, :])
-    date_index = torch.from_numpy(np.searchsorted(all_dates, local_dates)).to(device)
+        leads = self.config.window + np.arange(self.config.steps)[None, :]
+        local_dates = self.world.shard(self.val_draw)[0][:, None] + leads
+        self.val_dates = np.unique(self.val_draw[0][:, None] + leads)
+        self.date_index = torch.from_numpy(np.searchsorted(self.val_dates, local_dates)).to(self.device)
+        self.val = self._to_tensors(self.val_batch)  # fixed: converted (and moved to the device) once
 
-    val = to_tensors(val_batch)  # fixed: converted (and moved to the device) once
+    def _to_tensors(self, batch: _Batch) -> _Batch:
+        import torch
 
-    def evaluate(forward) -> _Score:
-        model.eval()
-        sse = torch.zeros(len(all_dates), dtype=torch.float64, device=device)
+        return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in batch))
+
+    def validate(self, forward) -> _Score:
+        """Masked MSE of ``forward`` on the validation patches, overall and per date
+        (summed over the ranks' shares under torchrun)."""
+        import torch
+
+        self.model.eval()
+        val, step = self.val, self.config.batch_size
+        sse = torch.zeros(len(self.val_dates), dtype=torch.float64, device=self.device)
         count = torch.zeros_like(sse)
         with torch.no_grad():
-            for i in range(0, len(val.x), config.batch_size):
-                sl = slice(i, i + config.batch_size)
+            for i in range(0, len(val.x), step):
+                sl = slice(i, i + step)
                 pred = forward(*(a[sl] for a in val.inputs))
                 v = val.valid[sl].to(pred.dtype)
-                ids = date_index[sl].reshape(-1)
+                ids = self.date_index[sl].reshape(-1)
                 sse.index_add_(0, ids, ((pred - val.y[sl]) ** 2 * v).sum(dim=(2, 3)).reshape(-1).double())
                 count.index_add_(0, ids, v.sum(dim=(2, 3)).reshape(-1).double())
         sse, count = sse.cpu().numpy(), count.cpu().numpy()
-        if world.distributed:
-            both = _all_sum(world, np.concatenate([sse, count]), device)
-            sse, count = np.asarray(both[: len(all_dates)]), np.asarray(both[len(all_dates) :])
+        if self.world.distributed:
+            both = _all_sum(self.world, np.concatenate([sse, count]), self.device)
+            sse, count = np.asarray(both[: len(self.val_dates)]), np.asarray(both[len(self.val_dates) :])
         with np.errstate(invalid="ignore", divide="ignore"):
             per_date = sse / count
         return _Score(float(sse.sum() / max(count.sum(), 1.0)), per_date)
 
-    def run_stage(name, forward, params, lr, best, history=None, sync_grads=False):
+    def _train_epoch(self, forward, params, optimiser, sync_grads: bool) -> float:
+        """One epoch of ``n_batches`` random batches; the mean training loss (over ranks)."""
+        import torch
+
+        world = self.world
+        self.model.train()
+        total = 0.0
+        for _ in range(self.n_batches):
+            # The same global draw on every rank (shared seed); each reads its share.
+            draw = self.sampler.draw_indices(self.rng, self.train_starts, self.global_batch, flip=True)
+            batch = self._to_tensors(self.sampler.batch(*world.shard(draw)))
+            optimiser.zero_grad(set_to_none=True)
+            loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid)
+            loss.backward()
+            if sync_grads:
+                _average_gradients(params, world)
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            optimiser.step()
+            total += float(loss.detach())
+        train_loss = total / self.n_batches
+        if world.distributed:
+            train_loss = _all_sum(world, (train_loss,), self.device)[0] / world.world_size
+        return train_loss
+
+    def run_stage(self, name, forward, params, lr, best, history=None, sync_grads=False):
         """Adam on ``params`` with early stopping; keeps the weights whose validation
         score beats ``best`` (the score to beat) by :func:`_beats`. ``sync_grads``
-        averages gradients over ranks by hand (``forward`` not DDP-wrapped)."""
+        averages gradients over ranks by hand (``forward`` not DDP-wrapped). Appends one
+        row per epoch to ``history`` when given. Returns ``(best score, its epoch, epochs
+        run)``; the best score is ``best`` itself when no new weights were kept."""
+        import torch
+
+        from insar_raster.progress import progress_bar
+
+        config, model = self.config, self.model
         optimiser = torch.optim.Adam(params, lr=lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimiser, factor=0.5, patience=max(1, config.patience // 3)
         )
         best_state, stale, epochs_run, best_epoch = copy.deepcopy(model.state_dict()), 0, 0, 0
-        bar = progress_bar(
-            range(1, config.epochs + 1), desc=f"train {name}", unit="epoch", disable=not (progress and world.main)
-        )
+        show = self.progress and self.world.main
+        bar = progress_bar(range(1, config.epochs + 1), desc=f"train {name}", unit="epoch", disable=not show)
         try:
             for epoch in bar:
-                model.train()
-                total = 0.0
-                for _ in range(n_batches):
-                    # The same global draw on every rank (shared seed); each reads its share.
-                    draw = sampler.draw_indices(rng, train_starts, global_batch, flip=True)
-                    batch = to_tensors(sampler.batch(*world.shard(draw)))
-                    optimiser.zero_grad(set_to_none=True)
-                    loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid)
-                    loss.backward()
-                    if sync_grads:
-                        _average_gradients(params, world)
-                    torch.nn.utils.clip_grad_norm_(params, 5.0)
-                    optimiser.step()
-                    total += float(loss.detach())
-                train_loss = total / n_batches
-                if world.distributed:
-                    train_loss = _all_sum(world, (train_loss,), device)[0] / world.world_size
-                score = evaluate(forward)
-                val_loss = score.loss
-                scheduler.step(val_loss)
+                train_loss = self._train_epoch(forward, params, optimiser, sync_grads)
+                score = self.validate(forward)
+                scheduler.step(score.loss)
                 epochs_run = epoch
                 if history is not None:
-                    history.append(
-                        {
-                            "epoch": epoch,
-                            "train_loss": train_loss,
-                            "val_loss": val_loss,
-                            "val_rmse_mm": math.sqrt(val_loss) * norm.scale_mm,
-                        }
-                    )
-                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-                log.debug("%s epoch %d: train %.5f val %.5f", name, epoch, train_loss, val_loss)
+                    history.append(self._history_row(epoch, train_loss, score.loss))
+                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{score.loss:.4f}")
+                log.debug("%s epoch %d: train %.5f val %.5f", name, epoch, train_loss, score.loss)
                 if _beats(score, best, config):
                     best, best_state, stale, best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
-                else:
-                    stale += 1
-                    if stale >= config.patience:
-                        if world.main:
-                            log.info(
-                                "%s: early stopping after epoch %d (no validation improvement for %d epochs)",
-                                name,
-                                epoch,
-                                stale,
-                            )
-                        break
+                    continue
+                stale += 1
+                if stale >= config.patience:
+                    if self.world.main:
+                        log.info(
+                            "%s: early stopping after epoch %d (no validation improvement for %d epochs)",
+                            name,
+                            epoch,
+                            stale,
+                        )
+                    break
         finally:
             bar.close()
         model.load_state_dict(best_state)
         return best, best_epoch, epochs_run
 
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    filter_stage = None
-    try:
-        if config.use_prior and hasattr(model, "filtered_prior"):
-            # Stage 1: the spatial filter of the history prior alone (a few parameters,
-            # no network pass: cheap). Under torchrun its gradients are averaged by hand,
-            # since this bypasses the DDP wrapper.
-            def filtered(x, leads, prior, level):
-                return model.filtered_prior(x, prior, level)
+    def _history_row(self, epoch: int, train_loss: float | None, val_loss: float) -> dict:
+        val_rmse_mm = math.sqrt(val_loss) * self.norm.scale_mm
+        return {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "val_rmse_mm": val_rmse_mm}
 
-            prior_score = evaluate(filtered)
-            filter_score, _, filter_epochs = run_stage(
-                f"{config.arch} prior filter",
-                filtered,
-                list(model.refine.parameters()),
-                config.lr * FILTER_LR_FACTOR,
-                prior_score,
-                sync_grads=world.distributed,
-            )
-            filter_stage = {
-                "epochs": filter_epochs,
-                "val_rmse_prior_mm": math.sqrt(prior_score.loss) * norm.scale_mm,
-                "val_rmse_filtered_mm": math.sqrt(filter_score.loss) * norm.scale_mm,
-                "kept": filter_score is not prior_score,  # run_stage returns a new score if kept
-                "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist(),
-            }
-        # Stage 2 (epoch 0 = the model before its network has learned: the history
-        # prior, filtered if stage 1 kept a filter; persistence with prior="none"; the
-        # paper model starts random). New weights must beat it on validation.
-        initial = evaluate(model)
-        history = [
-            {
-                "epoch": 0,
-                "train_loss": None,
-                "val_loss": initial.loss,
-                "val_rmse_mm": math.sqrt(initial.loss) * norm.scale_mm,
-            }
-        ]
-        best, best_epoch, _ = run_stage(
-            config.arch, train_model_, list(model.parameters()), config.lr, initial, history
+    def fit_prior_filter(self) -> dict | None:
+        """Stage 1: the spatial filter of the history prior alone (a few parameters, no
+        network pass: cheap); its summary for the metadata, or None when the model has
+        no history prior. Under torchrun its gradients are averaged by hand, since this
+        bypasses the DDP wrapper."""
+        config, model = self.config, self.model
+        if not (config.use_prior and hasattr(model, "filtered_prior")):
+            return None
+
+        def filtered(x, leads, prior, level):
+            return model.filtered_prior(x, prior, level)
+
+        prior_score = self.validate(filtered)
+        filter_score, _, filter_epochs = self.run_stage(
+            f"{config.arch} prior filter",
+            filtered,
+            list(model.refine.parameters()),
+            config.lr * FILTER_LR_FACTOR,
+            prior_score,
+            sync_grads=self.world.distributed,
         )
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic)
-    model.eval()
-    target, valid = val_batch.y, val_batch.valid
-    if world.distributed:  # sums over every rank's share of the validation patches
+        return {
+            "epochs": filter_epochs,
+            "val_rmse_prior_mm": math.sqrt(prior_score.loss) * self.norm.scale_mm,
+            "val_rmse_filtered_mm": math.sqrt(filter_score.loss) * self.norm.scale_mm,
+            "kept": filter_score is not prior_score,  # run_stage returns a new score if kept
+            "kernel": model.refine.kernel().detach().cpu().double().numpy().round(5).tolist(),
+        }
+
+    def fit_network(self) -> tuple[_Score, int, list[dict]]:
+        """Stage 2: the whole network. Epoch 0 is the model before its network has
+        learned (the history prior, filtered if stage 1 kept a filter; persistence with
+        prior="none"; the paper model starts random); new weights must beat it on
+        validation. Returns ``(best score, its epoch, history)``."""
+        initial = self.validate(self.model)
+        history = [self._history_row(0, None, initial.loss)]
+        best, best_epoch, _ = self.run_stage(
+            self.config.arch, self.train_model, list(self.model.parameters()), self.config.lr, initial, history
+        )
+        return best, best_epoch, history
+
+    def run(self) -> tuple:
+        """All steps; the arguments of :meth:`Forecaster.from_fitted` (see :func:`fit_network`)."""
+        import torch
+
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        if self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        try:
+            filter_stage = self.fit_prior_filter()
+            best, best_epoch, history = self.fit_network()
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+        self.model.eval()
+        metadata = self.summarise(best, best_epoch, filter_stage)
+        grid = grid_of(self.cube)
+        return self.model.cpu(), replace(self.config), self.norm, grid, self.hparams, history, metadata
+
+    def _baseline_mse(self) -> tuple[float, float]:
+        """Validation MSE of persistence and of the history prior alone (normalised units;
+        summed over every rank's share of the validation patches under torchrun)."""
+        target, valid, prior = self.val_batch.y, self.val_batch.valid, self.val_batch.prior
+        if not self.world.distributed:
+            persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
+            prior_mse = float(((prior - target) ** 2 * valid).sum() / max(valid.sum(), 1))
+            return persistence_mse, prior_mse
         pers_sse, prior_sse, n_valid = _all_sum(
-            world,
+            self.world,
             (
                 (target.astype(np.float64) ** 2 * valid).sum(),
-                ((val_batch.prior - target).astype(np.float64) ** 2 * valid).sum(),
+                ((prior - target).astype(np.float64) ** 2 * valid).sum(),
                 valid.sum(),
             ),
-            device,
+            self.device,
         )
-        persistence_mse, prior_mse = pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
-    else:
-        persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
-        prior_mse = float(((val_batch.prior - target) ** 2 * valid).sum() / max(valid.sum(), 1))
-    metadata = {
-        "val_rmse_mm": math.sqrt(best.loss) * norm.scale_mm,
-        "prior_filter": filter_stage,
-        "best_epoch": int(best_epoch),  # the kept weights' epoch (0: the network learned nothing kept)
-        "val_persistence_rmse_mm": math.sqrt(persistence_mse) * norm.scale_mm,
-        "val_history_fit_rmse_mm": math.sqrt(prior_mse) * norm.scale_mm if config.use_prior else None,
-        "train_samples": int(len(train_starts)),
-        "val_samples": int(len(split.val)),
-        "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
-        "trained_with": f"insar-raster {__version__}",
-    }
-    if world.distributed:
-        metadata["ddp_world_size"] = world.world_size
-    return model.cpu(), replace(config), norm, grid_of(cube), hparams, history, metadata
+        return pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
+
+    def summarise(self, best: _Score, best_epoch: int, filter_stage: dict | None) -> dict:
+        """The model file's training metadata: validation RMSE of the kept weights and of
+        the baselines (mm), the prior filter stage, the samples and the split."""
+        config, split, scale_mm = self.config, self.split, self.norm.scale_mm
+        persistence_mse, prior_mse = self._baseline_mse()
+        metadata = {
+            "val_rmse_mm": math.sqrt(best.loss) * scale_mm,
+            "prior_filter": filter_stage,
+            "best_epoch": int(best_epoch),  # the kept weights' epoch (0: the network learned nothing kept)
+            "val_persistence_rmse_mm": math.sqrt(persistence_mse) * scale_mm,
+            "val_history_fit_rmse_mm": math.sqrt(prior_mse) * scale_mm if config.use_prior else None,
+            "train_samples": int(len(self.train_starts)),
+            "val_samples": int(len(split.val)),
+            "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
+            "trained_with": f"insar-raster {__version__}",
+        }
+        if self.world.distributed:
+            metadata["ddp_world_size"] = self.world.world_size
+        return metadata

@@ -25,7 +25,6 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "read_points": "insar_raster.io.points",
-    "read_points_cached": "insar_raster.io.cache",
     "write_points": "insar_raster.io.points",
     "make_scene": "insar_raster.synth",
     "GridSpec": "insar_raster.grid.spec",

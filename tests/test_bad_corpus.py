@@ -223,7 +223,7 @@ def test_max_output_size_refuses_and_names_the_limit(tmp_path, capsys):
 
 
 def test_free_space_of_the_target_folder_is_checked(tmp_path, capsys, monkeypatch):
-    from insar_raster.grid import budget
+    from insar_raster.io import budget  # check_budget reads its free_space
 
     monkeypatch.setattr(budget, "free_space", lambda target: 50_000)
     out = tmp_path / "cube.nc"

@@ -1,4 +1,4 @@
-"""Bad rows (io/sanitize.py), CSV dialects (io/dialect.py) and size before work (grid/budget.py).
+"""Bad rows (io/sanitize.py), CSV dialects (io/dialect.py) and size before work (io/budget.py, grid/budget.py).
 
 Includes the coordinate property: any finite set of outliers (up to the handful the bulk
 box tolerates) never widens the grid beyond the bulk's box plus the margin.

@@ -1,7 +1,7 @@
 """Options and checks shared by the commands that read points or write outputs:
 bad rows (``--keep-outliers``, ``--allow-dates``) and size before work
 (``--max-output-size``, ``--force``); see :mod:`insar_raster.io.sanitize` and
-:mod:`insar_raster.grid.budget`."""
+:mod:`insar_raster.io.budget` (:mod:`insar_raster.grid.budget` for the cube)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def add_input_checks(parser) -> None:
 
 def add_budget_options(parser, force: bool = True) -> None:
     """``--max-output-size`` (and ``--force`` where a grid is made) for commands that write."""
-    from insar_raster.grid.budget import DEFAULT_MAX_OUTPUT_SIZE, MAX_CELLS_PER_MP, format_size, parse_size
+    from insar_raster.io.budget import DEFAULT_MAX_OUTPUT_SIZE, MAX_CELLS_PER_MP, format_size, parse_size
 
     g = parser.add_argument_group("size before work")
     g.add_argument(
@@ -51,7 +51,7 @@ def add_budget_options(parser, force: bool = True) -> None:
 
 def check_raster_budget(args, what: str, cells: int, epochs: int, output, peak_memory: int | None = None) -> None:
     """Refuse a raster output (forecast, exported layer, truth cube) that would not fit."""
-    from insar_raster.grid.budget import check_budget, estimate_raster
+    from insar_raster.io.budget import check_budget, estimate_raster
 
     est = estimate_raster(what, cells, epochs, peak_memory)
     log.debug("%s", est.describe())
@@ -61,8 +61,9 @@ def check_raster_budget(args, what: str, cells: int, epochs: int, output, peak_m
 def check_cube_budget(args, points, output, bounds=None):
     """The grid spec of ``grid``, after checking the cube it makes fits (else InputError).
     ``bounds`` in the points' CRS (the command's ``--bounds`` converted)."""
-    from insar_raster.grid.budget import check_budget, estimate_cube
+    from insar_raster.grid.budget import estimate_cube
     from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.budget import check_budget
 
     spec = GridSpec.from_points(
         points.x.values,
@@ -93,7 +94,7 @@ def check_cube_budget(args, points, output, bounds=None):
 
 def check_synth_budget(args, output, shape) -> None:
     """Refuse a synthetic sample (points file and truth cube) that would not fit."""
-    from insar_raster.grid.budget import Estimate, check_budget, estimate_points
+    from insar_raster.io.budget import Estimate, check_budget, estimate_points
 
     pts = estimate_points(args.points, args.epochs, output)
     cells = shape[0] * shape[1]

@@ -60,9 +60,9 @@ def read_geometries(args) -> list:
 
 
 def _read_group(args, files):
-    from insar_raster.io.cache import read_points_cached
+    from insar_raster.io.points import read_points
 
-    return read_points_cached(
+    return read_points(
         files,
         cache=False if args.no_cache else "auto",
         cache_dir=args.cache_dir,

@@ -115,7 +115,7 @@ def peak_memory_mib() -> float:
 
 
 def cache_mode(args):
-    """The ``cache`` argument of :func:`insar_raster.io.cache.read_points_cached` for these options."""
+    """The ``cache`` argument of :func:`insar_raster.io.points.read_points` for these options."""
     return False if args.no_cache else "auto"
 
 
@@ -123,9 +123,9 @@ def run(args) -> int:
     from insar_raster.errors import InputError
     from insar_raster.grid.gridding import grid_points
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.cache import read_points_cached
     from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
+    from insar_raster.io.points import read_points
 
     t0 = time.perf_counter()
     if args.resolution is not None and not args.resolution > 0:
@@ -143,7 +143,7 @@ def run(args) -> int:
         return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
-        points = read_points_cached(
+        points = read_points(
             args.inputs,
             cache=cache_mode(args),
             cache_dir=args.cache_dir,

@@ -33,14 +33,15 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import xarray as xr
 from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
-from insar_raster.io import egms, sanitize
-from insar_raster.io import points as _points
+from insar_raster.io import egms, sanitize, sources
+from insar_raster.io.budget import check_budget, estimate_points_cache
 from insar_raster.io.dialect import sniff
 
 log = logging.getLogger("insar_raster")
@@ -80,13 +81,13 @@ def cache_key(files, **options) -> str:
 
 def is_streamable(paths) -> bool:
     """Whether all inputs are CSV files or zip archives of CSVs (what the cache streams)."""
-    return all(f.suffix.lower() in _points.CSV_SUFFIXES | {".zip"} for f in _points.expand_inputs(paths))
+    return all(f.suffix.lower() in sources.CSV_SUFFIXES | {".zip"} for f in sources.expand_inputs(paths))
 
 
 def input_bytes(paths) -> int:
     """Total size of the input files (bytes), uncompressed for the CSVs inside zips (an
     8 MB zip may hold gigabytes of rows)."""
-    return sum(_text_bytes(f) for f in _points.expand_inputs(paths))
+    return sum(_text_bytes(f) for f in sources.expand_inputs(paths))
 
 
 def _text_bytes(path: Path, member: str | None = None) -> int:
@@ -111,7 +112,7 @@ def _text_bytes(path: Path, member: str | None = None) -> int:
 
 def _open_sources(path: Path):
     """Yield (display name, binary file object) for a CSV or each CSV inside a zip."""
-    yield from _points._csv_sources(path, open_files=True)
+    yield from sources.csv_sources(path, open_files=True)
 
 
 def _read_header(fh, name) -> tuple[list[str], bytes]:
@@ -162,18 +163,18 @@ class _Source:
         self.path, self.name, self.columns = path, name, columns
         self.dialect = dialect if dialect is not None else sniff(b",")
         self.rows_estimate = 0  # set by _scan_sources
-        self.date_cols, times = _points._classify(columns, name, allow_dates)
+        self.date_cols, times = sources.classify_columns(columns, name, allow_dates)
         self.times = np.array(times, dtype="datetime64[D]")
-        self.xc, self.yc, self.crs = _points._coordinate_columns(columns, name, input_crs)
+        self.xc, self.yc, self.crs = sources.coordinate_columns(columns, name, input_crs)
         lower = {c.lower() for c in columns}
         self.product = "EGMS L3" if "latitude" not in lower else "EGMS L2"
         self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (probe)
 
 
 def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
-    sources = []
+    found = []
     for path in files:
-        if path.suffix.lower() not in _points.CSV_SUFFIXES | {".zip"}:
+        if path.suffix.lower() not in sources.CSV_SUFFIXES | {".zip"}:
             raise InputError(
                 path,
                 "only CSV inputs (or zips of CSVs) can be streamed into the cache",
@@ -188,11 +189,11 @@ def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
             lines = sample.count(b"\n") if len(sample) == 1 << 16 else sample.count(b"\n") + 1
             size = _text_bytes(path, name.split("!", 1)[1] if "!" in name else None)
             source.rows_estimate = int((size - len(first)) / (len(sample) / max(lines, 1))) if sample.strip() else 0
-            sources.append(source)
-        if any(c.lower() == "track_angle" for s in sources if s.path == path for c in s.columns):
-            for (_name, geometry), s in zip(egms.probe(path), [s for s in sources if s.path == path]):
+            found.append(source)
+        if any(c.lower() == "track_angle" for s in found if s.path == path for c in s.columns):
+            for (_name, geometry), s in zip(egms.probe(path), [s for s in found if s.path == path]):
                 s.geometry = geometry
-    return sources
+    return found
 
 
 def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str):
@@ -213,7 +214,7 @@ def _parse_block(text: bytes, source: _Source, epoch_cols: list[str], name: str)
             convert_options=source.dialect.convert_options(column_types=types, include_columns=keep_meta + epoch_cols),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-        raise _points._arrow_error(name, exc, source.columns) from None
+        raise sources.arrow_error(name, exc, source.columns) from None
     return table
 
 
@@ -284,6 +285,174 @@ class _ValuesWriter:
         return self.written
 
 
+class _Scan(NamedTuple):
+    """What the scan of the inputs decided before any row is read."""
+
+    files: list[Path]
+    sources: list[_Source]
+    geometry: egms.Geometry | None
+    times: np.ndarray  # epochs kept: common to all inputs, within [start, end]
+    epochs_dropped: int  # epochs not in every input
+    rows_estimate: int
+
+
+def scan_inputs(paths, input_crs=None, start=None, end=None, allow_dates: bool = False) -> _Scan:
+    """Step 1 of :func:`build_points_cache`: headers and first lines of every CSV (one
+    geometry, epochs common to all, ``[start, end]``, rows expected); nothing streamed."""
+    files = sources.expand_inputs(paths)
+    found = _scan_sources(files, input_crs, allow_dates)
+    geometry = egms.check_single_geometry([(s.name, s.geometry) for s in found])
+    common, dropped = egms.common_epochs([s.name for s in found], [s.times for s in found])
+    times = common[sources.select_epochs(common, start, end)]
+    return _Scan(files, found, geometry, times, dropped, sum(s.rows_estimate for s in found))
+
+
+def _drop_missing(table, epoch_cols: list[str]):
+    """Rows with a value missing (empty, or NaN written as text) at a kept epoch dropped:
+    ``(table, epoch columns as float32 arrays, mask of the rows kept)``."""
+    import pyarrow as pa
+
+    good = np.ones(table.num_rows, bool)
+    for c in epoch_cols:
+        col = table.column(c)
+        if col.null_count:
+            good &= col.is_valid().to_numpy(zero_copy_only=False)
+    if not good.all():
+        table = table.filter(pa.array(good))
+    columns = [table.column(c).to_numpy(zero_copy_only=False) for c in epoch_cols]
+    finite = np.ones(table.num_rows, bool)
+    for col in columns:
+        finite &= np.isfinite(col)
+    if not finite.all():
+        table = table.filter(pa.array(finite))
+        columns = [col[finite] for col in columns]
+        good[np.flatnonzero(good)[~finite]] = False
+    return table, columns, good
+
+
+def _check_first_block(table, source: _Source, name: str) -> None:
+    """Whole-file mistakes, refused from the first block before streaming on: lat/lon
+    swapped or coordinates of another frame, rows mostly sharing a pid."""
+    x = table.column(source.xc).to_numpy(zero_copy_only=False)
+    y = table.column(source.yc).to_numpy(zero_copy_only=False)
+    sanitize.check_coordinate_frame(x, y, source.crs, name)
+    pid_col = next((c for c in table.column_names if c.lower() == "pid"), None)
+    if pid_col is not None:
+        sanitize.check_pid_majority(table.column(pid_col), name, what="rows of the first block")
+
+
+class _PointColumns:
+    """Per-MP columns held in memory while the values stream to Zarr: coordinates (in
+    the output CRS, chosen from the first rows unless ``crs`` is given), pids and the
+    per-point attributes of :data:`insar_raster.io.egms.POINT_COLUMNS`."""
+
+    def __init__(self, crs=None):
+        self.crs, self.out_crs = crs, None
+        self.xs, self.ys, self.pids = [], [], []
+        self.extras = {a: [] for a in egms.POINT_COLUMNS}
+
+    def add(self, table, source: _Source, name: str, row_numbers: np.ndarray) -> None:
+        """Append the rows of ``table`` (``row_numbers``: their rows in the file, for
+        the pids generated when the file has none)."""
+        import pyarrow as pa
+
+        x = table.column(source.xc).to_numpy(zero_copy_only=False)
+        y = table.column(source.yc).to_numpy(zero_copy_only=False)
+        if self.out_crs is None:  # CSV inputs are EGMS layouts
+            self.out_crs = sources.choose_output_crs(source.crs, x, y, crs=self.crs, egms=True)
+        if source.crs != self.out_crs:
+            x, y = Transformer.from_crs(source.crs, self.out_crs, always_xy=True).transform(x, y)
+        lower = {c.lower(): c for c in table.column_names}
+        if "pid" in lower:
+            self.pids.extend(table.column(lower["pid"]).cast(pa.string()).chunks)
+        else:
+            stem = Path(name.split("!")[-1]).stem
+            self.pids.append(pa.array(np.char.add(f"{stem}:", row_numbers.astype(str))))
+        for attr in egms.POINT_COLUMNS:
+            if attr in lower:
+                self.extras[attr].append(table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32))
+        self.xs.append(np.asarray(x, np.float64))
+        self.ys.append(np.asarray(y, np.float64))
+
+
+def stream_rows(scan: _Scan, folder: Path, crs=None, block_bytes: int = DEFAULT_BLOCK_BYTES, progress=False):
+    """Step 2 of :func:`build_points_cache`: every CSV block by block, the values of the
+    kept epochs into ``folder/values.zarr`` (rows with a missing value dropped), the
+    per-MP columns kept in memory. Returns ``(point columns, points written, rows dropped)``."""
+    from insar_raster.progress import progress_bar
+
+    writer = _ValuesWriter(folder / "values.zarr", len(scan.times))
+    kept, dropped = _PointColumns(crs), 0
+    bar = progress_bar(total=sum(f.stat().st_size for f in scan.files), desc="read", disable=not progress, unit="B")
+    bar.unit_scale = True
+    for path in scan.files:
+        for name, fh in _open_sources(path):
+            source = next(s for s in scan.sources if s.name == name)
+            by_date = dict(zip(source.times, source.date_cols))
+            epoch_cols = [by_date[t] for t in scan.times]
+            _read_header(fh, name)  # skip it: blocks are parsed with the column names
+            rows_here = dropped_here = raw_rows = 0
+            for text in _blocks(fh, block_bytes):
+                table = _parse_block(text, source, epoch_cols, name)
+                bar.update(len(text))
+                del text
+                if table.num_rows == 0:
+                    continue
+                if raw_rows == 0:
+                    _check_first_block(table, source, name)
+                # Unusable coordinates (NaN, (0, 0), far away) are dropped when the cache
+                # is opened (sanitize.drop_coordinate_outliers), so keep_outliers needs no rebuild.
+                row_numbers = raw_rows + np.arange(table.num_rows)  # for generated pids
+                raw_rows += table.num_rows
+                table, columns, good = _drop_missing(table, epoch_cols)
+                dropped_here += int((~good).sum())
+                if table.num_rows == 0:
+                    continue
+                kept.add(table, source, name, row_numbers[good])
+                rows_here += table.num_rows
+                writer.append_columns(columns)
+                del columns, table
+            if rows_here == 0 and dropped_here == 0:
+                raise InputError(name, "no data rows (header only)")
+            dropped += dropped_here
+    bar.close()
+    return kept, writer.close(), dropped
+
+
+def finalise_cache(scan: _Scan, kept: _PointColumns, n_points: int, dropped: int, folder: Path, seconds: float):
+    """Step 3 of :func:`build_points_cache`: the warnings and refusals that need every row
+    (rows dropped, no valid point, pids repeated), then ``points.parquet`` (with the
+    first-of-each-pid mask) and ``meta.json`` in ``folder``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    egms.warn_dropped_rows(dropped)
+    if n_points == 0:
+        raise InputError(scan.sources[0].name, egms.NO_VALID_POINT)
+    pid = pa.chunked_array(kept.pids, type=pa.string()).combine_chunks()
+    columns = {"pid": pid, "x": np.concatenate(kept.xs), "y": np.concatenate(kept.ys)}
+    columns.update({a: np.concatenate(v) for a, v in kept.extras.items() if v and sum(map(len, v)) == n_points})
+    if pc_has_duplicates(pid):
+        sanitize.check_pid_majority(pid, scan.sources[0].name if len(scan.sources) == 1 else "inputs")
+    keep = _first_occurrence(pid)
+    if keep is not None:
+        columns["keep"] = keep
+    pq.write_table(pa.table(columns), folder / "points.parquet")
+    products = {s.product for s in scan.sources}
+    meta = {
+        "version": CACHE_VERSION,
+        "n_points": n_points,
+        "times": [str(t) for t in scan.times],
+        "crs_wkt": CRS.from_user_input(kept.out_crs).to_wkt(),
+        "source": ", ".join(Path(s.name).name for s in scan.sources),
+        "product": products.pop() if len(products) == 1 else "EGMS",
+        "epochs_dropped": scan.epochs_dropped,
+        **egms.geometry_attrs(scan.geometry),
+        "seconds": round(seconds, 2),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
 def build_points_cache(
     paths,
     folder,
@@ -306,22 +475,14 @@ def build_points_cache(
     coordinates are kept in the cache and dropped when it is opened by :func:`cached_points`.
     Before streaming, the cache's size is estimated and refused when it would not fit in
     the free space of ``folder``'s parent or exceed ``max_output_size`` bytes
-    (:func:`insar_raster.grid.budget.check_budget`).
+    (:func:`insar_raster.io.budget.check_budget`).
+
+    Three steps: :func:`scan_inputs` (headers, epochs, size), :func:`stream_rows` (the
+    values into Zarr), :func:`finalise_cache` (Parquet points, metadata); the folder is
+    built under a temporary name and renamed when complete.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from insar_raster.progress import progress_bar
-
-    files = _points.expand_inputs(paths)
-    sources = _scan_sources(files, input_crs, allow_dates)
-    geometry = egms.check_single_geometry([(s.name, s.geometry) for s in sources])
-    common, dropped_epochs = egms.common_epochs([s.name for s in sources], [s.times for s in sources])
-    tsel = _points.select_epochs(common, start, end)
-    times = common[tsel]
-    from insar_raster.grid.budget import check_budget, estimate_points_cache
-
-    est = estimate_points_cache(sum(s.rows_estimate for s in sources), len(times), block_bytes)
+    scan = scan_inputs(paths, input_crs, start, end, allow_dates)
+    est = estimate_points_cache(scan.rows_estimate, len(scan.times), block_bytes)
     log.debug("%s", est.describe())
     check_budget(est, Path(folder), max_output_size=max_output_size)
 
@@ -330,109 +491,8 @@ def build_points_cache(
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     t0 = time.perf_counter()
     try:
-        writer = _ValuesWriter(tmp / "values.zarr", len(times))
-        xs, ys, pids, extras = [], [], [], {a: [] for a in egms.POINT_COLUMNS}
-        out_crs, dropped, n_read = None, 0, 0
-        total = sum(f.stat().st_size for f in files)
-        bar = progress_bar(total=total, desc="read", disable=not progress, unit="B")
-        bar.unit_scale = True
-        for path in files:
-            for name, fh in _open_sources(path):
-                source = next(s for s in sources if s.name == name)
-                by_date = dict(zip(source.times, source.date_cols))
-                epoch_cols = [by_date[t] for t in times]
-                _read_header(fh, name)  # skip it: blocks are parsed with the column names
-                rows_here = dropped_here = raw_rows = 0
-                for text in _blocks(fh, block_bytes):
-                    table = _parse_block(text, source, epoch_cols, name)
-                    bar.update(len(text))
-                    del text
-                    if table.num_rows == 0:
-                        continue
-                    x = table.column(source.xc).to_numpy(zero_copy_only=False)
-                    y = table.column(source.yc).to_numpy(zero_copy_only=False)
-                    if raw_rows == 0:  # first block: whole-file mistakes, refused before streaming on
-                        sanitize.check_coordinate_frame(x, y, source.crs, name)
-                        if "pid" in {c.lower() for c in table.column_names}:
-                            pid_col = next(c for c in table.column_names if c.lower() == "pid")
-                            sanitize.check_pid_majority(table.column(pid_col), name, what="rows of the first block")
-                    # Unusable coordinates (NaN, (0, 0), far away) are dropped when the cache
-                    # is opened (sanitize.drop_coordinate_outliers), so keep_outliers needs no rebuild.
-                    good = np.ones(table.num_rows, bool)
-                    row_numbers = raw_rows + np.arange(table.num_rows)  # for generated pids
-                    raw_rows += table.num_rows
-                    for c in epoch_cols:
-                        col = table.column(c)
-                        if col.null_count:
-                            good &= col.is_valid().to_numpy(zero_copy_only=False)
-                    if not good.all():
-                        x, y = x[good], y[good]
-                        table = table.filter(pa.array(good))
-                    columns = [table.column(c).to_numpy(zero_copy_only=False) for c in epoch_cols]
-                    finite = np.ones(table.num_rows, bool)
-                    for col in columns:  # NaN written as text ("nan") is missing too
-                        finite &= np.isfinite(col)
-                    if not finite.all():
-                        x, y = x[finite], y[finite]
-                        table = table.filter(pa.array(finite))
-                        columns = [col[finite] for col in columns]
-                        good[np.flatnonzero(good)[~finite]] = False
-                    dropped_here += int((~good).sum())
-                    dropped += int((~good).sum())
-                    row_numbers = row_numbers[good]
-                    if table.num_rows == 0:
-                        continue
-                    if out_crs is None:
-                        out_crs = _points.choose_output_crs(
-                            source.crs, x, y, crs=crs, egms=True
-                        )  # CSV inputs are EGMS layouts
-                    if source.crs != out_crs:
-                        x, y = Transformer.from_crs(source.crs, out_crs, always_xy=True).transform(x, y)
-                    lower = {c.lower(): c for c in table.column_names}
-                    if "pid" in lower:
-                        pids.extend(table.column(lower["pid"]).cast(pa.string()).chunks)
-                    else:
-                        stem = Path(name.split("!")[-1]).stem
-                        pids.append(pa.array(np.char.add(f"{stem}:", row_numbers.astype(str))))
-                    for attr in egms.POINT_COLUMNS:
-                        if attr in lower:
-                            extras[attr].append(
-                                table.column(lower[attr]).to_numpy(zero_copy_only=False).astype(np.float32)
-                            )
-                    xs.append(np.asarray(x, np.float64))
-                    ys.append(np.asarray(y, np.float64))
-                    rows_here += table.num_rows
-                    n_read += table.num_rows
-                    writer.append_columns(columns)
-                    del columns, table
-                if rows_here == 0 and dropped_here == 0:
-                    raise InputError(name, "no data rows (header only)")
-        bar.close()
-        n_points = writer.close()
-        egms.warn_dropped_rows(dropped)
-        if n_points == 0:
-            raise InputError(sources[0].name, egms.NO_VALID_POINT)
-        pid = pa.chunked_array(pids, type=pa.string()).combine_chunks()
-        columns = {"pid": pid, "x": np.concatenate(xs), "y": np.concatenate(ys)}
-        columns.update({a: np.concatenate(v) for a, v in extras.items() if v and sum(map(len, v)) == n_points})
-        if pc_has_duplicates(pid):
-            sanitize.check_pid_majority(pid, sources[0].name if len(sources) == 1 else "inputs")
-        keep = _first_occurrence(pid)
-        if keep is not None:
-            columns["keep"] = keep
-        pq.write_table(pa.table(columns), tmp / "points.parquet")
-        meta = {
-            "version": CACHE_VERSION,
-            "n_points": n_points,
-            "times": [str(t) for t in times],
-            "crs_wkt": CRS.from_user_input(out_crs).to_wkt(),
-            "source": ", ".join(Path(s.name).name for s in sources),
-            "product": sources[0].product if len({s.product for s in sources}) == 1 else "EGMS",
-            "epochs_dropped": dropped_epochs,
-            **egms.geometry_attrs(geometry),
-            "seconds": round(time.perf_counter() - t0, 2),
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        kept, n_points, dropped = stream_rows(scan, tmp, crs, block_bytes, progress)
+        finalise_cache(scan, kept, n_points, dropped, tmp, time.perf_counter() - t0)
         if folder.exists():  # a concurrent run finished first: keep its cache
             shutil.rmtree(tmp)
         else:
@@ -440,7 +500,7 @@ def build_points_cache(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("cached %d MPs x %d epochs in %s (%.1f s)", n_points, len(times), folder, time.perf_counter() - t0)
+    log.info("cached %d MPs x %d epochs in %s (%.1f s)", n_points, len(scan.times), folder, time.perf_counter() - t0)
     return folder
 
 
@@ -482,7 +542,7 @@ def open_points_cache(folder) -> xr.Dataset:
         raise InputError(folder, "points cache from another version or incomplete", "delete the folder to rebuild it")
     names = set(table.column_names)
     extra = {a: table.column(a).to_numpy() for a in egms.POINT_COLUMNS if a in names}
-    ds = _points.make_points(
+    ds = sources.make_points(
         table.column("x").to_numpy(),
         table.column("y").to_numpy(),
         values,
@@ -534,7 +594,7 @@ def cached_points(
     xarray.Dataset
         Points layout with a dask-backed ``displacement`` (see :func:`open_points_cache`).
     """
-    files = _points.expand_inputs(paths)
+    files = sources.expand_inputs(paths)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = cache_key(
         files, crs=crs, input_crs=input_crs, start=start, end=end, **({"allow_dates": True} if allow_dates else {})
@@ -571,29 +631,3 @@ def use_cache(paths, cache="auto", cache_dir=None) -> bool:
     if not cache or not is_streamable(paths):
         return False
     return cache is True or cache_dir is not None or input_bytes(paths) > AUTO_CACHE_BYTES
-
-
-def read_points_cached(
-    paths, cache="auto", cache_dir=None, progress: bool = False, max_output_size: int | None = None, **options
-) -> xr.Dataset:
-    """:func:`~insar_raster.io.points.read_points`, through the points cache when
-    :func:`use_cache` says so (then :func:`cached_points`, lazy and reusable).
-
-    Parameters
-    ----------
-    paths : path or list of paths
-    cache : {"auto", True, False}
-        See :func:`use_cache`.
-    cache_dir : path, optional
-        Folder of the caches (default :func:`default_cache_dir`).
-    progress : bool
-        Progress bar while building a cache.
-    max_output_size : int, optional
-        Largest cache built (bytes), see :func:`cached_points`.
-    **options
-        ``crs``, ``input_crs``, ``start``, ``end``, ``allow_dates``, ``keep_outliers``
-        of :func:`~insar_raster.io.points.read_points`.
-    """
-    if use_cache(paths, cache, cache_dir):
-        return cached_points(paths, cache_dir=cache_dir, progress=progress, max_output_size=max_output_size, **options)
-    return _points.read_points(paths, **options)

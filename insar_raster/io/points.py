@@ -26,7 +26,6 @@ downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import numpy as np
@@ -37,155 +36,37 @@ from pyproj import CRS, Transformer
 
 from insar_raster.errors import InputError
 from insar_raster.io import egms
+from insar_raster.io.cache import cached_points, use_cache
 from insar_raster.io.dialect import sniff
-from insar_raster.io.egms import EGMS_CRS, parse_date_column
+from insar_raster.io.egms import EGMS_CRS, parse_date_column  # noqa: F401  (parse_date_column: public here)
 from insar_raster.io.sanitize import (
     check_coordinate_frame,
-    check_date_like,
-    check_dates,
     check_pid_majority,
     drop_coordinate_outliers,
     empty_epochs,
 )
+from insar_raster.io.sources import (  # noqa: F401  (the public names of the points readers)
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    VECTOR_SUFFIXES,
+    arrow_error,
+    choose_output_crs,
+    classify_columns,
+    coordinate_columns,
+    csv_sources,
+    expand_inputs,
+    make_points,
+    parse_crs,
+    select_epochs,
+)
 
 log = logging.getLogger("insar_raster")
 
-CSV_SUFFIXES = {".csv", ".txt"}
-VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".fgb"}
-PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
 # Per-point attributes kept when present (EGMS names of every release, and the geometry).
 POINT_ATTRS = egms.POINT_COLUMNS
 
 
-def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None) -> xr.Dataset:
-    """Assemble a points Dataset (see module docstring) with its CRS attached.
-
-    ``displacement`` (point, time) in mm may be numpy or dask (kept lazy). Arrays already of
-    the layout's dtype are used as given, not copied (as xarray does).
-    """
-    n = len(x)
-    pid = np.arange(n).astype(str) if pid is None else np.asarray(pid).astype(str)
-    if type(displacement).__module__.startswith("dask"):
-        displacement = displacement.astype(np.float32)  # stays lazy (e.g. the Zarr cache)
-    else:
-        displacement = np.asarray(displacement, dtype=np.float32)
-    ds = xr.Dataset(
-        {"displacement": (("point", "time"), displacement)},
-        coords={
-            "x": ("point", np.asarray(x, dtype=np.float64)),
-            "y": ("point", np.asarray(y, dtype=np.float64)),
-            "pid": ("point", pid),
-            "time": np.asarray(times, dtype="datetime64[ns]"),
-        },
-        attrs=dict(attrs or {}),
-    )
-    ds["displacement"].attrs.update(units="mm", long_name="displacement relative to the first epoch")
-    for name, values in (extra or {}).items():
-        ds[name] = ("point", np.asarray(values))
-    if "mean_velocity" in ds:
-        ds["mean_velocity"].attrs["units"] = "mm/yr"
-    # In place: ds is ours, and rioxarray's default deep-copies every variable (80 MB of values
-    # at 200k MPs x 100 epochs).
-    return ds.rio.write_crs(CRS.from_user_input(crs), inplace=True)
-
-
 # --------------------------------------------------------------------------- reading
-
-
-def expand_inputs(paths) -> list[Path]:
-    """Files named by the user: files as given, folders expanded to their point files."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(
-                f
-                for f in p.iterdir()
-                if f.suffix.lower() in CSV_SUFFIXES | VECTOR_SUFFIXES | PARQUET_SUFFIXES | {".zip"}
-            )
-            if not found:
-                raise InputError(p, "folder holds no .csv, .zip, .gpkg, .shp or .parquet files")
-            files.extend(found)
-        elif not p.exists():
-            raise InputError(p, "file not found")
-        else:
-            files.append(p)
-    if not files:
-        raise InputError(None, "no input files given")
-    return files
-
-
-def _classify(columns, path, allow_dates: bool = False):
-    """Split column names into date columns and the rest; validate (dates: see
-    :func:`insar_raster.io.sanitize.check_dates`)."""
-    dates = {c: parse_date_column(c) for c in columns}
-    date_cols = [c for c, d in dates.items() if d is not None]
-    if not date_cols:
-        raise InputError(path, "no date columns found", "expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD")
-    seen: dict = {}
-    for c in date_cols:
-        if dates[c] in seen:
-            raise InputError(path, f"date {dates[c]} appears in two columns ({seen[dates[c]]!r}, {c!r})")
-        seen[dates[c]] = c
-    check_date_like(columns, path)
-    check_dates(date_cols, [dates[c] for c in date_cols], path, allow_dates)
-    return date_cols, [dates[c] for c in date_cols]
-
-
-def parse_crs(value, param: str = "input_crs") -> CRS:
-    """A user-given CRS, or InputError naming the parameter."""
-    try:
-        return CRS.from_user_input(value)
-    except Exception:
-        raise InputError(None, f"unknown CRS {value!r}", "use e.g. EPSG:3035", param=param) from None
-
-
-def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
-    """Boolean mask of ``times`` within ``[start, end]`` (dates as YYYY-MM-DD)."""
-
-    def as_date(value, param):
-        try:
-            return np.datetime64(str(value), "D")
-        except ValueError:
-            raise InputError(None, f"not a date: {value!r}", "use YYYY-MM-DD", param=param) from None
-
-    keep = np.ones(len(times), bool)
-    if start is not None:
-        keep &= times >= as_date(start, "start")
-    if end is not None:
-        keep &= times <= as_date(end, "end")
-    if not keep.any():
-        raise InputError(
-            None, f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})", param="start/end"
-        )
-    return keep
-
-
-def _coordinate_columns(columns, path, input_crs):
-    lower = {c.lower(): c for c in columns}
-    if "easting" in lower and "northing" in lower:
-        return lower["easting"], lower["northing"], parse_crs(input_crs or EGMS_CRS)
-    for xn, yn in (("longitude", "latitude"), ("lon", "lat")):
-        if xn in lower and yn in lower:
-            return lower[xn], lower[yn], parse_crs(input_crs or "EPSG:4326")
-    if "x" in lower and "y" in lower:
-        if input_crs is None:
-            raise InputError(path, "columns x/y have no CRS", "pass input_crs=EPSG:3035, or the points' CRS")
-        return lower["x"], lower["y"], parse_crs(input_crs)
-    raise InputError(path, "no coordinate columns found", "expected easting/northing (EPSG:3035) or latitude/longitude")
-
-
-def _arrow_error(path, exc, header=()) -> InputError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    m = re.search(r"invalid value '([^']*)'", text)
-    if m and m[1] in header:  # a header line again inside the data
-        return InputError(path, f"the header line appears again inside the data ({text})", "concatenated CSV files?")
-    if "conversion error" in text or "invalid value" in text:
-        return InputError(path, f"non-numeric value in a numeric column: {text}")
-    if "Expected" in text and "columns" in text:
-        return InputError(path, f"malformed or truncated row: {text}")
-    return InputError(path, f"cannot parse as CSV: {text}")
 
 
 def _read_csv_table(source, path, allow_dates: bool = False):
@@ -206,7 +87,7 @@ def _read_csv_table(source, path, allow_dates: bool = False):
         raise InputError(path, "file is empty")
     dialect = sniff(head)
     header = egms.split_header(head.split(b"\n", 1)[0], path)
-    date_cols, times = _classify(header, path, allow_dates)
+    date_cols, times = classify_columns(header, path, allow_dates)
     types = {c: pa.float32() for c in date_cols}
     keep = set(date_cols) | {c for c in header if c.lower() in egms.READ_COLUMNS}
     for c in keep - set(date_cols):
@@ -222,7 +103,7 @@ def _read_csv_table(source, path, allow_dates: bool = False):
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-        raise _arrow_error(path, exc, header) from None
+        raise arrow_error(path, exc, header) from None
     if table.num_rows == 0:
         raise InputError(path, "no data rows (header only)")
     values = _columns_to_matrix(table, date_cols)
@@ -244,25 +125,6 @@ def _columns_to_matrix(table, columns) -> np.ndarray:
     return out
 
 
-def _csv_sources(path: Path, open_files: bool = False):
-    """Yield (display name, source) for a CSV or each CSV inside a zip.
-
-    The source is a binary stream for zip members; for a plain CSV it is the path
-    (pyarrow reads it directly), or an open binary file with ``open_files``.
-    """
-    if path.suffix.lower() == ".zip":
-        zf, members = egms.csv_members(path)
-        with zf:
-            for m in members:
-                with zf.open(m) as fh:
-                    yield f"{path}!{m}", fh
-    elif open_files:
-        with open(path, "rb") as fh:
-            yield str(path), fh
-    else:
-        yield str(path), path
-
-
 def _read_vector(path: Path, input_crs, allow_dates: bool = False):
     """Read GeoPackage/Shapefile/GeoParquet points -> (frame, values, times, x, y, crs)."""
     import geopandas as gpd
@@ -282,7 +144,7 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
         raise InputError(path, f"cannot read as {path.suffix.lstrip('.').upper() or 'vector'} file: {text}") from None
     if len(gdf) == 0:
         raise InputError(path, "no features (empty layer)")
-    date_cols, times = _classify(list(gdf.columns), path, allow_dates)
+    date_cols, times = classify_columns(list(gdf.columns), path, allow_dates)
     try:
         values = gdf[date_cols].to_numpy(dtype=np.float32)
     except (ValueError, TypeError):
@@ -298,43 +160,24 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
         x, y = geom.x.to_numpy(), geom.y.to_numpy()
         frame = pd.DataFrame(gdf.drop(columns=date_cols + [geom.name]))
     else:
-        xc, yc, crs = _coordinate_columns(list(gdf.columns), path, input_crs)
+        xc, yc, crs = coordinate_columns(list(gdf.columns), path, input_crs)
         x, y = gdf[xc].to_numpy(float), gdf[yc].to_numpy(float)
         frame = pd.DataFrame(gdf.drop(columns=date_cols))
     return frame, values, np.array(times, dtype="datetime64[D]"), x, y, CRS.from_user_input(crs)
 
 
-def choose_output_crs(input_crs: CRS, x, y, crs=None, egms: bool = False) -> CRS:
-    """Output CRS: the user's, else EPSG:3035 for EGMS, else the input's if projected,
-    else the UTM zone of the points' centre (geographic input must be projected)."""
-    if crs is not None:
-        try:
-            out = CRS.from_user_input(crs)
-        except Exception:
-            raise InputError(None, f"unknown CRS {crs!r}", "use e.g. EPSG:3035", param="crs") from None
-    elif egms:
-        out = CRS.from_user_input(EGMS_CRS)
-    elif input_crs.is_projected:
-        out = input_crs
-    else:
-        from pyproj.aoi import AreaOfInterest
-        from pyproj.database import query_utm_crs_info
-
-        lon, lat = float(np.nanmedian(x)), float(np.nanmedian(y))
-        info = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
-        if not info:
-            raise InputError(None, "input is geographic and no UTM zone fits", "pass crs=EPSG:XXXX", param="crs")
-        out = CRS.from_epsg(int(info[0].code))
-        log.info("input is in geographic coordinates; gridding in %s (pass crs=EPSG:XXXX to choose)", out.name)
-    if not out.is_projected:
-        raise InputError(
-            None, f"{out.name} is not a projected CRS", "gridding needs metres, e.g. EPSG:3035", param="crs"
-        )
-    return out
-
-
 def read_points(
-    paths, crs=None, input_crs=None, start=None, end=None, allow_dates: bool = False, keep_outliers: bool = False
+    paths,
+    crs=None,
+    input_crs=None,
+    start=None,
+    end=None,
+    allow_dates: bool = False,
+    keep_outliers: bool = False,
+    cache="auto",
+    cache_dir=None,
+    progress: bool = False,
+    max_output_size: int | None = None,
 ) -> xr.Dataset:
     """Read and merge measurement points from EGMS CSV tiles or vector files.
 
@@ -355,11 +198,24 @@ def read_points(
     keep_outliers : bool
         Keep MPs at (0, 0) or far outside the bulk of the points
         (:mod:`insar_raster.io.sanitize`); by default they are dropped with a warning.
+    cache : {"auto", True, False}
+        Read CSV inputs through the points cache (:mod:`insar_raster.io.cache`: streamed
+        once into Parquet + Zarr, reused by later reads, lazy ``displacement``).
+        ``"auto"``: when ``cache_dir`` is given or the CSV text exceeds
+        :data:`insar_raster.io.cache.AUTO_CACHE_BYTES` (256 MB); see
+        :func:`insar_raster.io.cache.use_cache`. Other formats are always read in memory.
+    cache_dir : path, optional
+        Folder of the caches (default :func:`insar_raster.io.cache.default_cache_dir`).
+    progress : bool
+        Progress bar while building a cache.
+    max_output_size : int, optional
+        Largest cache built (bytes, estimated before streaming); the free space is always checked.
 
     Returns
     -------
     xarray.Dataset
-        Points layout (module docstring), coordinates reprojected to ``crs``.
+        Points layout (module docstring), coordinates reprojected to ``crs``; through the
+        cache, ``displacement`` is a dask array.
 
     Warns
     -----
@@ -376,13 +232,26 @@ def read_points(
     InputError
         Unreadable input, dates out of range, rows mostly sharing a pid, lat/lon swapped.
     """
+    if use_cache(paths, cache, cache_dir):
+        return cached_points(
+            paths,
+            crs=crs,
+            input_crs=input_crs,
+            start=start,
+            end=end,
+            cache_dir=cache_dir,
+            progress=progress,
+            allow_dates=allow_dates,
+            keep_outliers=keep_outliers,
+            max_output_size=max_output_size,
+        )
     parts = []
     for path in expand_inputs(paths):
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES or suffix == ".zip":
-            for name, source in _csv_sources(path):
+            for name, source in csv_sources(path):
                 frame, values, times = _read_csv_table(source, name, allow_dates)
-                xc, yc, in_crs = _coordinate_columns(list(frame.columns), name, input_crs)
+                xc, yc, in_crs = coordinate_columns(list(frame.columns), name, input_crs)
                 x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
                 check_coordinate_frame(x, y, in_crs, name)
                 product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"

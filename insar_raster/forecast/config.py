@@ -102,6 +102,14 @@ class TrainConfig:
         noise shrinks as its history grows, and forecasts are made with the longest
         history of all: samples from the first months, with a much noisier prior, teach
         the filter and the network more correction than forecast time needs.
+    advection : bool
+        Give the decoder of ``convlstm``/``cnn``/``tau`` the advected recent motion
+        (:mod:`insar_raster.forecast.advection`): the change of the last epochs moved
+        along the pattern's own velocity, which is where an advancing front goes next.
+    importance : float
+        Share (0-1) of the training patches drawn with weights on where the recent
+        motion changes (``forecast.train._MotionWeights``: fronts, rate switches), the
+        rest uniformly; validation patches are always uniform. 0: all uniform.
     threads : int or None
         CPU threads for torch (default: the cores this process may use, at most 8).
     """
@@ -149,6 +157,12 @@ class TrainConfig:
     prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
     min_history_fraction: float = option(0.5)
+    advection: bool = option(False)
+    importance: float = option(
+        0.0,
+        "share of training patches drawn where the recent motion changes (fronts, rate switches); the rest uniform",
+        metavar="SHARE",
+    )
     threads: int | None = option(
         None, "CPU threads for torch (default: available cores, at most 8)", show_default=False
     )
@@ -182,6 +196,8 @@ class TrainConfig:
             raise InputError(None, f"must be a number >= 0, got {self.significance}", param="significance")
         if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
             raise InputError(None, f"must be >= 0, got {self.acceleration_ridge}", param="acceleration_ridge")
+        if not 0.0 <= self.importance <= 1.0:
+            raise InputError(None, f"must be between 0 and 1, got {self.importance}", param="importance")
         if not 0.0 <= self.min_history_fraction <= 1.0:
             raise InputError(
                 None, f"must be between 0 and 1, got {self.min_history_fraction}", param="min_history_fraction"

@@ -373,3 +373,25 @@ def prepare_batch(
     leads = leads_in_steps(target_days, in_days[:, -1], norm)
     level = np.where(np.isfinite(reference), reference / scale, 0.0).astype(np.float32)[:, None]
     return x, leads, prior, level, reference
+
+
+def advection_input(
+    histories, history_days, window: int, target_days: np.ndarray, norm: Normalisation, steps: int, max_shift: int
+) -> np.ndarray:
+    """The advected recent motion of a batch (decoder input of models with ``advection``).
+
+    Same arguments as :func:`prepare_batch` (``steps`` is the model's horizon, which sets
+    the matched span; ``max_shift`` the search radius, cells). Reads only the input
+    windows. See :mod:`insar_raster.forecast.advection`.
+
+    Returns
+    -------
+    ndarray (n, steps, h, w) float32
+        Forecast change from the last input epoch, divided by the scale (0 where masked).
+    """
+    from insar_raster.forecast.advection import advected_change
+
+    block = np.stack([hist[-window:] for hist in histories]).astype(np.float32)
+    in_days = np.stack([d[-window:] for d in history_days])
+    change, _ = advected_change(block, in_days, target_days, norm.step_days, steps, max_shift)
+    return (change / np.float32(norm.scale_mm)).astype(np.float32)

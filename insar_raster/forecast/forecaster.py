@@ -24,6 +24,7 @@ from insar_raster.forecast.data import (
     CubeReader,
     Normalisation,
     acquisition_step_days,
+    advection_input,
     grid_of,
     prepare_batch,
     target_days,
@@ -327,13 +328,25 @@ class Forecaster:
                         self.config_.acceleration_ridge or 0.0,
                     )
                     reference[i : i + batch, y0:y1, x0:x1] = ref
+                    inputs = [x, leads, prior, level]
+                    if self.hparams_.get("advection"):
+                        inputs.append(
+                            advection_input(
+                                hists,
+                                hist_days,
+                                self.window,
+                                target_days[i : i + batch],
+                                norm,
+                                self.steps,
+                                int(self.hparams_["advection"]),
+                            )
+                        )
                     if (h, w) != (tile_h, tile_w) and not self.fully_convolutional:
                         # Fixed-size model on a smaller grid: pad with masked cells.
                         pad = ((0, 0), (0, 0), (0, 0), (0, tile_h - h), (0, tile_w - w))
                         x = np.pad(x, pad)
-                        prior = np.pad(prior, pad[1:])
-                        level = np.pad(level, pad[1:])
-                    change = self.model_(*(torch.from_numpy(a).to(device) for a in (x, leads, prior, level)))
+                        inputs = [x, leads, np.pad(prior, pad[1:]), np.pad(level, pad[1:])]
+                    change = self.model_(*(torch.from_numpy(a).to(device) for a in inputs))
                     change = change.float().cpu().numpy()
                     total[i : i + batch, :, y0:y1, x0:x1] += weights * change[..., :h, :w]
                 weight_sum[y0:y1, x0:x1] += weights

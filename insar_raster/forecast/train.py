@@ -47,6 +47,7 @@ from insar_raster.forecast.data import (
     PRIOR_HISTORIES,
     CubeReader,
     Normalisation,
+    advection_input,
     build_targets,
     grid_of,
     prepare_batch,
@@ -174,7 +175,9 @@ def limit_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-def _model_hparams(config: TrainConfig, grid_shape: tuple[int, int]) -> dict:
+def _model_hparams(
+    config: TrainConfig, grid_shape: tuple[int, int], resolution_m: float = 0.0, step_days: float = 0.0
+) -> dict:
     if config.arch == "paper":
         size = [max(8, min(config.paper_input_size, n) // 8 * 8) for n in grid_shape]
         return {
@@ -184,13 +187,18 @@ def _model_hparams(config: TrainConfig, grid_shape: tuple[int, int]) -> dict:
             "input_size": size,
             "lstm_hidden": config.paper_lstm_hidden,
         }
-    return {
+    hparams = {
         "in_channels": N_CHANNELS,
         "steps": config.steps,
         "window": config.window,
         "hidden": config.hidden,
         "features": config.features,
     }
+    if config.advection:
+        from insar_raster.forecast.advection import shift_cells
+
+        hparams["advection"] = shift_cells(resolution_m, step_days, config.steps, config.window)
+    return hparams
 
 
 class _Batch(NamedTuple):
@@ -202,19 +210,131 @@ class _Batch(NamedTuple):
     level: np.ndarray
     y: np.ndarray
     valid: np.ndarray
+    advect: np.ndarray | None = None  # models with ``advection`` only
 
     @property
     def inputs(self) -> tuple:
-        return self.x, self.leads, self.prior, self.level
+        base = (self.x, self.leads, self.prior, self.level)
+        return base if self.advect is None else (*base, self.advect)
+
+
+#: Share of valid cells a training or validation patch needs.
+MIN_VALID_SHARE = 0.1
+
+
+def _origins_with_data(valid: np.ndarray, patch) -> np.ndarray | None:
+    """Flat indices (row * n_cols + col) of the patch origins whose patch has at least
+    :data:`MIN_VALID_SHARE` valid cells; None when every origin has (the plain draw)."""
+    height, width = valid.shape
+    ph, pw = (min(p, n) for p, n in zip(patch, (height, width)))
+    integral = np.pad(np.cumsum(np.cumsum(valid, axis=0, dtype=np.int64), axis=1), ((1, 0), (1, 0)))
+    count = integral[ph:, pw:] - integral[:-ph, pw:] - integral[ph:, :-pw] + integral[:-ph, :-pw]
+    ok = count >= MIN_VALID_SHARE * ph * pw
+    if ok.all() or not ok.any():
+        return None
+    return np.flatnonzero(ok)
+
+
+class _MotionWeights:
+    """Where and when the recent motion changes: the (sample, patch) pairs training favours.
+
+    A front reaches few cells at a time and a pumping rate switches on few dates, so
+    uniformly drawn patches show the network mostly quiet, curve-like motion that its
+    history prior already forecasts. For every training sample (last input epoch
+    ``t0``) and patch origin (on a lattice of ``stride`` cells) the weight is the mean
+    over the patch of the squared change of rate over the *input* epochs,
+    ``(d(t0) - d(t0 - k)) - (d(t0 - k) - d(t0 - 2k))`` with ``k = steps``: large where a
+    front passes or a rate switched, at the noise level elsewhere. The weights read
+    inputs only (never a target), so the network's optimum for each input is unchanged
+    (weighting by the inputs alone does not move a conditional mean); the validation
+    patches stay uniform, so early stopping and the "network kept" decision still
+    score every cell alike.
+
+    Attributes
+    ----------
+    p : ndarray or None
+        Probabilities of the (sample, origin row, origin column) lattice, flattened
+        (None: no weight anywhere, e.g. a static cube).
+    share : float
+        Share of the training patches drawn from ``p``.
+    """
+
+    def __init__(
+        self,
+        reader: CubeReader,
+        starts: np.ndarray,
+        window: int,
+        steps: int,
+        patch,
+        share: float,
+        origins: np.ndarray | None = None,
+    ):
+        from scipy.ndimage import uniform_filter
+
+        n_times, height, width = reader.shape
+        ph, pw = (min(p, n) for p, n in zip(patch, (height, width)))
+        self.share = float(share)
+        self.starts = np.asarray(starts, dtype=int)
+        self.stride = max(1, min(ph, pw) // 8)
+        self.origin_rows = np.arange(0, max(1, height - ph + 1), self.stride)
+        self.origin_cols = np.arange(0, max(1, width - pw + 1), self.stride)
+        self.limits = (max(1, height - ph + 1), max(1, width - pw + 1))
+        centre_rows = np.minimum(self.origin_rows + ph // 2, height - 1)
+        centre_cols = np.minimum(self.origin_cols + pw // 2, width - 1)
+        frames: dict[int, np.ndarray] = {}
+
+        def frame(t):
+            if t not in frames:
+                frames[t] = reader.read(t, t + 1, 0, height, 0, width)[0].astype(np.float64)
+            return frames[t]
+
+        weights = np.zeros((len(self.starts), len(self.origin_rows), len(self.origin_cols)))
+        for i, s in enumerate(self.starts):
+            t0 = int(s) + window - 1
+            if t0 - 2 * steps < 0:
+                continue
+            change = frame(t0) - 2 * frame(t0 - steps) + frame(t0 - 2 * steps)
+            energy = uniform_filter(np.where(np.isfinite(change), change, 0.0) ** 2, (ph, pw), mode="constant")
+            weights[i] = energy[np.ix_(centre_rows, centre_cols)]
+            for t in [t for t in frames if t < t0 - 2 * steps]:
+                del frames[t]  # starts are increasing: older frames are not needed again
+        if origins is not None:  # only origins whose patch has data (see _origins_with_data)
+            ok = np.zeros(self.limits, dtype=bool).ravel()
+            ok[origins] = True
+            weights *= ok.reshape(self.limits)[np.ix_(self.origin_rows, self.origin_cols)][None]
+        total = weights.sum()
+        self.shape = weights.shape
+        self.p = (weights / total).ravel() if total > 0 and np.isfinite(total) else None
+
+    def draw(self, rng: np.random.Generator, k: int):
+        """``k`` (starts, rows, cols) drawn from the weights, jittered within the lattice."""
+        idx = rng.choice(self.p.size, size=k, p=self.p)
+        si, iy, ix = np.unravel_index(idx, self.shape)
+        rows = np.minimum(self.origin_rows[iy] + rng.integers(0, self.stride, k), self.limits[0] - 1)
+        cols = np.minimum(self.origin_cols[ix] + rng.integers(0, self.stride, k), self.limits[1] - 1)
+        return self.starts[si], rows, cols
 
 
 class _PatchSampler:
     """Draws (sample, patch) batches from a cube, as network tensors."""
 
-    def __init__(self, reader: CubeReader, norm: Normalisation, config: TrainConfig, patch: tuple[int, int]):
+    def __init__(
+        self,
+        reader: CubeReader,
+        norm: Normalisation,
+        config: TrainConfig,
+        patch: tuple[int, int],
+        advection: int = 0,
+        valid: np.ndarray | None = None,
+    ):
         self.reader, self.norm, self.config = reader, norm, config
+        self.advection = int(advection)
         self.window, self.steps = config.window, config.steps
         self.patch = patch
+        # Patch origins with at least MIN_VALID_SHARE valid cells (None: all of them), so
+        # that sparse grids (an EGMS tile is ~19 % valid, in clusters) do not train on
+        # empty patches.
+        self.origins = None if valid is None else _origins_with_data(valid, patch)
 
     def batch(self, starts, rows, cols, flips=None):
         window, steps = self.window, self.steps
@@ -246,16 +366,35 @@ class _PatchSampler:
             self.config.acceleration_ridge or 0.0,
         )
         y, valid = build_targets(np.stack(targets), ref, self.norm)
-        return _Batch(x, leads, prior, level, y, valid)
+        advect = None
+        if self.advection:
+            advect = advection_input(hists, hist_days, window, target_days, self.norm, steps, self.advection)
+        return _Batch(x, leads, prior, level, y, valid, advect)
 
-    def draw_indices(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
-        """Random (starts, rows, cols, flips) of ``n`` patches; reads nothing."""
+    def draw_indices(
+        self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool, weights: "_MotionWeights" = None
+    ):
+        """Random (starts, rows, cols, flips) of ``n`` patches; reads nothing.
+
+        Uniform over samples and patch origins; with ``weights``, the share
+        ``weights.share`` of the patches is redrawn from them instead (the uniform draws
+        come first, so the uniform part is the same random stream either way).
+        """
         _, height, width = self.reader.shape
         ph, pw = self.patch
         starts = rng.choice(starts_pool, size=n)
-        rows = rng.integers(0, max(1, height - ph + 1), size=n)
-        cols = rng.integers(0, max(1, width - pw + 1), size=n)
+        if self.origins is None:
+            rows = rng.integers(0, max(1, height - ph + 1), size=n)
+            cols = rng.integers(0, max(1, width - pw + 1), size=n)
+        else:
+            rows, cols = np.divmod(rng.choice(self.origins, size=n), max(1, width - pw + 1))
         flips = rng.integers(0, 2, size=(n, 2)).astype(bool) if flip else None
+        if weights is not None and weights.p is not None:
+            pick = rng.random(n) < weights.share
+            k = int(pick.sum())
+            if k:
+                starts, rows, cols = starts.copy(), rows.copy(), cols.copy()
+                starts[pick], rows[pick], cols[pick] = weights.draw(rng, k)
         return starts, rows, cols, flips
 
     def draw(self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool):
@@ -423,14 +562,30 @@ class _Trainer:
         self.cube, self.reader = cube, CubeReader(cube, in_memory_bytes)
         self._check_not_all_masked()
         _, height, width = self.reader.shape
-        self.hparams = _model_hparams(config, (height, width))
+        resolution = float(grid_of(cube)["resolution"][0])
+        self.hparams = _model_hparams(config, (height, width), resolution, self.norm.step_days)
         self.model = build_model(config.arch, **self.hparams).to(device)
         if config.arch == "paper":
             patch = tuple(self.hparams["input_size"])
         else:
             patch = (min(config.patch_size, height), min(config.patch_size, width))
-        self.sampler = _PatchSampler(self.reader, self.norm, config, patch)
+        last_train = split.train_end - 1  # which cells hold data: the last training epoch's mask
+        valid = np.isfinite(self.reader.read(last_train, last_train + 1, 0, height, 0, width)[0])
+        self.sampler = _PatchSampler(
+            self.reader, self.norm, config, patch, self.hparams.get("advection", 0), valid=valid
+        )
         self._prepare_validation(val_starts)
+        self.motion_weights = None
+        if config.importance > 0:
+            self.motion_weights = _MotionWeights(
+                self.reader,
+                np.sort(self.train_starts),
+                config.window,
+                config.steps,
+                patch,
+                config.importance,
+                self.sampler.origins,
+            )
         self.train_model = self.model  # what stage 2 calls: DDP-wrapped under torchrun
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -507,7 +662,9 @@ class _Trainer:
     def _to_tensors(self, batch: _Batch) -> _Batch:
         import torch
 
-        return _Batch(*(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in batch))
+        return _Batch(
+            *(None if a is None else torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in batch)
+        )
 
     def validate(self, forward) -> _Score:
         """Masked MSE of ``forward`` on the validation patches, overall and per date
@@ -543,7 +700,9 @@ class _Trainer:
         total = 0.0
         for _ in range(self.n_batches):
             # The same global draw on every rank (shared seed); each reads its share.
-            draw = self.sampler.draw_indices(self.rng, self.train_starts, self.global_batch, flip=True)
+            draw = self.sampler.draw_indices(
+                self.rng, self.train_starts, self.global_batch, flip=True, weights=self.motion_weights
+            )
             batch = self._to_tensors(self.sampler.batch(*world.shard(draw)))
             optimiser.zero_grad(set_to_none=True)
             loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid)
@@ -617,7 +776,7 @@ class _Trainer:
         if not (config.use_prior and hasattr(model, "filtered_prior")):
             return None
 
-        def filtered(x, leads, prior, level):
+        def filtered(x, leads, prior, level, advect=None):
             return model.filtered_prior(x, prior, level)
 
         prior_score = self.validate(filtered)

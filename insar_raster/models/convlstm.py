@@ -96,14 +96,17 @@ class _EncoderDecoder(nn.Module):
 
     fully_convolutional = True
 
-    def __init__(self, in_channels: int, steps: int, hidden: int, features: int):
+    def __init__(self, in_channels: int, steps: int, hidden: int, features: int, advection: int = 0):
         super().__init__()
         self.steps = int(steps)
         self.hidden = int(hidden)
+        # advection > 0: the decoder also reads the advected recent motion (one map per
+        # step, see insar_raster.forecast.advection); the value is the shift searched (cells).
+        self.advection = int(advection)
         self.stem = nn.Sequential(nn.Conv2d(in_channels, features, 3, padding=1), nn.ReLU(inplace=True))
         self.down = nn.Sequential(nn.Conv2d(features, hidden, 3, stride=2, padding=1), nn.ReLU(inplace=True))
         self.decode = nn.Sequential(
-            nn.Conv2d(hidden + features + self.steps, features, 3, padding=1),
+            nn.Conv2d(hidden + features + self.steps * (2 if self.advection else 1), features, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.Conv2d(features, features, 3, padding=1),
             nn.ReLU(inplace=True),
@@ -121,9 +124,10 @@ class _EncoderDecoder(nn.Module):
         half = self.down(full)
         return (full.reshape(batch, window, *full.shape[1:]), half.reshape(batch, window, *half.shape[1:]))
 
-    def _decode(self, core, skip, leads, prior, size):
+    def _decode(self, core, skip, leads, prior, size, advect=None):
         up = F.interpolate(core, size=size, mode="bilinear", align_corners=False)
-        z = self.out(self.decode(torch.cat([up, skip, prior], dim=1)))
+        maps = [up, skip, prior] if not self.advection else [up, skip, prior, advect]
+        z = self.out(self.decode(torch.cat(maps, dim=1)))
         velocity, correction = z[:, :1], z[:, 1:]
         return leads[:, :, None, None].to(z.dtype) * velocity + correction
 
@@ -133,12 +137,15 @@ class _EncoderDecoder(nn.Module):
         leads: torch.Tensor | None = None,
         prior: torch.Tensor | None = None,
         level: torch.Tensor | None = None,
+        advect: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Map (batch, window, channels, H, W) to the change (batch, steps, H, W).
 
         ``leads`` (batch, steps) defaults to 1..steps (regular cube); ``prior``
         (batch, steps, H, W) to zero (no history prior); ``level`` (batch, 1, H, W), the
-        last input epoch's displacement in normalised units (0 where masked), to zero.
+        last input epoch's displacement in normalised units (0 where masked), to zero;
+        ``advect`` (batch, steps, H, W), the advected recent change in normalised units
+        (models built with ``advection`` > 0 only), to zero.
         """
         batch, _, _, height, width = x.shape
         if leads is None:
@@ -147,15 +154,18 @@ class _EncoderDecoder(nn.Module):
             prior = x.new_zeros(batch, self.steps, height, width)
         if level is None:
             level = x.new_zeros(batch, 1, height, width)
+        if advect is None and self.advection:
+            advect = x.new_zeros(batch, self.steps, height, width)
         # Pad to even sizes so the stride-2 encoder and the upsampling line up.
         pad_h, pad_w = height % 2, width % 2
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
             prior = F.pad(prior, (0, pad_w, 0, pad_h))
             level = F.pad(level, (0, pad_w, 0, pad_h))
+            advect = None if advect is None else F.pad(advect, (0, pad_w, 0, pad_h))
         full, half = self._encode(x)
         core = self._core(half)
-        out = self._decode(core, full[:, -1], leads, prior, x.shape[-2:])
+        out = self._decode(core, full[:, -1], leads, prior, x.shape[-2:], advect)
         return (out + self.filtered_prior(x, prior, level))[..., :height, :width]
 
     def filtered_prior(self, x: torch.Tensor, prior: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -183,10 +193,21 @@ class ConvLSTMForecaster(_EncoderDecoder):
         ConvLSTM state channels (at half resolution).
     features : int
         Full-resolution feature channels (stem and decoder).
+    advection : int
+        Largest shift (cells) of the advected recent motion the decoder reads
+        (:mod:`insar_raster.forecast.advection`); 0: no such input (models saved before it).
     """
 
-    def __init__(self, in_channels: int = 6, steps: int = 6, window: int = 12, hidden: int = 16, features: int = 16):
-        super().__init__(in_channels, steps, hidden, features)
+    def __init__(
+        self,
+        in_channels: int = 6,
+        steps: int = 6,
+        window: int = 12,
+        hidden: int = 16,
+        features: int = 16,
+        advection: int = 0,
+    ):
+        super().__init__(in_channels, steps, hidden, features, advection)
         self.cell = ConvLSTMCell(hidden, hidden)
 
     def _core(self, half):
@@ -206,8 +227,16 @@ class ConvForecaster(_EncoderDecoder):
     length is therefore fixed at construction.
     """
 
-    def __init__(self, in_channels: int = 6, steps: int = 6, window: int = 12, hidden: int = 16, features: int = 16):
-        super().__init__(in_channels, steps, hidden, features)
+    def __init__(
+        self,
+        in_channels: int = 6,
+        steps: int = 6,
+        window: int = 12,
+        hidden: int = 16,
+        features: int = 16,
+        advection: int = 0,
+    ):
+        super().__init__(in_channels, steps, hidden, features, advection)
         self.window = int(window)
         self.mix = nn.Sequential(
             nn.Conv2d(self.window * hidden, hidden, 3, padding=1),

@@ -87,6 +87,8 @@ class TAUForecaster(_EncoderDecoder):
         Channels inside the translator.
     blocks : int
         TAU blocks.
+    advection : int
+        See :class:`~insar_raster.models.convlstm.ConvLSTMForecaster`.
     """
 
     def __init__(
@@ -98,8 +100,9 @@ class TAUForecaster(_EncoderDecoder):
         features: int = 16,
         translator: int = 48,
         blocks: int = 2,
+        advection: int = 0,
     ):
-        super().__init__(in_channels, steps, hidden, features)
+        super().__init__(in_channels, steps, hidden, features, advection)
         self.window = int(window)
         self.inp = nn.Conv2d(self.window * hidden, translator, 1)
         self.blocks = nn.Sequential(*[TAUBlock(translator) for _ in range(int(blocks))])

@@ -397,6 +397,7 @@ def evaluate_cube(
             base_val,
             holdout,
             history,
+            interval,
         )
     arrays = {
         "predictions": predictions,

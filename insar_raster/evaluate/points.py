@@ -28,13 +28,7 @@ import logging
 import numpy as np
 
 from insar_raster.evaluate.metrics import add_skill, rmse, score_by_step
-from insar_raster.forecast.points import (
-    MPHistoryFit,
-    PointForecaster,
-    cell_change_at_points,
-    mp_persistence,
-    sample_grid,
-)
+from insar_raster.forecast.points import MPHistoryFit, PointForecaster, mp_persistence, sample_grid
 
 log = logging.getLogger("insar_raster")
 
@@ -44,8 +38,8 @@ DESCRIPTIONS = {
     "mp_persistence": "each MP's own last input value, repeated",
     "mp_history_fit": "the history prior's function (trend + acceleration + annual cycle, ridge) fitted to each "
     "MP's own series, extrapolated",
-    "point_forecast": "each MP's own history fit + the grid forecast's change at the MP, weights learned on the "
-    "validation samples",
+    "point_forecast": "each MP's own history fit combined with the grid forecast at the MP plus the MP's own "
+    "deviation from the cube, and the cube's last residual carried; weights learned on the validation samples",
 }
 
 
@@ -84,6 +78,7 @@ def evaluate_points(
     base_val_prediction: np.ndarray | None = None,
     holdout: np.ndarray | None = None,
     history: int = 150,
+    interval: float | None = None,
 ) -> tuple[dict, dict]:
     """Score every model at the MPs on the split's test samples.
 
@@ -107,6 +102,11 @@ def evaluate_points(
         scored apart.
     history : int
         Most past epochs of the per-MP history fits.
+    interval : float, optional
+        Level (percent) of the point forecast's intervals, calibrated on the validation
+        samples at the MPs (:meth:`~insar_raster.forecast.points.PointForecaster.calibrate`)
+        and scored on the test samples: coverage of the MPs' own held-out values and
+        mean width per step (``interval`` in the point forecast's entry).
 
     Returns
     -------
@@ -132,12 +132,17 @@ def evaluate_points(
     history_fit = MPHistoryFit(window, steps, history).fit(values, days, fit_starts, use)
     preds["mp_history_fit"] = history_fit.predict(values, days, split.test)
     point_model = None
+    bounds = None
     if base is not None and base_val_prediction is not None:
-        change_val = cell_change_at_points(base_val_prediction, grid_values[fit_starts + window - 1], rows, cols)
         series = sample_grid(grid_values, rows, cols).T  # the cube at each MP, (n_mp, time)
-        point_model = PointForecaster(window, steps, history).fit(values, days, fit_starts, change_val, use, series)
-        change_test = cell_change_at_points(predictions[base], grid_values[split.test + window - 1], rows, cols)
-        preds["point_forecast"] = point_model.predict(values, days, split.test, change_test, grid_series=series)
+        cell_val = sample_grid(base_val_prediction, rows, cols)
+        point_model = PointForecaster(window, steps, history).fit(values, days, fit_starts, cell_val, series, use)
+        cell_test = sample_grid(predictions[base], rows, cols)
+        preds["point_forecast"] = point_model.predict(values, days, split.test, cell_test, series)
+        if interval is not None:
+            point_model.calibrate(values, days, fit_starts, cell_val, series, use)
+            sigma = point_model.noise_at(values, split.test)
+            bounds = point_model.interval(preds["point_forecast"], sigma, interval)
     common = np.isfinite(observed)
     for pred in preds.values():
         common &= np.isfinite(pred)
@@ -153,6 +158,18 @@ def evaluate_points(
         }
     for name in info:
         add_skill(info[name]["observed"], info["mp_persistence"]["observed"])
+    if bounds is not None:
+        from insar_raster.forecast.intervals import coverage_and_width
+
+        # The point forecast is finite wherever the MP's own history fit is: its bounds
+        # are scored on the same common values as every model.
+        lower, upper = (np.where(common, b, np.nan)[..., None] for b in bounds)
+        cover, width = coverage_and_width(lower, upper, observed[..., None])
+        info["point_forecast"]["interval"] = {
+            "level_percent": float(interval),
+            "coverage_percent": cover.tolist(),
+            "mean_width_mm": width.tolist(),
+        }
     results = {
         "n_points": int(values.shape[0]),
         "scored_values": int(common.sum()),
@@ -223,12 +240,27 @@ def points_report(results: dict) -> list[str]:
         ),
     ]
     if pts.get("point_model"):
-        weights = pts["point_model"]["weights"]
+        model = pts["point_model"]
+        weights, carry = model["weights"], model["carry"]
         lines += [
             "",
             f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
-            f"its weights (per step, over {', '.join(pts['point_model']['members'])}), learned on the "
-            f"validation samples: first step {weights[0]}, last step {weights[-1]}.",
+            f"its weights (per step, over {', '.join(model['members'])}) and the carried "
+            f"{', '.join(model['terms'])}, learned on the validation samples: first step {weights[0]} / "
+            f"{carry[0]}, last step {weights[-1]} / {carry[-1]}.",
+        ]
+    cover = mps.get("point_forecast", {}).get("interval")
+    if cover:
+        lines += [
+            "",
+            f"Intervals at the MPs ({cover['level_percent']:g} %, split-conformal on the validation samples at "
+            "the MPs, scaled by each MP's noise level): share of the MPs' own test values inside the interval "
+            "and its mean width, per step: "
+            + "; ".join(
+                f"step {k + 1}: {p:.1f} % / {w:.2f} mm"
+                for k, (p, w) in enumerate(zip(cover["coverage_percent"], cover["mean_width_mm"]))
+            )
+            + ".",
         ]
     if holdout:
         lines += [

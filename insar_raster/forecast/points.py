@@ -8,28 +8,23 @@ cell: it has its own offset from the cell mean (EGMS references every series to 
 first epoch), its own seasonal amplitude (thermal dilation) and its own noise. Sampled
 at an MP and scored against the MP's own future, a grid forecast carries all of these
 as error; the MP's own persistence and a per-MP history fit do not, but they know
-nothing of space (the neighbours' motion, the atmosphere shared with them).
+nothing of space (the neighbours' motion, the atmosphere shared with them), and one
+MP's 2-4 mm noise makes its own fitted level and rate noisy.
 
-:class:`PointForecaster` combines both. For each MP and forecast step ``k`` it
-forecasts a convex combination (weights >= 0, summing to 1, one set per step) of
-:data:`MEMBERS`:
+:class:`PointForecaster` combines both, per MP and forecast step ``k``:
 
-- the MP's last value (per-MP persistence);
-- the MP's history fit (:func:`insar_raster.forecast.data.history_fit`, the default
-  model's prior, applied to the MP's own series) extrapolated (per-MP history fit);
-- ``recent``: the fit's level at the last input epoch plus the mean residual of the
-  last :data:`RECENT_EPOCHS` epochs (a denoised last value, which keeps a departure
-  that persists, e.g. correlated atmosphere or a change of rate), held;
-- ``recent`` plus the change the history fit extrapolates;
-- ``recent`` plus the change the grid forecast predicts at the MP (the forecast raster
-  and the cube's last input epoch, both sampled at the MP with :func:`sample_grid`, so
-  the MP's offset from its cell cancels).
+    w_k * (MP's history fit) + (1 - w_k) * (grid forecast at the MP + MP's deviation)
+    + a_k * (the cube's last residual at the MP)
 
-The weights are least squares over (validation sample, MP) pairs under the convex
-constraint: they are learned on epochs the grid model did not train on, never on the
-epochs that are scored. Both per-MP baselines are members, so on the epochs it learns
-from the combination is at least as good as either; whether it is on later epochs is
-what ``evaluate`` measures (``evaluate --points``).
+where the *deviation* is the MP's own departure from the cube at its position (offset,
+relative rate, own seasonal amplitude), fitted on the MP's series minus the cube's, and
+the *residual* is the cube's departure from its own history fit at the last input
+epoch (shared atmosphere or motion that persists for a few epochs). ``w_k`` in [0, 1]
+and ``a_k`` are least squares over the (validation sample, MP) pairs: learned on epochs
+the grid model did not train on, never on the epochs that are scored. The per-MP
+history fit is the case ``w_k = 1, a_k = 0``; whether the combination beats it on later
+epochs is what ``evaluate`` measures (``evaluate --points``). Intervals at the MPs are
+split-conformal (:meth:`PointForecaster.calibrate`), scaled by each MP's noise level.
 """
 
 from __future__ import annotations
@@ -41,28 +36,30 @@ import numpy as np
 import xarray as xr
 
 from insar_raster.errors import InputError
-from insar_raster.forecast.data import ACCELERATION_RIDGES, harmonic_design, history_eval, history_fit, times_in_days
+from insar_raster.forecast.data import (
+    ACCELERATION_RIDGES,
+    HISTORY_RIDGE,
+    harmonic_design,
+    history_eval,
+    history_fit,
+    times_in_days,
+)
 
 log = logging.getLogger("insar_raster")
 
-#: Residuals averaged into the ``r_recent`` feature (epochs).
+#: Residuals averaged into the ``recent`` level of :class:`MPHistoryFit` (epochs).
 RECENT_EPOCHS = 4
-#: Candidate shrinkage of the learned weights towards the MP's own history fit (0: the
-#: learned weights, 1: the history fit), chosen by two-fold cross-validation in time.
-SHRINKS = (0.0, 0.25, 0.5, 0.75, 1.0)
-#: The forecasts the point forecast combines, per MP and step ``k`` (``level``: the MP's
-#: history fit at the last input epoch; ``recent``: ``level`` plus the mean residual of
-#: the last :data:`RECENT_EPOCHS` epochs, a denoised last value):
-#: the last value (per-MP persistence), the history fit (per-MP history fit), ``recent``
-#: held, ``recent`` + the history fit's change, ``recent`` + the grid forecast's change.
-MEMBERS = (
-    "mp_persistence",
-    "mp_history_fit",
-    "recent_level",
-    "recent_level_plus_history_change",
-    "recent_level_plus_grid_change",
-    "recent_level_plus_grid_trend_and_own_annual_change",
-)
+#: The forecasts the point forecast combines with convex weights, per step: the MP's own
+#: history fit, and the grid forecast at the MP plus the MP's deviation from the cube.
+MEMBERS = ("mp_history_fit", "cell_forecast_plus_mp_deviation")
+#: Terms added with a free coefficient per step: the cube's departure at the MP from its
+#: history fit at the last input epoch.
+TERMS = ("cube_last_residual",)
+#: Bounds of the terms' coefficients (a carried residual neither grows nor flips by more
+#: than its own size).
+CARRY_BOUNDS = (-1.0, 1.0)
+#: Fewer (sample, MP) pairs than this per parameter, and a step keeps the MP's history fit.
+MIN_PAIRS_PER_PARAMETER = 10
 
 
 # --------------------------------------------------------------------------- sampling
@@ -201,16 +198,6 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
     }
 
 
-def cell_change_at_points(cell_forecast: np.ndarray, last_input: np.ndarray, rows, cols) -> np.ndarray:
-    """Change the grid forecast predicts at each MP, (n, steps, n_mp) mm.
-
-    ``cell_forecast`` (n, steps, h, w) and ``last_input`` (n, h, w, the cube at each
-    sample's last input epoch) are sampled at the MPs the same way, so the MP's offset
-    from its cell cancels.
-    """
-    return sample_grid(cell_forecast, rows, cols) - sample_grid(last_input, rows, cols)[:, None]
-
-
 # --------------------------------------------------------------------------- per-MP models
 
 
@@ -308,41 +295,103 @@ class MPHistoryFit:
         return self._predict(np.asarray(values, np.float32), days, starts, self.acceleration_ridge_, target_days)
 
 
-def _convex_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares weights ``w >= 0``, ``sum(w) = 1`` of the columns of ``x`` for ``y``."""
-    from scipy.optimize import nnls
+def _deviation_forecast(deviation, days, starts, window, steps, history, target_days=None) -> np.ndarray:
+    """Each MP's departure from the cube at its position, fitted and extrapolated.
 
-    m = x.shape[1]
+    Per MP and sample, ridge least squares of ``deviation`` (MP minus the cube sampled at
+    the MP, (n_mp, time) mm, NaN where either is missing) over at most ``history``
+    epochs up to the last input epoch, on [1, t, sin, cos of the annual phase]: the
+    MP's own offset from its cell, own rate relative to it (a building settling on its
+    fill) and own seasonal amplitude (thermal dilation). No acceleration: a curvature of
+    one MP's difference series is noise. Returns (n, steps, n_mp) mm, NaN for MPs with
+    fewer than 3 valid epochs.
+    """
+    starts = np.asarray(starts, int).reshape(-1)
+    tdays = _target_days(days, starts, window, steps, target_days)
+    n_mp = deviation.shape[0]
+    out = np.full((len(starts), steps, n_mp), np.nan, np.float32)
+    penalty = np.diag([0.0, 1.0, 1.0, 1.0]) * HISTORY_RIDGE
+    for i, s in enumerate(starts):
+        last = s + window - 1
+        first = max(0, last + 1 - max(window, int(history)))
+        x = harmonic_design(days[first : last + 1], days[last], acceleration=False)  # (m, 4)
+        y = np.asarray(deviation[:, first : last + 1], np.float64).T  # (m, n_mp)
+        valid = np.isfinite(y)
+        coef = np.full((4, n_mp), np.nan)
+        full = valid.all(axis=0)
+        if full.any():
+            coef[:, full] = np.linalg.solve(x.T @ x + penalty, x.T @ y[:, full])
+        partial = ~full & (valid.sum(axis=0) >= 3)
+        if partial.any():
+            wgt = valid[:, partial].astype(np.float64)
+            lhs = np.einsum("tp,ti,tj->pij", wgt, x, x) + penalty[None]
+            rhs = np.einsum("ti,tp->pi", x, np.where(valid[:, partial], y[:, partial], 0.0))
+            coef[:, partial] = np.linalg.solve(lhs, rhs[..., None])[..., 0].T
+        out[i] = harmonic_design(tdays[i], days[last], acceleration=False) @ coef
+    return out
+
+
+def _combination_weights(members: np.ndarray, terms: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares ``y ~ members @ w + terms @ a`` with ``w >= 0``, ``sum(w) = 1`` and
+    ``a`` in :data:`CARRY_BOUNDS`; returns ``[w..., a...]``.
+
+    Solved on the normal equations (Cholesky factor, size of the parameters), the sum
+    constraint as a heavily weighted extra row of a bounded least squares problem.
+    """
+    from scipy.optimize import lsq_linear
+
+    x = np.concatenate([members, terms], axis=1)
+    m, p = members.shape[1], x.shape[1]
     gram, rhs = x.T @ x, x.T @ y
-    # The sum constraint as a heavily weighted extra row of a non-negative least squares
-    # problem, on the normal equations (Cholesky factor), so its size is (m + 1, m).
-    scale = np.sqrt(np.trace(gram) / m) * 1e3
-    chol = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) * np.eye(m))
-    w, _ = nnls(np.vstack([chol.T, scale * np.ones((1, m))]), np.r_[np.linalg.solve(chol, rhs), scale])
-    return w / w.sum() if w.sum() > 0 else np.eye(m)[1]
+    chol = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) * np.eye(p))
+    scale = np.sqrt(np.trace(gram) / p) * 1e3
+    a = np.vstack([chol.T, scale * np.r_[np.ones(m), np.zeros(p - m)][None]])
+    b = np.r_[np.linalg.solve(chol, rhs), scale]
+    lower = np.r_[np.zeros(m), np.full(p - m, CARRY_BOUNDS[0])]
+    upper = np.r_[np.full(m, np.inf), np.full(p - m, CARRY_BOUNDS[1])]
+    w = lsq_linear(a, b, bounds=(lower, upper)).x
+    w[:m] = np.maximum(w[:m], 0.0)
+    w[:m] = w[:m] / w[:m].sum() if w[:m].sum() > 0 else np.eye(m)[0]
+    return w
 
 
 class PointForecaster:
     """Each MP's own history plus the cube's forecast, combined with weights learned on
     validation samples.
 
-    The point forecast is a convex combination (weights >= 0 that sum to 1, one set per
-    forecast step) of :data:`MEMBERS`, forecasts built from the MP's own series and the
-    grid forecast's change at the MP (see the module docstring). Convex weights cannot
-    amplify a trend that held on the validation epochs (a free linear combination did,
-    and lost to persistence on scenes whose rates switch), and both per-MP baselines
-    are members, so on the samples it learns from the combination is at least as good
-    as either.
+    Per MP, sample and forecast step ``k`` the point forecast is
+
+        w_k * own + (1 - w_k) * (cell + deviation) + a_k * residual
+
+    - ``own``: the MP's history fit (:class:`MPHistoryFit`), the per-MP baseline;
+    - ``cell + deviation``: the grid forecast sampled at the MP (:func:`sample_grid`)
+      plus the MP's own departure from the cube (offset, relative rate, own seasonal
+      amplitude: :func:`_deviation_forecast`, fitted on the MP's series minus the cube
+      sampled at the MP). The cube averages many MPs, so its motion (and whatever the
+      grid model predicts from space: a front, a switch) is far less noisy than one
+      MP's; the deviation keeps what is the MP's own;
+    - ``residual``: the cube's departure at the MP from its own history fit at the
+      last input epoch, carried forward with weight ``a_k`` (atmosphere and recent
+      motion shared by the neighbours persist for a few epochs when they are
+      correlated in time, AR(1)-like; ``a_k`` near 0 where they are not).
+
+    ``w_k`` in [0, 1] and ``a_k`` in :data:`CARRY_BOUNDS` are least squares over the
+    (sample, MP) pairs of the fitting samples, one set per step: three numbers per step
+    from tens of thousands of pairs, learned on epochs the grid model did not train on
+    and never on the epochs that are scored. The per-MP history fit is the special case
+    ``w_k = 1, a_k = 0``. Where the cube has no value at an MP, the MP's own history
+    fit stands in for ``cell + deviation`` and the residual is 0.
 
     verde style: ``__init__`` stores the parameters, :meth:`fit` learns ``weights_``
-    (steps, members) and ``history_fit_``, :meth:`predict` forecasts.
+    (steps, members), ``carry_`` (steps, terms) and ``history_fit_``;
+    :meth:`calibrate` the interval quantiles; :meth:`predict` forecasts.
 
     Parameters
     ----------
     window, steps : int
         Input epochs and horizon of the samples (epochs), as in the grid model's split.
     history : int
-        Most past epochs of each MP's history fit.
+        Most past epochs of each MP's history fit and deviation fit.
     acceleration_ridge : float, optional
         History fit's acceleration penalty; None chooses it in :meth:`fit`.
     """
@@ -353,48 +402,28 @@ class PointForecaster:
         self.history = history
         self.acceleration_ridge = acceleration_ridge
 
-    def _members(self, values, days, starts, cell_change, target_days=None, grid_series=None):
-        """Member forecasts (n, steps, n_mp, members) mm."""
+    def _design(self, values, days, starts, cell_forecast, grid_series, target_days=None):
+        """Members (n, steps, n_mp, members) and terms (n, steps, n_mp, terms), mm."""
         hf = self.history_fit_
-        pred, level, recent, annual = hf._predict(
-            values, days, starts, hf.acceleration_ridge_, target_days, with_level=True
-        )
-        last = values[:, np.asarray(starts) + self.window - 1].T  # (n, n_mp)
-        n, steps, n_mp = pred.shape
-        cell = np.asarray(cell_change, np.float32)
+        starts = np.asarray(starts, int).reshape(-1)
+        own = hf._predict(values, days, starts, hf.acceleration_ridge_, target_days)
+        n, steps, n_mp = own.shape
+        cell = np.asarray(cell_forecast, np.float32)
         if cell.shape != (n, steps, n_mp):
-            raise ValueError(f"cell_change has shape {cell.shape}, expected {(n, steps, n_mp)}")
-        recent_level = (level + np.where(np.isfinite(recent), recent, 0.0))[:, None]
-        out = np.empty((n, steps, n_mp, len(MEMBERS)), np.float32)
-        out[..., 0] = last[:, None]
-        out[..., 1] = pred
-        out[..., 2] = recent_level
-        out[..., 3] = recent_level + pred - level[:, None]
-        # No grid forecast at the MP: the member falls back to the MP's recent level.
-        out[..., 4] = recent_level + np.where(np.isfinite(cell), cell, 0.0)
-        # The trend + acceleration of the history fit of the cube's series at the MP
-        # (many MPs' average: a steadier trend than one MP's) with the MP's own annual
-        # term; without it (or where the cube is masked), the MP's own history change.
-        own = out[..., 3]
-        if grid_series is None:
-            out[..., 5] = own
-        else:
-            gpred, glevel, _, gannual = hf._predict(
-                np.asarray(grid_series, np.float32), days, starts, hf.acceleration_ridge_, target_days, with_level=True
-            )
-            member = recent_level + (gpred - glevel[:, None] - gannual) + annual
-            out[..., 5] = np.where(np.isfinite(member), member, own)
-        return out
+            raise ValueError(f"cell_forecast has shape {cell.shape}, expected {(n, steps, n_mp)}")
+        series = np.asarray(grid_series, np.float32)
+        if series.shape != values.shape:
+            raise ValueError(f"grid_series has shape {series.shape}, expected {values.shape}")
+        deviation = _deviation_forecast(values - series, days, starts, self.window, steps, self.history, target_days)
+        joint = cell + deviation
+        members = np.stack([own, np.where(np.isfinite(joint), joint, own)], axis=-1)
+        _, level, _, _ = hf._predict(series, days, starts, hf.acceleration_ridge_, target_days, with_level=True)
+        residual = series[:, starts + self.window - 1].T - level  # (n, n_mp)
+        residual = np.where(np.isfinite(residual), residual, 0.0).astype(np.float32)
+        terms = np.broadcast_to(residual[:, None, :, None], (n, steps, n_mp, len(TERMS)))
+        return members, terms
 
-    def fit(
-        self,
-        values: np.ndarray,
-        days: np.ndarray,
-        starts,
-        cell_change: np.ndarray,
-        use=None,
-        grid_series: np.ndarray | None = None,
-    ) -> "PointForecaster":
+    def fit(self, values, days, starts, cell_forecast, grid_series, use=None) -> "PointForecaster":
         """Learn the weights on samples whose targets are observed.
 
         Parameters
@@ -406,13 +435,12 @@ class PointForecaster:
         starts : array of int
             Sample starts (validation samples of the grid model's split); their
             targets ``[s + window, s + window + steps)`` are the training targets.
-        cell_change : ndarray (n, steps, n_mp)
-            The grid forecast's change at the MPs (:func:`cell_change_at_points`).
+        cell_forecast : ndarray (n, steps, n_mp)
+            The grid model's forecasts of these samples sampled at the MPs (mm).
+        grid_series : ndarray (n_mp, n_times)
+            The cube sampled at each MP (:func:`sample_grid`), mm.
         use : ndarray of bool (n_mp,), optional
             MPs that may be training targets (a spatial hold-out leaves the others out).
-        grid_series : ndarray (n_mp, n_times), optional
-            The cube's observed series sampled at each MP (:func:`sample_grid`), for the
-            last member; without it that member is the MP's own history change.
         """
         values = np.asarray(values, np.float32)
         days = np.asarray(days, np.float64)
@@ -425,63 +453,90 @@ class PointForecaster:
         self.history_fit_ = MPHistoryFit(self.window, self.steps, self.history, self.acceleration_ridge).fit(
             values, days, starts, use
         )
-        members = self._members(values, days, starts, cell_change, grid_series=grid_series)
+        members, terms = self._design(values, days, starts, cell_forecast, grid_series)
         target = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
-        history_only = np.eye(len(MEMBERS))[1]
-        # Two folds in time (early / late fitting samples): how far to trust the learned
-        # weights over the MP's own history fit, chosen where each fold's weights are
-        # scored on the other fold.
-        half = np.arange(len(starts)) < len(starts) // 2
-        weights = np.tile(history_only, (self.steps, 1))
-        shrink = np.ones(self.steps)
+        n_par = len(MEMBERS) + len(TERMS)
+        weights = np.tile(np.eye(len(MEMBERS))[0], (self.steps, 1))
+        carry = np.zeros((self.steps, len(TERMS)))
         for k in range(self.steps):
-            x = members[:, k][:, use].astype(np.float64)  # (n, n_use, M)
-            y = target[:, k][:, use].astype(np.float64)
-            ok = np.isfinite(x).all(axis=-1) & np.isfinite(y)
-            if ok.sum() < 2 * len(MEMBERS):
-                continue  # too little to learn from: the MP's history fit
-            weights[k] = _convex_weights(x[ok], y[ok])
-            if half.any() and (~half).any():
-                errors = {lam: 0.0 for lam in SHRINKS}
-                for fold in (half, ~half):
-                    a_ok, b_ok = ok & fold[:, None], ok & ~fold[:, None]
-                    if a_ok.sum() < 2 * len(MEMBERS) or not b_ok.any():
-                        continue
-                    w_fold = _convex_weights(x[a_ok], y[a_ok])
-                    for lam in SHRINKS:
-                        wk = (1 - lam) * w_fold + lam * history_only
-                        errors[lam] += float(np.sum((x[b_ok] @ wk - y[b_ok]) ** 2))
-                shrink[k] = min(errors, key=lambda lam: (errors[lam], -lam))
-                weights[k] = (1 - shrink[k]) * weights[k] + shrink[k] * history_only
-        self.shrink_ = shrink
+            x = members[:, k][:, use].reshape(-1, len(MEMBERS)).astype(np.float64)
+            z = terms[:, k][:, use].reshape(-1, len(TERMS)).astype(np.float64)
+            y = target[:, k][:, use].reshape(-1).astype(np.float64)
+            ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1) & np.isfinite(y)
+            if ok.sum() < MIN_PAIRS_PER_PARAMETER * n_par:
+                continue  # too little to learn from: the MP's own history fit
+            w = _combination_weights(x[ok], z[ok], y[ok])
+            weights[k], carry[k] = w[: len(MEMBERS)], w[len(MEMBERS) :]
         self.weights_ = weights
+        self.carry_ = carry
         self.n_fit_pairs_ = int(use.sum()) * len(starts)
         return self
 
-    def predict(self, values, days, starts, cell_change, target_days=None, grid_series=None) -> np.ndarray:
+    def predict(self, values, days, starts, cell_forecast, grid_series, target_days=None) -> np.ndarray:
         """Point forecasts (n, steps, n_mp) mm of the samples ``starts``.
 
         ``target_days`` (n, steps) gives the target dates when they lie past the end of
         ``values`` (a forecast of the future)."""
         if not hasattr(self, "weights_"):
             raise RuntimeError("PointForecaster is not fitted; call fit first")
-        values = np.asarray(values, np.float32)
-        members = self._members(
-            values,
+        members, terms = self._design(
+            np.asarray(values, np.float32),
             np.asarray(days, np.float64),
-            np.asarray(starts, int).reshape(-1),
-            cell_change,
-            target_days,
+            starts,
+            cell_forecast,
             grid_series,
+            target_days,
         )
-        return np.einsum("nkpm,km->nkp", members, self.weights_).astype(np.float32)
+        out = np.einsum("nkpm,km->nkp", members, self.weights_) + np.einsum("nkpt,kt->nkp", terms, self.carry_)
+        return out.astype(np.float32)
+
+    def calibrate(self, values, days, starts, cell_forecast, grid_series, use=None) -> "PointForecaster":
+        """Split-conformal interval quantiles at the MPs (``interval_quantiles_``,
+        (levels, steps)) from samples whose targets are observed.
+
+        The score of an MP, sample and step is ``|observed - forecast| / sigma``, with
+        ``sigma`` the MP's noise level (:func:`mp_noise_level`) from its own past up to
+        the sample's last input epoch; the quantiles per step at the levels of
+        :data:`~insar_raster.forecast.intervals.LEVELS` (finite-sample corrected). An
+        interval at level ``p`` is then ``forecast +- q_k(p) * sigma``: noisy MPs get
+        wide intervals, quiet ones narrow.
+        """
+        from insar_raster.forecast.intervals import LEVELS, conformal_quantiles
+
+        values = np.asarray(values, np.float32)
+        starts = np.asarray(starts, int).reshape(-1)
+        fitted = self.predict(values, days, starts, cell_forecast, grid_series)
+        observed = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
+        scores = np.abs(observed - fitted) / self.noise_at(values, starts)[:, None]
+        if use is not None:
+            scores = scores[:, :, np.asarray(use, bool)]
+        self.interval_levels_ = list(LEVELS)
+        self.interval_quantiles_ = conformal_quantiles(np.moveaxis(scores, 1, -1).reshape(-1, self.steps))
+        return self
+
+    def noise_at(self, values, starts) -> np.ndarray:
+        """Each MP's noise level (mm) from its past up to each sample's last input epoch, (n, n_mp)."""
+        values = np.asarray(values, np.float32)
+        return np.stack([mp_noise_level(values[:, : s + self.window]) for s in np.asarray(starts, int).reshape(-1)])
+
+    def interval(self, forecast, sigma, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds at ``level`` percent of ``forecast`` (..., steps, n_mp)
+        given the MPs' noise levels ``sigma`` (..., n_mp) (:meth:`noise_at`)."""
+        from insar_raster.forecast.intervals import quantile_at
+
+        if not hasattr(self, "interval_quantiles_"):
+            raise RuntimeError("PointForecaster has no interval calibration; call calibrate first")
+        q = quantile_at({"levels": self.interval_levels_, "quantiles": self.interval_quantiles_}, float(level))
+        half = q[:, None] * np.asarray(sigma)[..., None, :]
+        return (forecast - half).astype(np.float32), (forecast + half).astype(np.float32)
 
     def details(self) -> dict:
         """Fitted weights per step (JSON-ready)."""
         return {
             "members": list(MEMBERS),
             "weights": np.round(self.weights_, 4).tolist(),
-            "shrink_to_history_fit": self.shrink_.tolist(),
+            "terms": list(TERMS),
+            "carry": np.round(self.carry_, 4).tolist(),
             "acceleration_ridge": self.history_fit_.acceleration_ridge_,
             "fit_pairs": self.n_fit_pairs_,
         }
@@ -496,15 +551,6 @@ def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)
         mad = np.nanmedian(np.abs(diff - np.nanmedian(diff, axis=1, keepdims=True)), axis=1)
     return np.maximum(np.nan_to_num(1.4826 * mad / np.sqrt(2), nan=1.0), 0.1)
-
-
-def _conformal(scores: np.ndarray, level: float) -> float:
-    """The split-conformal quantile of ``scores`` at ``level`` (finite-sample corrected)."""
-    scores = np.sort(scores[np.isfinite(scores)])
-    if scores.size == 0:
-        return float("nan")
-    rank = min(scores.size, int(np.ceil((scores.size + 1) * level)))
-    return float(scores[rank - 1])
 
 
 def calibration_starts(n_times: int, window: int, steps: int, n_samples: int = 12) -> np.ndarray:
@@ -545,8 +591,9 @@ def forecast_points(
         Also give a ``interval`` % interval per MP and date (``forecast_lower``,
         ``forecast_upper``): split-conformal quantiles, per step, of the point
         forecast's absolute errors on the calibration samples divided by each MP's noise
-        level (:func:`mp_noise_level`), times that level. The calibration samples are
-        those the weights were learned on (a few weights: little optimism).
+        level (:meth:`PointForecaster.calibrate`), times that level. The calibration
+        samples are those the weights were learned on (three numbers per step from
+        thousands of pairs: little optimism).
 
     Returns
     -------
@@ -564,28 +611,22 @@ def forecast_points(
     steps = int(forecast.sizes["time"])
     grid = np.asarray(cube[CUBE_VARIABLE].values, np.float32)
     starts = calibration_starts(cube.sizes["time"], window, steps, n_calibration)
-    cal = np.asarray(forecaster.predict_windows(cube, starts), np.float32)[:, :steps]
-    change = cell_change_at_points(cal, grid[starts + window - 1], mps["rows"], mps["cols"])
-    series = sample_grid(grid, mps["rows"], mps["cols"]).T  # the cube at each MP, (n_mp, time)
-    model = PointForecaster(window, steps).fit(values, days, starts, change, grid_series=series)
+    rows, cols = mps["rows"], mps["cols"]
+    cal = sample_grid(np.asarray(forecaster.predict_windows(cube, starts), np.float32)[:, :steps], rows, cols)
+    series = sample_grid(grid, rows, cols).T  # the cube at each MP, (n_mp, time)
+    model = PointForecaster(window, steps).fit(values, days, starts, cal, series)
     origin = np.array([cube.sizes["time"] - window])
-    future = np.asarray(forecast[CUBE_VARIABLE].values, np.float32)[None]
-    future_change = cell_change_at_points(future, grid[-1:], mps["rows"], mps["cols"])
+    future = sample_grid(np.asarray(forecast[CUBE_VARIABLE].values, np.float32)[None], rows, cols)
     target_days = times_in_days(forecast)[None]
-    pred = model.predict(values, days, origin, future_change, target_days, series)[0].T  # (n_mp, steps)
+    pred = model.predict(values, days, origin, future, series, target_days)  # (1, steps, n_mp)
     bounds = None
     if interval is not None:
         if not 50 <= float(interval) <= 99:
             raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
-        fitted = model.predict(values, days, starts, change, grid_series=series)  # (n_cal, steps, n_mp)
-        observed = values[:, starts[:, None] + window + np.arange(steps)].transpose(1, 2, 0)
-        sigma_cal = np.stack([mp_noise_level(values[:, : s + window]) for s in starts])  # (n_cal, n_mp)
-        scores = np.abs(observed - fitted) / sigma_cal[:, None]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = np.array([_conformal(scores[:, k], float(interval) / 100) for k in range(steps)])
-        half = q[None, :] * mp_noise_level(values)[:, None]
-        bounds = (pred - half, pred + half)
+        model.calibrate(values, days, starts, cal, series)
+        lower, upper = model.interval(pred, model.noise_at(values, origin), float(interval))
+        bounds = (lower[0].T, upper[0].T)
+    pred = pred[0].T  # (n_mp, steps)
     velocity = mps["mean_velocity"]
     if velocity is None:
         years = (days - days[0]) / 365.25
@@ -607,8 +648,8 @@ def forecast_points(
         },
         attrs={
             "source": str(cube.attrs.get("source", "")),
-            "method": "point forecast: MP history fit + grid "
-            "forecast change, weights learned on the cube's last observed samples",
+            "method": "point forecast: MP history fit combined with the grid forecast at the MP plus the MP's "
+            "deviation from the cube, weights learned on the cube's last observed samples",
             "members": ", ".join(MEMBERS),
         },
     )

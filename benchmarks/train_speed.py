@@ -169,7 +169,7 @@ def l3_tile(args):
     sys.path.insert(0, str(Path(__file__).parent))
     from _measure import measure
 
-    from insar_raster.io.cube import write_cube
+    from insar_raster.gis.write import write_cube
 
     shape, n_epochs = (700, 1000), 300
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ _LAZY = {
     "GridSpec": "insar_raster.grid.spec",
     "grid_points": "insar_raster.grid.gridding",
     "make_gridder": "insar_raster.grid.gridders",
-    "write_cube": "insar_raster.io.cube",
+    "write_cube": "insar_raster.gis.write",
     "open_cube": "insar_raster.io.cube",
     "make_cube": "insar_raster.io.cube",
     "TrainConfig": "insar_raster.forecast.config",

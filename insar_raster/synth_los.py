@@ -213,8 +213,8 @@ def write_los_scene(folder, ascending, descending, truth=None, overwrite: bool =
     import tempfile
     from pathlib import Path
 
+    from insar_raster.gis.write import write_cube
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.cube import write_cube
     from insar_raster.io.egms import write_zip
     from insar_raster.io.points import write_points
 

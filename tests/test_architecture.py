@@ -171,3 +171,35 @@ def test_arrows_point_down():
     for module, targets in graph.items():
         if module.startswith(("insar_raster.io", "insar_raster.grid", "insar_raster.gis")):
             assert not any(t.startswith(("insar_raster.forecast", "insar_raster.evaluate")) for t in targets), module
+
+
+def test_io_imports_only_io():
+    """``io`` is the bottom room (points and cubes in and out): it imports nothing from the
+    rooms above it, not even inside a function. A format that needs them (GeoTIFF cubes
+    and styles: ``gis/write.py``) dispatches from above; the size check it needs is
+    ``io/budget.py``."""
+    above = tuple(f"insar_raster.{room}" for room in ("grid", "gis", "forecast", "evaluate", "models", "cli"))
+    for module, targets in _import_graph().items():
+        if module.startswith("insar_raster.io"):
+            assert not [t for t in targets if t.startswith(above)], module
+
+
+def test_readme_layout_names_every_module():
+    """README's layout section matches the tree: every module of every room is named on
+    its room's lines (``cli/`` is summarised as one module per command)."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("```")[1]
+    rooms, room = {}, None
+    for line in layout.splitlines():
+        head = re.match(r"  (\w+)/ ", line)
+        if head or re.match(r"  \w+\.py ", line):
+            room = head[1] if head else ""
+        if room is not None:
+            rooms.setdefault(room, "")
+            rooms[room] += line
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).parts
+        if path.name in ("__init__.py", "__main__.py") or parts[0] == "cli":
+            continue
+        room = parts[0] if len(parts) > 1 else ""
+        assert re.search(rf"(?<![\w/]){re.escape(path.name)}", rooms.get(room, "")), f"README layout misses {path}"

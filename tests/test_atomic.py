@@ -15,9 +15,10 @@ import pytest
 import xarray as xr
 
 from insar_raster.errors import InputError, OutputExistsError
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io.atomic import atomic_path, check_output_path
-from insar_raster.io.cube import make_cube, open_cube, write_cube
+from insar_raster.io.cube import make_cube, open_cube
 
 GRID = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, 6, 5)
 TIMES = np.datetime64("2021-01-01") + np.arange(8) * np.timedelta64(12, "D")

@@ -177,7 +177,7 @@ def test_cli_forecast_and_export_take_either_component(tmp_path):
     import xarray as xr
 
     from insar_raster.cli import main
-    from insar_raster.io.cube import write_cube
+    from insar_raster.gis.write import write_cube
 
     asc, desc, _ = make_los_scene(1500, (20, 20), 36, seed=6, atmosphere_mm=0.0, white_noise_mm=0.3)
     path = write_cube(decompose_los([asc, desc]), tmp_path / "ortho.nc")

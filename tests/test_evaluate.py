@@ -10,7 +10,8 @@ from insar_raster.cli import main
 from insar_raster.evaluate import evaluate_cube, format_table, resample_cube, write_report
 from insar_raster.evaluate.baselines import Persistence
 from insar_raster.evaluate.importance import permutation_importance
-from insar_raster.io.cube import grid_transform, write_cube
+from insar_raster.gis.write import write_cube
+from insar_raster.io.cube import grid_transform
 from insar_raster.synth import make_scene_cube
 
 BASELINES = ["persistence", "trend", "trend_seasonal", "history_fit", "lasso", "lightgbm"]

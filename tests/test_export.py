@@ -11,8 +11,9 @@ from insar_raster.errors import InputError
 from insar_raster.gis.derived import cumulative_displacement, mean_velocity, years_since_first
 from insar_raster.gis.export import export, select_dates
 from insar_raster.gis.raster import cog_layout_problems
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.spec import GridSpec
-from insar_raster.io.cube import make_cube, open_cube, write_cube
+from insar_raster.io.cube import make_cube, open_cube
 
 TIMES = np.datetime64("2020-01-01") + np.arange(9) * np.timedelta64(36, "D")
 

@@ -10,8 +10,9 @@ from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.forecast.data import Normalisation, history_eval, history_fit
 from insar_raster.forecast.windows import chronological_split
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.spec import GridSpec
-from insar_raster.io.cube import make_cube, open_cube, write_cube
+from insar_raster.io.cube import make_cube, open_cube
 from insar_raster.synth import make_scene_cube
 
 TINY = dict(

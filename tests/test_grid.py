@@ -8,10 +8,11 @@ from pyproj import CRS
 from scipy.interpolate import LinearNDInterpolator
 
 from insar_raster.cli import main
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.gridders import METHODS, make_gridder
 from insar_raster.grid.gridding import grid_points
 from insar_raster.grid.spec import GridSpec
-from insar_raster.io.cube import open_cube, write_cube
+from insar_raster.io.cube import open_cube
 from insar_raster.io.points import make_points, write_points
 
 

@@ -8,9 +8,10 @@ import pytest
 from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.gis.raster import write_geotiff
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.spec import GridSpec
 from insar_raster.info import describe, format_description
-from insar_raster.io.cube import make_cube, write_cube
+from insar_raster.io.cube import make_cube
 from insar_raster.io.points import make_points, write_points
 
 TIMES = np.datetime64("2020-01-02") + np.array([0, 6, 12, 24, 30]) * np.timedelta64(1, "D")

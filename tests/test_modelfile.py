@@ -14,7 +14,7 @@ from insar_raster.cli import main
 from insar_raster.errors import InputError
 from insar_raster.forecast.forecaster import load_model
 from insar_raster.forecast.modelfile import MAGIC, read_header
-from insar_raster.io.cube import write_cube
+from insar_raster.gis.write import write_cube
 from insar_raster.synth import make_scene_cube
 
 

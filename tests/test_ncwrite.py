@@ -6,10 +6,11 @@ import pytest
 import rasterio
 import xarray as xr
 
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.gridding import grid_points
 from insar_raster.grid.spec import GridSpec
 from insar_raster.io import ncwrite
-from insar_raster.io.cube import netcdf_encoding, write_cube
+from insar_raster.io.cube import netcdf_encoding
 from insar_raster.io.points import make_points
 
 

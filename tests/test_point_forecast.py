@@ -172,7 +172,7 @@ def test_point_forecast_round_trips_with_crs_pids_and_date_fields(tmp_path, scen
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, scene):
     """The scene's points as an EGMS CSV and the cube gridded from them."""
-    from insar_raster.io.cube import write_cube
+    from insar_raster.gis.write import write_cube
     from insar_raster.io.points import write_points
 
     points, cube = scene

@@ -8,7 +8,7 @@ import xarray as xr
 
 from insar_raster.errors import OutputExistsError
 from insar_raster.gis.style import epoch_ranges, written_for
-from insar_raster.io.cube import write_cube
+from insar_raster.gis.write import write_cube
 from insar_raster.synth import make_scene_cube
 
 

@@ -557,7 +557,7 @@ def make_bad_cube(kind: str, folder: Path) -> Path:
         return _write(folder / "cube.nc", data[: len(data) // 2])
     if kind == "bit_rot":
         # Header intact, compressed data damaged: only noticed when the data is read.
-        from insar_raster.io.cube import write_cube
+        from insar_raster.gis.write import write_cube
 
         good = write_cube(_tiny_cube(n_epochs=20, height=64, width=64), folder / "good.nc")  # zlib-compressed
         data = bytearray(good.read_bytes())
@@ -616,6 +616,25 @@ def test_bad_cube_fails_cleanly(tmp_path, capsys, kind, command):
     before = {p.name for p in tmp_path.iterdir()}
     code, _, err = run_cli([command, src, *args, "-q"], capsys)
     assert_clean_failure(code, err, 2, [src.name, *BAD_CUBES[kind]], tmp_path, before, output)
+
+
+def test_opened_inputs_are_recorded_by_the_block_that_asks(tmp_path):
+    """The cube files a command opened (named in a later data-read error) are recorded in
+    the caller's list, by the innermost block only, and nowhere outside a block."""
+    from insar_raster.gis.write import write_cube
+    from insar_raster.io.cube import open_cube, opened_inputs
+
+    a, b = (write_cube(_tiny_cube(seed=i), tmp_path / f"{name}.nc") for i, name in enumerate("ab"))
+    open_cube(a)  # outside any block: recorded nowhere
+    with opened_inputs() as outer:
+        open_cube(a)
+        with opened_inputs() as inner:
+            open_cube(b)
+        open_cube(a)
+    assert outer == [a, a] and inner == [b]
+    with opened_inputs() as later:
+        pass
+    assert later == []
 
 
 @pytest.mark.parametrize(
@@ -746,7 +765,7 @@ def _scene_cube(n_epochs=24, shape=(16, 16), resolution=100.0, seed=1):
 @pytest.fixture(scope="module")
 def forecast_inputs(tmp_path_factory):
     """A folder with a tiny cube, a model trained on it by the CLI, and assorted bad inputs."""
-    from insar_raster.io.cube import write_cube
+    from insar_raster.gis.write import write_cube
 
     folder = tmp_path_factory.mktemp("forecast_inputs")
     cube = _scene_cube()

@@ -8,7 +8,8 @@ from rasterio.transform import from_origin
 
 from insar_raster.cli import main
 from insar_raster.errors import InputError
-from insar_raster.io.cube import open_cube, write_cube
+from insar_raster.gis.write import write_cube
+from insar_raster.io.cube import open_cube
 from insar_raster.io.tifcube import parse_band_date
 from insar_raster.synth import make_scene_cube
 

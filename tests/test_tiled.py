@@ -5,11 +5,12 @@ import pytest
 import xarray as xr
 
 from insar_raster.errors import InputError
+from insar_raster.gis.write import write_cube
 from insar_raster.grid.gridders import make_gridder
 from insar_raster.grid.gridding import grid_points, use_tiling
 from insar_raster.grid.spec import GridSpec
 from insar_raster.grid.tiled import PointIndex, grid_points_tiled, plan_tiles, tile_weights
-from insar_raster.io.cube import open_cube, write_cube
+from insar_raster.io.cube import open_cube
 from insar_raster.io.points import make_points
 
 RES = 100.0

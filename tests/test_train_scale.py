@@ -11,7 +11,8 @@ import pytest
 from insar_raster import TrainConfig, train_model
 from insar_raster.forecast import data as forecast_data
 from insar_raster.forecast.data import CubeReader, Normalisation
-from insar_raster.io.cube import open_cube, write_cube
+from insar_raster.gis.write import write_cube
+from insar_raster.io.cube import open_cube
 from insar_raster.synth import make_scene_cube
 
 TINY = dict(

@@ -175,14 +175,13 @@ def _primary_input(args) -> str | None:
     return None
 
 
-def _corrupt_input_message(exc: Exception, args=None) -> str | None:
-    """A data-read error from netCDF4/HDF5 (bit rot, truncation past the header): name the input."""
-    from insar_raster.io.cube import OPENED_INPUTS
-
+def _corrupt_input_message(exc: Exception, args=None, opened=()) -> str | None:
+    """A data-read error from netCDF4/HDF5 (bit rot, truncation past the header): name the
+    input (``opened``: the cube files the command opened)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if not any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
         return None
-    suspects = [str(p) for p in OPENED_INPUTS]
+    suspects = [str(p) for p in opened]
     if not suspects and args is not None:
         # Commands that open files without open_cube (info): their NetCDF inputs.
         given = _primary_input(args) or ""
@@ -215,11 +214,11 @@ def _terminate_cleanly(command: str):
 
 def _run_command(args) -> int:
     from insar_raster.errors import InputError
-    from insar_raster.io.cube import OPENED_INPUTS
+    from insar_raster.io.cube import opened_inputs
 
-    OPENED_INPUTS.clear()
     try:
-        result = args.func(args)
+        with opened_inputs() as opened:
+            result = args.func(args)
         return int(result or 0)
     except InputError as exc:
         if args.debug:
@@ -244,7 +243,7 @@ def _run_command(args) -> int:
     except Exception as exc:  # anything else is our failure: still one line, exit 1
         if args.debug:
             raise
-        corrupt = _corrupt_input_message(exc, args)
+        corrupt = _corrupt_input_message(exc, args, opened)
         if corrupt:
             print(f"insar-raster {args.command}: error: {corrupt}", file=sys.stderr)
             return 2

@@ -78,8 +78,8 @@ def _read_group(args, files):
 def run_decompose(args, output: Path, t0: float) -> int:
     """Read each geometry, decompose, write the cube (vertical, east_west, MP counts)."""
     from insar_raster.errors import InputError
+    from insar_raster.gis.write import write_cube
     from insar_raster.grid.decompose import decompose_los
-    from insar_raster.io.cube import write_cube
 
     if args.shape:
         raise InputError("--shape", "does not apply with --decompose (EGMS cells: use --resolution)")

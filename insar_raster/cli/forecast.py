@@ -88,8 +88,8 @@ def run(args) -> int:
     from insar_raster.forecast.config import TrainConfig
     from insar_raster.forecast.forecaster import load_model, train_model
     from insar_raster.gis.quicklook import check_plot_path, plot_forecast
+    from insar_raster.gis.write import write_cube
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
 
     t0 = time.perf_counter()

@@ -121,9 +121,9 @@ def cache_mode(args):
 
 def run(args) -> int:
     from insar_raster.errors import InputError
+    from insar_raster.gis.write import write_cube
     from insar_raster.grid.gridding import grid_points
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
     from insar_raster.io.points import read_points
 

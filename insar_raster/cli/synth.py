@@ -73,8 +73,8 @@ def add_parser(subparsers, parents):
 def run(args) -> int:
     from insar_raster.cli._common import parse_shape
     from insar_raster.errors import InputError
+    from insar_raster.gis.write import write_cube
     from insar_raster.io.atomic import check_output_path
-    from insar_raster.io.cube import write_cube
     from insar_raster.io.formats import check_output_format
     from insar_raster.io.points import write_points
     from insar_raster.synth import make_scene

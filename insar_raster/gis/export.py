@@ -20,8 +20,9 @@ from insar_raster import __version__
 from insar_raster.errors import InputError
 from insar_raster.gis.derived import LAYERS, derived_layer
 from insar_raster.gis.raster import grid_transform, iso_dates, write_geotiff
+from insar_raster.gis.write import write_cube
 from insar_raster.io.atomic import atomic_path, check_output_path, settled_threads
-from insar_raster.io.cube import netcdf_encoding, write_cube
+from insar_raster.io.cube import netcdf_encoding
 
 log = logging.getLogger("insar_raster")
 

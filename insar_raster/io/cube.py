@@ -11,12 +11,16 @@ Layout (the contract every module relies on)
 - attrs: CF-1.8 ``Conventions``, ``title``, ``history``, provenance (``source``,
   ``method``, ``resolution``, ``max_gap``, ``insar_raster_version``).
 
-Files: ``.nc`` (CF NetCDF, zlib, chunked), ``.zarr`` (folder), ``.tif`` (one band per
-epoch, COG layout, via :mod:`insar_raster.gis.raster`).
+Files: ``.nc`` (CF NetCDF, zlib, chunked), ``.zarr`` (folder), written here
+(:func:`write_cube_store`); ``.tif`` (one band per epoch, COG layout) is written by
+:mod:`insar_raster.gis.raster`, and :func:`insar_raster.gis.write.write_cube` picks the
+writer from the suffix. All three are read by :func:`open_cube`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import math
 from pathlib import Path
@@ -38,9 +42,31 @@ CUBE_VARIABLE = "displacement"
 #: ("distance from cell centre...", "number of measurement points..."), so a cube opened as
 #: a mesh shows displacement, not a static layer. tests/test_qgis.py checks it in QGIS.
 
-# Cube files opened (lazily) in this process. Corruption inside a file only shows when its
-# data is read, far from open_cube; the CLI uses this to name the file in that error.
-OPENED_INPUTS: list[Path] = []
+# The list of the innermost ``opened_inputs()`` block of this context (None outside one).
+_RECORDING: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("opened_inputs", default=None)
+
+
+@contextlib.contextmanager
+def opened_inputs():
+    """Record the cube files :func:`open_cube` opens inside the block, in a list the
+    caller owns.
+
+    Corruption inside a file shows only when its data is read, lazily and far from
+    :func:`open_cube`; the CLI runs each command inside this block so that such an error
+    can name the file. Blocks nest (the inner one records) and do not leak across
+    threads or asyncio tasks (:mod:`contextvars`).
+
+    >>> with opened_inputs() as opened:
+    ...     pass
+    >>> opened
+    []
+    """
+    opened: list[Path] = []
+    token = _RECORDING.set(opened)
+    try:
+        yield opened
+    finally:
+        _RECORDING.reset(token)
 
 
 def _reason(exc: Exception, path: Path) -> str:
@@ -156,19 +182,13 @@ def netcdf_encoding(ds: xr.Dataset, time_chunk: int = 16) -> dict:
     return enc
 
 
-#: NetCDF cubes up to this size are computed into memory before writing (see write_cube).
+#: NetCDF cubes up to this size are computed into memory before writing (see write_cube_store).
 IN_MEMORY_WRITE_BYTES = 256 * 2**20
 
 
-def write_cube(
-    ds: xr.Dataset,
-    path,
-    overwrite: bool = False,
-    compute_kwargs: dict | None = None,
-    style: bool | None = None,
-    **raster_kwargs,
-) -> Path:
-    """Write a cube atomically as NetCDF (``.nc``), Zarr (``.zarr``) or GeoTIFF (``.tif``).
+def write_cube_store(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
+    """Write a cube atomically as NetCDF (``.nc``) or Zarr (``.zarr``); GeoTIFF cubes and
+    QGIS styles are written by :func:`insar_raster.gis.write.write_cube`, which calls this.
 
     Dask-backed variables are computed and written chunk by chunk, so memory stays
     bounded by the chunk size. NetCDF chunks are compressed on all cores where each is
@@ -180,19 +200,11 @@ def write_cube(
 
     Every NetCDF the project writes (cubes, forecasts, layers) goes through here, so all
     carry the same CF coordinate attributes (``axis``, ``standard_name``, units).
-    With ``style``, a ``.qml`` QGIS style is written beside a GeoTIFF (raster route) or a
-    NetCDF cube (mesh route: :func:`insar_raster.gis.style.write_cube_style`); the
-    default (None) styles GeoTIFFs only.
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    from insar_raster.io.formats import check_output_format
-
-    check_output_format(path, "cube")
-    if suffix in (".tif", ".tiff"):
-        from insar_raster.gis.raster import write_geotiff
-
-        return write_geotiff(ds[CUBE_VARIABLE], path, overwrite=overwrite, style=style is not False, **raster_kwargs)
+    if suffix not in (".nc", ".zarr"):
+        raise ValueError(f"write_cube_store writes .nc or .zarr, not {suffix or 'no extension'!r}")
     ds = _cf_coordinates(ds)
     with atomic_path(path, overwrite=overwrite, directory=suffix == ".zarr") as tmp, settled_threads():
         if suffix == ".nc":
@@ -204,10 +216,6 @@ def write_cube(
         else:
             enc = {name: {} for name in ds.data_vars}
             ds.to_zarr(tmp, mode="w", encoding=enc, consolidated=True, zarr_format=2)
-    if style and suffix == ".nc" and CUBE_VARIABLE in ds and "time" in ds[CUBE_VARIABLE].dims:
-        from insar_raster.gis.style import write_cube_style
-
-        write_cube_style(path, overwrite=overwrite)
     return path
 
 
@@ -257,7 +265,8 @@ def select_variable(ds: xr.Dataset, variable: str | None = None, path=None) -> x
 
 
 def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> xr.Dataset:
-    """Open a cube written by :func:`write_cube` (or any CF cube with ``displacement``).
+    """Open a cube written by :func:`insar_raster.gis.write.write_cube` (or any CF cube with
+    ``displacement``).
 
     A ``.tif`` is read as one band per epoch (:mod:`insar_raster.io.tifcube`): the
     project's own GeoTIFF cubes and forecasts, and multi-band GeoTIFFs from other tools
@@ -310,7 +319,9 @@ def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> 
         raise InputError(
             path, f"cannot read as {kind}: {_reason(exc, path)}", "is the file complete? re-create it or copy it again"
         ) from None
-    OPENED_INPUTS.append(path)
+    recording = _RECORDING.get()
+    if recording is not None:
+        recording.append(path)
     ds = select_variable(ds, variable, path)
     if ds.rio.crs is None:
         raise InputError(path, "cube has no CRS (no grid_mapping / spatial_ref)")

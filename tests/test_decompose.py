@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cli_args import FAST_TRAINING_DEFAULT_PATCH
 
 from insar_raster.errors import InputError
 from insar_raster.grid.decompose import decompose_los, resample_matrix, time_grid
@@ -191,16 +192,7 @@ def test_cli_forecast_and_export_take_either_component(tmp_path):
                 "east_west",
                 "-o",
                 str(out),
-                "--epochs",
-                "1",
-                "--window",
-                "6",
-                "--steps",
-                "2",
-                "--samples-per-epoch",
-                "16",
-                "--batch-size",
-                "8",
+                *FAST_TRAINING_DEFAULT_PATCH,
                 "-q",
             ]
         )

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from cli_args import FAST_TRAINING_DEFAULT_PATCH
 
 from insar_raster import TrainConfig, train_model
 from insar_raster.cli import main
@@ -203,16 +204,7 @@ def test_irregular_epochs_and_resample(tmp_path):
             str(out),
             "--resample",
             "12D",
-            "--epochs",
-            "1",
-            "--window",
-            "6",
-            "--steps",
-            "2",
-            "--samples-per-epoch",
-            "16",
-            "--batch-size",
-            "8",
+            *FAST_TRAINING_DEFAULT_PATCH,
             "-q",
         ]
     )

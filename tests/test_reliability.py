@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_args
 import numpy as np
 import pytest
 
@@ -19,27 +20,8 @@ from insar_raster.cli import main
 
 # --------------------------------------------------------------------------- helpers
 
-# Tiny, fast training (seconds on 2 CPU cores); the point is behaviour, not skill.
-TINY_TRAIN = [
-    "--window",
-    "4",
-    "--steps",
-    "2",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "4",
-    "--samples-per-epoch",
-    "8",
-    "--patch-size",
-    "16",
-    "--device",
-    "cpu",
-    "--threads",
-    "1",
-    "--patience",
-    "1",
-]
+# Tiny, fast training (seconds on 2 CPU cores), on one thread, stopping after one stale epoch.
+TINY_TRAIN = [*cli_args.TINY_TRAIN, "--threads", "1", "--patience", "1"]
 TINY_TRAIN_NO_STEPS = TINY_TRAIN[:2] + TINY_TRAIN[4:]
 
 DATES = ["20200101", "20200113", "20200125", "20200206", "20200218", "20200301"]
@@ -616,6 +598,31 @@ def test_bad_cube_fails_cleanly(tmp_path, capsys, kind, command):
     before = {p.name for p in tmp_path.iterdir()}
     code, _, err = run_cli([command, src, *args, "-q"], capsys)
     assert_clean_failure(code, err, 2, [src.name, *BAD_CUBES[kind]], tmp_path, before, output)
+
+
+def test_a_cube_date_missing_from_the_points_or_the_truth_is_one_clear_error():
+    """Points and truth cubes are read on the cube's dates: one rule (io.cube.cube_date_index)
+    and one message for both, naming the file (points) or the parameter (truth)."""
+    from insar_raster.errors import InputError
+    from insar_raster.evaluate.truth import align_truth
+    from insar_raster.forecast.points import points_on_cube
+    from insar_raster.io.cube import cube_date_index
+    from insar_raster.io.points import make_points
+
+    cube = _tiny_cube(n_epochs=6)
+    reversed_ = cube.isel(time=slice(None, None, -1))
+    np.testing.assert_array_equal(cube_date_index(cube, reversed_, "truth cube"), [5, 4, 3, 2, 1, 0])
+    np.testing.assert_array_equal(align_truth(cube, reversed_), cube["displacement"].values)
+    gap = cube.isel(time=[0, 1, 2, 4, 5])
+    with pytest.raises(InputError, match=r"^truth: 1 of the cube's 6 dates are not in the truth cube \(first: ") as err:
+        align_truth(cube, gap)
+    assert err.value.param == "truth"
+    x, y = np.meshgrid(cube["x"].values, cube["y"].values)
+    values = gap["displacement"].values.reshape(5, -1).T
+    points = make_points(x.ravel(), y.ravel(), values, gap["time"].values, cube.rio.crs)
+    with pytest.raises(InputError, match=r"1 of the cube's 6 dates are not in the points \(first: ") as err:
+        points_on_cube(points, cube, name="mps.csv")
+    assert str(err.value.path) == "mps.csv"
 
 
 def test_opened_inputs_are_recorded_by_the_block_that_asks(tmp_path):

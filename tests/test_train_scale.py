@@ -7,6 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from cli_args import TINY_TRAIN
 
 from insar_raster import TrainConfig, train_model
 from insar_raster.forecast import data as forecast_data
@@ -166,20 +167,7 @@ def test_cli_train_under_torchrun_writes_one_model(small_cube, tmp_path):
             "-o",
             "model.ipt",
             "-q",
-            "--window",
-            "4",
-            "--steps",
-            "2",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--samples-per-epoch",
-            "8",
-            "--patch-size",
-            "16",
-            "--device",
-            "cpu",
+            *TINY_TRAIN,
         ],
         cwd=tmp_path,
         env=env,

@@ -26,21 +26,12 @@ def align_truth(cube: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     """
     from pyproj import CRS
 
-    from insar_raster.io.cube import CUBE_VARIABLE
+    from insar_raster.io.cube import CUBE_VARIABLE, cube_date_index
 
     if CUBE_VARIABLE not in truth or truth[CUBE_VARIABLE].dims != ("time", "y", "x"):
         raise InputError(None, f"no '{CUBE_VARIABLE}' (time, y, x) variable in the truth cube", param="truth")
-    cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
-    truth_dates = np.asarray(truth["time"].values, "datetime64[D]")
-    missing = np.setdiff1d(cube_dates, truth_dates)
-    if missing.size:
-        raise InputError(
-            None,
-            f"{missing.size} cube date(s) are not in the truth cube (first: {missing[0]})",
-            "use the truth written with the same scene",
-            param="truth",
-        )
-    da = truth[CUBE_VARIABLE].isel(time=[int(np.flatnonzero(truth_dates == d)[0]) for d in cube_dates])
+    index = cube_date_index(cube, truth, "truth cube", hint="use the truth written with the same scene", param="truth")
+    da = truth[CUBE_VARIABLE].isel(time=index)
     same_grid = (
         da.shape[1:] == cube[CUBE_VARIABLE].shape[1:]
         and np.allclose(truth["x"].values, cube["x"].values)

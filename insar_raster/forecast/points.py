@@ -141,6 +141,8 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
     """
     from pyproj import CRS, Transformer
 
+    from insar_raster.io.cube import cube_date_index
+
     name = name or points.attrs.get("source") or "points"
     component = cube.attrs.get("component")
     if component not in (None, "displacement"):
@@ -149,20 +151,7 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
             f"the cube holds the {component!r} component, which the measurement points do not measure",
             "score or forecast points on a cube gridded from them",
         )
-    cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
-    point_dates = np.asarray(points["time"].values, "datetime64[D]")
-    missing = np.setdiff1d(cube_dates, point_dates)
-    if missing.size:
-        raise InputError(
-            name,
-            f"{missing.size} of the cube's {cube_dates.size} dates are not in the points (first: {missing[0]})",
-            "use the points the cube was gridded from",
-        )
-    index = (
-        np.searchsorted(point_dates, cube_dates)
-        if np.all(np.diff(point_dates) > np.timedelta64(0, "D"))
-        else np.array([int(np.flatnonzero(point_dates == d)[0]) for d in cube_dates])
-    )
+    index = cube_date_index(cube, points, "points", name, "use the points the cube was gridded from")
     x, y = np.asarray(points["x"].values, np.float64), np.asarray(points["y"].values, np.float64)
     crs_points, crs_cube = points.rio.crs, cube.rio.crs
     if (

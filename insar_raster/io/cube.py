@@ -264,6 +264,32 @@ def select_variable(ds: xr.Dataset, variable: str | None = None, path=None) -> x
     return ds
 
 
+def cube_date_index(cube: xr.Dataset, other: xr.Dataset, what: str, name=None, hint=None, param=None) -> np.ndarray:
+    """Position in ``other``'s ``time`` of each of ``cube``'s dates (compared as days; the
+    first where ``other`` repeats a date), for reading ``other`` (points, a truth cube) on
+    the cube's dates.
+
+    Raises
+    ------
+    InputError
+        A cube date missing from ``other``: ``"N of the cube's M dates are not in the
+        <what> (first: date)"``, about ``name`` (a file) or ``param``, with ``hint``.
+    """
+    cube_dates = np.asarray(cube["time"].values, "datetime64[D]")
+    other_dates = np.asarray(other["time"].values, "datetime64[D]")
+    missing = np.setdiff1d(cube_dates, other_dates)
+    if missing.size:
+        raise InputError(
+            name,
+            f"{missing.size} of the cube's {cube_dates.size} dates are not in the {what} (first: {missing[0]})",
+            hint,
+            param=param,
+        )
+    if np.all(np.diff(other_dates) > np.timedelta64(0, "D")):
+        return np.searchsorted(other_dates, cube_dates)
+    return np.array([int(np.flatnonzero(other_dates == d)[0]) for d in cube_dates], dtype=int)
+
+
 def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> xr.Dataset:
     """Open a cube written by :func:`insar_raster.gis.write.write_cube` (or any CF cube with
     ``displacement``).

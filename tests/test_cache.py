@@ -44,18 +44,19 @@ def test_streamed_cache_equals_read_points(l2b_csv, tmp_path):
 
 
 def test_read_points_decides_when_to_use_the_cache(l2b_csv, tmp_path, monkeypatch):
-    """read_points(cache=...): True streams, False never; "auto" streams with a cache_dir
-    or above AUTO_CACHE_BYTES of CSV text, and reads small files in memory."""
-    want = read_points(l2b_csv, cache=False)
+    """read_points(cache=...): True streams, False (the default) never; "auto" streams with
+    a cache_dir or above AUTO_CACHE_BYTES of CSV text, and reads small files in memory."""
+    want = read_points(l2b_csv)
     assert want.displacement.chunks is None and "cache" not in want.attrs
-    assert read_points(l2b_csv).displacement.chunks is None  # "auto": small, no cache_dir
+    assert read_points(l2b_csv, cache="auto").displacement.chunks is None  # small, no cache_dir
     for cache, root in ((True, None), ("auto", tmp_path / "cache")):
         monkeypatch.setenv("INSAR_RASTER_CACHE", str(tmp_path / "default"))
         got = read_points(l2b_csv, cache=cache, cache_dir=root)
         assert got.displacement.chunks is not None and got.attrs["cache"].startswith(str(root or tmp_path / "default"))
         _assert_same_points(got, want)
     monkeypatch.setattr(cache_mod, "AUTO_CACHE_BYTES", l2b_csv.stat().st_size - 1)
-    assert read_points(l2b_csv).displacement.chunks is not None  # "auto": over the threshold
+    assert read_points(l2b_csv, cache="auto").displacement.chunks is not None  # over the threshold
+    assert read_points(l2b_csv).displacement.chunks is None  # the default never streams
     gpkg = write_points(want, tmp_path / "p.gpkg")
     assert read_points(gpkg, cache=True).displacement.chunks is None  # only CSV streams
     with pytest.raises(InputError, match="expected True, False or 'auto'") as err:

@@ -122,3 +122,19 @@ def bounds_in_grid_crs(args, crs):
             crs.to_string(),
         )
     return bounds
+
+
+def read_points_options(args) -> dict:
+    """The points-reading options of ``grid`` (CRS, dates, bad-row checks, the points
+    cache) as parameters of :func:`insar_raster.io.points.read_points`."""
+    return {
+        "crs": args.crs,
+        "input_crs": args.input_crs,
+        "start": args.start,
+        "end": args.end,
+        "allow_dates": getattr(args, "allow_dates", False),
+        "keep_outliers": getattr(args, "keep_outliers", False),
+        "cache": False if args.no_cache else "auto",
+        "cache_dir": args.cache_dir,
+        "progress": not args.quiet,
+    }

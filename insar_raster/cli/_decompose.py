@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from insar_raster.cli._common import bounds_in_grid_crs, log_points_read
+from insar_raster.cli._common import bounds_in_grid_crs, log_points_read, read_points_options
 
 log = logging.getLogger("insar_raster")
 
@@ -62,17 +62,7 @@ def read_geometries(args) -> list:
 def _read_group(args, files):
     from insar_raster.io.points import read_points
 
-    return read_points(
-        files,
-        cache=False if args.no_cache else "auto",
-        cache_dir=args.cache_dir,
-        progress=not args.quiet,
-        crs=args.crs,
-        input_crs=args.input_crs,
-        start=args.start,
-        end=args.end,
-        **_row_checks(args),
-    )
+    return read_points(files, **read_points_options(args))
 
 
 def run_decompose(args, output: Path, t0: float) -> int:

@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 
 from insar_raster.cli._checks import add_budget_options, add_input_checks, check_cube_budget
-from insar_raster.cli._common import bounds_in_grid_crs, dask_scheduler, log_points_read, parse_bounds, parse_shape
+from insar_raster.cli._common import (
+    bounds_in_grid_crs,
+    dask_scheduler,
+    log_points_read,
+    parse_bounds,
+    parse_shape,
+    read_points_options,
+)
 
 log = logging.getLogger("insar_raster")
 
@@ -114,11 +121,6 @@ def peak_memory_mib() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
-def cache_mode(args):
-    """The ``cache`` argument of :func:`insar_raster.io.points.read_points` for these options."""
-    return False if args.no_cache else "auto"
-
-
 def run(args) -> int:
     from insar_raster.errors import InputError
     from insar_raster.gis.write import write_cube
@@ -143,19 +145,7 @@ def run(args) -> int:
         return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
     with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
-        points = read_points(
-            args.inputs,
-            cache=cache_mode(args),
-            cache_dir=args.cache_dir,
-            progress=not args.quiet,
-            max_output_size=args.max_output_size,
-            crs=args.crs,
-            input_crs=args.input_crs,
-            start=args.start,
-            end=args.end,
-            allow_dates=args.allow_dates,
-            keep_outliers=args.keep_outliers,
-        )
+        points = read_points(args.inputs, max_output_size=args.max_output_size, **read_points_options(args))
         log_points_read(points)
         bounds = bounds_in_grid_crs(args, points.rio.crs)
         if bounds is None and args.bounds_crs:

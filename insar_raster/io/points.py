@@ -174,7 +174,7 @@ def read_points(
     end=None,
     allow_dates: bool = False,
     keep_outliers: bool = False,
-    cache="auto",
+    cache=False,
     cache_dir=None,
     progress: bool = False,
     max_output_size: int | None = None,
@@ -198,10 +198,11 @@ def read_points(
     keep_outliers : bool
         Keep MPs at (0, 0) or far outside the bulk of the points
         (:mod:`insar_raster.io.sanitize`); by default they are dropped with a warning.
-    cache : {"auto", True, False}
+    cache : {False, "auto", True}
         Read CSV inputs through the points cache (:mod:`insar_raster.io.cache`: streamed
-        once into Parquet + Zarr, reused by later reads, lazy ``displacement``).
-        ``"auto"``: when ``cache_dir`` is given or the CSV text exceeds
+        once into Parquet + Zarr, reused by later reads, lazy ``displacement``). False
+        (default): in memory. ``"auto"`` (what ``insar-raster grid`` uses): when
+        ``cache_dir`` is given or the CSV text exceeds
         :data:`insar_raster.io.cache.AUTO_CACHE_BYTES` (256 MB); see
         :func:`insar_raster.io.cache.use_cache`. Other formats are always read in memory.
     cache_dir : path, optional

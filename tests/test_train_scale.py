@@ -97,6 +97,22 @@ def _gloo_available():
     return dist.is_available() and dist.is_gloo_available()
 
 
+def _torchrun_two_cpu_ranks(args: list, cwd) -> None:
+    """``torchrun --standalone --nproc_per_node=2 <args>`` in ``cwd`` (one thread a rank):
+    must succeed; skips the test where torchrun is not installed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args],
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if proc.returncode != 0 and "No module named" in proc.stderr and "torch.distributed" in proc.stderr:
+        pytest.skip("torchrun is not available")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 @pytest.mark.skipif(not _gloo_available(), reason="torch.distributed with gloo is not available")
 def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     """torchrun --nproc_per_node=2 on CPU (gloo): rank 0 writes one model file that loads."""
@@ -110,27 +126,7 @@ def test_ddp_two_cpu_ranks_with_torchrun(small_cube, tmp_path):
     # min_improvement=-1 and no significance test keep the epoch-1 weights, so they differ
     # from the initial ones.
     script.write_text(textwrap.dedent(DDP_SCRIPT.format(tiny={**TINY, "min_improvement": -1.0, "significance": 0.0})))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(script),
-            str(tmp_path / "cube.nc"),
-            str(tmp_path / "model.ipt"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if proc.returncode != 0 and "torch.distributed.run" in proc.stderr and "No module named" in proc.stderr:
-        pytest.skip("torchrun is not available")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun_two_cpu_ranks([str(script), str(tmp_path / "cube.nc"), str(tmp_path / "model.ipt")], tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc", "model.ipt", "model.ipt.rank1", "train_ddp.py"]
     model = load_model(tmp_path / "model.ipt")
     assert model.metadata["ddp_world_size"] == 2
@@ -152,31 +148,6 @@ def test_cli_train_under_torchrun_writes_one_model(small_cube, tmp_path):
     from insar_raster import load_model
 
     write_cube(small_cube, tmp_path / "cube.nc")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "insar_raster",
-            "train",
-            "cube.nc",
-            "-o",
-            "model.ipt",
-            "-q",
-            *TINY_TRAIN,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if proc.returncode != 0 and "No module named" in proc.stderr and "torch.distributed" in proc.stderr:
-        pytest.skip("torchrun is not available")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun_two_cpu_ranks(["-m", "insar_raster", "train", "cube.nc", "-o", "model.ipt", "-q", *TINY_TRAIN], tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc", "model.ipt"]
     assert load_model(tmp_path / "model.ipt").metadata["ddp_world_size"] == 2

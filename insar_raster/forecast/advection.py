@@ -44,8 +44,8 @@ MAX_SHIFT_CELLS = 8
 #: Gaussian (cells) of the per-epoch smoothing and of the block-matching neighbourhood.
 SMOOTH_CELLS = 1.0
 MATCH_CELLS = 3.0
-#: Penalties of a shift, relative to the median squared change of the block (mostly
-#: noise): a fixed one for any shift, since the best of the ~100 shifts always fits the
+#: Penalties of a shift, relative to the noise variance of the change maps (from their
+#: median square over the block, where most cells hold no front): a fixed one for any shift, since the best of the ~100 shifts always fits the
 #: noise a little better than no shift, and a small one per cell^2 that prefers the
 #: shortest of equally good shifts. A shift must explain a pattern, not the noise.
 SHIFT_PENALTY = float(__import__("os").environ.get("SP", "1.5"))
@@ -120,7 +120,9 @@ def advected_change(
 
     a = level(0) - level(k)
     b = level(k + 1) - level(2 * k + 1)  # no epoch shared with a: independent noise
-    noise = np.median(a.reshape(n, -1) ** 2, axis=1)[:, None, None]
+    # Noise variance of a: the median of a^2 over the block (most cells hold no front)
+    # over that of a chi-square with one degree of freedom (0.455).
+    noise = np.median(a.reshape(n, -1) ** 2, axis=1)[:, None, None] / 0.455
     padded = np.pad(b, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)), mode="edge")
     best = np.full((n, h, w), np.inf)
     shift = np.zeros((2, n, h, w))

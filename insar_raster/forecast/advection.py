@@ -48,7 +48,7 @@ MATCH_CELLS = 3.0
 #: median square over the block, where most cells hold no front): a fixed one for any shift, since the best of the ~100 shifts always fits the
 #: noise a little better than no shift, and a small one per cell^2 that prefers the
 #: shortest of equally good shifts. A shift must explain a pattern, not the noise.
-SHIFT_PENALTY = float(__import__("os").environ.get("SP", "1.5"))
+SHIFT_PENALTY = 3.0
 SHIFT_PENALTY_PER_CELL2 = 0.02
 
 

@@ -80,6 +80,7 @@ TRAINING_FIELDS = (
     "patience",
     "prior",
     "significance",
+    "importance",
 )
 
 

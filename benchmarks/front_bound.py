@@ -1,0 +1,85 @@
+"""How low can any forecast go on the cells a front reaches? (issue 12)
+
+On the ``fronts``/``realistic`` scenes (:mod:`insar_raster.synth_processes`) a district
+mines its panels one after the other: when a panel's face stops, the next panel starts
+0-0.2 yr later beside it. Part of the motion of the cells a front reaches during a
+forecast horizon therefore comes from a panel that has not started when the forecast is
+made: nothing in the past moves there yet. This script splits the error of an oracle on
+those cells (``evaluate.fronts.front_cells``, the test samples of
+``eval_fronts.py``'s split, against the noise-free truth):
+
+- ``level``: the true change of the horizon added to the per-pixel history fit's level at
+  the last input epoch (36 epochs, the prior's choice on these scenes): the error of
+  knowing every future change exactly, from a per-pixel estimate of where the cell is now;
+- ``new panels``: the change caused by panels that start during the horizon, i.e. the
+  error of a forecast that knows exactly the motion of every started panel and the
+  cell's level, but cannot know a panel's start before it happens;
+- ``both``: the two together (an oracle for started panels, the history fit's level).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/front_bound.py [--scenes fronts,realistic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from insar_raster.evaluate.fronts import front_cells
+from insar_raster.forecast.data import history_eval, history_fit, times_in_days
+from insar_raster.forecast.windows import chronological_split
+from insar_raster.synth import build_scene, make_scene_cube
+from insar_raster.synth_processes import Front
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", default="fronts,realistic")
+    parser.add_argument("--shape", default="128x128")
+    parser.add_argument("--resolution", type=float, default=200.0)
+    parser.add_argument("--n-epochs", type=int, default=144)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--history", type=int, default=36, help="epochs of the per-pixel fit giving the level")
+    args = parser.parse_args(argv)
+    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    window, steps = 12, 6
+    for scene in args.scenes.split(","):
+        observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed, resolution=args.resolution)
+        sc = build_scene(shape, args.n_epochs, 12, scene, args.seed, args.resolution)
+        split = chronological_split(args.n_epochs, window, steps, 0.15, 0.15)
+        mask = front_cells(truth, observed, split)
+        obs, tru = observed["displacement"].values, truth["displacement"].values
+        days, years = times_in_days(observed), sc.years
+        rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+        x, y = (cols.ravel() + 0.5) * args.resolution, (rows.ravel() + 0.5) * args.resolution
+        fronts = [p for p in sc.processes if isinstance(p, Front)]
+        errors = {"level": [], "new panels": [], "both": [], "zero change (truth persistence)": []}
+        for i, start in enumerate(split.test):
+            last = start + window - 1
+            targets = np.arange(last + 1, last + 1 + steps)
+            cells = mask[i, 0]
+            first = max(0, last + 1 - args.history)
+            coef = history_fit(obs[first : last + 1], days[first : last + 1], days[last])
+            level = history_eval(coef, days[last : last + 1], days[last])[0]
+            level_error = (level - tru[last])[cells][:, None]
+            new = np.zeros((int(cells.sum()), steps))
+            t = years[np.r_[last, targets]]
+            for p in fronts:
+                if p.t_start > years[last]:  # starts after the forecast is made
+                    d = p.displacement(x[cells.ravel()], y[cells.ravel()], t)
+                    new += d[:, 1:] - d[:, :1]
+            change = (tru[targets] - tru[last])[:, cells].T
+            errors["level"].append(np.broadcast_to(level_error, new.shape).ravel())
+            errors["new panels"].append(new.ravel())
+            errors["both"].append((level_error - new).ravel())
+            errors["zero change (truth persistence)"].append(change.ravel())
+        print(f"\n{scene} ({shape[0]}x{shape[1]} cells of {args.resolution:g} m, {args.n_epochs} epochs, "
+              f"{len(split.test)} test samples, {int(mask[:, 0].sum())} front cells x samples)")  # fmt: skip
+        for name, values in errors.items():
+            print(f"  {name:34s} RMSE {np.sqrt(np.nanmean(np.concatenate(values) ** 2)):.2f} mm")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -162,7 +162,7 @@ def accuracy(args):
 L3_SHAPE, L3_EPOCHS = (700, 1000), 300
 
 
-def l3_tile_cube(cache_dir) -> "Path":
+def l3_tile_cube(cache_dir):
     """The synthetic L3-tile cube as a .nc file, built once and kept in ``cache_dir``.
 
     Building it (a 700 x 1000 x 300 ``mixed`` scene, then ~81 % of the cells masked in

@@ -58,7 +58,10 @@ ACCELERATION_RIDGES = (0.0, 0.3, 1.0, 3.0, 10.0, 100.0)
 PRIOR_HISTORIES = (150, 72, 48, 36, 24)
 #: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
 #: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
-IN_MEMORY_BYTES = 512 * 1024**2
+#: A full EGMS L3 tile (1000 x 700 cells, 300 epochs: 840 MB) fits: a patch read from a
+#: compressed .nc decompresses every (16-epoch) chunk it touches, ~0.1 s per patch, which
+#: made training on such a tile mostly decompression.
+IN_MEMORY_BYTES = 2 * 1024**3
 #: Bytes of float64 per chunk-wise pass when computing statistics of a lazy cube.
 _STATS_BLOCK_BYTES = 64 * 1024**2
 

@@ -85,10 +85,20 @@ def main(argv=None) -> int:
                 row += f" {_fmt(h['held_out'])} | {_fmt(h['seen'])} |"
             print(row)
         summary[scene] = {n: pts["models"][n]["observed"]["overall"]["rmse"] for n in order}
+        model = pts["point_model"]
         print(
-            f"\npoint forecast weights (first, last step over {pts['point_model']['members']}): "
-            f"{pts['point_model']['weights'][0]}, {pts['point_model']['weights'][-1]}"
+            f"\npoint forecast weights per step over {model['members']}: {model['weights']}; "
+            f"carried {model['terms']}: {model['carry']}"
         )
+        cover = pts["models"]["point_forecast"].get("interval")
+        if cover:
+            print(
+                f"point forecast {cover['level_percent']:g} % intervals at the MPs, coverage / mean width per step: "
+                + "; ".join(
+                    f"{c:.1f} % / {w:.2f} mm" for c, w in zip(cover["coverage_percent"], cover["mean_width_mm"])
+                )
+            )
+            summary[scene]["point_interval_coverage"] = [round(c, 1) for c in cover["coverage_percent"]]
     print("\n" + json.dumps(summary, indent=1))
     return 0
 

@@ -5,6 +5,7 @@ Run by tests/test_qgis.py with the system Python that has PyQGIS (Debian/Ubuntu:
 
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/qgis_probe.py mesh cube.nc 12
     QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/qgis_probe.py raster forecast.tif 12
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/qgis_probe.py points forecast.gpkg 12
 
 The last argument is the acquisition interval in days: the temporal controller is
 stepped by it from the layer's full time range, as a user would.
@@ -106,6 +107,24 @@ def raster(path, interval_days, png=None):
     return out
 
 
+def points(path):
+    """A point forecast GeoPackage, as *Add Vector Layer* opens it."""
+    from qgis.core import QgsVectorLayer, QgsWkbTypes
+
+    layer = QgsVectorLayer(f"{path}|layername=point_forecast", "point_forecast", "ogr")
+    fields = layer.fields()
+    first = next(layer.getFeatures(), None)
+    return {
+        "valid": layer.isValid(),
+        "geometry": QgsWkbTypes.geometryDisplayString(layer.geometryType()),
+        "crs": layer.crs().authid(),
+        "features": layer.featureCount(),
+        "fields": [f.name() for f in fields],
+        "numeric": {f.name(): f.isNumeric() for f in fields},
+        "first": {f.name(): first[f.name()] for f in fields} if first is not None else None,
+    }
+
+
 def main(argv):
     from qgis.core import QgsApplication
 
@@ -114,7 +133,10 @@ def main(argv):
     app = QgsApplication([], False)
     app.initQgis()
     try:
-        result = mesh(path, interval) if kind == "mesh" else raster(path, interval, png)
+        if kind == "points":
+            result = points(path)
+        else:
+            result = mesh(path, interval) if kind == "mesh" else raster(path, interval, png)
     finally:
         app.exitQgis()
     print("QGIS_PROBE " + json.dumps(result))

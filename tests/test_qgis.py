@@ -109,6 +109,8 @@ def outputs(tmp_path_factory):
         == 0
     )
     assert main(["forecast", str(d / "cube.nc"), "--model", str(d / "m.ipt"), "-o", str(d / "forecast.nc"), "-q"]) == 0
+    points = ["--points", str(d / "pts.csv"), "--interval", "80", "-o", str(d / "forecast_points.gpkg")]
+    assert main(["forecast", str(d / "cube.nc"), "--model", str(d / "m.ipt"), *points, "-q"]) == 0
     return d
 
 
@@ -150,3 +152,18 @@ def test_forecast_cog_opens_styled(outputs):
 def test_forecast_netcdf_mesh_steps_through_every_forecast_date(outputs):
     info = probe("mesh", outputs / "forecast.nc", 12)
     assert info["valid"] and info["active_datasets"] == 6 and info["frames"] == 6
+
+
+def test_point_forecast_opens_as_a_point_layer_with_date_fields(outputs):
+    import geopandas as gpd
+
+    info = probe("points", outputs / "forecast_points.gpkg", 12)
+    written = gpd.read_file(outputs / "forecast_points.gpkg", layer="point_forecast")
+    assert info["valid"] and info["geometry"] == "Point" and info["crs"] == "EPSG:3035"
+    assert info["features"] == len(written) > 1000
+    dates = [f for f in info["fields"] if f.isdigit()]
+    assert len(dates) == 6 and dates == sorted(dates) and all(len(d) == 8 for d in dates)
+    assert info["fields"][1:5] == ["pid", "easting", "northing", "mean_velocity"]  # after the GeoPackage fid
+    assert all(info["numeric"][f] for f in dates + ["mean_velocity", f"{dates[0]}_lower", f"{dates[0]}_upper"])
+    assert str(info["first"]["pid"]) == str(written["pid"].iloc[0])
+    assert info["first"][dates[0]] == pytest.approx(written[dates[0]].iloc[0], abs=1e-6)

@@ -87,15 +87,22 @@ def summarise(res: dict, default: str, seconds: float) -> dict:
         out["overall_ratio"] = rt[d] / rt[best]
         out["overall_best_reference"] = best
         print(f"\n{d}: RMSE vs truth {rt[d]:.3f} mm = {rt[d] / rt[best]:.2f} x {best} ({rt[best]:.3f})")
-    front = {n: m["truth_front_cells"]["overall"]["rmse"] for n, m in models.items() if m.get("truth_front_cells")}
-    if d in front:
-        best = min((n for n in refs if n in front), key=front.get)
-        out["front_ratio"] = front[d] / front[best]
-        print(
-            f"front cells: {d} {front[d]:.3f} mm = {front[d] / front[best]:.2f} x {best} ({front[best]:.3f}); "
-            + ", ".join(f"{n} {v:.2f}" for n, v in front.items())
-        )
-        out["front_rmse"] = front
+    # All front cells, then split by the panel reaching them: started at forecast time
+    # (predictable from the past) or starting during the horizon (not).
+    for key, label, suffix in (
+        ("truth_front_cells", "front cells", ""),
+        ("truth_front_cells_started", "front cells, started panels", "_started"),
+        ("truth_front_cells_new", "front cells, new panels", "_new"),
+    ):
+        front = {n: m[key]["overall"]["rmse"] for n, m in models.items() if m.get(key)}
+        if d in front:
+            best = min((n for n in refs if n in front), key=front.get)
+            out[f"front_ratio{suffix}"] = front[d] / front[best]
+            print(
+                f"{label}: {d} {front[d]:.3f} mm = {front[d] / front[best]:.2f} x {best} ({front[best]:.3f}); "
+                + ", ".join(f"{n} {v:.2f}" for n, v in front.items())
+            )
+            out[f"front_rmse{suffix}"] = front
     for n, m in models.items():
         if m["kind"] == "deep":
             det = m["details"]

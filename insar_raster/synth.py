@@ -28,7 +28,11 @@ of (x, y, t) documented with its physical parameter ranges in
 Truth cubes of these scenes carry ``front_reach_days`` (y, x): days from the first
 epoch to the first epoch where the fronts have moved the cell by
 :data:`~insar_raster.synth_processes.FRONT_REACH_MM` (NaN: never), so forecasts can be
-scored on the cells a front reaches during the horizon.
+scored on the cells a front reaches during the horizon, and ``front_reach_start_days``
+(y, x): the start (days from the first epoch) of the panel whose motion reached the cell,
+so those cells split into the ones a panel already advancing at forecast time reaches
+(its neighbours' past tells) and the ones a panel that starts during the horizon reaches
+(nothing in the past moves there yet).
 
 Measurement points (:func:`make_scene`) also behave individually, as real point clouds
 do (:class:`MPBehaviour`, on by default): each MP has its own constant offset, its own
@@ -129,6 +133,33 @@ class Scene:
         days = (self.times - self.times[0]) / np.timedelta64(1, "D")
         first = np.where(moved.any(axis=1), days[np.argmax(moved, axis=1)], np.nan)
         return first.reshape(h, w).astype(np.float32)
+
+    def front_reach_start_days(self) -> np.ndarray | None:
+        """(y, x) start (days from the first epoch) of the panel that reached each cell:
+        the front whose displacement is largest at the cell's reach epoch
+        (:meth:`front_reach_days`); NaN where no front reaches it (None: no front)."""
+        from insar_raster.synth_processes import FRONT_REACH_MM, Front
+
+        fronts = [p for p in self.processes if isinstance(p, Front)]
+        if not fronts:
+            return None
+        h, w = self.grid_spec.shape
+        rr, cc = np.mgrid[0:h, 0:w]
+        rows, cols = rr.ravel(), cc.ravel()
+        moved = np.abs(self.process_truth(rows, cols, Front)) >= FRONT_REACH_MM
+        reached = moved.any(axis=1)
+        epoch = np.argmax(moved, axis=1)
+        x, y = self._positions(rows, cols)
+        t = self.years
+        best = np.zeros(len(rows))
+        start = np.full(len(rows), np.nan)
+        for front in fronts:
+            d = front.displacement(x, y, t)
+            at_reach = np.abs(d[np.arange(len(rows)), epoch] - d[:, 0])
+            better = reached & (at_reach > best)
+            best[better] = at_reach[better]
+            start[better] = front.t_start * DAYS_PER_YEAR
+        return start.reshape(h, w).astype(np.float32)
 
     def truth_grid(self) -> np.ndarray:
         """Noise-free displacement (time, y, x) in mm at the cell centres (water included)."""
@@ -329,11 +360,16 @@ def _truth_cube(sc: Scene, truth: np.ndarray, attrs: dict) -> xr.Dataset:
     extra = None
     if reach is not None:
         reach[~sc.land] = np.nan
-        extra = {"front_reach_days": reach}
+        start = sc.front_reach_start_days()
+        start[~sc.land] = np.nan
+        extra = {"front_reach_days": reach, "front_reach_start_days": start}
     cube = make_cube(truth.astype(np.float32), sc.times, sc.grid_spec, extra=extra, attrs=attrs)
     if reach is not None:
         cube["front_reach_days"].attrs.update(
             units="days", long_name="days from the first epoch until a front has moved the cell by 2 mm (NaN: never)"
+        )
+        cube["front_reach_start_days"].attrs.update(
+            units="days", long_name="start of the panel that reached the cell, days from the first epoch (NaN: never)"
         )
     return cube
 

@@ -54,3 +54,20 @@ def test_evaluate_scores_front_cells_intervals_and_the_new_models():
     assert models["dlinear"]["details"]["parameters"] > 0
     text = markdown(res)
     assert "Forecast intervals (80 %" in text
+
+
+def test_front_cells_split_by_whether_the_panel_had_started():
+    """Started-panel and new-panel front cells partition the front cells; a new panel's
+    cells had no front motion at all before the forecast (nothing in the past tells)."""
+    cube, truth = make_scene_cube((32, 32), 80, scene="fronts", seed=0)
+    split = chronological_split(80, 8, 4)
+    every = front_cells(truth, cube, split)
+    started = front_cells(truth, cube, split, panels="started")
+    new = front_cells(truth, cube, split, panels="new")
+    assert started.any() and np.array_equal(started | new, every) and not (started & new).any()
+    days = (cube["time"].values - cube["time"].values[0]) / np.timedelta64(1, "D")
+    start = truth["front_reach_start_days"].values
+    for i, s in enumerate(split.test):
+        last = days[s + 7]
+        assert np.all(start[started[i, 0]] <= last) and np.all(start[new[i, 0]] > last)
+    assert front_cells(truth.drop_vars("front_reach_start_days"), cube, split, panels="new") is None

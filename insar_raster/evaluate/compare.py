@@ -303,10 +303,17 @@ def evaluate_cube(
     # Scenes with fronts: the cells a front reaches during each sample's horizon.
     from insar_raster.evaluate.fronts import front_cells
 
-    fronts = front_cells(truth, cube, split) if truth_values is not None else None
-    if fronts is not None and (truth_common & fronts).any():
-        for name, pred in predictions.items():
-            info[name]["truth_front_cells"] = score_by_step(pred, truth_targets, truth_common & fronts, reference)
+    # Split by whether the panel that reaches the cell had started at forecast time
+    # ("started": predictable from the face's recent motion upstream) or starts later ("new").
+    for panels, key in (
+        ("all", "truth_front_cells"),
+        ("started", "truth_front_cells_started"),
+        ("new", "truth_front_cells_new"),
+    ):
+        fronts = front_cells(truth, cube, split, panels=panels) if truth_values is not None else None
+        if fronts is not None and (truth_common & fronts).any():
+            for name, pred in predictions.items():
+                info[name][key] = score_by_step(pred, truth_targets, truth_common & fronts, reference)
     if interval is not None:
         from insar_raster.forecast.intervals import coverage_and_width
 

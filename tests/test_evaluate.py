@@ -301,19 +301,3 @@ def test_cli_scores_a_saved_model_instead_of_training(tmp_path, capsys, scene):
         == 2
     )
     assert "--steps 2" in capsys.readouterr().err
-
-
-def test_deep_models_reuse_the_first_ones_prior_choice_with_identical_results(scene):
-    """The history prior's length and ridge, chosen on validation by the first deep model,
-    are passed to the next ones: the same choice and the same forecasts as choosing again."""
-    observed, _ = scene
-    kwargs = dict(window=8, steps=2, epochs=1, device="cpu", train_options=FAST_DEEP, permutation_repeats=0)
-    both = evaluate_cube(observed, ["cnn", "convlstm"], **kwargs)
-    alone = evaluate_cube(observed, ["convlstm"], **kwargs)
-    shared = both["models"]["convlstm"]["details"]["config"]
-    assert shared["acceleration_ridge"] is not None and shared["prior_history"] is not None
-    assert shared == alone["models"]["convlstm"]["details"]["config"]
-    assert both["models"]["cnn"]["details"]["config"]["prior_history"] == shared["prior_history"]
-    np.testing.assert_array_equal(
-        both["_arrays"]["predictions"]["convlstm"], alone["_arrays"]["predictions"]["convlstm"]
-    )

@@ -71,17 +71,6 @@ def _check_pretrained(name: str, model, split) -> None:
         )
 
 
-def _prior_choice(model, train_options) -> dict:
-    """``{prior_history, acceleration_ridge}`` a fitted deep model chose on validation, for
-    the next deep models; empty when it has no prior, was given them, or has its own
-    validation patches (``paper``: its fixed input size)."""
-    config = getattr(model, "config_", None)
-    given = set(train_options or {}) & {"prior_history", "acceleration_ridge"}
-    if config is None or not config.use_prior or config.arch == "paper" or given:
-        return {}
-    return {"prior_history": config.prior_history, "acceleration_ridge": config.acceleration_ridge}
-
-
 def _quiet_affine(func):
     """Silence rioxarray's Affine ``*`` pending-deprecation warning inside ``func``.
 
@@ -252,10 +241,6 @@ def evaluate_cube(
     will_permute = permutation_repeats > 0 and len(split.test) and split.test.min() >= window + steps
     n_stages = len(names) + (sum(n in permutation_models for n in names) if will_permute else 0)
     bar = StageBar(n_stages, "evaluate", disable=not progress)
-    # The history prior's length and acceleration penalty are chosen on the validation
-    # patches, which are the same for every deep model with a prior (same seed, split and
-    # patch size): the first one's choice is passed to the others instead of repeating it.
-    shared_prior: dict = {}
     for name in names:
         what = "scoring pretrained" if name in pretrained else "fitting"
         log.info("evaluate: %s %s", what, name)
@@ -266,10 +251,8 @@ def evaluate_cube(
             details = {"pretrained": True, **model.details()}
         else:
             # One bar for the whole run: the models' own (training epochs) only without it.
-            options = {**shared_prior, **(train_options or {})} if name in DEEP_MODELS else train_options
-            model = make_model(name, config, options, progress and not bar.active).fit(fit_cube, split)
+            model = make_model(name, config, train_options, progress and not bar.active).fit(fit_cube, split)
             details = model.details()
-            shared_prior = shared_prior or _prior_choice(model, train_options)
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)
         t2 = time.perf_counter()

@@ -28,6 +28,7 @@ import logging
 import numpy as np
 
 from insar_raster.evaluate.metrics import add_skill, rmse, score_by_step
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.points import MPHistoryFit, PointForecaster, mp_persistence, sample_grid
 
 log = logging.getLogger("insar_raster")
@@ -77,7 +78,7 @@ def evaluate_points(
     base: str | None = None,
     base_val_prediction: np.ndarray | None = None,
     holdout: np.ndarray | None = None,
-    history: int = 150,
+    history: int = TrainConfig.history_epochs,
     interval: float | None = None,
 ) -> tuple[dict, dict]:
     """Score every model at the MPs on the split's test samples.

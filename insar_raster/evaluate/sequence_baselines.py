@@ -32,6 +32,7 @@ import math
 import numpy as np
 
 from insar_raster.evaluate.baselines import WindowBaseline, cube_values
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import acquisition_step_days, times_in_days
 
 log = logging.getLogger("insar_raster")
@@ -54,7 +55,9 @@ class _SequenceBaseline(WindowBaseline):
 
     val_rows = 20_000
 
-    def __init__(self, window: int, steps: int, history: int = 150, max_rows: int = 100_000, seed: int = 0):
+    def __init__(
+        self, window: int, steps: int, history: int = TrainConfig.history_epochs, max_rows: int = 100_000, seed: int = 0
+    ):
         super().__init__(window, steps)
         self.history = int(history)
         self.max_rows = int(max_rows)

@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 
 from insar_raster.errors import InputError
+from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
     HISTORY_RIDGE,
@@ -225,7 +226,13 @@ class MPHistoryFit:
         Fixed penalty; None chooses it in :meth:`fit`.
     """
 
-    def __init__(self, window: int = 12, steps: int = 6, history: int = 150, acceleration_ridge: float | None = None):
+    def __init__(
+        self,
+        window: int = TrainConfig.window,
+        steps: int = TrainConfig.steps,
+        history: int = TrainConfig.history_epochs,
+        acceleration_ridge: float | None = None,
+    ):
         self.window = window
         self.steps = steps
         self.history = history
@@ -385,7 +392,13 @@ class PointForecaster:
         History fit's acceleration penalty; None chooses it in :meth:`fit`.
     """
 
-    def __init__(self, window: int = 12, steps: int = 6, history: int = 150, acceleration_ridge: float | None = None):
+    def __init__(
+        self,
+        window: int = TrainConfig.window,
+        steps: int = TrainConfig.steps,
+        history: int = TrainConfig.history_epochs,
+        acceleration_ridge: float | None = None,
+    ):
         self.window = window
         self.steps = steps
         self.history = history

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -292,6 +293,10 @@ def test_signal_during_grid_write_keeps_old_cube(tmp_path, signal_name, code, wo
         capture_output=True,
         text=True,
         timeout=120,
+        # A terminal's Ctrl-C reaches a process whose SIGINT is at its default; a shell
+        # that starts jobs in the background (nohup, `&`) ignores it, and the child would
+        # inherit that. Restore the default so the test sees what a user gets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.returncode == code, proc.stderr
     assert word in proc.stderr and "Traceback" not in proc.stderr

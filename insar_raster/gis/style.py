@@ -139,6 +139,24 @@ def _shader_items(shader, lo, hi, colours, units) -> None:
         )
 
 
+def _colour_ramp_shader(parent, lo: float, hi: float, colours, units: str) -> None:
+    """The interpolated colour ramp over ``[lo, hi]`` that the raster and mesh renderers share."""
+    shader = ET.SubElement(
+        parent,
+        "colorrampshader",
+        {
+            "colorRampType": "INTERPOLATED",
+            "classificationMode": "1",
+            "clip": "0",
+            "minimumValue": _fmt(lo),
+            "maximumValue": _fmt(hi),
+            "labelPrecision": "2",
+        },
+    )
+    _ramp(shader, colours)  # QGIS >= 3.26 reads <Option>; older versions read <prop>: both written
+    _shader_items(shader, lo, hi, colours, units)
+
+
 def _mesh_settings(parent, lo, hi, colours, units, group: int = 0) -> None:
     """``<mesh-renderer-settings>``: dataset group ``group`` active, drawn with our ramp.
 
@@ -159,20 +177,7 @@ def _mesh_settings(parent, lo, hi, colours, units, group: int = 0) -> None:
             "interpolation-method": "none",
         },
     )
-    shader = ET.SubElement(
-        scalar,
-        "colorrampshader",
-        {
-            "colorRampType": "INTERPOLATED",
-            "classificationMode": "1",
-            "clip": "0",
-            "minimumValue": _fmt(lo),
-            "maximumValue": _fmt(hi),
-            "labelPrecision": "2",
-        },
-    )
-    _ramp(shader, colours)
-    _shader_items(shader, lo, hi, colours, units)
+    _colour_ramp_shader(scalar, lo, hi, colours, units)
 
 
 def qml_document(
@@ -245,20 +250,7 @@ def qml_document(
     ):
         ET.SubElement(mmo, tag).text = text
     shader = ET.SubElement(renderer, "rastershader")
-    crs = ET.SubElement(
-        shader,
-        "colorrampshader",
-        {
-            "colorRampType": "INTERPOLATED",
-            "classificationMode": "1",
-            "clip": "0",
-            "minimumValue": _fmt(lo),
-            "maximumValue": _fmt(hi),
-            "labelPrecision": "2",
-        },
-    )
-    _ramp(crs, colours)  # QGIS >= 3.26 reads <Option>; older versions read <prop>: both written
-    _shader_items(crs, lo, hi, colours, units)
+    _colour_ramp_shader(shader, lo, hi, colours, units)
     ET.SubElement(pipe, "brightnesscontrast", {"brightness": "0", "contrast": "0", "gamma": "1"})
     ET.SubElement(
         pipe,

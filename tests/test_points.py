@@ -104,7 +104,10 @@ def test_start_end_and_nan_rows(tmp_path):
     # The NaN lies outside the selected period: nothing dropped.
     sel = read_points(tmp_path / "p.csv", start="2020-01-20")
     assert sel.sizes == {"point": 4, "time": 1}
-    np.testing.assert_array_equal(sel.displacement.values[:, 0], [2, 2, 3, 4])
+    # Re-referenced to the first epoch kept (it was 2, 2, 3, 4 relative to 2020-01-01).
+    np.testing.assert_array_equal(sel.displacement.values[:, 0], [0, 0, 0, 0])
+    two = read_points(tmp_path / "p.csv", start="2020-01-10")  # b's NaN is inside: b dropped
+    np.testing.assert_array_equal(two.displacement.values, [[0, 1], [0, 1], [0, 1]])
 
 
 @pytest.mark.parametrize(

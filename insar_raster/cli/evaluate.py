@@ -170,9 +170,11 @@ def run(args) -> int:
     )
     points = None
     if args.points:
+        from insar_raster.forecast.points import points_on_cube
         from insar_raster.io.points import read_points
 
         points = read_points(args.points, crs=cube.rio.crs)
+        points_on_cube(points, cube, ", ".join(args.points))  # geometry, dates, grid: refused before the models
         log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
     results = evaluate_cube(
         cube,

@@ -133,6 +133,13 @@ def run(args) -> int:
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample, variable=args.variable)
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
+    points = None
+    if args.points:
+        from insar_raster.forecast.points import points_on_cube
+        from insar_raster.io.points import read_points
+
+        points = read_points(args.points, crs=cube.rio.crs)
+        points_on_cube(points, cube, ", ".join(args.points))  # geometry, dates, grid: refused before training
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)
@@ -143,10 +150,8 @@ def run(args) -> int:
     forecast = forecaster.forecast(cube, steps=args.steps, progress=not args.quiet, interval=args.interval)
     if args.points:
         from insar_raster.forecast.points import forecast_points
-        from insar_raster.io.points import read_points
         from insar_raster.io.pointsout import write_point_forecast
 
-        points = read_points(args.points, crs=cube.rio.crs)
         at_points = forecast_points(
             forecaster, cube, points, forecast, name=", ".join(args.points), interval=args.interval
         )

@@ -138,20 +138,18 @@ def points_on_cube(points: xr.Dataset, cube: xr.Dataset, name=None) -> dict:
     Raises
     ------
     InputError
-        A cube date missing from the points, or no MP on the grid.
+        Points of another geometry than the cube's
+        (:func:`insar_raster.io.egms.check_points_on_cube`), a cube date missing from the
+        points, or no MP on the grid.
     """
     from pyproj import CRS, Transformer
 
     from insar_raster.io.cube import cube_date_index
 
     name = name or points.attrs.get("source") or "points"
-    component = cube.attrs.get("component")
-    if component not in (None, "displacement"):
-        raise InputError(
-            name,
-            f"the cube holds the {component!r} component, which the measurement points do not measure",
-            "score or forecast points on a cube gridded from them",
-        )
+    from insar_raster.io.egms import check_points_on_cube, points_geometry
+
+    check_points_on_cube(points_geometry(points), cube.attrs, name)  # same quantity, before dates
     index = cube_date_index(cube, points, "points", name, "use the points the cube was gridded from")
     x, y = np.asarray(points["x"].values, np.float64), np.asarray(points["y"].values, np.float64)
     crs_points, crs_cube = points.rio.crs, cube.rio.crs

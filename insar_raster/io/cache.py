@@ -46,7 +46,9 @@ from insar_raster.io.dialect import sniff
 
 log = logging.getLogger("insar_raster")
 
-CACHE_VERSION = 2  # 2: per-MP geometry columns, geometry attrs, epochs_dropped
+CACHE_VERSION = (
+    3  # 2: per-MP geometry columns, geometry attrs, epochs_dropped; 3: re-referenced to the first kept epoch
+)
 #: MPs per Zarr chunk row-wise, and epochs per chunk column-wise (65536 x 8 x 4 B = 2 MiB).
 ROW_CHUNK = 65536
 COL_CHUNK = 8
@@ -390,6 +392,8 @@ def stream_rows(scan: _Scan, folder: Path, crs=None, block_bytes: int = DEFAULT_
             source = next(s for s in scan.sources if s.name == name)
             by_date = dict(zip(source.times, source.date_cols))
             epoch_cols = [by_date[t] for t in scan.times]
+            # Its own first epoch dropped (start, or not in every input): re-referenced as in memory.
+            shift = len(scan.times) > 0 and np.min(source.times) < np.datetime64(scan.times[0], "D")
             _read_header(fh, name)  # skip it: blocks are parsed with the column names
             rows_here = dropped_here = raw_rows = 0
             for text in _blocks(fh, block_bytes):
@@ -408,6 +412,8 @@ def stream_rows(scan: _Scan, folder: Path, crs=None, block_bytes: int = DEFAULT_
                 dropped_here += int((~good).sum())
                 if table.num_rows == 0:
                     continue
+                if shift:
+                    columns = [col - columns[0] for col in columns]
                 kept.add(table, source, name, row_numbers[good])
                 rows_here += table.num_rows
                 writer.append_columns(columns)

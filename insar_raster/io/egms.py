@@ -358,6 +358,60 @@ def points_geometry(points) -> Geometry:
     )
 
 
+#: Geometry of each variable of a decomposed cube (``grid --decompose``), as the EGMS
+#: L3 product that measures the same component.
+_COMPONENT_LEVELS = {"vertical": "L3U", "east_west": "L3E"}
+_LEVEL_NAMES = {"L3U": "L3 Up (U)", "L3E": "L3 East (E)"}
+
+
+def cube_geometry(attrs) -> Geometry:
+    """The :class:`Geometry` of a cube's values from its attrs: the product level, track
+    and pass direction ``grid`` recorded, or, for a component of a decomposed cube
+    (attr ``component``), the L3 level measuring it (``vertical`` as L3U)."""
+    component = attrs.get("component")
+    if component in _COMPONENT_LEVELS:
+        return Geometry(_COMPONENT_LEVELS[component])
+    track = attrs.get("track")
+    return Geometry(
+        attrs.get("product_level") or None,
+        None if track is None or track == "" else int(track),
+        attrs.get("pass_direction") or None,
+    )
+
+
+def check_points_on_cube(points: Geometry, cube_attrs, name=None) -> None:
+    """Refuse measurement points whose values are not what the cube holds.
+
+    A cube forecast (or scored) at MPs must be the quantity the MPs measure: LOS of the
+    same track and pass direction, or the same L3 component (EGMS L3 Up points on a
+    ``vertical`` cube, L3 East on ``east_west``). LOS points on a decomposed cube are
+    refused rather than projected: the projection would need both components forecast
+    and a north-south motion assumed zero, and would no longer be the MP's own series.
+    Unknown geometries (files without EGMS names or geometry columns) pass.
+
+    Raises
+    ------
+    InputError
+        About ``name``, naming both geometries.
+    """
+    cube = cube_geometry(cube_attrs)
+    if cube.compatible(points):
+        return
+    component = cube_attrs.get("component")
+    if component in _COMPONENT_LEVELS:
+        held = f"'{component}' decomposed from ascending and descending LOS"
+        level = _COMPONENT_LEVELS[component]
+        hint = (
+            f"use EGMS {_LEVEL_NAMES[level]} points for it, or forecast LOS points on a cube gridded from them"
+            if points.component == "LOS"
+            else f"use EGMS {_LEVEL_NAMES[level]} points, or the other component of the cube"
+        )
+    else:
+        held = str(cube)
+        hint = "use points of the geometry the cube was gridded from: same product, track and pass direction"
+    raise InputError(name, f"the points are {points} but the cube holds {held}", hint)
+
+
 def geometry_attrs(geometry: Geometry) -> dict:
     """Contract attrs without the None values (NetCDF and JSON-safe)."""
     return {k: v for k, v in geometry.attrs().items() if v is not None}

@@ -309,6 +309,8 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
                 extras.setdefault(attr, []).append(frame[lower[attr]].to_numpy(np.float32))
     # One input (the usual case): no concatenation copies of the values matrix.
     x, y, values, pid = (a[0] if len(a) == 1 else np.concatenate(a) for a in (xs, ys, vals, pids))
+    # Each input's own first epoch: its values are relative to it (EGMS: zero there).
+    own_first = np.repeat([np.min(p[3]) for p in parts], [len(v) for v in xs])
     extra = {k: np.concatenate(v) for k, v in extras.items() if len(v) == len(parts)}
 
     check_pid_majority(pid, names[0] if len(names) == 1 else ", ".join(names))
@@ -334,6 +336,7 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
         values = values[keep]
     if not np.array_equal(order, np.arange(len(order))):
         values = values[:, order]
+    values = rereference(values, own_first[keep], common[order][0])
     return make_points(
         x[keep],
         y[keep],
@@ -351,6 +354,21 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
             "input_crs": parts[0][6].to_wkt(),
         },
     )
+
+
+def rereference(values: np.ndarray, own_first, first_kept) -> np.ndarray:
+    """Values (point, time; the first column is ``first_kept``) made relative to the first
+    kept epoch where an MP's series started earlier: its own first epoch (the zero of an
+    EGMS series) was dropped (``start``, or an epoch not in every input), so the contract
+    (relative to the first epoch) holds again. In place where it changes anything."""
+    later = np.asarray(own_first) < np.datetime64(first_kept, "D")
+    if later.any() and values.shape[1]:
+        if later.all():
+            values -= values[:, :1]
+        else:
+            values[later] -= values[later, :1]
+        log.info("%d measurement point series re-referenced to %s, the first epoch kept", int(later.sum()), first_kept)
+    return values
 
 
 # --------------------------------------------------------------------------- writing

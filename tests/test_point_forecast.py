@@ -13,6 +13,7 @@ from insar_raster.forecast.points import (
     forecast_points,
     mp_persistence,
     points_on_cube,
+    rolling_point_forecast,
     sample_grid,
 )
 from insar_raster.forecast.windows import chronological_split
@@ -297,10 +298,12 @@ def test_point_intervals_cover_the_next_epochs_at_about_their_level(tmp_path, sc
     assert {first, f"{first}_lower", f"{first}_upper"} <= set(columns)
 
 
-def test_evaluate_reports_interval_coverage_at_the_mps_within_five_points_of_the_level():
+@pytest.mark.parametrize("rolling", [False, True])
+def test_evaluate_reports_interval_coverage_at_the_mps_within_five_points_of_the_level(rolling):
     """A scene with known per-MP noise (2-4 mm) and white atmosphere: 80 % intervals,
-    calibrated on the validation samples at the MPs, cover 75-85 % of the MPs' own
-    held-out values at every step."""
+    calibrated at the MPs on the validation samples (``rolling``: at each test origin on
+    the latest samples observed by then), cover 75-85 % of the MPs' own held-out values
+    at every step."""
     points, _ = make_scene(2000, (24, 24), 100, scene="mixed", seed=5)
     cube = grid_points(points).compute()
     split = chronological_split(cube.sizes["time"], WINDOW, STEPS, 0.15, 0.15)
@@ -308,8 +311,10 @@ def test_evaluate_reports_interval_coverage_at_the_mps_within_five_points_of_the
     mps = points_on_cube(points, cube)
     days, grid = times_in_days(cube), cube_values(cube)
     preds = {"history_fit": model.predict_windows(cube, split.test)}
-    val = model.predict_windows(cube, split.val)
-    res, arrays = evaluate_points(mps, days, grid, split, preds, "history_fit", val, interval=80)
+    pool = np.arange(split.val[0], split.test[-1]) if rolling else split.val
+    val = model.predict_windows(cube, pool)
+    res, arrays = evaluate_points(mps, days, grid, split, preds, "history_fit", val, interval=80, base_starts=pool)
+    assert res["point_model"]["last_origin_fit_starts"][-1] == (split.test[-1] - STEPS if rolling else split.val[-1])
     cover = res["models"]["point_forecast"]["interval"]
     print(cover)
     assert cover["level_percent"] == 80 and len(cover["coverage_percent"]) == STEPS
@@ -317,6 +322,82 @@ def test_evaluate_reports_interval_coverage_at_the_mps_within_five_points_of_the
     assert all(w > 0 for w in cover["mean_width_mm"])
     # Recomputed from the arrays on the test targets: the same score set, and a level
     # that is not the calibrated one changes the coverage (the test can fail).
-    res50, _ = evaluate_points(mps, days, grid, split, preds, "history_fit", val, interval=50)
+    res50, _ = evaluate_points(mps, days, grid, split, preds, "history_fit", val, interval=50, base_starts=pool)
     assert all(45 <= c <= 55 for c in res50["models"]["point_forecast"]["interval"]["coverage_percent"])
     assert np.all(arrays["observed"] == mps["values"][:, split.target_indices("test")].transpose(1, 2, 0))
+
+
+def _scene_arrays(scene):
+    points, cube = scene
+    split = chronological_split(cube.sizes["time"], WINDOW, STEPS, 0.15, 0.15)
+    model = _fitted_history(cube, split)
+    mps = points_on_cube(points, cube)
+    days, grid, values = times_in_days(cube), cube_values(cube), mps["values"]
+    series = sample_grid(grid, mps["rows"], mps["cols"]).T
+    pool = np.arange(split.val[0], split.test[-1])
+
+    def cell(starts):
+        return sample_grid(model.predict_windows(cube, starts), mps["rows"], mps["cols"])
+
+    return split, days, values, series, pool, cell
+
+
+def test_rolling_point_forecast_learns_each_step_only_from_what_is_observed_at_its_origin(scene):
+    split, days, values, series, pool, cell = _scene_arrays(scene)
+    test = split.test[::4]
+    args = (days, test, cell(test), pool, cell(pool), series, WINDOW, STEPS)
+    got = rolling_point_forecast(values, *args, interval=80)
+    for i, s in enumerate(test):
+        for k, fit in enumerate(got["fit_starts"][i]):
+            # The k-th (1-based k + 1) target of every sample learned from is observed at the origin.
+            assert 6 <= len(fit) <= 12 and max(fit) + WINDOW + k <= s + WINDOW - 1
+        assert got["fit_starts"][i][0][-1] == s - 1  # step 1 learns up to the sample just before
+        # Values after the origin's last input epoch change nothing of its forecast or interval.
+        bad = values.copy()
+        bad[:, s + WINDOW :] += 40.0
+        again = rolling_point_forecast(bad, *args, interval=80)
+        for key in ("forecast", "lower", "upper"):
+            np.testing.assert_allclose(again[key][i], got[key][i], atol=1e-4)
+    # A change before the origin does change it (the test can fail).
+    bad = values.copy()
+    bad[:, test[-1] + WINDOW - 3 : test[-1] + WINDOW] += 40.0
+    assert not np.allclose(rolling_point_forecast(bad, *args)["forecast"][-1], got["forecast"][-1], atol=1e-2)
+    with pytest.raises(ValueError, match="no fitting sample"):
+        rolling_point_forecast(values, days, pool[:1], cell(pool[:1]), pool, cell(pool), series, WINDOW, STEPS)
+
+
+def test_point_forecast_drops_a_grid_model_that_validated_well_then_fails(scene):
+    """A grid model that knows the cube's future on the validation samples (it gets most
+    of the weight there) and is 15 mm off, shared by the scene (one error per sample
+    and step), from the first sample after them: weights learned once on the
+    validation samples trust it on the test samples and lose badly to the MP's own
+    history fit; weights learned at each origin on the latest observed samples drop it
+    and end within 5 % of the MP's own history fit."""
+    split, days, values, series, pool, cell = _scene_arrays(scene)
+    rng = np.random.default_rng(0)
+
+    def failing(starts):
+        starts = np.asarray(starts)
+        out = series[:, starts[:, None] + WINDOW + np.arange(STEPS)].transpose(1, 2, 0).copy()
+        late = starts > split.val[-1]
+        out[late] += rng.normal(0, 15.0, (int(late.sum()), STEPS, 1)).astype(np.float32)
+        return out
+
+    test_cell, pool_cell = failing(split.test), failing(pool)
+    observed = values[:, split.target_indices("test")].transpose(1, 2, 0)
+
+    def score(pred):
+        return float(np.sqrt(np.nanmean((pred - observed) ** 2)))
+
+    own = score(MPHistoryFit(WINDOW, STEPS).fit(values, days, split.val).predict(values, days, split.test))
+    n_val = len(split.val)
+    static = PointForecaster(WINDOW, STEPS).fit(values, days, split.val, pool_cell[:n_val], series)
+    static_score = score(static.predict(values, days, split.test, test_cell, series))
+    rolled = rolling_point_forecast(values, days, split.test, test_cell, pool, pool_cell, series, WINDOW, STEPS)
+    rolled_score = score(rolled["forecast"])
+    print(f"own {own:.3f} static {static_score:.3f} rolling {rolled_score:.3f}")
+    assert static_score > 1.1 * own  # what the validation samples alone lead to
+    assert rolled_score < 1.05 * own and rolled_score < 0.9 * static_score
+    assert np.all(static.weights_[:, 1] > 0.5)
+    # At the last origin the grid member has little weight left.
+    assert np.all(rolled["weights"][-1, :, 0] > 0.6)

@@ -390,7 +390,11 @@ def evaluate_cube(
             raise InputError(None, f"point_base {base!r} is not among the evaluated models ({', '.join(names)})")
         log.info("evaluate: scoring at the measurement points (point forecast on %s)", base)
         fit_starts = split.val if len(split.val) else split.train
-        base_val = np.asarray(fitted[base].predict_windows(cube, fit_starts), dtype=np.float32)
+        # The point forecast learns at each test origin from the latest samples observed by
+        # then (per step): the validation samples and the later ones up to the last test origin.
+        last_origin = split.test[-1] - 1 if len(split.test) else fit_starts[-1]
+        base_starts = np.arange(fit_starts[0], max(fit_starts[-1], last_origin) + 1)
+        base_val = np.asarray(fitted[base].predict_windows(cube, base_starts), dtype=np.float32)
         from insar_raster.forecast.config import TrainConfig
 
         history = int((train_options or {}).get("history_epochs", TrainConfig.history_epochs))
@@ -405,6 +409,7 @@ def evaluate_cube(
             holdout,
             history,
             interval,
+            base_starts,
         )
     arrays = {
         "predictions": predictions,

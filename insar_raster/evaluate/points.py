@@ -12,7 +12,9 @@ values on exactly the held-out (test) target epochs of the split, beside:
   (:class:`~insar_raster.forecast.points.MPHistoryFit`);
 - ``point_forecast``: :class:`~insar_raster.forecast.points.PointForecaster` on the
   grid forecast of one model (the default deep model when it is evaluated), its
-  weights learned on the validation samples.
+  weights and interval quantiles learned at each test origin on the latest samples
+  observed by then (:func:`~insar_raster.forecast.points.rolling_point_forecast`), as
+  ``forecast`` learns them at the cube's end.
 
 Every model is scored on one common set of (sample, step, MP) values. With a spatial
 hold-out (:func:`holdout_blocks`), the MPs of the held-out blocks are never a
@@ -29,7 +31,13 @@ import numpy as np
 
 from insar_raster.evaluate.metrics import add_skill, rmse, score_by_step
 from insar_raster.forecast.config import TrainConfig
-from insar_raster.forecast.points import MPHistoryFit, PointForecaster, mp_persistence, sample_grid
+from insar_raster.forecast.points import (
+    RECENT_SAMPLES,
+    MPHistoryFit,
+    mp_persistence,
+    rolling_point_forecast,
+    sample_grid,
+)
 
 log = logging.getLogger("insar_raster")
 
@@ -40,7 +48,8 @@ DESCRIPTIONS = {
     "mp_history_fit": "the history prior's function (trend + acceleration + annual cycle, ridge) fitted to each "
     "MP's own series, extrapolated",
     "point_forecast": "each MP's own history fit combined with the grid forecast at the MP plus the MP's own "
-    "deviation from the cube, and the cube's last residual carried; weights learned on the validation samples",
+    "deviation from the cube, and the cube's last residual carried; weights learned at each "
+    "forecast origin on the latest samples observed by then",
 }
 
 
@@ -80,6 +89,8 @@ def evaluate_points(
     holdout: np.ndarray | None = None,
     history: int = TrainConfig.history_epochs,
     interval: float | None = None,
+    base_starts=None,
+    n_recent: int = RECENT_SAMPLES,
 ) -> tuple[dict, dict]:
     """Score every model at the MPs on the split's test samples.
 
@@ -96,7 +107,7 @@ def evaluate_points(
         ``{name: (n_test, steps, y, x)}`` grid forecasts of the test samples.
     base : str, optional
         The model whose grid forecast the point forecast uses; with
-        ``base_val_prediction`` (its forecasts of the validation samples). Without
+        ``base_val_prediction`` (its forecasts of the samples ``base_starts``). Without
         them, no point forecast.
     holdout : ndarray of bool (y, x), optional
         Held-out cells: their MPs are no training target of the point forecast and are
@@ -104,10 +115,21 @@ def evaluate_points(
     history : int
         Most past epochs of the per-MP history fits.
     interval : float, optional
-        Level (percent) of the point forecast's intervals, calibrated on the validation
-        samples at the MPs (:meth:`~insar_raster.forecast.points.PointForecaster.calibrate`)
-        and scored on the test samples: coverage of the MPs' own held-out values and
-        mean width per step (``interval`` in the point forecast's entry).
+        Level (percent) of the point forecast's intervals, split-conformal at the MPs on
+        the samples each test origin learns from (see ``base_starts``), scaled by each
+        MP's noise level, and scored on the test samples: coverage of the MPs' own
+        held-out values and mean width per step (``interval`` in the point forecast's
+        entry).
+    base_starts : array of int, optional
+        The samples of ``base_val_prediction``, ascending: the validation samples (the
+        default) and, so that the point forecast follows the grid model's skill up to
+        each test origin, the later samples up to the last test sample's origin. The
+        point forecast of each test sample learns its weights and interval quantiles on
+        the ``n_recent`` latest of them whose targets are observed at its origin
+        (:func:`~insar_raster.forecast.points.rolling_point_forecast`), as ``forecast``
+        does at the end of the cube; never on a value after the origin.
+    n_recent : int
+        Samples learned from at each origin.
 
     Returns
     -------
@@ -134,16 +156,34 @@ def evaluate_points(
     preds["mp_history_fit"] = history_fit.predict(values, days, split.test)
     point_model = None
     bounds = None
+    rolling = None
     if base is not None and base_val_prediction is not None:
         series = sample_grid(grid_values, rows, cols).T  # the cube at each MP, (n_mp, time)
-        cell_val = sample_grid(base_val_prediction, rows, cols)
-        point_model = PointForecaster(window, steps, history).fit(values, days, fit_starts, cell_val, series, use)
+        pool = fit_starts if base_starts is None else np.asarray(base_starts, int)
+        cell_pool = sample_grid(base_val_prediction, rows, cols)
+        if len(cell_pool) != len(pool):
+            raise ValueError(f"base_val_prediction has {len(cell_pool)} samples, base_starts {len(pool)}")
         cell_test = sample_grid(predictions[base], rows, cols)
-        preds["point_forecast"] = point_model.predict(values, days, split.test, cell_test, series)
+        rolling = rolling_point_forecast(
+            values,
+            days,
+            split.test,
+            cell_test,
+            pool,
+            cell_pool,
+            series,
+            window,
+            steps,
+            history,
+            n_recent,
+            history_fit.acceleration_ridge_,
+            use,
+            interval,
+        )
+        point_model = rolling["model"]
+        preds["point_forecast"] = rolling["forecast"]
         if interval is not None:
-            point_model.calibrate(values, days, fit_starts, cell_val, series, use)
-            sigma = point_model.noise_at(values, split.test)
-            bounds = point_model.interval(preds["point_forecast"], sigma, interval)
+            bounds = (rolling["lower"], rolling["upper"])
     common = np.isfinite(observed)
     for pred in preds.values():
         common &= np.isfinite(pred)
@@ -176,7 +216,7 @@ def evaluate_points(
         "scored_values": int(common.sum()),
         "target_epochs": targets.tolist(),
         "base": base if point_model is not None else None,
-        "point_model": point_model.details() if point_model is not None else None,
+        "point_model": _rolling_details(point_model, rolling, split.test) if point_model is not None else None,
         "mp_history_fit": {"acceleration_ridge": history_fit.acceleration_ridge_},
         "models": info,
     }
@@ -193,6 +233,21 @@ def evaluate_points(
             },
         }
     return results, {"predictions": preds, "observed": observed, "common": common}
+
+
+def _rolling_details(model, rolling: dict, starts) -> dict:
+    """The first origin's model details (``weights``, ``carry``: learned on the samples
+    before the first test origin) and the weights at the last origin."""
+    details = model.details()
+    details.update(
+        n_recent=len(rolling["fit_starts"][0][-1]),
+        first_origin_fit_starts=rolling["fit_starts"][0][-1],
+        last_origin_fit_starts=rolling["fit_starts"][-1][-1],
+        last_origin_weights=np.round(rolling["weights"][-1], 4).tolist(),
+        last_origin_carry=np.round(rolling["carry"][-1], 4).tolist(),
+        origins=len(np.asarray(starts)),
+    )
+    return details
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -247,15 +302,23 @@ def points_report(results: dict) -> list[str]:
             "",
             f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
             f"its weights (per step, over {', '.join(model['members'])}) and the carried "
-            f"{', '.join(model['terms'])}, learned on the validation samples: first step {weights[0]} / "
-            f"{carry[0]}, last step {weights[-1]} / {carry[-1]}.",
+            f"{', '.join(model['terms'])}, learned at each test origin on the latest samples observed by then "
+            f"(at the first origin, on validation samples only): first step {weights[0]} / {carry[0]}, last step "
+            f"{weights[-1]} / {carry[-1]}"
+            + (
+                f"; at the last origin: first step {model['last_origin_weights'][0]} / "
+                f"{model['last_origin_carry'][0]}, last step {model['last_origin_weights'][-1]} / "
+                f"{model['last_origin_carry'][-1]}."
+                if "last_origin_weights" in model
+                else "."
+            ),
         ]
     cover = mps.get("point_forecast", {}).get("interval")
     if cover:
         lines += [
             "",
-            f"Intervals at the MPs ({cover['level_percent']:g} %, split-conformal on the validation samples at "
-            "the MPs, scaled by each MP's noise level): share of the MPs' own test values inside the interval "
+            f"Intervals at the MPs ({cover['level_percent']:g} %, split-conformal at the MPs on the samples each "
+            "test origin learns from, scaled by each MP's noise level): share of the MPs' own test values inside the interval "
             "and its mean width, per step: "
             + "; ".join(
                 f"step {k + 1}: {p:.1f} % / {w:.2f} mm"

@@ -61,6 +61,9 @@ TERMS = ("cube_last_residual",)
 CARRY_BOUNDS = (-1.0, 1.0)
 #: Fewer (sample, MP) pairs than this per parameter, and a step keeps the MP's history fit.
 MIN_PAIRS_PER_PARAMETER = 10
+#: Latest observed samples the point forecast learns its weights and interval quantiles
+#: from at each forecast origin (:func:`rolling_point_forecast`, :func:`forecast_points`).
+RECENT_SAMPLES = 12
 
 
 # --------------------------------------------------------------------------- sampling
@@ -349,6 +352,35 @@ def _combination_weights(members: np.ndarray, terms: np.ndarray, y: np.ndarray) 
     return w
 
 
+def _targets(values, starts, window, steps) -> np.ndarray:
+    """The observed targets (n, steps, n_mp) of the samples ``starts``."""
+    return values[:, np.asarray(starts)[:, None] + window + np.arange(steps)].transpose(1, 2, 0)
+
+
+def _learn_weights(members, terms, target, use) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, the members' convex weights (steps, members) and the terms' coefficients
+    (steps, terms) by :func:`_combination_weights` over the (sample, MP) pairs of the MPs
+    ``use``; a step with too few finite pairs keeps the MP's own history fit."""
+    steps = members.shape[1]
+    n_par = len(MEMBERS) + len(TERMS)
+    weights = np.tile(np.eye(len(MEMBERS))[0], (steps, 1))
+    carry = np.zeros((steps, len(TERMS)))
+    for k in range(steps):
+        x = members[:, k][:, use].reshape(-1, len(MEMBERS)).astype(np.float64)
+        z = terms[:, k][:, use].reshape(-1, len(TERMS)).astype(np.float64)
+        y = target[:, k][:, use].reshape(-1).astype(np.float64)
+        ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1) & np.isfinite(y)
+        if ok.sum() < MIN_PAIRS_PER_PARAMETER * n_par:
+            continue  # too little to learn from: the MP's own history fit
+        w = _combination_weights(x[ok], z[ok], y[ok])
+        weights[k], carry[k] = w[: len(MEMBERS)], w[len(MEMBERS) :]
+    return weights, carry
+
+
+def _combine(members, terms, weights, carry) -> np.ndarray:
+    return (np.einsum("nkpm,km->nkp", members, weights) + np.einsum("nkpt,kt->nkp", terms, carry)).astype(np.float32)
+
+
 class PointForecaster:
     """Each MP's own history plus the cube's forecast, combined with weights learned on
     validation samples.
@@ -454,21 +486,8 @@ class PointForecaster:
             values, days, starts, use
         )
         members, terms = self._design(values, days, starts, cell_forecast, grid_series)
-        target = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
-        n_par = len(MEMBERS) + len(TERMS)
-        weights = np.tile(np.eye(len(MEMBERS))[0], (self.steps, 1))
-        carry = np.zeros((self.steps, len(TERMS)))
-        for k in range(self.steps):
-            x = members[:, k][:, use].reshape(-1, len(MEMBERS)).astype(np.float64)
-            z = terms[:, k][:, use].reshape(-1, len(TERMS)).astype(np.float64)
-            y = target[:, k][:, use].reshape(-1).astype(np.float64)
-            ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1) & np.isfinite(y)
-            if ok.sum() < MIN_PAIRS_PER_PARAMETER * n_par:
-                continue  # too little to learn from: the MP's own history fit
-            w = _combination_weights(x[ok], z[ok], y[ok])
-            weights[k], carry[k] = w[: len(MEMBERS)], w[len(MEMBERS) :]
-        self.weights_ = weights
-        self.carry_ = carry
+        target = _targets(values, starts, self.window, self.steps)
+        self.weights_, self.carry_ = _learn_weights(members, terms, target, use)
         self.n_fit_pairs_ = int(use.sum()) * len(starts)
         return self
 
@@ -487,8 +506,7 @@ class PointForecaster:
             grid_series,
             target_days,
         )
-        out = np.einsum("nkpm,km->nkp", members, self.weights_) + np.einsum("nkpt,kt->nkp", terms, self.carry_)
-        return out.astype(np.float32)
+        return _combine(members, terms, self.weights_, self.carry_)
 
     def calibrate(self, values, days, starts, cell_forecast, grid_series, use=None) -> "PointForecaster":
         """Split-conformal interval quantiles at the MPs (``interval_quantiles_``,
@@ -542,6 +560,147 @@ class PointForecaster:
         }
 
 
+def origin_fit_starts(pool, start: int, step: int, n_recent: int = RECENT_SAMPLES) -> np.ndarray:
+    """The ``n_recent`` latest samples of ``pool`` whose target at forecast step ``step``
+    (1-based) is observed at the origin of sample ``start``: that target, epoch
+    ``p + window + step - 1``, lies at or before the origin's last input epoch
+    ``start + window - 1``, i.e. ``p <= start - step``."""
+    pool = np.sort(np.asarray(pool, int).reshape(-1))
+    return pool[pool <= int(start) - int(step)][-int(n_recent) :]
+
+
+def rolling_point_forecast(
+    values,
+    days,
+    starts,
+    cell_forecast,
+    pool,
+    pool_cell_forecast,
+    grid_series,
+    window: int = TrainConfig.window,
+    steps: int = TrainConfig.steps,
+    history: int = TrainConfig.history_epochs,
+    n_recent: int = RECENT_SAMPLES,
+    acceleration_ridge: float | None = None,
+    use=None,
+    interval: float | None = None,
+    target_days=None,
+) -> dict:
+    """Point forecasts of the samples ``starts``, each from weights (and interval
+    quantiles) learned at its own forecast origin on the latest samples observed by then.
+
+    What :func:`forecast_points` does at the end of the cube (weights learned on its
+    last observed samples), done at every origin of ``starts`` and per forecast step:
+    for a sample whose last input epoch is ``e``, step ``k``'s weights are learned on
+    the ``n_recent`` latest samples of ``pool`` whose ``k``-th target lies at or before
+    ``e`` (:func:`origin_fit_starts`: step 1 learns from samples up to the one just
+    before, step ``k`` lags ``k`` epochs), and its split-conformal interval quantile
+    (as :meth:`PointForecaster.calibrate`) on the same samples. Nothing after ``e`` is
+    used for the forecast from ``e``. Where the grid model's skill changes (it validated
+    well, then fails; a process starts), the weights follow within a few epochs and the
+    intervals widen with the recent errors, instead of keeping what held on the
+    validation epochs.
+
+    Parameters
+    ----------
+    values : ndarray (n_mp, n_times)
+        MP displacement (mm) on the cube's dates.
+    days : ndarray (n_times,)
+        Dates (float days).
+    starts : array of int
+        Samples to forecast (e.g. the test samples).
+    cell_forecast : ndarray (n, steps, n_mp)
+        The grid model's forecasts of ``starts`` sampled at the MPs (mm).
+    pool : array of int
+        Samples the weights may be learned on: samples whose targets the grid model
+        never trained on (validation samples and later ones).
+    pool_cell_forecast : ndarray (len(pool), steps, n_mp)
+        The grid model's forecasts of ``pool`` sampled at the MPs (mm).
+    grid_series : ndarray (n_mp, n_times)
+        The cube sampled at each MP (:func:`sample_grid`), mm.
+    window, steps, history : int
+        As in :class:`PointForecaster`.
+    n_recent : int
+        Latest observed samples learned from per origin and step.
+    acceleration_ridge : float, optional
+        The MP history fit's acceleration penalty; None chooses it on the samples the
+        first origin's last step learns from.
+    use : ndarray of bool (n_mp,), optional
+        MPs that may be training targets.
+    interval : float, optional
+        Level (percent) of the intervals.
+    target_days : ndarray (n, steps), optional
+        Target dates of ``starts`` when they lie past the end of ``values`` (a forecast
+        of the future).
+
+    Returns
+    -------
+    dict
+        ``forecast`` (n, steps, n_mp) mm; ``lower``, ``upper`` (same shape, or None
+        without ``interval``); ``weights`` (n, steps, members) and ``carry`` (n, steps,
+        terms) per origin; ``fit_starts`` (per origin, per step, the samples learned
+        from); ``model``: the :class:`PointForecaster` fitted at the first origin on the
+        samples its last step learns from (all of whose targets are observed there).
+
+    Raises
+    ------
+    ValueError
+        A sample of ``starts`` with no sample of ``pool`` observed at its origin.
+    """
+    values = np.asarray(values, np.float32)
+    days = np.asarray(days, np.float64)
+    starts = np.asarray(starts, int).reshape(-1)
+    pool = np.asarray(pool, int).reshape(-1)
+    order = np.argsort(pool)
+    pool, pool_cell = pool[order], np.asarray(pool_cell_forecast, np.float32)[order]
+    use = np.ones(values.shape[0], bool) if use is None else np.asarray(use, bool)
+    fits = [[origin_fit_starts(pool, s, k + 1, n_recent) for k in range(steps)] for s in starts]
+    empty = [int(s) for s, f in zip(starts, fits) if not len(f[-1])]
+    if empty:
+        raise ValueError(f"no fitting sample is observed at the origin of samples {empty}")
+    first = PointForecaster(window, steps, history, acceleration_ridge)
+    first.fit(values, days, fits[0][-1], pool_cell[np.searchsorted(pool, fits[0][-1])], grid_series, use)
+    needed = np.unique(np.concatenate([f for per_step in fits for f in per_step]))
+    members, terms = first._design(values, days, needed, pool_cell[np.searchsorted(pool, needed)], grid_series)
+    # A target past the end of the record is never learned from (p <= start - step).
+    epochs = needed[:, None] + window + np.arange(steps)
+    target = values[:, np.minimum(epochs, values.shape[1] - 1)].transpose(1, 2, 0)
+    sigma_fit = first.noise_at(values, needed)
+    out_members, out_terms = first._design(values, days, starts, cell_forecast, grid_series, target_days)
+    n, n_mp = len(starts), values.shape[0]
+    forecast = np.empty((n, steps, n_mp), np.float32)
+    lower = upper = None
+    if interval is not None:
+        from insar_raster.forecast.intervals import LEVELS, conformal_quantiles, quantile_at
+
+        sigma_out = first.noise_at(values, starts)
+        lower, upper = np.empty_like(forecast), np.empty_like(forecast)
+    weights = np.empty((n, steps, len(MEMBERS)))
+    carry = np.empty((n, steps, len(TERMS)))
+    for i, per_step in enumerate(fits):
+        for k, fit in enumerate(per_step):
+            rows = np.searchsorted(needed, fit)
+            one = slice(k, k + 1)
+            w, a = _learn_weights(members[rows, one], terms[rows, one], target[rows, one], use)
+            weights[i, k], carry[i, k] = w[0], a[0]
+            forecast[i, k] = _combine(out_members[i : i + 1, one], out_terms[i : i + 1, one], w, a)[0, 0]
+            if interval is not None:
+                fitted = _combine(members[rows, one], terms[rows, one], w, a)[:, 0]
+                scores = (np.abs(target[rows, k] - fitted) / sigma_fit[rows])[:, use].reshape(-1, 1)
+                table = {"levels": list(LEVELS), "quantiles": conformal_quantiles(scores)}
+                half = quantile_at(table, float(interval))[0] * sigma_out[i]
+                lower[i, k], upper[i, k] = forecast[i, k] - half, forecast[i, k] + half
+    return {
+        "forecast": forecast,
+        "lower": lower,
+        "upper": upper,
+        "weights": weights,
+        "carry": carry,
+        "fit_starts": [[f.tolist() for f in per_step] for per_step in fits],
+        "model": first,
+    }
+
+
 def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
     """Each MP's noise level (mm): robust standard deviation of its last ``epochs``
     epoch-to-epoch changes, divided by sqrt(2) (white noise appears twice in a change);
@@ -553,20 +712,12 @@ def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
     return np.maximum(np.nan_to_num(1.4826 * mad / np.sqrt(2), nan=1.0), 0.1)
 
 
-def calibration_starts(n_times: int, window: int, steps: int, n_samples: int = 12) -> np.ndarray:
-    """The last ``n_samples`` sample starts whose targets all lie in the cube."""
-    last = n_times - window - steps
-    if last < 0:
-        raise ValueError(f"{n_times} epochs is fewer than window + steps = {window + steps}")
-    return np.arange(max(0, last - n_samples + 1), last + 1)
-
-
 def forecast_points(
     forecaster,
     cube: xr.Dataset,
     points: xr.Dataset,
     forecast: xr.Dataset,
-    n_calibration: int = 12,
+    n_calibration: int = RECENT_SAMPLES,
     progress: bool = False,
     name=None,
     interval: float | None = None,
@@ -585,13 +736,15 @@ def forecast_points(
     forecast : xarray.Dataset
         ``forecaster.forecast(cube)``: (time, y, x) displacement after the cube's end.
     n_calibration : int
-        The last samples of the cube whose targets are observed: the weights are learned
-        on them (the grid model forecasts them with :meth:`predict_windows`).
+        Per forecast step ``k``, the weights are learned on the last ``n_calibration``
+        samples of the cube whose ``k``-th target is observed (the grid model forecasts
+        them with :meth:`predict_windows`): :func:`rolling_point_forecast` at one
+        origin, the cube's end, the procedure ``evaluate`` scores at every test origin.
     interval : float, optional
         Also give a ``interval`` % interval per MP and date (``forecast_lower``,
         ``forecast_upper``): split-conformal quantiles, per step, of the point
-        forecast's absolute errors on the calibration samples divided by each MP's noise
-        level (:meth:`PointForecaster.calibrate`), times that level. The calibration
+        forecast's absolute errors on those samples divided by each MP's noise level
+        (as :meth:`PointForecaster.calibrate`), times that level. The calibration
         samples are those the weights were learned on (three numbers per step from
         thousands of pairs: little optimism).
 
@@ -610,22 +763,33 @@ def forecast_points(
     window = int(forecaster.window)
     steps = int(forecast.sizes["time"])
     grid = np.asarray(cube[CUBE_VARIABLE].values, np.float32)
-    starts = calibration_starts(cube.sizes["time"], window, steps, n_calibration)
+    origin = cube.sizes["time"] - window
+    # Step k learns from the n_calibration latest samples whose k-th target is observed.
+    starts = np.arange(max(0, origin - steps - int(n_calibration) + 1), origin)
+    if not len(starts) or starts[0] > origin - steps:
+        raise ValueError(f"{cube.sizes['time']} epochs is fewer than window + steps = {window + steps}")
     rows, cols = mps["rows"], mps["cols"]
     cal = sample_grid(np.asarray(forecaster.predict_windows(cube, starts), np.float32)[:, :steps], rows, cols)
     series = sample_grid(grid, rows, cols).T  # the cube at each MP, (n_mp, time)
-    model = PointForecaster(window, steps).fit(values, days, starts, cal, series)
-    origin = np.array([cube.sizes["time"] - window])
+    if interval is not None and not 50 <= float(interval) <= 99:
+        raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
     future = sample_grid(np.asarray(forecast[CUBE_VARIABLE].values, np.float32)[None], rows, cols)
-    target_days = times_in_days(forecast)[None]
-    pred = model.predict(values, days, origin, future, series, target_days)  # (1, steps, n_mp)
-    bounds = None
-    if interval is not None:
-        if not 50 <= float(interval) <= 99:
-            raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
-        model.calibrate(values, days, starts, cal, series)
-        lower, upper = model.interval(pred, model.noise_at(values, origin), float(interval))
-        bounds = (lower[0].T, upper[0].T)
+    rolled = rolling_point_forecast(
+        values,
+        days,
+        [origin],
+        future,
+        starts,
+        cal,
+        series,
+        window,
+        steps,
+        n_recent=int(n_calibration),
+        interval=interval,
+        target_days=times_in_days(forecast)[None],
+    )
+    model, pred = rolled["model"], rolled["forecast"]  # (1, steps, n_mp)
+    bounds = None if interval is None else (rolled["lower"][0].T, rolled["upper"][0].T)
     pred = pred[0].T  # (n_mp, steps)
     velocity = mps["mean_velocity"]
     if velocity is None:

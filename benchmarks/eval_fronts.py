@@ -137,6 +137,12 @@ def main(argv=None) -> int:
     parser.add_argument("--default", default="convlstm", help="the model the ratios are computed for")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--train-options",
+        type=json.loads,
+        default=None,
+        help='in-process only: extra TrainConfig fields of the deep models, as JSON, e.g. \'{"importance": 0.7}\'',
+    )
+    parser.add_argument(
         "--permutation-repeats",
         type=int,
         help="permutation test donors (default: 0 in-process, evaluate's own default with --cli)",
@@ -168,6 +174,7 @@ def main(argv=None) -> int:
                 permutation_repeats=args.permutation_repeats or 0,
                 progress=False,
                 keep_arrays=False,
+                train_options=args.train_options,
             )
             seconds = time.perf_counter() - t0
         print(

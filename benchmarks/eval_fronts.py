@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         "--train-options",
         type=json.loads,
         default=None,
-        help='in-process only: extra TrainConfig fields of the deep models, as JSON, e.g. \'{"importance": 0.7}\'',
+        help="in-process only: extra TrainConfig fields of the deep models, as JSON, e.g. '{\"importance\": 0.7}'",
     )
     parser.add_argument(
         "--permutation-repeats",

@@ -85,7 +85,9 @@ def main(argv=None) -> int:
         print(f"\n{scene} ({shape[0]}x{shape[1]} cells of {args.resolution:g} m, {args.n_epochs} epochs, "
               f"{len(split.test)} test samples, {int(mask[:, 0].sum())} front cells x samples)")  # fmt: skip
         print(f"  {int(started.sum()) // steps} of them reached by a started panel")
-        print(f"  {'oracle error':34s} {'all':>6s} {'started':>8s} {'new':>6s}  (RMSE, mm, by the panel reaching the cell)")
+        print(
+            f"  {'oracle error':34s} {'all':>6s} {'started':>8s} {'new':>6s}  (RMSE, mm, by the panel reaching the cell)"
+        )
         for name, values in errors.items():
             v = np.concatenate(values)
             parts = [np.sqrt(np.nanmean(v[m] ** 2)) for m in (np.ones_like(started), started, ~started)]

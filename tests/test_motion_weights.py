@@ -70,3 +70,22 @@ def test_patches_are_drawn_where_there_is_data():
     assert min(counts) >= 0.1 * PATCH[0] * PATCH[1]
     full = _PatchSampler(reader, Normalisation(1.0, 12.0), TrainConfig(window=8, steps=3), PATCH, valid=~valid | valid)
     assert full.origins is None
+
+
+def test_focus_weights_the_cells_ahead_of_an_advancing_face():
+    """``TrainConfig.focus``: the loss weights, read from the input window alone, are high
+    on and just ahead of the sweeping face (rows 36-44) and ~1 on the quiet rows."""
+    import torch
+
+    from insar_raster.forecast.train import FOCUS_CAP, _focus_weights
+
+    cube = _cube()
+    sampler = _sampler(cube, TrainConfig(window=8, steps=3))
+    batch = sampler.batch(np.array([30]), np.array([28]), np.array([20]))  # rows 28-43, columns 20-35
+    w = _focus_weights(torch.from_numpy(batch.x), 3, focus=1.0)[0, 0].numpy()
+    assert w.shape == PATCH
+    ahead = w[8:16, 9:13]  # rows 36-43, the face (column 29 at the last input epoch) and 3 cells ahead
+    quiet = w[:4, :]  # rows 28-31: noise only, more than 3 cells from the face's rows
+    assert ahead.min() > 2.0 * quiet.mean()
+    assert quiet.max() < 1.5 and w.max() <= 1.0 + FOCUS_CAP + 1e-6
+    assert _focus_weights(torch.from_numpy(batch.x), 3, focus=0.0).eq(1.0).all()

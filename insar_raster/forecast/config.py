@@ -110,6 +110,14 @@ class TrainConfig:
         Share (0-1) of the training patches drawn with weights on where the recent
         motion changes (``forecast.train._MotionWeights``: fronts, rate switches), the
         rest uniformly; validation patches are always uniform. 0: all uniform.
+    focus : float
+        Extra weight of the training loss on cells near recent changes of rate, read from
+        the *input* epochs only (``forecast.train._focus_weights``: where a front's face
+        or a rate switch is, within ``steps`` cells): a cell's weight is ``1 + focus *
+        e / mean(e)`` (capped at ``1 + 10 focus``), ``e`` the largest squared change of
+        rate in its neighbourhood. Weights on inputs alone leave the optimum for each
+        input unchanged; they spend the network's capacity where the prior fails. 0:
+        every cell alike. Validation always weights every cell alike.
     threads : int or None
         CPU threads for torch (default: the cores this process may use, at most 8).
     """
@@ -163,6 +171,7 @@ class TrainConfig:
         "share of training patches drawn where the recent motion changes (fronts, rate switches); the rest uniform",
         metavar="SHARE",
     )
+    focus: float = option(0.0)
     threads: int | None = option(
         None, "CPU threads for torch (default: available cores, at most 8)", show_default=False
     )
@@ -196,6 +205,8 @@ class TrainConfig:
             raise InputError(None, f"must be a number >= 0, got {self.significance}", param="significance")
         if self.acceleration_ridge is not None and not self.acceleration_ridge >= 0:
             raise InputError(None, f"must be >= 0, got {self.acceleration_ridge}", param="acceleration_ridge")
+        if not (self.focus >= 0 and math.isfinite(self.focus)):
+            raise InputError(None, f"must be a number >= 0, got {self.focus}", param="focus")
         if not 0.0 <= self.importance <= 1.0:
             raise InputError(None, f"must be between 0 and 1, got {self.importance}", param="importance")
         if not 0.0 <= self.min_history_fraction <= 1.0:

@@ -478,9 +478,37 @@ def _beats(candidate: _Score, incumbent: _Score, config: "TrainConfig") -> bool:
     return bool(gain.mean() > config.significance * gain.std(ddof=1) / math.sqrt(len(gain)))
 
 
-def _masked_mse(pred, target, valid):
+def _masked_mse(pred, target, valid, weight=None):
     valid = valid.to(pred.dtype)
+    if weight is not None:
+        valid = valid * weight
     return ((pred - target) ** 2 * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+#: Cap of the focus weights relative to their batch mean (see :func:`_focus_weights`).
+FOCUS_CAP = 10.0
+
+
+def _focus_weights(x, steps: int, focus: float):
+    """Per-cell loss weights (batch, 1, H, W) from the input epochs alone (``TrainConfig.focus``).
+
+    The change of rate over the window, ``d(t0) - 2 d(t0 - k) + d(t0 - 2k)`` with ``k =
+    (window - 1) // 2`` (channel 0 is the displacement relative to the last epoch), is
+    squared and max-pooled over ``2 steps + 1`` cells: large on and ahead of an
+    advancing face (its neighbours started to sink) and where a rate switched, at the
+    noise level elsewhere. ``1 + focus * e / mean(e)``, capped at ``1 + FOCUS_CAP focus``.
+    """
+    import torch.nn.functional as F
+
+    window = x.shape[1]
+    k = max(1, (window - 1) // 2)
+    if window < 2 * k + 1:
+        return None
+    rel = x[:, :, 0]
+    accel = rel[:, -1] - 2 * rel[:, -1 - k] + rel[:, -1 - 2 * k]
+    energy = F.max_pool2d((accel**2)[:, None], 2 * steps + 1, stride=1, padding=steps)
+    mean = energy.mean().clamp_min(1e-12)
+    return 1.0 + focus * (energy / mean).clamp(max=FOCUS_CAP)
 
 
 def fit_network(
@@ -705,7 +733,10 @@ class _Trainer:
             )
             batch = self._to_tensors(self.sampler.batch(*world.shard(draw)))
             optimiser.zero_grad(set_to_none=True)
-            loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid)
+            weight = None
+            if self.config.focus and forward is self.train_model:  # the network stage only
+                weight = _focus_weights(batch.x, self.config.steps, self.config.focus)
+            loss = _masked_mse(forward(*batch.inputs), batch.y, batch.valid, weight)
             loss.backward()
             if sync_grads:
                 _average_gradients(params, world)

@@ -179,3 +179,26 @@ def test_cli_forecast_refuses_los_points_on_a_vertical_cube_before_training(tmp_
     err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning:")]
     assert code == 2 and len(err) == 1 and not out.exists()
     assert "L2b track 15 ascending" in err[0] and "'vertical' decomposed" in err[0] and "L3 Up" in err[0]
+
+
+def test_bounds_on_the_egms_grid_are_the_grid_edges(tmp_path):
+    """An EGMS L3 tile's bounds give its 1000 x 1000 cells (not 1001 x 1001), edges on
+    multiples of 100 m; a point on the east/south edge belongs to the next tile."""
+    import xarray as xr
+
+    from insar_raster.cli import main
+    from insar_raster.grid.spec import GridSpec
+
+    tile = (3200000.0, 3400000.0, 3300000.0, 3500000.0)  # E32N34
+    spec = GridSpec.from_points(np.array([3250000.0]), np.array([3450000.0]), "EPSG:3035", bounds=tile)
+    assert spec.shape == (1000, 1000) and spec.bounds == tile
+    path, values, east, north = real_zip(tmp_path, "EGMS_L2b_015_0100_IW1_VV_2020_2024_1.zip", irregular_dates(), n=12)
+    # 400 m x 600 m on the 100 m grid; the MP at easting 3180311.1 lies inside, the one at
+    # 3180348.4 too, those beyond 3180400 not.
+    out = tmp_path / "c.nc"
+    code = main(["grid", str(path), "--bounds", "3180000,3469400,3180400,3470000", "-o", str(out), "-q"])
+    assert code == 0
+    with xr.open_dataset(out) as cube:
+        assert (cube.sizes["y"], cube.sizes["x"]) == (6, 4)
+        np.testing.assert_array_equal(cube.x.values, [3180050.0, 3180150.0, 3180250.0, 3180350.0])
+        assert int(cube["mp_count"].sum()) == int(((east < 3180400) & np.isfinite(values).all(axis=1)).sum())

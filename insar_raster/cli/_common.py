@@ -75,6 +75,26 @@ def load_cube(path, resample: str | None, variable: str | None = None):
     return cube
 
 
+def read_points_for_cube(paths, cube, resample: str | None = None):
+    """``--points`` read onto the cube's CRS and checked against the cube before any long
+    work: the same geometry (:func:`insar_raster.io.egms.check_points_on_cube`) and every
+    cube date among the points' dates."""
+    from insar_raster.io.cube import cube_date_index
+    from insar_raster.io.egms import check_points_on_cube, points_geometry
+    from insar_raster.io.points import read_points
+
+    name = ", ".join(map(str, paths))
+    points = read_points(paths, crs=cube.rio.crs)
+    check_points_on_cube(points_geometry(points), cube.attrs, name)
+    hint = (
+        f"drop --resample {resample}: the points are on their own acquisition dates, not the resampled ones"
+        if resample
+        else "use the points the cube was gridded from"
+    )
+    cube_date_index(cube, points, "points", name, hint)
+    return points
+
+
 def report_training(forecaster) -> None:
     """The final line: validation RMSE against persistence (and the history fit)."""
     meta = forecaster.metadata

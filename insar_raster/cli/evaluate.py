@@ -170,11 +170,9 @@ def run(args) -> int:
     )
     points = None
     if args.points:
-        from insar_raster.forecast.points import points_on_cube
-        from insar_raster.io.points import read_points
+        from insar_raster.cli._common import read_points_for_cube
 
-        points = read_points(args.points, crs=cube.rio.crs)
-        points_on_cube(points, cube, ", ".join(args.points))  # geometry, dates, grid: refused before the models
+        points = read_points_for_cube(args.points, cube)  # geometry, dates: refused before the models
         log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
     results = evaluate_cube(
         cube,

@@ -82,7 +82,7 @@ def add_parser(subparsers, parents):
 
 
 def run(args) -> int:
-    from insar_raster.cli._common import load_cube, report_training
+    from insar_raster.cli._common import load_cube, read_points_for_cube, report_training
     from insar_raster.cli.options import plot_output, training_config
     from insar_raster.errors import InputError
     from insar_raster.forecast.config import TrainConfig
@@ -133,13 +133,8 @@ def run(args) -> int:
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample, variable=args.variable)
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
-    points = None
-    if args.points:
-        from insar_raster.forecast.points import points_on_cube
-        from insar_raster.io.points import read_points
-
-        points = read_points(args.points, crs=cube.rio.crs)
-        points_on_cube(points, cube, ", ".join(args.points))  # geometry, dates, grid: refused before training
+    # Geometry and dates of --points refused before the training.
+    points = read_points_for_cube(args.points, cube, args.resample) if args.points else None
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)

@@ -91,7 +91,9 @@ def grid_points(
         grid_spec = GridSpec.from_points(x, y, crs, resolution=resolution, shape=shape, bounds=bounds)
     if bounds is not None:
         west, south, east, north = bounds
+        row, col = grid_spec.cell_index(x, y)  # on the grid: a point on its east/south edge is not
         inside = (x >= west) & (x <= east) & (y >= south) & (y <= north)
+        inside &= (row >= 0) & (row < grid_spec.height) & (col >= 0) & (col < grid_spec.width)
         if not inside.any():
             raise InputError(
                 None,

@@ -101,10 +101,13 @@ class GridSpec:
         """Grid covering ``bounds`` (default: the points' extent).
 
         With ``resolution`` the corners snap outward to multiples of it, so grids of
-        neighbouring runs line up (as EGMS L3 does). With ``shape=(H, W)`` (the paper's
+        neighbouring runs line up (as EGMS L3 does); given ``bounds`` on multiples of it are
+        the grid's edges (cells are half-open: a point on the east or south edge belongs to
+        the next grid). With ``shape=(H, W)`` (the paper's
         256x256) the square cell size is the smallest that covers the extent.
         """
         crs = CRS.from_user_input(crs)
+        given = bounds is not None
         if bounds is None:
             if len(x) == 0:
                 raise InputError(None, "no measurement points to grid")
@@ -144,8 +147,17 @@ class GridSpec:
             west_s -= res
         if math.floor((north_s - north) / res) < 0:
             north_s += res
-        width_f = math.floor((east - west_s) / res) + 1
-        height_f = math.floor((north_s - south) / res) + 1
+        if given:
+            # Bounds given: the grid ends at them (snapped outward), so bounds on multiples
+            # of the resolution (an EGMS 100 km tile: 3200000,3400000,3300000,3500000) give
+            # exactly their cells (1000 x 1000), not one more column and row.
+            width_f = max(1, math.ceil((east - west_s) / res - 1e-9))
+            height_f = max(1, math.ceil((north_s - south) / res - 1e-9))
+        else:
+            # The points' own extent: floor(...) + 1 so a point on the east/south edge still
+            # falls in a cell.
+            width_f = math.floor((east - west_s) / res) + 1
+            height_f = math.floor((north_s - south) / res) + 1
         _check_size(
             height_f,
             width_f,

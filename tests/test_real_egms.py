@@ -202,3 +202,29 @@ def test_bounds_on_the_egms_grid_are_the_grid_edges(tmp_path):
         assert (cube.sizes["y"], cube.sizes["x"]) == (6, 4)
         np.testing.assert_array_equal(cube.x.values, [3180050.0, 3180150.0, 3180250.0, 3180350.0])
         assert int(cube["mp_count"].sum()) == int(((east < 3180400) & np.isfinite(values).all(axis=1)).sum())
+
+
+def test_forecast_dates_follow_the_current_revisit(tmp_path):
+    """EGMS 2020_2024: 6-day revisits until Sentinel-1B's loss, 12-day after (more 6-day
+    gaps in all). The forecast epochs must come every 12 days, as the next acquisitions."""
+    import xarray as xr
+    from cli_args import TINY_TRAIN
+
+    from insar_raster.cli import main
+    from insar_raster.forecast.data import acquisition_step_days
+    from insar_raster.gis.write import write_cube
+    from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.cube import make_cube
+
+    days = np.concatenate([6 * np.arange(40), 6 * 39 + 12 * np.arange(1, 26)])
+    dates = np.datetime64("2020-01-05") + days.astype("timedelta64[D]")
+    rng = np.random.default_rng(0)
+    data = np.cumsum(rng.normal(0, 1, (len(dates), 16, 16)), axis=0).astype(np.float32)
+    cube = make_cube(data - data[:1], dates, GridSpec("EPSG:3035", 100.0, 3180000.0, 3470000.0, 16, 16))
+    assert np.median(np.diff(days)) == 6 and acquisition_step_days(cube) == 12
+    path = write_cube(cube, tmp_path / "cube.nc")
+    out = tmp_path / "f.nc"
+    assert main(["forecast", str(path), "-o", str(out), *TINY_TRAIN, "-q"]) == 0
+    with xr.open_dataset(out) as fc:
+        got = fc.time.values.astype("datetime64[D]")
+    np.testing.assert_array_equal(got, dates[-1] + np.array([12, 24]).astype("timedelta64[D]"))

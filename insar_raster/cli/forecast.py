@@ -24,8 +24,8 @@ def add_parser(subparsers, parents):
         parents=parents,
         help=HELP,
         description=(
-            "Forecast the --steps epochs after the cube's last date (dates follow the cube's acquisition "
-            "step). With --model, use a model from 'insar-raster train'; without, train one on the cube "
+            "Forecast the --steps epochs after the cube's last date (dates follow the cube's current revisit, "
+            "the median of its last 20 gaps: 12 days for EGMS after 2021). With --model, use a model from 'insar-raster train'; without, train one on the cube "
             "first (same defaults as 'train'). Output: a float32 Cloud Optimized GeoTIFF, one band per "
             "forecast epoch described by its ISO date, NaN nodata, the cube's CRS and transform (opens "
             "in QGIS), or with -o *.nc a CF NetCDF with a time axis."

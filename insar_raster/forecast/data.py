@@ -84,12 +84,22 @@ def times_in_days(cube: xr.Dataset) -> np.ndarray:
     return t / DAY_NS
 
 
+#: Gaps between the last epochs whose median is the acquisition step of the future.
+RECENT_GAPS = 20
+
+
 def acquisition_step_days(cube: xr.Dataset) -> float:
-    """The cube's acquisition step: the median gap between epochs, in days."""
+    """The cube's current acquisition step: the median of its last :data:`RECENT_GAPS`
+    gaps between epochs, in days; the dates of a forecast follow it.
+
+    Recent, not whole-record: EGMS 2020_2024 series are 6-day until Sentinel-1B's loss
+    (December 2021) and 12-day after, with more 6-day gaps in all, so the whole record's
+    median (6 days) would date every forecast epoch where no acquisition comes.
+    """
     days = times_in_days(cube)
     if len(days) < 2:
         return 1.0
-    return float(np.median(np.diff(days)))
+    return float(np.median(np.diff(days)[-RECENT_GAPS:]))
 
 
 def target_days(days: np.ndarray, starts, window: int, steps: int, step_days: float) -> np.ndarray:

@@ -228,3 +228,20 @@ def test_forecast_dates_follow_the_current_revisit(tmp_path):
     with xr.open_dataset(out) as fc:
         got = fc.time.values.astype("datetime64[D]")
     np.testing.assert_array_equal(got, dates[-1] + np.array([12, 24]).astype("timedelta64[D]"))
+
+
+def test_cli_grid_suggests_decompose_only_where_it_applies(tmp_path, capsys):
+    from test_egms import write_egms_zip
+
+    from insar_raster.cli import main
+
+    l3 = egms.HEADERS["2020_2024 L3"]
+    up = write_egms_zip(tmp_path / "EGMS_L3_E32N34_100km_U_2020_2024_1.zip", l3)
+    east = write_egms_zip(tmp_path / "EGMS_L3_E32N34_100km_E_2020_2024_1.zip", l3)
+    assert main(["grid", str(up), str(east), "-o", str(tmp_path / "c.nc")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "L3U (vertical)" in err[0] and "L3E (east-west)" in err[0]
+    assert "separate run" in err[0] and "--decompose" not in err[0]
+    asc = write_egms_zip(tmp_path / "EGMS_L2b_088_0286_IW2_VV_2020_2024_1.zip", egms.HEADERS["2020_2024 L2b"])
+    assert main(["grid", str(asc), str(up), "-o", str(tmp_path / "c.nc")]) == 2
+    assert "--decompose" not in capsys.readouterr().err

@@ -144,7 +144,7 @@ def run(args) -> int:
 
         return run_decompose(args, output, t0)
     check_geometries(args.inputs)  # from names, headers and first rows: before reading everything
-    with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_hint():
+    with dask_scheduler(args.scheduler, quiet=args.quiet), mixed_geometry_context():
         points = read_points(args.inputs, max_output_size=args.max_output_size, **read_points_options(args))
         log_points_read(points)
         bounds = bounds_in_grid_crs(args, points.rio.crs)
@@ -185,21 +185,32 @@ MIXED_GEOMETRY_HINT = (
 )
 
 
+def mixed_geometry_hint(groups) -> str:
+    """The hint for these geometry groups: --decompose only where it applies (LOS of both
+    pass directions); L3 Up with East, or LOS with L3, are gridded separately."""
+    directions = {g.pass_direction for g in groups if g.component == "LOS"}
+    if {"ascending", "descending"} <= directions:
+        return MIXED_GEOMETRY_HINT
+    return "grid each geometry in a separate run"
+
+
 def check_geometries(inputs) -> None:
     """Refuse inputs of different geometries (exit 2) before reading them whole."""
     from insar_raster.io import egms
     from insar_raster.io.points import CSV_SUFFIXES, expand_inputs
 
     named = [g for f in expand_inputs(inputs) if f.suffix.lower() in CSV_SUFFIXES | {".zip"} for g in egms.probe(f)]
-    egms.check_single_geometry(named, hint=MIXED_GEOMETRY_HINT)
+    groups = egms.group_geometries(named)
+    if len(groups) > 1:
+        raise egms.MixedGeometryError(groups, hint=mixed_geometry_hint(groups))
 
 
 @contextlib.contextmanager
-def mixed_geometry_hint():
+def mixed_geometry_context():
     """Give a mixed-geometry error found while reading (e.g. vector files) the CLI's hint."""
     from insar_raster.io.egms import MixedGeometryError
 
     try:
         yield
     except MixedGeometryError as exc:
-        raise MixedGeometryError(exc.groups, hint=MIXED_GEOMETRY_HINT) from None
+        raise MixedGeometryError(exc.groups, hint=mixed_geometry_hint(exc.groups)) from None

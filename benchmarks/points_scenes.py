@@ -5,8 +5,9 @@ Per scene: ``make_scene`` points (each MP with its own offset, seasonal amplitud
 ``points=`` (and optionally ``holdout_block=``). Prints one Markdown table per scene:
 every model's RMSE on the cells (against the gridded observations) beside its RMSE at
 the MPs (against each MP's own held-out values), including per-MP persistence, the
-per-MP history fit and the point forecast. Nothing is asserted: numbers for
-benchmarks/README.md.
+per-MP history fit and the point forecast, the point forecast's weights at the first
+and the last test origin, and the coverage of its 80 % intervals at the MPs per step.
+Nothing is asserted: numbers for benchmarks/README.md.
 
     .venv/bin/python benchmarks/points_scenes.py [--scenes mixed,realistic] [--models ...]
 """
@@ -58,6 +59,7 @@ def main(argv=None) -> int:
                 seed=args.seed,
                 permutation_repeats=0,
                 keep_arrays=False,
+                interval=80,
             )
         seconds = time.perf_counter() - t0
         pts = res["points"]
@@ -87,9 +89,11 @@ def main(argv=None) -> int:
         summary[scene] = {n: pts["models"][n]["observed"]["overall"]["rmse"] for n in order}
         model = pts["point_model"]
         print(
-            f"\npoint forecast weights per step over {model['members']}: {model['weights']}; "
-            f"carried {model['terms']}: {model['carry']}"
+            f"\npoint forecast weights per step over {model['members']} at the first test origin: "
+            f"{model['weights']}; carried {model['terms']}: {model['carry']}"
         )
+        if "last_origin_weights" in model:
+            print(f"at the last test origin: {model['last_origin_weights']}; carried {model['last_origin_carry']}")
         cover = pts["models"]["point_forecast"].get("interval")
         if cover:
             print(

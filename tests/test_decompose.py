@@ -199,6 +199,12 @@ def test_cli_forecast_and_export_take_either_component(tmp_path):
         == 0
     )
     with xr.open_dataset(path) as cube, xr.open_dataset(out) as fc:
+        # The file says which component it forecasts (it is not LOS displacement).
+        assert (
+            fc.attrs["component"] == "east_west"
+            and fc.attrs["title"] == "InSAR east-west displacement (east positive) forecast"
+        )
+        assert fc["displacement"].attrs["long_name"].startswith("east-west displacement (east positive) forecast")
         first = fc["displacement"].values[0]
         east, up = cube["east_west"].values[-1], cube["vertical"].values[-1]
         # The forecast continues the east-west series, not the vertical one.

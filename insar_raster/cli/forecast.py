@@ -164,7 +164,7 @@ def run(args) -> int:
             var = f"displacement_{name}"
             bound = forecast[[var]].rename({var: "displacement"})
             bound.attrs.update(
-                forecast.attrs, title=f"InSAR displacement forecast, {name} bound of the {args.interval:g} % interval"
+                forecast.attrs, title=f"{forecast.attrs['title']}, {name} bound of the {args.interval:g} % interval"
             )
             write_cube(bound, path, overwrite=args.overwrite, **kwargs)
             log.info("wrote %s", path)

@@ -39,6 +39,13 @@ from insar_raster.units import DAY_NS
 log = logging.getLogger("insar_raster")
 
 
+#: What the ``displacement`` of a decomposed cube's component is (its ``component`` attr).
+COMPONENT_NAMES = {
+    "vertical": "vertical displacement (up positive)",
+    "east_west": "east-west displacement (east positive)",
+}
+
+
 class Forecaster:
     """A forecasting network bound to its normalisation and training grid.
 
@@ -515,7 +522,19 @@ class Forecaster:
         )
         # Keep the cube's exact coordinates (make_cube recomputes them from the transform).
         out = out.assign_coords(x=cube["x"].values, y=cube["y"].values)
-        out[CUBE_VARIABLE].attrs["long_name"] = "displacement forecast, relative to the cube's first epoch"
+        # What the values are (a decomposed cube's component, the LOS geometry), so the file
+        # says it and a later check of points against it can tell.
+        out.attrs.update(
+            {
+                k: cube.attrs[k]
+                for k in ("component", "product", "product_level", "track", "pass_direction")
+                if k in cube.attrs
+            }
+        )
+        what = COMPONENT_NAMES.get(cube.attrs.get("component"), "displacement")
+        if what != "displacement":
+            out.attrs["title"] = f"InSAR {what} forecast"
+        out[CUBE_VARIABLE].attrs["long_name"] = f"{what} forecast, relative to the cube's first epoch"
         if interval is not None:
             lower, upper = self.interval_bounds(cube, [n_times - self.window], values[None], interval)
             for name, bound in (("lower", lower), ("upper", upper)):
@@ -524,7 +543,7 @@ class Forecaster:
                 out[var].attrs.update(
                     units="mm",
                     grid_mapping="spatial_ref",
-                    long_name=f"displacement forecast, {name} bound of the {interval:g} % interval",
+                    long_name=f"{what} forecast, {name} bound of the {interval:g} % interval",
                 )
             out.attrs["interval_level_percent"] = float(interval)
         return out

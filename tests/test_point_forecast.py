@@ -401,3 +401,33 @@ def test_point_forecast_drops_a_grid_model_that_validated_well_then_fails(scene)
     assert np.all(static.weights_[:, 1] > 0.5)
     # At the last origin the grid member has little weight left.
     assert np.all(rolled["weights"][-1, :, 0] > 0.6)
+
+
+def test_evaluate_reports_the_weights_used_at_the_first_and_last_test_origin(scene):
+    split, days, values, series, pool, cell = _scene_arrays(scene)
+    points, cube = scene
+    mps = points_on_cube(points, cube)
+    grid = cube_values(cube)
+    model = _fitted_history(cube, split)
+    preds = {"history_fit": model.predict_windows(cube, split.test)}
+    res, _ = evaluate_points(
+        mps, days, grid, split, preds, "history_fit", model.predict_windows(cube, pool), base_starts=pool
+    )
+    rolled = rolling_point_forecast(
+        values,
+        days,
+        split.test,
+        cell(split.test),
+        pool,
+        cell(pool),
+        series,
+        WINDOW,
+        STEPS,
+        acceleration_ridge=res["mp_history_fit"]["acceleration_ridge"],
+    )
+    details = res["point_model"]
+    np.testing.assert_allclose(details["weights"], rolled["weights"][0], atol=1e-4)
+    np.testing.assert_allclose(details["last_origin_weights"], rolled["weights"][-1], atol=1e-4)
+    np.testing.assert_allclose(details["last_origin_carry"], rolled["carry"][-1], atol=1e-4)
+    # Learned again at each origin: the first and the last origin do not share their weights.
+    assert not np.allclose(rolled["weights"][0][0], rolled["weights"][-1][0], atol=1e-3)

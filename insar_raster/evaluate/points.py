@@ -236,10 +236,12 @@ def evaluate_points(
 
 
 def _rolling_details(model, rolling: dict, starts) -> dict:
-    """The first origin's model details (``weights``, ``carry``: learned on the samples
-    before the first test origin) and the weights at the last origin."""
+    """The weights (``weights``, ``carry``, per step) used at the first test origin and
+    (``last_origin_*``) at the last, with the model details of the first origin."""
     details = model.details()
     details.update(
+        weights=np.round(rolling["weights"][0], 4).tolist(),
+        carry=np.round(rolling["carry"][0], 4).tolist(),
         n_recent=len(rolling["fit_starts"][0][-1]),
         first_origin_fit_starts=rolling["fit_starts"][0][-1],
         last_origin_fit_starts=rolling["fit_starts"][-1][-1],
@@ -303,8 +305,8 @@ def points_report(results: dict) -> list[str]:
             f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
             f"its weights (per step, over {', '.join(model['members'])}) and the carried "
             f"{', '.join(model['terms'])}, learned at each test origin on the latest samples observed by then "
-            f"(at the first origin, on validation samples only): first step {weights[0]} / {carry[0]}, last step "
-            f"{weights[-1]} / {carry[-1]}"
+            f"(step k on the samples whose k-th target is observed there): at the first origin, first step "
+            f"{weights[0]} / {carry[0]}, last step {weights[-1]} / {carry[-1]}"
             + (
                 f"; at the last origin: first step {model['last_origin_weights'][0]} / "
                 f"{model['last_origin_carry'][0]}, last step {model['last_origin_weights'][-1]} / "

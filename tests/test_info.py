@@ -164,3 +164,23 @@ def test_cli_text_json_and_errors(tmp_path, capsys):
     assert main(["info", str(tmp_path / "broken.nc")]) == 2
     err = capsys.readouterr().err
     assert "unknown file type" in err and "cannot read" in err and "Traceback" not in err
+
+
+def test_reader_closing_the_pipe_is_not_an_error(tmp_path):
+    """`insar-raster info cube.nc | head -1`: the closed pipe stops the command quietly."""
+    import subprocess
+    import sys
+
+    cube, _ = _cube()
+    write_cube(cube, tmp_path / "c.nc")
+    # Many JSON lines, so the writer is still writing when the reader has gone.
+    paths = [str(tmp_path / "c.nc")] * 400
+    run = subprocess.run(
+        f"{sys.executable} -m insar_raster info {' '.join(paths)} | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        executable="/bin/bash",
+    )
+    assert len(run.stdout) == 10
+    assert run.stderr == "", run.stderr

@@ -101,3 +101,22 @@ def test_evaluate_one_bar_with_stage_names_and_logs_never_on_a_bar(workdir, monk
         assert re.search(r"evaluate:\s+\d+%\|[^\r\n]*" + stage, text), stage  # the stage name on the bar
     lines = [seg for seg in re.split(r"[\r\n]", text) if "evaluate: fitting" in seg or "wrote" in seg]
     assert lines and all(seg.startswith(("evaluate: fitting", "wrote")) for seg in lines)  # nothing glued
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_library_log_warnings_are_marked_as_warnings(capsys, verbose):
+    """A library ``log.warning`` reaches the user as a ``warning:`` line (WARNING: with -v);
+    information stays unmarked."""
+    import argparse
+    import logging
+
+    from insar_raster.cli import _setup_logging
+
+    _setup_logging(argparse.Namespace(quiet=False, verbose=verbose, _flags=None))
+    log = logging.getLogger("insar_raster")
+    log.warning("3 of 9 measurement points lie outside the cube's grid and are left out")
+    log.info("wrote forecast.tif")
+    lines = capsys.readouterr().err.splitlines()
+    marker = "WARNING: " if verbose else "warning: "
+    assert lines[0] == f"{marker}3 of 9 measurement points lie outside the cube's grid and are left out"
+    assert lines[1].endswith("wrote forecast.tif") and not lines[1].lower().startswith("warning")

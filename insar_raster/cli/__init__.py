@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import re
 import signal
 import sys
@@ -91,12 +92,17 @@ def build_parser(argv=None) -> argparse.ArgumentParser:
 class _FlagFormatter(logging.Formatter):
     """Log lines with the library's ``name=value`` parameters shown as this command's flags."""
 
-    def __init__(self, fmt: str, flags: Flags):
+    def __init__(self, fmt: str, flags: Flags, mark_warnings: bool = False):
         super().__init__(fmt)
         self.flags = flags
+        self.mark_warnings = mark_warnings
 
     def format(self, record) -> str:
-        return self.flags.translate(super().format(record))
+        text = self.flags.translate(super().format(record))
+        # Library log warnings read like the ``warnings`` ones: one ``warning:`` line.
+        if self.mark_warnings and record.levelno >= logging.WARNING and not text.startswith("warning:"):
+            text = f"warning: {text}"
+        return text
 
 
 def _flags(args) -> Flags:
@@ -116,7 +122,10 @@ def _setup_logging(args) -> None:
     from insar_raster.progress import BarSafeHandler
 
     handler = BarSafeHandler(sys.stderr)  # log lines go above a running progress bar, not onto it
-    handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s", _flags(args)))
+    if args.verbose:
+        handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s", _flags(args)))
+    else:
+        handler.setFormatter(_FlagFormatter("%(message)s", _flags(args), mark_warnings=True))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
@@ -229,6 +238,12 @@ def _run_command(args) -> int:
             exc = InputError(_primary_input(args), exc.problem, exc.hint)
         print(f"insar-raster {args.command}: error: {_flags(args).message(exc)}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader went away (`insar-raster info x | head`): stop quietly, as `cat` does.
+        # stdout is pointed at devnull so the interpreter's final flush cannot complain.
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout has no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer killed by the pipe
     except KeyboardInterrupt as exc:
         what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         print(f"insar-raster {args.command}: {what}; no partial output was kept", file=sys.stderr)

@@ -282,3 +282,14 @@ def test_netcdf_chunks_fit_inside_dask_blocks():
     assert chunks((300, 1415, 1416), (8, 256, 256)) == (8, 256, 256)  # not 16 x 236 x 236
     assert chunks((100, 449, 448), (32, -1, -1)) == (16, 225, 224)  # one block: even split
     assert chunks((100, 600, 600), (24, 200, 300)) == (12, 200, 150)  # divisors of the blocks
+
+
+def test_grid_spec_repr_with_a_crs_given_as_text():
+    """Specs built with ``crs="EPSG:3035"`` (synth, users) print like those built with a CRS."""
+    from pyproj import CRS
+
+    from insar_raster.grid.spec import GridSpec
+
+    as_text = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, 4, 3)
+    assert repr(as_text) == repr(GridSpec(CRS.from_epsg(3035), 100.0, 4_000_000.0, 3_000_000.0, 4, 3))
+    assert "crs='EPSG:3035'" in repr(as_text)

@@ -42,7 +42,7 @@ class GridSpec:
 
     def __repr__(self) -> str:
         return (
-            f"GridSpec(crs={self.crs.to_string()!r}, resolution={self.resolution:g}, "
+            f"GridSpec(crs={CRS.from_user_input(self.crs).to_string()!r}, resolution={self.resolution:g}, "
             f"west={self.west:g}, north={self.north:g}, width={self.width}, height={self.height})"
         )
 

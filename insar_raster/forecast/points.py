@@ -377,6 +377,18 @@ def _learn_weights(members, terms, target, use) -> tuple[np.ndarray, np.ndarray]
     return weights, carry
 
 
+def _score_quantiles(observed, fitted, sigma, use=None) -> np.ndarray:
+    """Split-conformal quantiles (levels, steps) of the scores ``|observed - fitted| /
+    sigma`` over the (sample, MP) pairs of the MPs ``use``, per step; ``observed`` and
+    ``fitted`` are (n, steps, n_mp) mm, ``sigma`` the MPs' noise levels (n, n_mp) mm."""
+    from insar_raster.forecast.intervals import conformal_quantiles
+
+    scores = np.abs(observed - fitted) / np.asarray(sigma)[:, None]
+    if use is not None:
+        scores = scores[:, :, np.asarray(use, bool)]
+    return conformal_quantiles(np.moveaxis(scores, 1, -1).reshape(-1, scores.shape[1]))
+
+
 def _combine(members, terms, weights, carry) -> np.ndarray:
     return (np.einsum("nkpm,km->nkp", members, weights) + np.einsum("nkpt,kt->nkp", terms, carry)).astype(np.float32)
 
@@ -519,17 +531,14 @@ class PointForecaster:
         interval at level ``p`` is then ``forecast +- q_k(p) * sigma``: noisy MPs get
         wide intervals, quiet ones narrow.
         """
-        from insar_raster.forecast.intervals import LEVELS, conformal_quantiles
+        from insar_raster.forecast.intervals import LEVELS
 
         values = np.asarray(values, np.float32)
         starts = np.asarray(starts, int).reshape(-1)
         fitted = self.predict(values, days, starts, cell_forecast, grid_series)
-        observed = values[:, starts[:, None] + self.window + np.arange(self.steps)].transpose(1, 2, 0)
-        scores = np.abs(observed - fitted) / self.noise_at(values, starts)[:, None]
-        if use is not None:
-            scores = scores[:, :, np.asarray(use, bool)]
+        observed = _targets(values, starts, self.window, self.steps)
         self.interval_levels_ = list(LEVELS)
-        self.interval_quantiles_ = conformal_quantiles(np.moveaxis(scores, 1, -1).reshape(-1, self.steps))
+        self.interval_quantiles_ = _score_quantiles(observed, fitted, self.noise_at(values, starts), use)
         return self
 
     def noise_at(self, values, starts) -> np.ndarray:
@@ -671,7 +680,7 @@ def rolling_point_forecast(
     forecast = np.empty((n, steps, n_mp), np.float32)
     lower = upper = None
     if interval is not None:
-        from insar_raster.forecast.intervals import LEVELS, conformal_quantiles, quantile_at
+        from insar_raster.forecast.intervals import LEVELS, quantile_at
 
         sigma_out = first.noise_at(values, starts)
         lower, upper = np.empty_like(forecast), np.empty_like(forecast)
@@ -685,9 +694,11 @@ def rolling_point_forecast(
             weights[i, k], carry[i, k] = w[0], a[0]
             forecast[i, k] = _combine(out_members[i : i + 1, one], out_terms[i : i + 1, one], w, a)[0, 0]
             if interval is not None:
-                fitted = _combine(members[rows, one], terms[rows, one], w, a)[:, 0]
-                scores = (np.abs(target[rows, k] - fitted) / sigma_fit[rows])[:, use].reshape(-1, 1)
-                table = {"levels": list(LEVELS), "quantiles": conformal_quantiles(scores)}
+                fitted = _combine(members[rows, one], terms[rows, one], w, a)
+                table = {
+                    "levels": list(LEVELS),
+                    "quantiles": _score_quantiles(target[rows, one], fitted, sigma_fit[rows], use),
+                }
                 half = quantile_at(table, float(interval))[0] * sigma_out[i]
                 lower[i, k], upper[i, k] = forecast[i, k] - half, forecast[i, k] + half
     return {

@@ -168,6 +168,14 @@ def test_cli_synth_los_then_grid_decompose(tmp_path, capsys):
     assert east.attrs["component"] == "east_west" and "vertical" not in east
     with pytest.raises(InputError, match=r"no 'north' .*\(it has vertical, east_west\)"):
         open_cube(cube_path, variable="north")
+    # --time-origin puts the 6-day grid on a given date (e.g. an official L3 product's).
+    origin = np.datetime64(open_cube(cube_path).time.values[0], "D") + np.timedelta64(3, "D")
+    shifted = tmp_path / "shifted.nc"
+    assert main(["grid", *map(str, zips), "--decompose", "--time-origin", str(origin), "-o", str(shifted), "-q"]) == 0
+    days = (open_cube(shifted).time.values.astype("datetime64[D]") - origin).astype(int)
+    assert (days % 6 == 0).all()
+    assert main(["grid", *map(str, zips), "--decompose", "--time-origin", "soon", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--time-origin" in capsys.readouterr().err and not (tmp_path / "x.nc").exists()
     # One geometry alone cannot be decomposed: exit 2, nothing written.
     assert main(["grid", str(zips[0]), "--decompose", "-o", str(tmp_path / "one.nc")]) == 2
     assert "ascending and descending" in capsys.readouterr().err and not (tmp_path / "one.nc").exists()

@@ -245,3 +245,40 @@ def test_cli_grid_suggests_decompose_only_where_it_applies(tmp_path, capsys):
     asc = write_egms_zip(tmp_path / "EGMS_L2b_088_0286_IW2_VV_2020_2024_1.zip", egms.HEADERS["2020_2024 L2b"])
     assert main(["grid", str(asc), str(up), "-o", str(tmp_path / "c.nc")]) == 2
     assert "--decompose" not in capsys.readouterr().err
+
+
+def test_cli_decomposed_cube_dates_hint_and_time_origin(tmp_path, capsys):
+    """L3 Up points on another 6-day grid than a decomposed cube's: the one error line
+    says how to put the cube on the points' dates (``--time-origin``); grid refuses
+    ``--time-origin`` without ``--decompose``; a decomposed cube's default name says so."""
+    import xarray as xr
+    from test_egms import write_egms_zip
+
+    from insar_raster.cli import main
+    from insar_raster.gis.write import write_cube
+    from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.cube import make_cube
+
+    cube_dates = np.datetime64("2020-01-02") + 6 * np.arange(14).astype("timedelta64[D]")
+    spec = GridSpec("EPSG:3035", 100.0, 3180000.0, 3470600.0, 6, 6)
+    cube = make_cube(np.zeros((14, 6, 6), np.float32), cube_dates, spec).rename({"displacement": "vertical"})
+    cube["east_west"] = xr.zeros_like(cube["vertical"])
+    cube.attrs.update(time_step_days=6)
+    path = write_cube(cube, tmp_path / "ortho.nc")
+    l3_dates = [str(d).replace("-", "") for d in cube_dates + np.timedelta64(3, "D")]
+    up = write_egms_zip(
+        tmp_path / "EGMS_L3_E31N34_100km_U_2020_2024_1.zip", egms.HEADERS["2020_2024 L3"], dates=l3_dates
+    )
+    out = tmp_path / "f.gpkg"
+    assert main(["forecast", str(path), "--points", str(up), "-o", str(out), "-q"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning:")]
+    assert len(err) == 1 and not out.exists()
+    assert "not in the points" in err[0] and "--time-origin 2020-01-05" in err[0]
+
+    zips = [real_zip(tmp_path, "EGMS_L2b_015_0100_IW1_VV_2020_2024_1.zip", cube_dates)[0]]
+    assert main(["grid", str(zips[0]), "--time-origin", "2020-01-05"]) == 2
+    assert "--time-origin" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*_cube.nc"))
+    from insar_raster.cli.grid import default_output
+
+    assert default_output(zips[0], decompose=True).name == "EGMS_L2b_015_0100_IW1_VV_2020_2024_1_decomposed.nc"

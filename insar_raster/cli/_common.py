@@ -79,6 +79,8 @@ def read_points_for_cube(paths, cube, resample: str | None = None):
     """``--points`` read onto the cube's CRS and checked against the cube before any long
     work: the same geometry (:func:`insar_raster.io.egms.check_points_on_cube`) and every
     cube date among the points' dates."""
+    import numpy as np
+
     from insar_raster.io.cube import cube_date_index
     from insar_raster.io.egms import check_points_on_cube, points_geometry
     from insar_raster.io.points import read_points
@@ -86,11 +88,16 @@ def read_points_for_cube(paths, cube, resample: str | None = None):
     name = ", ".join(map(str, paths))
     points = read_points(paths, crs=cube.rio.crs)
     check_points_on_cube(points_geometry(points), cube.attrs, name)
-    hint = (
-        f"drop --resample {resample}: the points are on their own acquisition dates, not the resampled ones"
-        if resample
-        else "use the points the cube was gridded from"
-    )
+    if resample:
+        hint = f"drop --resample {resample}: the points are on their own acquisition dates, not the resampled ones"
+    elif "time_step_days" in cube.attrs:  # a decomposed cube: its own regular grid of dates
+        first = str(np.asarray(points["time"].values, "datetime64[D]")[0])
+        hint = (
+            f"the cube's dates are its --decompose {cube.attrs['time_step_days']}-day grid; regrid with "
+            f"--decompose --time-origin {first} to put it on these points' dates"
+        )
+    else:
+        hint = "use the points the cube was gridded from"
     cube_date_index(cube, points, "points", name, hint)
     return points
 

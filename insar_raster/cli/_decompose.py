@@ -93,12 +93,20 @@ def run_decompose(args, output: Path, t0: float) -> int:
             "%s: not used by --decompose (cell means of each geometry, cells without both pass directions left empty)",
             ", ".join(ignored),
         )
+    origin = getattr(args, "time_origin", None)
+    if origin is not None:
+        import numpy as np
+
+        try:
+            origin = np.datetime64(origin, "D")
+        except ValueError:
+            raise InputError("--time-origin", f"is not a date (YYYY-MM-DD): {args.time_origin!r}") from None
     points = read_geometries(args)
     for pts in points:
         log_points_read(pts)
     bounds = bounds_in_grid_crs(args, points[0].rio.crs)
     try:
-        cube = decompose_los(points, resolution=args.resolution, bounds=bounds)
+        cube = decompose_los(points, resolution=args.resolution, bounds=bounds, time_origin=origin)
     except InputError as exc:  # name the option behind a library parameter
         if exc.path in ("bounds", "resolution"):
             raise InputError(f"--{exc.path}", exc.problem, exc.hint) from None

@@ -37,7 +37,12 @@ def add_parser(subparsers, parents):
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="POINTS", help="points files, folders or .zip archives (merged)")
-    p.add_argument("-o", "--output", help="output cube: .nc (default <first-input>_cube.nc), .zarr or .tif")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="output cube: .nc (default <first-input>_cube.nc, with --decompose "
+        "<first-input>_decomposed.nc), .zarr or .tif",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument(
         "--method",
@@ -102,14 +107,22 @@ def add_parser(subparsers, parents):
         "> 90 days bridged), cells with both pass directions, 2x2 solve per cell and epoch "
         "with north-south motion assumed zero",
     )
+    p.add_argument(
+        "--time-origin",
+        metavar="YYYY-MM-DD",
+        help="with --decompose: a date of the output's 6-day time grid, e.g. a date of an EGMS L3 "
+        "product to compare (or forecast its points) date for date (default: the earliest first "
+        "acquisition)",
+    )
     add_input_checks(p)
     add_budget_options(p)
     p.set_defaults(func=run)
 
 
-def default_output(first_input) -> Path:
+def default_output(first_input, decompose: bool = False) -> Path:
+    """``<first input>_cube.nc``; ``_decomposed.nc`` for a cube of all the inputs' geometries."""
     first = Path(first_input)
-    return first.with_name(f"{first.stem}_cube.nc")
+    return first.with_name(f"{first.stem}_{'decomposed' if decompose else 'cube'}.nc")
 
 
 def peak_memory_mib() -> float:
@@ -136,7 +149,9 @@ def run(args) -> int:
         raise InputError("--time-chunk", f"must be at least 1, got {args.time_chunk}")
     if args.tile_size is not None and args.tile_size < 0:
         raise InputError("--tile-size", f"must be 0 (no tiling) or a number of cells, got {args.tile_size}")
-    output = Path(args.output) if args.output else default_output(args.inputs[0])
+    output = Path(args.output) if args.output else default_output(args.inputs[0], args.decompose)
+    if args.time_origin is not None and not args.decompose:
+        raise InputError("--time-origin", "applies only with --decompose (other cubes keep the acquisition dates)")
     check_output_format(output, "cube")  # fail before the long work
     check_output_path(output, args.overwrite)
     if args.decompose:

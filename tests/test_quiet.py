@@ -5,12 +5,6 @@ from cli_args import FAST_TRAINING
 
 from insar_raster.cli import COMMANDS, main
 
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    return tmp_path_factory.mktemp("quiet")
-
-
 # In order: each command uses the previous ones' outputs.
 RUNS = [
     ("synth", ["synth", "-o", "{d}/p.csv", "--points", "800", "--shape", "20x20", "--epochs", "30"]),
@@ -45,11 +39,32 @@ def test_every_command_is_covered():
     assert sorted(name for name, _ in RUNS) == sorted(COMMANDS)
 
 
-@pytest.mark.parametrize("name, argv", RUNS, ids=[name for name, _ in RUNS])
-def test_quiet_prints_nothing_on_success(workdir, capsys, name, argv):
-    assert main([a.format(d=workdir) for a in argv] + ["-q"]) == 0
-    out, err = capsys.readouterr()
-    assert out == "" and err == ""
+@pytest.fixture(scope="module")
+def quiet_runs(tmp_path_factory):
+    """Every command run once with -q, in order, in one folder: {name: (code, stdout,
+    stderr)}; built whole whichever test asks first, so no test depends on test order."""
+    import contextlib
+    import io
+
+    folder = tmp_path_factory.mktemp("quiet")
+    runs = {}
+    for name, argv in RUNS:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([a.format(d=folder) for a in argv] + ["-q"])
+        runs[name] = (code, out.getvalue(), err.getvalue())
+    runs["folder"] = folder
+    return runs
+
+
+@pytest.fixture(scope="module")
+def workdir(quiet_runs):
+    return quiet_runs["folder"]
+
+
+@pytest.mark.parametrize("name", [name for name, _ in RUNS])
+def test_quiet_prints_nothing_on_success(quiet_runs, name):
+    assert quiet_runs[name] == (0, "", "")
 
 
 def test_no_arguments_prints_usage_and_commands(capsys):

@@ -102,6 +102,10 @@ def test_headers_are_the_documented_ones():
         ("x.zip!EGMS_L2B_015_0999_IW1_VV_2019_2023_1.csv", egms.FileName("L2b", "2019_2023", 1, 15, 999, 1)),
         ("EGMS_L3_E32N34_100km_U_2020_2024_1.zip", egms.FileName("L3U", "2020_2024", 1, tile="E32N34")),
         ("EGMS_L3_E40N25_100km_E_2018_2022_1.csv", egms.FileName("L3E", "2018_2022", 1, tile="E40N25")),
+        # The baseline and the first update carry no release/version suffix.
+        ("EGMS_L2b_088_0286_IW2_VV.zip", egms.FileName("L2b", None, None, track=88, burst=286, swath=2)),
+        ("EGMS_L3_E40N28_100km_E.zip", egms.FileName("L3E", None, None, tile="E40N28")),
+        ("EGMS_L2b_088_0286_IW2_VV_2020.zip", None),
         ("EGMS_L2b_088_0286_IW4_VV_2020_2024_1.zip", None),  # no IW4 swath
         ("EGMS_L3_E32N34_100km_N_2020_2024_1.zip", None),  # no north component is distributed
         ("points.csv", None),

@@ -282,3 +282,23 @@ def test_cli_decomposed_cube_dates_hint_and_time_origin(tmp_path, capsys):
     from insar_raster.cli.grid import default_output
 
     assert default_output(zips[0], decompose=True).name == "EGMS_L2b_015_0100_IW1_VV_2020_2024_1_decomposed.nc"
+
+
+def test_cli_baseline_names_without_release_suffix_keep_their_geometry(tmp_path, capsys):
+    """The baseline's and first update's files have no ``_{release}_{version}`` suffix
+    (EGMS_L3_E40N28_100km_E.zip): their level and track still come from the name, so Up
+    and East tiles (same header) are not merged into one cube."""
+    from test_egms import write_egms_zip
+
+    from insar_raster.cli import main
+
+    old = egms.HEADERS["2018_2022 L3"]
+    up = write_egms_zip(tmp_path / "EGMS_L3_E40N28_100km_U.zip", old)
+    east = write_egms_zip(tmp_path / "EGMS_L3_E40N28_100km_E.zip", old)
+    out = tmp_path / "c.nc"
+    assert main(["grid", str(up), str(east), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "L3U (vertical)" in err[0] and "L3E (east-west)" in err[0] and not out.exists()
+    burst = write_egms_zip(tmp_path / "EGMS_L2b_088_0286_IW2_VV.zip", egms.HEADERS["2018_2022 L2b"])
+    pts = read_points(burst)
+    assert pts.attrs["product_level"] == "L2b" and pts.attrs["track"] == 88

@@ -23,8 +23,10 @@ What is known here
   instead of ``height_ortho, height_ellipse, rmse_ts``, have no ``gnss_*`` columns, and
   their L2a adds ``cluster_label``. See :data:`HEADERS`.
 - **File names.** ``EGMS_L2b_{track:03d}_{burst:04d}_IW{1-3}_VV_{release}_{version}.zip``
-  (also L2a) and ``EGMS_L3_E{xx}N{yy}_100km_{U|E}_{release}_{version}.zip``; each zip
-  holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`).
+  (also L2a) and ``EGMS_L3_E{xx}N{yy}_100km_{U|E}_{release}_{version}.zip``; the baseline
+  and the first update have no ``_{release}_{version}`` suffix (EGMS Product Description
+  and Format Specification, "naming convention"), e.g. ``EGMS_L3_E40N28_100km_E.zip``;
+  each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`).
 - **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"`` or None) from the file
   name and the header (:func:`product_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -128,8 +130,9 @@ READ_COLUMNS = frozenset(
 #: Per-MP standard deviation of the series (mm), by release: a weight where one is needed.
 RMSE_COLUMNS = ("rmse_ts", "rmse")
 
-_L2_NAME = re.compile(r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV_(\d{4}_\d{4})_(\d+)$", re.IGNORECASE)
-_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])_(\d{4}_\d{4})_(\d+)$", re.IGNORECASE)
+# The ``_{release}_{version}`` suffix is absent from the baseline's and first update's names.
+_L2_NAME = re.compile(r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV(?:_(\d{4}_\d{4})_(\d+))?$", re.IGNORECASE)
+_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])(?:_(\d{4}_\d{4})_(\d+))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,8 @@ class FileName:
     """What an EGMS file name says (fields not in that kind of name are None)."""
 
     level: str  # "L2a", "L2b", "L3U", "L3E"
-    release: str  # e.g. "2020_2024"
-    version: int
+    release: str | None  # e.g. "2020_2024"; None in the baseline's and first update's names
+    version: int | None
     track: int | None = None
     burst: int | None = None
     swath: int | None = None
@@ -157,10 +160,11 @@ def parse_file_name(name) -> FileName | None:
     m = _L2_NAME.match(stem)
     if m:
         level = "L2" + m[1][-1].lower()
-        return FileName(level, m[5], int(m[6]), track=int(m[2]), burst=int(m[3]), swath=int(m[4]))
+        version = int(m[6]) if m[6] else None
+        return FileName(level, m[5], version, track=int(m[2]), burst=int(m[3]), swath=int(m[4]))
     m = _L3_NAME.match(stem)
     if m:
-        return FileName(f"L3{m[3].upper()}", m[4], int(m[5]), tile=f"E{m[1]}N{m[2]}")
+        return FileName(f"L3{m[3].upper()}", m[4], int(m[5]) if m[5] else None, tile=f"E{m[1]}N{m[2]}")
     return None
 
 

@@ -65,6 +65,23 @@ def _read_group(args, files):
     return read_points(files, **read_points_options(args))
 
 
+def _time_origin(text):
+    """``--time-origin``: None (the EGMS L3 dates), ``first`` or a date -> decompose_los's."""
+    import numpy as np
+
+    from insar_raster.errors import InputError
+    from insar_raster.grid.decompose import EGMS_L3_TIME_ORIGIN
+
+    if text is None:
+        return np.datetime64(EGMS_L3_TIME_ORIGIN, "D")
+    if text.strip().lower() == "first":
+        return None
+    try:
+        return np.datetime64(text.strip(), "D")
+    except ValueError:
+        raise InputError("--time-origin", f"is not a date (YYYY-MM-DD) or 'first': {text!r}") from None
+
+
 def run_decompose(args, output: Path, t0: float) -> int:
     """Read each geometry, decompose, write the cube (vertical, east_west, MP counts)."""
     from insar_raster.errors import InputError
@@ -93,14 +110,7 @@ def run_decompose(args, output: Path, t0: float) -> int:
             "%s: not used by --decompose (cell means of each geometry, cells without both pass directions left empty)",
             ", ".join(ignored),
         )
-    origin = getattr(args, "time_origin", None)
-    if origin is not None:
-        import numpy as np
-
-        try:
-            origin = np.datetime64(origin, "D")
-        except ValueError:
-            raise InputError("--time-origin", f"is not a date (YYYY-MM-DD): {args.time_origin!r}") from None
+    origin = _time_origin(getattr(args, "time_origin", None))
     points = read_geometries(args)
     for pts in points:
         log_points_read(pts)

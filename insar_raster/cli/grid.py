@@ -109,10 +109,10 @@ def add_parser(subparsers, parents):
     )
     p.add_argument(
         "--time-origin",
-        metavar="YYYY-MM-DD",
-        help="with --decompose: a date of the output's 6-day time grid, e.g. a date of an EGMS L3 "
-        "product to compare (or forecast its points) date for date (default: the earliest first "
-        "acquisition)",
+        metavar="YYYY-MM-DD|first",
+        help="with --decompose: a date of the output's 6-day time grid; 'first' starts it at the "
+        "earliest acquisition (default: 2014-04-03, the origin of the EGMS L3 products' dates, so "
+        "the cube and official L3 Up/East points share their dates)",
     )
     add_input_checks(p)
     add_budget_options(p)

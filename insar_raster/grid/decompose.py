@@ -49,6 +49,9 @@ log = logging.getLogger("insar_raster")
 
 #: Regular time step of EGMS L3 products (days).
 STEP_DAYS = 6
+#: Origin of the EGMS L3 (Ortho) products' 6-day time grid: Sentinel-1A's launch (EGMS
+#: Product Description and Format Specification, Ortho products, "temporal resolution").
+EGMS_L3_TIME_ORIGIN = "2014-04-03"
 #: Longest gap between acquisitions that interpolation bridges (days; EGMS production value).
 MAX_GAP_DAYS = 90
 #: Names of the output variables.
@@ -170,8 +173,9 @@ def decompose_los(
     bounds : (west, south, east, north), optional
         Keep only MPs inside (m, the points' CRS).
     time_origin : str or datetime64, optional
-        A date of the output time grid (e.g. one of an official L3 product, to compare
-        date for date); default the earliest first acquisition.
+        A date of the output time grid: :data:`EGMS_L3_TIME_ORIGIN` puts it on the official
+        L3 products' dates (to compare or forecast their points date for date); default the
+        earliest first acquisition.
 
     Returns
     -------

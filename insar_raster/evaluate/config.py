@@ -30,7 +30,9 @@ class EvaluateConfig:
     seed : int
         Seed of every model (row subsampling, boosting, network initialisation).
     epochs : int or None
-        Maximum training epochs of the deep models (None: their own default).
+        Maximum training epochs of the deep models (None: their own default, which for
+        the ``paper`` model is the cap of
+        :data:`~insar_raster.evaluate.registry.EVALUATE_BUDGET`).
     val_fraction, test_fraction : float
         Shares of epochs for validation and test (see ``chronological_split``).
     device : {"auto", "cpu", "cuda"}
@@ -48,7 +50,9 @@ class EvaluateConfig:
     steps: int = _train_field("steps")
     seed: int = option(TrainConfig.seed, "seed of every model")
     epochs: int | None = option(
-        None, "maximum training epochs of the deep models (default: their default)", show_default=False
+        None,
+        "maximum training epochs of the deep models (default: their training default; the paper model at most 4)",
+        show_default=False,
     )
     val_fraction: float = _train_field("val_fraction")
     test_fraction: float = _train_field("test_fraction")

@@ -10,6 +10,7 @@ from insar_raster.forecast.data import times_in_days
 from insar_raster.forecast.points import (
     MPHistoryFit,
     PointForecaster,
+    _mixture_half_width,
     forecast_points,
     mp_persistence,
     points_on_cube,
@@ -431,3 +432,79 @@ def test_evaluate_reports_the_weights_used_at_the_first_and_last_test_origin(sce
     np.testing.assert_allclose(details["last_origin_carry"], rolled["carry"][-1], atol=1e-4)
     # Learned again at each origin: the first and the last origin do not share their weights.
     assert not np.allclose(rolled["weights"][0][0], rolled["weights"][-1][0], atol=1e-3)
+
+
+def test_interval_half_width_is_the_level_quantile_of_the_scene_wide_plus_own_error():
+    """The half-width at noise level ``sigma`` is the 80 % quantile of ``|c + sigma z|``,
+    ``c`` a scene-wide error drawn from the weighted calibration dates (rare large ones
+    included) and ``z`` an MP's own normalised error."""
+    rng = np.random.default_rng(0)
+    common = np.r_[np.zeros(30), [-7.0, 8.0, 6.5]]  # a scene-wide error on 3 of 33 dates
+    weight = np.r_[np.full(30, 0.75 / 30), np.full(3, 0.25 / 3)]
+    own = rng.standard_normal(20000)
+    sigma = np.array([1.0, 2.0, 3.5])
+    half = _mixture_half_width(common, own, sigma, 80, weight)
+    c = rng.choice(common, 400_000, p=weight / weight.sum())
+    z = rng.standard_normal(400_000)
+    for s, h in zip(sigma, half):
+        assert np.mean(np.abs(c + s * z) <= h) == pytest.approx(0.80, abs=0.006)
+    # Without scene-wide errors: the MPs' own quantile, 1.28 sigma for Gaussian errors.
+    np.testing.assert_allclose(_mixture_half_width(np.zeros(5), own, sigma, 80), 1.2816 * sigma, rtol=0.02)
+    # The rare dates widen it (here by more than 10 % at every noise level).
+    assert np.all(half > 1.1 * 1.2816 * sigma)
+
+
+def _excursion_scene(amp, n_mp=200, n_times=150, seed=0):
+    """MPs with their own rate and 2-4 mm noise on a cube that knows their motion; once a
+    year (random sign, 30-day wide, ``amp`` mm) the whole scene departs from it: a
+    scene-wide error neither the MPs' fits nor the grid forecast predict."""
+    rng = np.random.default_rng(seed)
+    days = 12.0 * np.arange(n_times)
+    sigma = rng.uniform(2, 4, n_mp)
+    truth = rng.normal(0, 5, n_mp)[:, None] / 365.25 * days[None]
+    common = sum(
+        amp * rng.choice([-1, 1]) * np.exp(-0.5 * ((days - 365.25 * year - 250) / 30.0) ** 2)
+        for year in range(int(days[-1] / 365.25) + 2)
+    )
+    values = (truth + common + sigma[:, None] * rng.standard_normal((n_mp, n_times))).astype(np.float32)
+
+    def cell(starts):
+        return truth[:, np.asarray(starts)[:, None] + WINDOW + np.arange(STEPS)].transpose(1, 2, 0).astype(np.float32)
+
+    return values, days, (truth + common).astype(np.float32), cell
+
+
+@pytest.mark.parametrize("amp", [0.0, 10.0])
+def test_point_intervals_learn_rare_scene_wide_errors_from_an_older_past(amp):
+    """Scene-wide errors that the 12 samples before an origin did not show (one excursion
+    a year) are gathered from up to three years of older origins: the intervals cover
+    more of them than a calibration on the 12 latest samples alone (``common_mode_share
+    = 0``); without such errors both hold the level."""
+    values, days, series, cell = _excursion_scene(amp)
+    test = np.arange(60, values.shape[1] - WINDOW - STEPS + 1, 2)
+    pool = np.arange(40, test[-1])
+    observed = values[:, test[:, None] + WINDOW + np.arange(STEPS)].transpose(1, 2, 0)
+    cover = {}
+    for share in (0.0, 0.25):
+        got = rolling_point_forecast(
+            values,
+            days,
+            test,
+            cell(test),
+            pool,
+            cell(pool),
+            series,
+            WINDOW,
+            STEPS,
+            interval=80,
+            common_mode_share=share,
+        )
+        cover[share] = 100 * ((got["lower"] <= observed) & (observed <= got["upper"])).mean(axis=(0, 2))
+    print(amp, cover)
+    if amp == 0:
+        assert np.all(np.abs(cover[0.25] - 80) <= 5) and np.all(np.abs(cover[0.0] - 80) <= 5)
+        assert np.all(np.abs(cover[0.25] - cover[0.0]) < 1.5)
+    else:
+        # The excursions make the recent-only calibration undercover at the later steps.
+        assert cover[0.0][-1] < 70
+        assert np.all(cover[0.25][2:] >= cover[0.0][2:] + 1.0)

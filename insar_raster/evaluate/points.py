@@ -115,9 +115,11 @@ def evaluate_points(
     history : int
         Most past epochs of the per-MP history fits.
     interval : float, optional
-        Level (percent) of the point forecast's intervals, split-conformal at the MPs on
-        the samples each test origin learns from (see ``base_starts``), scaled by each
-        MP's noise level, and scored on the test samples: coverage of the MPs' own
+        Level (percent) of the point forecast's intervals (each MP's own error from the
+        samples each test origin learns from, see ``base_starts``, scaled by its noise
+        level, plus the scene-wide error per date from those and older dates:
+        :func:`~insar_raster.forecast.points.rolling_point_forecast`), scored on the
+        test samples: coverage of the MPs' own
         held-out values and mean width per step (``interval`` in the point forecast's
         entry).
     base_starts : array of int, optional
@@ -319,8 +321,9 @@ def points_report(results: dict) -> list[str]:
     if cover:
         lines += [
             "",
-            f"Intervals at the MPs ({cover['level_percent']:g} %, split-conformal at the MPs on the samples each "
-            "test origin learns from, scaled by each MP's noise level): share of the MPs' own test values inside the interval "
+            f"Intervals at the MPs ({cover['level_percent']:g} %: each MP's own error, scaled by its noise level, "
+            "from the samples each test origin learns from, plus the scene-wide error per date from those and up to "
+            "three years of older dates): share of the MPs' own test values inside the interval "
             "and its mean width, per step: "
             + "; ".join(
                 f"step {k + 1}: {p:.1f} % / {w:.2f} mm"

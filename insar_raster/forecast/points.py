@@ -24,7 +24,8 @@ and ``a_k`` are least squares over the (validation sample, MP) pairs: learned on
 the grid model did not train on, never on the epochs that are scored. The per-MP
 history fit is the case ``w_k = 1, a_k = 0``; whether the combination beats it on later
 epochs is what ``evaluate`` measures (``evaluate --points``). Intervals at the MPs are
-split-conformal (:meth:`PointForecaster.calibrate`), scaled by each MP's noise level.
+each MP's own error scaled by its noise level plus the scene-wide error per date, the
+latter also from an older past (:func:`rolling_point_forecast`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,18 @@ MIN_PAIRS_PER_PARAMETER = 10
 #: Latest observed samples the point forecast learns its weights and interval quantiles
 #: from at each forecast origin (:func:`rolling_point_forecast`, :func:`forecast_points`).
 RECENT_SAMPLES = 12
+#: Origins back over which the intervals gather scene-wide (common-mode) errors (days):
+#: three annual cycles, so that errors the latest samples never showed (a season's
+#: swing after a flat phase, a rare scene-wide atmosphere) are in the calibration.
+COMMON_MODE_DAYS = 3 * 365.25
+#: Share of the scene-wide errors' weight given to those older samples; the samples the
+#: weights are learned from keep the rest (they follow a change of the error level).
+COMMON_MODE_SHARE = 0.25
+#: History (days) an older sample needs before its per-MP history fit's errors count:
+#: one annual cycle, so that the fit's annual terms are determined.
+MIN_HISTORY_DAYS = 365.25
+#: Noise levels at which the intervals' half-width is solved, then interpolated per MP.
+SIGMA_NODES = 24
 
 
 # --------------------------------------------------------------------------- sampling
@@ -389,6 +402,62 @@ def _score_quantiles(observed, fitted, sigma, use=None) -> np.ndarray:
     return conformal_quantiles(np.moveaxis(scores, 1, -1).reshape(-1, scores.shape[1]))
 
 
+def _common_mode(errors, use=None) -> np.ndarray:
+    """Scene-wide error per sample: the median over the MPs ``use`` of ``errors``
+    (n, n_mp) mm, NaN ignored; (n,) mm."""
+    errors = np.asarray(errors, np.float64)
+    if use is not None:
+        errors = errors[:, np.asarray(use, bool)]
+    with warnings.catch_warnings():  # a sample with no finite error: NaN, dropped later
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(errors, axis=1)
+
+
+def _mixture_half_width(common, own, sigma, level: float, weight=None) -> np.ndarray:
+    """Half-widths (n_mp,) mm of intervals at ``level`` percent for an error made of a
+    scene-wide part and an MP's own part.
+
+    The error of an MP with noise level ``sigma`` is modelled as ``c + sigma * z``, ``c``
+    drawn from the scene-wide errors ``common`` (one per calibration date, mm) and ``z``
+    from the MPs' own normalised errors ``own`` (their departures from their date's
+    scene-wide error divided by their noise level), independently; the half-width is the
+    ``level`` quantile of ``|c + sigma * z|`` over all pairs, each date weighted by
+    ``weight`` (default equal). Solved by bisection at :data:`SIGMA_NODES` noise levels
+    spanning ``sigma``, interpolated between them (the quantile is smooth and increasing
+    in ``sigma``).
+    """
+    common = np.asarray(common, np.float64)
+    weight = np.ones_like(common) if weight is None else np.asarray(weight, np.float64)
+    weight = weight[np.isfinite(common)]
+    common = common[np.isfinite(common)]
+    z = np.sort(np.asarray(own, np.float64)[np.isfinite(own)])
+    sigma = np.asarray(sigma, np.float64)
+    if not len(z):
+        return np.full(sigma.shape, np.nan)
+    if not len(common):
+        common, weight = np.zeros(1), np.ones(1)
+    weight = weight / weight.sum()
+    p = level / 100.0
+    lo, hi = float(sigma.min()), float(sigma.max())
+    nodes = np.geomspace(lo, hi, SIGMA_NODES) if hi > lo else np.array([lo])
+
+    def share_inside(q):  # (nodes,) share of pairs with |c + s z| <= q
+        s = nodes[:, None]
+        upper = np.searchsorted(z, (q[:, None] - common[None]) / s, side="right")
+        lower = np.searchsorted(z, (-q[:, None] - common[None]) / s, side="left")
+        return (upper - lower) @ weight / len(z)
+
+    a = np.zeros_like(nodes)
+    b = np.abs(common).max() + nodes * np.abs(z).max() + 1e-6
+    for _ in range(40):
+        mid = 0.5 * (a + b)
+        inside = share_inside(mid) >= p
+        a, b = np.where(inside, a, mid), np.where(inside, mid, b)
+    if len(nodes) == 1:
+        return np.full(sigma.shape, b[0])
+    return np.interp(np.log(sigma), np.log(nodes), b)
+
+
 def _combine(members, terms, weights, carry) -> np.ndarray:
     return (np.einsum("nkpm,km->nkp", members, weights) + np.einsum("nkpt,kt->nkp", terms, carry)).astype(np.float32)
 
@@ -461,11 +530,18 @@ class PointForecaster:
         deviation = _deviation_forecast(values - series, days, starts, self.window, steps, self.history, target_days)
         joint = cell + deviation
         members = np.stack([own, np.where(np.isfinite(joint), joint, own)], axis=-1)
+        return members, self._terms(series, days, starts, steps, target_days)
+
+    def _terms(self, grid_series, days, starts, steps, target_days=None) -> np.ndarray:
+        """Terms (n, steps, n_mp, terms) mm: the cube's departure at each MP from its
+        history fit at each sample's last input epoch (0 where the cube has no value)."""
+        hf = self.history_fit_
+        series = np.asarray(grid_series, np.float32)
+        starts = np.asarray(starts, int).reshape(-1)
         _, level, _, _ = hf._predict(series, days, starts, hf.acceleration_ridge_, target_days, with_level=True)
         residual = series[:, starts + self.window - 1].T - level  # (n, n_mp)
         residual = np.where(np.isfinite(residual), residual, 0.0).astype(np.float32)
-        terms = np.broadcast_to(residual[:, None, :, None], (n, steps, n_mp, len(TERMS)))
-        return members, terms
+        return np.broadcast_to(residual[:, None, :, None], (len(starts), steps, series.shape[0], len(TERMS)))
 
     def fit(self, values, days, starts, cell_forecast, grid_series, use=None) -> "PointForecaster":
         """Learn the weights on samples whose targets are observed.
@@ -594,6 +670,8 @@ def rolling_point_forecast(
     use=None,
     interval: float | None = None,
     target_days=None,
+    common_mode_days: float = COMMON_MODE_DAYS,
+    common_mode_share: float = COMMON_MODE_SHARE,
 ) -> dict:
     """Point forecasts of the samples ``starts``, each from weights (and interval
     quantiles) learned at its own forecast origin on the latest samples observed by then.
@@ -603,12 +681,23 @@ def rolling_point_forecast(
     for a sample whose last input epoch is ``e``, step ``k``'s weights are learned on
     the ``n_recent`` latest samples of ``pool`` whose ``k``-th target lies at or before
     ``e`` (:func:`origin_fit_starts`: step 1 learns from samples up to the one just
-    before, step ``k`` lags ``k`` epochs), and its split-conformal interval quantile
-    (as :meth:`PointForecaster.calibrate`) on the same samples. Nothing after ``e`` is
-    used for the forecast from ``e``. Where the grid model's skill changes (it validated
-    well, then fails; a process starts), the weights follow within a few epochs and the
-    intervals widen with the recent errors, instead of keeping what held on the
-    validation epochs.
+    before, step ``k`` lags ``k`` epochs). Nothing after ``e`` is used for the forecast
+    from ``e``. Where the grid model's skill changes (it validated well, then fails; a
+    process starts), the weights follow within a few epochs and the intervals widen
+    with the recent errors, instead of keeping what held on the validation epochs.
+
+    Intervals split each error into a scene-wide part (the median error over the MPs
+    of one date) and the MP's own part (its departure from that, divided by its noise
+    level, :func:`mp_noise_level`). The own part comes from the samples the weights are
+    learned on; the scene-wide part from those (weight ``1 - common_mode_share``) and
+    from the older samples whose origins lie up to ``common_mode_days`` before ``e``
+    (weight ``common_mode_share``), each with at least :data:`MIN_HISTORY_DAYS` of
+    history: there, the errors of the MP's own history fit plus the carried cube
+    residual, which need no grid forecast, so samples the grid model trained on count
+    without its fit to them. The half-width of an MP is the level quantile of the
+    scene-wide plus its own error (:func:`_mixture_half_width`). A scene-wide error the
+    latest samples never showed (a season's swing after a flat phase, a rare
+    atmosphere) widens the interval of every MP, noisy or quiet.
 
     Parameters
     ----------
@@ -641,6 +730,10 @@ def rolling_point_forecast(
     target_days : ndarray (n, steps), optional
         Target dates of ``starts`` when they lie past the end of ``values`` (a forecast
         of the future).
+    common_mode_days : float
+        Days of origins before each origin whose scene-wide errors the intervals use.
+    common_mode_share : float
+        Weight of those older scene-wide errors (0: only the samples learned from).
 
     Returns
     -------
@@ -680,10 +773,23 @@ def rolling_point_forecast(
     forecast = np.empty((n, steps, n_mp), np.float32)
     lower = upper = None
     if interval is not None:
-        from insar_raster.forecast.intervals import LEVELS, quantile_at
-
+        if not 50 <= float(interval) <= 99:
+            raise ValueError(f"interval must be between 50 and 99 percent, got {interval}")
         sigma_out = first.noise_at(values, starts)
         lower, upper = np.empty_like(forecast), np.empty_like(forecast)
+        # Scene-wide errors of the longer past (common_mode_days of origins, each with at
+        # least MIN_HISTORY_DAYS of history): those of the MP's own history fit plus the
+        # carried cube residual, which need no grid forecast, so they exist for samples
+        # the grid model trained on too without using its fit to them.
+        first_long = int(np.searchsorted(days, days[starts.min() + window - 1] - common_mode_days)) - window + 1
+        first_long = max(first_long, int(np.searchsorted(days, days[0] + MIN_HISTORY_DAYS)) - window + 1, 0)
+        long_starts = np.arange(first_long, max(first_long, starts.max()))
+        hf = first.history_fit_
+        long_own = hf._predict(values, days, long_starts, hf.acceleration_ridge_)
+        long_terms = first._terms(grid_series, days, long_starts, steps)
+        long_epochs = long_starts[:, None] + window + np.arange(steps)
+        long_target = values[:, np.minimum(long_epochs, values.shape[1] - 1)].transpose(1, 2, 0)
+        long_origin_days = days[long_starts + window - 1]
     weights = np.empty((n, steps, len(MEMBERS)))
     carry = np.empty((n, steps, len(TERMS)))
     for i, per_step in enumerate(fits):
@@ -694,12 +800,21 @@ def rolling_point_forecast(
             weights[i, k], carry[i, k] = w[0], a[0]
             forecast[i, k] = _combine(out_members[i : i + 1, one], out_terms[i : i + 1, one], w, a)[0, 0]
             if interval is not None:
-                fitted = _combine(members[rows, one], terms[rows, one], w, a)
-                table = {
-                    "levels": list(LEVELS),
-                    "quantiles": _score_quantiles(target[rows, one], fitted, sigma_fit[rows], use),
-                }
-                half = quantile_at(table, float(interval))[0] * sigma_out[i]
+                # The samples learned from: the point forecast's own errors, split into
+                # the scene's error per date and each MP's departure from it (per noise level).
+                errors = (target[rows, one] - _combine(members[rows, one], terms[rows, one], w, a))[:, 0]
+                recent = _common_mode(errors, use)
+                own_z = ((errors - recent[:, None]) / sigma_fit[rows])[:, use]
+                # Older samples (k-th target observed at the origin), scene-wide errors only.
+                since = days[starts[i] + window - 1] - common_mode_days
+                older = (long_starts <= starts[i] - (k + 1)) & (long_origin_days >= since) & ~np.isin(long_starts, fit)
+                proxy = long_target[older, k] - long_own[older, k] - long_terms[older, k] @ a[0]
+                older_c = _common_mode(proxy, use)
+                share = float(common_mode_share) if len(older_c) else 0.0
+                weight = np.r_[
+                    np.full(len(recent), (1 - share) / len(recent)), np.full(len(older_c), share / max(1, len(older_c)))
+                ]
+                half = _mixture_half_width(np.r_[recent, older_c], own_z, sigma_out[i], float(interval), weight)
                 lower[i, k], upper[i, k] = forecast[i, k] - half, forecast[i, k] + half
     return {
         "forecast": forecast,
@@ -753,11 +868,10 @@ def forecast_points(
         origin, the cube's end, the procedure ``evaluate`` scores at every test origin.
     interval : float, optional
         Also give a ``interval`` % interval per MP and date (``forecast_lower``,
-        ``forecast_upper``): split-conformal quantiles, per step, of the point
-        forecast's absolute errors on those samples divided by each MP's noise level
-        (as :meth:`PointForecaster.calibrate`), times that level. The calibration
-        samples are those the weights were learned on (three numbers per step from
-        thousands of pairs: little optimism).
+        ``forecast_upper``): per step, the point forecast's errors on those samples
+        split into a scene-wide part per date and each MP's own part per noise level,
+        the scene-wide part also from up to three years of older dates
+        (:func:`rolling_point_forecast`); the level quantile of their sum, per MP.
 
     Returns
     -------

@@ -369,19 +369,22 @@ def test_rolling_point_forecast_learns_each_step_only_from_what_is_observed_at_i
 
 def test_point_forecast_drops_a_grid_model_that_validated_well_then_fails(scene):
     """A grid model that knows the cube's future on the validation samples (it gets most
-    of the weight there) and is 15 mm off, shared by the scene (one error per sample
-    and step), from the first sample after them: weights learned once on the
-    validation samples trust it on the test samples and lose badly to the MP's own
-    history fit; weights learned at each origin on the latest observed samples drop it
-    and end within 5 % of the MP's own history fit."""
+    of the weight there) and is 15 mm off from the first sample after them, in opposite
+    directions in the scene's two halves (one error per sample, step and half): weights
+    learned once on the validation samples trust it on the test samples and lose badly
+    to the MP's own history fit; weights learned at each origin on the latest observed
+    samples drop it and end within 5 % of the MP's own history fit."""
     split, days, values, series, pool, cell = _scene_arrays(scene)
     rng = np.random.default_rng(0)
+    points, cube = scene
+    rows = points_on_cube(points, cube)["rows"]
+    half = np.where(rows < np.median(rows), 1.0, -1.0).astype(np.float32)
 
     def failing(starts):
         starts = np.asarray(starts)
         out = series[:, starts[:, None] + WINDOW + np.arange(STEPS)].transpose(1, 2, 0).copy()
         late = starts > split.val[-1]
-        out[late] += rng.normal(0, 15.0, (int(late.sum()), STEPS, 1)).astype(np.float32)
+        out[late] += rng.normal(0, 15.0, (int(late.sum()), STEPS, 1)).astype(np.float32) * half
         return out
 
     test_cell, pool_cell = failing(split.test), failing(pool)
@@ -508,3 +511,32 @@ def test_point_intervals_learn_rare_scene_wide_errors_from_an_older_past(amp):
         # The excursions make the recent-only calibration undercover at the later steps.
         assert cover[0.0][-1] < 70
         assert np.all(cover[0.25][2:] >= cover[0.0][2:] + 1.0)
+
+
+def test_point_forecast_takes_no_scene_wide_departure_from_the_grid_model(scene):
+    """The grid member adds what the cube says about each MP's place, not about the whole
+    scene: shifting the grid forecast of every MP by one amount per sample and step
+    (15 mm, a scene-level extrapolation that held on the samples learned from and then
+    fails) changes neither the weights nor the point forecast; a shift of half the
+    scene does change it (the test can fail)."""
+    split, days, values, series, pool, cell = _scene_arrays(scene)
+    points, cube = scene
+    rows = points_on_cube(points, cube)["rows"]
+    test_cell, pool_cell = cell(split.test), cell(pool)
+    rng = np.random.default_rng(1)
+
+    def shifted(block, where):
+        offset = rng.normal(0, 15.0, block.shape[:2] + (1,)).astype(np.float32)
+        return block + offset * where
+
+    args = (days, split.test)
+    got = rolling_point_forecast(values, *args, test_cell, pool, pool_cell, series, WINDOW, STEPS)
+    everywhere = np.ones(len(rows), np.float32)
+    again = rolling_point_forecast(
+        values, *args, shifted(test_cell, everywhere), pool, shifted(pool_cell, everywhere), series, WINDOW, STEPS
+    )
+    np.testing.assert_allclose(again["forecast"], got["forecast"], atol=0.02)  # float32 mm
+    np.testing.assert_allclose(again["weights"], got["weights"], atol=1e-3)
+    part = (rows < np.median(rows)).astype(np.float32)
+    other = rolling_point_forecast(values, *args, shifted(test_cell, part), pool, pool_cell, series, WINDOW, STEPS)
+    assert np.abs(other["forecast"] - got["forecast"]).max() > 1.0

@@ -17,7 +17,9 @@ MP's 2-4 mm noise makes its own fitted level and rate noisy.
     + a_k * (the cube's last residual at the MP)
 
 where the *deviation* is the MP's own departure from the cube at its position (offset,
-relative rate, own seasonal amplitude), fitted on the MP's series minus the cube's, and
+relative rate, own seasonal amplitude), fitted on the MP's series minus the cube's (the
+grid member's scene-wide departure from the MPs' own fits, the median over the MPs, is
+removed: the cube speaks for each MP's place, not for the whole scene), and
 the *residual* is the cube's departure from its own history fit at the last input
 epoch (shared atmosphere or motion that persists for a few epochs). ``w_k`` in [0, 1]
 and ``a_k`` are least squares over the (validation sample, MP) pairs: learned on epochs
@@ -476,7 +478,11 @@ class PointForecaster:
       amplitude: :func:`_deviation_forecast`, fitted on the MP's series minus the cube
       sampled at the MP). The cube averages many MPs, so its motion (and whatever the
       grid model predicts from space: a front, a switch) is far less noisy than one
-      MP's; the deviation keeps what is the MP's own;
+      MP's; the deviation keeps what is the MP's own. Its departure from the MPs' own
+      history fits common to the scene (the median over the MPs, per sample and step)
+      is removed: learned on a dozen dates, that scene-level part cannot be validated
+      (a grid model's prior fitted to one season extrapolates the whole scene wrongly
+      in the next), while the MPs' own fits already average to the scene's motion;
     - ``residual``: the cube's departure at the MP from its own history fit at the
       last input epoch, carried forward with weight ``a_k`` (atmosphere and recent
       motion shared by the neighbours persist for a few epochs when they are
@@ -529,7 +535,20 @@ class PointForecaster:
             raise ValueError(f"grid_series has shape {series.shape}, expected {values.shape}")
         deviation = _deviation_forecast(values - series, days, starts, self.window, steps, self.history, target_days)
         joint = cell + deviation
-        members = np.stack([own, np.where(np.isfinite(joint), joint, own)], axis=-1)
+        on_cube = np.isfinite(joint)
+        # What the grid member adds is what it says about each MP's place (a front, the
+        # neighbours' motion, less noise than one MP's fit), not about the whole scene:
+        # its departure from the MPs' own fits common to the scene (the median over the
+        # MPs, per sample and step) is removed. The weights are learned on a dozen dates,
+        # i.e. a dozen values of that scene-wide part; a grid model whose scene-level
+        # extrapolation held there and then fails (a prior fitted to one season) would
+        # otherwise carry its error to every MP.
+        with warnings.catch_warnings():  # a sample with no MP: nothing to remove
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scene = np.nanmedian(joint - own, axis=2, keepdims=True)
+        # Where the cube has no value at an MP, its own history fit stands in.
+        joint = np.where(on_cube, joint - np.nan_to_num(scene), own)
+        members = np.stack([own, joint], axis=-1)
         return members, self._terms(series, days, starts, steps, target_days)
 
     def _terms(self, grid_series, days, starts, steps, target_days=None) -> np.ndarray:

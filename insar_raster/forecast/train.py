@@ -556,9 +556,17 @@ def fit_network(
     device = resolve_device(config.device)
     if world.distributed:
         world, device = _start_distributed(world, device)
+    # Subnormal floats (tiny activations and gradients late in training) take the slow
+    # path of x86 CPUs: the paper model's epochs grew from 42 to ~120 CPU-s without this
+    # (benchmarks/README.md, "Time and size"), with the same validation losses.
+    import torch
+
+    flushed = torch.set_flush_denormal(True)
     try:
         return _Trainer(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads).run()
     finally:
+        if flushed:
+            torch.set_flush_denormal(False)
         if world.owns_group:
             import torch.distributed as dist
 

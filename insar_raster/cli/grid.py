@@ -215,9 +215,8 @@ def check_geometries(inputs) -> None:
     from insar_raster.io.points import CSV_SUFFIXES, expand_inputs
 
     named = [g for f in expand_inputs(inputs) if f.suffix.lower() in CSV_SUFFIXES | {".zip"} for g in egms.probe(f)]
-    groups = egms.group_geometries(named)
-    if len(groups) > 1:
-        raise egms.MixedGeometryError(groups, hint=mixed_geometry_hint(groups))
+    with mixed_geometry_context():
+        egms.check_single_geometry(named)
 
 
 @contextlib.contextmanager

@@ -344,11 +344,11 @@ def group_geometries(named: list[tuple[str, Geometry]]) -> dict:
     return groups
 
 
-def check_single_geometry(named: list[tuple[str, Geometry]], hint: str | None = None) -> Geometry:
+def check_single_geometry(named: list[tuple[str, Geometry]]) -> Geometry:
     """The common geometry of the inputs, or :class:`MixedGeometryError` naming them."""
     groups = group_geometries(named)
     if len(groups) > 1:
-        raise MixedGeometryError(groups, hint)
+        raise MixedGeometryError(groups)
     return next(iter(groups)) if groups else Geometry()
 
 

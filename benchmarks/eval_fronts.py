@@ -20,13 +20,13 @@ target: under 10 minutes for a 128 x 128 x 150 cube on 2 CPU cores). Without it,
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _args import add_cache_dir, add_models, parse_shape, scene_parser
 
 from insar_raster.evaluate import ALL_MODELS, evaluate_cube, format_table
 from insar_raster.synth import make_scene_cube
@@ -128,14 +128,9 @@ def summarise(res: dict, default: str, seconds: float) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="fronts,realistic")
-    parser.add_argument("--shape", default="128x128")
-    parser.add_argument("--resolution", type=float, default=200.0)
-    parser.add_argument("--n-epochs", type=int, default=144)
-    parser.add_argument("--models", default=",".join(ALL_MODELS))
+    parser = scene_parser(__doc__, scenes="fronts,realistic", shape="128x128", resolution=200.0, n_epochs=144, seed=0)
+    add_models(parser, ",".join(ALL_MODELS))
     parser.add_argument("--default", default="convlstm", help="the model the ratios are computed for")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--train-options",
         type=json.loads,
@@ -150,13 +145,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--cli", action="store_true", help="run 'insar-raster evaluate' in a fresh process (whole-command time)"
     )
-    parser.add_argument(
-        "--cache-dir",
-        default=os.path.join(tempfile.gettempdir(), "insar-raster-bench"),
-        help="--cli: where the scene cubes are kept for reruns (default: %(default)s)",
-    )
+    add_cache_dir(parser, "--cli: where the scene cubes are kept for reruns")
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     summary = {}
     for scene in args.scenes.split(","):
         if args.cli:

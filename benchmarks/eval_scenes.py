@@ -6,38 +6,35 @@ prints, per scene, the tables against the observations and against the noise-fre
 truth, plus the ratio of the default deep model's RMSE to persistence's. Nothing is
 asserted: numbers for benchmarks/README.md.
 
-    .venv/bin/python benchmarks/eval_scenes.py [--shape 64x64] [--epochs-cube 120] [--out DIR]
+    .venv/bin/python benchmarks/eval_scenes.py [--shape 64x64] [--n-epochs 120] [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
 import time
 from pathlib import Path
 
+from _args import add_models, add_train_epochs, parse_shape, scene_parser
+
 from insar_raster.evaluate import ALL_MODELS, evaluate_cube, format_table, write_report
 from insar_raster.synth import make_scene_cube
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="bowl,seasonal")
-    parser.add_argument("--shape", default="64x64", help="HxW cells (default 64x64)")
-    parser.add_argument("--n-epochs", type=int, default=120, help="acquisitions per scene (default 120)")
+    parser = scene_parser(__doc__, scenes="bowl,seasonal", shape="64x64", n_epochs=120, seed=0)
     parser.add_argument("--window", type=int, default=12)
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--train-epochs", type=int, default=None, help="max training epochs of the deep models")
+    add_train_epochs(parser)
     parser.add_argument("--samples-per-epoch", type=int, default=None, help="deep models: patches per training epoch")
     parser.add_argument("--val-patches", type=int, default=None, help="deep models: validation patches")
-    parser.add_argument("--models", default=",".join(ALL_MODELS))
-    parser.add_argument("--seed", type=int, default=0)
+    add_models(parser, ",".join(ALL_MODELS))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", help="also write a report folder per scene here (must not exist)")
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     import torch
 
     print(

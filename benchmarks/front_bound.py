@@ -25,10 +25,10 @@ panels' motion but takes the per-pixel fit's level) or starts later (``new``).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
+from _args import parse_shape, scene_parser
 
 from insar_raster.evaluate.fronts import front_cells
 from insar_raster.forecast.data import history_eval, history_fit, times_in_days
@@ -38,15 +38,10 @@ from insar_raster.synth_processes import Front
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="fronts,realistic")
-    parser.add_argument("--shape", default="128x128")
-    parser.add_argument("--resolution", type=float, default=200.0)
-    parser.add_argument("--n-epochs", type=int, default=144)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = scene_parser(__doc__, scenes="fronts,realistic", shape="128x128", resolution=200.0, n_epochs=144, seed=0)
     parser.add_argument("--history", type=int, default=36, help="epochs of the per-pixel fit giving the level")
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     window, steps = 12, 6
     for scene in args.scenes.split(","):
         observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed, resolution=args.resolution)

@@ -14,29 +14,22 @@ by ``evaluate_cube`` (``pretrained``), with the wall and CPU time of its trainin
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _args import add_cache_dir, parse_shape, scene_parser  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", default="realistic")
-    parser.add_argument("--shape", default="128x128")
-    parser.add_argument("--resolution", type=float, default=200.0)
-    parser.add_argument("--n-epochs", type=int, default=144)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = scene_parser(__doc__, scene="realistic", shape="128x128", resolution=200.0, n_epochs=144, seed=0)
     parser.add_argument("--epochs", type=int, default=15, help="epochs of the one training run (the largest cap)")
     parser.add_argument("--caps", default="2,3,4,5,6,8,10,12,15")
     parser.add_argument("--options", type=json.loads, default=None, help="extra TrainConfig fields, JSON")
-    parser.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "insar-raster-bench"))
+    add_cache_dir(parser)
     args = parser.parse_args(argv)
 
     from eval_fronts import scene_files
@@ -48,7 +41,7 @@ def main(argv=None) -> int:
     from insar_raster.forecast.windows import chronological_split
     from insar_raster.io.cube import open_cube
 
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     cube_path, truth_path = scene_files(args.scene, shape, args.n_epochs, args.resolution, args.seed, args.cache_dir)
     cube, truth = open_cube(cube_path).load(), open_cube(truth_path).load()
 

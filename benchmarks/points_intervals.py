@@ -15,10 +15,10 @@ study of the calibration, not a score of the grid model. Nothing is asserted.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import numpy as np
+from _args import POINT_SCENES, parse_shape, scene_parser
 
 from insar_raster.evaluate.baselines import cube_values, make_baseline
 from insar_raster.forecast.data import times_in_days
@@ -31,15 +31,10 @@ WINDOW, STEPS = 12, 6
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="mixed,fronts,switching,urban,realistic")
-    parser.add_argument("--points", type=int, default=5000)
-    parser.add_argument("--shape", default="48x48")
-    parser.add_argument("--n-epochs", type=int, default=120)
+    parser = scene_parser(__doc__, scenes=POINT_SCENES, points=5000, shape="48x48", n_epochs=120, seed=1)
     parser.add_argument("--first-origin", type=int, default=50, help="first sample scored")
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     print("| scene | calibration | coverage per step 1..6 over all origins (%) | step 6 per 13 origins (%) |")
     print("|---|---|---|---|")
     for scene in args.scenes.split(","):

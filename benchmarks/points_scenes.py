@@ -14,10 +14,11 @@ Nothing is asserted: numbers for benchmarks/README.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 import warnings
+
+from _args import POINT_SCENES, add_models, add_train_epochs, parse_shape, scene_parser
 
 from insar_raster.evaluate import evaluate_cube
 from insar_raster.evaluate.points import MP_MODELS
@@ -30,18 +31,13 @@ def _fmt(value) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="mixed,fronts,switching,urban,realistic")
-    parser.add_argument("--points", type=int, default=5000)
-    parser.add_argument("--shape", default="48x48")
-    parser.add_argument("--n-epochs", type=int, default=120)
-    parser.add_argument("--models", default="persistence,trend,trend_seasonal,history_fit,lasso,lightgbm")
+    parser = scene_parser(__doc__, scenes=POINT_SCENES, points=5000, shape="48x48", n_epochs=120, seed=1)
+    add_models(parser, "persistence,trend,trend_seasonal,history_fit,lasso,lightgbm")
     parser.add_argument("--point-base", default=None, help="model under the point forecast (default: evaluate's)")
     parser.add_argument("--holdout-block", type=int, default=None)
-    parser.add_argument("--train-epochs", type=int, default=None, help="max training epochs of the deep models")
-    parser.add_argument("--seed", type=int, default=1)
+    add_train_epochs(parser)
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     summary = {}
     for scene in args.scenes.split(","):
         points, _ = make_scene(args.points, shape, args.n_epochs, scene=scene, seed=args.seed)

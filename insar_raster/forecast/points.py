@@ -392,18 +392,6 @@ def _learn_weights(members, terms, target, use) -> tuple[np.ndarray, np.ndarray]
     return weights, carry
 
 
-def _score_quantiles(observed, fitted, sigma, use=None) -> np.ndarray:
-    """Split-conformal quantiles (levels, steps) of the scores ``|observed - fitted| /
-    sigma`` over the (sample, MP) pairs of the MPs ``use``, per step; ``observed`` and
-    ``fitted`` are (n, steps, n_mp) mm, ``sigma`` the MPs' noise levels (n, n_mp) mm."""
-    from insar_raster.forecast.intervals import conformal_quantiles
-
-    scores = np.abs(observed - fitted) / np.asarray(sigma)[:, None]
-    if use is not None:
-        scores = scores[:, :, np.asarray(use, bool)]
-    return conformal_quantiles(np.moveaxis(scores, 1, -1).reshape(-1, scores.shape[1]))
-
-
 def _common_mode(errors, use=None) -> np.ndarray:
     """Scene-wide error per sample: the median over the MPs ``use`` of ``errors``
     (n, n_mp) mm, NaN ignored; (n,) mm."""
@@ -496,8 +484,10 @@ class PointForecaster:
     fit stands in for ``cell + deviation`` and the residual is 0.
 
     verde style: ``__init__`` stores the parameters, :meth:`fit` learns ``weights_``
-    (steps, members), ``carry_`` (steps, terms) and ``history_fit_``;
-    :meth:`calibrate` the interval quantiles; :meth:`predict` forecasts.
+    (steps, members), ``carry_`` (steps, terms) and ``history_fit_``; :meth:`predict`
+    forecasts. Intervals are made where the weights are learned at each forecast origin
+    (:func:`rolling_point_forecast`, which :func:`forecast_points` and ``evaluate``
+    use), not by this class.
 
     Parameters
     ----------
@@ -615,42 +605,10 @@ class PointForecaster:
         )
         return _combine(members, terms, self.weights_, self.carry_)
 
-    def calibrate(self, values, days, starts, cell_forecast, grid_series, use=None) -> "PointForecaster":
-        """Split-conformal interval quantiles at the MPs (``interval_quantiles_``,
-        (levels, steps)) from samples whose targets are observed.
-
-        The score of an MP, sample and step is ``|observed - forecast| / sigma``, with
-        ``sigma`` the MP's noise level (:func:`mp_noise_level`) from its own past up to
-        the sample's last input epoch; the quantiles per step at the levels of
-        :data:`~insar_raster.forecast.intervals.LEVELS` (finite-sample corrected). An
-        interval at level ``p`` is then ``forecast +- q_k(p) * sigma``: noisy MPs get
-        wide intervals, quiet ones narrow.
-        """
-        from insar_raster.forecast.intervals import LEVELS
-
-        values = np.asarray(values, np.float32)
-        starts = np.asarray(starts, int).reshape(-1)
-        fitted = self.predict(values, days, starts, cell_forecast, grid_series)
-        observed = _targets(values, starts, self.window, self.steps)
-        self.interval_levels_ = list(LEVELS)
-        self.interval_quantiles_ = _score_quantiles(observed, fitted, self.noise_at(values, starts), use)
-        return self
-
     def noise_at(self, values, starts) -> np.ndarray:
         """Each MP's noise level (mm) from its past up to each sample's last input epoch, (n, n_mp)."""
         values = np.asarray(values, np.float32)
         return np.stack([mp_noise_level(values[:, : s + self.window]) for s in np.asarray(starts, int).reshape(-1)])
-
-    def interval(self, forecast, sigma, level: float) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper bounds at ``level`` percent of ``forecast`` (..., steps, n_mp)
-        given the MPs' noise levels ``sigma`` (..., n_mp) (:meth:`noise_at`)."""
-        from insar_raster.forecast.intervals import quantile_at
-
-        if not hasattr(self, "interval_quantiles_"):
-            raise RuntimeError("PointForecaster has no interval calibration; call calibrate first")
-        q = quantile_at({"levels": self.interval_levels_, "quantiles": self.interval_quantiles_}, float(level))
-        half = q[:, None] * np.asarray(sigma)[..., None, :]
-        return (forecast - half).astype(np.float32), (forecast + half).astype(np.float32)
 
     def details(self) -> dict:
         """Fitted weights per step (JSON-ready)."""

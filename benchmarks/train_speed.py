@@ -31,6 +31,7 @@ import time
 import warnings
 
 import numpy as np
+from _args import add_cache_dir
 
 warnings.filterwarnings("ignore")
 
@@ -228,11 +229,7 @@ def main():
     parser.add_argument("--arch", default="convlstm")
     parser.add_argument("--lr", type=float, help="learning rate for the accuracy runs (default: TrainConfig's)")
     parser.add_argument("--l3-tile", action="store_true", help="only the full EGMS L3 tile case (1000x700, 300 epochs)")
-    parser.add_argument(
-        "--cache-dir",
-        default=os.path.join(tempfile.gettempdir(), "insar-raster-bench"),
-        help="where the built L3-tile cube is kept for reruns (default: %(default)s)",
-    )
+    add_cache_dir(parser, "where the built L3-tile cube is kept for reruns")
     args = parser.parse_args()
     import torch
 

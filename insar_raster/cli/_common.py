@@ -81,12 +81,13 @@ def read_points_for_cube(paths, cube, resample: str | None = None):
     cube date among the points' dates."""
     import numpy as np
 
+    from insar_raster.forecast.points import MAX_EMPTY_SHARE
     from insar_raster.io.cube import cube_date_index
     from insar_raster.io.egms import check_points_on_cube, points_geometry
     from insar_raster.io.points import read_points
 
     name = ", ".join(map(str, paths))
-    points = read_points(paths, crs=cube.rio.crs)
+    points = read_points(paths, crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE)  # MPs with a few gaps kept
     check_points_on_cube(points_geometry(points), cube.attrs, name)
     if resample:
         hint = f"drop --resample {resample}: the points are on their own acquisition dates, not the resampled ones"

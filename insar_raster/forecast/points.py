@@ -77,6 +77,12 @@ COMMON_MODE_SHARE = 0.25
 #: History (days) an older sample needs before its per-MP history fit's errors count:
 #: one annual cycle, so that the fit's annual terms are determined.
 MIN_HISTORY_DAYS = 365.25
+#: Largest share of an MP's epochs that may be empty (NaN) for the points path to keep it
+#: (``read_points(max_missing=...)`` for ``forecast --points`` and ``evaluate --points``):
+#: the per-MP fits skip empty epochs, persistence is the last valid value, an MP with no
+#: valid input epoch in a sample's window gets no forecast (NaN) there, and scores use only
+#: the observed held-out values.
+MAX_EMPTY_SHARE = 0.5
 #: Noise levels at which the intervals' half-width is solved, then interpolated per MP.
 SIGMA_NODES = 24
 
@@ -218,8 +224,18 @@ def _target_days(days, starts, window, steps, target_days=None) -> np.ndarray:
 
 
 def mp_persistence(values: np.ndarray, starts, window: int, steps: int) -> np.ndarray:
-    """Per-MP persistence: each MP's last input value for every step, (n, steps, n_mp) mm."""
-    last = np.asarray(values, np.float32)[:, np.asarray(starts) + window - 1].T  # (n, n_mp)
+    """Per-MP persistence: each MP's last valid input value for every step, (n, steps,
+    n_mp) mm; NaN for an MP whose ``window`` input epochs of a sample are all empty."""
+    values = np.asarray(values, np.float32)
+    starts = np.asarray(starts, int).reshape(-1)
+    last = values[:, starts + window - 1].T  # (n, n_mp)
+    gap = ~np.isfinite(last)
+    if gap.any():  # an empty last epoch: the latest valid value within the window
+        for i in np.flatnonzero(gap.any(axis=1)):
+            block = values[gap[i]][:, starts[i] : starts[i] + window]
+            finite = np.isfinite(block)
+            latest = window - 1 - np.argmax(finite[:, ::-1], axis=1)
+            last[i, gap[i]] = np.where(finite.any(axis=1), block[np.arange(len(block)), latest], np.nan)
     return np.repeat(last[:, None], steps, axis=1)
 
 
@@ -271,6 +287,9 @@ class MPHistoryFit:
             last = s + self.window - 1
             coef = self._coef(values, days, last, ridge)
             out[i] = history_eval(coef[:, :, None], tdays[i], days[last])[:, :, 0]
+            # An MP (or cell) with no valid input epoch in the window is not extrapolated
+            # from its older past: no forecast.
+            out[i][:, ~np.isfinite(values[:, s : last + 1]).any(axis=1)] = np.nan
             if with_level:
                 first = max(0, last + 1 - RECENT_EPOCHS)
                 fitted = history_eval(coef[:, :, None], days[first : last + 1], days[last])[:, :, 0]  # (m, n_mp)
@@ -815,6 +834,24 @@ def mp_noise_level(values: np.ndarray, epochs: int = 30) -> np.ndarray:
     return np.maximum(np.nan_to_num(1.4826 * mad / np.sqrt(2), nan=1.0), 0.1)
 
 
+def _line_rates(years, values) -> np.ndarray:
+    """Slope (mm/yr) of a least-squares line through each MP's valid epochs, (n_mp,)
+    float32; NaN with fewer than 2 valid epochs, 0 for a single date."""
+    years = np.asarray(years, np.float64)
+    y = np.asarray(values, np.float64)
+    if len(years) < 2:
+        return np.zeros(len(y), np.float32)
+    valid = np.isfinite(y)
+    n = valid.sum(axis=1)
+    t = np.where(valid, years[None], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = t.sum(axis=1) / n
+        ym = np.where(valid, y, 0.0).sum(axis=1) / n
+        dt = np.where(valid, years[None] - tm[:, None], 0.0)
+        slope = (dt * np.where(valid, y - ym[:, None], 0.0)).sum(axis=1) / (dt**2).sum(axis=1)
+    return np.where(n >= 2, slope, np.nan).astype(np.float32)
+
+
 def forecast_points(
     forecaster,
     cube: xr.Dataset,
@@ -896,11 +933,7 @@ def forecast_points(
     velocity = mps["mean_velocity"]
     if velocity is None:
         years = (days - days[0]) / 365.25
-        velocity = (
-            np.polyfit(years, values.T.astype(np.float64), 1)[0].astype(np.float32)
-            if len(years) > 1
-            else np.zeros(len(values), np.float32)
-        )
+        velocity = _line_rates(years, values)
     ds = xr.Dataset(
         {
             "forecast": (("point", "time"), pred.astype(np.float32)),

@@ -26,6 +26,7 @@ downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,7 @@ def read_points(
     cache_dir=None,
     progress: bool = False,
     max_output_size: int | None = None,
+    max_missing: float = 0.0,
 ) -> xr.Dataset:
     """Read and merge measurement points from EGMS CSV tiles or vector files.
 
@@ -211,6 +213,12 @@ def read_points(
         Progress bar while building a cache.
     max_output_size : int, optional
         Largest cache built (bytes, estimated before streaming); the free space is always checked.
+    max_missing : float
+        Largest share (0-1) of an MP's epochs that may be empty (NaN, e.g. point sets
+        merged from several exports); MPs with more empty epochs are dropped with a
+        warning, those with fewer are kept with NaN at their empty epochs. 0 (default):
+        an MP with any empty epoch is dropped, as gridding wants complete series. Above
+        0, CSV inputs are read in memory (the points cache keeps complete series only).
 
     Returns
     -------
@@ -221,7 +229,8 @@ def read_points(
     Warns
     -----
     UserWarning
-        Duplicate pids across tiles (dropped), rows with NaN (dropped), differing epochs
+        Duplicate pids across tiles (dropped), rows with NaN (dropped; with
+        ``max_missing``, only those with more empty epochs than that), differing epochs
         across tiles (intersection kept, the number dropped said), MPs with unusable
         coordinates (dropped, counted in the attrs ``coordinate_outliers_dropped``), epochs
         empty in every row (dropped).
@@ -233,7 +242,9 @@ def read_points(
     InputError
         Unreadable input, dates out of range, rows mostly sharing a pid, lat/lon swapped.
     """
-    if use_cache(paths, cache, cache_dir):
+    if not 0.0 <= float(max_missing) < 1.0:
+        raise ValueError(f"max_missing must be a share in [0, 1), got {max_missing}")
+    if not max_missing and use_cache(paths, cache, cache_dir):
         return cached_points(
             paths,
             crs=crs,
@@ -266,7 +277,7 @@ def read_points(
             raise InputError(
                 path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet"
             )
-    points = _merge_parts(parts, crs=crs, start=start, end=end)
+    points = _merge_parts(parts, crs=crs, start=start, end=end, max_missing=float(max_missing))
     return drop_coordinate_outliers(points, keep_outliers=keep_outliers)
 
 
@@ -277,7 +288,7 @@ def _frame_geometry(name, header, frame) -> "egms.Geometry":
     return egms.geometry_of(name, header, angles)
 
 
-def _merge_parts(parts, crs, start, end) -> xr.Dataset:
+def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset:
     names = [p[0] for p in parts]
     geometry = egms.check_single_geometry([(p[0], p[8]) for p in parts])
     # Common epochs across tiles (EGMS tiles of one release share them).
@@ -325,8 +336,22 @@ def _merge_parts(parts, crs, start, end) -> xr.Dataset:
         values, common = values[:, filled], common[filled]
     # NaN/infinite coordinates are dropped with the other unusable coordinates
     # (sanitize.drop_coordinate_outliers), in one warning.
-    bad = keep & ~np.isfinite(values).all(axis=1)
-    egms.warn_dropped_rows(int(bad.sum()))
+    finite = np.isfinite(values)
+    if max_missing > 0:
+        # Kept with their gaps unless too many epochs are empty (never an MP with none valid).
+        empty = 1.0 - finite.mean(axis=1) if values.shape[1] else np.zeros(len(values))
+        bad = keep & ((empty > max_missing) | ~finite.any(axis=1))
+        if bad.any():
+            warnings.warn(
+                f"dropped {int(bad.sum())} point(s) with more than {100 * max_missing:g} % of their epochs empty (NaN)",
+                stacklevel=3,
+            )
+        gaps = int((keep & ~bad & ~finite.all(axis=1)).sum())
+        if gaps:
+            log.info("%d measurement point(s) kept with some empty (NaN) epochs", gaps)
+    else:
+        bad = keep & ~finite.all(axis=1)
+        egms.warn_dropped_rows(int(bad.sum()))
     keep &= ~bad
     if not keep.any():
         raise InputError(names[0], egms.NO_VALID_POINT)
@@ -363,10 +388,13 @@ def rereference(values: np.ndarray, own_first, first_kept) -> np.ndarray:
     (relative to the first epoch) holds again. In place where it changes anything."""
     later = np.asarray(own_first) < np.datetime64(first_kept, "D")
     if later.any() and values.shape[1]:
+        # The first kept epoch, or where it is empty (a series with gaps) its first value.
+        finite = np.isfinite(values[later])
+        first = values[later, np.argmax(finite, axis=1)] if not finite[:, 0].all() else values[later, 0]
         if later.all():
-            values -= values[:, :1]
+            values -= first[:, None]
         else:
-            values[later] -= values[later, :1]
+            values[later] -= first[:, None]
         log.info("%d measurement point series re-referenced to %s, the first epoch kept", int(later.sum()), first_kept)
     return values
 

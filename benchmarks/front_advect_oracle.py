@@ -28,10 +28,10 @@ in all and by the age of the reaching panel at the forecast time.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import numpy as np
+from _args import parse_shape, scene_parser
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from insar_raster.evaluate.baselines import HistoryFit
@@ -105,16 +105,11 @@ def advected_forecast(obs_s, hf_coef, days, last, targets_days, vr, vc, left, m,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", default="fronts,realistic")
-    parser.add_argument("--shape", default="128x128")
-    parser.add_argument("--resolution", type=float, default=200.0)
-    parser.add_argument("--n-epochs", type=int, default=144)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = scene_parser(__doc__, scenes="fronts,realistic", shape="128x128", resolution=200.0, n_epochs=144, seed=0)
     parser.add_argument("--m", default="1,6", help="epochs averaged along the wave path")
     parser.add_argument("--sigma", default="1", help="Gaussian smoothing of the observed epochs (cells)")
     args = parser.parse_args(argv)
-    shape = tuple(int(v) for v in args.shape.lower().split("x"))
+    shape = parse_shape(args.shape)
     window, steps, res = 12, 6, args.resolution
     for scene in args.scenes.split(","):
         observed, truth = make_scene_cube(shape, args.n_epochs, 12, scene, args.seed, resolution=res)

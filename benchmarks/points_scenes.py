@@ -85,11 +85,11 @@ def main(argv=None) -> int:
         summary[scene] = {n: pts["models"][n]["observed"]["overall"]["rmse"] for n in order}
         model = pts["point_model"]
         print(
-            f"\npoint forecast weights per step over {model['members']} at the first test origin: "
-            f"{model['weights']}; carried {model['terms']}: {model['carry']}"
+            f"\npoint forecast weights (every step) over {model['members']} at the first test origin: "
+            f"{model['weights'][0]}; carried {model['terms']}: {model['carry'][0]}"
         )
         if "last_origin_weights" in model:
-            print(f"at the last test origin: {model['last_origin_weights']}; carried {model['last_origin_carry']}")
+            print(f"at the last test origin: {model['last_origin_weights'][0]}; carried {model['last_origin_carry'][0]}")
         cover = pts["models"]["point_forecast"].get("interval")
         if cover:
             print(

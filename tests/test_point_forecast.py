@@ -353,6 +353,8 @@ def test_rolling_point_forecast_learns_each_step_only_from_what_is_observed_at_i
             # The k-th (1-based k + 1) target of every sample learned from is observed at the origin.
             assert 6 <= len(fit) <= 12 and max(fit) + WINDOW + k <= s + WINDOW - 1
         assert got["fit_starts"][i][0][-1] == s - 1  # step 1 learns up to the sample just before
+        # One set of weights for every step of an origin.
+        np.testing.assert_array_equal(got["weights"][i], np.broadcast_to(got["weights"][i][0], got["weights"][i].shape))
         # Values after the origin's last input epoch change nothing of its forecast or interval.
         bad = values.copy()
         bad[:, s + WINDOW :] += 40.0

@@ -152,10 +152,10 @@ def run(args) -> int:
         )
         write_point_forecast(at_points, output, overwrite=args.overwrite)
         log.info(
-            "wrote %s: %d measurement points (point forecast weights per step: %s)",
+            "wrote %s: %d measurement points (point forecast weights, every step: %s)",
             output,
             at_points.sizes["point"],
-            at_points.attrs["point_model"]["weights"],
+            at_points.attrs["point_model"]["weights"][0],
         )
     else:
         kwargs = {"style": not args.no_style}

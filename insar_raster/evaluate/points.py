@@ -48,8 +48,8 @@ DESCRIPTIONS = {
     "mp_history_fit": "the history prior's function (trend + acceleration + annual cycle, ridge) fitted to each "
     "MP's own series, extrapolated",
     "point_forecast": "each MP's own history fit combined with the grid forecast at the MP plus the MP's own "
-    "deviation from the cube, and the cube's last residual carried; weights learned at each "
-    "forecast origin on the latest samples observed by then",
+    "deviation from the cube, and the cube's last residual carried; one set of weights for every step, "
+    "learned at each forecast origin on the latest samples observed by then",
 }
 
 
@@ -305,14 +305,12 @@ def points_report(results: dict) -> list[str]:
         lines += [
             "",
             f"point_forecast combines the MP's own history with the grid forecast of **{pts['base']}**; "
-            f"its weights (per step, over {', '.join(model['members'])}) and the carried "
-            f"{', '.join(model['terms'])}, learned at each test origin on the latest samples observed by then "
-            f"(step k on the samples whose k-th target is observed there): at the first origin, first step "
-            f"{weights[0]} / {carry[0]}, last step {weights[-1]} / {carry[-1]}"
+            f"its weights (over {', '.join(model['members'])}) and the carried "
+            f"{', '.join(model['terms'])}, one set for every step, learned at each test origin on the latest "
+            f"samples observed by then (step k's pairs from the samples whose k-th target is observed there): "
+            f"at the first origin {weights[0]} / {carry[0]}"
             + (
-                f"; at the last origin: first step {model['last_origin_weights'][0]} / "
-                f"{model['last_origin_carry'][0]}, last step {model['last_origin_weights'][-1]} / "
-                f"{model['last_origin_carry'][-1]}."
+                f"; at the last origin {model['last_origin_weights'][0]} / {model['last_origin_carry'][0]}."
                 if "last_origin_weights" in model
                 else "."
             ),

@@ -11,20 +11,20 @@ as error; the MP's own persistence and a per-MP history fit do not, but they kno
 nothing of space (the neighbours' motion, the atmosphere shared with them), and one
 MP's 2-4 mm noise makes its own fitted level and rate noisy.
 
-:class:`PointForecaster` combines both, per MP and forecast step ``k``:
+:class:`PointForecaster` combines both, per MP (one ``w``, ``a`` for every forecast step):
 
-    w_k * (MP's history fit) + (1 - w_k) * (grid forecast at the MP + MP's deviation)
-    + a_k * (the cube's last residual at the MP)
+    w * (MP's history fit) + (1 - w) * (grid forecast at the MP + MP's deviation)
+    + a * (the cube's last residual at the MP)
 
 where the *deviation* is the MP's own departure from the cube at its position (offset,
 relative rate, own seasonal amplitude), fitted on the MP's series minus the cube's (the
 grid member's scene-wide departure from the MPs' own fits, the median over the MPs, is
 removed: the cube speaks for each MP's place, not for the whole scene), and
 the *residual* is the cube's departure from its own history fit at the last input
-epoch (shared atmosphere or motion that persists for a few epochs). ``w_k`` in [0, 1]
-and ``a_k`` are least squares over the (validation sample, MP) pairs: learned on epochs
-the grid model did not train on, never on the epochs that are scored. The per-MP
-history fit is the case ``w_k = 1, a_k = 0``; whether the combination beats it on later
+epoch (shared atmosphere or motion that persists for a few epochs). ``w`` in [0, 1]
+and ``a`` are least squares over the (sample, step, MP) pairs: learned on epochs the
+grid model did not train on, never on the epochs that are scored. The per-MP history
+fit is the case ``w = 1, a = 0``; whether the combination beats it on later
 epochs is what ``evaluate`` measures (``evaluate --points``). Intervals at the MPs are
 each MP's own error scaled by its noise level plus the scene-wide error per date, the
 latter also from an older past (:func:`rolling_point_forecast`).
@@ -53,10 +53,10 @@ log = logging.getLogger("insar_raster")
 
 #: Residuals averaged into the ``recent`` level of :class:`MPHistoryFit` (epochs).
 RECENT_EPOCHS = 4
-#: The forecasts the point forecast combines with convex weights, per step: the MP's own
+#: The forecasts the point forecast combines with convex weights: the MP's own
 #: history fit, and the grid forecast at the MP plus the MP's deviation from the cube.
 MEMBERS = ("mp_history_fit", "cell_forecast_plus_mp_deviation")
-#: Terms added with a free coefficient per step: the cube's departure at the MP from its
+#: Terms added with a free coefficient: the cube's departure at the MP from its
 #: history fit at the last input epoch.
 TERMS = ("cube_last_residual",)
 #: Bounds of the terms' coefficients (a carried residual neither grows nor flips by more
@@ -392,23 +392,27 @@ def _targets(values, starts, window, steps) -> np.ndarray:
 
 
 def _learn_weights(members, terms, target, use) -> tuple[np.ndarray, np.ndarray]:
-    """Per step, the members' convex weights (steps, members) and the terms' coefficients
-    (steps, terms) by :func:`_combination_weights` over the (sample, MP) pairs of the MPs
-    ``use``; a step with too few finite pairs keeps the MP's own history fit."""
-    steps = members.shape[1]
-    n_par = len(MEMBERS) + len(TERMS)
-    weights = np.tile(np.eye(len(MEMBERS))[0], (steps, 1))
-    carry = np.zeros((steps, len(TERMS)))
-    for k in range(steps):
-        x = members[:, k][:, use].reshape(-1, len(MEMBERS)).astype(np.float64)
-        z = terms[:, k][:, use].reshape(-1, len(TERMS)).astype(np.float64)
-        y = target[:, k][:, use].reshape(-1).astype(np.float64)
-        ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1) & np.isfinite(y)
-        if ok.sum() < MIN_PAIRS_PER_PARAMETER * n_par:
-            continue  # too little to learn from: the MP's own history fit
-        w = _combination_weights(x[ok], z[ok], y[ok])
-        weights[k], carry[k] = w[: len(MEMBERS)], w[len(MEMBERS) :]
-    return weights, carry
+    """The members' convex weights (members,) and the terms' coefficients (terms,), one
+    set for every forecast step, by :func:`_combination_weights` over the (sample, step,
+    MP) pairs of the MPs ``use``; too few finite pairs keep the MP's own history fit.
+
+    ``members`` (..., n_mp, members), ``terms`` (..., n_mp, terms) and ``target`` (...,
+    n_mp) are the pairs of any samples and steps (their leading dimensions flattened).
+    One set for all steps, not one per step: the weights at neighbouring steps differ
+    by far less than what a dozen dates per step can resolve (learned per step they
+    jumped between members from one step to the next wherever the members are about as
+    good), and pooling the steps adds the dates of the other steps' targets.
+    """
+    n_members, n_terms = members.shape[-1], terms.shape[-1]
+    weights, carry = np.eye(n_members)[0], np.zeros(n_terms)
+    x = members[..., use, :].reshape(-1, n_members).astype(np.float64)
+    z = terms[..., use, :].reshape(x.shape[0], n_terms).astype(np.float64)
+    y = target[..., use].reshape(-1).astype(np.float64)
+    ok = np.isfinite(x).all(axis=1) & np.isfinite(z).all(axis=1) & np.isfinite(y)
+    if ok.sum() < MIN_PAIRS_PER_PARAMETER * (n_members + n_terms):
+        return weights, carry  # too little to learn from: the MP's own history fit
+    w = _combination_weights(x[ok], z[ok], y[ok])
+    return w[:n_members], w[n_members:]
 
 
 def _common_mode(errors, use=None) -> np.ndarray:
@@ -496,10 +500,11 @@ class PointForecaster:
       correlated in time, AR(1)-like; ``a_k`` near 0 where they are not).
 
     ``w_k`` in [0, 1] and ``a_k`` in :data:`CARRY_BOUNDS` are least squares over the
-    (sample, MP) pairs of the fitting samples, one set per step: three numbers per step
-    from tens of thousands of pairs, learned on epochs the grid model did not train on
-    and never on the epochs that are scored. The per-MP history fit is the special case
-    ``w_k = 1, a_k = 0``. Where the cube has no value at an MP, the MP's own history
+    (sample, step, MP) pairs of the fitting samples, one set for every step
+    (:func:`_learn_weights`): three numbers from tens of thousands of pairs, learned on
+    epochs the grid model did not train on and never on the epochs that are scored
+    (``weights_`` and ``carry_`` keep one row per step, all equal). The per-MP history
+    fit is the special case ``w_k = 1, a_k = 0``. Where the cube has no value at an MP, the MP's own history
     fit stands in for ``cell + deviation`` and the residual is 0.
 
     verde style: ``__init__`` stores the parameters, :meth:`fit` learns ``weights_``
@@ -603,7 +608,8 @@ class PointForecaster:
         )
         members, terms = self._design(values, days, starts, cell_forecast, grid_series)
         target = _targets(values, starts, self.window, self.steps)
-        self.weights_, self.carry_ = _learn_weights(members, terms, target, use)
+        w, a = _learn_weights(members, terms, target, use)
+        self.weights_, self.carry_ = np.tile(w, (self.steps, 1)), np.tile(a, (self.steps, 1))
         self.n_fit_pairs_ = int(use.sum()) * len(starts)
         return self
 
@@ -673,11 +679,11 @@ def rolling_point_forecast(
     quantiles) learned at its own forecast origin on the latest samples observed by then.
 
     What :func:`forecast_points` does at the end of the cube (weights learned on its
-    last observed samples), done at every origin of ``starts`` and per forecast step:
-    for a sample whose last input epoch is ``e``, step ``k``'s weights are learned on
-    the ``n_recent`` latest samples of ``pool`` whose ``k``-th target lies at or before
-    ``e`` (:func:`origin_fit_starts`: step 1 learns from samples up to the one just
-    before, step ``k`` lags ``k`` epochs). Nothing after ``e`` is used for the forecast
+    last observed samples), done at every origin of ``starts``: for a sample whose last
+    input epoch is ``e``, one set of weights for every step is learned on the pairs of
+    all steps, step ``k``'s pairs from the ``n_recent`` latest samples of ``pool`` whose
+    ``k``-th target lies at or before ``e`` (:func:`origin_fit_starts`: step 1 learns
+    from samples up to the one just before, step ``k`` lags ``k`` epochs). Nothing after ``e`` is used for the forecast
     from ``e``. Where the grid model's skill changes (it validated well, then fails; a
     process starts), the weights follow within a few epochs and the intervals widen
     with the recent errors, instead of keeping what held on the validation epochs.
@@ -789,10 +795,19 @@ def rolling_point_forecast(
     weights = np.empty((n, steps, len(MEMBERS)))
     carry = np.empty((n, steps, len(TERMS)))
     for i, per_step in enumerate(fits):
+        # One set of weights per origin, from the pairs of every step (each step's own
+        # samples: its target observed at the origin).
+        step_rows = [np.searchsorted(needed, fit) for fit in per_step]
+        w, a = _learn_weights(
+            np.concatenate([members[rows, k] for k, rows in enumerate(step_rows)]),
+            np.concatenate([terms[rows, k] for k, rows in enumerate(step_rows)]),
+            np.concatenate([target[rows, k] for k, rows in enumerate(step_rows)]),
+            use,
+        )
+        w, a = w[None], a[None]
         for k, fit in enumerate(per_step):
-            rows = np.searchsorted(needed, fit)
+            rows = step_rows[k]
             one = slice(k, k + 1)
-            w, a = _learn_weights(members[rows, one], terms[rows, one], target[rows, one], use)
             weights[i, k], carry[i, k] = w[0], a[0]
             forecast[i, k] = _combine(out_members[i : i + 1, one], out_terms[i : i + 1, one], w, a)[0, 0]
             if interval is not None:

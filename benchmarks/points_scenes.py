@@ -89,7 +89,9 @@ def main(argv=None) -> int:
             f"{model['weights'][0]}; carried {model['terms']}: {model['carry'][0]}"
         )
         if "last_origin_weights" in model:
-            print(f"at the last test origin: {model['last_origin_weights'][0]}; carried {model['last_origin_carry'][0]}")
+            print(
+                f"at the last test origin: {model['last_origin_weights'][0]}; carried {model['last_origin_carry'][0]}"
+            )
         cover = pts["models"]["point_forecast"].get("interval")
         if cover:
             print(

@@ -321,7 +321,8 @@ def points_report(results: dict) -> list[str]:
             "",
             f"Intervals at the MPs ({cover['level_percent']:g} %: each MP's own error, scaled by its noise level, "
             "from the samples each test origin learns from, plus the scene-wide error per date from those and up to "
-            "three years of older dates): share of the MPs' own test values inside the interval "
+            "three years of older dates, widened to a new date's predictive spread): share of the MPs' own test "
+            "values inside the interval "
             "and its mean width, per step: "
             + "; ".join(
                 f"step {k + 1}: {p:.1f} % / {w:.2f} mm"

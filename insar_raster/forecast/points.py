@@ -415,6 +415,30 @@ def _learn_weights(members, terms, target, use) -> tuple[np.ndarray, np.ndarray]
     return w[:n_members], w[n_members:]
 
 
+def _predictive_scale(weight, level: float) -> float:
+    """Factor on the scene-wide errors of a calibration for a *new* date's error.
+
+    The scene-wide error takes one value per date, and the calibration holds a few dozen
+    dates at most (``weight`` per date; effective number ``n = 1 / sum(w^2)`` of the
+    normalised weights). The quantile of a new draw from a distribution known only from
+    ``n`` draws is wider than their empirical quantile: for a normal distribution the
+    predictive is Student's t with ``n - 1`` degrees of freedom scaled by
+    ``sqrt(1 + 1/n)``. The factor is that predictive's ``level`` quantile over the
+    normal one (1.06 at ``n = 21``, 80 %; 1 as ``n`` grows).
+    """
+    from scipy.stats import norm, t
+
+    weight = np.asarray(weight, np.float64)
+    weight = weight[np.isfinite(weight) & (weight > 0)]
+    if not len(weight):
+        return 1.0
+    n = 1.0 / np.sum((weight / weight.sum()) ** 2)
+    if n <= 2:
+        n = 2.0
+    q = 0.5 + float(level) / 200.0
+    return float(np.sqrt(1 + 1 / n) * t.ppf(q, n - 1) / norm.ppf(q))
+
+
 def _common_mode(errors, use=None) -> np.ndarray:
     """Scene-wide error per sample: the median over the MPs ``use`` of ``errors``
     (n, n_mp) mm, NaN ignored; (n,) mm."""
@@ -696,8 +720,12 @@ def rolling_point_forecast(
     (weight ``common_mode_share``), each with at least :data:`MIN_HISTORY_DAYS` of
     history: there, the errors of the MP's own history fit plus the carried cube
     residual, which need no grid forecast, so samples the grid model trained on count
-    without its fit to them. The half-width of an MP is the level quantile of the
-    scene-wide plus its own error (:func:`_mixture_half_width`). A scene-wide error the
+    without its fit to them. The scene-wide errors are one per date, a few dozen in
+    all: they are widened to the predictive spread of a new date's error
+    (:func:`_predictive_scale`, Student's t on their effective number; without it the
+    empirical quantile of a few dates covers a new date less often than stated). The
+    half-width of an MP is the level quantile of the scene-wide plus its own error
+    (:func:`_mixture_half_width`). A scene-wide error the
     latest samples never showed (a season's swing after a flat phase, a rare
     atmosphere) widens the interval of every MP, noisy or quiet.
 
@@ -825,7 +853,10 @@ def rolling_point_forecast(
                 weight = np.r_[
                     np.full(len(recent), (1 - share) / len(recent)), np.full(len(older_c), share / max(1, len(older_c)))
                 ]
-                half = _mixture_half_width(np.r_[recent, older_c], own_z, sigma_out[i], float(interval), weight)
+                common = np.r_[recent, older_c]
+                # A new date's scene-wide error: the predictive spread, not the empirical one.
+                common = common * _predictive_scale(weight[np.isfinite(common)], float(interval))
+                half = _mixture_half_width(common, own_z, sigma_out[i], float(interval), weight)
                 lower[i, k], upper[i, k] = forecast[i, k] - half, forecast[i, k] + half
     return {
         "forecast": forecast,

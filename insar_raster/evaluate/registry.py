@@ -55,12 +55,14 @@ def _sequence(name: str) -> Callable:
 #: Training budget of a deep model in ``evaluate`` where it differs from TrainConfig's
 #: defaults (train options and ``epochs`` given to ``evaluate`` override it). The
 #: ``paper`` model trains on whole maps of its fixed input size (a 128 x 128 grid: 7x
-#: the cells of a 48 x 48 patch, through 32-128 full-resolution filters; ~60 s per
+#: the cells of a 48 x 48 patch, through 32-128 full-resolution filters; ~20-26 s per
 #: epoch of 64 samples + 48 validation maps on 2 cores), and early stopping gives no
 #: bound on its time: on ``realistic`` 128 x 128 x 144 validation kept improving to
-#: epoch 14 of 15 (924 of a 1145 s evaluation). A cap on its epochs bounds it whatever
-#: validation does: at most ``epochs x samples_per_epoch / batch_size`` = 16 optimiser
-#: steps (benchmarks/README.md, "Time and size": what the cap costs it in accuracy).
+#: epoch 14 of 15 (924 of a 1145 s evaluation, when its epochs were still slow). A cap
+#: on its epochs bounds it whatever validation does: at most ``epochs x
+#: samples_per_epoch / batch_size`` = 16 optimiser steps. 8 was measured too: 0.12 mm
+#: better on ``realistic`` for ~2 more minutes of ``evaluate`` (benchmarks/README.md,
+#: "Time and size": accuracy and time per cap).
 EVALUATE_BUDGET = {"paper": {"samples_per_epoch": 64, "val_patches": 48, "epochs": 4}}
 
 

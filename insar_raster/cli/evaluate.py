@@ -39,8 +39,9 @@ def add_parser(subparsers, parents):
         help=HELP,
         description=(
             "Fit persistence, per-pixel trend and trend + seasonal fits (on the window), a per-pixel harmonic fit "
-            "on the whole past (history_fit), LASSO and LightGBM on pixel lags, "
-            "and the deep models (the paper's CNN-LSTM, the default ConvLSTM and its CNN-only ablation) on "
+            "on the whole past (history_fit), LASSO and LightGBM on pixel lags, DLinear and a causal TCN "
+            "per pixel, and the deep models (the paper's CNN-LSTM, the default ConvLSTM, its CNN-only "
+            "ablation and a SimVP/TAU-style translator) on "
             "one chronological split of the cube; score every model on the same test epochs and cells "
             "(RMSE, MAE, R², skill vs persistence, overall and per step; also against --truth); measure "
             "which input epochs each model uses; write metrics.json, report.md and PNG figures to a folder."

@@ -98,16 +98,20 @@ def test_history_fit_skips_empty_epochs_and_gives_nan_without_recent_input():
     assert np.isnan(got[0, :, 2]).all()
 
 
+def _points_and_history_fit(gappy):
+    """The gappy file's points read as the points path reads them, and a history fit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        points = read_points(gappy["path"], crs=gappy["cube"].rio.crs, max_missing=MAX_EMPTY_SHARE)
+    return points, make_baseline("history_fit", WINDOW, STEPS).fit(gappy["cube"], gappy["split"])
+
+
 def test_point_forecast_of_a_merged_file_with_gaps(tmp_path, gappy):
     import geopandas as gpd
 
     few, recent_empty, _ = gappy["pids"]
     cube = gappy["cube"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        points = read_points(gappy["path"], crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE)
-    split = gappy["split"]
-    model = make_baseline("history_fit", WINDOW, STEPS).fit(cube, split)
+    points, model = _points_and_history_fit(gappy)
     future = model.predict_windows(cube, [N_TIMES - WINDOW])[0]
     times = cube["time"].values[-1] + np.timedelta64(12, "D") * np.arange(1, STEPS + 1)
     forecast = cube.isel(time=slice(0, STEPS)).assign_coords(time=times)
@@ -133,12 +137,8 @@ def test_point_forecast_of_a_merged_file_with_gaps(tmp_path, gappy):
 
 def test_mp_scores_use_only_the_observed_held_out_values(gappy):
     few, recent_empty, _ = gappy["pids"]
-    cube = gappy["cube"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        points = read_points(gappy["path"], crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE)
-    split = gappy["split"]
-    model = make_baseline("history_fit", WINDOW, STEPS).fit(cube, split)
+    cube, split = gappy["cube"], gappy["split"]
+    points, model = _points_and_history_fit(gappy)
     mps = points_on_cube(points, cube)
     grid = np.asarray(cube["displacement"].values, np.float32)
     base_starts = np.arange(split.val[0], split.test[-1] + 1)

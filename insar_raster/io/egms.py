@@ -558,11 +558,17 @@ def first_of_each_pid(pid) -> np.ndarray | None:
     return ~dup
 
 
-def warn_dropped_rows(n: int) -> None:
-    """The warning for measurement points dropped for a missing value."""
+def warn_dropped_rows(n: int, max_missing: float = 0.0) -> None:
+    """The warning for measurement points dropped for missing values (any, or more than
+    the share ``max_missing`` of their epochs when the reader keeps series with gaps)."""
     if n:
         # Coordinates: insar_raster.io.sanitize.drop_coordinate_outliers drops and counts those.
-        warnings.warn(f"dropped {int(n)} point(s) with missing (NaN) displacement", stacklevel=3)
+        what = (
+            f"more than {100 * max_missing:g} % of their epochs empty (NaN)"
+            if max_missing
+            else "missing (NaN) displacement"
+        )
+        warnings.warn(f"dropped {int(n)} point(s) with {what}", stacklevel=3)
 
 
 NO_VALID_POINT = "no valid measurement point left after dropping NaN rows"

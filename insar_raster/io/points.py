@@ -26,7 +26,6 @@ downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -341,17 +340,12 @@ def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset
         # Kept with their gaps unless too many epochs are empty (never an MP with none valid).
         empty = 1.0 - finite.mean(axis=1) if values.shape[1] else np.zeros(len(values))
         bad = keep & ((empty > max_missing) | ~finite.any(axis=1))
-        if bad.any():
-            warnings.warn(
-                f"dropped {int(bad.sum())} point(s) with more than {100 * max_missing:g} % of their epochs empty (NaN)",
-                stacklevel=3,
-            )
         gaps = int((keep & ~bad & ~finite.all(axis=1)).sum())
         if gaps:
             log.info("%d measurement point(s) kept with some empty (NaN) epochs", gaps)
     else:
         bad = keep & ~finite.all(axis=1)
-        egms.warn_dropped_rows(int(bad.sum()))
+    egms.warn_dropped_rows(int(bad.sum()), max_missing)
     keep &= ~bad
     if not keep.any():
         raise InputError(names[0], egms.NO_VALID_POINT)
@@ -389,8 +383,7 @@ def rereference(values: np.ndarray, own_first, first_kept) -> np.ndarray:
     later = np.asarray(own_first) < np.datetime64(first_kept, "D")
     if later.any() and values.shape[1]:
         # The first kept epoch, or where it is empty (a series with gaps) its first value.
-        finite = np.isfinite(values[later])
-        first = values[later, np.argmax(finite, axis=1)] if not finite[:, 0].all() else values[later, 0]
+        first = values[later, np.argmax(np.isfinite(values[later]), axis=1)]
         if later.all():
             values -= first[:, None]
         else:

@@ -152,6 +152,12 @@ def test_point_forecast_round_trips_with_crs_pids_and_date_fields(tmp_path, scen
         assert back.crs == cube.rio.crs
         assert (back.geometry.geom_type == "Point").all()
         np.testing.assert_allclose(back.geometry.x, ds["x"].values)
+    if suffix == ".gpkg":
+        import sqlite3
+
+        # GeoPackage 1.2 (user_version 10200): what QGIS 3.22/3.28 (GDAL < 3.7) open without a warning.
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
     assert list(back.columns[:4]) == ["pid", "easting", "northing", "mean_velocity"]
     assert [c for c in back.columns if c.isdigit()] == names
     # Each date is followed by its interval fields, as written by the forecast.

@@ -47,6 +47,11 @@ def test_vector_round_trip_keeps_crs(tmp_path, small_scene, suffix):
     path = write_points(points, tmp_path / f"pts{suffix}")
     back = read_points(path)
     assert back.rio.crs == CRS.from_epsg(3035)
+    if suffix == ".gpkg":
+        import sqlite3
+
+        with sqlite3.connect(path) as db:  # GeoPackage 1.2, as the point forecasts
+            assert db.execute("PRAGMA user_version").fetchone()[0] == 10200
     np.testing.assert_allclose(back.x.values, points.x.values)
     np.testing.assert_allclose(back.displacement.values, points.displacement.values)
 

@@ -36,6 +36,17 @@ DATA_SUFFIXES = {
 }
 
 
+#: GeoPackage version written: GDAL before 3.7 (the QGIS 3.22/3.28 LTR builds) warns that
+#: 1.4, what newer GDAL writes by default, "may only be partially supported"; 1.2 opens
+#: silently everywhere and has all a point layer needs.
+GPKG_VERSION = "1.2"
+
+
+def write_geopackage(frame, path, layer: str) -> None:
+    """Write a GeoDataFrame as one layer of a GeoPackage (version :data:`GPKG_VERSION`)."""
+    frame.to_file(path, driver="GPKG", engine="pyogrio", layer=layer, VERSION=GPKG_VERSION)
+
+
 def check_output_format(path, kind: str) -> Path:
     """Raise :class:`InputError` unless ``path``'s suffix can be written as a ``kind``.
 

@@ -39,6 +39,7 @@ from insar_raster.io import egms
 from insar_raster.io.cache import cached_points, use_cache
 from insar_raster.io.dialect import sniff
 from insar_raster.io.egms import EGMS_CRS, parse_date_column  # noqa: F401  (parse_date_column: public here)
+from insar_raster.io.formats import write_geopackage
 from insar_raster.io.sanitize import (
     check_coordinate_frame,
     check_pid_majority,
@@ -479,7 +480,7 @@ def write_points(points: xr.Dataset, path, layout: str = "L2b", overwrite: bool 
                 frame.insert(1 + j, name, points[name].values)
             gdf = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(points.x.values, points.y.values), crs=crs)
             if suffix == ".gpkg":
-                gdf.to_file(tmp, driver="GPKG", engine="pyogrio", layer="measurement_points")
+                write_geopackage(gdf, tmp, "measurement_points")
             else:
                 gdf.to_parquet(tmp)
         else:

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from insar_raster.io.formats import write_geopackage
+
 #: Layer name inside a GeoPackage.
 LAYER = "point_forecast"
 #: Interval variables and their field suffixes, when present.
@@ -81,7 +83,7 @@ def write_point_forecast(ds: xr.Dataset, path, overwrite: bool = False) -> Path:
                 crs=None if crs is None else crs.to_wkt(),
             )
             if suffix == ".gpkg":
-                gdf.to_file(tmp, driver="GPKG", engine="pyogrio", layer=LAYER)
+                write_geopackage(gdf, tmp, LAYER)
             else:
                 gdf.to_parquet(tmp)
     return path

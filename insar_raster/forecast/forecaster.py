@@ -469,7 +469,8 @@ class Forecaster:
     ) -> xr.Dataset:
         """Forecast the ``steps`` epochs after the cube's last date.
 
-        Future dates follow the cube's acquisition step (median gap between epochs).
+        Future dates follow the cube's current acquisition step (the median of its last
+        gaps, :func:`~insar_raster.forecast.data.acquisition_step_days`).
 
         Parameters
         ----------

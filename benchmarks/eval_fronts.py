@@ -111,6 +111,15 @@ def summarise(res: dict, default: str, seconds: float) -> dict:
                 f"{bool(det.get('best_epoch'))}), prior {det['config'].get('prior_history')} "
                 f"epochs, ridge {det['config'].get('acceleration_ridge')}"
             )
+            if det.get("ensemble"):
+                ens = det["ensemble"]
+                print(
+                    f"{n}: weights chosen on validation "
+                    + ", ".join(f"{a} {w:.2f}" for a, w in ens["weights"].items())
+                    + "; members' networks kept: "
+                    + ", ".join(f"{a} {bool(v['network_kept'])}" for a, v in ens["members"].items())
+                )
+                out.setdefault("ensemble_weights", {})[n] = ens["weights"]
         if m.get("interval"):
             c = m["interval"]
             print(

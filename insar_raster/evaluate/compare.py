@@ -251,7 +251,11 @@ def evaluate_cube(
             details = {"pretrained": True, **model.details()}
         else:
             # One bar for the whole run: the models' own (training epochs) only without it.
-            model = make_model(name, config, train_options, progress and not bar.active).fit(fit_cube, split)
+            model = make_model(name, config, train_options, progress and not bar.active)
+            # The default ensemble reuses the convlstm and cnn trained above (same settings).
+            trained_here = {n: m for n, m in fitted.items() if n not in pretrained}
+            members = getattr(model, "reusable_members", lambda _: None)(trained_here)
+            model = model.fit_from_members(fit_cube, split, members) if members else model.fit(fit_cube, split)
             details = model.details()
         t1 = time.perf_counter()
         predictions[name] = np.asarray(model.predict_windows(cube, split.test), dtype=np.float32)

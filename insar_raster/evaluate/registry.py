@@ -164,6 +164,13 @@ MODELS = {
         _ALL_AT_ONCE,
         _network("tau"),
     ),
+    "ensemble": ModelEntry(
+        "deep",
+        "convlstm and cnn (each kept only where it beats the filtered prior on validation) averaged with a "
+        "weight chosen on the validation epochs; reuses the two when evaluated beside them",
+        _ALL_AT_ONCE,
+        _network("ensemble"),
+    ),
     "convlstm": ModelEntry(
         "deep",
         "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then "

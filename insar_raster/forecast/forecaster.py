@@ -131,16 +131,53 @@ class Forecaster:
             Default: ``chronological_split`` of the cube with the config's window,
             steps and fractions. See :func:`insar_raster.forecast.train.train_model`.
         """
-        self._set_fitted(*fit_network(cube, self.config or TrainConfig(), split, self.progress, self.in_memory_bytes))
+        config = self.config or TrainConfig()
+        if config.arch == "ensemble":
+            from insar_raster.forecast.ensemble import fit_ensemble
+
+            parts = fit_ensemble(cube, config, split, self.progress, self.in_memory_bytes)
+        else:
+            parts = fit_network(cube, config, split, self.progress, self.in_memory_bytes)
+        self._set_fitted(*parts)
+        return self._calibrate_after_fit(cube, split)
+
+    def _calibrate_after_fit(self, cube: xr.Dataset, split) -> "Forecaster":
         if split is None:
             from insar_raster.forecast.windows import chronological_split
 
             c = self.config_
             split = chronological_split(cube.sizes["time"], c.window, c.steps, c.val_fraction, c.test_fraction)
         if len(split.val):
-            # Interval calibration on the validation samples (never training targets).
+            # Interval calibration on the validation samples (never training targets), of
+            # the final forecast (for an ensemble: the weighted average).
             self.calibrate_intervals(cube, split.val, in_memory_bytes=self.in_memory_bytes)
         return self
+
+    def reusable_members(self, fitted: dict) -> dict | None:
+        """For an ``ensemble`` configuration: its members among ``fitted`` (``{name: model}``,
+        e.g. the models an evaluation has trained), when every one of them is an unfitted
+        :class:`Forecaster`'s twin (same configuration but the architecture); else None."""
+        config = self.config or TrainConfig()
+        if config.arch != "ensemble":
+            return None
+        from insar_raster.forecast.ensemble import member_configs
+
+        members = {}
+        for arch, wanted in member_configs(config).items():
+            model = fitted.get(arch)
+            if not isinstance(model, Forecaster) or model.config != wanted or "model_" not in model.__dict__:
+                return None
+            members[arch] = model
+        return members
+
+    def fit_from_members(self, cube: xr.Dataset, split, members: dict) -> "Forecaster":
+        """Fit an ``ensemble`` from its fitted members (see :meth:`reusable_members`): only
+        the weight is chosen (on ``split``'s validation samples) and the intervals calibrated.
+        The result is the same as :meth:`fit` on the same cube and split."""
+        from insar_raster.forecast.ensemble import combine_members
+
+        self._set_fitted(*combine_members(members, cube, split, self.in_memory_bytes))
+        return self._calibrate_after_fit(cube, split)
 
     def _fitted(self, name: str):
         try:
@@ -194,7 +231,7 @@ class Forecaster:
         trained = [h for h in history if int(h.get("epoch", 1)) >= 1]
         best = min(history, key=lambda h: h["val_loss"]) if history else {}
         meta = self.metadata_
-        return {
+        out = {
             "epochs_trained": len(trained),
             "best_epoch": meta.get("best_epoch", best.get("epoch")),
             "val_rmse_mm": meta.get("val_rmse_mm"),
@@ -208,6 +245,12 @@ class Forecaster:
             ),
             "config": asdict(self.config_),
         }
+        if meta.get("ensemble"):  # the weights chosen on validation and each member's network
+            ens = meta["ensemble"]
+            out["ensemble"] = {
+                k: ens[k] for k in ("weights", "members", "val_rmse_mm_by_weight", "chosen_by") if k in ens
+            }
+        return out
 
     def intrinsic_importance(self) -> dict | None:
         """None: a network has no per-lag weights to read (the permutation test measures it)."""

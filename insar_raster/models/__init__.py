@@ -26,6 +26,10 @@ Architectures
 ``cnn``
     Ablation of ``convlstm``: the same encoder/decoder with the recurrent core replaced
     by plain convolutions over the epochs stacked as channels ("CNN without LSTM").
+``ensemble``
+    A weighted average of a ``convlstm`` and a ``cnn`` trained on the same prior
+    residuals, the weights chosen on the validation epochs
+    (:mod:`insar_raster.models.ensemble`, :mod:`insar_raster.forecast.ensemble`).
 ``tau``
     SimVP/TAU-style: the same encoder/decoder with a temporal-attention translator over
     the stacked epochs (large-kernel depth-wise spatial attention x channel attention),
@@ -34,9 +38,11 @@ Architectures
 
 from __future__ import annotations
 
-ARCHITECTURES = ("convlstm", "paper", "cnn", "tau")
+ARCHITECTURES = ("convlstm", "paper", "cnn", "tau", "ensemble")
 #: Architectures that run on any grid size (predicted by overlapping tiles).
-FULLY_CONVOLUTIONAL = ("convlstm", "cnn", "tau")
+FULLY_CONVOLUTIONAL = ("convlstm", "cnn", "tau", "ensemble")
+#: The members of the ``ensemble`` architecture, trained one after the other.
+ENSEMBLE_MEMBERS = ("convlstm", "cnn")
 
 
 def build_model(arch: str, **hparams):
@@ -55,6 +61,8 @@ def build_model(arch: str, **hparams):
         from insar_raster.models.convlstm import ConvForecaster as cls
     elif arch == "tau":
         from insar_raster.models.tau import TAUForecaster as cls
+    elif arch == "ensemble":
+        from insar_raster.models.ensemble import WeightedEnsemble as cls
     else:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     return cls(**hparams)

@@ -180,6 +180,15 @@ def _findings(results: dict) -> list[str]:
                 f"{_fmt(nets['convlstm'])} mm, cnn {_fmt(nets['cnn'])} mm."
             )
         out.append(text)
+    ens = (models.get("ensemble", {}).get("details") or {}).get("ensemble")
+    if ens:
+        weights = ", ".join(f"{n} {w:.2f}" for n, w in ens["weights"].items())
+        kept = ", ".join(f"{n} {'kept' if v['network_kept'] else 'not kept'}" for n, v in ens["members"].items())
+        members = "; ".join(f"{n} alone {_fmt(rm[n])} mm" for n in ens["weights"] if n in rm)
+        out.append(
+            f"Ensemble: {_fmt(rm['ensemble'])} mm with the weights chosen on the validation epochs ({weights}; "
+            f"networks {kept})" + (f"; {members}." if members else ".")
+        )
     if "history_fit" in models:
         for name in ("convlstm", "cnn"):
             if name in models:

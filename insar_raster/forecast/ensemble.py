@@ -223,8 +223,6 @@ def fit_ensemble(cube, config, split=None, progress: bool = True, in_memory_byte
     Returns the arguments of :meth:`Forecaster.from_fitted` (see :func:`combine_members`).
     """
     from insar_raster.errors import InputError
-    from insar_raster.forecast.forecaster import Forecaster
-    from insar_raster.forecast.train import fit_network
 
     if split is None:
         try:
@@ -233,8 +231,17 @@ def fit_ensemble(cube, config, split=None, progress: bool = True, in_memory_byte
             )
         except ValueError as exc:
             raise InputError(None, f"cannot split the cube for training: {exc}") from None
-    members = {
+    members = fit_members(cube, config, split, progress, in_memory_bytes)
+    return combine_members(members, cube, split, in_memory_bytes)
+
+
+def fit_members(cube, config, split, progress: bool = True, in_memory_bytes: int | None = None) -> dict:
+    """``{arch: Forecaster}``: each member of an ``ensemble`` configuration trained on
+    ``cube`` with ``split`` (no interval calibration: the ensemble calibrates its own)."""
+    from insar_raster.forecast.forecaster import Forecaster
+    from insar_raster.forecast.train import fit_network
+
+    return {
         arch: Forecaster.from_fitted(*fit_network(cube, member, split, progress, in_memory_bytes))
         for arch, member in member_configs(config).items()
     }
-    return combine_members(members, cube, split, in_memory_bytes)

@@ -528,6 +528,8 @@ def fit_network(
         while fitting (the history prior's ``acceleration_ridge``).
     """
     config = config or TrainConfig()
+    if config.arch == "ensemble":
+        raise ValueError("an ensemble is trained member by member: use Forecaster(config).fit or train_model")
     n_times = cube.sizes["time"]
     if split is None:
         try:

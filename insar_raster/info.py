@@ -336,6 +336,12 @@ def describe_model(path) -> dict:
     for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
         if key in metadata:
             out[key] = metadata[key]
+    ensemble = metadata.get("ensemble")
+    if ensemble:  # the weights chosen on validation, and which member's network was kept
+        out["ensemble_weights"] = ensemble.get("weights")
+        out["ensemble_networks_kept"] = {
+            name: member.get("network_kept") for name, member in (ensemble.get("members") or {}).items()
+        }
     if "normalisation" in header:
         out["normalisation"] = header["normalisation"]
     out["versions"] = {k: header[k] for k in ("insar_raster_version", "torch_version") if k in header}

@@ -134,6 +134,12 @@ def test_model_file_round_trip(trained, tmp_path):
     header = read_header(path)
     assert header["arch"] == "ensemble" and header["hparams"]["weights"] == ens.hparams_["weights"]
     assert [m["arch"] for m in header["hparams"]["members"]] == ["convlstm", "cnn"]
+    from insar_raster.info import describe
+
+    assert describe(path)["ensemble_weights"] == {
+        "convlstm": ens.hparams_["weights"][0],
+        "cnn": ens.hparams_["weights"][1],
+    }
     loaded = load_model(path)
     assert isinstance(loaded.model_, WeightedEnsemble) and loaded.model_.weights == ens.hparams_["weights"]
     a, b = ens.forecast(cube, interval=80), loaded.forecast(cube, interval=80)

@@ -115,7 +115,7 @@ def test_model_file_header_only(tmp_path):
     ]
     model = Forecaster.from_fitted(
         build_model("convlstm", **hp),
-        TrainConfig(window=3, steps=2, epochs=3),
+        TrainConfig(arch="convlstm", window=3, steps=2, epochs=3),
         Normalisation(2.0, 6.0),
         grid_of(cube),
         hp,

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from insar_raster.models import ARCHITECTURES, FULLY_CONVOLUTIONAL, build_model
+from insar_raster.models import ARCHITECTURES, ENSEMBLE_MEMBERS, FULLY_CONVOLUTIONAL, build_model
 from insar_raster.models.paper import PaperCNNLSTM
+
+
+def _build(arch, **hparams):
+    """A network of ``arch``; an ensemble of its members (equal weights) with these hparams."""
+    if arch == "ensemble":
+        members = [{"arch": a, "hparams": hparams} for a in ENSEMBLE_MEMBERS]
+        return build_model("ensemble", members=members, weights=[0.5, 0.5])
+    return build_model(arch, **hparams)
 
 
 def test_paper_arch_maps_256_input_to_256_output():
@@ -37,7 +45,7 @@ def test_paper_arch_is_fixed_size():
 @pytest.mark.parametrize("shape", [(70, 93), (33, 17)])
 def test_fully_convolutional_archs_run_on_odd_sizes(arch, shape):
     torch.manual_seed(0)
-    model = build_model(arch, in_channels=6, steps=3, window=5, hidden=8, features=8).eval()
+    model = _build(arch, in_channels=6, steps=3, window=5, hidden=8, features=8).eval()
     x = torch.randn(2, 5, 6, *shape)
     prior = torch.randn(2, 3, *shape)
     with torch.no_grad():
@@ -50,7 +58,7 @@ def test_fully_convolutional_archs_run_on_odd_sizes(arch, shape):
 def test_untrained_model_forecasts_the_prior(arch):
     """Zero-initialised output layer: the change is exactly the prior (persistence if none)."""
     torch.manual_seed(0)
-    model = build_model(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
+    model = _build(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
     x = torch.randn(1, 4, 6, 20, 24)
     prior = torch.randn(1, 2, 20, 24)
     with torch.no_grad():
@@ -71,7 +79,7 @@ def test_velocity_head_scales_with_lead_time():
 def test_unknown_architecture_is_rejected():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_model("transformer")
-    assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn", "tau"}
+    assert set(ARCHITECTURES) == {"convlstm", "paper", "cnn", "tau", "ensemble"}
 
 
 def test_prior_filter_is_symmetric_zero_sum_and_keeps_planes():
@@ -107,7 +115,7 @@ def test_prior_filter_is_symmetric_zero_sum_and_keeps_planes():
 def test_untrained_model_ignores_level(arch):
     """Before training, the absolute level changes nothing: the forecast is the prior."""
     torch.manual_seed(0)
-    model = build_model(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
+    model = _build(arch, in_channels=6, steps=2, window=4, hidden=8, features=8).eval()
     x, prior = torch.randn(1, 4, 6, 20, 24), torch.randn(1, 2, 20, 24)
     x[:, :, 1] = 1.0  # all valid
     with torch.no_grad():

@@ -93,7 +93,9 @@ _EXTRAPOLATION = "extrapolation of the per-pixel fit"
 _DIRECT = "direct (one model per step)"
 _ALL_AT_ONCE = "all steps at once"
 
-#: Every model, in report order: baselines first, the default deep model last.
+#: Every model, in report order: baselines first, then the deep models, the default
+#: (``convlstm``) followed only by the ``ensemble``, which reuses it and ``cnn`` when
+#: they were fitted before it in the same evaluation.
 MODELS = {
     "persistence": ModelEntry(
         "baseline", "last observed (input) epoch, repeated", "the last epoch for every step", _baseline("persistence")
@@ -164,13 +166,6 @@ MODELS = {
         _ALL_AT_ONCE,
         _network("tau"),
     ),
-    "ensemble": ModelEntry(
-        "deep",
-        "convlstm and cnn (each kept only where it beats the filtered prior on validation) averaged with a "
-        "weight chosen on the validation epochs; reuses the two when evaluated beside them",
-        _ALL_AT_ONCE,
-        _network("ensemble"),
-    ),
     "convlstm": ModelEntry(
         "deep",
         "default: per-pixel history prior + its learned symmetric 5x5 spatial filter (trained first), then "
@@ -178,6 +173,13 @@ MODELS = {
         "beats that on validation",
         _ALL_AT_ONCE,
         _network("convlstm"),
+    ),
+    "ensemble": ModelEntry(
+        "deep",
+        "convlstm and cnn (each network kept only if it beats the filtered prior on validation) "
+        "averaged with a weight chosen on the validation epochs; reuses the two when evaluated beside them",
+        _ALL_AT_ONCE,
+        _network("ensemble"),
     ),
 }
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from insar_raster.evaluate.registry import DEEP_MODELS
 from insar_raster.io.atomic import atomic_path
 
 #: Decimals shown in report.md: mm to 0.01 mm (what a millimetre-level InSAR score can
@@ -199,8 +200,9 @@ def _findings(results: dict) -> list[str]:
                     f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}). " + _deep_parts(name, models[name])
                 )
                 break
-    if "paper" in models and "convlstm" in models:
-        out.append(f"The paper's CNN-LSTM: {_fmt(rm['paper'])} mm vs the default convlstm {_fmt(rm['convlstm'])} mm.")
+    default = next((n for n in DEEP_MODELS if n in models), None)
+    if "paper" in models and default not in (None, "paper"):
+        out.append(f"The paper's CNN-LSTM: {_fmt(rm['paper'])} mm vs the default {default} {_fmt(rm[default])} mm.")
     imp = results.get("importance", {})
     window = results["window"]
     if "lasso" in imp:

@@ -34,8 +34,10 @@ class TrainConfig:
 
     Parameters
     ----------
-    arch : {"convlstm", "paper", "cnn", "tau"}
-        Architecture (see :mod:`insar_raster.models`).
+    arch : {"convlstm", "paper", "cnn", "tau", "ensemble"}
+        Architecture (see :mod:`insar_raster.models`); ``ensemble`` trains a ``convlstm``
+        and a ``cnn`` with these settings and averages them with a weight chosen on
+        validation (:mod:`insar_raster.forecast.ensemble`).
     window, steps : int
         Input epochs and forecast epochs per sample.
     epochs : int
@@ -126,7 +128,8 @@ class TrainConfig:
         "convlstm",
         "convlstm: fully convolutional, any grid (default); paper: the reference CNN-LSTM "
         "(fixed input size); cnn: convlstm without its recurrent core (ablation); tau: "
-        "SimVP/TAU-style temporal-attention translator instead of the ConvLSTM",
+        "SimVP/TAU-style temporal-attention translator instead of the ConvLSTM; ensemble: a convlstm "
+        "and a cnn averaged with a weight chosen on validation",
         choices=ARCHITECTURES,
         show_default=False,
     )

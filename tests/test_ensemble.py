@@ -11,8 +11,8 @@ from scipy.special import ndtr
 
 from insar_raster import TrainConfig
 from insar_raster.evaluate import evaluate_cube
-from insar_raster.forecast.ensemble import choose_weight, combine_members, fit_members, weight_errors
-from insar_raster.forecast.forecaster import Forecaster, load_model
+from insar_raster.forecast.ensemble import choose_weight, combine_members, weight_errors
+from insar_raster.forecast.forecaster import Forecaster, fit_ensemble_members, load_model
 from insar_raster.forecast.modelfile import read_header
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.grid.spec import GridSpec
@@ -60,7 +60,7 @@ def _split():
 def trained():
     """The cube and both members, trained as ``train --arch ensemble`` trains them."""
     cube = _fronts_cube()
-    members = fit_members(cube, TrainConfig(arch="ensemble", **CONFIG, **FRACTIONS), _split(), progress=False)
+    members = fit_ensemble_members(cube, TrainConfig(arch="ensemble", **CONFIG, **FRACTIONS), _split(), progress=False)
     assert all(m.metadata_["best_epoch"] >= 1 for m in members.values())  # both networks kept
     return cube, members
 
@@ -151,8 +151,13 @@ def test_model_file_round_trip(trained, tmp_path):
     np.testing.assert_allclose(a["displacement"].values, w[0] * parts[0] + w[1] * parts[1], atol=1e-3)
 
 
-def test_evaluate_reuses_the_trained_members(trained):
+def test_evaluate_reuses_the_trained_members(trained, monkeypatch):
     cube, members = trained
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the ensemble trained its members again")
+
+    monkeypatch.setattr("insar_raster.forecast.forecaster.fit_ensemble_members", no_training)
     res = evaluate_cube(
         cube,
         ["cnn", "convlstm", "ensemble"],
@@ -171,3 +176,13 @@ def test_evaluate_reuses_the_trained_members(trained):
     np.testing.assert_allclose(
         arrays["ensemble"], w["convlstm"] * arrays["convlstm"] + w["cnn"] * arrays["cnn"], atol=1e-3
     )
+
+
+def test_fit_trains_the_members_and_equals_the_combination_of_them(trained):
+    cube, members = trained
+    ens = Forecaster(TrainConfig(arch="ensemble", **CONFIG, **FRACTIONS)).fit(cube)
+    reused = Forecaster(TrainConfig(arch="ensemble", **CONFIG, **FRACTIONS)).fit_from_members(cube, _split(), members)
+    assert ens.config_.arch == "ensemble" and ens.hparams_["weights"] == reused.hparams_["weights"]
+    assert ens.has_intervals  # calibrated on the weighted average
+    starts = _split().test
+    np.testing.assert_array_equal(ens.predict_windows(cube, starts), reused.predict_windows(cube, starts))

@@ -16,9 +16,11 @@ kept *is* the filtered history prior, so the average falls back to either networ
 or to the prior alone when validation says so. When neither network was kept both
 members are the same filtered prior: ``w = 1`` without forecasting anything.
 
-``evaluate`` trains ``convlstm`` and ``cnn`` anyway: :func:`combine_members` reuses
-them (same configuration, same split), so the ensemble costs only the weight choice
-there.
+:meth:`insar_raster.forecast.forecaster.Forecaster.fit` trains the members
+(:func:`insar_raster.forecast.forecaster.fit_ensemble_members`) and calls
+:func:`combine_members`. ``evaluate`` trains ``convlstm`` and ``cnn`` anyway:
+:meth:`~insar_raster.forecast.forecaster.Forecaster.fit_from_members` reuses them (same
+configuration, same split), so the ensemble costs only the weight choice there.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from dataclasses import replace
 import numpy as np
 
 from insar_raster.forecast.data import CubeReader
-from insar_raster.forecast.windows import chronological_split
 from insar_raster.models import ENSEMBLE_MEMBERS
 
 log = logging.getLogger("insar_raster")
@@ -215,33 +216,3 @@ def combine_members(members: dict, cube, split, in_memory_bytes: int | None = No
         list(members[lead].history_),
         metadata,
     )
-
-
-def fit_ensemble(cube, config, split=None, progress: bool = True, in_memory_bytes: int | None = None) -> tuple:
-    """Train both members (one after the other, the same seed) and combine them.
-
-    Returns the arguments of :meth:`Forecaster.from_fitted` (see :func:`combine_members`).
-    """
-    from insar_raster.errors import InputError
-
-    if split is None:
-        try:
-            split = chronological_split(
-                cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction
-            )
-        except ValueError as exc:
-            raise InputError(None, f"cannot split the cube for training: {exc}") from None
-    members = fit_members(cube, config, split, progress, in_memory_bytes)
-    return combine_members(members, cube, split, in_memory_bytes)
-
-
-def fit_members(cube, config, split, progress: bool = True, in_memory_bytes: int | None = None) -> dict:
-    """``{arch: Forecaster}``: each member of an ``ensemble`` configuration trained on
-    ``cube`` with ``split`` (no interval calibration: the ensemble calibrates its own)."""
-    from insar_raster.forecast.forecaster import Forecaster
-    from insar_raster.forecast.train import fit_network
-
-    return {
-        arch: Forecaster.from_fitted(*fit_network(cube, member, split, progress, in_memory_bytes))
-        for arch, member in member_configs(config).items()
-    }

@@ -133,9 +133,11 @@ class Forecaster:
         """
         config = self.config or TrainConfig()
         if config.arch == "ensemble":
-            from insar_raster.forecast.ensemble import fit_ensemble
+            from insar_raster.forecast.ensemble import combine_members
 
-            parts = fit_ensemble(cube, config, split, self.progress, self.in_memory_bytes)
+            split = split if split is not None else _default_split(cube, config)
+            members = fit_ensemble_members(cube, config, split, self.progress, self.in_memory_bytes)
+            parts = combine_members(members, cube, split, self.in_memory_bytes)
         else:
             parts = fit_network(cube, config, split, self.progress, self.in_memory_bytes)
         self._set_fitted(*parts)
@@ -614,6 +616,32 @@ class Forecaster:
             "insar_raster_version": __version__,
             "torch_version": torch.__version__.split("+")[0],
         }
+
+
+def _default_split(cube: xr.Dataset, config: TrainConfig) -> ChronoSplit:
+    """The chronological split of ``config``'s window, steps and fractions (as training makes it)."""
+    from insar_raster.forecast.windows import chronological_split
+
+    try:
+        return chronological_split(
+            cube.sizes["time"], config.window, config.steps, config.val_fraction, config.test_fraction
+        )
+    except ValueError as exc:
+        raise InputError(None, f"cannot split the cube for training: {exc}") from None
+
+
+def fit_ensemble_members(
+    cube: xr.Dataset, config: TrainConfig, split: ChronoSplit, progress: bool = True, in_memory_bytes: int | None = None
+) -> dict:
+    """``{arch: Forecaster}``: each member of an ``ensemble`` configuration trained on
+    ``cube`` with ``split`` (:func:`insar_raster.forecast.ensemble.member_configs`; no
+    interval calibration: the ensemble calibrates its own)."""
+    from insar_raster.forecast.ensemble import member_configs
+
+    return {
+        arch: Forecaster.from_fitted(*fit_network(cube, member, split, progress, in_memory_bytes))
+        for arch, member in member_configs(config).items()
+    }
 
 
 def train_model(

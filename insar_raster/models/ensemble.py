@@ -16,6 +16,18 @@ from __future__ import annotations
 from torch import nn
 
 
+def _member(arch: str, hparams: dict) -> nn.Module:
+    """A member network by name (the fully convolutional architectures; not imported
+    through :func:`insar_raster.models.build_model`, which imports this module)."""
+    from insar_raster.models.convlstm import ConvForecaster, ConvLSTMForecaster
+    from insar_raster.models.tau import TAUForecaster
+
+    classes = {"convlstm": ConvLSTMForecaster, "cnn": ConvForecaster, "tau": TAUForecaster}
+    if arch not in classes:
+        raise ValueError(f"an ensemble member must be one of {', '.join(classes)}, got {arch!r}")
+    return classes[arch](**hparams)
+
+
 class WeightedEnsemble(nn.Module):
     """``sum_i weights[i] * member_i(...)`` over the members whose weight is not 0.
 
@@ -33,18 +45,14 @@ class WeightedEnsemble(nn.Module):
 
     def __init__(self, members: list, weights: list, advection: int = 0):
         super().__init__()
-        from insar_raster.models import build_model
-
         if len(members) != len(weights) or not members:
             raise ValueError("an ensemble needs one weight per member and at least one member")
         if any(float(w) < 0 for w in weights) or abs(sum(float(w) for w in weights) - 1.0) > 1e-6:
             raise ValueError(f"ensemble weights must be >= 0 and sum to 1, got {list(weights)}")
-        if any(m["arch"] == "ensemble" for m in members):
-            raise ValueError("an ensemble member cannot be an ensemble")
         self.archs = [str(m["arch"]) for m in members]
         self.weights = [float(w) for w in weights]
         self.advection = int(advection)
-        self.members = nn.ModuleList(build_model(m["arch"], **m["hparams"]) for m in members)
+        self.members = nn.ModuleList(_member(m["arch"], m["hparams"]) for m in members)
         self.fully_convolutional = all(getattr(m, "fully_convolutional", False) for m in self.members)
 
     def forward(self, *inputs):

@@ -81,3 +81,17 @@ def test_forecast_writes_bounds_and_refuses_bad_levels(noisy_model):
     assert np.array_equal(np.isfinite(lo), ok)
     with pytest.raises(InputError, match="between 50 and 99"):
         model.forecast(cube, interval=99.5)
+
+
+def test_calibration_in_chunks_equals_one_batch(noisy_model, monkeypatch):
+    # Chunks bound the memory of a large tile; they must not drop or repeat a sample.
+    import insar_raster.forecast.intervals as intervals
+
+    cube, split, model = noisy_model
+    monkeypatch.setattr(intervals, "CALIBRATION_CHUNK", 1000)
+    whole = model.calibrate_intervals(cube, split.val)
+    monkeypatch.setattr(intervals, "CALIBRATION_CHUNK", 2)
+    chunked = model.calibrate_intervals(cube, split.val)
+    assert len(whole["calibration_samples"]) == min(intervals.CALIBRATION_SAMPLES, len(split.val)) > 2
+    assert chunked["scores_per_step"] == whole["scores_per_step"]
+    np.testing.assert_allclose(chunked["quantiles"], whole["quantiles"])

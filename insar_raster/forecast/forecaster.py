@@ -458,10 +458,17 @@ class Forecaster:
 
         ``starts`` should be validation samples (never trained on as targets); at most
         :data:`~insar_raster.forecast.intervals.CALIBRATION_SAMPLES` of them, evenly
-        spread, are forecast. Stores and returns ``metadata_["intervals"]``. A cube
+        spread, are forecast, :data:`~insar_raster.forecast.intervals.CALIBRATION_CHUNK`
+        at a time (memory). Stores and returns ``metadata_["intervals"]``. A cube
         larger than ``in_memory_bytes`` is read block by block (see ``CubeReader``).
         """
-        from insar_raster.forecast.intervals import CALIBRATION_SAMPLES, LEVELS, calibration_scores, conformal_quantiles
+        from insar_raster.forecast.intervals import (
+            CALIBRATION_CHUNK,
+            CALIBRATION_SAMPLES,
+            LEVELS,
+            calibration_scores,
+            conformal_quantiles,
+        )
 
         starts = np.asarray(starts, dtype=int).reshape(-1)
         if len(starts) == 0:
@@ -470,12 +477,17 @@ class Forecaster:
         starts = starts[pick]
         self._check_cube(cube)
         reader = CubeReader(cube, in_memory_bytes)
-        forecast = self._predict_starts(cube, reader, starts, progress)
-        targets = starts[:, None] + self.window + np.arange(self.steps)[None, :]
         _, height, width = reader.shape
-        observed = np.stack([reader.read_epochs(t, 0, height, 0, width) for t in targets])
-        sigma = self._noise_levels(reader, starts + self.window - 1)
-        scores = calibration_scores(forecast, observed, sigma)
+        rng = np.random.default_rng(0)
+        scores = []
+        for i in range(0, len(starts), CALIBRATION_CHUNK):
+            chunk = starts[i : i + CALIBRATION_CHUNK]
+            forecast = self._predict_starts(cube, reader, chunk, progress)
+            targets = chunk[:, None] + self.window + np.arange(self.steps)[None, :]
+            observed = np.stack([reader.read_epochs(t, 0, height, 0, width) for t in targets])
+            sigma = self._noise_levels(reader, chunk + self.window - 1)
+            scores.append(calibration_scores(forecast, observed, sigma, rng, share=len(chunk) / len(starts)))
+        scores = np.concatenate(scores)
         self.metadata_["intervals"] = {
             "method": "split conformal, |observed - forecast| / cell noise level, per horizon step",
             "levels": list(LEVELS),

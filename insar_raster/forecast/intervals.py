@@ -26,8 +26,14 @@ LEVELS = tuple(range(50, 100))
 NOISE_EPOCHS = 60
 #: Floor of the noise level (mm): keeps intervals finite on a noise-free cell.
 NOISE_FLOOR_MM = 0.05
-#: At most this many validation samples are forecast for the calibration.
-CALIBRATION_SAMPLES = 6
+#: At most this many validation samples (evenly spread) are forecast for the calibration.
+#: Each adds its own target dates, and a date's atmosphere moves all its cells together:
+#: with 6, a step's quantile rests on 6 dates and its coverage on held-out epochs
+#: scattered 79-87 % for a stated 80 % over the steps of a realistic L2b burst (not
+#: monotone in the step); with all 27 validation samples there, 83-85 %.
+CALIBRATION_SAMPLES = 24
+#: Calibration samples forecast at once (bounds the memory on a large tile).
+CALIBRATION_CHUNK = 6
 #: At most this many scores per horizon step enter the quantiles (random subsample).
 MAX_SCORES = 2_000_000
 
@@ -69,16 +75,22 @@ def conformal_quantiles(scores: np.ndarray, levels=LEVELS) -> list[list[float]]:
 
 
 def calibration_scores(
-    forecast: np.ndarray, observed: np.ndarray, sigma: np.ndarray, rng: np.random.Generator | None = None
+    forecast: np.ndarray,
+    observed: np.ndarray,
+    sigma: np.ndarray,
+    rng: np.random.Generator | None = None,
+    share: float = 1.0,
 ) -> np.ndarray:
     """Normalised scores (n_cells, steps) from forecasts and observations (n, steps, h, w)
-    and noise levels (n, h, w); cells with any NaN are dropped, at most :data:`MAX_SCORES`."""
+    and noise levels (n, h, w); cells with any NaN are dropped, at most ``share`` x
+    :data:`MAX_SCORES` (``share``: this batch's part of all calibration samples)."""
     score = np.abs(observed - forecast) / sigma[:, None]
     score = np.moveaxis(score, 1, -1).reshape(-1, forecast.shape[1])
     score = score[np.isfinite(score).all(axis=1)]
-    if len(score) > MAX_SCORES:
+    cap = max(1, int(MAX_SCORES * share))
+    if len(score) > cap:
         rng = rng or np.random.default_rng(0)
-        score = score[rng.choice(len(score), MAX_SCORES, replace=False)]
+        score = score[rng.choice(len(score), cap, replace=False)]
     return score
 
 

@@ -92,6 +92,16 @@ def test_calibration_in_chunks_equals_one_batch(noisy_model, monkeypatch):
     whole = model.calibrate_intervals(cube, split.val)
     monkeypatch.setattr(intervals, "CALIBRATION_CHUNK", 2)
     chunked = model.calibrate_intervals(cube, split.val)
-    assert len(whole["calibration_samples"]) == min(intervals.CALIBRATION_SAMPLES, len(split.val)) > 2
+    assert len(whole["calibration_samples"]) == min(intervals.CALIBRATION_SAMPLES, len(split.val)) > 2  # 24 x 24 cells
     assert chunked["scores_per_step"] == whole["scores_per_step"]
     np.testing.assert_allclose(chunked["quantiles"], whole["quantiles"])
+
+
+def test_calibration_samples_fewer_on_a_larger_grid():
+    from insar_raster.forecast.intervals import calibration_sample_count
+
+    assert calibration_sample_count(27, 64 * 80) == 24  # an L2b burst: many dates
+    assert calibration_sample_count(17, 128 * 128) == 17  # all there are
+    assert calibration_sample_count(40, 1000 * 700) == 6  # an L3 tile: many patches per date
+    assert calibration_sample_count(3, 1000 * 700) == 3
+    assert 6 < calibration_sample_count(40, 200 * 200) < 24

@@ -456,16 +456,16 @@ class Forecaster:
     ) -> dict:
         """Split-conformal calibration of forecast intervals on the samples ``starts``.
 
-        ``starts`` should be validation samples (never trained on as targets); at most
-        :data:`~insar_raster.forecast.intervals.CALIBRATION_SAMPLES` of them, evenly
-        spread, are forecast, :data:`~insar_raster.forecast.intervals.CALIBRATION_CHUNK`
+        ``starts`` should be validation samples (never trained on as targets); 6 to 24 of
+        them (fewer on a larger grid, :func:`~insar_raster.forecast.intervals.calibration_sample_count`),
+        evenly spread, are forecast, :data:`~insar_raster.forecast.intervals.CALIBRATION_CHUNK`
         at a time (memory). Stores and returns ``metadata_["intervals"]``. A cube
         larger than ``in_memory_bytes`` is read block by block (see ``CubeReader``).
         """
         from insar_raster.forecast.intervals import (
             CALIBRATION_CHUNK,
-            CALIBRATION_SAMPLES,
             LEVELS,
+            calibration_sample_count,
             calibration_scores,
             conformal_quantiles,
         )
@@ -473,11 +473,11 @@ class Forecaster:
         starts = np.asarray(starts, dtype=int).reshape(-1)
         if len(starts) == 0:
             raise ValueError("no calibration samples")
-        pick = np.unique(np.linspace(0, len(starts) - 1, min(CALIBRATION_SAMPLES, len(starts))).round().astype(int))
-        starts = starts[pick]
         self._check_cube(cube)
         reader = CubeReader(cube, in_memory_bytes)
         _, height, width = reader.shape
+        count = calibration_sample_count(len(starts), height * width)
+        starts = starts[np.unique(np.linspace(0, len(starts) - 1, count).round().astype(int))]
         rng = np.random.default_rng(0)
         scores = []
         for i in range(0, len(starts), CALIBRATION_CHUNK):

@@ -27,15 +27,30 @@ NOISE_EPOCHS = 60
 #: Floor of the noise level (mm): keeps intervals finite on a noise-free cell.
 NOISE_FLOOR_MM = 0.05
 #: At most this many validation samples (evenly spread) are forecast for the calibration.
-#: Each adds its own target dates, and a date's atmosphere moves all its cells together:
-#: with 6, a step's quantile rests on 6 dates and its coverage on held-out epochs
-#: scattered 79-87 % for a stated 80 % over the steps of a realistic L2b burst (not
-#: monotone in the step); with all 27 validation samples there, 83-85 %.
+#: Each adds its own target dates, and a date's atmosphere moves all cells of a small
+#: scene together: with 6, a step's quantile rests on 6 dates and its coverage on held-out
+#: epochs scattered 79-87 % for a stated 80 % over the steps of a realistic L2b burst
+#: (64 x 80 cells; not monotone in the step); with all 27 validation samples there, 83-85 %.
 CALIBRATION_SAMPLES = 24
+#: At least this many (when there are as many validation samples).
+CALIBRATION_MIN_SAMPLES = 6
+#: Cells x samples forecast for the calibration: a large tile holds many independent
+#: atmospheric patches per date and needs fewer dates (an EGMS L3 tile of 1000 x 700 cells
+#: gets the minimum; with 24 samples its train + forecast took 4.3 instead of 1.7 minutes), a burst or a 128 x 128
+#: scene gets the maximum (:func:`calibration_sample_count`).
+CALIBRATION_CELL_SAMPLES = 24 * 128 * 128
 #: Calibration samples forecast at once (bounds the memory on a large tile).
 CALIBRATION_CHUNK = 6
 #: At most this many scores per horizon step enter the quantiles (random subsample).
 MAX_SCORES = 2_000_000
+
+
+def calibration_sample_count(n_validation: int, n_cells: int) -> int:
+    """How many of ``n_validation`` samples to forecast for the calibration of a grid of
+    ``n_cells`` cells: :data:`CALIBRATION_CELL_SAMPLES` / ``n_cells``, within
+    [:data:`CALIBRATION_MIN_SAMPLES`, :data:`CALIBRATION_SAMPLES`] and at most ``n_validation``."""
+    wanted = CALIBRATION_CELL_SAMPLES // max(int(n_cells), 1)
+    return int(min(n_validation, max(CALIBRATION_MIN_SAMPLES, min(CALIBRATION_SAMPLES, wanted))))
 
 
 def noise_level(history: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from insar_raster.evaluate.metrics import rmse
+from insar_raster.forecast.windows import evenly_spread
 from insar_raster.io.cube import CUBE_VARIABLE
 
 
@@ -88,7 +89,7 @@ def permutation_importance(
     all_starts = np.asarray(starts, dtype=int)
     chosen = np.arange(len(all_starts))
     if max_samples and len(all_starts) > max_samples:  # evenly spread subset: cost is per sample
-        chosen = np.unique(np.round(np.linspace(0, len(all_starts) - 1, max_samples)).astype(int))
+        chosen = evenly_spread(len(all_starts), max_samples)
     starts = all_starts[chosen]
     offsets = donor_offsets(starts, window, steps, repeats)
     if not offsets:

@@ -204,6 +204,12 @@ class CubeReader:
         block = self._da.isel(time=slice(t0, t1), y=slice(y0, y1), x=slice(x0, x1))
         return np.asarray(block.values, dtype=np.float32)
 
+    def read_targets(self, starts, window: int, steps: int) -> np.ndarray:
+        """The whole grid at the ``steps`` target epochs of each sample: (n, steps, H, W) mm."""
+        _, height, width = self.shape
+        targets = np.asarray(starts, dtype=int)[:, None] + window + np.arange(steps)[None, :]
+        return np.stack([self.read_epochs(t, 0, height, 0, width) for t in targets])
+
     def read_epochs(self, epochs: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Block of the given (consecutive or not) epoch indices."""
         epochs = np.asarray(epochs)

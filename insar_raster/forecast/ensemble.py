@@ -32,6 +32,7 @@ from dataclasses import replace
 import numpy as np
 
 from insar_raster.forecast.data import CubeReader
+from insar_raster.forecast.windows import evenly_spread
 from insar_raster.models import ENSEMBLE_MEMBERS
 
 log = logging.getLogger("insar_raster")
@@ -104,8 +105,7 @@ def validation_starts(split):
     samples when there are none, as early stopping does), at most ``WEIGHT_SAMPLES``."""
     starts = split.val if len(split.val) else split.train[-max(1, len(split.train) // 5) :]
     starts = np.asarray(starts, dtype=int)
-    pick = np.unique(np.linspace(0, len(starts) - 1, min(WEIGHT_SAMPLES, len(starts))).round().astype(int))
-    return starts[pick]
+    return starts[evenly_spread(len(starts), WEIGHT_SAMPLES)]
 
 
 def combine_members(members: dict, cube, split, in_memory_bytes: int | None = None) -> tuple:
@@ -161,8 +161,7 @@ def combine_members(members: dict, cube, split, in_memory_bytes: int | None = No
             chunk = starts[i : i + _CHUNK]
             a = first._predict_starts(cube, reader, chunk)
             b = second._predict_starts(cube, reader, chunk)
-            targets = chunk[:, None] + window + np.arange(steps)[None, :]
-            observed = np.stack([reader.read_epochs(t, 0, height, 0, width) for t in targets])
+            observed = reader.read_targets(chunk, window, steps)
             sums += weight_errors(a, b, observed)
             last = reader.read_epochs(chunk + window - 1, 0, height, 0, width)[:, None]
             ok = np.isfinite(a) & np.isfinite(observed)

@@ -32,7 +32,7 @@ from insar_raster.forecast.data import (
 from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
 from insar_raster.forecast.train import fit_network, resolve_device
-from insar_raster.forecast.windows import ChronoSplit
+from insar_raster.forecast.windows import ChronoSplit, evenly_spread
 from insar_raster.io.cube import CUBE_VARIABLE
 from insar_raster.units import DAY_NS
 
@@ -476,15 +476,13 @@ class Forecaster:
         self._check_cube(cube)
         reader = CubeReader(cube, in_memory_bytes)
         _, height, width = reader.shape
-        count = calibration_sample_count(len(starts), height * width)
-        starts = starts[np.unique(np.linspace(0, len(starts) - 1, count).round().astype(int))]
+        starts = starts[evenly_spread(len(starts), calibration_sample_count(len(starts), height * width))]
         rng = np.random.default_rng(0)
         scores = []
         for i in range(0, len(starts), CALIBRATION_CHUNK):
             chunk = starts[i : i + CALIBRATION_CHUNK]
             forecast = self._predict_starts(cube, reader, chunk, progress)
-            targets = chunk[:, None] + self.window + np.arange(self.steps)[None, :]
-            observed = np.stack([reader.read_epochs(t, 0, height, 0, width) for t in targets])
+            observed = reader.read_targets(chunk, self.window, self.steps)
             sigma = self._noise_levels(reader, chunk + self.window - 1)
             scores.append(calibration_scores(forecast, observed, sigma, rng, share=len(chunk) / len(starts)))
         scores = np.concatenate(scores)

@@ -106,3 +106,8 @@ def chronological_split(
                 "or more epochs"
             )
     return ChronoSplit(window, steps, n_times, train_end, val_end, train, val, test)
+
+
+def evenly_spread(n: int, count: int) -> np.ndarray:
+    """Indices of at most ``count`` of ``n`` items, evenly spread (first and last included)."""
+    return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(int))

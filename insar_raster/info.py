@@ -336,6 +336,11 @@ def describe_model(path) -> dict:
     for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
         if key in metadata:
             out[key] = metadata[key]
+    cadence = metadata.get("cadence")
+    if cadence:  # trained also on the record resampled to the forecast step (forecast.cadence)
+        out["cadence"] = {
+            k: cadence[k] for k in ("native_step_days", "step_days", "share", "val_samples") if k in cadence
+        }
     ensemble = metadata.get("ensemble")
     if ensemble:  # the weights chosen on validation, and which member's network was kept
         out["ensemble_weights"] = ensemble.get("weights")
@@ -456,6 +461,7 @@ def format_description(info: dict) -> str:
             "hyperparameters",
             "normalisation",
             "prior_filter",
+            "cadence",
         ) and isinstance(value, dict):
             lines.append(f"{key}:")
             for k, v in value.items():

@@ -98,6 +98,14 @@ def _deep_parts(name: str, info: dict) -> str:
             else "its network did not beat that on validation by the required margin, so the forecast is "
             "the (filtered) prior"
         )
+    cadence = details.get("cadence")
+    if cadence:
+        parts.append(
+            f"its training epochs are {cadence['native_step_days']:g} days apart (median) and the record's "
+            f"latest {cadence['step_days']:g}, so {round(100 * cadence['share'])} % of its training patches and "
+            f"{cadence['val_samples']} validation samples were also drawn from the record resampled to "
+            f"{cadence['step_days']:g} days, where its intervals are calibrated"
+        )
     return ("; ".join(parts) + ".") if parts else ""
 
 
@@ -368,7 +376,9 @@ def markdown(results: dict) -> str:
         lines += ["", "RMSE (mm) against the observations resampled to each grid."]
     lines += ["", "## Models", ""]
     for name, info in results["models"].items():
-        details = ", ".join(f"{k} {v}" for k, v in info["details"].items() if k not in ("config", "prior_filter"))
+        details = ", ".join(
+            f"{k} {v}" for k, v in info["details"].items() if k not in ("config", "prior_filter", "cadence")
+        )
         lines.append(
             f"- **{name}** ({info['kind']}): {info['description']}; multi-step: {info['multi_step']}; "
             f"fit {info['fit_seconds']:.1f} s, predict {info['predict_seconds']:.1f} s"

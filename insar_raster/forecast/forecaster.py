@@ -19,6 +19,7 @@ import xarray as xr
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
+from insar_raster.forecast.cadence import cadence_view
 from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     CubeReader,
@@ -149,9 +150,14 @@ class Forecaster:
 
             c = self.config_
             split = chronological_split(cube.sizes["time"], c.window, c.steps, c.val_fraction, c.test_fraction)
-        if len(split.val):
-            # Interval calibration on the validation samples (never training targets), of
-            # the final forecast (for an ensemble: the weighted average).
+        # Interval calibration on the validation samples (never training targets), of the
+        # final forecast (for an ensemble: the weighted average), at the step the forecast
+        # takes: after a cadence change, on the record resampled to it (forecast.cadence).
+        view = cadence_view(cube, split)
+        if view is not None and len(view.split.val):
+            self.calibrate_intervals(view.cube, view.split.val, in_memory_bytes=self.in_memory_bytes, noise_cube=cube)
+            self.metadata_["intervals"]["step_days"] = view.step_days
+        elif len(split.val):
             self.calibrate_intervals(cube, split.val, in_memory_bytes=self.in_memory_bytes)
         return self
 
@@ -240,6 +246,7 @@ class Forecaster:
             "val_history_fit_rmse_mm": meta.get("val_history_fit_rmse_mm"),
             "parameters": int(sum(p.numel() for p in self.model_.parameters())),
             "prior_filter": meta.get("prior_filter"),
+            "cadence": meta.get("cadence"),
             # The network's best validation score even when it was not kept, so that
             # architectures can be compared (the ablation) when none beat the prior.
             "network_best_val_rmse_mm": min(
@@ -452,7 +459,12 @@ class Forecaster:
         )
 
     def calibrate_intervals(
-        self, cube: xr.Dataset, starts, progress: bool = False, in_memory_bytes: int | None = None
+        self,
+        cube: xr.Dataset,
+        starts,
+        progress: bool = False,
+        in_memory_bytes: int | None = None,
+        noise_cube: xr.Dataset | None = None,
     ) -> dict:
         """Split-conformal calibration of forecast intervals on the samples ``starts``.
 
@@ -461,6 +473,10 @@ class Forecaster:
         evenly spread, are forecast, :data:`~insar_raster.forecast.intervals.CALIBRATION_CHUNK`
         at a time (memory). Stores and returns ``metadata_["intervals"]``. A cube
         larger than ``in_memory_bytes`` is read block by block (see ``CubeReader``).
+        ``noise_cube``: the record the cells' noise levels are read from, up to each
+        sample's last input date, when ``cube`` is a resampled view of it (the noise
+        level of second differences depends on the step; a forecast reads it from the
+        record as acquired).
         """
         from insar_raster.forecast.intervals import (
             CALIBRATION_CHUNK,
@@ -477,13 +493,18 @@ class Forecaster:
         reader = CubeReader(cube, in_memory_bytes)
         _, height, width = reader.shape
         starts = starts[evenly_spread(len(starts), calibration_sample_count(len(starts), height * width))]
+        noise_reader, last_epochs = reader, starts + self.window - 1
+        if noise_cube is not None:
+            noise_reader = CubeReader(noise_cube, in_memory_bytes)
+            last_days = reader.days[last_epochs]
+            last_epochs = np.searchsorted(noise_reader.days, last_days + 1e-6, side="right") - 1
         rng = np.random.default_rng(0)
         scores = []
         for i in range(0, len(starts), CALIBRATION_CHUNK):
             chunk = starts[i : i + CALIBRATION_CHUNK]
             forecast = self._predict_starts(cube, reader, chunk, progress)
             observed = reader.read_targets(chunk, self.window, self.steps)
-            sigma = self._noise_levels(reader, chunk + self.window - 1)
+            sigma = self._noise_levels(noise_reader, last_epochs[i : i + CALIBRATION_CHUNK])
             scores.append(calibration_scores(forecast, observed, sigma, rng, share=len(chunk) / len(starts)))
         scores = np.concatenate(scores)
         self.metadata_["intervals"] = {

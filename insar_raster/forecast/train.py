@@ -40,6 +40,7 @@ import xarray as xr
 
 from insar_raster import __version__
 from insar_raster.errors import InputError
+from insar_raster.forecast.cadence import CADENCE_SHARE, cadence_view
 from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
@@ -448,6 +449,15 @@ def _choose_acceleration_ridge(
     return sampler.config, batches[best]
 
 
+def _joined_batch(parts) -> _Batch:
+    """One batch from ``(sampler, draw)`` pairs (a ``(None, batch)`` pair is a batch
+    already built); empty draws (a rank's share of a small draw) are skipped."""
+    batches = [draw if sampler is None else sampler.batch(*draw) for sampler, draw in parts if len(draw[0])]
+    if len(batches) == 1:
+        return batches[0]
+    return _Batch(*(None if a is None else np.concatenate(arrays) for a, arrays in zip(batches[0], zip(*batches))))
+
+
 def _training_starts(split: ChronoSplit, config: TrainConfig) -> np.ndarray:
     """Training samples: all of ``split.train``, or with a prior those whose history is
     long enough (``config.min_history_fraction``; at least the last sample)."""
@@ -565,7 +575,19 @@ def fit_network(
 
     flushed = torch.set_flush_denormal(True)
     try:
-        return _Trainer(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads).run()
+        cadence = cadence_view(cube, split)
+        if cadence is not None and world.main:
+            log.info(
+                "forecast step %g days, training epochs %g days apart: %d%% of the training patches and "
+                "%d validation samples also at %g days (the record resampled)",
+                cadence.step_days,
+                cadence.native_step_days,
+                round(100 * CADENCE_SHARE),
+                len(cadence.split.val),
+                cadence.step_days,
+            )
+        trainer = _Trainer(cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads, cadence)
+        return trainer.run()
     finally:
         if flushed:
             torch.set_flush_denormal(False)
@@ -588,10 +610,13 @@ class _Trainer:
     gives the same weights on every run.
     """
 
-    def __init__(self, cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads):
+    def __init__(
+        self, cube, config, split, val_starts, progress, in_memory_bytes, world, device, threads, cadence=None
+    ):
         import torch
 
         self.config, self.split, self.world, self.device = config, split, world, device
+        self.cadence = cadence  # CadenceView: the record also at the forecast step, or None
         self.progress, self.threads = progress, threads
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -612,6 +637,18 @@ class _Trainer:
         self.sampler = _PatchSampler(
             self.reader, self.norm, config, patch, self.hparams.get("advection", 0), valid=valid
         )
+        self.cadence_sampler, self.cadence_starts = None, None
+        if cadence is not None:
+            # Same grid and normalisation (leads stay in training steps: 2, 4, ... at 12 days).
+            self.cadence_sampler = _PatchSampler(
+                CubeReader(cadence.cube, in_memory_bytes),
+                self.norm,
+                config,
+                patch,
+                self.hparams.get("advection", 0),
+                valid=valid,
+            )
+            self.cadence_starts = _training_starts(cadence.split, config)
         self._prepare_validation(val_starts)
         self.motion_weights = None
         if config.importance > 0:
@@ -667,6 +704,18 @@ class _Trainer:
                 )
         else:
             self.val_batch = self.sampler.batch(*world.shard(self.val_draw))
+        self.cadence_val_draw = None
+        if self.cadence is not None and len(self.cadence.split.val):
+            self.cadence_sampler.config = self.config  # the history prior chosen above
+            self.cadence_val_draw = self.cadence_sampler.draw_indices(
+                np.random.default_rng([config.seed, 2]),
+                self.cadence.split.val,
+                max(config.val_patches, world.world_size),
+                flip=False,
+            )
+            self.val_batch = _joined_batch(
+                [(None, self.val_batch), (self.cadence_sampler, world.shard(self.cadence_val_draw))]
+            )
 
     def _log_start(self) -> None:
         if not self.world.main:
@@ -692,9 +741,13 @@ class _Trainer:
         import torch
 
         leads = self.config.window + np.arange(self.config.steps)[None, :]
-        local_dates = self.world.shard(self.val_draw)[0][:, None] + leads
-        self.val_dates = np.unique(self.val_draw[0][:, None] + leads)
-        self.date_index = torch.from_numpy(np.searchsorted(self.val_dates, local_dates)).to(self.device)
+        parts = [(self.reader, self.val_draw)]
+        if self.cadence_val_draw is not None:
+            parts.append((self.cadence_sampler.reader, self.cadence_val_draw))
+        every = np.concatenate([reader.days[draw[0][:, None] + leads] for reader, draw in parts])
+        local = np.concatenate([reader.days[self.world.shard(draw)[0][:, None] + leads] for reader, draw in parts])
+        self.val_dates = np.unique(every)  # days: the two views share the dates they both hold
+        self.date_index = torch.from_numpy(np.searchsorted(self.val_dates, local)).to(self.device)
         self.val = self._to_tensors(self.val_batch)  # fixed: converted (and moved to the device) once
 
     def _to_tensors(self, batch: _Batch) -> _Batch:
@@ -738,10 +791,15 @@ class _Trainer:
         total = 0.0
         for _ in range(self.n_batches):
             # The same global draw on every rank (shared seed); each reads its share.
+            n_cadence = 0 if self.cadence is None else int(round(self.global_batch * CADENCE_SHARE))
             draw = self.sampler.draw_indices(
-                self.rng, self.train_starts, self.global_batch, flip=True, weights=self.motion_weights
+                self.rng, self.train_starts, self.global_batch - n_cadence, flip=True, weights=self.motion_weights
             )
-            batch = self._to_tensors(self.sampler.batch(*world.shard(draw)))
+            parts = [(self.sampler, world.shard(draw))]
+            if n_cadence:
+                cadence_draw = self.cadence_sampler.draw_indices(self.rng, self.cadence_starts, n_cadence, flip=True)
+                parts.append((self.cadence_sampler, world.shard(cadence_draw)))
+            batch = self._to_tensors(_joined_batch(parts))
             optimiser.zero_grad(set_to_none=True)
             weight = None
             if self.config.focus and forward is self.train_model:  # the network stage only
@@ -901,6 +959,8 @@ class _Trainer:
             "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},
             "trained_with": f"insar-raster {__version__}",
         }
+        if self.cadence is not None:
+            metadata["cadence"] = self.cadence.describe()
         if self.world.distributed:
             metadata["ddp_world_size"] = self.world.world_size
         return metadata

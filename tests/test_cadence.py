@@ -1,0 +1,123 @@
+"""Training and interval calibration across a cadence change (6-day epochs, then 12-day:
+Sentinel-1B's loss in December 2021)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from insar_raster import TrainConfig, train_model
+from insar_raster.evaluate.report import _deep_parts
+from insar_raster.forecast.cadence import cadence_view
+from insar_raster.forecast.data import times_in_days
+from insar_raster.forecast.intervals import coverage_and_width
+from insar_raster.forecast.modelfile import save_model
+from insar_raster.forecast.windows import chronological_split
+from insar_raster.grid.spec import GridSpec
+from insar_raster.info import describe, format_description
+from insar_raster.io.cube import make_cube
+
+SHAPE = (24, 24)
+N_SIX, N_TWELVE = 125, 25  # validation ends inside the 6-day part, the test part steps 12 days
+WINDOW, STEPS = 8, 3
+CONFIG = dict(
+    window=WINDOW,
+    steps=STEPS,
+    epochs=1,
+    samples_per_epoch=16,
+    batch_size=8,
+    patch_size=16,
+    val_patches=8,
+    hidden=8,
+    features=8,
+    device="cpu",
+    seed=0,
+)
+
+
+def _times():
+    six = np.datetime64("2019-01-01") + np.arange(N_SIX) * np.timedelta64(6, "D")
+    twelve = six[-1] + np.arange(1, N_TWELVE + 1) * np.timedelta64(12, "D")
+    return np.concatenate([six, twelve])
+
+
+def _cube(seed=0):
+    """Per-cell random walks (1 mm per 6 days) under a trend, 0.5 mm white noise: a
+    forecast's error grows with the days ahead, so 12-day steps err more than 6-day ones."""
+    rng = np.random.default_rng(seed)
+    times = _times()
+    days = (times - times[0]).astype("timedelta64[D]").astype(float)
+    increments = (
+        rng.normal(0, 1.0, (len(times), *SHAPE)) * np.sqrt(np.diff(days, prepend=days[0] - 6) / 6)[:, None, None]
+    )
+    values = -10.0 * days[:, None, None] / 365.25 + np.cumsum(increments, axis=0)
+    values += rng.normal(0, 0.5, values.shape)
+    spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_000_000.0, SHAPE[1], SHAPE[0])
+    return make_cube((values - values[:1]).astype(np.float32), times, spec)
+
+
+def _split(cube):
+    return chronological_split(cube.sizes["time"], WINDOW, STEPS, 0.15, 0.15)
+
+
+def test_cadence_view_reads_only_known_epochs_at_the_forecast_step():
+    cube = _cube()
+    split = _split(cube)
+    view = cadence_view(cube, split)
+    assert view is not None and (view.step_days, view.native_step_days) == (12.0, 6.0)
+    days, native = times_in_days(view.cube), times_in_days(cube)
+    assert np.allclose(np.diff(days), 12.0)
+    assert days[-1] <= native[split.val_end - 1]
+    # Training targets lie at or before the last training epoch, validation targets after it.
+    targets = view.split.target_indices("train")
+    assert days[targets.max()] <= native[split.train_end - 1]
+    assert days[view.split.target_indices("val").min()] > native[split.train_end - 1]
+    assert len(view.split.val) and not len(view.split.test)
+    # Nothing from the test part: poisoning it leaves the view unchanged.
+    poisoned = cube.copy(deep=True)
+    poisoned["displacement"][split.val_end :] = 1e6
+    assert np.array_equal(cadence_view(poisoned, split).cube["displacement"].values, view.cube["displacement"].values)
+    # No cadence change, no view.
+    regular = cube.isel(time=slice(0, N_SIX))
+    assert cadence_view(regular, _split(regular)) is None
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cube = _cube()
+    split = _split(cube)
+    return cube, split, train_model(cube, TrainConfig(**CONFIG), split=split, progress=False)
+
+
+def test_training_across_a_cadence_change_never_reads_test_epochs(trained, tmp_path):
+    cube, split, model = trained
+    assert model.metadata_["cadence"]["step_days"] == 12.0
+    details = model.details()
+    assert details["cadence"]["val_samples"] > 0
+    assert "resampled to 12 days" in _deep_parts("convlstm", {"details": details})
+    info = describe(save_model(model, tmp_path / "model.ipt"))
+    assert info["cadence"]["native_step_days"] == 6.0
+    assert "  step_days: 12" in format_description(info)
+    poisoned = cube.copy(deep=True)
+    poisoned["displacement"][split.val_end :] = 1e6
+    other = train_model(poisoned, TrainConfig(**CONFIG), split=split, progress=False)
+    for name, tensor in model.model.state_dict().items():
+        assert np.array_equal(tensor.numpy(), other.model.state_dict()[name].numpy()), name
+
+
+def test_intervals_calibrated_at_the_forecast_step_cover_its_samples(trained):
+    cube, split, model = trained
+    assert model.metadata_["intervals"]["step_days"] == 12.0
+    starts = split.test
+    assert np.all(np.diff(times_in_days(cube)[split.target_indices("test")], axis=1) == 12.0)
+    forecast = model.predict_windows(cube, starts)
+    observed = cube["displacement"].values[split.target_indices("test")]
+    lower, upper = model.interval_bounds(cube, starts, forecast, 80)
+    cover, _ = coverage_and_width(lower, upper, observed)
+    assert np.all(np.abs(cover - 80) <= 5.0), cover
+    # Calibrated on the 6-day validation samples instead, the later steps' intervals are
+    # too narrow for 12-day steps (the error grows with the days ahead).
+    model.calibrate_intervals(cube, split.val)
+    lower, upper = model.interval_bounds(cube, starts, forecast, 80)
+    native, _ = coverage_and_width(lower, upper, observed)
+    assert native[-1] < 75.0, native

@@ -75,6 +75,15 @@ def load_cube(path, resample: str | None, variable: str | None = None):
     return cube
 
 
+def resample_hint(step: str, owner: str) -> str:
+    """The hint when a ``--resample``d date is not among ``owner``'s dates (``"points'"``,
+    ``"truth cube's"``): they are read on the cube's dates, never interpolated in time."""
+    return (
+        f"drop --resample {step}, or give a step that is a multiple of the {owner} revisit: the {owner} "
+        "own values are used on their own dates, never interpolated in time"
+    )
+
+
 def read_points_for_cube(paths, cube, resample: str | None = None):
     """``--points`` read onto the cube's CRS and checked against the cube before any long
     work: the same geometry (:func:`insar_raster.io.egms.check_points_on_cube`) and every
@@ -90,7 +99,7 @@ def read_points_for_cube(paths, cube, resample: str | None = None):
     points = read_points(paths, crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE)  # MPs with a few gaps kept
     check_points_on_cube(points_geometry(points), cube.attrs, name)
     if resample:
-        hint = f"drop --resample {resample}: the points are on their own acquisition dates, not the resampled ones"
+        hint = resample_hint(resample, "points'")
     elif "time_step_days" in cube.attrs:  # a decomposed cube: its own regular grid of dates
         first = str(np.asarray(points["time"].values, "datetime64[D]")[0])
         hint = (

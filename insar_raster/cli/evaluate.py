@@ -30,7 +30,7 @@ def _parse_sizes(text: str) -> list[int]:
 def add_parser(subparsers, parents):
     import dataclasses
 
-    from insar_raster.cli.options import add_config_options
+    from insar_raster.cli.options import add_config_options, add_resample_option
     from insar_raster.evaluate import ALL_MODELS, EvaluateConfig
 
     p = subparsers.add_parser(
@@ -95,11 +95,13 @@ def add_parser(subparsers, parents):
         help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)",
     )
     p.set_defaults(func=run, param_flags={"pretrained": "--model"})  # evaluate_cube(pretrained=...)
+    add_resample_option(p)
 
 
 def run(args) -> int:
     import dataclasses
 
+    from insar_raster.cli._common import load_cube, resample_hint
     from insar_raster.cli.options import config_from_args
     from insar_raster.errors import InputError
     from insar_raster.evaluate import (
@@ -143,8 +145,13 @@ def run(args) -> int:
         from insar_raster.io.points import expand_inputs
 
         expand_inputs(args.points)  # a missing file fails before the long work
-    cube = open_cube(args.cube)
+    cube = load_cube(args.cube, args.resample)
     truth = open_cube(args.truth) if args.truth else None
+    if truth is not None and args.resample:
+        from insar_raster.io.cube import cube_date_index
+
+        # The truth is read on the cube's dates, never interpolated.
+        cube_date_index(cube, truth, "truth cube", args.truth, resample_hint(args.resample, "truth cube's"))
     pretrained = {}
     for path in args.model or []:
         from insar_raster.forecast.forecaster import load_model
@@ -173,7 +180,9 @@ def run(args) -> int:
     if args.points:
         from insar_raster.cli._common import read_points_for_cube
 
-        points = read_points_for_cube(args.points, cube)  # geometry, dates: refused before the models
+        # Geometry and dates refused before the models; each MP is scored on its own values at the
+        # cube's dates, so a resampled date must be one of its acquisitions.
+        points = read_points_for_cube(args.points, cube, args.resample)
         log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
     results = evaluate_cube(
         cube,

@@ -90,14 +90,24 @@ def add_training_options(p) -> None:
 
     g = p.add_argument_group("training")
     add_config_options(g, TrainConfig, TRAINING_FIELDS)
-    p.set_defaults(param_flags={"step": "--resample"})  # resample_cube(cube, step)
-    g.add_argument(
+    add_resample_option(p, g)
+    add_config_options(g, TrainConfig, ("threads",))
+
+
+def add_resample_option(parser, group=None) -> None:
+    """``--resample STEP`` (``train``, ``forecast``, ``evaluate``): the cube is first
+    interpolated to a regular time step by :func:`insar_raster.cli._common.load_cube`.
+
+    Added to ``group`` (default the parser itself); the parser's ``param_flags`` gain
+    ``step`` -> ``--resample`` for the errors of ``resample_cube(cube, step)``.
+    """
+    parser.set_defaults(param_flags={**(parser.get_default("param_flags") or {}), "step": "--resample"})
+    (group or parser).add_argument(
         "--resample",
         metavar="STEP",
-        help="first interpolate the cube to a regular time step, e.g. 12D (default: keep the "
-        "acquisition dates; the model is given the time gaps)",
+        help="first interpolate the cube linearly in time to a regular step, e.g. 12D, before anything "
+        "else (default: keep the acquisition dates; the models are given the time gaps)",
     )
-    add_config_options(g, TrainConfig, ("threads",))
 
 
 def training_config(args, steps: int):

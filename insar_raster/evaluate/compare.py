@@ -34,6 +34,7 @@ from insar_raster.evaluate.registry import (
     parse_models,
 )
 from insar_raster.evaluate.truth import align_truth
+from insar_raster.forecast.resample import resampled_step
 from insar_raster.forecast.windows import chronological_split
 
 log = logging.getLogger("insar_raster")
@@ -344,6 +345,7 @@ def evaluate_cube(
             "last_date": _iso_dates(times[-1:])[0],
             "source": str(cube.attrs.get("source", "")),
             "resolution_m": _resolution(cube),
+            "resampled_step": resampled_step(cube),
         },
         "window": int(window),
         "steps": int(steps),

@@ -315,6 +315,7 @@ def markdown(results: dict) -> str:
         f"Cube: {cube['shape'][1]}×{cube['shape'][2]} cells"
         + (f" of {cube['resolution_m']:g} m" if cube.get("resolution_m") else "")
         + f", {cube['shape'][0]} epochs ({cube['first_date']} to {cube['last_date']})"
+        + (f", resampled to a regular {cube['resampled_step']} step" if cube.get("resampled_step") else "")
         + (f", source `{cube['source']}`" if cube.get("source") else "")
         + ".",
         f"Window L = {results['window']} input epochs, horizon H = {results['steps']} epochs. "

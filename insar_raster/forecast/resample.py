@@ -8,6 +8,7 @@ and lets fixed-step models (``paper``) see the step they assume.
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,10 @@ from insar_raster.errors import InputError
 from insar_raster.forecast.data import times_in_days
 
 log = logging.getLogger("insar_raster")
+
+#: The line :func:`resample_cube` adds to a cube's ``history`` (read by :func:`resampled_step`).
+HISTORY_LINE = "resampled to a regular {step} step (linear in time)"
+_HISTORY_RE = re.compile(re.escape(HISTORY_LINE).replace(re.escape("{step}"), r"(.+?)"))
 
 
 def parse_step(step: str) -> pd.Timedelta:
@@ -66,9 +71,7 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
     displacement.attrs = dict(cube["displacement"].attrs)
     out = cube.drop_dims("time").assign(displacement=displacement)
     out["time"].attrs = dict(cube["time"].attrs)
-    out.attrs["history"] = (
-        cube.attrs.get("history", "") + f"\nresampled to a regular {step} step (linear in time)"
-    ).strip()
+    out.attrs["history"] = (cube.attrs.get("history", "") + "\n" + HISTORY_LINE.format(step=step)).strip()
     log.info(
         "resampled %d epochs (gaps %g to %g days) to %d epochs every %s, linear in time",
         cube.sizes["time"],
@@ -78,3 +81,10 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
         step,
     )
     return out
+
+
+def resampled_step(cube: xr.Dataset) -> str | None:
+    """The step of the latest :func:`resample_cube` a cube went through (``"12D"``), read
+    from its ``history`` (kept in the files the cube is written to); None if never."""
+    found = _HISTORY_RE.findall(str(cube.attrs.get("history", "")))
+    return found[-1] if found else None

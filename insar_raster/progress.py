@@ -82,7 +82,25 @@ class StageBar:
 
 class BarSafeHandler(logging.StreamHandler):
     """A log handler that prints through ``tqdm.write``: a line is written above any
-    running bar (which is redrawn below it), never glued onto the bar's line."""
+    running bar (which is redrawn below it), never glued onto the bar's line.
+
+    Without ``stream``, it writes to ``sys.stderr`` as it is when a line is logged, not
+    as it was when the handler was made: a handler that outlives a replaced (and
+    closed) stderr, as in tests and notebooks that capture it, still writes where
+    stderr is now.
+    """
+
+    def __init__(self, stream=None):
+        logging.Handler.__init__(self)  # StreamHandler's own __init__ would bind sys.stderr now
+        self._stream = stream
+
+    @property
+    def stream(self):
+        return sys.stderr if self._stream is None else self._stream
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.setStream
+        self._stream = value
 
     def emit(self, record):
         try:

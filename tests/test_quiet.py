@@ -125,13 +125,58 @@ def test_library_log_warnings_are_marked_as_warnings(capsys, verbose):
     import argparse
     import logging
 
-    from insar_raster.cli import _setup_logging
+    from insar_raster.cli import _command_logging
 
-    _setup_logging(argparse.Namespace(quiet=False, verbose=verbose, _flags=None))
     log = logging.getLogger("insar_raster")
-    log.warning("3 of 9 measurement points lie outside the cube's grid and are left out")
-    log.info("wrote forecast.tif")
+    with _command_logging(argparse.Namespace(quiet=False, verbose=verbose, _flags=None)):
+        log.warning("3 of 9 measurement points lie outside the cube's grid and are left out")
+        log.info("wrote forecast.tif")
     lines = capsys.readouterr().err.splitlines()
     marker = "WARNING: " if verbose else "warning: "
     assert lines[0] == f"{marker}3 of 9 measurement points lie outside the cube's grid and are left out"
     assert lines[1].endswith("wrote forecast.tif") and not lines[1].lower().startswith("warning")
+
+
+def test_a_command_leaves_no_log_handler_on_a_stream_closed_after_it(tmp_path, monkeypatch):
+    """main() under a captured stderr that is closed afterwards (pytest's capsys, a
+    notebook's redirect): the library logging later must not hit the closed stream
+    ("--- Logging error ---"); the logger is as it was before the command."""
+    import io
+    import logging
+    import sys
+
+    from insar_raster.cli import main
+
+    log = logging.getLogger("insar_raster")
+    before = log.handlers[:], log.level, log.propagate
+    captured = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", captured)
+    assert main(["synth", "-o", str(tmp_path / "p.csv"), "--points", "50", "--shape", "8x8", "--epochs", "6"]) == 0
+    assert "wrote" in captured.getvalue()  # the command did log there
+    captured.close()
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    log.warning("logged by the library after the command")
+    assert "Logging error" not in later.getvalue()
+    assert (log.handlers[:], log.level, log.propagate) == before
+
+
+def test_bar_safe_handler_writes_to_stderr_as_it_is_at_each_line(monkeypatch):
+    import io
+    import logging
+    import sys
+
+    from insar_raster.progress import BarSafeHandler
+
+    handler = BarSafeHandler()
+    first, second = io.StringIO(), io.StringIO()
+    record = logging.LogRecord("insar_raster", logging.INFO, __file__, 1, "a line", None, None)
+    monkeypatch.setattr(sys, "stderr", first)
+    handler.emit(record)
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    handler.emit(record)
+    assert second.getvalue() == "a line\n"
+    given = io.StringIO()
+    BarSafeHandler(given).emit(record)  # an explicit stream is kept
+    assert given.getvalue() == "a line\n"

@@ -117,18 +117,28 @@ def _command_flags(parser, command: str | None) -> Flags:
     return Flags({})
 
 
-def _setup_logging(args) -> None:
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+@contextlib.contextmanager
+def _command_logging(args):
+    """The package's log lines on stderr for one command, at its -q/-v level; the
+    logger's handlers, level and propagation as they were afterwards, so that main()
+    can be called repeatedly (tests, notebooks) and the library logs as before it."""
     from insar_raster.progress import BarSafeHandler
 
-    handler = BarSafeHandler(sys.stderr)  # log lines go above a running progress bar, not onto it
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    handler = BarSafeHandler()  # sys.stderr at each line; above a running progress bar, not onto it
     if args.verbose:
         handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s", _flags(args)))
     else:
         handler.setFormatter(_FlagFormatter("%(message)s", _flags(args), mark_warnings=True))
+    saved = log.handlers[:], log.level, log.propagate
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers[:], _, log.propagate = saved
+        log.setLevel(saved[1])
 
 
 def _warning_printer(flags: Flags):
@@ -159,11 +169,10 @@ def main(argv=None) -> int:
         flags = _command_flags(parser, command)
         print(f"insar-raster{' ' + command if command else ''}: error: {flags.message(exc)}", file=sys.stderr)
         return exc.exit_code
-    _setup_logging(args)
-    # Warning settings are scoped to this call so that main() can be called repeatedly
-    # (tests, notebooks) without leaking filters or losing warnings to the once-per-location
-    # registry.
-    with warnings.catch_warnings(), _terminate_cleanly(args.command):
+    # Logging and warning settings are scoped to this call so that main() can be called
+    # repeatedly (tests, notebooks) without leaking handlers or filters or losing warnings
+    # to the once-per-location registry.
+    with _command_logging(args), warnings.catch_warnings(), _terminate_cleanly(args.command):
         warnings.showwarning = _warning_printer(_flags(args))
         if args.debug:
             warnings.simplefilter("default")

@@ -143,9 +143,10 @@ class GridSpec:
         north_s = math.ceil(north / res) * res
         # floor(...) + 1 so that a point on the east/south edge still falls in a cell.
         # Float rounding can put the snapped corner a hair inside the extent: step out.
-        if math.floor((west - west_s) / res) < 0:
+        # (Compared directly: a difference of a subnormal number divided by res underflows to 0.)
+        if west_s > west or math.floor((west - west_s) / res) < 0:
             west_s -= res
-        if math.floor((north_s - north) / res) < 0:
+        if north_s < north or math.floor((north_s - north) / res) < 0:
             north_s += res
         if given:
             # Bounds given: the grid ends at them (snapped outward), so bounds on multiples

@@ -301,3 +301,13 @@ def test_cli_scores_a_saved_model_instead_of_training(tmp_path, capsys, scene):
         == 2
     )
     assert "--steps 2" in capsys.readouterr().err
+
+
+def test_report_says_when_the_prior_read_a_shorter_past_than_history_fit():
+    from insar_raster.evaluate.report import _history_lengths
+
+    hf = {"details": {"history_epochs": 150}}
+    shorter = _history_lengths({"details": {"config": {"prior_history": 72}}}, hf)
+    assert "last 72 epochs" in shorter and "up to 150" in shorter
+    assert _history_lengths({"details": {"config": {"prior_history": 150}}}, hf) == ""
+    assert _history_lengths({"details": {"config": {"prior_history": None}}}, hf) == ""

@@ -109,6 +109,19 @@ def _deep_parts(name: str, info: dict) -> str:
     return ("; ".join(parts) + ".") if parts else ""
 
 
+def _history_lengths(deep: dict, history_fit: dict) -> str:
+    """Where the deep model's prior read a shorter past than history_fit (chosen on
+    validation), say so: the two are then not the same fit."""
+    chosen = ((deep.get("details") or {}).get("config") or {}).get("prior_history")
+    longest = (history_fit.get("details") or {}).get("history_epochs")
+    if chosen is None or longest is None or int(chosen) >= int(longest):
+        return ""
+    return (
+        f"; its prior reads the last {int(chosen)} epochs (chosen on validation), history_fit up to "
+        f"{int(longest)}, so part of the difference is that choice"
+    )
+
+
 def _tied(scores: dict, best: str) -> str:
     """The best model in bold, with every model that scores exactly the same."""
     tied = [n for n in scores if scores[n] == scores[best]]
@@ -205,7 +218,8 @@ def _findings(results: dict) -> list[str]:
                 out.append(
                     f"{name} reads each pixel's past before the window through a per-pixel harmonic prior; "
                     f"history_fit is that kind of fit alone on the same past: {name} {_fmt(a)} mm vs "
-                    f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}). " + _deep_parts(name, models[name])
+                    f"history_fit {_fmt(b)} mm ({(b - a) / b:+.1%}){_history_lengths(models[name], models['history_fit'])}. "
+                    + _deep_parts(name, models[name])
                 )
                 break
     default = next((n for n in DEEP_MODELS if n in models), None)

@@ -133,27 +133,26 @@ class Forecaster:
             steps and fractions. See :func:`insar_raster.forecast.train.train_model`.
         """
         config = self.config or TrainConfig()
+        split = split if split is not None else _default_split(cube, config)
+        view = cadence_view(cube, split)  # made once: training and calibration read it
         if config.arch == "ensemble":
             from insar_raster.forecast.ensemble import combine_members
 
-            split = split if split is not None else _default_split(cube, config)
-            members = fit_ensemble_members(cube, config, split, self.progress, self.in_memory_bytes)
+            members = fit_ensemble_members(cube, config, split, self.progress, self.in_memory_bytes, view)
             parts = combine_members(members, cube, split, self.in_memory_bytes)
         else:
-            parts = fit_network(cube, config, split, self.progress, self.in_memory_bytes)
+            parts = fit_network(cube, config, split, self.progress, self.in_memory_bytes, view)
         self._set_fitted(*parts)
-        return self._calibrate_after_fit(cube, split)
+        return self._calibrate_after_fit(cube, split, view)
 
-    def _calibrate_after_fit(self, cube: xr.Dataset, split) -> "Forecaster":
+    def _calibrate_after_fit(self, cube: xr.Dataset, split, view="auto") -> "Forecaster":
         if split is None:
-            from insar_raster.forecast.windows import chronological_split
-
-            c = self.config_
-            split = chronological_split(cube.sizes["time"], c.window, c.steps, c.val_fraction, c.test_fraction)
+            split = _default_split(cube, self.config_)
         # Interval calibration on the validation samples (never training targets), of the
         # final forecast (for an ensemble: the weighted average), at the step the forecast
         # takes: after a cadence change, on the record resampled to it (forecast.cadence).
-        view = cadence_view(cube, split)
+        if isinstance(view, str):
+            view = cadence_view(cube, split)
         if view is not None and len(view.split.val):
             self.calibrate_intervals(view.cube, view.split.val, in_memory_bytes=self.in_memory_bytes, noise_cube=cube)
             self.metadata_["intervals"]["step_days"] = view.step_days
@@ -662,15 +661,21 @@ def _default_split(cube: xr.Dataset, config: TrainConfig) -> ChronoSplit:
 
 
 def fit_ensemble_members(
-    cube: xr.Dataset, config: TrainConfig, split: ChronoSplit, progress: bool = True, in_memory_bytes: int | None = None
+    cube: xr.Dataset,
+    config: TrainConfig,
+    split: ChronoSplit,
+    progress: bool = True,
+    in_memory_bytes: int | None = None,
+    cadence="auto",
 ) -> dict:
     """``{arch: Forecaster}``: each member of an ``ensemble`` configuration trained on
     ``cube`` with ``split`` (:func:`insar_raster.forecast.ensemble.member_configs`; no
-    interval calibration: the ensemble calibrates its own)."""
+    interval calibration: the ensemble calibrates its own); ``cadence`` as in
+    :func:`~insar_raster.forecast.train.fit_network`."""
     from insar_raster.forecast.ensemble import member_configs
 
     return {
-        arch: Forecaster.from_fitted(*fit_network(cube, member, split, progress, in_memory_bytes))
+        arch: Forecaster.from_fitted(*fit_network(cube, member, split, progress, in_memory_bytes, cadence))
         for arch, member in member_configs(config).items()
     }
 

@@ -527,8 +527,12 @@ def fit_network(
     split: ChronoSplit | None = None,
     progress: bool = True,
     in_memory_bytes: int | None = None,
+    cadence="auto",
 ) -> tuple:
     """Train the network of ``config`` on ``cube`` (what :meth:`Forecaster.fit` runs).
+
+    ``cadence``: the record at the forecast step (:func:`~insar_raster.forecast.cadence.cadence_view`
+    of ``cube`` and the split) when the caller has made it, None for none; ``"auto"`` makes it.
 
     Returns
     -------
@@ -575,7 +579,8 @@ def fit_network(
 
     flushed = torch.set_flush_denormal(True)
     try:
-        cadence = cadence_view(cube, split)
+        if isinstance(cadence, str):
+            cadence = cadence_view(cube, split)
         if cadence is not None and world.main:
             log.info(
                 "forecast step %g days, training epochs %g days apart: %d%% of the training patches and "

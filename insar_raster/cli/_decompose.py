@@ -31,6 +31,7 @@ def read_geometries(args) -> list:
             )
             read[str(f)] = pts
             named.append((str(f), egms.points_geometry(pts)))
+    egms.check_single_release([name for name, _ in named])
     groups = egms.group_geometries(named)
     if len(groups) < 2:
         from insar_raster.errors import InputError

@@ -106,6 +106,7 @@ def sniff(head: bytes) -> Dialect:
 def sniff_path(path) -> Dialect | None:
     """Dialect of a CSV file, or of the first CSV inside a ``.zip``; None for other files."""
     import zipfile
+    import zlib
     from pathlib import Path
 
     path = Path(path)
@@ -121,6 +122,6 @@ def sniff_path(path) -> Dialect | None:
         if suffix in (".csv", ".txt"):
             with open(path, "rb") as fh:
                 return sniff(fh.read(1 << 16))
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):  # the readers say what is wrong
         return None
     return None

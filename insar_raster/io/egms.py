@@ -26,7 +26,11 @@ What is known here
   (also L2a) and ``EGMS_L3_E{xx}N{yy}_100km_{U|E}_{release}_{version}.zip``; the baseline
   and the first update have no ``_{release}_{version}`` suffix (EGMS Product Description
   and Format Specification, "naming convention"), e.g. ``EGMS_L3_E40N28_100km_E.zip``;
-  each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`).
+  each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`;
+  a damaged member is an :class:`InputError` naming the zip, :func:`open_member`).
+- **Releases** (:func:`release_of`, :func:`check_single_release`): each release is a
+  separate processing (other pids, reference dates, calibration), so products of two
+  releases never share one set of points.
 - **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"`` or None) from the file
   name and the header (:func:`product_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -50,9 +54,11 @@ missing value is left out of the attrs; read them with :func:`points_geometry`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +172,50 @@ def parse_file_name(name) -> FileName | None:
     if m:
         return FileName(f"L3{m[3].upper()}", m[4], int(m[5]) if m[5] else None, tile=f"E{m[1]}N{m[2]}")
     return None
+
+
+#: What :func:`release_of` says of an EGMS name without ``_{release}_{version}`` (the
+#: baseline and the first update).
+UNNAMED_RELEASE = "baseline or first update (no release in the name)"
+
+
+def release_of(name) -> str | None:
+    """The release an EGMS file name states (e.g. ``"2020_2024"``), :data:`UNNAMED_RELEASE`
+    for an EGMS name without one, None for a name that is not an EGMS product name."""
+    parsed = parse_file_name(name)
+    if parsed is None:
+        return None
+    return parsed.release or UNNAMED_RELEASE
+
+
+def check_single_release(names) -> None:
+    """Refuse EGMS inputs of different releases (names without an EGMS name are not compared).
+
+    Each release is a separate processing of the whole record: other pids, other reference
+    dates, other calibration. Bursts of two releases in one set would count the same
+    scatterers twice over the years the releases share and keep only those years' dates.
+
+    Raises
+    ------
+    InputError
+        Naming each file's release.
+    """
+    releases: dict[str, list[str]] = {}
+    for name in names:
+        release = release_of(name)
+        if release is not None:
+            shown = Path(str(name).split("!")[0]).name
+            releases.setdefault(release, [])
+            if shown not in releases[release]:
+                releases[release].append(shown)
+    if len(releases) > 1:
+        listed = "; ".join(f"{', '.join(files)}: {release}" for release, files in releases.items())
+        raise InputError(
+            "",
+            f"inputs come from different EGMS releases ({listed})",
+            "use the products of one release, or process each release separately: the same MPs have other"
+            " pids and reference dates in each, and only the dates they share would be kept",
+        )
 
 
 def header_kind(columns) -> str | None:
@@ -424,6 +474,56 @@ def geometry_attrs(geometry: Geometry) -> dict:
 # --------------------------------------------------------------------------- files
 
 
+#: What a damaged zip (or one compressed with a method Python cannot inflate) raises on reading.
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+
+
+def _zip_read_error(path, member: str, exc: Exception) -> InputError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, NotImplementedError):  # e.g. Deflate64, written by some archivers for big files
+        return InputError(
+            path,
+            f"{member} is compressed with a method the zip reader cannot inflate ({text})",
+            "extract the .csv with another unzip tool and pass the .csv",
+        )
+    return InputError(path, f"damaged zip archive: {member} cannot be read ({text})", "download it again")
+
+
+class _MemberStream:
+    """A zip member's binary stream whose read errors (bad CRC, truncated or damaged data)
+    are :class:`InputError` about the zip. Not seekable: members seek by re-inflating."""
+
+    def __init__(self, fh, path, member: str):
+        self._fh, self._path, self._member = fh, path, member
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._fh.read(size)
+        except _ZIP_READ_ERRORS as exc:
+            raise _zip_read_error(self._path, self._member, exc) from None
+
+    def readline(self, size: int = -1) -> bytes:
+        try:
+            return self._fh.readline(size)
+        except _ZIP_READ_ERRORS as exc:
+            raise _zip_read_error(self._path, self._member, exc) from None
+
+    def seekable(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def open_member(zf: zipfile.ZipFile, path, member: str):
+    """Open ``member`` of the zip ``path`` for reading; damage is an :class:`InputError`
+    naming the zip (one line, exit 2), found on opening or on any later read."""
+    try:
+        fh = zf.open(member)
+    except _ZIP_READ_ERRORS as exc:
+        raise _zip_read_error(path, member, exc) from None
+    with fh:
+        yield _MemberStream(fh, path, member)
+
+
 def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
     """The open zip and its CSV members (an EGMS zip holds one ``.csv`` and one ``.xml``)."""
     try:
@@ -479,7 +579,7 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
         zf, members = csv_members(path)
         with zf:
             for m in members:
-                with zf.open(m) as fh:
+                with open_member(zf, path, m) as fh:
                     sources.append((f"{path}!{m}", _head_lines(fh, sample_rows)))
     else:
         with open(path, "rb") as fh:

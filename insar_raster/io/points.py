@@ -290,6 +290,7 @@ def _frame_geometry(name, header, frame) -> "egms.Geometry":
 
 def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset:
     names = [p[0] for p in parts]
+    egms.check_single_release(names)
     geometry = egms.check_single_geometry([(p[0], p[8]) for p in parts])
     # Common epochs across tiles (EGMS tiles of one release share them).
     common, dropped_epochs = egms.common_epochs(names, [p[3] for p in parts])

@@ -170,7 +170,7 @@ def csv_sources(path: Path, open_files: bool = False):
         zf, members = egms.csv_members(path)
         with zf:
             for m in members:
-                with zf.open(m) as fh:
+                with egms.open_member(zf, path, m) as fh:
                     yield f"{path}!{m}", fh
     elif open_files:
         with open(path, "rb") as fh:

@@ -1,0 +1,176 @@
+"""EGMS products as a user ends up holding them: several releases of one burst, zips
+damaged in transfer, a zip beside the CSV extracted from it, hand-edited headers.
+
+The fixtures are written in the layout of the Copernicus downloads (2020_2024 and
+2018_2022 headers, ``EGMS_L2b_{track}_{burst}_IW{n}_VV_{release}_{version}.zip`` holding
+one ``.csv`` and one ``.xml``), a few MPs each.
+"""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from insar_raster.errors import InputError
+from insar_raster.io import egms
+from insar_raster.io.cache import cached_points
+from insar_raster.io.points import read_points
+
+ASC = {"track_angle": "-9.4912", "incidence_angle": "38.1022", "los_east": "-0.608714", "los_north": "-0.101634"}
+ASC["los_up"] = "0.786913"
+DESC = {"track_angle": "190.5830", "incidence_angle": "41.3101", "los_east": "0.648021", "los_north": "-0.121202"}
+DESC["los_up"] = "0.751655"
+
+
+def _dates(first, n=30):
+    return [str(d).replace("-", "") for d in np.datetime64(first) + 6 * np.arange(n)]
+
+
+def csv_text(release="2020_2024", level="L2b", n=12, geometry=ASC, seed=0, first="2020-01-07", sep=","):
+    """An EGMS CSV of ``release`` (its header) with plausible values."""
+    key = f"{'2020_2024' if release == '2020_2024' else '2018_2022'} {level}"
+    columns = egms.HEADERS[key]
+    dates = _dates(first)
+    rng = np.random.default_rng(seed)
+    lines = [sep.join(list(columns) + dates)]
+    for i in range(n):
+        meta = {
+            "pid": f"1Q{seed}x{i:05d}",
+            "mp_type": "PS",
+            "latitude": f"{48.1 + 0.0005 * i:.7f}",
+            "longitude": f"{11.5 + 0.0007 * i:.7f}",
+            "easting": f"{4321050.0 + 53.1 * i:.1f}",
+            "northing": f"{2787050.0 + 41.7 * i:.1f}",
+            **geometry,
+        }
+        values = ["0.0"] + [f"{v:.1f}" for v in np.cumsum(rng.normal(0, 1, len(dates) - 1))]
+        lines.append(sep.join([meta.get(c, f"{rng.uniform(0.1, 2):.2f}") for c in columns] + values))
+    return "\n".join(lines) + "\n"
+
+
+def product_zip(folder, name, text, compression=zipfile.ZIP_DEFLATED):
+    """``name``.zip holding ``name``.csv and ``name``.xml, as distributed."""
+    path = folder / f"{name}.zip"
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        zf.writestr(f"{name}.csv", text)
+        zf.writestr(f"{name}.xml", f'<?xml version="1.0" encoding="UTF-8"?>\n<product name="{name}"/>\n')
+    return path
+
+
+L2B_2020 = "EGMS_L2b_015_0310_IW2_VV_2020_2024_1"
+L2B_2018 = "EGMS_L2b_015_0310_IW2_VV_2018_2022_1"
+
+
+def read(paths, reader, tmp_path, **kw):
+    if reader == "memory":
+        return read_points(paths, **kw)
+    return cached_points(paths, cache_dir=tmp_path / "cache", **kw)
+
+
+# --------------------------------------------------------------------------- releases
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_two_releases_of_one_burst_are_refused(tmp_path, reader):
+    """Two releases of a burst are two processings of the same MPs (other pids, other
+    reference dates): merged, they would count each MP twice over the few years they
+    share and drop every other epoch."""
+    new = product_zip(tmp_path, L2B_2020, csv_text("2020_2024"))
+    old = product_zip(tmp_path, L2B_2018, csv_text("2018_2022", first="2018-01-05", seed=1))
+    with pytest.raises(InputError) as err:
+        read([new, old], reader, tmp_path)
+    text = str(err.value)
+    assert "different EGMS releases" in text
+    assert f"{L2B_2020}.zip: 2020_2024" in text and f"{L2B_2018}.zip: 2018_2022" in text
+
+
+def test_bursts_of_one_release_and_versions_still_merge(tmp_path):
+    a = product_zip(tmp_path, "EGMS_L2b_015_0310_IW2_VV_2019_2023_1", csv_text("2019_2023"))
+    b = product_zip(tmp_path, "EGMS_L2b_015_0311_IW2_VV_2019_2023_2", csv_text("2019_2023", seed=1))
+    c = tmp_path / "mine.csv"  # not an EGMS name: its release is unknown, nothing to compare
+    c.write_text(csv_text("2019_2023", seed=2))
+    assert read_points([a, b, c]).sizes["point"] == 36
+
+
+def test_releases_in_the_name_are_parsed():
+    assert egms.release_of("EGMS_L3_E43N29_100km_U_2019_2023_1.zip") == "2019_2023"
+    assert egms.release_of("x.zip!EGMS_L2a_015_0310_IW2_VV_2018_2022_2.csv") == "2018_2022"
+    # The baseline and the first update carry no release in their names.
+    assert egms.release_of("EGMS_L2b_015_0310_IW2_VV.zip") == egms.UNNAMED_RELEASE
+    assert egms.release_of("points.csv") is None
+
+
+def test_cli_grid_refuses_two_releases_in_one_line(tmp_path, capsys):
+    from insar_raster.cli import main
+
+    new = product_zip(tmp_path, L2B_2020, csv_text("2020_2024"))
+    old = product_zip(tmp_path, L2B_2018, csv_text("2018_2022", first="2018-01-05", seed=1))
+    out = tmp_path / "cube.nc"
+    code = main(["grid", str(new), str(old), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "different EGMS releases" in err[0] and "separately" in err[0]
+
+
+def test_cli_decompose_refuses_two_releases(tmp_path, capsys):
+    from insar_raster.cli import main
+
+    asc = product_zip(tmp_path, L2B_2020, csv_text("2020_2024"))
+    desc = product_zip(
+        tmp_path,
+        "EGMS_L2b_022_0320_IW1_VV_2018_2022_1",
+        csv_text("2018_2022", geometry=DESC, first="2018-01-05", seed=1),
+    )
+    code = main(["grid", str(asc), str(desc), "--decompose", "-o", str(tmp_path / "d.nc")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "different EGMS releases" in err[0]
+
+
+# --------------------------------------------------------------------------- damaged zips
+
+
+def _damaged(tmp_path, how):
+    """A product zip damaged in transfer (``crc``: a byte of the CSV changed, ``data``: a
+    run of the compressed stream zeroed) or written with Deflate64 (``method``: the zip
+    headers say compression method 9, which Python's zipfile cannot inflate)."""
+    text = csv_text(n=40)
+    stored = how == "crc"
+    path = product_zip(tmp_path, L2B_2020, text, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    raw = bytearray(path.read_bytes())
+    if how == "crc":
+        at = raw.find(b"1Q0x00020")
+        raw[at + 2] = ord("Z")
+    elif how == "data":
+        start = raw.find(b"PK\x03\x04") + 30 + len(f"{L2B_2020}.csv")
+        raw[start + 200 : start + 400] = bytes(200)
+    else:
+        for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+            at = raw.find(signature)
+            while at >= 0:
+                raw[at + offset : at + offset + 2] = (9).to_bytes(2, "little")
+                at = raw.find(signature, at + 4)
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("how", ["crc", "data", "method"])
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_damaged_zip_is_an_input_error_naming_it(tmp_path, reader, how):
+    path = _damaged(tmp_path, how)
+    with pytest.raises(InputError) as err:
+        read(path, reader, tmp_path)
+    text = str(err.value)
+    assert text.startswith(f"{path}: ") and f"{L2B_2020}.csv" in text
+    assert ("download it again" in text) if how != "method" else ("extract the .csv" in text)
+
+
+@pytest.mark.parametrize("command", ["grid", "info"])
+def test_cli_a_damaged_zip_is_one_line_and_exit_2(tmp_path, capsys, command):
+    from insar_raster.cli import main
+
+    path = _damaged(tmp_path, "crc")
+    args = [command, str(path)] + (["-o", str(tmp_path / "c.nc")] if command == "grid" else [])
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "damaged zip archive" in err[0] and "Traceback" not in err[0]

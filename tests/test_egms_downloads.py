@@ -174,3 +174,133 @@ def test_cli_a_damaged_zip_is_one_line_and_exit_2(tmp_path, capsys, command):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "damaged zip archive" in err[0] and "Traceback" not in err[0]
+
+
+# --------------------------------------------------------------------------- a zip and its CSV
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_zip_beside_its_extracted_csv_is_read_once(tmp_path, reader, caplog):
+    """Unzipping next to the download leaves both in the folder: one product, read once
+    (from the zip), not twice with every pid a 'duplicate from overlapping tiles'."""
+    import logging
+    import warnings
+
+    folder = tmp_path / "egms"
+    folder.mkdir()
+    text = csv_text()
+    product_zip(folder, L2B_2020, text)
+    (folder / f"{L2B_2020}.csv").write_text(text)
+    (folder / f"{L2B_2020}.xml").write_text("<product/>")
+    other = folder / "EGMS_L2b_015_0311_IW2_VV_2020_2024_1.csv"  # extracted, its zip deleted
+    other.write_text(csv_text(seed=1))
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO, logger="insar_raster"):
+        warnings.simplefilter("error")  # no duplicate-pid warning
+        pts = read(folder, reader, tmp_path)
+    assert pts.sizes["point"] == 24
+    assert f"{L2B_2020}.csv" in caplog.text and f"{L2B_2020}.zip" in caplog.text
+    # Files named one by one are the user's choice, but still one product.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_points([folder / f"{L2B_2020}.zip", folder / f"{L2B_2020}.csv"]).sizes["point"] == 12
+
+
+def test_csvs_that_only_share_a_stem_with_a_non_egms_zip_are_kept(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    text = csv_text()
+    (folder / "points.csv").write_text(text)
+    with zipfile.ZipFile(folder / "points.zip", "w") as zf:
+        zf.writestr("points.csv", csv_text(seed=1))
+    assert read_points(folder).sizes["point"] == 24
+
+
+# --------------------------------------------------------------------------- headers edited by hand
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_header_with_spaces_after_the_separators_reads_like_the_original(tmp_path, reader):
+    """``pid, mp_type, ...`` (a CSV saved by hand or by a script joining with ', ')."""
+    plain = tmp_path / f"{L2B_2020}.csv"
+    plain.write_text(csv_text())
+    spaced = tmp_path / "spaced" / f"{L2B_2020}.csv"
+    spaced.parent.mkdir()
+    spaced.write_text(csv_text(sep=", "))
+    a = read_points(plain)
+    b = read(spaced, reader, tmp_path)
+    np.testing.assert_array_equal(np.asarray(b.displacement.values), a.displacement.values)
+    np.testing.assert_array_equal(b.pid.values, a.pid.values)
+    assert b.attrs["pass_direction"] == "ascending" and b.attrs["track"] == 15
+    np.testing.assert_allclose(b["los_up"].values, a["los_up"].values)
+
+
+def test_decompose_counts_mps_without_a_los_vector(tmp_path, caplog):
+    """An MP whose los_east/los_up are empty cannot enter the 2x2 system: it is left out
+    and the geometry's summary line says how many, rather than a quiet 38 of 39."""
+    import logging
+
+    from insar_raster.grid.decompose import decompose_los
+
+    lines = csv_text(n=12).splitlines()
+    columns = lines[0].split(",")
+    row = lines[4].split(",")
+    for name in ("los_east", "los_north", "los_up"):
+        row[columns.index(name)] = ""
+    lines[4] = ",".join(row)
+    asc = tmp_path / f"{L2B_2020}.csv"
+    asc.write_text("\n".join(lines) + "\n")
+    desc = tmp_path / "EGMS_L2b_022_0320_IW1_VV_2020_2024_1.csv"
+    desc.write_text(csv_text(n=12, geometry=DESC, seed=1))
+    with caplog.at_level(logging.INFO, logger="insar_raster"):
+        decompose_los([read_points(asc), read_points(desc)])
+    line = next(r.getMessage() for r in caplog.records if "ascending, " in r.getMessage())
+    assert "11 MPs (1 more without a LOS vector left out)" in line
+
+
+# --------------------------------------------------------------------------- EGMStoolkit's merged files
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("EGMS_L2b_015_VV_2018_2022_1.csv", egms.FileName("L2b", "2018_2022", 1, track=15)),
+        ("EGMS_L2a_146_VV_2019_2023_1_clipped.csv", egms.FileName("L2a", "2019_2023", 1, track=146)),
+        ("EGMS_L2b_015_VV_2020_2024_1_2.csv", egms.FileName("L2b", "2020_2024", 1, track=15)),  # a .vrt part
+        ("EGMS_L2b_015_VV.csv", egms.FileName("L2b", None, None, track=15)),  # 2015_2021
+        ("EGMS_L3_2018_2022_1_UD.csv", egms.FileName("L3U", "2018_2022", 1)),
+        ("EGMS_L3_2019_2023_1_EW_clipped.csv", egms.FileName("L3E", "2019_2023", 1)),
+        ("EGMS_L3_UD.csv", egms.FileName("L3U", None, None)),
+        ("EGMS_L2b_015_0310_IW2_VV_2018_2022_1_clipped.csv", egms.FileName("L2b", "2018_2022", 1, 15, 310, 2)),
+        ("EGMS_L3_2018_2022_1_NS.csv", None),
+    ],
+)
+def test_egmstoolkit_merged_names_are_parsed(name, expected):
+    assert egms.parse_file_name(name) == expected
+
+
+def _toolkit_csv(text):
+    """EGMStoolkit's merged layout: pandas ``to_csv(sep=';')`` of the frame indexed by pid."""
+    return text.replace(",", ";")
+
+
+def test_egmstoolkit_merged_up_and_east_are_not_averaged(tmp_path):
+    """Merged L3 files have no tile in their names: before these names were read, Up and
+    East looked like two unnamed L3 files and merged into one cube."""
+    up = tmp_path / "EGMS_L3_2018_2022_1_UD.csv"
+    up.write_text(_toolkit_csv(csv_text("2018_2022", level="L3", first="2018-01-05")))
+    east = tmp_path / "EGMS_L3_2018_2022_1_EW.csv"
+    east.write_text(_toolkit_csv(csv_text("2018_2022", level="L3", first="2018-01-05", seed=1)))
+    assert read_points(up).attrs["product_level"] == "L3U"
+    with pytest.raises(egms.MixedGeometryError, match="L3U .vertical.*L3E .east-west."):
+        read_points([up, east])
+
+
+def test_egmstoolkit_merged_tracks_keep_their_track(tmp_path):
+    a = tmp_path / "EGMS_L2b_015_VV_2018_2022_1.csv"
+    a.write_text(_toolkit_csv(csv_text("2018_2022", first="2018-01-05")))
+    b = tmp_path / "EGMS_L2b_117_VV_2018_2022_1.csv"  # another ascending track
+    b.write_text(_toolkit_csv(csv_text("2018_2022", first="2018-01-05", seed=1)))
+    pts = read_points(a)
+    assert (pts.attrs["product_level"], pts.attrs["track"], pts.attrs["pass_direction"]) == ("L2b", 15, "ascending")
+    with pytest.raises(egms.MixedGeometryError, match="track 15 ascending.*track 117 ascending"):
+        read_points([a, b])

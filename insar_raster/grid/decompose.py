@@ -204,13 +204,10 @@ def decompose_los(
                 )
             kept.append(pts.isel(point=np.flatnonzero(inside)) if not inside.all() else pts)
         points_list = kept
-    # An MP without a LOS vector cannot enter the system (EGMS L2 always gives one).
-    points_list = [
-        p
-        if np.isfinite(p["los_east"].values).all() and np.isfinite(p["los_up"].values).all()
-        else p.isel(point=np.flatnonzero(np.isfinite(p["los_east"].values) & np.isfinite(p["los_up"].values)))
-        for p in points_list
-    ]
+    # An MP without a LOS vector (empty los_east/los_up) cannot enter the system: left out, counted.
+    has_los = [np.isfinite(p["los_east"].values) & np.isfinite(p["los_up"].values) for p in points_list]
+    no_los = [int((~ok).sum()) for ok in has_los]
+    points_list = [p if ok.all() else p.isel(point=np.flatnonzero(ok)) for p, ok in zip(points_list, has_los)]
     all_x = np.concatenate([p.x.values for p in points_list])
     all_y = np.concatenate([p.y.values for p in points_list])
     spec = GridSpec.from_points(all_x, all_y, crs, resolution=resolution)
@@ -242,7 +239,7 @@ def decompose_los(
     # into the normal equations of the kept cells only (memory: kept cells x epochs).
     ata = np.zeros((n_kept, 3))  # normal matrix entries (ee, eu, uu)
     atb = [np.zeros((n_kept, n_t)), np.zeros((n_kept, n_t))]  # (e, u) right-hand sides
-    for pts, (_direction, label), (matrix, _), cell in zip(points_list, labels, resamplers, cells_of):
+    for pts, (_direction, label), (matrix, _), cell, n_no_los in zip(points_list, labels, resamplers, cells_of, no_los):
         n_mp = len(cell)
         counts_g = np.bincount(cell, minlength=n_cells)
         local = np.searchsorted(cells, cell)
@@ -274,9 +271,10 @@ def decompose_los(
         atb[0][used] += (weight * le)[:, None] * series
         atb[1][used] += (weight * lu)[:, None] * series
         log.info(
-            "decompose: %s, %d MPs in %d cells, %d acquisitions (%s to %s)",
+            "decompose: %s, %d MPs%s in %d cells, %d acquisitions (%s to %s)",
             label,
             n_mp,
+            f" ({n_no_los} more without a LOS vector left out)" if n_no_los else "",
             int((counts_g > 0).sum()),
             pts.sizes["time"],
             str(pts.time.values[0])[:10],

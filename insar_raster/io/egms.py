@@ -27,6 +27,9 @@ What is known here
   and the first update have no ``_{release}_{version}`` suffix (EGMS Product Description
   and Format Specification, "naming convention"), e.g. ``EGMS_L3_E40N28_100km_E.zip``;
   each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`;
+  EGMStoolkit's merged files are named too: ``EGMS_L2b_015_VV_2018_2022_1.csv`` (one
+  track's bursts), ``EGMS_L3_2018_2022_1_UD.csv`` / ``_EW`` (a component's tiles), with
+  ``_clipped`` after a clip;
   a damaged member is an :class:`InputError` naming the zip, :func:`open_member`).
 - **Releases** (:func:`release_of`, :func:`check_single_release`): each release is a
   separate processing (other pids, reference dates, calibration), so products of two
@@ -136,9 +139,17 @@ READ_COLUMNS = frozenset(
 #: Per-MP standard deviation of the series (mm), by release: a weight where one is needed.
 RMSE_COLUMNS = ("rmse_ts", "rmse")
 
-# The ``_{release}_{version}`` suffix is absent from the baseline's and first update's names.
-_L2_NAME = re.compile(r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV(?:_(\d{4}_\d{4})_(\d+))?$", re.IGNORECASE)
-_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])(?:_(\d{4}_\d{4})_(\d+))?$", re.IGNORECASE)
+# The ``_{release}_{version}`` suffix is absent from the baseline's and first update's names;
+# ``_clipped``: EGMStoolkit's clip of a file.
+_L2_NAME = re.compile(
+    r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_clipped)?$", re.IGNORECASE
+)
+_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])(?:_(\d{4}_\d{4})_(\d+))?(?:_clipped)?$", re.IGNORECASE)
+# EGMStoolkit's merged files (one track's bursts, one release's L3 tiles of a component),
+# optionally numbered parts (its .vrt merging) and clipped: ``EGMS_L2b_015_VV_2018_2022_1``,
+# ``EGMS_L3_2018_2022_1_UD_clipped``; the 2015_2021 release again without the suffix.
+_L2_MERGED = re.compile(r"^EGMS_(L2[ab])_(\d{3})_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_\d+)?(?:_clipped)?$", re.IGNORECASE)
+_L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,12 @@ def parse_file_name(name) -> FileName | None:
     m = _L3_NAME.match(stem)
     if m:
         return FileName(f"L3{m[3].upper()}", m[4], int(m[5]) if m[5] else None, tile=f"E{m[1]}N{m[2]}")
+    m = _L2_MERGED.match(stem)
+    if m:
+        return FileName("L2" + m[1][-1].lower(), m[3], int(m[4]) if m[4] else None, track=int(m[2]))
+    m = _L3_MERGED.match(stem)
+    if m:
+        return FileName("L3" + m[3][0].upper(), m[1], int(m[2]) if m[2] else None)
     return None
 
 
@@ -537,6 +554,21 @@ def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
     return zf, members
 
 
+def extracted_copies(files) -> dict:
+    """CSVs among ``files`` that are the extracted copy of an EGMS zip also among them
+    (same folder, same product name): {csv: zip}. Read once, from the zip."""
+    zips = {
+        (f.parent, f.stem.lower()): f
+        for f in map(Path, files)
+        if f.suffix.lower() == ".zip" and parse_file_name(f.name) is not None
+    }
+    return {
+        f: zips[(f.parent, f.stem.lower())]
+        for f in map(Path, files)
+        if f.suffix.lower() == ".csv" and (f.parent, f.stem.lower()) in zips
+    }
+
+
 def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False) -> Path:
     """Pack ``csv_path`` as EGMS distributes it: a zip of the ``.csv`` and an ``.xml`` of
     metadata, both named after the zip. Written atomically."""
@@ -597,12 +629,12 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
                 dialect = sniff(b"".join(lines))
                 frame = pd.read_csv(
                     io.BytesIO(b"".join(lines)),
-                    usecols=[col],
+                    usecols=[columns.index(col)],  # by position: the file may write " track_angle"
                     sep=dialect.delimiter,
                     decimal=dialect.decimal,
                     encoding=dialect.encoding,
                 )
-                angles = pd.to_numeric(frame[col], errors="coerce").to_numpy(float)
+                angles = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
             except Exception:  # a malformed sample: the full read reports it properly
                 angles = None
         out.append((name, geometry_of(name, columns, angles)))

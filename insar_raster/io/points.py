@@ -97,7 +97,9 @@ def _read_csv_table(source, path, allow_dates: bool = False):
         table = pacsv.read_csv(
             csv_input if isinstance(csv_input, str) else pa.BufferReader(csv_input),
             # 1 MiB blocks: enough blocks to keep every core busy (16 MiB left one idle).
-            read_options=dialect.read_options(use_threads=True, block_size=1 << 20),
+            # The header as egms.split_header reads it (BOM, quotes, spaces around names
+            # removed), as the streaming cache does.
+            read_options=dialect.read_options(use_threads=True, block_size=1 << 20, column_names=header, skip_rows=1),
             parse_options=dialect.parse_options(),
             convert_options=dialect.convert_options(
                 column_types=types, include_columns=[c for c in header if c in keep]

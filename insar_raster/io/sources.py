@@ -85,7 +85,10 @@ def expand_inputs(paths) -> list[Path]:
             files.append(p)
     if not files:
         raise InputError(None, "no input files given")
-    return files
+    copies = egms.extracted_copies(files)
+    for csv, zip_path in copies.items():
+        log.info("reading %s from %s only: the .csv is its extracted copy", csv.name, zip_path.name)
+    return [f for f in files if f not in copies]
 
 
 def classify_columns(columns, path, allow_dates: bool = False):

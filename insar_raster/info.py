@@ -190,6 +190,11 @@ def describe_cube(path) -> dict:
         "forecast_reference_time",
         "insar_raster_version",
         "Conventions",
+        # What the values measure (insar_raster.io.egms.cube_geometry): which points fit the cube.
+        "product_level",
+        "track",
+        "pass_direction",
+        "geometries",
     )
     out["attributes"] = {k: _json_safe(ds.attrs[k]) for k in keep if k in ds.attrs}
     if "history" in ds.attrs:

@@ -304,3 +304,23 @@ def test_egmstoolkit_merged_tracks_keep_their_track(tmp_path):
     assert (pts.attrs["product_level"], pts.attrs["track"], pts.attrs["pass_direction"]) == ("L2b", 15, "ascending")
     with pytest.raises(egms.MixedGeometryError, match="track 15 ascending.*track 117 ascending"):
         read_points([a, b])
+
+
+# --------------------------------------------------------------------------- what a cube says it holds
+
+
+def test_info_on_a_cube_names_its_geometry_and_every_source_zip(tmp_path):
+    """Which points a cube may be forecast at depends on the geometry grid recorded:
+    info shows it; and a CSV inside a folder of its zip is still named with the zip."""
+    from insar_raster.cli import main
+    from insar_raster.info import describe
+
+    path = tmp_path / f"{L2B_2020}.zip"
+    with zipfile.ZipFile(path, "w") as zf:  # the CSV and .xml in a folder, as some downloads have it
+        zf.writestr(f"{L2B_2020}/{L2B_2020}.csv", csv_text())
+        zf.writestr(f"{L2B_2020}/{L2B_2020}.xml", "<product/>")
+    cube = tmp_path / "cube.nc"
+    assert main(["grid", str(path), "-o", str(cube), "--method", "nearest"]) == 0
+    attrs = describe(cube)["attributes"]
+    assert (attrs["product_level"], attrs["track"], attrs["pass_direction"]) == ("L2b", 15, "ascending")
+    assert attrs["source"] == f"{L2B_2020}.zip!{L2B_2020}.csv"

@@ -451,7 +451,7 @@ def finalise_cache(scan: _Scan, kept: _PointColumns, n_points: int, dropped: int
         "n_points": n_points,
         "times": [str(t) for t in scan.times],
         "crs_wkt": CRS.from_user_input(kept.out_crs).to_wkt(),
-        "source": ", ".join(Path(s.name).name for s in scan.sources),
+        "source": ", ".join(egms.display_name(s.name) for s in scan.sources),
         "product": products.pop() if len(products) == 1 else "EGMS",
         "epochs_dropped": scan.epochs_dropped,
         **egms.geometry_attrs(scan.geometry),

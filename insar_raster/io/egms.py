@@ -541,6 +541,13 @@ def open_member(zf: zipfile.ZipFile, path, member: str):
         yield _MemberStream(fh, path, member)
 
 
+def display_name(name) -> str:
+    """An input's name as attrs and messages show it: ``a.zip!a.csv`` for a zip member
+    (a folder inside the zip left out, the zip kept), the file name otherwise."""
+    zip_part, sep, member = str(name).partition("!")
+    return Path(zip_part).name + (f"!{Path(member).name}" if sep else "")
+
+
 def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
     """The open zip and its CSV members (an EGMS zip holds one ``.csv`` and one ``.xml``)."""
     try:

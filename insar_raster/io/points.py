@@ -369,7 +369,7 @@ def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset
         pid=pid[keep],
         extra={k: v[keep] for k, v in extra.items()},
         attrs={
-            "source": ", ".join(Path(n).name for n in names),
+            "source": ", ".join(egms.display_name(n) for n in names),
             "product": parts[0][7] if is_egms else "vector",
             "epochs_dropped": dropped_epochs,
             **egms.geometry_attrs(geometry),

@@ -6,6 +6,7 @@ The fixtures are written in the layout of the Copernicus downloads (2020_2024 an
 one ``.csv`` and one ``.xml``), a few MPs each.
 """
 
+import warnings
 import zipfile
 
 import numpy as np
@@ -324,3 +325,91 @@ def test_info_on_a_cube_names_its_geometry_and_every_source_zip(tmp_path):
     attrs = describe(cube)["attributes"]
     assert (attrs["product_level"], attrs["track"], attrs["pass_direction"]) == ("L2b", 15, "ascending")
     assert attrs["source"] == f"{L2B_2020}.zip!{L2B_2020}.csv"
+
+
+# --------------------------------------------------------------------------- what the name and the header say
+
+
+def _renamed(folder, name, text):
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_l3_up_and_east_renamed_by_their_component_are_not_averaged(tmp_path, reader):
+    """L3 Up and East have the same header: extracted and renamed ``up.csv`` and
+    ``east.csv``, only the names' words tell them apart. Before, both were 'L3' and merged
+    into one cube (U and E averaged, or the same cells' pids dropped as duplicates)."""
+    up = _renamed(tmp_path, "up.csv", csv_text(level="L3"))
+    east = _renamed(tmp_path, "east.csv", csv_text(level="L3", seed=1))
+    assert read([up], reader, tmp_path).attrs["product_level"] == "L3U"
+    with pytest.raises(egms.MixedGeometryError, match=r"up.csv: L3U \(vertical\); east.csv: L3E \(east-west\)"):
+        read([up, east], reader, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, level",
+    [
+        ("up.csv", "L3U"),
+        ("milan_vertical.csv", "L3U"),
+        ("E32N34_UD.csv", "L3U"),
+        ("L3-East-2020.gpkg", "L3E"),
+        ("tile_EW.csv", "L3E"),
+        ("east_west.parquet", "L3E"),
+        ("tile1.csv", None),
+        ("up_and_east.csv", None),  # both: not told
+        ("x.zip!EGMS_L3/unzipped_u.csv", "L3U"),
+    ],
+)
+def test_l3_component_from_the_words_of_a_name(name, level):
+    assert egms.l3_component_of_name(name) == level
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_l3_files_whose_names_say_nothing_merge_with_a_warning_and_the_cube_says_l3(tmp_path, reader):
+    a = _renamed(tmp_path, "tile1.csv", csv_text(level="L3"))
+    b = _renamed(tmp_path, "tile2.csv", csv_text(level="L3", seed=1))
+    with pytest.warns(UserWarning, match="tile1.csv, tile2.csv: L3 Up and East have the same columns"):
+        pts = read([a, b], reader, tmp_path)
+    assert pts.attrs["product_level"] == "L3"  # before: no level at all, any points accepted on its cube
+    # LOS points are no L3 component: refused on a cube gridded from these.
+    with pytest.raises(InputError, match="the points are LOS ascending but the cube holds L3 .Up or East not named."):
+        egms.check_points_on_cube(egms.Geometry(None, None, "ascending", "L2"), pts.attrs, "asc.csv")
+    egms.check_points_on_cube(egms.Geometry("L3E"), pts.attrs, "east.csv")  # may be East: passes
+    # One such file alone is simply L3, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read([a], reader, tmp_path / "one").attrs["product_level"] == "L3"
+
+
+def test_cli_an_l2a_header_under_an_l2b_name_is_one_line_and_exit_2(tmp_path, capsys):
+    """``cluster_label`` is only in L2a files of the older releases: under an L2b name the
+    file was renamed, or its content replaced. Before: read as L2b without a word."""
+    from insar_raster.cli import main
+
+    path = _renamed(tmp_path, f"{L2B_2018}.csv", csv_text("2018_2022", level="L2a", first="2018-01-05"))
+    out = tmp_path / "cube.nc"
+    code = main(["grid", str(path), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert f"{L2B_2018}.csv: file name says EGMS L2b but the columns are those of an L2a product" in err[0]
+    # Under an L2a name (or no EGMS name), the same file is L2a.
+    ok = _renamed(tmp_path, "EGMS_L2a_015_0310_IW2_VV_2018_2022_1.csv", path.read_text())
+    assert read_points(ok).attrs["product_level"] == "L2a"
+    assert read_points(_renamed(tmp_path, "mine.csv", path.read_text())).attrs["product_level"] == "L2a"
+
+
+def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
+    """``pid, easting, northing, dates`` (an L2b file with its other columns removed) was
+    taken for L3 and refused beside its own burst as 'L3 (Up or East not named)'."""
+    full = csv_text().splitlines()
+    header = full[0].split(",")
+    keep = [i for i, c in enumerate(header) if c in ("pid", "easting", "northing") or c.isdigit()]
+    bare = [",".join(line.split(",")[i] for i in keep) for line in full]
+    assert egms.header_kind(bare[0].split(",")) is None
+    path = _renamed(tmp_path, "stripped.csv", "\n".join(bare) + "\n")
+    other = product_zip(tmp_path, "EGMS_L2b_015_0311_IW2_VV_2020_2024_1", csv_text(seed=1))
+    pts = read_points([path, other])
+    assert pts.sizes["point"] == 24 and pts.attrs["product_level"] == "L2b"
+    assert "product_level" not in read_points(path).attrs

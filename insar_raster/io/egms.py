@@ -34,8 +34,14 @@ What is known here
 - **Releases** (:func:`release_of`, :func:`check_single_release`): each release is a
   separate processing (other pids, reference dates, calibration), so products of two
   releases never share one set of points.
-- **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"`` or None) from the file
-  name and the header (:func:`product_level`).
+- **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``, ``"L3"`` or None) from the
+  file name and the header (:func:`product_level`, :func:`header_kind`). The name decides
+  where both say something, and a name that contradicts the header (an L3 name over L2
+  columns, an L2b name over an older L2a header with ``cluster_label``) is refused. L3 Up
+  and East share their header: under a name that is not an EGMS name, words such as
+  ``up``/``U``/``vertical`` or ``east``/``E``/``EW`` tell the component; otherwise the
+  level is ``"L3"`` (merged with other inputs only with a warning,
+  :func:`warn_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
   satellite; ``los_east/los_north/los_up`` are the components of the unit vector from
   the ground to the satellite (Sentinel-1 looks right, so an ascending pass, heading
@@ -235,37 +241,84 @@ def check_single_release(names) -> None:
         )
 
 
+#: Columns only L2a/L2b products have (any release).
+_L2_ONLY = frozenset(
+    "mp_type latitude longitude height_ellipse height_wgs84 line pixel temporal_coherence amplitude_dispersion"
+    " incidence_angle track_angle los_east los_north los_up gnss_velocity cluster_label".split()
+)
+#: Columns only L3 products have (2020_2024), and the product columns every L3 release has
+#: besides ``pid, easting, northing``: with either, a header without L2 columns is L3's.
+_L3_ONLY = frozenset({"gnss_velocity_n", "gnss_velocity_e", "gnss_velocity_u"})
+_L3_PRODUCT = frozenset({"mean_velocity", "mean_velocity_std"})
+
+# Words of a file name (not an EGMS one) that say which L3 component it holds, e.g.
+# ``up.csv``, ``milan_vertical.csv``, ``L3_east_2020.gpkg``, ``EW.csv``.
+_UP_WORDS = frozenset({"u", "ud", "up", "vertical", "vert"})
+_EAST_WORDS = frozenset({"e", "ew", "east", "eastwest"})
+
+
 def header_kind(columns) -> str | None:
     """``"L2a"``, ``"L2"`` (L2a or L2b: 2020_2024 headers are the same), ``"L3"`` or None
-    (not an EGMS header) from the column names."""
+    (not an EGMS header) from the column names.
+
+    L2a: ``cluster_label`` (older releases' L2a only). L2: ``latitude/longitude`` or any
+    column only L2 products have (``mp_type``, ``track_angle``, ``los_*``, ...). L3: no L2
+    column, and the L3 product columns (``mean_velocity``, ``mean_velocity_std`` with
+    ``rmse`` or ``rmse_ts``, or 2020_2024's ``gnss_velocity_n/e/u``). A file with only
+    ``pid``, coordinates and dates says nothing (None): it may be a stripped L2 file.
+    """
     lower = {str(c).strip().lower() for c in columns}
     if not {"pid", "easting", "northing"} <= lower:
         return None
     if "cluster_label" in lower:
         return "L2a"
-    if {"latitude", "longitude"} <= lower or lower & {"los_east", "track_angle", "incidence_angle"}:
+    if {"latitude", "longitude"} <= lower or lower & _L2_ONLY:
         return "L2"
-    return "L3"
+    if lower & _L3_ONLY or (_L3_PRODUCT <= lower and lower & set(RMSE_COLUMNS)):
+        return "L3"
+    return None
+
+
+def l3_component_of_name(name) -> str | None:
+    """``"L3U"`` / ``"L3E"`` when the words of a file name say Up or East (``up.csv``,
+    ``vertical``, ``UD``; ``east.csv``, ``EW``), else None (neither, or both)."""
+    stem = Path(str(name).split("!")[-1]).name.rsplit(".", 1)[0].lower()
+    words = set(re.split(r"[^a-z0-9]+", stem)) | {stem.replace("-", "_").replace("_", "")}
+    up, east = bool(words & _UP_WORDS), bool(words & _EAST_WORDS)
+    if up == east:
+        return None
+    return "L3U" if up else "L3E"
 
 
 def product_level(name, columns) -> str | None:
     """Product level of an EGMS CSV from its file name and header.
 
-    The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases), L2 or L3.
-    Returns None when neither tells (not an EGMS file, or an L3 file not named as EGMS
-    names it: Up and East have the same header).
+    The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases, by
+    ``cluster_label``), L2 or L3 (:func:`header_kind`). An L3 header under a name that is
+    not an EGMS name is ``"L3U"``/``"L3E"`` when the name's words say so (``up.csv``,
+    ``east.csv``: :func:`l3_component_of_name`), else ``"L3"`` (Up or East not told:
+    their headers are the same). None when neither tells (not an EGMS file, or one
+    without the columns that say its level).
 
     Raises
     ------
     InputError
-        When the name and the header disagree (e.g. an L3 name over an L2 header).
+        When the name and the header disagree: an L3 name over an L2 header or the
+        reverse, an L2b name over an L2a header (``cluster_label``).
     """
     parsed = parse_file_name(name)
     kind = header_kind(columns)
     if parsed is None:
+        if kind == "L3":
+            return l3_component_of_name(name) or "L3"
         return "L2a" if kind == "L2a" else None
-    if kind is not None and kind[:2] != parsed.level[:2]:
-        raise InputError(name, f"file name says EGMS {parsed.level} but the columns are those of an {kind} product")
+    if kind is not None and (kind[:2] != parsed.level[:2] or (kind == "L2a" and parsed.level != "L2a")):
+        said = f"an {kind} product" + (" (cluster_label, which only L2a has)" if kind == "L2a" else "")
+        raise InputError(
+            name,
+            f"file name says EGMS {parsed.level} but the columns are those of {said}",
+            "the file was renamed or its columns changed: name it after the product it holds",
+        )
     return parsed.level
 
 
@@ -292,7 +345,8 @@ class Geometry:
     Parameters
     ----------
     level : str or None
-        Product level (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``) or None (unknown).
+        Product level (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``; ``"L3"``: an L3 file
+        whose name does not say Up or East) or None (unknown).
     track : int or None
         Relative orbit (L2 file names).
     pass_direction : str or None
@@ -311,7 +365,7 @@ class Geometry:
         """``"LOS"``, ``"vertical"``, ``"east-west"``, ``"L3"`` (vertical or east-west,
         unnamed) or None (unknown)."""
         if self.level is not None:
-            return {"L3U": "vertical", "L3E": "east-west"}.get(self.level, "LOS")
+            return {"L3U": "vertical", "L3E": "east-west", "L3": "L3"}.get(self.level, "LOS")
         if self.kind == "L3":
             return "L3"
         if self.kind in ("L2", "L2a") or self.pass_direction or self.track is not None:
@@ -337,13 +391,13 @@ class Geometry:
         return True
 
     def merged(self, other: "Geometry") -> "Geometry":
-        """The geometry of a group holding both (compatible) inputs: known values win;
-        L2a with L2b of one track has no single level (None)."""
-        level = (
-            self.level
-            if self.level == other.level
-            else (self.level or other.level if None in (self.level, other.level) else None)
-        )
+        """The geometry of a group holding both (compatible) inputs: known values win (an
+        L3 component over an unnamed ``"L3"``); L2a with L2b of one track has no single
+        level (None)."""
+        levels = {self.level, other.level} - {None}
+        if len(levels) == 2 and "L3" in levels:
+            levels.discard("L3")
+        level = levels.pop() if len(levels) == 1 else None
         return Geometry(
             level,
             self.track if self.track is not None else other.track,
@@ -417,6 +471,22 @@ def check_single_geometry(named: list[tuple[str, Geometry]]) -> Geometry:
     if len(groups) > 1:
         raise MixedGeometryError(groups)
     return next(iter(groups)) if groups else Geometry()
+
+
+def warn_unnamed_l3(named: list[tuple[str, Geometry]]) -> None:
+    """Warn when L3 inputs whose names do not say Up or East (level ``"L3"``) are merged
+    with other inputs: L3 Up and East have the same header, so an Up file named
+    ``tile1.csv`` and an East file named ``tile2.csv`` cannot be told apart and would be
+    averaged. One input, or inputs whose names say their component, merge silently."""
+    unnamed = [display_name(n) for n, g in named if g.level == "L3"]
+    if unnamed and len(named) > 1:
+        warnings.warn(
+            f"{', '.join(unnamed)}: L3 Up and East have the same columns and "
+            f"{'these names do' if len(unnamed) > 1 else 'this name does'} not say which (an EGMS"
+            f" name, or a word such as up, U, vertical, east, E, EW); the {len(named)} inputs are"
+            " merged as one component: check that no East file is among Up ones, or the reverse",
+            stacklevel=3,
+        )
 
 
 def points_geometry(points) -> Geometry:

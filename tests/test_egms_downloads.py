@@ -413,3 +413,76 @@ def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
     pts = read_points([path, other])
     assert pts.sizes["point"] == 24 and pts.attrs["product_level"] == "L2b"
     assert "product_level" not in read_points(path).attrs
+
+
+# --------------------------------------------------------------------------- conversions (GDAL, GeoPandas)
+
+
+def _with_an_empty_value(text):
+    """The CSV with the last epoch of its third MP empty, as a gap is written."""
+    lines = text.splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ","
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"AUTODETECT_TYPE": "YES"}, {"HEADERS": "YES"}, {"HEADERS": "YES", "AUTODETECT_TYPE": "YES"}],
+    ids=["default", "autodetect", "headers", "headers-autodetect"],
+)
+def test_a_gdal_conversion_of_the_csv_reads_like_the_csv(tmp_path, options):
+    """``ogr2ogr out.gpkg EGMS.csv`` (pyogrio runs GDAL's CSV driver as ogr2ogr does): by
+    default GDAL takes the header, whose date names are numbers, for data, so the layer has
+    fields field_1 ... field_n and the header as its first row (was: 'no date columns
+    found'); without AUTODETECT_TYPE every field is text and a gap is an empty string
+    (was: 'non-numeric value', the whole file refused for one empty field)."""
+    import pyogrio
+
+    csv = tmp_path / "asc.csv"
+    csv.write_text(_with_an_empty_value(csv_text()))
+    layer = pyogrio.read_dataframe(csv, **options)
+    gpkg = tmp_path / "asc.gpkg"
+    pyogrio.write_dataframe(layer, gpkg, driver="GPKG")
+    with pytest.warns(UserWarning, match="dropped 1 point"):
+        want = read_points(csv)
+    with pytest.warns(UserWarning, match="dropped 1 point"):
+        got = read_points(gpkg)
+    assert list(got.pid.values) == list(want.pid.values) and got.sizes["point"] == 11
+    np.testing.assert_array_equal(got.displacement.values, want.displacement.values)
+    np.testing.assert_allclose(got.x.values, want.x.values)
+    np.testing.assert_allclose(got["track_angle"].values, want["track_angle"].values)
+    assert got.attrs["pass_direction"] == "ascending" and got.rio.crs == want.rio.crs
+
+
+def test_a_conversion_keeps_what_the_product_name_says(tmp_path):
+    """A GeoPackage or GeoParquet made from an EGMS CSV under the product's name (ogr2ogr
+    keeps the name): level, track and release are read from it as from the .csv (were
+    lost: the suffix hid the name), and it is gridded in EPSG:3035 as the CSV is (was the
+    UTM zone of its lon/lat geometry)."""
+    import io
+
+    import geopandas as gpd
+    import pandas as pd
+
+    def convert(name, text, suffix):
+        frame = pd.read_csv(io.StringIO(text), dtype={"pid": str})
+        layer = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.longitude, frame.latitude), crs=4326)
+        path = tmp_path / f"{name}{suffix}"
+        layer.to_file(path) if suffix == ".gpkg" else layer.to_parquet(path)
+        return path
+
+    gpkg = convert(L2B_2020, csv_text(), ".gpkg")
+    pts = read_points(gpkg)
+    assert (pts.attrs["product_level"], pts.attrs["track"], pts.attrs["pass_direction"]) == ("L2b", 15, "ascending")
+    assert pts.rio.crs.to_epsg() == 3035 and pts.attrs["product"] == "EGMS L2"
+    old = convert(L2B_2018, csv_text("2018_2022", first="2018-01-05", seed=1), ".parquet")
+    with pytest.raises(InputError, match=f"{L2B_2020}.gpkg: 2020_2024; {L2B_2018}.parquet: 2018_2022"):
+        read_points([gpkg, old])
+    # A layer without EGMS columns keeps the rule of other points: its own projected CRS or UTM.
+    plain = gpd.GeoDataFrame(
+        {"20200107": [0.0, 0.0], "20200113": [1.0, 2.0]},
+        geometry=gpd.points_from_xy([11.5, 11.6], [48.1, 48.2]),
+        crs=4326,
+    )
+    plain.to_file(tmp_path / "plain.gpkg")
+    assert read_points(tmp_path / "plain.gpkg").rio.crs.to_epsg() == 32632

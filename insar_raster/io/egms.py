@@ -29,7 +29,8 @@ What is known here
   each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`;
   EGMStoolkit's merged files are named too: ``EGMS_L2b_015_VV_2018_2022_1.csv`` (one
   track's bursts), ``EGMS_L3_2018_2022_1_UD.csv`` / ``_EW`` (a component's tiles), with
-  ``_clipped`` after a clip;
+  ``_clipped`` after a clip; a ``.gpkg`` or ``.parquet`` converted under the product's
+  name is read by that name too;
   a damaged member is an :class:`InputError` naming the zip, :func:`open_member`).
 - **Releases** (:func:`release_of`, :func:`check_single_release`): each release is a
   separate processing (other pids, reference dates, calibration), so products of two
@@ -158,6 +159,24 @@ _L2_MERGED = re.compile(r"^EGMS_(L2[ab])_(\d{3})_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_
 _L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?$", re.IGNORECASE)
 
 
+#: Suffixes left out of a name before it is parsed: the distribution's, and those of the
+#: files users convert a product's CSV to (GDAL ogr2ogr, GeoPandas) under the same name.
+_NAME_SUFFIXES = (
+    ".zip",
+    ".csv",
+    ".txt",
+    ".xml",
+    ".tif",
+    ".gpkg",
+    ".parquet",
+    ".geoparquet",
+    ".pq",
+    ".shp",
+    ".fgb",
+    ".geojson",
+)
+
+
 @dataclass(frozen=True)
 class FileName:
     """What an EGMS file name says (fields not in that kind of name are None)."""
@@ -177,7 +196,8 @@ def parse_file_name(name) -> FileName | None:
     Returns None for a name that is not an EGMS product name.
     """
     stem = Path(str(name).split("!")[-1]).name
-    for suffix in (".zip", ".csv", ".xml", ".tif"):
+    # Conversions keep the product's name with their own suffix (ogr2ogr to .gpkg, .parquet).
+    for suffix in _NAME_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
     m = _L2_NAME.match(stem)

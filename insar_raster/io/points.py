@@ -26,6 +26,7 @@ downloaded), GeoPackage, Shapefile, GeoParquet. CSV is parsed by pyarrow
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,12 +148,14 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
         raise InputError(path, f"cannot read as {path.suffix.lstrip('.').upper() or 'vector'} file: {text}") from None
     if len(gdf) == 0:
         raise InputError(path, "no features (empty layer)")
+    gdf = _header_from_first_row(gdf, path)
     date_cols, times = classify_columns(list(gdf.columns), path, allow_dates)
-    try:
-        values = gdf[date_cols].to_numpy(dtype=np.float32)
-    except (ValueError, TypeError):
-        bad = next(c for c in date_cols if not pd.api.types.is_numeric_dtype(gdf[c]))
-        raise InputError(path, f"non-numeric value in displacement column {bad!r}") from None
+    # Columns GDAL's CSV driver left as text (ogr2ogr without -oo AUTODETECT_TYPE=YES):
+    # numbers again, an empty field NaN as in the CSV.
+    for c in gdf.columns:
+        if (c in date_cols or str(c).lower() in egms.READ_COLUMNS - {"pid"}) and not _is_numbers(gdf[c]):
+            gdf[c] = _text_to_numbers(gdf[c], path, c, "displacement column" if c in date_cols else "column")
+    values = gdf[date_cols].to_numpy(dtype=np.float32)
     if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry is not None and gdf.geometry.name in gdf:
         geom = gdf.geometry
         if not (geom.geom_type == "Point").all():
@@ -167,6 +170,53 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
         x, y = gdf[xc].to_numpy(float), gdf[yc].to_numpy(float)
         frame = pd.DataFrame(gdf.drop(columns=date_cols))
     return frame, values, np.array(times, dtype="datetime64[D]"), x, y, CRS.from_user_input(crs)
+
+
+#: Field names GDAL's CSV driver gives when it takes the header line for data.
+_GDAL_FIELD_NAME = re.compile(r"^field_\d+$")
+
+
+def _header_from_first_row(gdf, path):
+    """A layer converted from an EGMS CSV by GDAL (``ogr2ogr out.gpkg EGMS.csv``) without
+    ``-oo HEADERS=YES`` has fields ``field_1`` ... ``field_n`` and the CSV's header as its
+    first row: GDAL's CSV driver takes a first line with a numeric name (the ``YYYYMMDD``
+    dates) for data. The names are taken from that row, which is dropped."""
+    names = [c for c in gdf.columns if not _is_geometry(gdf, c)]
+    if not names or not all(_GDAL_FIELD_NAME.match(str(c)) for c in names):
+        return gdf
+    # With -oo AUTODETECT_TYPE=YES the date columns are numbers: 20200107.0.
+    first = [re.sub(r"^(\d{8})\.0*$", r"\1", str(v).strip()) for v in gdf[names].iloc[0]]
+    if not any(parse_date_column(v) is not None for v in first):
+        return gdf
+    log.info(
+        "%s: fields named field_1 ... field_%d with the CSV header in the first row (GDAL's CSV driver read "
+        "the header as data: convert with -oo HEADERS=YES): names taken from that row",
+        Path(path).name,
+        len(names),
+    )
+    return gdf.iloc[1:].rename(columns=dict(zip(names, first))).reset_index(drop=True)
+
+
+def _is_geometry(gdf, column) -> bool:
+    import geopandas as gpd
+
+    return isinstance(gdf, gpd.GeoDataFrame) and isinstance(gdf[column].dtype, gpd.array.GeometryDtype)
+
+
+def _is_numbers(series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _text_to_numbers(series, path, column, what: str):
+    """A column of numbers written as text: empty fields (and ``nan``) are NaN; any other
+    text is an :class:`InputError` naming the column and the value."""
+    text = series.astype("string").str.strip()
+    blank = text.isna() | text.str.lower().isin(["", "nan", "null", "na"])
+    numbers = pd.to_numeric(text.mask(blank), errors="coerce")
+    bad = numbers.isna() & ~blank
+    if bad.any():
+        raise InputError(path, f"non-numeric value in {what} {column!r}: {text[bad].iloc[0]!r}")
+    return numbers.astype(np.float64)
 
 
 def read_points(
@@ -274,7 +324,11 @@ def read_points(
         elif suffix in VECTOR_SUFFIXES | PARQUET_SUFFIXES:
             frame, values, times, x, y, in_crs = _read_vector(path, input_crs, allow_dates)
             geometry = _frame_geometry(str(path), list(frame.columns), frame)
-            parts.append((str(path), frame, values, times, x, y, in_crs, "vector", geometry))
+            # A conversion of an EGMS CSV (its columns kept) is gridded as the CSV would be.
+            kind = egms.header_kind(frame.columns)
+            parts.append(
+                (str(path), frame, values, times, x, y, in_crs, f"EGMS {kind[:2]}" if kind else "vector", geometry)
+            )
         else:
             raise InputError(
                 path, f"unsupported file type {suffix or '(none)'!r}", "use .csv, .zip, .gpkg, .shp or .parquet"

@@ -486,3 +486,56 @@ def test_a_conversion_keeps_what_the_product_name_says(tmp_path):
     )
     plain.to_file(tmp_path / "plain.gpkg")
     assert read_points(tmp_path / "plain.gpkg").rio.crs.to_epsg() == 32632
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+
+def _iso_headers(text):
+    """The CSV with its dates named YYYY-MM-DD (as an export or a script writes them)."""
+    header, rest = text.split("\n", 1)
+    names = [f"{c[:4]}-{c[4:6]}-{c[6:]}" if c.isdigit() else c for c in header.split(",")]
+    return ",".join(names) + "\n" + rest
+
+
+@pytest.mark.parametrize("style", ["%d/%m/%Y", "%d.%m.%Y", "%m/%d/%Y", "%-d-%-m-%Y"])
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_date_headers_a_spreadsheet_rewrote_are_read(tmp_path, style, reader):
+    """A CSV whose dates are named YYYY-MM-DD, opened and saved in Excel, comes back with
+    the dates as the locale writes them (07/01/2020, 07.01.2020, 1/7/2020). Before: 'no
+    date columns found'."""
+    import datetime
+
+    text = _iso_headers(csv_text())
+    header, rest = text.split("\n", 1)
+    names = [datetime.date.fromisoformat(c).strftime(style) if c[:1].isdigit() else c for c in header.split(",")]
+    saved = _renamed(tmp_path, "saved.csv", ",".join(names) + "\n" + rest)
+    want = read_points(_renamed(tmp_path, "iso.csv", text))
+    got = read([saved], reader, tmp_path)
+    np.testing.assert_array_equal(got.time.values, want.time.values)
+    np.testing.assert_array_equal(np.asarray(got.displacement), want.displacement.values)
+
+
+def test_spreadsheet_dates_whose_day_and_month_cannot_be_told_apart_are_refused(tmp_path):
+    header, rest = csv_text().split("\n", 1)
+    names = header.split(",")
+    dates = [c for c in names if c.isdigit()][:12]
+    keep = [i for i, c in enumerate(names) if not c.isdigit() or c in dates]
+    shown = {c: f"{i + 1:02d}/02/2020" for i, c in enumerate(dates)}  # 1 to 12 February, or January to December?
+    lines = [",".join(shown.get(names[i], names[i]) for i in keep)]
+    lines += [",".join(line.split(",")[i] for i in keep) for line in rest.strip().split("\n")]
+    path = _renamed(tmp_path, "saved.csv", "\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="saved.csv: date columns such as '01/.*' .* whether the day or the month"):
+        read_points(path)
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_column_repeated_in_the_header_is_named(tmp_path, reader):
+    """A date column pasted twice. Before: exit 1, "KeyError: 'Field \\"20200629\\" exists 2
+    times in schema'"."""
+    lines = csv_text().strip().split("\n")
+    last = lines[0].rsplit(",", 1)[1]
+    text = "\n".join(line + "," + line.rsplit(",", 1)[1] for line in lines) + "\n"
+    path = _renamed(tmp_path, "pasted.csv", text)
+    with pytest.raises(InputError, match=f"pasted.csv: column '{last}' appears 2 times in the header"):
+        read([path], reader, tmp_path)

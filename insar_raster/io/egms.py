@@ -91,6 +91,50 @@ def parse_date_column(name: str):
         return None
 
 
+# A date as a spreadsheet writes it back into a header: 07/01/2020, 7.1.2020, 01-07-2020.
+_SHEET_DATE_RE = re.compile(r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4})$")
+
+
+def spreadsheet_date_columns(columns, name) -> dict:
+    """Dates of columns named as a spreadsheet rewrites a date header (``07/01/2020``,
+    ``7.1.2020``, ``01-07-2020``): a ``YYYY-MM-DD`` header opened and saved again in Excel.
+
+    Day and month are told apart across all such columns: dots are day first (European);
+    otherwise the field that exceeds 12 somewhere is the day (EGMS dates every 6 or 12
+    days always give one). Returns {column: date}; {} when no column is named so.
+
+    Raises
+    ------
+    InputError
+        When the order cannot be told (no field above 12), or a name is no date.
+    """
+    found = {c: m for c in columns if (m := _SHEET_DATE_RE.match(str(c).strip()))}
+    if not found:
+        return {}
+    firsts = max(int(m[1]) for m in found.values())
+    seconds = max(int(m[3]) for m in found.values())
+    example = next(iter(found))
+    if any(m[2] == "." for m in found.values()) or (firsts > 12 >= seconds):
+        day_first = True
+    elif seconds > 12 >= firsts:
+        day_first = False
+    else:
+        raise InputError(
+            name,
+            f"date columns such as {example!r} (a header a spreadsheet rewrote) do not say whether the day or"
+            " the month comes first",
+            "name the date columns YYYYMMDD (e.g. 20200107), as EGMS writes them",
+        )
+    dates = {}
+    for c, m in found.items():
+        day, month = (m[1], m[3]) if day_first else (m[3], m[1])
+        try:
+            dates[c] = np.datetime64(f"{m[4]}-{int(month):02d}-{int(day):02d}", "D")
+        except ValueError:
+            raise InputError(name, f"column {c!r} is named like a date but is not a valid date") from None
+    return dates
+
+
 #: CRS of EGMS easting/northing columns (ETRS89-LAEA).
 EGMS_CRS = "EPSG:3035"
 

@@ -94,7 +94,20 @@ def expand_inputs(paths) -> list[Path]:
 def classify_columns(columns, path, allow_dates: bool = False):
     """Split column names into date columns and the rest; validate (dates: see
     :func:`insar_raster.io.sanitize.check_dates`)."""
+    names = [str(c).strip() for c in columns]
+    twice = next((c for c in names if c and names.count(c) > 1), None)
+    if twice is not None:
+        raise InputError(
+            path, f"column {twice!r} appears {names.count(twice)} times in the header", "remove the repeated column"
+        )
     dates = {c: parse_date_column(c) for c in columns}
+    sheet = egms.spreadsheet_date_columns([c for c, d in dates.items() if d is None], path)
+    if sheet:
+        example = next(iter(sheet))
+        log.info(
+            "%s: date columns named like %r read as %s", Path(str(path).split("!")[0]).name, example, sheet[example]
+        )
+        dates.update(sheet)
     date_cols = [c for c, d in dates.items() if d is not None]
     if not date_cols:
         raise InputError(path, "no date columns found", "expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD")

@@ -488,6 +488,31 @@ def test_a_conversion_keeps_what_the_product_name_says(tmp_path):
     assert read_points(tmp_path / "plain.gpkg").rio.crs.to_epsg() == 32632
 
 
+def test_a_shapefile_of_the_csv_keeps_the_columns_cut_to_ten_characters(tmp_path):
+    """A Shapefile cuts field names to 10 characters: track_angle is 'track_angl',
+    mean_velocity 'mean_veloc'. Before: the pass direction, incidence and velocities were
+    lost (a descending burst could merge with an ascending one)."""
+    import io
+
+    import geopandas as gpd
+    import pandas as pd
+
+    text = csv_text(geometry=DESC)
+    frame = pd.read_csv(io.StringIO(text), dtype={"pid": str})
+    layer = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.easting, frame.northing), crs=3035)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GDAL: "Normalized/laundered field name"
+        layer.to_file(tmp_path / "desc.shp")
+    assert "track_angl" in gpd.read_file(tmp_path / "desc.shp").columns
+    got, want = read_points(tmp_path / "desc.shp"), read_points(_renamed(tmp_path, "desc.csv", text))
+    assert got.attrs["pass_direction"] == "descending"
+    for name in ("track_angle", "incidence_angle", "mean_velocity", "mean_velocity_std", "height_ortho", "los_east"):
+        np.testing.assert_allclose(got[name].values, want[name].values, err_msg=name)
+    asc = _renamed(tmp_path, "asc.csv", csv_text(seed=1))
+    with pytest.raises(egms.MixedGeometryError):
+        read_points([tmp_path / "desc.shp", asc])
+
+
 # --------------------------------------------------------------------------- spreadsheets
 
 

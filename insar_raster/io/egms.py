@@ -183,6 +183,18 @@ POINT_COLUMNS = (
     "rmse_ts",
     "temporal_coherence",
 ) + GEOMETRY_COLUMNS
+#: EGMS columns as a Shapefile holds them (GDAL cuts field names to 10 characters and
+#: numbers the clashes): read back under their EGMS names.
+SHAPEFILE_NAMES = {
+    "height_ort": "height_ortho",
+    "height_ell": "height_ellipse",
+    "height_wgs": "height_wgs84",
+    "temporal_c": "temporal_coherence",
+    "incidence_": "incidence_angle",
+    "track_angl": "track_angle",
+    "mean_veloc": "mean_velocity",
+    "mean_vel_1": "mean_velocity_std",
+}
 #: Columns read besides the dates: identifiers, coordinates and :data:`POINT_COLUMNS`.
 READ_COLUMNS = frozenset(
     {"pid", "easting", "northing", "latitude", "longitude", "lat", "lon", "x", "y", *POINT_COLUMNS}

@@ -149,6 +149,12 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
     if len(gdf) == 0:
         raise InputError(path, "no features (empty layer)")
     gdf = _header_from_first_row(gdf, path)
+    if path.suffix.lower() == ".shp":  # EGMS names cut to 10 characters
+        lower = {str(c).lower() for c in gdf.columns}
+        renamed = {
+            c: egms.SHAPEFILE_NAMES[str(c).lower()] for c in gdf.columns if str(c).lower() in egms.SHAPEFILE_NAMES
+        }
+        gdf = gdf.rename(columns={c: full for c, full in renamed.items() if full not in lower})
     date_cols, times = classify_columns(list(gdf.columns), path, allow_dates)
     # Columns GDAL's CSV driver left as text (ogr2ogr without -oo AUTODETECT_TYPE=YES):
     # numbers again, an empty field NaN as in the CSV.

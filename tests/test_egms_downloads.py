@@ -488,6 +488,34 @@ def test_a_conversion_keeps_what_the_product_name_says(tmp_path):
     assert read_points(tmp_path / "plain.gpkg").rio.crs.to_epsg() == 32632
 
 
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_points_made_from_the_egms_columns_without_a_crs_take_the_columns_crs(tmp_path, suffix):
+    """``ogr2ogr -oo X_POSSIBLE_NAMES=easting -oo Y_POSSIBLE_NAMES=northing out.gpkg
+    EGMS.csv`` without ``-a_srs``: points with no CRS, made of the easting/northing
+    columns, which EGMS defines in EPSG:3035. Before: 'unknown CRS (the file declares none)'."""
+    import pyogrio
+
+    csv = _renamed(tmp_path, "asc.csv", csv_text())
+    layer = pyogrio.read_dataframe(
+        csv, HEADERS="YES", AUTODETECT_TYPE="YES", X_POSSIBLE_NAMES="easting", Y_POSSIBLE_NAMES="northing"
+    )
+    assert layer.crs is None
+    out = tmp_path / f"asc{suffix}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "'crs' was not provided"
+        pyogrio.write_dataframe(layer, out, driver="GPKG") if suffix == ".gpkg" else layer.to_parquet(out)
+    got, want = read_points(out), read_points(csv)
+    assert got.rio.crs.to_epsg() == 3035
+    np.testing.assert_allclose(got.x.values, want.x.values)
+    # Points that are not those columns still need the CRS from the user.
+    layer["easting"] = layer["easting"] + 5.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pyogrio.write_dataframe(layer, tmp_path / "moved.gpkg", driver="GPKG")
+    with pytest.raises(InputError, match="unknown CRS"):
+        read_points(tmp_path / "moved.gpkg")
+
+
 def test_a_shapefile_of_the_csv_keeps_the_columns_cut_to_ten_characters(tmp_path):
     """A Shapefile cuts field names to 10 characters: track_angle is 'track_angl',
     mean_velocity 'mean_veloc'. Before: the pass direction, incidence and velocities were
@@ -563,4 +591,13 @@ def test_a_column_repeated_in_the_header_is_named(tmp_path, reader):
     text = "\n".join(line + "," + line.rsplit(",", 1)[1] for line in lines) + "\n"
     path = _renamed(tmp_path, "pasted.csv", text)
     with pytest.raises(InputError, match=f"pasted.csv: column '{last}' appears 2 times in the header"):
+        read([path], reader, tmp_path)
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_separator_hint_line_before_the_header_is_named(tmp_path, reader):
+    """``sep=;`` on the first line (written for Excel by some exporters). Before: 'no date
+    columns found', which sent the user looking at the dates."""
+    path = _renamed(tmp_path, "hint.csv", "sep=;\n" + _toolkit_csv(csv_text()))
+    with pytest.raises(InputError, match="hint.csv: the first line is 'sep=;', a separator hint"):
         read([path], reader, tmp_path)

@@ -747,6 +747,12 @@ def split_header(line: bytes, name) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(name, "not a text CSV file (not UTF-8)") from None
+    if text.strip().lower().startswith("sep=") and len(text.strip()) <= 6:
+        raise InputError(
+            name,
+            f"the first line is {text.strip()!r}, a separator hint for spreadsheets, not the header",
+            "delete that line",
+        )
     from insar_raster.io.dialect import sniff
 
     return [h.strip().strip('"').strip() for h in text.strip().split(sniff(line).delimiter)]

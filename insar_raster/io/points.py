@@ -166,16 +166,34 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
         geom = gdf.geometry
         if not (geom.geom_type == "Point").all():
             raise InputError(path, "geometries must be points")
+        x, y = geom.x.to_numpy(), geom.y.to_numpy()
         crs = gdf.crs if gdf.crs is not None else (parse_crs(input_crs) if input_crs else None)
         if crs is None:
+            crs = _crs_of_matching_columns(gdf, x, y, path)
+        if crs is None:
             raise InputError(path, "unknown CRS (the file declares none)", "pass input_crs=EPSG:XXXX")
-        x, y = geom.x.to_numpy(), geom.y.to_numpy()
         frame = pd.DataFrame(gdf.drop(columns=date_cols + [geom.name]))
     else:
         xc, yc, crs = coordinate_columns(list(gdf.columns), path, input_crs)
         x, y = gdf[xc].to_numpy(float), gdf[yc].to_numpy(float)
         frame = pd.DataFrame(gdf.drop(columns=date_cols))
     return frame, values, np.array(times, dtype="datetime64[D]"), x, y, CRS.from_user_input(crs)
+
+
+def _crs_of_matching_columns(gdf, x, y, path):
+    """The CRS of a point geometry declared without one (``ogr2ogr -oo X_POSSIBLE_NAMES=easting``
+    without ``-a_srs``) when it is made of EGMS coordinate columns also in the layer:
+    ``easting/northing`` (EPSG:3035) or ``longitude/latitude`` (EPSG:4326); else None."""
+    lower = {str(c).lower(): c for c in gdf.columns}
+    for xn, yn, crs in (("easting", "northing", EGMS_CRS), ("longitude", "latitude", "EPSG:4326")):
+        if xn in lower and yn in lower and _is_numbers(gdf[lower[xn]]) and _is_numbers(gdf[lower[yn]]):
+            cx, cy = gdf[lower[xn]].to_numpy(float), gdf[lower[yn]].to_numpy(float)
+            if np.allclose(cx, x, rtol=0, atol=1e-6, equal_nan=True) and np.allclose(
+                cy, y, rtol=0, atol=1e-6, equal_nan=True
+            ):
+                log.info("%s: the points declare no CRS; they are the %s/%s columns: %s", Path(path).name, xn, yn, crs)
+                return crs
+    return None
 
 
 #: Field names GDAL's CSV driver gives when it takes the header line for data.

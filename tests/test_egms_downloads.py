@@ -400,6 +400,19 @@ def test_cli_an_l2a_header_under_an_l2b_name_is_one_line_and_exit_2(tmp_path, ca
     assert read_points(_renamed(tmp_path, "mine.csv", path.read_text())).attrs["product_level"] == "L2a"
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_l2a_and_l2b_of_one_burst_are_refused_together(tmp_path, reader):
+    """Both levels of a burst downloaded into one folder: the same scatterers, L2a
+    relative to a local reference point, L2b to GNSS. Before: merged (here the second's
+    MPs dropped as duplicate pids from 'overlapping tiles'), the cube's level left empty."""
+    basic = product_zip(tmp_path, "EGMS_L2a_015_0310_IW2_VV_2020_2024_1", csv_text())
+    calibrated = product_zip(tmp_path, L2B_2020, csv_text())
+    with pytest.raises(InputError, match="inputs mix EGMS L2a .* and L2b .*_L2a_015_0310.*zip: L2a; .*zip: L2b"):
+        read([tmp_path], reader, tmp_path)
+    assert read([calibrated], reader, tmp_path).attrs["product_level"] == "L2b"
+    assert read([basic], reader, tmp_path / "a").attrs["product_level"] == "L2a"
+
+
 def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
     """``pid, easting, northing, dates`` (an L2b file with its other columns removed) was
     taken for L3 and refused beside its own burst as 'L3 (Up or East not named)'."""

@@ -546,7 +546,37 @@ def check_single_geometry(named: list[tuple[str, Geometry]]) -> Geometry:
     groups = group_geometries(named)
     if len(groups) > 1:
         raise MixedGeometryError(groups)
+    check_single_l2_level(named)
     return next(iter(groups)) if groups else Geometry()
+
+
+def check_single_l2_level(named: list[tuple[str, Geometry]]) -> None:
+    """Refuse L2a with L2b inputs (of one track: other geometries are refused before).
+
+    They measure the same LOS against other references: L2a (Basic) relative to a local
+    reference point, L2b (Calibrated) to a GNSS model. Merged, one cube would mix both
+    references (and pids repeated across them would be dropped as duplicates) without a word.
+
+    Raises
+    ------
+    InputError
+        Naming each file's level.
+    """
+    levels: dict[str, list[str]] = {}
+    for name, geometry in named:
+        if geometry.level in ("L2a", "L2b"):
+            shown = Path(str(name).split("!")[0]).name
+            levels.setdefault(geometry.level, [])
+            if shown not in levels[geometry.level]:
+                levels[geometry.level].append(shown)
+    if len(levels) > 1:
+        listed = "; ".join(f"{', '.join(files)}: {level}" for level, files in sorted(levels.items()))
+        raise InputError(
+            "",
+            f"inputs mix EGMS L2a (Basic, relative to a local reference point) and L2b (Calibrated, referenced to"
+            f" GNSS) products ({listed})",
+            "grid one level: L2b for motion comparable across bursts, L2a for the local relative motion",
+        )
 
 
 def warn_unnamed_l3(named: list[tuple[str, Geometry]]) -> None:

@@ -425,7 +425,9 @@ def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
     other = product_zip(tmp_path, "EGMS_L2b_015_0311_IW2_VV_2020_2024_1", csv_text(seed=1))
     pts = read_points([path, other])
     assert pts.sizes["point"] == 24 and pts.attrs["product_level"] == "L2b"
-    assert "product_level" not in read_points(path).attrs
+    alone = read_points(path)
+    assert "product_level" not in alone.attrs and alone.attrs["product"] == "EGMS"  # was "EGMS L3"
+    assert alone.rio.crs.to_epsg() == 3035  # still read by the EGMS rules
 
 
 # --------------------------------------------------------------------------- conversions (GDAL, GeoPandas)

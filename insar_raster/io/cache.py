@@ -168,8 +168,7 @@ class _Source:
         self.date_cols, times = sources.classify_columns(columns, name, allow_dates)
         self.times = np.array(times, dtype="datetime64[D]")
         self.xc, self.yc, self.crs = sources.coordinate_columns(columns, name, input_crs)
-        lower = {c.lower() for c in columns}
-        self.product = "EGMS L3" if "latitude" not in lower else "EGMS L2"
+        self.product = egms.product_label(columns)
         self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (probe)
 
 

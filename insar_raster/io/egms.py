@@ -355,6 +355,14 @@ def header_kind(columns) -> str | None:
     return None
 
 
+def product_label(columns) -> str:
+    """The ``product`` attr of a CSV: ``"EGMS L2"`` / ``"EGMS L3"`` by its header, ``"EGMS"``
+    when the header does not tell (the CSV is still read by the EGMS rules: EPSG:3035
+    easting/northing, output in EPSG:3035)."""
+    kind = header_kind(columns)
+    return f"EGMS {kind[:2]}" if kind else "EGMS"
+
+
 def l3_component_of_name(name) -> str | None:
     """``"L3U"`` / ``"L3E"`` when the words of a file name say Up or East (``up.csv``,
     ``vertical``, ``UD``; ``east.csv``, ``EW``), else None (neither, or both)."""

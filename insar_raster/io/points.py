@@ -342,7 +342,7 @@ def read_points(
                 xc, yc, in_crs = coordinate_columns(list(frame.columns), name, input_crs)
                 x, y = frame[xc].to_numpy(float), frame[yc].to_numpy(float)
                 check_coordinate_frame(x, y, in_crs, name)
-                product = "EGMS L3" if "latitude" not in {c.lower() for c in frame.columns} else "EGMS L2"
+                product = egms.product_label(frame.attrs.get("header", list(frame.columns)))
                 geometry = _frame_geometry(name, frame.attrs.get("header", list(frame.columns)), frame)
                 parts.append((name, frame, values, times, x, y, in_crs, product, geometry))
         elif suffix in VECTOR_SUFFIXES | PARQUET_SUFFIXES:

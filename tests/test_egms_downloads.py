@@ -616,3 +616,40 @@ def test_a_separator_hint_line_before_the_header_is_named(tmp_path, reader):
     path = _renamed(tmp_path, "hint.csv", "sep=;\n" + _toolkit_csv(csv_text()))
     with pytest.raises(InputError, match="hint.csv: the first line is 'sep=;', a separator hint"):
         read([path], reader, tmp_path)
+
+
+def _r_round_trip(text):
+    """``write.csv(read.csv(f), g)`` in R: names starting with a digit get an ``X``
+    (``X20200107``), a first column of quoted row names, strings quoted."""
+    lines = text.strip().split("\n")
+    header = ",".join(['""'] + [f'"{"X" + c if c[:1].isdigit() else c}"' for c in lines[0].split(",")])
+    rows = [
+        ",".join(
+            [f'"{i + 1}"']
+            + [f'"{v}"' if not v.replace(".", "").replace("-", "").isdigit() else v for v in line.split(",")]
+        )
+        for i, line in enumerate(lines[1:])
+    ]
+    return "\n".join([header] + rows) + "\n"
+
+
+@pytest.mark.parametrize("style", ["r", "lowercase", "r-iso"])
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_date_names_other_tools_write_are_read(tmp_path, style, reader):
+    """R's ``read.csv`` makes ``20200107`` into ``X20200107`` (and ``2020-01-07`` into
+    ``X2020.01.07``); a database that lowercases names writes ``d20200107``. Before:
+    'no date columns found'."""
+    text = csv_text()
+    if style == "r":
+        changed = _r_round_trip(text)
+    elif style == "lowercase":
+        header, rest = text.split("\n", 1)
+        changed = ",".join("d" + c if c.isdigit() else c for c in header.split(",")) + "\n" + rest
+    else:
+        header, rest = _iso_headers(text).split("\n", 1)
+        changed = ",".join("X" + c.replace("-", ".") if c[:1].isdigit() else c for c in header.split(",")) + "\n" + rest
+    want = read_points(_renamed(tmp_path, "plain.csv", text))
+    got = read([_renamed(tmp_path, "changed.csv", changed)], reader, tmp_path)
+    np.testing.assert_array_equal(got.time.values, want.time.values)
+    np.testing.assert_array_equal(np.asarray(got.displacement), want.displacement.values)
+    assert list(got.pid.values) == list(want.pid.values)

@@ -76,17 +76,20 @@ import numpy as np
 
 from insar_raster.errors import InputError
 
-#: An epoch column: ``YYYYMMDD`` (EGMS), ``DYYYYMMDD`` or ``YYYY-MM-DD``.
-_DATE_RE = re.compile(r"^D?(\d{4})-?(\d{2})-?(\d{2})$")
+#: An epoch column: ``YYYYMMDD`` (EGMS), ``DYYYYMMDD`` or ``YYYY-MM-DD``; also ``d20200107``
+#: (a database that lowercases names) and R's ``X20200107`` / ``X2020.01.07`` (``read.csv``
+#: makes names that start with a digit valid that way).
+_DATE_RE = re.compile(r"^[DdXx]?(\d{4})([-.]?)(\d{2})\2(\d{2})$")
 
 
 def parse_date_column(name: str):
-    """Date of a column named ``YYYYMMDD``, ``DYYYYMMDD`` or ``YYYY-MM-DD``, else None."""
+    """Date of a column named ``YYYYMMDD``, ``DYYYYMMDD`` or ``YYYY-MM-DD`` (or ``d``/``X``
+    prefixed, ``YYYY.MM.DD``), else None."""
     m = _DATE_RE.match(str(name).strip())
     if not m:
         return None
     try:
-        return np.datetime64(f"{m[1]}-{m[2]}-{m[3]}", "D")
+        return np.datetime64(f"{m[1]}-{m[3]}-{m[4]}", "D")
     except ValueError:
         return None
 

@@ -206,6 +206,29 @@ def test_a_zip_beside_its_extracted_csv_is_read_once(tmp_path, reader, caplog):
         assert read_points([folder / f"{L2B_2020}.zip", folder / f"{L2B_2020}.csv"]).sizes["point"] == 12
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_conversion_beside_its_zip_is_read_once(tmp_path, reader):
+    """A GeoPackage made from the download (for QGIS) kept in the product's folder: before,
+    the folder was read twice, every pid a 'duplicate from overlapping tiles' (and the
+    cache refused the folder: a .gpkg cannot be streamed)."""
+    import io
+
+    import geopandas as gpd
+    import pandas as pd
+
+    folder = tmp_path / "egms"
+    folder.mkdir()
+    text = csv_text()
+    product_zip(folder, L2B_2020, text)
+    frame = pd.read_csv(io.StringIO(text), dtype={"pid": str})
+    gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.easting, frame.northing), crs=3035).to_file(
+        folder / f"{L2B_2020}.gpkg"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no duplicate-pid warning
+        assert read(folder, reader, tmp_path).sizes["point"] == 12
+
+
 def test_csvs_that_only_share_a_stem_with_a_non_egms_zip_are_kept(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()

@@ -749,8 +749,9 @@ def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
 
 
 def extracted_copies(files) -> dict:
-    """CSVs among ``files`` that are the extracted copy of an EGMS zip also among them
-    (same folder, same product name): {csv: zip}. Read once, from the zip."""
+    """Files among ``files`` that are the extracted copy of an EGMS zip also among them, or
+    a conversion of it under its name (same folder, same product name: ``.csv``;
+    ``.gpkg``, ``.parquet``, ``.shp``, ...): {copy: zip}. Read once, from the zip."""
     zips = {
         (f.parent, f.stem.lower()): f
         for f in map(Path, files)
@@ -759,8 +760,12 @@ def extracted_copies(files) -> dict:
     return {
         f: zips[(f.parent, f.stem.lower())]
         for f in map(Path, files)
-        if f.suffix.lower() == ".csv" and (f.parent, f.stem.lower()) in zips
+        if f.suffix.lower() in _COPY_SUFFIXES and (f.parent, f.stem.lower()) in zips
     }
+
+
+#: What a copy of a product's zip beside it may be: its CSV, or a conversion of it.
+_COPY_SUFFIXES = frozenset(s for s in _NAME_SUFFIXES if s not in (".zip", ".xml", ".tif"))
 
 
 def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False) -> Path:

@@ -87,7 +87,8 @@ def expand_inputs(paths) -> list[Path]:
         raise InputError(None, "no input files given")
     copies = egms.extracted_copies(files)
     for csv, zip_path in copies.items():
-        log.info("reading %s from %s only: the .csv is its extracted copy", csv.name, zip_path.name)
+        what = "its extracted copy" if csv.suffix.lower() == ".csv" else "a conversion of it"
+        log.info("reading %s from %s only: the %s is %s", csv.name, zip_path.name, csv.suffix.lower(), what)
     return [f for f in files if f not in copies]
 
 

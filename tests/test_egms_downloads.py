@@ -229,6 +229,22 @@ def test_a_conversion_beside_its_zip_is_read_once(tmp_path, reader):
         assert read(folder, reader, tmp_path).sizes["point"] == 12
 
 
+def test_a_zip_whose_csv_was_renamed_keeps_the_zip_name(tmp_path):
+    """A product's zip holding ``data.csv`` (re-zipped by hand): the zip's name still says
+    the level, track and release. Before: none of them, an L3 Up zip read as 'L3'."""
+    up = tmp_path / "EGMS_L3_E32N34_100km_U_2020_2024_1.zip"
+    with zipfile.ZipFile(up, "w") as zf:
+        zf.writestr("data.csv", csv_text(level="L3"))
+    assert read_points(up).attrs["product_level"] == "L3U"
+    burst = tmp_path / f"{L2B_2018}.zip"
+    with zipfile.ZipFile(burst, "w") as zf:
+        zf.writestr("data.csv", csv_text("2018_2022", first="2018-01-05", seed=1))
+    pts = read_points(burst)
+    assert (pts.attrs["product_level"], pts.attrs["track"]) == ("L2b", 15)
+    with pytest.raises(InputError, match="different EGMS releases"):
+        read_points([burst, product_zip(tmp_path, L2B_2020, csv_text())])
+
+
 def test_csvs_that_only_share_a_stem_with_a_non_egms_zip_are_kept(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -490,6 +506,26 @@ def test_a_gdal_conversion_of_the_csv_reads_like_the_csv(tmp_path, options):
     np.testing.assert_allclose(got.x.values, want.x.values)
     np.testing.assert_allclose(got["track_angle"].values, want["track_angle"].values)
     assert got.attrs["pass_direction"] == "ascending" and got.rio.crs == want.rio.crs
+
+
+def test_a_gdal_conversion_of_a_decimal_comma_csv_reads_like_the_csv(tmp_path):
+    """A European spreadsheet's ``;`` CSV with decimal commas, converted by ogr2ogr with
+    ``-oo HEADERS=YES``: every field is text such as '48,1000000'. Before: 'non-numeric
+    value in column 'latitude''."""
+    import pyogrio
+
+    text = csv_text()
+    european = "\n".join(
+        ";".join(f.replace(".", ",") if i else f for f in line.split(","))
+        for i, line in enumerate(text.strip().split("\n"))
+    )
+    csv = _renamed(tmp_path, "eu.csv", european + "\n")
+    layer = pyogrio.read_dataframe(csv, HEADERS="YES")
+    assert layer["latitude"].iloc[0] == "48,1000000"
+    pyogrio.write_dataframe(layer, tmp_path / "eu.gpkg", driver="GPKG")
+    got, want = read_points(tmp_path / "eu.gpkg"), read_points(_renamed(tmp_path, "plain.csv", text))
+    np.testing.assert_array_equal(got.displacement.values, want.displacement.values)
+    np.testing.assert_allclose(got.x.values, want.x.values)
 
 
 def test_a_conversion_keeps_what_the_product_name_says(tmp_path):

@@ -254,7 +254,13 @@ def parse_file_name(name) -> FileName | None:
 
     Returns None for a name that is not an EGMS product name.
     """
-    stem = Path(str(name).split("!")[-1]).name
+    zip_part, sep, member = str(name).partition("!")
+    if sep:  # a zip member: its own name, else (a member renamed, e.g. data.csv) the zip's
+        return _parse_stem(Path(member).name) or _parse_stem(Path(zip_part).name)
+    return _parse_stem(Path(str(name)).name)
+
+
+def _parse_stem(stem: str) -> FileName | None:
     # Conversions keep the product's name with their own suffix (ogr2ogr to .gpkg, .parquet).
     for suffix in _NAME_SUFFIXES:
         if stem.lower().endswith(suffix):

@@ -196,6 +196,7 @@ def _crs_of_matching_columns(gdf, x, y, path):
     return None
 
 
+_DECIMAL_COMMA = r"^[-+]?\d+,\d+(?:[eE][-+]?\d+)?$"
 #: Field names GDAL's CSV driver gives when it takes the header line for data.
 _GDAL_FIELD_NAME = re.compile(r"^field_\d+$")
 
@@ -232,12 +233,18 @@ def _is_numbers(series) -> bool:
 
 
 def _text_to_numbers(series, path, column, what: str):
-    """A column of numbers written as text: empty fields (and ``nan``) are NaN; any other
-    text is an :class:`InputError` naming the column and the value."""
+    """A column of numbers written as text: empty fields (and ``nan``) are NaN; decimal
+    commas (``12,5``: a ``;`` CSV of a European spreadsheet converted as text) are read
+    when no field of the column has a decimal point; any other text is an
+    :class:`InputError` naming the column and the value."""
     text = series.astype("string").str.strip()
     blank = text.isna() | text.str.lower().isin(["", "nan", "null", "na"])
     numbers = pd.to_numeric(text.mask(blank), errors="coerce")
     bad = numbers.isna() & ~blank
+    if bad.any() and not text.str.contains(".", regex=False).any() and text[bad].str.match(_DECIMAL_COMMA).all():
+        text = text.str.replace(",", ".", regex=False)
+        numbers = pd.to_numeric(text.mask(blank), errors="coerce")
+        bad = numbers.isna() & ~blank
     if bad.any():
         raise InputError(path, f"non-numeric value in {what} {column!r}: {text[bad].iloc[0]!r}")
     return numbers.astype(np.float64)

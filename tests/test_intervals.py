@@ -105,3 +105,71 @@ def test_calibration_samples_fewer_on_a_larger_grid():
     assert calibration_sample_count(40, 1000 * 700) == 6  # an L3 tile: many patches per date
     assert calibration_sample_count(3, 1000 * 700) == 3
     assert 6 < calibration_sample_count(40, 200 * 200) < 24
+
+
+def _scene_with_calm_stretch(calm: slice, scene_wide_mm: float, seed: int = 0):
+    """(t, cells) mm: per-cell trends, 2 mm white noise per cell and date, and a
+    scene-wide error per date (one draw for all cells) of ``scene_wide_mm``, except over
+    the dates ``calm`` (0.2 mm): a calm validation stretch."""
+    rng = np.random.default_rng(seed)
+    n_times, n_cells = 150, 3000
+    days = np.arange(n_times) * 12.0
+    common = rng.normal(0, scene_wide_mm, n_times)
+    common[calm] = rng.normal(0, 0.2, len(range(*calm.indices(n_times))))
+    rates = rng.uniform(-20, 5, n_cells)  # mm/yr
+    values = rates[None] * days[:, None] / 365.25 + common[:, None] + rng.normal(0, 2.0, (n_times, n_cells))
+    return values.astype(np.float32), days
+
+
+def _prior_coverage(values, days, cal, test, widening=None, level=80):
+    """Coverage (%) per step on ``test`` of the history prior's conformal intervals
+    calibrated on ``cal`` (one noise level for all cells), optionally widened."""
+    from insar_raster.forecast.data import history_eval, history_fit
+
+    def errors(starts):
+        out = []
+        for s in starts:
+            last = s + 11
+            coef = history_fit(values[last - 71 : last + 1, :, None], days[last - 71 : last + 1], days[last], 0.0)
+            out.append(history_eval(coef, days[last + 1 : last + 4], days[last])[:, :, 0] - values[last + 1 : last + 4])
+        return np.stack(out)  # (n, steps, cells)
+
+    scores = np.abs(errors(cal)).transpose(0, 2, 1).reshape(-1, 3)
+    q = np.asarray(conformal_quantiles(scores, levels=(level,)))[0]
+    if widening is not None:
+        q = q * widening
+    return 100 * (np.abs(errors(test)) <= q[None, :, None]).mean(axis=(0, 2))
+
+
+def test_scene_wide_widening_restores_coverage_after_a_calm_validation_stretch():
+    """Scene-wide errors (a date's atmosphere, a dry year) that the calibration samples
+    did not show, but the years before them did, widen the intervals; without the
+    widening, the next stretch of dates is covered far less often than stated."""
+    from insar_raster.forecast.data import history_eval, history_fit
+    from insar_raster.forecast.intervals import scene_wide_widening
+
+    values, days = _scene_with_calm_stretch(slice(110, 128), scene_wide_mm=1.8)
+    cal, test = np.arange(98, 113), np.arange(118, 135)
+    last = cal + 11
+    err = []
+    for s in last:
+        coef = history_fit(values[s - 71 : s + 1, :, None], days[s - 71 : s + 1], days[s], 0.0)
+        err.append(history_eval(coef, days[s + 1 : s + 4], days[s])[:, :, 0] - values[s + 1 : s + 4])
+    mse = np.mean(np.stack(err) ** 2, axis=(0, 2))
+    widening = scene_wide_widening(values, days, cal, 12, 3, 72, 0.0, mse)
+    assert np.all(widening > 1.05), widening
+    plain = _prior_coverage(values, days, cal, test)
+    widened = _prior_coverage(values, days, cal, test, widening)
+    assert np.all(plain < 75), plain
+    assert np.all(np.abs(widened - 80) <= 5), widened
+
+
+def test_scene_wide_widening_leaves_a_steady_scene_alone():
+    from insar_raster.forecast.intervals import scene_wide_widening
+
+    values, days = _scene_with_calm_stretch(slice(0, 0), scene_wide_mm=1.0, seed=1)
+    widening = scene_wide_widening(values, days, np.arange(98, 113), 12, 3, 72, 0.0, np.full(3, 5.0))
+    assert np.all(widening < 1.04), widening
+    # Never narrows: a calibration stretch noisier than the years before keeps its quantiles.
+    noisy, days = _scene_with_calm_stretch(slice(0, 100), scene_wide_mm=2.0, seed=2)
+    assert np.all(scene_wide_widening(noisy, days, np.arange(98, 113), 12, 3, 72, 0.0, np.full(3, 5.0)) == 1.0)

@@ -29,6 +29,7 @@ from insar_raster.forecast.data import (
     grid_of,
     prepare_batch,
     target_days,
+    times_in_days,
 )
 from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
@@ -499,21 +500,55 @@ class Forecaster:
             last_epochs = np.searchsorted(noise_reader.days, last_days + 1e-6, side="right") - 1
         rng = np.random.default_rng(0)
         scores = []
+        squared, counted = np.zeros(self.steps), np.zeros(self.steps)
         for i in range(0, len(starts), CALIBRATION_CHUNK):
             chunk = starts[i : i + CALIBRATION_CHUNK]
             forecast = self._predict_starts(cube, reader, chunk, progress)
             observed = reader.read_targets(chunk, self.window, self.steps)
             sigma = self._noise_levels(noise_reader, last_epochs[i : i + CALIBRATION_CHUNK])
             scores.append(calibration_scores(forecast, observed, sigma, rng, share=len(chunk) / len(starts)))
+            error = (forecast - observed).astype(np.float64)
+            squared += np.nansum(error**2, axis=(0, 2, 3))
+            counted += np.isfinite(error).sum(axis=(0, 2, 3))
         scores = np.concatenate(scores)
+        widening = self._scene_wide_widening(cube, starts, squared / np.maximum(counted, 1))
+        quantiles = np.asarray(conformal_quantiles(scores)) * widening[None, :]
         self.metadata_["intervals"] = {
-            "method": "split conformal, |observed - forecast| / cell noise level, per horizon step",
+            "method": "split conformal, |observed - forecast| / cell noise level, per horizon step; widened for "
+            "scene-wide errors the history prior made over the three years before the calibration samples "
+            "beyond those it made on them",
             "levels": list(LEVELS),
-            "quantiles": conformal_quantiles(scores),
+            "quantiles": quantiles.tolist(),
+            "scene_wide_widening": [round(float(f), 4) for f in widening],
             "calibration_samples": [int(s) for s in starts],
             "scores_per_step": int(len(scores)),
         }
         return self.metadata_["intervals"]
+
+    def _scene_wide_widening(self, cube: xr.Dataset, starts, calibration_mse) -> np.ndarray:
+        """Per-step factor on the quantiles (:func:`~insar_raster.forecast.intervals.scene_wide_widening`),
+        from an evenly strided sample of the grid's cells."""
+        from insar_raster.forecast.intervals import SCENE_WIDE_CELLS, scene_wide_widening
+
+        config = self.config_
+        _, height, width = (int(n) for n in cube[CUBE_VARIABLE].shape)
+        stride = max(1, int(np.ceil(np.sqrt(height * width / SCENE_WIDE_CELLS))))
+        sample = cube[CUBE_VARIABLE].isel(y=slice(None, None, stride), x=slice(None, None, stride))
+        values = np.asarray(sample.values, np.float32).reshape(cube.sizes["time"], -1)
+        values = values[:, np.isfinite(values).any(axis=0)]
+        if not values.shape[1]:
+            return np.ones(self.steps)
+        history = config.history_epochs if config.prior_history is None else config.prior_history
+        return scene_wide_widening(
+            values,
+            times_in_days(cube),
+            starts,
+            self.window,
+            self.steps,
+            history,
+            config.acceleration_ridge or 0.0,
+            calibration_mse,
+        )
 
     def interval_bounds(
         self, cube: xr.Dataset, starts, forecast: np.ndarray, level: float

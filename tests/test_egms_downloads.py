@@ -245,6 +245,47 @@ def test_a_zip_whose_csv_was_renamed_keeps_the_zip_name(tmp_path):
         read_points([burst, product_zip(tmp_path, L2B_2020, csv_text())])
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_product_downloaded_again_is_known_and_read_once(tmp_path, reader):
+    """A browser saves a second download as ``EGMS_..._1 (1).zip``. Before: that name was
+    no EGMS name (no level, track or release: a second release beside it was merged), and
+    with the first download in the folder every pid was a duplicate."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    first = product_zip(folder, L2B_2020, csv_text())
+    again = folder / f"{L2B_2020} (1).zip"
+    again.write_bytes(first.read_bytes())
+    pts = read([again], reader, tmp_path)
+    assert (pts.attrs["product_level"], pts.attrs["track"]) == ("L2b", 15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no duplicate-pid warning
+        assert read([folder], reader, tmp_path / "both").sizes["point"] == 12
+    old = product_zip(tmp_path, L2B_2018, csv_text("2018_2022", first="2018-01-05", seed=1))
+    with pytest.raises(InputError, match="different EGMS releases"):
+        read([again, old], reader, tmp_path / "old")
+
+
+def test_cli_says_once_which_copy_it_leaves_out(tmp_path, capsys):
+    from insar_raster.cli import main
+
+    first = product_zip(tmp_path, L2B_2020, csv_text())
+    (tmp_path / f"{L2B_2020}.csv").write_text(csv_text())
+    assert main(["grid", str(tmp_path), "-o", str(tmp_path / "cube.nc"), "--method", "nearest"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reading ")]
+    assert said == [f"reading {L2B_2020}.csv from {first.name} only: the .csv is its extracted copy"]
+
+
+def test_a_zip_of_product_zips_says_so(tmp_path):
+    """A folder of downloads zipped again for transfer: before, 'zip archive holds no .csv
+    file', which did not say what to do."""
+    inner = product_zip(tmp_path, L2B_2020, csv_text())
+    outer = tmp_path / "transfer.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.write(inner, f"egms/{inner.name}")
+    with pytest.raises(InputError, match=f"holds no .csv file but 1 zip archive.s. .{inner.name}.*extract it"):
+        read_points(outer)
+
+
 def test_csvs_that_only_share_a_stem_with_a_non_egms_zip_are_kept(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()

@@ -601,7 +601,7 @@ def cached_points(
     xarray.Dataset
         Points layout with a dask-backed ``displacement`` (see :func:`open_points_cache`).
     """
-    files = sources.expand_inputs(paths)
+    files = sources.expand_inputs(paths, say_copies=True)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = cache_key(
         files, crs=crs, input_crs=input_crs, start=start, end=end, **({"allow_dates": True} if allow_dates else {})

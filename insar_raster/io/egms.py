@@ -218,6 +218,8 @@ _L2_MERGED = re.compile(r"^EGMS_(L2[ab])_(\d{3})_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_
 _L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?$", re.IGNORECASE)
 
 
+# A browser's name for a file downloaded again: "EGMS_..._1 (1).zip".
+_DOWNLOAD_COPY = re.compile(r"\s*\(\d+\)$")
 #: Suffixes left out of a name before it is parsed: the distribution's, and those of the
 #: files users convert a product's CSV to (GDAL ogr2ogr, GeoPandas) under the same name.
 _NAME_SUFFIXES = (
@@ -265,6 +267,7 @@ def _parse_stem(stem: str) -> FileName | None:
     for suffix in _NAME_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
+    stem = _DOWNLOAD_COPY.sub("", stem)
     m = _L2_NAME.match(stem)
     if m:
         level = "L2" + m[1][-1].lower()
@@ -749,7 +752,14 @@ def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
         raise InputError(path, "not a valid zip archive") from None
     members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
     if not members:
+        zips = [m for m in zf.namelist() if m.lower().endswith(".zip")]
         zf.close()
+        if zips:  # e.g. a folder of downloads zipped again for transfer
+            raise InputError(
+                path,
+                f"zip archive holds no .csv file but {len(zips)} zip archive(s) ({Path(zips[0]).name}, ...)",
+                "extract it and pass the folder of product zips",
+            )
         raise InputError(path, "zip archive holds no .csv file")
     return zf, members
 
@@ -757,16 +767,17 @@ def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
 def extracted_copies(files) -> dict:
     """Files among ``files`` that are the extracted copy of an EGMS zip also among them, or
     a conversion of it under its name (same folder, same product name: ``.csv``;
-    ``.gpkg``, ``.parquet``, ``.shp``, ...): {copy: zip}. Read once, from the zip."""
-    zips = {
-        (f.parent, f.stem.lower()): f
-        for f in map(Path, files)
-        if f.suffix.lower() == ".zip" and parse_file_name(f.name) is not None
-    }
+    ``.gpkg``, ``.parquet``, ``.shp``, ...), or the zip downloaded again (a browser's
+    ``EGMS_..._1 (1).zip``): {copy: zip}. Read once, from the zip."""
+    zips: dict = {}
+    for f in sorted(map(Path, files), key=lambda f: (len(f.name), f.name)):  # "X.zip" before "X (1).zip"
+        if f.suffix.lower() == ".zip" and parse_file_name(f.name) is not None:
+            zips.setdefault((f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower()), f)
     return {
-        f: zips[(f.parent, f.stem.lower())]
+        f: zips[(f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower())]
         for f in map(Path, files)
-        if f.suffix.lower() in _COPY_SUFFIXES and (f.parent, f.stem.lower()) in zips
+        if (f.suffix.lower() in _COPY_SUFFIXES or f.suffix.lower() == ".zip")
+        and zips.get((f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower()), f) != f
     }
 
 

@@ -341,7 +341,7 @@ def read_points(
             max_output_size=max_output_size,
         )
     parts = []
-    for path in expand_inputs(paths):
+    for path in expand_inputs(paths, say_copies=True):
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES or suffix == ".zip":
             for name, source in csv_sources(path):

@@ -64,8 +64,10 @@ def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None
     return ds.rio.write_crs(CRS.from_user_input(crs), inplace=True)
 
 
-def expand_inputs(paths) -> list[Path]:
-    """Files named by the user: files as given, folders expanded to their point files."""
+def expand_inputs(paths, say_copies: bool = False) -> list[Path]:
+    """Files named by the user: files as given, folders expanded to their point files;
+    copies of an EGMS zip among them (:func:`insar_raster.io.egms.extracted_copies`) left
+    out, said in the log with ``say_copies`` (the reader does; checks before it do not)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files: list[Path] = []
@@ -87,8 +89,17 @@ def expand_inputs(paths) -> list[Path]:
         raise InputError(None, "no input files given")
     copies = egms.extracted_copies(files)
     for csv, zip_path in copies.items():
-        what = "its extracted copy" if csv.suffix.lower() == ".csv" else "a conversion of it"
-        log.info("reading %s from %s only: the %s is %s", csv.name, zip_path.name, csv.suffix.lower(), what)
+        what = {".csv": "its extracted copy", ".zip": "the same product downloaded again"}.get(
+            csv.suffix.lower(), "a conversion of it"
+        )
+        log.log(
+            logging.INFO if say_copies else logging.DEBUG,
+            "reading %s from %s only: the %s is %s",
+            csv.name,
+            zip_path.name,
+            csv.suffix.lower(),
+            what,
+        )
     return [f for f in files if f not in copies]
 
 

@@ -753,3 +753,21 @@ def test_date_names_other_tools_write_are_read(tmp_path, style, reader):
     np.testing.assert_array_equal(got.time.values, want.time.values)
     np.testing.assert_array_equal(np.asarray(got.displacement), want.displacement.values)
     assert list(got.pid.values) == list(want.pid.values)
+
+
+def _without(text, column):
+    lines = [line.split(",") for line in text.strip().split("\n")]
+    j = lines[0].index(column)
+    return "\n".join(",".join(f for i, f in enumerate(line) if i != j) for line in lines) + "\n"
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_without_track_angle_the_los_vector_tells_the_pass_direction(tmp_path, reader):
+    """Files trimmed of track_angle (the LOS vector kept, as decomposition needs it): an
+    ascending and a descending one were averaged into one cube."""
+    asc = _renamed(tmp_path, "asc.csv", _without(csv_text(), "track_angle"))
+    desc = _renamed(tmp_path, "desc.csv", _without(csv_text(geometry=DESC, seed=1), "track_angle"))
+    assert read([asc], reader, tmp_path).attrs["pass_direction"] == "ascending"
+    with pytest.raises(egms.MixedGeometryError, match="asc.csv: LOS ascending; desc.csv: LOS descending"):
+        read([asc, desc], reader, tmp_path)
+    assert egms.pass_direction_of_los([0.01, -0.02]) is None  # no side told

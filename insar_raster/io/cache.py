@@ -191,7 +191,7 @@ def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
             size = _text_bytes(path, name.split("!", 1)[1] if "!" in name else None)
             source.rows_estimate = int((size - len(first)) / (len(sample) / max(lines, 1))) if sample.strip() else 0
             found.append(source)
-        if any(c.lower() == "track_angle" for s in found if s.path == path for c in s.columns):
+        if any(c.lower() in ("track_angle", "los_east") for s in found if s.path == path for c in s.columns):
             for (_name, geometry), s in zip(egms.probe(path), [s for s in found if s.path == path]):
                 s.geometry = geometry
     return found

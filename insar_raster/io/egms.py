@@ -48,7 +48,8 @@ What is known here
   the ground to the satellite (Sentinel-1 looks right, so an ascending pass, heading
   about -9 deg, has ``los_east < 0``; a descending one, about 191 deg, ``los_east > 0``).
   ``track_angle`` is the heading of the satellite track (deg clockwise from north): a
-  pass is ascending when the track points north (:func:`pass_direction`). Two inputs can
+  pass is ascending when the track points north (:func:`pass_direction`); without
+  ``track_angle``, when ``los_east < 0`` (:func:`pass_direction_of_los`). Two inputs can
   share a cube only with the same geometry (:class:`Geometry`).
 - **Merging tiles** (:func:`common_epochs`, :func:`first_of_each_pid`,
   :func:`warn_dropped_rows`): epochs common to all tiles are kept (and the dropped ones
@@ -434,6 +435,18 @@ def pass_direction(track_angle) -> str | None:
     return "ascending" if north > 0 else "descending"
 
 
+def pass_direction_of_los(los_east) -> str | None:
+    """The pass direction from the east component of the LOS unit vector (ground to
+    satellite): Sentinel-1 looks right, so an ascending satellite is west of the ground
+    (``los_east`` about -0.6), a descending one east (about +0.6). None without values or
+    near 0 (no side told)."""
+    east = np.asarray(los_east, dtype=np.float64)
+    east = east[np.isfinite(east)]
+    if east.size == 0 or abs(east.mean()) < 0.05:
+        return None
+    return "ascending" if east.mean() < 0 else "descending"
+
+
 @dataclass(frozen=True)
 class Geometry:
     """What a points file measures: LOS of one track and pass direction, vertical or east.
@@ -520,15 +533,14 @@ class Geometry:
         return {"product_level": self.level, "track": self.track, "pass_direction": self.pass_direction}
 
 
-def geometry_of(name, columns, track_angle=None) -> Geometry:
-    """Geometry of one CSV from its name, header and (a sample of) its ``track_angle``."""
+def geometry_of(name, columns, track_angle=None, los_east=None) -> Geometry:
+    """Geometry of one CSV from its name, header and (a sample of) its ``track_angle``
+    (or, without one, its ``los_east``: :func:`pass_direction_of_los`)."""
     parsed = parse_file_name(name)
-    return Geometry(
-        product_level(name, columns),
-        parsed.track if parsed else None,
-        pass_direction(track_angle) if track_angle is not None else None,
-        header_kind(columns),
-    )
+    direction = pass_direction(track_angle) if track_angle is not None else None
+    if direction is None and los_east is not None:
+        direction = pass_direction_of_los(los_east)
+    return Geometry(product_level(name, columns), parsed.track if parsed else None, direction, header_kind(columns))
 
 
 class MixedGeometryError(InputError):
@@ -840,9 +852,12 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
             sources.append((str(path), _head_lines(fh, sample_rows)))
     for name, lines in sources:
         columns = split_header(lines[0] if lines else b"", name)
-        angles = None
-        if "track_angle" in {c.lower() for c in columns} and len(lines) > 1:
-            col = next(c for c in columns if c.lower() == "track_angle")
+        # The pass direction from track_angle, else from los_east (a file without track_angle).
+        sampled = {}
+        for wanted in ("track_angle", "los_east"):
+            col = next((c for c in columns if c.lower() == wanted), None)
+            if col is None or len(lines) < 2:
+                continue
             import io
 
             try:
@@ -856,10 +871,11 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
                     decimal=dialect.decimal,
                     encoding=dialect.encoding,
                 )
-                angles = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
+                sampled[wanted] = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy(float)
             except Exception:  # a malformed sample: the full read reports it properly
-                angles = None
-        out.append((name, geometry_of(name, columns, angles)))
+                pass
+            break
+        out.append((name, geometry_of(name, columns, sampled.get("track_angle"), sampled.get("los_east"))))
     return out
 
 

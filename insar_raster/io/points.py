@@ -369,10 +369,11 @@ def read_points(
 
 
 def _frame_geometry(name, header, frame) -> "egms.Geometry":
-    """Geometry of one input from its name, header and ``track_angle`` column."""
+    """Geometry of one input from its name, header and ``track_angle`` (or ``los_east``) column."""
     lower = {c.lower(): c for c in frame.columns}
     angles = frame[lower["track_angle"]].to_numpy(float) if "track_angle" in lower else None
-    return egms.geometry_of(name, header, angles)
+    east = frame[lower["los_east"]].to_numpy(float) if "los_east" in lower else None
+    return egms.geometry_of(name, header, angles, east)
 
 
 def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset:

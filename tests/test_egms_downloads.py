@@ -85,6 +85,29 @@ def test_two_releases_of_one_burst_are_refused(tmp_path, reader):
     assert f"{L2B_2020}.zip: 2020_2024" in text and f"{L2B_2018}.zip: 2018_2022" in text
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_renamed_files_of_two_releases_are_refused_by_their_columns(tmp_path, reader):
+    """``asc.csv`` extracted from a 2020_2024 burst, ``asc_old.csv`` from the 2018_2022 one:
+    the names say no release, but 2020_2024 renamed the columns (height_ortho, rmse_ts).
+    Before: merged, over the dates both hold."""
+    new = _renamed(tmp_path, "asc.csv", csv_text("2020_2024"))
+    old = _renamed(tmp_path, "asc_old.csv", csv_text("2018_2022", seed=1))
+    with pytest.raises(InputError) as err:
+        read([new, old], reader, tmp_path)
+    assert "different EGMS releases (asc.csv: 2020_2024 columns; asc_old.csv: columns of a release before" in str(
+        err.value
+    )
+    # An EGMS name beside a renamed file: the name's release against the other's columns.
+    no_family = _without(_without(csv_text("2018_2022", seed=2), "height_wgs84"), "rmse")
+    assert egms.header_release(no_family.split("\n", 1)[0].split(",")) is None
+    named_old = product_zip(tmp_path, L2B_2018, no_family)
+    assert egms.header_release(egms.HEADERS["2018_2022 L2b"]) == egms.OLD_HEADER
+    with pytest.raises(InputError, match="different EGMS releases"):
+        read([new, named_old], reader, tmp_path / "b")
+    more = _renamed(tmp_path, "more_old.csv", csv_text("2018_2022", seed=3))
+    assert read([old, more], reader, tmp_path / "c").sizes["point"] == 24
+
+
 def test_bursts_of_one_release_and_versions_still_merge(tmp_path):
     a = product_zip(tmp_path, "EGMS_L2b_015_0310_IW2_VV_2019_2023_1", csv_text("2019_2023"))
     b = product_zip(tmp_path, "EGMS_L2b_015_0311_IW2_VV_2019_2023_2", csv_text("2019_2023", seed=1))

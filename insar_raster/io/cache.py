@@ -302,7 +302,7 @@ def scan_inputs(paths, input_crs=None, start=None, end=None, allow_dates: bool =
     geometry, epochs common to all, ``[start, end]``, rows expected); nothing streamed."""
     files = sources.expand_inputs(paths)
     found = _scan_sources(files, input_crs, allow_dates)
-    egms.check_single_release([s.name for s in found])
+    egms.check_single_release([s.name for s in found], [s.columns for s in found])
     geometry = egms.check_single_geometry([(s.name, s.geometry) for s in found])
     egms.warn_unnamed_l3([(s.name, s.geometry) for s in found])
     common, dropped = egms.common_epochs([s.name for s in found], [s.times for s in found])

@@ -300,8 +300,27 @@ def release_of(name) -> str | None:
     return parsed.release or UNNAMED_RELEASE
 
 
-def check_single_release(names) -> None:
-    """Refuse EGMS inputs of different releases (names without an EGMS name are not compared).
+#: The header families: 2020_2024 renamed columns (:data:`HEADERS`).
+NEW_HEADER = "2020_2024"
+OLD_HEADER = "before 2020_2024"
+
+
+def header_release(columns) -> str | None:
+    """:data:`NEW_HEADER` for the 2020_2024 column names (``height_ortho``, ``rmse_ts``,
+    ``gnss_velocity*``), :data:`OLD_HEADER` for those of the releases before it
+    (``height_wgs84``, ``rmse``, ``cluster_label``), None when the header has neither."""
+    lower = {str(c).strip().lower() for c in columns}
+    new = bool(lower & {"height_ortho", "height_ellipse", "rmse_ts", "gnss_velocity", *_L3_ONLY})
+    old = bool(lower & {"height_wgs84", "rmse", "cluster_label"})
+    if new == old:
+        return None
+    return NEW_HEADER if new else OLD_HEADER
+
+
+def check_single_release(names, headers=None) -> None:
+    """Refuse EGMS inputs of different releases: by their names (an EGMS name states its
+    release) and, with ``headers`` (the columns of each input), by the header family, so
+    renamed files (``asc.csv``) of 2020_2024 and of an older release are refused too.
 
     Each release is a separate processing of the whole record: other pids, other reference
     dates, other calibration. Bursts of two releases in one set would count the same
@@ -312,6 +331,34 @@ def check_single_release(names) -> None:
     InputError
         Naming each file's release.
     """
+    _check_name_releases(names)
+    if headers is None:
+        return
+    families: dict[str, list[str]] = {}
+    for name, columns in zip(names, headers):
+        family = header_release(columns)
+        if family is None:
+            named = release_of(name)  # an EGMS name without release: baseline or first update
+            family = None if named is None else (NEW_HEADER if named == "2020_2024" else OLD_HEADER)
+        if family is not None:
+            shown = display_name(name)
+            families.setdefault(family, [])
+            if shown not in families[family]:
+                families[family].append(shown)
+    if len(families) > 1:
+        listed = "; ".join(
+            f"{', '.join(files)}: {'2020_2024 columns' if family == NEW_HEADER else 'columns of a release before 2020_2024'}"
+            for family, files in families.items()
+        )
+        raise InputError(
+            "",
+            f"inputs come from different EGMS releases ({listed})",
+            "use the products of one release, or process each release separately: the same MPs have other"
+            " pids and reference dates in each, and only the dates they share would be kept",
+        )
+
+
+def _check_name_releases(names) -> None:
     releases: dict[str, list[str]] = {}
     for name in names:
         release = release_of(name)

@@ -794,3 +794,15 @@ def test_without_track_angle_the_los_vector_tells_the_pass_direction(tmp_path, r
     with pytest.raises(egms.MixedGeometryError, match="asc.csv: LOS ascending; desc.csv: LOS descending"):
         read([asc, desc], reader, tmp_path)
     assert egms.pass_direction_of_los([0.01, -0.02]) is None  # no side told
+
+
+def test_a_long_table_one_row_per_date_says_so(tmp_path):
+    """One MP's series saved from a viewer (or a long table of many): a 'date' column and
+    one row per date. Before: 'no date columns found', with no word on the layout."""
+    path = _renamed(
+        tmp_path, "series.csv", "pid,easting,northing,date,displacement\nA,4321050,2787050,2020-01-07,0.0\n"
+    )
+    with pytest.raises(
+        InputError, match="series.csv: no date columns found: the dates are in column 'date', one row per"
+    ):
+        read_points(path)

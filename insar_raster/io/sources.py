@@ -103,6 +103,10 @@ def expand_inputs(paths, say_copies: bool = False) -> list[Path]:
     return [f for f in files if f not in copies]
 
 
+#: Column names of the dates in a long table (one row per MP and date).
+_LONG_FORMAT_DATES = frozenset({"date", "dates", "time", "epoch", "acquisition_date", "acquisition date", "datetime"})
+
+
 def classify_columns(columns, path, allow_dates: bool = False):
     """Split column names into date columns and the rest; validate (dates: see
     :func:`insar_raster.io.sanitize.check_dates`)."""
@@ -122,6 +126,14 @@ def classify_columns(columns, path, allow_dates: bool = False):
         dates.update(sheet)
     date_cols = [c for c, d in dates.items() if d is not None]
     if not date_cols:
+        long = [c for c in names if c.lower() in _LONG_FORMAT_DATES]
+        if long:  # one row per MP and date (e.g. one MP's series saved from a viewer)
+            raise InputError(
+                path,
+                f"no date columns found: the dates are in column {long[0]!r}, one row per date",
+                "pivot it to one row per MP and one column per date named YYYYMMDD (e.g. pandas"
+                " pivot(index='pid', columns='date'))",
+            )
         raise InputError(path, "no date columns found", "expected columns named YYYYMMDD, DYYYYMMDD or YYYY-MM-DD")
     seen: dict = {}
     for c in date_cols:

@@ -30,11 +30,13 @@ What is known here
   EGMStoolkit's merged files are named too: ``EGMS_L2b_015_VV_2018_2022_1.csv`` (one
   track's bursts), ``EGMS_L3_2018_2022_1_UD.csv`` / ``_EW`` (a component's tiles), with
   ``_clipped`` after a clip; a ``.gpkg`` or ``.parquet`` converted under the product's
-  name is read by that name too;
-  a damaged member is an :class:`InputError` naming the zip, :func:`open_member`).
-- **Releases** (:func:`release_of`, :func:`check_single_release`): each release is a
-  separate processing (other pids, reference dates, calibration), so products of two
-  releases never share one set of points.
+  name, a browser's ``..._1 (1).zip`` and a zip whose member was renamed are read by the
+  product name too; a damaged member is an :class:`InputError` naming the zip,
+  :func:`open_member`; copies of a zip beside it, :func:`extracted_copies`).
+- **Releases** (:func:`release_of`, :func:`header_release`, :func:`check_single_release`):
+  each release is a separate processing (other pids, reference dates, calibration), so
+  products of two releases never share one set of points, told by the names or, for
+  renamed files, by the header (2020_2024 renamed ``height``/``rmse``).
 - **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``, ``"L3"`` or None) from the
   file name and the header (:func:`product_level`, :func:`header_kind`). The name decides
   where both say something, and a name that contradicts the header (an L3 name over L2
@@ -43,6 +45,8 @@ What is known here
   ``up``/``U``/``vertical`` or ``east``/``E``/``EW`` tell the component; otherwise the
   level is ``"L3"`` (merged with other inputs only with a warning,
   :func:`warn_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
+  L2a (relative to a local reference point) and L2b (referenced to GNSS) never share one
+  set of points (:func:`check_single_l2_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
   satellite; ``los_east/los_north/los_up`` are the components of the unit vector from
   the ground to the satellite (Sentinel-1 looks right, so an ascending pass, heading

@@ -806,3 +806,13 @@ def test_a_long_table_one_row_per_date_says_so(tmp_path):
         InputError, match="series.csv: no date columns found: the dates are in column 'date', one row per"
     ):
         read_points(path)
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_excel_unicode_text_is_named(tmp_path, reader):
+    """Excel's 'Unicode Text' save: UTF-16 with a BOM, tab separated. Before: 'not a text
+    CSV file (binary content)'."""
+    path = tmp_path / "burst.txt"
+    path.write_bytes(csv_text().replace(",", "\t").encode("utf-16"))
+    with pytest.raises(InputError, match="burst.txt: UTF-16 text .* not a UTF-8 CSV"):
+        read([path], reader, tmp_path)

@@ -867,6 +867,12 @@ def split_header(line: bytes, name) -> list[str]:
     ``,`` ``;`` or tab (:func:`insar_raster.io.dialect.sniff`)."""
     if not line.strip():
         raise InputError(name, "file is empty")
+    if line[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise InputError(
+            name,
+            "UTF-16 text (e.g. Excel's 'Unicode Text' export), not a UTF-8 CSV",
+            "save it from the spreadsheet as 'CSV UTF-8'",
+        )
     if b"\x00" in line[:4096]:
         raise InputError(name, "not a text CSV file (binary content)")
     try:

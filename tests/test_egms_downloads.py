@@ -816,3 +816,18 @@ def test_excel_unicode_text_is_named(tmp_path, reader):
     path.write_bytes(csv_text().replace(",", "\t").encode("utf-16"))
     with pytest.raises(InputError, match="burst.txt: UTF-16 text .* not a UTF-8 CSV"):
         read([path], reader, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("EGMS_L2b_015_0310_IW2_VV_2020_2024_1_subset.csv", egms.FileName("L2b", "2020_2024", 1, 15, 310, 2)),
+        ("EGMS_L3_E32N34_100km_U_2020_2024_1-reprojected.gpkg", egms.FileName("L3U", "2020_2024", 1, tile="E32N34")),
+        ("EGMS_L2a_146_0012_IW3_VV_2018_2022_2 (3).zip", egms.FileName("L2a", "2018_2022", 2, 146, 12, 3)),
+        ("EGMS_L2b_015_0310_IW2_VV_subset.csv", None),  # no release before the words: not read
+    ],
+)
+def test_product_names_a_user_added_words_to_are_parsed(name, expected):
+    """Words added after the version (a subset, a reprojection) or a browser's ' (3)': the
+    name still states level, track and release. Before: none (no release check)."""
+    assert egms.parse_file_name(name) == expected

@@ -211,11 +211,14 @@ READ_COLUMNS = frozenset(
 RMSE_COLUMNS = ("rmse_ts", "rmse")
 
 # The ``_{release}_{version}`` suffix is absent from the baseline's and first update's names;
-# ``_clipped``: EGMStoolkit's clip of a file.
+# ``_clipped``: EGMStoolkit's clip of a file; words a user added after the version
+# (``_subset``, ``-reprojected``) are left out (without a release, such a name is not read).
 _L2_NAME = re.compile(
-    r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_clipped)?$", re.IGNORECASE
+    r"^EGMS_(L2[ab])_(\d{3})_(\d{4})_IW([1-3])_VV(?:_(\d{4}_\d{4})_(\d+)(?:[_ .-].*)?)?(?:_clipped)?$", re.IGNORECASE
 )
-_L3_NAME = re.compile(r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])(?:_(\d{4}_\d{4})_(\d+))?(?:_clipped)?$", re.IGNORECASE)
+_L3_NAME = re.compile(
+    r"^EGMS_L3_E(\d{2})N(\d{2})_100km_([UE])(?:_(\d{4}_\d{4})_(\d+)(?:[_ .-].*)?)?(?:_clipped)?$", re.IGNORECASE
+)
 # EGMStoolkit's merged files (one track's bursts, one release's L3 tiles of a component),
 # optionally numbered parts (its .vrt merging) and clipped: ``EGMS_L2b_015_VV_2018_2022_1``,
 # ``EGMS_L3_2018_2022_1_UD_clipped``; the 2015_2021 release again without the suffix.

@@ -756,21 +756,24 @@ def _r_round_trip(text):
     return "\n".join([header] + rows) + "\n"
 
 
-@pytest.mark.parametrize("style", ["r", "lowercase", "r-iso"])
+@pytest.mark.parametrize("style", ["r", "lowercase", "r-iso", "pandas-time"])
 @pytest.mark.parametrize("reader", ["memory", "cache"])
 def test_date_names_other_tools_write_are_read(tmp_path, style, reader):
     """R's ``read.csv`` makes ``20200107`` into ``X20200107`` (and ``2020-01-07`` into
-    ``X2020.01.07``); a database that lowercases names writes ``d20200107``. Before:
-    'no date columns found'."""
+    ``X2020.01.07``); a database that lowercases names writes ``d20200107``; pandas names
+    a column of an acquisition time ``2020-01-07 05:17:00``. Before: 'no date columns found'."""
     text = csv_text()
     if style == "r":
         changed = _r_round_trip(text)
     elif style == "lowercase":
         header, rest = text.split("\n", 1)
         changed = ",".join("d" + c if c.isdigit() else c for c in header.split(",")) + "\n" + rest
-    else:
+    elif style == "r-iso":
         header, rest = _iso_headers(text).split("\n", 1)
         changed = ",".join("X" + c.replace("-", ".") if c[:1].isdigit() else c for c in header.split(",")) + "\n" + rest
+    else:  # a wide table pivoted in pandas from acquisition times: '2020-01-07 05:17:00'
+        header, rest = _iso_headers(text).split("\n", 1)
+        changed = ",".join(c + " 05:17:00" if c[:1].isdigit() else c for c in header.split(",")) + "\n" + rest
     want = read_points(_renamed(tmp_path, "plain.csv", text))
     got = read([_renamed(tmp_path, "changed.csv", changed)], reader, tmp_path)
     np.testing.assert_array_equal(got.time.values, want.time.values)

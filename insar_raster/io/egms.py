@@ -83,8 +83,11 @@ from insar_raster.errors import InputError
 
 #: An epoch column: ``YYYYMMDD`` (EGMS), ``DYYYYMMDD`` or ``YYYY-MM-DD``; also ``d20200107``
 #: (a database that lowercases names) and R's ``X20200107`` / ``X2020.01.07`` (``read.csv``
-#: makes names that start with a digit valid that way).
-_DATE_RE = re.compile(r"^[DdXx]?(\d{4})([-.]?)(\d{2})\2(\d{2})$")
+#: makes names that start with a digit valid that way); a time of day after the date
+#: (``2020-01-07 05:17:00``, pandas' name for an acquisition time) is left out.
+_DATE_RE = re.compile(
+    r"^[DdXx]?(\d{4})([-.]?)(\d{2})\2(\d{2})" + r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 def parse_date_column(name: str):

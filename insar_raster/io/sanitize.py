@@ -65,7 +65,7 @@ def today() -> np.datetime64:
 
 # --------------------------------------------------------------------------- dates
 
-_DATE_LIKE = re.compile(r"^[DdXx]?\d{4}([-.]?)\d{2}\1\d{2}$")
+_DATE_LIKE = re.compile(r"^[DdXx]?\d{4}([-.]?)\d{2}\1\d{2}(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 
 
 def check_date_like(columns, path) -> None:

@@ -834,3 +834,16 @@ def test_product_names_a_user_added_words_to_are_parsed(name, expected):
     """Words added after the version (a subset, a reprojection) or a browser's ' (3)': the
     name still states level, track and release. Before: none (no release check)."""
     assert egms.parse_file_name(name) == expected
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_csv_with_carriage_return_line_ends_is_named(tmp_path, reader):
+    """Excel for Mac's 'CSV (Macintosh)' ends lines with CR only. Before: the whole file
+    was read as its header ("column 'PS' appears 12 times in the header")."""
+    path = tmp_path / "mac.csv"
+    path.write_bytes(csv_text().replace("\n", "\r").encode())
+    with pytest.raises(InputError, match=r"mac.csv: lines end with a carriage return only"):
+        read([path], reader, tmp_path)
+    crlf = tmp_path / "windows.csv"
+    crlf.write_bytes(csv_text().replace("\n", "\r\n").encode())
+    assert read([crlf], reader, tmp_path / "w").sizes["point"] == 12

@@ -881,6 +881,12 @@ def split_header(line: bytes, name) -> list[str]:
         )
     if b"\x00" in line[:4096]:
         raise InputError(name, "not a text CSV file (binary content)")
+    if b"\r" in line.rstrip(b"\r\n"):
+        raise InputError(
+            name,
+            "lines end with a carriage return only (CR, e.g. Excel's 'CSV (Macintosh)')",
+            "save it as 'CSV UTF-8', or convert the line ends to LF",
+        )
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -486,21 +486,28 @@ def test_l3_files_whose_names_say_nothing_merge_with_a_warning_and_the_cube_says
         assert read([a], reader, tmp_path / "one").attrs["product_level"] == "L3"
 
 
-def test_cli_an_l2a_header_under_an_l2b_name_is_one_line_and_exit_2(tmp_path, capsys):
+def test_cli_an_l2a_header_under_an_l2b_name_is_read_as_named_with_a_warning(tmp_path, capsys):
     """``cluster_label`` is only in L2a files of the older releases: under an L2b name the
-    file was renamed, or its content replaced. Before: read as L2b without a word."""
+    file was renamed, or its content replaced. The name decides (documented precedence),
+    and the user is told once. Before: read as L2b without a word."""
     from insar_raster.cli import main
+    from insar_raster.info import describe
 
     path = _renamed(tmp_path, f"{L2B_2018}.csv", csv_text("2018_2022", level="L2a", first="2018-01-05"))
     out = tmp_path / "cube.nc"
-    code = main(["grid", str(path), "-o", str(out)])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and not out.exists()
-    assert f"{L2B_2018}.csv: file name says EGMS L2b but the columns are those of an L2a product" in err[0]
-    # Under an L2a name (or no EGMS name), the same file is L2a.
-    ok = _renamed(tmp_path, "EGMS_L2a_015_0310_IW2_VV_2018_2022_1.csv", path.read_text())
-    assert read_points(ok).attrs["product_level"] == "L2a"
-    assert read_points(_renamed(tmp_path, "mine.csv", path.read_text())).attrs["product_level"] == "L2a"
+    assert main(["grid", str(path), "-o", str(out), "--method", "nearest"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning")]
+    assert (
+        len(said) == 1
+        and f"{L2B_2018}.csv: the file name says EGMS L2b but the columns include cluster_label" in said[0]
+    )
+    assert describe(out)["attributes"]["product_level"] == "L2b"
+    # Under an L2a name (or no EGMS name), the same file is L2a, silently.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = _renamed(tmp_path, "EGMS_L2a_015_0310_IW2_VV_2018_2022_1.csv", path.read_text())
+        assert read_points(ok).attrs["product_level"] == "L2a"
+        assert read_points(_renamed(tmp_path, "mine.csv", path.read_text())).attrs["product_level"] == "L2a"
 
 
 @pytest.mark.parametrize("reader", ["memory", "cache"])

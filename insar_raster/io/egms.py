@@ -39,8 +39,9 @@ What is known here
   renamed files, by the header (2020_2024 renamed ``height``/``rmse``).
 - **Product level** (``"L2a"``, ``"L2b"``, ``"L3U"``, ``"L3E"``, ``"L3"`` or None) from the
   file name and the header (:func:`product_level`, :func:`header_kind`). The name decides
-  where both say something, and a name that contradicts the header (an L3 name over L2
-  columns, an L2b name over an older L2a header with ``cluster_label``) is refused. L3 Up
+  where both say something: a name that contradicts the header (an L3 name over L2
+  columns) is refused, an L2b name over an older L2a header (``cluster_label``) is read
+  as named with a warning. L3 Up
   and East share their header: under a name that is not an EGMS name, words such as
   ``up``/``U``/``vertical`` or ``east``/``E``/``EW`` tell the component; otherwise the
   level is ``"L3"`` (merged with other inputs only with a warning,
@@ -444,7 +445,7 @@ def l3_component_of_name(name) -> str | None:
     return "L3U" if up else "L3E"
 
 
-def product_level(name, columns) -> str | None:
+def product_level(name, columns, warn: bool = True) -> str | None:
     """Product level of an EGMS CSV from its file name and header.
 
     The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases, by
@@ -458,7 +459,12 @@ def product_level(name, columns) -> str | None:
     ------
     InputError
         When the name and the header disagree: an L3 name over an L2 header or the
-        reverse, an L2b name over an L2a header (``cluster_label``).
+        reverse.
+
+    Warns
+    -----
+    UserWarning
+        An L2b name over an older L2a header (``cluster_label``): read as named.
     """
     parsed = parse_file_name(name)
     kind = header_kind(columns)
@@ -466,12 +472,17 @@ def product_level(name, columns) -> str | None:
         if kind == "L3":
             return l3_component_of_name(name) or "L3"
         return "L2a" if kind == "L2a" else None
-    if kind is not None and (kind[:2] != parsed.level[:2] or (kind == "L2a" and parsed.level != "L2a")):
-        said = f"an {kind} product" + (" (cluster_label, which only L2a has)" if kind == "L2a" else "")
+    if kind is not None and kind[:2] != parsed.level[:2]:
         raise InputError(
             name,
-            f"file name says EGMS {parsed.level} but the columns are those of {said}",
+            f"file name says EGMS {parsed.level} but the columns are those of an {kind} product",
             "the file was renamed or its columns changed: name it after the product it holds",
+        )
+    if warn and kind == "L2a" and parsed.level != "L2a":
+        warnings.warn(
+            f"{display_name(name)}: the file name says EGMS {parsed.level} but the columns include cluster_label,"
+            f" which only L2a files have: read as {parsed.level}, as named",
+            stacklevel=2,
         )
     return parsed.level
 
@@ -590,14 +601,16 @@ class Geometry:
         return {"product_level": self.level, "track": self.track, "pass_direction": self.pass_direction}
 
 
-def geometry_of(name, columns, track_angle=None, los_east=None) -> Geometry:
+def geometry_of(name, columns, track_angle=None, los_east=None, warn: bool = True) -> Geometry:
     """Geometry of one CSV from its name, header and (a sample of) its ``track_angle``
-    (or, without one, its ``los_east``: :func:`pass_direction_of_los`)."""
+    (or, without one, its ``los_east``: :func:`pass_direction_of_los`); ``warn``: see
+    :func:`product_level`."""
     parsed = parse_file_name(name)
     direction = pass_direction(track_angle) if track_angle is not None else None
     if direction is None and los_east is not None:
         direction = pass_direction_of_los(los_east)
-    return Geometry(product_level(name, columns), parsed.track if parsed else None, direction, header_kind(columns))
+    level = product_level(name, columns, warn)
+    return Geometry(level, parsed.track if parsed else None, direction, header_kind(columns))
 
 
 class MixedGeometryError(InputError):
@@ -944,7 +957,8 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
             except Exception:  # a malformed sample: the full read reports it properly
                 pass
             break
-        out.append((name, geometry_of(name, columns, sampled.get("track_angle"), sampled.get("los_east"))))
+        # No warning here: the reader that follows gives it.
+        out.append((name, geometry_of(name, columns, sampled.get("track_angle"), sampled.get("los_east"), warn=False)))
     return out
 
 

@@ -854,3 +854,28 @@ def test_csv_with_carriage_return_line_ends_is_named(tmp_path, reader):
     crlf = tmp_path / "windows.csv"
     crlf.write_bytes(csv_text().replace("\n", "\r\n").encode())
     assert read([crlf], reader, tmp_path / "w").sizes["point"] == 12
+
+
+def test_cli_decompose_refuses_renamed_files_of_two_releases(tmp_path, capsys):
+    """asc.csv from a 2020_2024 burst, desc.csv from a 2018_2022 one: each geometry is read
+    on its own, so nothing compared them. Before: decomposed together."""
+    from insar_raster.cli import main
+
+    asc = _renamed(tmp_path, "asc.csv", csv_text("2020_2024"))
+    desc = _renamed(tmp_path, "desc.csv", csv_text("2018_2022", geometry=DESC, seed=1))
+    out = tmp_path / "d.nc"
+    code = main(["grid", str(asc), str(desc), "--decompose", "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "different EGMS releases (asc.csv: 2020_2024 columns; desc.csv: columns of a release before" in err[0]
+
+
+def test_cli_decompose_of_l3_files_says_they_are_decomposed(tmp_path, capsys):
+    """L3 Up and East given to --decompose. Before: 'no per-MP line-of-sight vector'."""
+    from insar_raster.cli import main
+
+    up = _renamed(tmp_path, "up.csv", csv_text(level="L3"))
+    east = _renamed(tmp_path, "east.csv", csv_text(level="L3", seed=1))
+    code = main(["grid", str(up), str(east), "--decompose", "-o", str(tmp_path / "d.nc")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "is already decomposed (vertical or east-west)" in err[0]

@@ -21,17 +21,31 @@ def read_geometries(args) -> list:
     from insar_raster.io import egms
     from insar_raster.io.points import CSV_SUFFIXES, expand_inputs, read_points
 
-    named, read = [], {}
+    named, headers, read = [], [], {}
     for f in expand_inputs(args.inputs):
         if f.suffix.lower() in CSV_SUFFIXES | {".zip"}:
-            named += [(str(f), g) for _, g in egms.probe(f)]
+            columns = dict(egms.csv_headers(f))
+            for name, g in egms.probe(f):
+                named.append((str(f), g))
+                headers.append(columns[name])
         else:  # vector files: the geometry is known once read
             pts = read_points(
                 f, crs=args.crs, input_crs=args.input_crs, start=args.start, end=args.end, **_row_checks(args)
             )
             read[str(f)] = pts
             named.append((str(f), egms.points_geometry(pts)))
-    egms.check_single_release([name for name, _ in named])
+            headers.append(list(pts.data_vars))  # keeps height*/rmse*, which tell the release
+    # Across the geometries too: each is read (and checked) on its own below.
+    egms.check_single_release([name for name, _ in named], headers)
+    for name, g in named:  # before any file is read whole
+        if g.level in ("L3U", "L3E", "L3"):
+            from insar_raster.errors import InputError
+
+            raise InputError(
+                name,
+                f"{'an L3 product' if g.level == 'L3' else g.level} is already decomposed (vertical or east-west)",
+                "decomposition takes L2a/L2b LOS products of both pass directions",
+            )
     groups = egms.group_geometries(named)
     if len(groups) < 2:
         from insar_raster.errors import InputError

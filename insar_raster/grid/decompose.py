@@ -125,6 +125,13 @@ def _check_inputs(points_list):
     labels = []
     for i, pts in enumerate(points_list):
         source = pts.attrs.get("source") or f"input {i + 1}"
+        level = pts.attrs.get("product_level")
+        if level in ("L3U", "L3E", "L3"):  # before the LOS check: it says why there is no LOS
+            raise InputError(
+                source,
+                f"{'an L3 product' if level == 'L3' else level} is already decomposed (vertical or east-west)",
+                "decomposition takes L2a/L2b LOS products of both pass directions",
+            )
         missing = [c for c in ("los_east", "los_up") if c not in pts]
         if missing:
             raise InputError(
@@ -132,9 +139,6 @@ def _check_inputs(points_list):
                 f"no per-MP line-of-sight vector ({', '.join(missing)} missing)",
                 "decomposition needs EGMS L2a/L2b products, which carry los_east/los_north/los_up",
             )
-        level = pts.attrs.get("product_level")
-        if level in ("L3U", "L3E"):
-            raise InputError(source, f"{level} is already decomposed; decomposition takes L2a/L2b LOS products")
         this = CRS.from_user_input(pts.rio.crs)
         if crs is None:
             crs = this

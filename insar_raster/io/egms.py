@@ -962,6 +962,21 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
     return out
 
 
+def csv_headers(path) -> list[tuple[str, list[str]]]:
+    """(name, column names) of each CSV in ``path`` (a CSV or an EGMS zip): the first line only."""
+    path = Path(path)
+    if path.suffix.lower() != ".zip":
+        with open(path, "rb") as fh:
+            return [(str(path), split_header(fh.readline(1 << 22), path))]
+    zf, members = csv_members(path)
+    out = []
+    with zf:
+        for m in members:
+            with open_member(zf, path, m) as fh:
+                out.append((f"{path}!{m}", split_header(fh.readline(1 << 22), f"{path}!{m}")))
+    return out
+
+
 def _head_lines(fh, n: int) -> list[bytes]:
     lines = []
     for _ in range(n + 1):

@@ -538,7 +538,8 @@ class Forecaster:
         values = values[:, np.isfinite(values).any(axis=0)]
         if not values.shape[1]:
             return np.ones(self.steps)
-        history = config.history_epochs if config.prior_history is None else config.prior_history
+        # A model without the prior (the paper's) is still widened by the prior's scene-wide errors.
+        history = config.fit_history if config.use_prior else config.history_epochs
         return scene_wide_widening(
             values,
             times_in_days(cube),

@@ -227,10 +227,12 @@ def scene_wide_widening(
     longer = origins[keep]
     if len(longer) < 2:
         return np.ones(steps)
+    both = np.union1d(longer, cal)
+    squared = scene_wide_errors(values, days, both, window, steps, history, acceleration_ridge) ** 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps
-        past = np.nanmean(scene_wide_errors(values, days, longer, window, steps, history, acceleration_ridge) ** 2, 0)
-        now = np.nanmean(scene_wide_errors(values, days, cal, window, steps, history, acceleration_ridge) ** 2, 0)
+        past = np.nanmean(squared[np.isin(both, longer)], 0)
+        now = np.nanmean(squared[np.isin(both, cal)], 0)
     excess = np.nan_to_num(np.maximum(past - now, 0.0))
     mse = np.asarray(calibration_mse, np.float64)
     return np.where(mse > 0, np.sqrt(1.0 + excess / np.where(mse > 0, mse, 1.0)), 1.0)

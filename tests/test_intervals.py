@@ -121,41 +121,38 @@ def _scene_with_calm_stretch(calm: slice, scene_wide_mm: float, seed: int = 0):
     return values.astype(np.float32), days
 
 
+def _prior_errors(values, days, starts):
+    """Errors (n, 3 steps, cells) mm of a 72-epoch history fit at the samples ``starts``
+    (window 12), written out here to stay apart from the code under test."""
+    from insar_raster.forecast.data import history_eval, history_fit
+
+    out = []
+    for s in starts:
+        last = s + 11
+        coef = history_fit(values[last - 71 : last + 1, :, None], days[last - 71 : last + 1], days[last], 0.0)
+        out.append(history_eval(coef, days[last + 1 : last + 4], days[last])[:, :, 0] - values[last + 1 : last + 4])
+    return np.stack(out)
+
+
 def _prior_coverage(values, days, cal, test, widening=None, level=80):
     """Coverage (%) per step on ``test`` of the history prior's conformal intervals
     calibrated on ``cal`` (one noise level for all cells), optionally widened."""
-    from insar_raster.forecast.data import history_eval, history_fit
-
-    def errors(starts):
-        out = []
-        for s in starts:
-            last = s + 11
-            coef = history_fit(values[last - 71 : last + 1, :, None], days[last - 71 : last + 1], days[last], 0.0)
-            out.append(history_eval(coef, days[last + 1 : last + 4], days[last])[:, :, 0] - values[last + 1 : last + 4])
-        return np.stack(out)  # (n, steps, cells)
-
-    scores = np.abs(errors(cal)).transpose(0, 2, 1).reshape(-1, 3)
+    scores = np.abs(_prior_errors(values, days, cal)).transpose(0, 2, 1).reshape(-1, 3)
     q = np.asarray(conformal_quantiles(scores, levels=(level,)))[0]
     if widening is not None:
         q = q * widening
-    return 100 * (np.abs(errors(test)) <= q[None, :, None]).mean(axis=(0, 2))
+    return 100 * (np.abs(_prior_errors(values, days, test)) <= q[None, :, None]).mean(axis=(0, 2))
 
 
 def test_scene_wide_widening_restores_coverage_after_a_calm_validation_stretch():
     """Scene-wide errors (a date's atmosphere, a dry year) that the calibration samples
     did not show, but the years before them did, widen the intervals; without the
     widening, the next stretch of dates is covered far less often than stated."""
-    from insar_raster.forecast.data import history_eval, history_fit
     from insar_raster.forecast.intervals import scene_wide_widening
 
     values, days = _scene_with_calm_stretch(slice(110, 128), scene_wide_mm=1.8)
     cal, test = np.arange(98, 113), np.arange(118, 135)
-    last = cal + 11
-    err = []
-    for s in last:
-        coef = history_fit(values[s - 71 : s + 1, :, None], days[s - 71 : s + 1], days[s], 0.0)
-        err.append(history_eval(coef, days[s + 1 : s + 4], days[s])[:, :, 0] - values[s + 1 : s + 4])
-    mse = np.mean(np.stack(err) ** 2, axis=(0, 2))
+    mse = np.mean(_prior_errors(values, days, cal) ** 2, axis=(0, 2))
     widening = scene_wide_widening(values, days, cal, 12, 3, 72, 0.0, mse)
     assert np.all(widening > 1.05), widening
     plain = _prior_coverage(values, days, cal, test)

@@ -43,12 +43,6 @@ CALIBRATION_CELL_SAMPLES = 24 * 128 * 128
 CALIBRATION_CHUNK = 6
 #: At most this many scores per horizon step enter the quantiles (random subsample).
 MAX_SCORES = 2_000_000
-#: Origins back (days) over which the scene-wide errors of the history prior are read for
-#: :func:`scene_wide_widening`: three annual cycles, as the point forecast's intervals do.
-SCENE_WIDE_DAYS = 3 * 365.25
-#: History (days) an origin needs before its prior's errors count: one annual cycle, so
-#: that the fit's annual terms are determined.
-SCENE_WIDE_MIN_HISTORY_DAYS = 365.25
 #: Cells sampled (evenly strided) for the scene-wide errors: their median over the cells
 #: needs a few thousand, not a whole tile.
 SCENE_WIDE_CELLS = 16_384
@@ -160,23 +154,20 @@ def scene_wide_errors(
     ``starts``: the median over the cells of ``prior - observed``.
 
     ``values`` (n_times, n_cells) mm (a sample of the grid's cells), ``days`` their dates.
-    The prior is :func:`~insar_raster.forecast.data.history_fit` over the ``history``
-    epochs up to each sample's last input epoch, extrapolated to its ``steps`` targets.
+    The prior is the per-MP history fit's function
+    (:class:`~insar_raster.forecast.points.MPHistoryFit`, each cell a series) over the
+    ``history`` epochs up to each sample's last input epoch, extrapolated to its
+    ``steps`` targets; a cell with no valid epoch in a sample's window has no forecast.
     """
-    from insar_raster.forecast.data import history_eval, history_fit
+    from insar_raster.forecast.points import MPHistoryFit
 
     starts = np.asarray(starts, int).reshape(-1)
-    out = np.full((len(starts), steps), np.nan)
-    for i, s in enumerate(starts):
-        last = s + window - 1
-        first = max(0, last + 1 - max(window, int(history)))
-        block = np.asarray(values[first : last + 1], np.float64)[:, :, None]
-        coef = history_fit(block, days[first : last + 1], days[last], acceleration_ridge)
-        pred = history_eval(coef, days[last + 1 : last + 1 + steps], days[last])[:, :, 0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a date with no valid cell
-            out[i] = np.nanmedian(pred - values[last + 1 : last + 1 + steps], axis=1)
-    return out
+    series = np.asarray(values, np.float32).T  # (n_cells, n_times)
+    prior = MPHistoryFit(window, steps, history, acceleration_ridge).fit(series, days, starts)
+    targets = np.asarray(values)[starts[:, None] + window + np.arange(steps)]  # (n, steps, n_cells)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a date with no valid cell
+        return np.nanmedian(prior.predict(series, days, starts) - targets, axis=2).astype(np.float64)
 
 
 def scene_wide_widening(
@@ -199,8 +190,9 @@ def scene_wide_widening(
     0.55-0.99 mm over the years before them and 0.58-1.19 mm over the test samples, and
     the intervals covered 73-77 % for 80 %). The history prior's scene-wide errors
     (:func:`scene_wide_errors`, which need no network) are read at every origin of the
-    :data:`SCENE_WIDE_DAYS` before the last calibration origin (each with
-    :data:`SCENE_WIDE_MIN_HISTORY_DAYS` of history) and at the calibration samples; where
+    three years before the last calibration origin (each with a year of history: the
+    point forecast's :data:`~insar_raster.forecast.points.COMMON_MODE_DAYS` and
+    :data:`~insar_raster.forecast.points.MIN_HISTORY_DAYS`) and at the calibration samples; where
     their mean square over the longer past exceeds that over the calibration samples, the
     excess ``x_k`` (mm^2) is added to the model's calibration mean squared error
     ``calibration_mse[k]`` (mm^2): factor ``sqrt(1 + x_k / mse_k)``. Never narrows.
@@ -218,12 +210,14 @@ def scene_wide_widening(
     calibration_mse : ndarray (steps,)
         Mean squared error (mm^2) of the model on the calibration samples, per step.
     """
+    from insar_raster.forecast.points import COMMON_MODE_DAYS, MIN_HISTORY_DAYS
+
     days = np.asarray(days, np.float64)
     cal = np.asarray(calibration_starts, int).reshape(-1)
     last_origin = days[cal.max() + window - 1]
     origins = np.arange(0, cal.max() + 1)
     origin_days = days[origins + window - 1]
-    keep = (origin_days >= days[0] + SCENE_WIDE_MIN_HISTORY_DAYS) & (origin_days >= last_origin - SCENE_WIDE_DAYS)
+    keep = (origin_days >= days[0] + MIN_HISTORY_DAYS) & (origin_days >= last_origin - COMMON_MODE_DAYS)
     longer = origins[keep]
     if len(longer) < 2:
         return np.ones(steps)

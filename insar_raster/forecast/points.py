@@ -69,7 +69,9 @@ MIN_PAIRS_PER_PARAMETER = 10
 RECENT_SAMPLES = 12
 #: Origins back over which the intervals gather scene-wide (common-mode) errors (days):
 #: three annual cycles, so that errors the latest samples never showed (a season's
-#: swing after a flat phase, a rare scene-wide atmosphere) are in the calibration.
+#: swing after a flat phase, a rare scene-wide atmosphere) are in the calibration. The
+#: cells' intervals read the history prior's over the same span
+#: (:func:`~insar_raster.forecast.intervals.scene_wide_widening`).
 COMMON_MODE_DAYS = 3 * 365.25
 #: Share of the scene-wide errors' weight given to those older samples; the samples the
 #: weights are learned from keep the rest (they follow a change of the error level).

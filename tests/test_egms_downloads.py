@@ -288,14 +288,52 @@ def test_a_product_downloaded_again_is_known_and_read_once(tmp_path, reader):
         read([again, old], reader, tmp_path / "old")
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+@pytest.mark.parametrize(
+    "copy", ["{} - Copy.zip", "{} - Copy (2).zip", "Copy of {}.zip", "Copy (2) of {}.zip", "{} copy 2.zip"]
+)
+def test_a_file_manager_copy_beside_the_product_is_read_once(tmp_path, reader, copy):
+    """Windows Explorer names a copy ``X - Copy.zip`` (older Windows ``Copy of X.zip``),
+    macOS Finder ``X copy 2.zip``. Before: beside the original, every MP was read twice
+    (the copy's dropped again as 'duplicate pids from overlapping tiles')."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    first = product_zip(folder, L2B_2020, csv_text())
+    again = folder / copy.format(L2B_2020)
+    again.write_bytes(first.read_bytes())
+    assert egms.extracted_copies([first, again]) == {again: first}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no duplicate-pid warning
+        assert read([folder], reader, tmp_path).sizes["point"] == 12
+    alone = read([again], reader, tmp_path / "alone")  # the copy alone: still an EGMS name
+    assert (alone.attrs["product_level"], alone.attrs["track"], alone.sizes["point"]) == ("L2b", 15, 12)
+    # Another product whose name only starts the same is no copy: both are read.
+    subset = folder / f"{L2B_2020}_subset.zip"
+    subset.write_bytes(first.read_bytes())
+    assert egms.extracted_copies([first, subset]) == {}
+
+
+def test_copy_markers_are_stripped_only_where_a_file_manager_puts_them():
+    base = "EGMS_L3_E40N28_100km_E"  # the baseline's name: no release to end it
+    for name in (f"{base} (1)", f"{base} - Copy", f"{base} - copy (3)", f"Copy of {base}", f"{base} (1) - Copy"):
+        assert egms.without_copy_marker(name) == base
+        assert egms.parse_file_name(f"{name}.zip").level == "L3E"
+    for name in (f"{base}_copy", f"{base}copy", f"copy_of_{base}", f"{base} - Copy2"):
+        assert egms.without_copy_marker(name) == name
+
+
 def test_cli_says_once_which_copy_it_leaves_out(tmp_path, capsys):
     from insar_raster.cli import main
 
     first = product_zip(tmp_path, L2B_2020, csv_text())
     (tmp_path / f"{L2B_2020}.csv").write_text(csv_text())
+    (tmp_path / f"{L2B_2020} - Copy.zip").write_bytes(first.read_bytes())
     assert main(["grid", str(tmp_path), "-o", str(tmp_path / "cube.nc"), "--method", "nearest"]) == 0
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("reading ")]
-    assert said == [f"reading {L2B_2020}.csv from {first.name} only: the .csv is its extracted copy"]
+    assert sorted(said) == [
+        f"reading {L2B_2020} - Copy.zip from {first.name} only: the .zip is a copy of it (downloaded again, or copied)",
+        f"reading {L2B_2020}.csv from {first.name} only: the .csv is its extracted copy",
+    ]
 
 
 def test_a_zip_of_product_zips_says_so(tmp_path):

@@ -30,8 +30,8 @@ What is known here
   EGMStoolkit's merged files are named too: ``EGMS_L2b_015_VV_2018_2022_1.csv`` (one
   track's bursts), ``EGMS_L3_2018_2022_1_UD.csv`` / ``_EW`` (a component's tiles), with
   ``_clipped`` after a clip; a ``.gpkg`` or ``.parquet`` converted under the product's
-  name, a browser's ``..._1 (1).zip`` and a zip whose member was renamed are read by the
-  product name too; a damaged member is an :class:`InputError` naming the zip,
+  name, a browser's ``..._1 (1).zip``, a file manager's ``..._1 - Copy.zip`` and a zip
+  whose member was renamed are read by the product name too; a damaged member is an :class:`InputError` naming the zip,
   :func:`open_member`; copies of a zip beside it, :func:`extracted_copies`).
 - **Releases** (:func:`release_of`, :func:`header_release`, :func:`check_single_release`):
   each release is a separate processing (other pids, reference dates, calibration), so
@@ -230,8 +230,23 @@ _L2_MERGED = re.compile(r"^EGMS_(L2[ab])_(\d{3})_VV(?:_(\d{4}_\d{4})_(\d+))?(?:_
 _L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?$", re.IGNORECASE)
 
 
-# A browser's name for a file downloaded again: "EGMS_..._1 (1).zip".
-_DOWNLOAD_COPY = re.compile(r"\s*\(\d+\)$")
+# Names a copy of a file gets: a browser's for a file downloaded again ("X (1).zip"),
+# Windows Explorer's ("X - Copy.zip", "X - Copy (2).zip"; before Windows 7 "Copy of X.zip",
+# "Copy (2) of X.zip") and macOS Finder's ("X copy.zip", "X copy 2.zip").
+_COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s+-\s+copy(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?)$", re.IGNORECASE)
+_COPY_PREFIX = re.compile(r"^copy(?:\s*\(\d+\))?\s+of\s+", re.IGNORECASE)
+
+
+def without_copy_marker(stem: str) -> str:
+    """A file name (without suffix) less the words a browser or file manager adds to a
+    copy: ``X (1)``, ``X - Copy``, ``X - Copy (2)``, ``Copy of X``, ``X copy 2`` -> ``X``."""
+    previous = None
+    while stem != previous:  # "X (1) - Copy": a copy of a second download
+        previous = stem
+        stem = _COPY_PREFIX.sub("", _COPY_SUFFIX.sub("", stem))
+    return stem
+
+
 #: Suffixes left out of a name before it is parsed: the distribution's, and those of the
 #: files users convert a product's CSV to (GDAL ogr2ogr, GeoPandas) under the same name.
 _NAME_SUFFIXES = (
@@ -279,7 +294,7 @@ def _parse_stem(stem: str) -> FileName | None:
     for suffix in _NAME_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
-    stem = _DOWNLOAD_COPY.sub("", stem)
+    stem = without_copy_marker(stem)
     m = _L2_NAME.match(stem)
     if m:
         level = "L2" + m[1][-1].lower()
@@ -849,17 +864,22 @@ def csv_members(path: Path) -> tuple[zipfile.ZipFile, list[str]]:
 def extracted_copies(files) -> dict:
     """Files among ``files`` that are the extracted copy of an EGMS zip also among them, or
     a conversion of it under its name (same folder, same product name: ``.csv``;
-    ``.gpkg``, ``.parquet``, ``.shp``, ...), or the zip downloaded again (a browser's
-    ``EGMS_..._1 (1).zip``): {copy: zip}. Read once, from the zip."""
+    ``.gpkg``, ``.parquet``, ``.shp``, ...), or a copy of the zip (a browser's second
+    download ``EGMS_..._1 (1).zip``, a file manager's ``EGMS_..._1 - Copy.zip``,
+    ``Copy of EGMS_..._1.zip``: :func:`without_copy_marker`): {copy: zip}. Read once,
+    from the zip."""
+
+    def key(f: Path):
+        return f.parent, without_copy_marker(f.stem).lower()
+
     zips: dict = {}
     for f in sorted(map(Path, files), key=lambda f: (len(f.name), f.name)):  # "X.zip" before "X (1).zip"
         if f.suffix.lower() == ".zip" and parse_file_name(f.name) is not None:
-            zips.setdefault((f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower()), f)
+            zips.setdefault(key(f), f)
     return {
-        f: zips[(f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower())]
+        f: zips[key(f)]
         for f in map(Path, files)
-        if (f.suffix.lower() in _COPY_SUFFIXES or f.suffix.lower() == ".zip")
-        and zips.get((f.parent, _DOWNLOAD_COPY.sub("", f.stem).lower()), f) != f
+        if (f.suffix.lower() in _COPY_SUFFIXES or f.suffix.lower() == ".zip") and zips.get(key(f), f) != f
     }
 
 

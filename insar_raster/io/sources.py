@@ -89,7 +89,7 @@ def expand_inputs(paths, say_copies: bool = False) -> list[Path]:
         raise InputError(None, "no input files given")
     copies = egms.extracted_copies(files)
     for csv, zip_path in copies.items():
-        what = {".csv": "its extracted copy", ".zip": "the same product downloaded again"}.get(
+        what = {".csv": "its extracted copy", ".zip": "a copy of it (downloaded again, or copied)"}.get(
             csv.suffix.lower(), "a conversion of it"
         )
         log.log(

@@ -508,20 +508,41 @@ def test_l3_component_from_the_words_of_a_name(name, level):
 
 
 @pytest.mark.parametrize("reader", ["memory", "cache"])
-def test_l3_files_whose_names_say_nothing_merge_with_a_warning_and_the_cube_says_l3(tmp_path, reader):
+def test_l3_files_whose_names_say_nothing_are_refused_together_and_one_alone_says_l3(tmp_path, reader):
+    """Two L3 files renamed ``tile1.csv``, ``tile2.csv`` may be Up and East of one tile:
+    their headers are the same. Before: merged with a warning into one cube (Up and East
+    averaged, or the second's pids dropped as duplicates)."""
     a = _renamed(tmp_path, "tile1.csv", csv_text(level="L3"))
     b = _renamed(tmp_path, "tile2.csv", csv_text(level="L3", seed=1))
-    with pytest.warns(UserWarning, match="tile1.csv, tile2.csv: L3 Up and East have the same columns"):
-        pts = read([a, b], reader, tmp_path)
+    with pytest.raises(InputError, match="the names of tile1.csv, tile2.csv do not say which: gridded together"):
+        read([a, b], reader, tmp_path)
+    up = _renamed(tmp_path, "up.csv", csv_text(level="L3", seed=2))  # one side named: the other may be East
+    with pytest.raises(
+        InputError, match=r"the name of tile1.csv does not say which, beside up.csv: L3U \(vertical\): "
+    ):
+        read([a, up], reader, tmp_path / "up")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one such file alone is simply L3, no warning
+        pts = read([a], reader, tmp_path / "one")
     assert pts.attrs["product_level"] == "L3"  # before: no level at all, any points accepted on its cube
     # LOS points are no L3 component: refused on a cube gridded from these.
     with pytest.raises(InputError, match="the points are LOS ascending but the cube holds L3 .Up or East not named."):
         egms.check_points_on_cube(egms.Geometry(None, None, "ascending", "L2"), pts.attrs, "asc.csv")
     egms.check_points_on_cube(egms.Geometry("L3E"), pts.attrs, "east.csv")  # may be East: passes
-    # One such file alone is simply L3, no warning.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert read([a], reader, tmp_path / "one").attrs["product_level"] == "L3"
+
+
+def test_cli_grid_refuses_two_unnamed_l3_files_in_one_line(tmp_path, capsys):
+    from insar_raster.cli import main
+
+    a = _renamed(tmp_path, "tile1.csv", csv_text(level="L3"))
+    b = _renamed(tmp_path, "tile2.csv", csv_text(level="L3", seed=1))
+    out = tmp_path / "cube.nc"
+    code = main(["grid", str(a), str(b), "-o", str(out), "--method", "nearest"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "tile1.csv, tile2.csv do not say which" in err[0] and "grid each file in a separate run" in err[0]
+    assert "--decompose" not in err[0]  # it takes LOS bursts, not L3
+    assert main(["grid", str(a), "-o", str(out), "--method", "nearest"]) == 0  # alone: gridded
 
 
 def test_cli_an_l2a_header_under_an_l2b_name_is_read_as_named_with_a_warning(tmp_path, capsys):

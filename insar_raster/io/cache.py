@@ -304,7 +304,6 @@ def scan_inputs(paths, input_crs=None, start=None, end=None, allow_dates: bool =
     found = _scan_sources(files, input_crs, allow_dates)
     egms.check_single_release([s.name for s in found], [s.columns for s in found])
     geometry = egms.check_single_geometry([(s.name, s.geometry) for s in found])
-    egms.warn_unnamed_l3([(s.name, s.geometry) for s in found])
     common, dropped = egms.common_epochs([s.name for s in found], [s.times for s in found])
     times = common[sources.select_epochs(common, start, end)]
     return _Scan(files, found, geometry, times, dropped, sum(s.rows_estimate for s in found))

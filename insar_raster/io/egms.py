@@ -44,8 +44,8 @@ What is known here
   as named with a warning. L3 Up
   and East share their header: under a name that is not an EGMS name, words such as
   ``up``/``U``/``vertical`` or ``east``/``E``/``EW`` tell the component; otherwise the
-  level is ``"L3"`` (merged with other inputs only with a warning,
-  :func:`warn_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
+  level is ``"L3"``: read alone, but refused beside other inputs, which it could be the
+  other component of (:func:`check_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
   L2a (relative to a local reference point) and L2b (referenced to GNSS) never share one
   set of points (:func:`check_single_l2_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -659,11 +659,14 @@ def group_geometries(named: list[tuple[str, Geometry]]) -> dict:
 
 
 def check_single_geometry(named: list[tuple[str, Geometry]]) -> Geometry:
-    """The common geometry of the inputs, or :class:`MixedGeometryError` naming them."""
+    """The common geometry of the inputs, or :class:`MixedGeometryError` naming them (an
+    :class:`InputError` for L2a with L2b, :func:`check_single_l2_level`, or an L3 input
+    whose name does not say Up or East beside others, :func:`check_unnamed_l3`)."""
     groups = group_geometries(named)
     if len(groups) > 1:
         raise MixedGeometryError(groups)
     check_single_l2_level(named)
+    check_unnamed_l3(named)
     return next(iter(groups)) if groups else Geometry()
 
 
@@ -696,20 +699,32 @@ def check_single_l2_level(named: list[tuple[str, Geometry]]) -> None:
         )
 
 
-def warn_unnamed_l3(named: list[tuple[str, Geometry]]) -> None:
-    """Warn when L3 inputs whose names do not say Up or East (level ``"L3"``) are merged
-    with other inputs: L3 Up and East have the same header, so an Up file named
-    ``tile1.csv`` and an East file named ``tile2.csv`` cannot be told apart and would be
-    averaged. One input, or inputs whose names say their component, merge silently."""
-    unnamed = [display_name(n) for n, g in named if g.level == "L3"]
-    if unnamed and len(named) > 1:
-        warnings.warn(
-            f"{', '.join(unnamed)}: L3 Up and East have the same columns and "
-            f"{'these names do' if len(unnamed) > 1 else 'this name does'} not say which (an EGMS"
-            f" name, or a word such as up, U, vertical, east, E, EW); the {len(named)} inputs are"
-            " merged as one component: check that no East file is among Up ones, or the reverse",
-            stacklevel=3,
-        )
+def check_unnamed_l3(named: list[tuple[str, Geometry]]) -> None:
+    """Refuse an L3 input whose name does not say Up or East (level ``"L3"``) beside
+    other inputs: L3 Up and East have the same header, so an Up file named ``tile1.csv``
+    and an East file named ``tile2.csv`` cannot be told apart, and merged they would be
+    averaged in one cube. One input alone (the cube's level is ``"L3"``), or inputs whose
+    names say their component, pass.
+
+    Raises
+    ------
+    InputError
+        Naming the unnamed files (and the others beside them).
+    """
+    shown = list(dict.fromkeys(display_name(n) for n, _ in named))
+    unnamed = list(dict.fromkeys(display_name(n) for n, g in named if g.level == "L3"))
+    if not unnamed or len(shown) < 2:
+        return
+    others = list(dict.fromkeys(f"{display_name(n)}: {g}" for n, g in named if g.level != "L3"))
+    beside = f", beside {'; '.join(others)}" if others else ""
+    raise InputError(
+        "",
+        f"L3 Up and East have the same columns and the name{'s' if len(unnamed) > 1 else ''} of"
+        f" {', '.join(unnamed)} do{'' if len(unnamed) > 1 else 'es'} not say which{beside}: gridded together,"
+        " Up and East could be averaged in one cube",
+        "rename each file with its component, _U_ or _E_ as EGMS names do, e.g. ..._100km_U_..., or a word such as"
+        " up, vertical, east, EW; or grid each file in a separate run",
+    )
 
 
 def points_geometry(points) -> Geometry:

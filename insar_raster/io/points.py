@@ -380,7 +380,6 @@ def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset
     names = [p[0] for p in parts]
     egms.check_single_release(names, [p[1].attrs.get("header", list(p[1].columns)) for p in parts])
     geometry = egms.check_single_geometry([(p[0], p[8]) for p in parts])
-    egms.warn_unnamed_l3([(p[0], p[8]) for p in parts])
     # Common epochs across tiles (EGMS tiles of one release share them).
     common, dropped_epochs = egms.common_epochs(names, [p[3] for p in parts])
     is_egms = all(p[7].startswith("EGMS") for p in parts)

@@ -887,6 +887,39 @@ def test_excel_unicode_text_is_named(tmp_path, reader):
         read([path], reader, tmp_path)
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_csv_cut_at_excels_row_limit_is_named(tmp_path, reader, monkeypatch):
+    """Excel keeps 1,048,576 lines of a CSV it opens (the header and 1,048,575 rows) and
+    saves it so without a word: a burst of more MPs comes back with exactly that many.
+    Before: read as complete. (The limit is made 13 lines here: 12 rows and the header.)"""
+    monkeypatch.setattr(egms, "SPREADSHEET_MAX_ROWS", 13)
+    cut = tmp_path / "saved_in_excel.csv"
+    cut.write_bytes(csv_text(n=12).replace("\n", "\r\n").encode())  # as Excel writes it
+    kw = {"block_bytes": 2000} if reader == "cache" else {}  # rows counted across blocks
+    for _ in ("built", "reused"):  # the cache says it again when reused
+        with pytest.warns(UserWarning, match="saved_in_excel.csv has exactly Excel's row limit .13 lines with the"):
+            assert read([cut], reader, tmp_path, **kw).sizes["point"] == 12
+    with zipfile.ZipFile(tmp_path / "burst.zip", "w") as zf:
+        zf.writestr("burst.csv", csv_text(n=12))
+    with pytest.warns(UserWarning, match=r"burst.zip!burst.csv has exactly Excel's row limit"):
+        read([tmp_path / "burst.zip"], reader, tmp_path / "zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one row fewer or more: no warning
+        for n in (11, 13):
+            (tmp_path / f"{n}.csv").write_text(csv_text(n=n))
+            assert read([tmp_path / f"{n}.csv"], reader, tmp_path / str(n), **kw).sizes["point"] == n
+
+
+def test_cli_says_in_one_line_that_a_csv_was_cut_by_a_spreadsheet(tmp_path, capsys, monkeypatch):
+    from insar_raster.cli import main
+
+    monkeypatch.setattr(egms, "SPREADSHEET_MAX_ROWS", 13)
+    cut = _renamed(tmp_path, "saved_in_excel.csv", csv_text(n=12))
+    assert main(["grid", str(cut), "-o", str(tmp_path / "cube.nc"), "--method", "nearest"]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "row limit" in line]
+    assert len(said) == 1 and "saved_in_excel.csv has exactly Excel's row limit" in said[0]
+
+
 @pytest.mark.parametrize(
     "name, expected",
     [

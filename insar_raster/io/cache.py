@@ -25,6 +25,7 @@ the gridder asks for a block.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -352,6 +353,7 @@ class _PointColumns:
         self.crs, self.out_crs = crs, None
         self.xs, self.ys, self.pids = [], [], []
         self.extras = {a: [] for a in egms.POINT_COLUMNS}
+        self.cut = []  # inputs with exactly a spreadsheet's rows (egms.warn_spreadsheet_row_limit)
 
     def add(self, table, source: _Source, name: str, row_numbers: np.ndarray) -> None:
         """Append the rows of ``table`` (``row_numbers``: their rows in the file, for
@@ -420,6 +422,8 @@ def stream_rows(scan: _Scan, folder: Path, crs=None, block_bytes: int = DEFAULT_
                 del columns, table
             if rows_here == 0 and dropped_here == 0:
                 raise InputError(name, "no data rows (header only)")
+            if egms.warn_spreadsheet_row_limit(name, raw_rows):
+                kept.cut.append(egms.display_name(name))
             dropped += dropped_here
     bar.close()
     return kept, writer.close(), dropped
@@ -453,6 +457,7 @@ def finalise_cache(scan: _Scan, kept: _PointColumns, n_points: int, dropped: int
         "source": ", ".join(egms.display_name(s.name) for s in scan.sources),
         "product": products.pop() if len(products) == 1 else "EGMS",
         "epochs_dropped": scan.epochs_dropped,
+        "cut_at_row_limit": kept.cut,  # said again whenever the cache is reused
         **egms.geometry_attrs(scan.geometry),
         "seconds": round(seconds, 2),
     }
@@ -608,6 +613,9 @@ def cached_points(
     folder = root / f"points-{key}"
     if (folder / "meta.json").exists():
         log.info("reusing points cache %s", folder)
+        with contextlib.suppress(ValueError, OSError):  # an unreadable cache is named when opened
+            for name in json.loads((folder / "meta.json").read_text()).get("cut_at_row_limit", []):
+                egms.warn_spreadsheet_row_limit(name, None)
     else:
         build_points_cache(
             files,

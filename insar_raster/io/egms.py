@@ -147,6 +147,25 @@ def spreadsheet_date_columns(columns, name) -> dict:
     return dates
 
 
+#: Lines an Excel worksheet holds (since Excel 2007): a CSV opened and saved again in Excel
+#: keeps at most this many, the header included; the rows past it are cut without a word.
+SPREADSHEET_MAX_ROWS = 1_048_576
+
+
+def warn_spreadsheet_row_limit(name, data_rows: int | None) -> bool:
+    """Warn when a CSV has exactly :data:`SPREADSHEET_MAX_ROWS` lines (its header and
+    ``data_rows``, counted by the reader; None: known to have them, e.g. recorded by the
+    points cache): it was almost surely cut by a spreadsheet. Returns whether it warned."""
+    if data_rows is not None and data_rows + 1 != SPREADSHEET_MAX_ROWS:
+        return False
+    warnings.warn(
+        f"{display_name(name)} has exactly Excel's row limit ({SPREADSHEET_MAX_ROWS:,} lines with the header):"
+        " it was probably cut by a spreadsheet; rows past it are lost",
+        stacklevel=3,
+    )
+    return True
+
+
 #: CRS of EGMS easting/northing columns (ETRS89-LAEA).
 EGMS_CRS = "EPSG:3035"
 

@@ -110,6 +110,7 @@ def _read_csv_table(source, path, allow_dates: bool = False):
         raise arrow_error(path, exc, header) from None
     if table.num_rows == 0:
         raise InputError(path, "no data rows (header only)")
+    egms.warn_spreadsheet_row_limit(path, table.num_rows)
     values = _columns_to_matrix(table, date_cols)
     frame = table.drop_columns(date_cols).to_pandas()
     frame.attrs["header"] = header  # all columns, for egms.geometry_of

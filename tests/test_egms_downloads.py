@@ -582,6 +582,39 @@ def test_l2a_and_l2b_of_one_burst_are_refused_together(tmp_path, reader):
     assert read([basic], reader, tmp_path / "a").attrs["product_level"] == "L2a"
 
 
+def _with_cluster_label(text):
+    """The CSV with an older L2a's ``cluster_label`` column added before ``rmse``/``rmse_ts``."""
+    lines = [line.split(",") for line in text.strip().split("\n")]
+    j = next(i for i, c in enumerate(lines[0]) if c.startswith("rmse"))
+    lines = [line[:j] + ["cluster_label" if k == 0 else "3"] + line[j:] for k, line in enumerate(lines)]
+    return "\n".join(",".join(line) for line in lines) + "\n"
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_an_unnamed_2020_2024_file_with_cluster_label_is_l2a_of_2020_2024(tmp_path, reader):
+    """2020_2024 gave L2a and L2b one header; ``cluster_label`` is the older L2a's. An
+    unnamed 2020_2024 file that has it is L2a (the column's documented meaning), and its
+    renamed columns (height_ortho, rmse_ts) still say 2020_2024. Before: cluster_label
+    counted as an older release's column, so the header said no release, and the file was
+    merged with a 2018_2022 burst."""
+    text = _with_cluster_label(csv_text("2020_2024"))
+    header = text.split("\n", 1)[0].split(",")
+    assert egms.header_kind(header) == "L2a" and egms.header_release(header) == egms.NEW_HEADER
+    mine = _renamed(tmp_path, "mine.csv", text)
+    assert read([mine], reader, tmp_path).attrs["product_level"] == "L2a"
+    old = _renamed(tmp_path, "old.csv", csv_text("2018_2022", level="L2a", seed=1))
+    with pytest.raises(InputError, match="different EGMS releases .mine.csv: 2020_2024 columns; old.csv: columns of a"):
+        read([mine, old], reader, tmp_path / "old")
+    burst = product_zip(tmp_path, L2B_2020, csv_text(seed=2))  # an L2b burst of its release: L2a with L2b
+    with pytest.raises(InputError, match=r"inputs mix EGMS L2a .*mine.csv: L2a; .*zip: L2b"):
+        read([mine, burst], reader, tmp_path / "l2b")
+    # Without the renamed columns, cluster_label still tells an older release.
+    assert egms.header_release(["pid", "easting", "northing", "cluster_label"]) == egms.OLD_HEADER
+    # Without cluster_label the 2020_2024 header cannot tell L2a from L2b: no level claimed.
+    plain = _renamed(tmp_path, "plain.csv", csv_text("2020_2024", seed=3))
+    assert "product_level" not in read([plain], reader, tmp_path / "plain").attrs
+
+
 def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
     """``pid, easting, northing, dates`` (an L2b file with its other columns removed) was
     taken for L3 and refused beside its own burst as 'L3 (Up or East not named)'."""

@@ -46,6 +46,9 @@ What is known here
   ``up``/``U``/``vertical`` or ``east``/``E``/``EW`` tell the component; otherwise the
   level is ``"L3"``: read alone, but refused beside other inputs, which it could be the
   other component of (:func:`check_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
+  Without an EGMS name, ``cluster_label`` makes a file L2a (in a 2020_2024 header too,
+  whose renamed columns still tell its release); a 2020_2024 L2 header without it claims
+  no level (L2a and L2b share it).
   L2a (relative to a local reference point) and L2b (referenced to GNSS) never share one
   set of points (:func:`check_single_l2_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -353,10 +356,14 @@ OLD_HEADER = "before 2020_2024"
 def header_release(columns) -> str | None:
     """:data:`NEW_HEADER` for the 2020_2024 column names (``height_ortho``, ``rmse_ts``,
     ``gnss_velocity*``), :data:`OLD_HEADER` for those of the releases before it
-    (``height_wgs84``, ``rmse``, ``cluster_label``), None when the header has neither."""
+    (``height_wgs84``, ``rmse``), None when the header has neither, or both.
+
+    ``cluster_label`` (L2a) says the level, not the release: it tells an older release only
+    in a header without the renamed columns (:data:`HEADERS`: only older L2a files have it).
+    """
     lower = {str(c).strip().lower() for c in columns}
     new = bool(lower & {"height_ortho", "height_ellipse", "rmse_ts", "gnss_velocity", *_L3_ONLY})
-    old = bool(lower & {"height_wgs84", "rmse", "cluster_label"})
+    old = bool(lower & {"height_wgs84", "rmse"}) or (not new and "cluster_label" in lower)
     if new == old:
         return None
     return NEW_HEADER if new else OLD_HEADER

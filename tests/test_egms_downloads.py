@@ -313,6 +313,26 @@ def test_a_file_manager_copy_beside_the_product_is_read_once(tmp_path, reader, c
     assert egms.extracted_copies([first, subset]) == {}
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_file_given_twice_is_read_once(tmp_path, reader, capsys):
+    """``grid downloads/ downloads/X.zip`` (a folder and a file in it) or ``X.zip ./X.zip``.
+    Before: read twice, the second set dropped as 'duplicate pids from overlapping tiles'."""
+    from insar_raster.cli import main
+
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    first = product_zip(folder, L2B_2020, csv_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no duplicate-pid warning
+        pts = read([folder, first, folder / "." / first.name], reader, tmp_path)
+    assert pts.sizes["point"] == 12 and pts.attrs["source"] == f"{first.name}!{first.stem}.csv"  # once
+    out = tmp_path / "cube.nc"
+    assert main(["grid", str(folder), str(first), "-o", str(out), "--method", "nearest"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("reading ")] == [f"reading {first.name} once: it was given 2 times"]
+    assert not [line for line in err if line.startswith("warning")]
+
+
 def test_copy_markers_are_stripped_only_where_a_file_manager_puts_them():
     base = "EGMS_L3_E40N28_100km_E"  # the baseline's name: no release to end it
     for name in (f"{base} (1)", f"{base} - Copy", f"{base} - copy (3)", f"Copy of {base}", f"{base} (1) - Copy"):

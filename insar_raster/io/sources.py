@@ -65,8 +65,8 @@ def make_points(x, y, displacement, times, crs, pid=None, extra=None, attrs=None
 
 
 def expand_inputs(paths, say_copies: bool = False) -> list[Path]:
-    """Files named by the user: files as given, folders expanded to their point files;
-    copies of an EGMS zip among them (:func:`insar_raster.io.egms.extracted_copies`) left
+    """Files named by the user: files as given, folders expanded to their point files, each
+    file once (a folder and a file in it name it twice); copies of an EGMS zip among them (:func:`insar_raster.io.egms.extracted_copies`) left
     out, said in the log with ``say_copies`` (the reader does; checks before it do not)."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -87,6 +87,19 @@ def expand_inputs(paths, say_copies: bool = False) -> list[Path]:
             files.append(p)
     if not files:
         raise InputError(None, "no input files given")
+    # The same file named twice (a folder and a file in it, ./a.zip and a.zip): read once.
+    given: dict[Path, list[Path]] = {}
+    for f in files:
+        given.setdefault(f.resolve(), []).append(f)
+    for names in given.values():
+        if len(names) > 1:
+            log.log(
+                logging.INFO if say_copies else logging.DEBUG,
+                "reading %s once: it was given %d times",
+                names[0].name,
+                len(names),
+            )
+    files = [names[0] for names in given.values()]
     copies = egms.extracted_copies(files)
     for csv, zip_path in copies.items():
         what = {".csv": "its extracted copy", ".zip": "a copy of it (downloaded again, or copied)"}.get(

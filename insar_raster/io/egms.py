@@ -253,9 +253,12 @@ _L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?
 
 
 # Names a copy of a file gets: a browser's for a file downloaded again ("X (1).zip"),
-# Windows Explorer's ("X - Copy.zip", "X - Copy (2).zip"; before Windows 7 "Copy of X.zip",
-# "Copy (2) of X.zip") and macOS Finder's ("X copy.zip", "X copy 2.zip").
-_COPY_SUFFIX = re.compile(r"(?:\s*\(\d+\)|\s+-\s+copy(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?)$", re.IGNORECASE)
+# Windows Explorer's ("X - Copy.zip", "X - Copy (2).zip", in a European Windows "X - Kopie",
+# "X - Copie", "X - Copia", "X - Kopia"; before Windows 7 "Copy of X.zip", "Copy (2) of
+# X.zip") and macOS Finder's ("X copy.zip", "X copy 2.zip").
+_COPY_SUFFIX = re.compile(
+    r"(?:\s*\(\d+\)|\s+-\s+(?:copy|kopie|copie|copia|kopia|cópia)(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?)$", re.IGNORECASE
+)
 _COPY_PREFIX = re.compile(r"^copy(?:\s*\(\d+\))?\s+of\s+", re.IGNORECASE)
 
 

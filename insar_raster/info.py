@@ -338,6 +338,9 @@ def describe_model(path) -> dict:
     stage = metadata.get("prior_filter")
     if stage:
         out["prior_filter"] = {k: stage[k] for k in ("kept", "val_rmse_prior_mm", "val_rmse_filtered_mm") if k in stage}
+    lag = metadata.get("lag_prior")
+    if lag:  # the learned linear prior's choice (its weights are in the config)
+        out["lag_prior"] = {k: lag[k] for k in ("kept", "lags", "val_rmse_mm", "val_history_fit_rmse_mm") if k in lag}
     for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
         if key in metadata:
             out[key] = metadata[key]
@@ -466,6 +469,7 @@ def format_description(info: dict) -> str:
             "hyperparameters",
             "normalisation",
             "prior_filter",
+            "lag_prior",
             "cadence",
         ) and isinstance(value, dict):
             lines.append(f"{key}:")

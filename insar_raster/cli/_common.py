@@ -125,6 +125,9 @@ def report_training(forecaster) -> None:
     fit = meta.get("val_history_fit_rmse_mm")
     if fit:
         text += f"; per-pixel history fit alone {fit:.3f} mm"
+    lag = meta.get("lag_prior")
+    if lag and lag.get("kept"):
+        text += f", learned linear prior ({lag['lags']} lags) {lag['val_rmse_mm']:.3f} mm"
     stage = meta.get("prior_filter")
     if stage and stage.get("kept"):
         text += f", with its learned spatial filter {stage['val_rmse_filtered_mm']:.3f} mm"

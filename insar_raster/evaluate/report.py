@@ -84,6 +84,13 @@ def _deep_parts(name: str, info: dict) -> str:
     details = info.get("details") or {}
     stage = details.get("prior_filter")
     parts = []
+    lag = details.get("lag_prior")
+    if lag:
+        parts.append(
+            f"Its learned linear prior ({lag['lags']} lags) scored {_fmt(lag['val_rmse_mm'])} mm on validation "
+            f"against the history fit's {_fmt(lag['val_history_fit_rmse_mm'])} mm"
+            + (" and replaced it" if lag["kept"] else " and was not kept")
+        )
     if stage:
         parts.append(
             f"Its learned spatial filter of the prior took the validation RMSE from "
@@ -392,7 +399,9 @@ def markdown(results: dict) -> str:
     lines += ["", "## Models", ""]
     for name, info in results["models"].items():
         details = ", ".join(
-            f"{k} {v}" for k, v in info["details"].items() if k not in ("config", "prior_filter", "cadence")
+            f"{k} {v}"
+            for k, v in info["details"].items()
+            if k not in ("config", "prior_filter", "lag_prior", "cadence")
         )
         lines.append(
             f"- **{name}** ({info['kind']}): {info['description']}; multi-step: {info['multi_step']}; "

@@ -34,14 +34,9 @@ import numpy as np
 from insar_raster.evaluate.baselines import WindowBaseline, cube_values
 from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import acquisition_step_days, times_in_days
+from insar_raster.forecast.windows import lookback_epochs
 
 log = logging.getLogger("insar_raster")
-
-
-def _lookback(split, window: int, history: int) -> int:
-    """Longest lookback (>= window) that still leaves half the training samples."""
-    half = int(split.train[len(split.train) // 2]) + window if len(split.train) else window
-    return int(max(window, min(history, half)))
 
 
 def _lag_block(values: np.ndarray, last: int, lookback: int) -> np.ndarray:
@@ -98,7 +93,7 @@ class _SequenceBaseline(WindowBaseline):
         v2 = values.reshape(values.shape[0], -1)
         days = times_in_days(cube)
         self.step_days_ = acquisition_step_days(cube)
-        self.lookback_ = _lookback(split, self.window, self.history)
+        self.lookback_ = lookback_epochs(split, self.window, self.history)
         rng = np.random.default_rng(self.seed)
         train = self._rows(v2, days, split.train, self.max_rows, rng)
         if len(train[0]) == 0:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from insar_raster.errors import InputError
 from insar_raster.models import ARCHITECTURES
 
@@ -82,8 +84,15 @@ class TrainConfig:
         Prediction tiles (cells) of fully convolutional models and their overlap.
     prior : {"auto", "harmonic", "none"}
         History prior given to the decoder (see :mod:`insar_raster.forecast.data`):
-        ``auto`` = ``harmonic`` for ``convlstm``/``cnn``, ``none`` for ``paper`` (which
-        forecasts from the window alone, as published).
+        ``harmonic`` = the per-pixel history fit; ``auto`` = for ``convlstm``/``cnn``/``tau``
+        the history fit or, where it wins on validation, the learned linear prior
+        (``lag_prior``); ``none`` for ``paper`` (which forecasts from the window alone, as
+        published).
+    lag_prior : sequence of sequences of float, or None
+        Weights (``steps`` x lookback) of the learned linear prior (see
+        :mod:`insar_raster.forecast.data`, *Learned linear prior*), fitted in training
+        with ``prior="auto"`` and kept when they beat the history fit on validation;
+        ``None``: the history fit alone. Stored in the model file.
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
@@ -162,8 +171,12 @@ class TrainConfig:
     tile_size: int = option(384)
     tile_overlap: int = option(32)
     prior: str = option(
-        "auto", "per-pixel trend+seasonal history fit given to the network (auto: on except for paper)", choices=PRIORS
+        "auto",
+        "what the network corrects: harmonic = per-pixel trend+seasonal history fit; auto = that or a linear "
+        "map of each pixel's past learned from all pixels, whichever wins on validation (none for paper)",
+        choices=PRIORS,
     )
+    lag_prior: tuple | None = option(None)
     history_epochs: int = option(150)
     prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
@@ -188,6 +201,23 @@ class TrainConfig:
         return max(int(chosen), int(self.window))
 
     @property
+    def read_history(self) -> int:
+        """Past epochs read per sample: the history fit's, or the learned linear prior's
+        lookback and its last epoch when longer."""
+        lookback = 0 if self.lag_prior is None else len(self.lag_prior[0])
+        return max(self.fit_history, lookback + 1)
+
+    @property
+    def lag_prior_weights(self) -> np.ndarray | None:
+        """:attr:`lag_prior` as a (steps, lookback) array, or None."""
+        return None if self.lag_prior is None else np.asarray(self.lag_prior, dtype=np.float64)
+
+    @property
+    def learns_lag_prior(self) -> bool:
+        """Whether training may replace the history fit by the learned linear prior."""
+        return self.prior == "auto" and self.use_prior
+
+    @property
     def use_prior(self) -> bool:
         """Whether the history prior is computed for this configuration."""
         return self.prior == "harmonic" or (self.prior == "auto" and self.arch != "paper")
@@ -202,6 +232,12 @@ class TrainConfig:
                 raise InputError(None, f"must be at least 1, got {getattr(self, name)}", param=name)
         if self.prior not in PRIORS:
             raise InputError(None, f"unknown prior {self.prior!r}", "choose auto, harmonic or none", param="prior")
+        if self.lag_prior is not None:
+            weights = np.asarray(self.lag_prior, dtype=np.float64)
+            if weights.ndim != 2 or weights.shape[0] != int(self.steps) or not np.isfinite(weights).all():
+                raise InputError(None, f"must be {self.steps} rows of finite weights", param="lag_prior")
+            # Stored as nested tuples: the config stays hashable and JSON writes it as lists.
+            object.__setattr__(self, "lag_prior", tuple(tuple(float(v) for v in row) for row in weights))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(None, f"must be a positive number, got {self.lr}", param="lr")
         if not (self.significance >= 0 and math.isfinite(self.significance)):

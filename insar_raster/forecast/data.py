@@ -27,6 +27,22 @@ noise to the extrapolation (its leverage at the last epoch is the largest).
 The network learns the correction to this prior; the per-pixel fit is also a strong
 baseline in its own right (the evaluation compares against it).
 
+Learned linear prior
+--------------------
+Motion that is not a quadratic + annual curve per pixel (a consolidation whose rate
+decays, a front's trough arriving, a rate that switched) makes the fit's extrapolation
+wrong in the same way in every pixel it happens to. A linear map from a pixel's long past
+to its next ``steps`` changes, learned once from every training pixel (DLinear's linear
+layer; the fit's own extrapolation is one such map, so it can only do as well or
+better on the training rows), captures how such curves continue. Its inputs are
+:func:`lag_features` (the displacement ``j`` acquisition steps before the last epoch,
+interpolated in time, minus the last epoch's, ``j = 1..lookback``); training fits the
+weights in closed form (ridge) and keeps them only when they beat the best history fit
+on the validation patches by :data:`LAG_PRIOR_MARGIN` (``TrainConfig.lag_prior``).
+Pixels whose lookback has a masked epoch, and samples whose target epochs are not the
+regular ``1..steps`` acquisition steps ahead (after a cadence change), keep the history
+fit.
+
 Targets are the changes from the last input epoch, divided by the same scale; the loss
 ignores target cells that are masked (masked MSE).
 """
@@ -56,6 +72,12 @@ ACCELERATION_RIDGES = (0.0, 0.3, 1.0, 3.0, 10.0, 100.0)
 #: and the shorter, more recent fit (a local trend) right; where the motion keeps one
 #: form, the longest history wins.
 PRIOR_HISTORIES = (150, 72, 48, 36, 24)
+#: Candidate ridges of the learned linear prior, relative to the mean variance of its
+#: inputs; chosen on validation.
+LAG_PRIOR_RIDGES = (1e-3, 1e-2, 1e-1)
+#: The learned linear prior must lower the best history fit's validation MSE by this
+#: share to replace it (a choice made on a few validation dates must not be noise).
+LAG_PRIOR_MARGIN = 0.02
 #: Cubes up to this size (bytes of float32 displacement) are loaded into memory once;
 #: larger ones are read window by window (only the (time, y, x) blocks a patch needs).
 #: A full EGMS L3 tile (1000 x 700 cells, 300 epochs: 840 MB) fits: a patch read from a
@@ -335,6 +357,55 @@ def history_eval(coef: np.ndarray, days: np.ndarray, ref_days: float) -> np.ndar
     return np.tensordot(design, coef, axes=(1, 0))
 
 
+def lag_features(history: np.ndarray, days: np.ndarray, lookback: int, step_days: float) -> np.ndarray:
+    """Inputs of the learned linear prior: the past relative to the last epoch.
+
+    Parameters
+    ----------
+    history : ndarray (m, h, w)
+        Displacement (mm), NaN masked, ending with the last input epoch.
+    days : ndarray (m,)
+        Its dates (days), increasing; irregular gaps are interpolated linearly.
+    lookback : int
+        Number of lags.
+    step_days : float
+        Lag spacing (days): the training cube's acquisition step.
+
+    Returns
+    -------
+    ndarray (lookback, h, w) float64
+        Displacement at ``days[-1] - j * step_days`` minus that of the last epoch (mm),
+        ``j = 1..lookback``; NaN where an epoch it needs is masked or before ``days[0]``.
+    """
+    days = np.asarray(days, dtype=np.float64)
+    at = days[-1] - float(step_days) * np.arange(1, int(lookback) + 1)
+    tol = 1e-3 * float(step_days)
+    hi = np.clip(np.searchsorted(days, at - tol, side="left"), 0, len(days) - 1)
+    lo = np.maximum(hi - 1, 0)
+    span = days[hi] - days[lo]
+    w_hi = np.where(span > 0, (at - days[lo]) / np.where(span > 0, span, 1.0), 1.0)
+    exact = np.abs(days[hi] - at) <= tol  # on an epoch: its value alone (a masked neighbour does not matter)
+    w = np.where(exact, 1.0, np.clip(w_hi, 0.0, 1.0))[:, None, None]
+    values = history.astype(np.float64)
+    out = np.where(w >= 1.0, values[hi], (1.0 - w) * values[lo] + w * values[hi])
+    out[at < days[0] - tol] = np.nan
+    return out - values[-1][None]
+
+
+def regular_leads(leads: np.ndarray) -> bool:
+    """Whether target leads (acquisition steps) are ``1..steps``, as the linear prior learned them."""
+    return bool(np.all(np.abs(np.asarray(leads) - np.arange(1, len(leads) + 1)) < 0.25))
+
+
+def learned_change(lag_prior: np.ndarray, history: np.ndarray, days: np.ndarray, leads, step_days: float):
+    """The learned linear prior's change from the last epoch (steps, h, w) mm, NaN where
+    a lag is not observed; None when ``leads`` (acquisition steps) are not the regular
+    ``1..steps`` it learned. ``history``/``days`` as in :func:`lag_features`."""
+    if not regular_leads(leads):
+        return None
+    return np.einsum("kj,jhw->khw", lag_prior, lag_features(history, days, lag_prior.shape[1], step_days))
+
+
 def prepare_batch(
     histories,
     history_days,
@@ -343,6 +414,8 @@ def prepare_batch(
     norm: Normalisation,
     use_prior: bool,
     acceleration_ridge: float = 0.0,
+    lag_prior: np.ndarray | None = None,
+    fit_epochs: int | None = None,
 ):
     """Network inputs for a batch of samples.
 
@@ -361,6 +434,13 @@ def prepare_batch(
         Compute the history prior (see module docstring).
     acceleration_ridge : float
         Penalty on the prior's acceleration (:func:`history_fit`).
+    lag_prior : ndarray (steps, lookback) or None
+        Weights of the learned linear prior (see module docstring): where its inputs are
+        observed and the leads are regular, the prior is ``lag_prior @ lag_features``
+        instead of the history fit's change.
+    fit_epochs : int or None
+        The history fit reads only this many last epochs of each history (None: all);
+        the learned linear prior's lags may reach further back.
 
     Returns
     -------
@@ -380,16 +460,21 @@ def prepare_batch(
     n, steps = target_days.shape
     prior = np.zeros((n, steps, *block.shape[2:]), dtype=np.float32)
     scale = np.float32(norm.scale_mm)
+    leads = leads_in_steps(target_days, in_days[:, -1], norm)
     if use_prior:
         for i, (hist, days) in enumerate(zip(histories, history_days)):
-            coef = history_fit(hist, days, days[-1], acceleration_ridge)
+            fit_from = 0 if fit_epochs is None else max(0, len(days) - int(fit_epochs))
+            coef = history_fit(hist[fit_from:], days[fit_from:], days[-1], acceleration_ridge)
             fitted_in = history_eval(coef, days[-window:], days[-1])
             fitted_out = history_eval(coef, target_days[i], days[-1])
             resid = (block[i] - fitted_in) / scale
             x[i, :, 5] = np.where(np.isfinite(resid), resid, 0.0)
-            change = (fitted_out - reference[i][None]) / scale
+            change = fitted_out - reference[i][None]
+            learned = None if lag_prior is None else learned_change(lag_prior, hist, days, leads[i], norm.step_days)
+            if learned is not None:
+                change = np.where(np.isfinite(learned), learned, change)
+            change = change / scale
             prior[i] = np.where(np.isfinite(change), change, 0.0)
-    leads = leads_in_steps(target_days, in_days[:, -1], norm)
     level = np.where(np.isfinite(reference), reference / scale, 0.0).astype(np.float32)[:, None]
     return x, leads, prior, level, reference
 

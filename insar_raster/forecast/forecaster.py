@@ -246,6 +246,7 @@ class Forecaster:
             "val_history_fit_rmse_mm": meta.get("val_history_fit_rmse_mm"),
             "parameters": int(sum(p.numel() for p in self.model_.parameters())),
             "prior_filter": meta.get("prior_filter"),
+            "lag_prior": meta.get("lag_prior"),
             "cadence": meta.get("cadence"),
             # The network's best validation score even when it was not kept, so that
             # architectures can be compared (the ablation) when none beat the prior.
@@ -358,7 +359,7 @@ class Forecaster:
         overlap = int(self.config_.tile_overlap)
         rows = tile_origins(height, tile_h, overlap)
         cols = tile_origins(width, tile_w, overlap)
-        history = self.config_.fit_history
+        history = self.config_.read_history
         total = np.zeros((n, self.steps, height, width), dtype=np.float32)
         weight_sum = np.zeros((height, width), dtype=np.float32)
         reference = np.empty((n, height, width), dtype=np.float32)
@@ -385,6 +386,8 @@ class Forecaster:
                         norm,
                         self.config_.use_prior,
                         self.config_.acceleration_ridge or 0.0,
+                        self.config_.lag_prior_weights,
+                        self.config_.fit_history,
                     )
                     reference[i : i + batch, y0:y1, x0:x1] = ref
                     inputs = [x, leads, prior, level]
@@ -549,6 +552,8 @@ class Forecaster:
             history,
             config.acceleration_ridge or 0.0,
             calibration_mse,
+            config.lag_prior_weights,
+            self.normalisation_.step_days,
         )
 
     def interval_bounds(

@@ -149,6 +149,8 @@ def scene_wide_errors(
     steps: int,
     history: int,
     acceleration_ridge: float,
+    lag_prior: np.ndarray | None = None,
+    step_days: float | None = None,
 ) -> np.ndarray:
     """Scene-wide error (n, steps) mm of the per-pixel history prior at each sample of
     ``starts``: the median over the cells of ``prior - observed``.
@@ -158,16 +160,30 @@ def scene_wide_errors(
     (:class:`~insar_raster.forecast.points.MPHistoryFit`, each cell a series) over the
     ``history`` epochs up to each sample's last input epoch, extrapolated to its
     ``steps`` targets; a cell with no valid epoch in a sample's window has no forecast.
+    With ``lag_prior`` (weights, see :mod:`insar_raster.forecast.data`) and its lag
+    spacing ``step_days``, the learned linear prior replaces it where the model's would
+    (observed lags, regular leads).
     """
+    from insar_raster.forecast.data import learned_change
     from insar_raster.forecast.points import MPHistoryFit
 
     starts = np.asarray(starts, int).reshape(-1)
     series = np.asarray(values, np.float32).T  # (n_cells, n_times)
     prior = MPHistoryFit(window, steps, history, acceleration_ridge).fit(series, days, starts)
     targets = np.asarray(values)[starts[:, None] + window + np.arange(steps)]  # (n, steps, n_cells)
+    forecast = prior.predict(series, days, starts)
+    if lag_prior is not None:
+        cube = np.asarray(values)[:, :, None]  # (n_times, n_cells, 1): a grid of one column
+        for i, s in enumerate(starts):
+            last = s + window - 1
+            first = max(0, last - lag_prior.shape[1])
+            leads = (days[last + 1 : last + 1 + steps] - days[last]) / step_days
+            learned = learned_change(lag_prior, cube[first : last + 1], days[first : last + 1], leads, step_days)
+            if learned is not None:
+                forecast[i] = np.where(np.isfinite(learned[:, :, 0]), learned[:, :, 0] + cube[last, :, 0], forecast[i])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a date with no valid cell
-        return np.nanmedian(prior.predict(series, days, starts) - targets, axis=2).astype(np.float64)
+        return np.nanmedian(forecast - targets, axis=2).astype(np.float64)
 
 
 def scene_wide_widening(
@@ -179,6 +195,8 @@ def scene_wide_widening(
     history: int,
     acceleration_ridge: float,
     calibration_mse: np.ndarray,
+    lag_prior: np.ndarray | None = None,
+    step_days: float | None = None,
 ) -> np.ndarray:
     """Per-step factor (>= 1) on the calibrated quantiles for scene-wide errors that the
     calibration samples did not show.
@@ -207,6 +225,8 @@ def scene_wide_widening(
     window, steps, history : int
     acceleration_ridge : float
         The prior's form (:class:`~insar_raster.forecast.config.TrainConfig`).
+    lag_prior, step_days
+        The learned linear prior, when the model uses it (:func:`scene_wide_errors`).
     calibration_mse : ndarray (steps,)
         Mean squared error (mm^2) of the model on the calibration samples, per step.
     """
@@ -218,11 +238,15 @@ def scene_wide_widening(
     origins = np.arange(0, cal.max() + 1)
     origin_days = days[origins + window - 1]
     keep = (origin_days >= days[0] + MIN_HISTORY_DAYS) & (origin_days >= last_origin - COMMON_MODE_DAYS)
+    if lag_prior is not None:  # only origins with the learned prior's whole lookback: what forecasts use
+        keep &= origins + window - 1 >= lag_prior.shape[1]
     longer = origins[keep]
     if len(longer) < 2:
         return np.ones(steps)
     both = np.union1d(longer, cal)
-    squared = scene_wide_errors(values, days, both, window, steps, history, acceleration_ridge) ** 2
+    squared = (
+        scene_wide_errors(values, days, both, window, steps, history, acceleration_ridge, lag_prior, step_days) ** 2
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps
         past = np.nanmean(squared[np.isin(both, longer)], 0)

@@ -44,6 +44,8 @@ from insar_raster.forecast.cadence import CADENCE_SHARE, cadence_view
 from insar_raster.forecast.config import TrainConfig
 from insar_raster.forecast.data import (
     ACCELERATION_RIDGES,
+    LAG_PRIOR_MARGIN,
+    LAG_PRIOR_RIDGES,
     N_CHANNELS,
     PRIOR_HISTORIES,
     CubeReader,
@@ -51,9 +53,11 @@ from insar_raster.forecast.data import (
     advection_input,
     build_targets,
     grid_of,
+    lag_features,
     prepare_batch,
+    regular_leads,
 )
-from insar_raster.forecast.windows import ChronoSplit, chronological_split
+from insar_raster.forecast.windows import ChronoSplit, chronological_split, lookback_epochs
 from insar_raster.models import build_model
 
 log = logging.getLogger("insar_raster")
@@ -143,6 +147,9 @@ def _average_gradients(params, world: _World) -> None:
 #: The prior filter (stage 1) has a handful of parameters on a convex loss: it takes a
 #: larger step than the network.
 FILTER_LR_FACTOR = 10.0
+#: Training patches and (sample, pixel) rows the learned linear prior is fitted on.
+LAG_PRIOR_PATCHES = 64
+LAG_PRIOR_ROWS = 100_000
 #: Relative validation-MSE gain a shorter prior history needs over the longest one.
 PRIOR_HISTORY_MARGIN = 0.05
 
@@ -340,7 +347,7 @@ class _PatchSampler:
     def batch(self, starts, rows, cols, flips=None):
         window, steps = self.window, self.steps
         ph, pw = self.patch
-        history = self.config.fit_history
+        history = self.config.read_history
         hists, hist_days, targets = [], [], []
         for i, (s, y0, x0) in enumerate(zip(starts, rows, cols)):
             s, y0, x0 = int(s), int(y0), int(x0)
@@ -365,6 +372,8 @@ class _PatchSampler:
             self.norm,
             self.config.use_prior,
             self.config.acceleration_ridge or 0.0,
+            self.config.lag_prior_weights,
+            self.config.fit_history,
         )
         y, valid = build_targets(np.stack(targets), ref, self.norm)
         advect = None
@@ -402,6 +411,11 @@ class _PatchSampler:
         return self.batch(*self.draw_indices(rng, starts_pool, n, flip))
 
 
+def _prior_sse(batch: _Batch) -> tuple[float, float]:
+    """Squared error of a batch's prior alone (normalised units) and its count of valid targets."""
+    return float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum()), float(batch.valid.sum())
+
+
 def _choose_acceleration_ridge(
     sampler: _PatchSampler, val_draw: tuple, world: _World, device
 ) -> tuple[TrainConfig, _Batch]:
@@ -426,10 +440,9 @@ def _choose_acceleration_ridge(
         for ridge in ACCELERATION_RIDGES:
             sampler.config = replace(config, prior_history=history, acceleration_ridge=ridge)
             batch = sampler.batch(*val_draw)
-            sse = float(((batch.prior - batch.y).astype(np.float64) ** 2 * batch.valid).sum())
             candidates.append(sampler.config)
             batches.append(batch)
-            losses.append(_all_sum(world, (sse, float(batch.valid.sum())), device))
+            losses.append(_all_sum(world, _prior_sse(batch), device))
     # Ties go to the first candidate: the longest history, the lowest ridge. A shorter
     # history must beat the longest one's best by PRIOR_HISTORY_MARGIN: on validation a
     # shorter fit can chase a few dates' noise (seasonal scene: 48 epochs won by a hair on
@@ -447,6 +460,42 @@ def _choose_acceleration_ridge(
     )
     sampler.config = candidates[best]
     return sampler.config, batches[best]
+
+
+def _fit_lag_prior(sampler: _PatchSampler, rng: np.random.Generator, starts: np.ndarray, lookback: int) -> list:
+    """Weights (steps, lookback) of the learned linear prior, one per ridge of
+    :data:`~insar_raster.forecast.data.LAG_PRIOR_RIDGES` (empty: too few rows).
+
+    Ridge least squares of each pixel's next ``steps`` changes on its
+    :func:`~insar_raster.forecast.data.lag_features`, over at most
+    :data:`LAG_PRIOR_ROWS` (sample, pixel) rows from :data:`LAG_PRIOR_PATCHES` random
+    training patches whose lookback and targets are observed and whose leads are regular.
+    """
+    window, steps, step_days = sampler.window, sampler.steps, sampler.norm.step_days
+    ph, pw = sampler.patch
+    draw = sampler.draw_indices(rng, starts, LAG_PRIOR_PATCHES, flip=False)
+    per_patch = max(1, LAG_PRIOR_ROWS // LAG_PRIOR_PATCHES)
+    features, targets = [], []
+    for s, y0, x0 in zip(*draw[:3]):
+        last = int(s) + window - 1
+        first = max(0, last - lookback)
+        days = sampler.reader.days[first : last + 1 + steps]
+        if not regular_leads((days[-steps:] - days[-steps - 1]) / step_days):
+            continue
+        block = sampler.reader.read(first, last + 1 + steps, int(y0), int(y0) + ph, int(x0), int(x0) + pw)
+        lags = lag_features(block[:-steps], days[:-steps], lookback, step_days).reshape(lookback, -1).T
+        change = (block[-steps:] - block[-steps - 1]).reshape(steps, -1).T
+        rows = np.flatnonzero(np.isfinite(lags).all(axis=1) & np.isfinite(change).all(axis=1))
+        if len(rows) > per_patch:
+            rows = rng.choice(rows, per_patch, replace=False)
+        features.append(lags[rows])
+        targets.append(change[rows])
+    if not features or sum(len(f) for f in features) < 10 * lookback:
+        return []
+    f, t = np.concatenate(features), np.concatenate(targets).astype(np.float64)
+    gram, cross = f.T @ f / len(f), f.T @ t / len(f)
+    scale = np.trace(gram) / lookback
+    return [np.linalg.solve(gram + r * scale * np.eye(lookback), cross).T for r in LAG_PRIOR_RIDGES]
 
 
 def _joined_batch(parts) -> _Batch:
@@ -654,6 +703,7 @@ class _Trainer:
                 valid=valid,
             )
             self.cadence_starts = _training_starts(cadence.split, config)
+        self.lag_prior_stage = None  # set by _choose_lag_prior
         self._prepare_validation(val_starts)
         self.motion_weights = None
         if config.importance > 0:
@@ -709,6 +759,8 @@ class _Trainer:
                 )
         else:
             self.val_batch = self.sampler.batch(*world.shard(self.val_draw))
+        if self.config.learns_lag_prior and self.config.lag_prior is None:
+            self._choose_lag_prior()
         self.cadence_val_draw = None
         if self.cadence is not None and len(self.cadence.split.val):
             self.cadence_sampler.config = self.config  # the history prior chosen above
@@ -720,6 +772,53 @@ class _Trainer:
             )
             self.val_batch = _joined_batch(
                 [(None, self.val_batch), (self.cadence_sampler, world.shard(self.cadence_val_draw))]
+            )
+
+    def _prior_mse(self, batch: _Batch) -> float:
+        """Validation MSE of a batch's prior alone (normalised units, over every rank's share)."""
+        sse, count = _all_sum(self.world, _prior_sse(batch), self.device)
+        return sse / max(count, 1.0)
+
+    def _choose_lag_prior(self) -> None:
+        """Fit the learned linear prior on the training samples whose lookback is observed
+        and keep the ridge scoring best on the validation patches, if it beats the
+        history fit chosen before by :data:`~insar_raster.forecast.data.LAG_PRIOR_MARGIN`
+        (updates ``self.config``, the samplers' and the validation batch)."""
+        config, world = self.config, self.world
+        lookback = lookback_epochs(self.split, config.window, config.history_epochs - 1)
+        starts = self.train_starts[self.train_starts + config.window >= lookback + 1]
+        weights = (
+            _fit_lag_prior(self.sampler, np.random.default_rng([config.seed, 3]), starts, lookback)
+            if len(starts)
+            else []
+        )
+        incumbent = self._prior_mse(self.val_batch)
+        best = None
+        for w in weights:
+            self.sampler.config = replace(config, lag_prior=w)
+            batch = self.sampler.batch(*world.shard(self.val_draw))
+            mse = self._prior_mse(batch)
+            if best is None or mse < best[0]:
+                best = (mse, self.sampler.config, batch)
+        kept = best is not None and best[0] < (1.0 - LAG_PRIOR_MARGIN) * incumbent
+        if kept:
+            _, self.config, self.val_batch = best
+        self.sampler.config = self.config
+        if best is None:
+            return
+        self.lag_prior_stage = {
+            "lags": int(lookback),
+            "val_rmse_mm": math.sqrt(best[0]) * self.norm.scale_mm,
+            "val_history_fit_rmse_mm": math.sqrt(incumbent) * self.norm.scale_mm,
+            "kept": bool(kept),
+        }
+        if world.main:
+            log.info(
+                "learned linear prior (%d lags): validation RMSE %.3f mm against the history fit's %.3f mm: %s",
+                lookback,
+                self.lag_prior_stage["val_rmse_mm"],
+                self.lag_prior_stage["val_history_fit_rmse_mm"],
+                "kept" if kept else "not kept",
             )
 
     def _log_start(self) -> None:
@@ -953,12 +1052,15 @@ class _Trainer:
         the baselines (mm), the prior filter stage, the samples and the split."""
         config, split, scale_mm = self.config, self.split, self.norm.scale_mm
         persistence_mse, prior_mse = self._baseline_mse()
+        if self.lag_prior_stage and self.lag_prior_stage["kept"]:
+            prior_mse = (self.lag_prior_stage["val_history_fit_rmse_mm"] / scale_mm) ** 2
         metadata = {
             "val_rmse_mm": math.sqrt(best.loss) * scale_mm,
             "prior_filter": filter_stage,
             "best_epoch": int(best_epoch),  # the kept weights' epoch (0: the network learned nothing kept)
             "val_persistence_rmse_mm": math.sqrt(persistence_mse) * scale_mm,
             "val_history_fit_rmse_mm": math.sqrt(prior_mse) * scale_mm if config.use_prior else None,
+            "lag_prior": self.lag_prior_stage,
             "train_samples": int(len(self.train_starts)),
             "val_samples": int(len(split.val)),
             "split": {"train_end": int(split.train_end), "val_end": int(split.val_end), "n_times": int(split.n_times)},

@@ -111,3 +111,11 @@ def chronological_split(
 def evenly_spread(n: int, count: int) -> np.ndarray:
     """Indices of at most ``count`` of ``n`` items, evenly spread (first and last included)."""
     return np.unique(np.linspace(0, n - 1, min(count, n)).round().astype(int))
+
+
+def lookback_epochs(split: ChronoSplit, window: int, history: int) -> int:
+    """Longest lookback (epochs, >= ``window``, <= ``history``) that still leaves half the
+    training samples: the past a per-pixel sequence model (DLinear, the learned linear
+    prior) reads."""
+    half = int(split.train[len(split.train) // 2]) + window if len(split.train) else window
+    return int(max(window, min(history, half)))

@@ -1,0 +1,141 @@
+"""The learned linear prior: a map from each pixel's past to its next changes, learned
+from every pixel, replaces the history fit where a curve per pixel is not quadratic +
+annual (consolidation), and is refused where the history fit is exact (issue 12)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from insar_raster import TrainConfig, train_model
+from insar_raster.forecast.data import Normalisation, lag_features, prepare_batch
+from insar_raster.forecast.forecaster import load_model
+from insar_raster.forecast.windows import chronological_split
+from insar_raster.grid.spec import GridSpec
+from insar_raster.info import describe, format_description
+from insar_raster.io.cube import make_cube
+
+SHAPE, EPOCHS, STEP_DAYS = (24, 24), 110, 12
+CONFIG = dict(
+    window=8,
+    steps=3,
+    epochs=1,
+    samples_per_epoch=16,
+    batch_size=8,
+    patch_size=24,
+    val_patches=24,
+    device="cpu",
+    seed=0,
+    hidden=8,
+    features=8,
+    val_fraction=0.2,
+    test_fraction=0.15,
+)
+YEARS = np.arange(EPOCHS) * STEP_DAYS / 365.25
+
+
+def _cube(values):
+    times = np.datetime64("2020-01-01") + np.arange(EPOCHS) * np.timedelta64(STEP_DAYS, "D")
+    spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_000_000.0, SHAPE[1], SHAPE[0])
+    return make_cube(values.astype(np.float32), times, spec)
+
+
+def _consolidation():
+    """New fills settling, ``S (1 - exp(-(t - t0) / tau))``, one starting in each pixel at
+    its own time during the record: a rate that decays, which a quadratic extrapolates
+    wrongly and every pixel continues the same way. Returns (observed, truth)."""
+    rng = np.random.default_rng(4)
+    t0 = rng.uniform(-0.5, YEARS[-1], (1, *SHAPE))
+    size = rng.uniform(20.0, 60.0, (1, *SHAPE))
+    tau = rng.uniform(0.2, 0.6, (1, *SHAPE))
+    t = YEARS[:, None, None] - t0
+    truth = -size * np.where(t > 0, 1.0 - np.exp(-np.clip(t, 0, None) / tau), 0.0)
+    return truth + rng.normal(0, 1.0, truth.shape), truth
+
+
+def _exact():
+    """Trend + annual cycle per pixel, white noise: the history fit's own form."""
+    rng = np.random.default_rng(1)
+    v = rng.uniform(-20, 5, (1, *SHAPE))
+    d = v * YEARS[:, None, None] + 3.0 * np.sin(2 * np.pi * YEARS)[:, None, None]
+    return d + rng.normal(0, 1.0, d.shape)
+
+
+def _test_rmse(model, cube, truth) -> float:
+    split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
+    pred = model.predict_windows(cube, split.test)
+    return float(np.sqrt(np.nanmean((pred - truth[split.target_indices("test")]) ** 2)))
+
+
+def test_learned_prior_replaces_the_history_fit_on_consolidation(tmp_path):
+    observed, truth = _consolidation()
+    cube = _cube(observed)
+    auto = train_model(cube, TrainConfig(**CONFIG), progress=False)
+    lag = auto.metadata["lag_prior"]
+    assert lag["kept"] and lag["val_rmse_mm"] < 0.9 * lag["val_history_fit_rmse_mm"]
+    assert np.asarray(auto.config_.lag_prior).shape == (CONFIG["steps"], lag["lags"])
+    # Held out by time, against the noise-free truth: better than the history fit alone.
+    harmonic = train_model(cube, TrainConfig(**CONFIG, prior="harmonic"), progress=False)
+    assert harmonic.metadata["lag_prior"] is None and harmonic.config_.lag_prior is None
+    assert _test_rmse(auto, cube, truth) < 0.9 * _test_rmse(harmonic, cube, truth)
+    # The weights travel in the model file: the loaded model forecasts the same.
+    path = auto.save(tmp_path / "model.ipt")
+    loaded = load_model(path)
+    assert loaded.config_.lag_prior == auto.config_.lag_prior
+    info = describe(path)
+    assert info["lag_prior"]["kept"] and info["lag_prior"]["lags"] == lag["lags"]
+    assert "lag_prior:" in format_description(info)
+    split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
+    np.testing.assert_allclose(loaded.predict_windows(cube, split.test), auto.predict_windows(cube, split.test))
+
+
+def test_learned_prior_is_refused_where_the_history_fit_is_exact():
+    model = train_model(_cube(_exact()), TrainConfig(**CONFIG), progress=False)
+    lag = model.metadata["lag_prior"]
+    assert lag is not None and not lag["kept"] and model.config_.lag_prior is None
+
+
+def test_lag_features_interpolate_in_time_and_refuse_what_is_not_observed():
+    days = np.array([0.0, 12.0, 24.0, 48.0, 60.0])  # one acquisition missing (36)
+    history = np.array([1.0, 2.0, 3.0, 5.0, 6.0])[:, None, None] * np.ones((1, 2, 2))
+    history[1, 0, 0] = np.nan
+    lags = lag_features(history, days, 5, 12.0)
+    # j = 1 (48), 2 (36: between 24 and 48), 3 (24), 4 (12), 5 (0 before the start? at day 0: observed)
+    np.testing.assert_allclose(lags[:, 1, 1], [-1.0, -2.0, -3.0, -4.0, -5.0])
+    assert np.isnan(lags[3, 0, 0]) and np.isfinite(lags[2, 0, 0])  # only the lag that needs day 12
+    assert np.isnan(lag_features(history, days, 6, 12.0)[5]).all()  # day -12: before the history
+
+
+def test_irregular_leads_keep_the_history_fit():
+    """After a cadence change the targets are not the learned 1..steps steps ahead: the
+    prior stays the history fit's there, and is the learned one on a regular sample."""
+    rng = np.random.default_rng(0)
+    days = np.arange(40) * 12.0
+    hist = np.cumsum(rng.normal(0, 1, (40, 3, 3)), axis=0)
+    norm = Normalisation(scale_mm=1.0, step_days=12.0)
+    weights = np.ones((2, 10))
+    regular = days[-1] + np.array([[12.0, 24.0]])
+    irregular = days[-1] + np.array([[24.0, 48.0]])
+
+    def prior(target_days, lag_prior):
+        return prepare_batch([hist], [days], 6, target_days, norm, True, 0.0, lag_prior)[2][0]
+
+    expected = np.einsum("kj,jhw->khw", weights, lag_features(hist, days, 10, 12.0))
+    np.testing.assert_allclose(prior(regular, weights), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(prior(irregular, weights), prior(irregular, None))
+
+
+def test_scene_wide_errors_follow_the_learned_prior():
+    """Interval widening reads the scene-wide errors of the prior the model uses: with
+    zero weights the learned prior is persistence, and so are its errors."""
+    from insar_raster.forecast.intervals import scene_wide_errors
+
+    rng = np.random.default_rng(2)
+    values = np.cumsum(rng.normal(0, 1, (60, 50)), axis=0) + 0.2 * np.arange(60)[:, None] ** 1.5
+    days = np.arange(60) * 12.0
+    starts = np.arange(30, 40)
+    targets = values[starts[:, None] + 6 + np.arange(3)]
+    persistence = np.median(values[starts + 5][:, None, :] - targets, axis=2)
+    learned = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0, np.zeros((3, 20)), 12.0)
+    np.testing.assert_allclose(learned, persistence, atol=1e-4)
+    harmonic = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0)
+    assert np.abs(harmonic - persistence).max() > 0.1

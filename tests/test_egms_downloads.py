@@ -291,11 +291,19 @@ def test_a_product_downloaded_again_is_known_and_read_once(tmp_path, reader):
 @pytest.mark.parametrize("reader", ["memory", "cache"])
 @pytest.mark.parametrize(
     "copy",
-    ["{} - Copy.zip", "{} - Copy (2).zip", "Copy of {}.zip", "Copy (2) of {}.zip", "{} copy 2.zip", "{} - Kopie.zip"],
+    [
+        "{} - Copy.zip",
+        "{} - Copy (2).zip",
+        "Copy of {}.zip",
+        "Copy (2) of {}.zip",
+        "{} copy 2.zip",
+        "{} - Kopie.zip",
+        "{} (copy).zip",
+    ],
 )
 def test_a_file_manager_copy_beside_the_product_is_read_once(tmp_path, reader, copy):
     """Windows Explorer names a copy ``X - Copy.zip`` (older Windows ``Copy of X.zip``),
-    macOS Finder ``X copy 2.zip``. Before: beside the original, every MP was read twice
+    macOS Finder ``X copy 2.zip``, GNOME Files ``X (copy).zip``. Before: beside the original, every MP was read twice
     (the copy's dropped again as 'duplicate pids from overlapping tiles')."""
     folder = tmp_path / "downloads"
     folder.mkdir()
@@ -336,12 +344,25 @@ def test_a_file_given_twice_is_read_once(tmp_path, reader, capsys):
 
 def test_copy_markers_are_stripped_only_where_a_file_manager_puts_them():
     base = "EGMS_L3_E40N28_100km_E"  # the baseline's name: no release to end it
-    for marker in (" (1)", " - Copy", " - copy (3)", " (1) - Copy", " - Kopie (2)", " - Copie", " - Copia", " - Kopia"):
+    for marker in (
+        " (1)",
+        " - Copy",
+        " - copy (3)",
+        " (1) - Copy",
+        " - Kopie (2)",
+        " - Copie",
+        " - Copia",
+        " - Kopia",
+        " (copy)",
+        " (another copy)",
+        " (3rd copy)",
+        " (11th copy)",
+    ):
         name = base + marker
         assert egms.without_copy_marker(name) == base
         assert egms.parse_file_name(f"{name}.zip").level == "L3E"
     assert egms.without_copy_marker(f"Copy of {base}") == base
-    for name in (f"{base}_copy", f"{base}copy", f"copy_of_{base}", f"{base} - Copy2"):
+    for name in (f"{base}_copy", f"{base}copy", f"copy_of_{base}", f"{base} - Copy2", f"{base} (copy"):
         assert egms.without_copy_marker(name) == name
 
 

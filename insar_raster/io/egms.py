@@ -255,16 +255,20 @@ _L3_MERGED = re.compile(r"^EGMS_L3(?:_(\d{4}_\d{4})_(\d+))?_(UD|EW)(?:_clipped)?
 # Names a copy of a file gets: a browser's for a file downloaded again ("X (1).zip"),
 # Windows Explorer's ("X - Copy.zip", "X - Copy (2).zip", in a European Windows "X - Kopie",
 # "X - Copie", "X - Copia", "X - Kopia"; before Windows 7 "Copy of X.zip", "Copy (2) of
-# X.zip") and macOS Finder's ("X copy.zip", "X copy 2.zip").
+# X.zip"), macOS Finder's ("X copy.zip", "X copy 2.zip") and GNOME Files' ("X (copy).zip",
+# "X (another copy).zip", "X (3rd copy).zip").
 _COPY_SUFFIX = re.compile(
-    r"(?:\s*\(\d+\)|\s+-\s+(?:copy|kopie|copie|copia|kopia|cópia)(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?)$", re.IGNORECASE
+    r"(?:\s*\(\d+\)|\s+-\s+(?:copy|kopie|copie|copia|kopia|cópia)(?:\s*\(\d+\))?|\s+copy(?:\s+\d+)?"
+    r"|\s+\((?:another |\d+(?:st|nd|rd|th) )?copy\))$",
+    re.IGNORECASE,
 )
 _COPY_PREFIX = re.compile(r"^copy(?:\s*\(\d+\))?\s+of\s+", re.IGNORECASE)
 
 
 def without_copy_marker(stem: str) -> str:
     """A file name (without suffix) less the words a browser or file manager adds to a
-    copy: ``X (1)``, ``X - Copy``, ``X - Copy (2)``, ``Copy of X``, ``X copy 2`` -> ``X``."""
+    copy: ``X (1)``, ``X - Copy``, ``X - Copy (2)``, ``Copy of X``, ``X copy 2``, ``X (copy)``
+    -> ``X``."""
     previous = None
     while stem != previous:  # "X (1) - Copy": a copy of a second download
         previous = stem

@@ -1031,20 +1031,10 @@ class _Trainer:
     def _baseline_mse(self) -> tuple[float, float]:
         """Validation MSE of persistence and of the history prior alone (normalised units;
         summed over every rank's share of the validation patches under torchrun)."""
-        target, valid, prior = self.val_batch.y, self.val_batch.valid, self.val_batch.prior
-        if not self.world.distributed:
-            persistence_mse = float((target**2 * valid).sum() / max(valid.sum(), 1))
-            prior_mse = float(((prior - target) ** 2 * valid).sum() / max(valid.sum(), 1))
-            return persistence_mse, prior_mse
-        pers_sse, prior_sse, n_valid = _all_sum(
-            self.world,
-            (
-                (target.astype(np.float64) ** 2 * valid).sum(),
-                ((prior - target).astype(np.float64) ** 2 * valid).sum(),
-                valid.sum(),
-            ),
-            self.device,
-        )
+        target, valid = self.val_batch.y, self.val_batch.valid
+        prior_sse, n_valid = _prior_sse(self.val_batch)
+        pers_sse = float((target.astype(np.float64) ** 2 * valid).sum())
+        pers_sse, prior_sse, n_valid = _all_sum(self.world, (pers_sse, prior_sse, n_valid), self.device)
         return pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
 
     def summarise(self, best: _Score, best_epoch: int, filter_stage: dict | None) -> dict:

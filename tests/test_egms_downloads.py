@@ -676,6 +676,140 @@ def test_a_file_with_only_pid_coordinates_and_dates_claims_no_level(tmp_path):
     assert alone.rio.crs.to_epsg() == 3035  # still read by the EGMS rules
 
 
+# --------------------------------------------------------------------------- the zip's XML header file
+
+
+def egms_xml(level, burst="0310"):
+    """An XML header file in the layout of the EGMS Product Description and Format
+    Specification (v2.0, Appendix A, "XML Header File", tables 9 and 10): ``<BURST>``, its
+    ``product_level`` first, then the production fields (``gnss`` for L2b/L3,
+    ``clusters`` for L2a) and the Sentinel-1 images used."""
+    model = "" if level == "L2a" else "  <gnss>\n    <version>2024.0</version>\n  </gnss>\n"
+    clusters = "  <clusters>0</clusters>\n" if level == "L2a" else ""
+    image = (
+        "    <image>\n"
+        "      <product_id>S1A_IW_SLC__1SDV_{0}T052240_{0}T052307_030689_038496</product_id>\n"
+        "      <orbit_type> AUX_POEORB</orbit_type>\n"
+        "    </image>\n"
+    )
+    return (
+        '<?xml version="1.0"?>\n<BURST>\n'
+        f"  <product_level>{level}</product_level>\n  <burst_id>{burst}</burst_id>\n"
+        "  <production_facility>3</production_facility>\n  <production_date>14/03/2025</production_date>\n"
+        "  <dem>\n    <version>COP-DEM GLO-30 2022_1</version>\n  </dem>\n"
+        "  <corine>\n    <version>2018</version>\n  </corine>\n  <sce>\n    <version></version>\n  </sce>\n"
+        f"{model}{clusters}"
+        f"  <reference>\n{image.format('20220611')}  </reference>\n"
+        f"  <dataset>\n{image.format('20200107')}{image.format('20220611')}  </dataset>\n"
+        "</BURST>\n"
+    )
+
+
+def _zipped(folder, name, text, xml_text=None):
+    """``text`` as ``name``.csv packed by :func:`egms.write_zip` into ``name``.zip."""
+    csv = _renamed(folder, f"{name}.csv", text)
+    path = egms.write_zip(csv, folder / f"{name}.zip", xml_text=xml_text)
+    csv.unlink()
+    return path
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_a_renamed_2020_2024_l2a_in_its_zip_is_told_by_the_zips_xml(tmp_path, reader):
+    """A 2020_2024 L2a burst whose CSV was renamed and zipped with the product's XML
+    header file: its header is L2b's too, so the level was not told and the file merged
+    with L2b bursts. The XML's ``<product_level>`` says L2a."""
+    basic = _zipped(tmp_path, "mine", csv_text(seed=4), egms_xml("L2a"))
+    assert read([basic], reader, tmp_path / "a").attrs["product_level"] == "L2a"
+    burst = product_zip(tmp_path, L2B_2020, csv_text(seed=2))
+    with pytest.raises(InputError, match=r"inputs mix EGMS L2a .*mine.zip: L2a; .*_IW2_VV_2020_2024_1.zip: L2b"):
+        read([basic, burst], reader, tmp_path / "b")
+    # Only the CSV renamed: the zip's one XML, under the product's name, is its header file.
+    only_csv = tmp_path / "only_csv.zip"
+    with zipfile.ZipFile(only_csv, "w") as zf:
+        zf.writestr("milan_asc.csv", csv_text(seed=5))
+        zf.writestr("EGMS_L2a_015_0310_IW2_VV_2020_2024_1.xml", egms_xml("L2a"))
+    assert read([only_csv], reader, tmp_path / "c").attrs["product_level"] == "L2a"
+    # An XML without <product_level> (write_zip's default) tells nothing: no level, as before.
+    plain = _zipped(tmp_path, "plain", csv_text(seed=6))
+    assert "product_level" not in read([plain], reader, tmp_path / "d").attrs
+    assert read([plain, burst], reader, tmp_path / "e").attrs["product_level"] == "L2b"
+
+
+def test_cli_grid_refuses_an_l2a_told_by_its_xml_beside_l2b_in_one_line(tmp_path, capsys):
+    from insar_raster.cli import main
+
+    basic = _zipped(tmp_path, "mine", csv_text(seed=4), egms_xml("L2a"))
+    burst = product_zip(tmp_path, L2B_2020, csv_text(seed=2))
+    out = tmp_path / "cube.nc"
+    code = main(["grid", str(basic), str(burst), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "inputs mix EGMS L2a" in err[0] and "mine.zip: L2a" in err[0]
+
+
+def test_the_name_and_the_header_win_over_the_zips_xml(tmp_path):
+    """The XML is read only where the name and the header do not tell the level."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # An EGMS name keeps its level, whatever the XML says.
+        named = _zipped(tmp_path, L2B_2020, csv_text(), egms_xml("L2a"))
+        assert read_points(named).attrs["product_level"] == "L2b"
+        l2a = _zipped(tmp_path, "EGMS_L2a_015_0311_IW2_VV_2020_2024_1", csv_text(seed=1), egms_xml("L2b"))
+        assert read_points(l2a).attrs["product_level"] == "L2a"
+        # An older L2a header (cluster_label): L2a, an XML saying L2b is not read.
+        old = _zipped(tmp_path, "old", csv_text("2018_2022", level="L2a", seed=2), egms_xml("L2b"))
+        assert read_points(old).attrs["product_level"] == "L2a"
+        # An L3 header keeps its L3 (the word "up" says the component) over an XML saying L2a.
+        up = _zipped(tmp_path, "up", csv_text(level="L3", seed=3), egms_xml("L2a"))
+        assert read_points(up).attrs["product_level"] == "L3U"
+        # An L2 header under an XML saying L3: they contradict, the XML is ignored.
+        los = _zipped(tmp_path, "los", csv_text(seed=4), egms_xml("L3"))
+        assert "product_level" not in read_points(los).attrs
+    # A header that says nothing (pid, coordinates and dates) takes the XML's level.
+    full = csv_text(seed=5).splitlines()
+    keep = [i for i, c in enumerate(full[0].split(",")) if c in ("pid", "easting", "northing") or c.isdigit()]
+    bare = "\n".join(",".join(line.split(",")[i] for i in keep) for line in full) + "\n"
+    assert read_points(_zipped(tmp_path, "bare", bare, egms_xml("L2b"))).attrs["product_level"] == "L2b"
+
+
+HOSTILE_XML = {
+    "not xml": "<BURST><product_level>L2a</product_level>",
+    "unknown level": egms_xml("L2a").replace(">L2a<", ">L2c<"),
+    "empty level": egms_xml("L2a").replace(">L2a<", "><"),
+    "another layout": '<?xml version="1.0"?>\n<product name="x" level="L2a"><meta><product_level>L2a</product_level></meta></product>',
+    "external entity": '<?xml version="1.0"?>\n<!DOCTYPE BURST [<!ENTITY lv SYSTEM "file:///etc/hostname">]>\n'
+    "<BURST><product_level>&lv;</product_level></BURST>",
+    "entity expansion": '<?xml version="1.0"?>\n<!DOCTYPE BURST [<!ENTITY a "L2a">]>\n'
+    "<BURST><product_level>&a;</product_level></BURST>",
+    "undefined entity": "<BURST><product_level>&lv;</product_level></BURST>",
+    "empty file": "",
+}
+
+
+@pytest.mark.parametrize("xml_text", list(HOSTILE_XML.values()), ids=list(HOSTILE_XML))
+def test_a_malformed_or_unknown_xml_is_ignored(tmp_path, xml_text):
+    """The XML can only add a level: one that cannot be read, says something else, or
+    declares entities (never expanded nor fetched) leaves the file as its CSV says."""
+    assert egms.xml_product_level(xml_text.encode()) is None
+    path = tmp_path / "mine.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("mine.csv", csv_text())
+        zf.writestr("mine.xml", xml_text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pts = read_points(path)
+    assert pts.sizes["point"] == 12 and "product_level" not in pts.attrs
+
+
+def test_the_documented_xml_layout_is_read():
+    """The level of every documented value (stripped of the spaces the specification's
+    example has around values), in UTF-8 with or without a BOM; nothing else."""
+    assert [egms.xml_product_level(egms_xml(level).encode()) for level in ("L2a", "L2b", "L3")] == ["L2a", "L2b", "L3"]
+    assert egms.xml_product_level(b"\xef\xbb\xbf" + egms_xml(" L2b ").encode()) == "L2b"
+    assert egms.xml_product_level(egms_xml("L2a").encode("utf-16")) is None  # not read: see the docstring
+    assert egms.zip_xml_level("mine.csv") is None  # not in a zip
+
+
 # --------------------------------------------------------------------------- conversions (GDAL, GeoPandas)
 
 

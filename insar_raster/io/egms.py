@@ -26,7 +26,9 @@ What is known here
   (also L2a) and ``EGMS_L3_E{xx}N{yy}_100km_{U|E}_{release}_{version}.zip``; the baseline
   and the first update have no ``_{release}_{version}`` suffix (EGMS Product Description
   and Format Specification, "naming convention"), e.g. ``EGMS_L3_E40N28_100km_E.zip``;
-  each zip holds one ``.csv`` and one ``.xml`` (:func:`parse_file_name`, :func:`csv_members`;
+  each zip holds one ``.csv`` and one ``.xml`` (its "XML header file", whose
+  ``<product_level>`` says L2a, L2b or L3, but no release, track or pass direction:
+  :func:`xml_product_level`) (:func:`parse_file_name`, :func:`csv_members`;
   EGMStoolkit's merged files are named too: ``EGMS_L2b_015_VV_2018_2022_1.csv`` (one
   track's bursts), ``EGMS_L3_2018_2022_1_UD.csv`` / ``_EW`` (a component's tiles), with
   ``_clipped`` after a clip; a ``.gpkg`` or ``.parquet`` converted under the product's
@@ -47,8 +49,11 @@ What is known here
   level is ``"L3"``: read alone, but refused beside other inputs, which it could be the
   other component of (:func:`check_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
   Without an EGMS name, ``cluster_label`` makes a file L2a (in a 2020_2024 header too,
-  whose renamed columns still tell its release); a 2020_2024 L2 header without it claims
-  no level (L2a and L2b share it).
+  whose renamed columns still tell its release); a 2020_2024 L2 header without it (L2a
+  and L2b share it) claims no level, unless the file is a zip member whose zip's XML
+  header file says L2a or L2b (:func:`zip_xml_level`; read only then: the name and the
+  header win where they tell, and an XML that is malformed or contradicts the header is
+  ignored).
   L2a (relative to a local reference point) and L2b (referenced to GNSS) never share one
   set of points (:func:`check_single_l2_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -79,7 +84,8 @@ import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -494,14 +500,18 @@ def l3_component_of_name(name) -> str | None:
 
 
 def product_level(name, columns, warn: bool = True) -> str | None:
-    """Product level of an EGMS CSV from its file name and header.
+    """Product level of an EGMS CSV from its file name and header, else its zip's XML.
 
     The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases, by
     ``cluster_label``), L2 or L3 (:func:`header_kind`). An L3 header under a name that is
     not an EGMS name is ``"L3U"``/``"L3E"`` when the name's words say so (``up.csv``,
     ``east.csv``: :func:`l3_component_of_name`), else ``"L3"`` (Up or East not told:
-    their headers are the same). None when neither tells (not an EGMS file, or one
-    without the columns that say its level).
+    their headers are the same). Only when neither settles it (a zip member ``zip!csv``
+    whose names are not EGMS names, under a 2020_2024 L2 header, which L2a and L2b share,
+    or a header that says nothing) is the zip's XML header file read
+    (:func:`zip_xml_level`): its ``L2a``/``L2b``, or its ``L3`` over a header that says
+    nothing; an XML contradicting the header is ignored. None when nothing tells (not an
+    EGMS file, or one without the columns that say its level).
 
     Raises
     ------
@@ -519,7 +529,16 @@ def product_level(name, columns, warn: bool = True) -> str | None:
     if parsed is None:
         if kind == "L3":
             return l3_component_of_name(name) or "L3"
-        return "L2a" if kind == "L2a" else None
+        if kind == "L2a":
+            return "L2a"
+        # Neither name nor header tells (a 2020_2024 L2 header is L2a's and L2b's): the
+        # zip's XML header file may (a renamed member of a product's zip).
+        stated = zip_xml_level(name)
+        if stated in ("L2a", "L2b"):
+            return stated
+        if stated == "L3" and kind is None:
+            return l3_component_of_name(name) or "L3"
+        return None
     if kind is not None and kind[:2] != parsed.level[:2]:
         raise InputError(
             name,
@@ -931,13 +950,78 @@ def extracted_copies(files) -> dict:
     }
 
 
+#: Levels an EGMS XML header file states in ``<product_level>``.
+_XML_LEVELS = {"l2a": "L2a", "l2b": "L2b", "l3": "L3"}
+#: Larger "XML header files" are not read (an EGMS one lists the burst's images: tens of kB).
+_XML_MAX_BYTES = 1 << 24
+
+
+def xml_product_level(data) -> str | None:
+    """``"L2a"``, ``"L2b"`` or ``"L3"``: what an EGMS XML header file (bytes) says in its
+    ``<product_level>``; None for anything else (malformed, another layout, another value).
+
+    The layout is the EGMS Product Description and Format Specification's (v2.0, Appendix A,
+    "XML Header File", tables 9 and 10): a root (``<BURST>`` for L2a/L2b) whose children
+    are ``product_level`` (``L2a``, ``L2b``, ``L3``), ``burst_id`` (the burst's number in
+    its track, e.g. ``0282``, without the track), ``production_facility``,
+    ``production_date``, ``dem``, ``corine``, ``sce``, ``gnss``, ``clusters``,
+    ``reference`` and ``dataset`` (the Sentinel-1 images used). Nothing in it states the
+    release, the track or the pass direction, so only the level is read.
+
+    Parsed by :mod:`xml.etree.ElementTree` (no external entity is fetched), and not at all
+    when the text declares a DTD or entities (an EGMS header has none) or holds NUL bytes
+    (UTF-16, where a declaration could hide from that check): nothing in a file can make
+    the reader expand or fetch anything.
+    """
+    if not isinstance(data, bytes) or len(data) > _XML_MAX_BYTES or b"\x00" in data:
+        return None
+    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+        return None
+    try:  # leniently: a BOM or blank lines before the declaration
+        root = ElementTree.fromstring(data.removeprefix(b"\xef\xbb\xbf").lstrip())
+    except (ElementTree.ParseError, ValueError, LookupError):  # malformed, or an unknown encoding
+        return None
+    for child in root:
+        if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1].lower() == "product_level":
+            return _XML_LEVELS.get((child.text or "").strip().lower())
+    return None
+
+
+def zip_xml_level(name) -> str | None:
+    """The level (:func:`xml_product_level`) the XML header file of a zip member
+    ``name`` (``path.zip!member.csv``) states: the ``.xml`` of the member's name, else the
+    zip's only ``.xml`` when the zip holds one ``.csv`` (as EGMS packs them). None for a
+    file not in a zip, a zip without that XML, and an XML that cannot be read, is malformed
+    or says no level: it is ignored, never an error (the CSV's own reading reports a
+    damaged zip)."""
+    zip_part, sep, member = str(name).partition("!")
+    if not sep:
+        return None
+    try:
+        with zipfile.ZipFile(zip_part) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            xmls = [i for i in infos if i.filename.lower().endswith(".xml")]
+            stem = PurePosixPath(member).stem.lower()
+            chosen = [i for i in xmls if PurePosixPath(i.filename).stem.lower() == stem]
+            if not chosen and sum(i.filename.lower().endswith(".csv") for i in infos) == 1:
+                chosen = xmls
+            if len(chosen) != 1 or chosen[0].file_size > _XML_MAX_BYTES:
+                return None
+            with zf.open(chosen[0]) as fh:
+                data = fh.read(_XML_MAX_BYTES + 1)
+    except (OSError, RuntimeError, ValueError, *_ZIP_READ_ERRORS):  # RuntimeError: an encrypted member
+        return None
+    return xml_product_level(data)
+
+
 #: What a copy of a product's zip beside it may be: its CSV, or a conversion of it.
 _COPY_SUFFIXES = frozenset(s for s in _NAME_SUFFIXES if s not in (".zip", ".xml", ".tif"))
 
 
 def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False) -> Path:
     """Pack ``csv_path`` as EGMS distributes it: a zip of the ``.csv`` and an ``.xml`` of
-    metadata, both named after the zip. Written atomically."""
+    metadata, both named after the zip. Written atomically. The default ``xml_text`` only
+    names the product: it has no ``<product_level>`` (:func:`xml_product_level`)."""
     from insar_raster.io.atomic import atomic_path
 
     zip_path = Path(zip_path)

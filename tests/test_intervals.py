@@ -97,6 +97,30 @@ def test_calibration_in_chunks_equals_one_batch(noisy_model, monkeypatch):
     np.testing.assert_allclose(chunked["quantiles"], whole["quantiles"])
 
 
+def test_calibration_survives_an_empty_epoch_in_every_validation_target(noisy_model):
+    # A stack from another tool can have empty epochs (or a mask that changes by date):
+    # every validation sample's targets then hold a NaN somewhere. Each step is still
+    # calibrated from the samples observed at it, instead of every bound turning NaN.
+    cube, split, model = noisy_model
+    holed = cube.copy(deep=True)
+    targets = split.target_indices("val")
+    empty = np.arange(targets.min() + 1, targets.max() + 1, split.steps)
+    assert all(np.isin(row, empty).any() for row in targets)
+    holed["displacement"].values[empty] = np.nan
+    trained = model.metadata_["intervals"]
+    try:
+        whole = model.calibrate_intervals(cube, split.val)
+        calibration = model.calibrate_intervals(holed, split.val)
+        q = np.asarray(calibration["quantiles"])
+        assert np.isfinite(q).all() and calibration["scores_per_step"] > 0
+        np.testing.assert_allclose(q, whole["quantiles"], rtol=0.3)
+        out = model.forecast(holed, interval=80)
+        ok = np.isfinite(out["displacement"].values)
+        assert ok.any() and np.array_equal(np.isfinite(out["displacement_lower"].values), ok)
+    finally:
+        model.metadata_["intervals"] = trained  # the fixture is shared
+
+
 def test_calibration_samples_fewer_on_a_larger_grid():
     from insar_raster.forecast.intervals import calibration_sample_count
 

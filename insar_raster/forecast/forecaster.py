@@ -524,7 +524,7 @@ class Forecaster:
             "quantiles": quantiles.tolist(),
             "scene_wide_widening": [round(float(f), 4) for f in widening],
             "calibration_samples": [int(s) for s in starts],
-            "scores_per_step": int(len(scores)),
+            "scores_per_step": int(np.isfinite(scores).sum(axis=0).min()),
         }
         return self.metadata_["intervals"]
 

@@ -100,11 +100,14 @@ def calibration_scores(
     share: float = 1.0,
 ) -> np.ndarray:
     """Normalised scores (n_cells, steps) from forecasts and observations (n, steps, h, w)
-    and noise levels (n, h, w); cells with any NaN are dropped, at most ``share`` x
-    :data:`MAX_SCORES` (``share``: this batch's part of all calibration samples)."""
+    and noise levels (n, h, w); a (sample, cell) with no finite score is dropped, one
+    with some (an epoch masked in one of its targets: a stack whose mask changes from date
+    to date, an empty epoch) keeps NaN at the others, which :func:`conformal_quantiles`
+    skips per step; at most ``share`` x :data:`MAX_SCORES` (``share``: this batch's part
+    of all calibration samples)."""
     score = np.abs(observed - forecast) / sigma[:, None]
     score = np.moveaxis(score, 1, -1).reshape(-1, forecast.shape[1])
-    score = score[np.isfinite(score).all(axis=1)]
+    score = score[np.isfinite(score).any(axis=1)]
     cap = max(1, int(MAX_SCORES * share))
     if len(score) > cap:
         rng = rng or np.random.default_rng(0)

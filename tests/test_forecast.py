@@ -189,6 +189,25 @@ def test_grid_checks(scene):
         forecaster.forecast(short)
 
 
+def test_cube_with_an_empty_last_epoch_is_refused_not_forecast_as_all_nan(scene, tmp_path, capsys):
+    # A stack whose final band is empty: the forecast (NaN where the last input epoch is
+    # masked) would be all NaN, written with exit 0. Refused, naming the last epoch with data,
+    # and by the CLI before any training.
+    cube, _, forecaster = scene
+    emptied = cube.copy(deep=True)
+    emptied["displacement"].values[-1] = np.nan
+    last_with_data = str(cube["time"].values[-2])[:10]
+    with pytest.raises(InputError, match=f"last epoch .* has no valid cell.*{last_with_data}"):
+        forecaster.forecast(emptied)
+    path = tmp_path / "emptied.nc"
+    write_cube(emptied, path)
+    out = tmp_path / "f.tif"
+    assert main(["forecast", str(path), "-o", str(out), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "emptied.nc: the cube's last epoch" in err and last_with_data in err
+    assert "training" not in err and not out.exists()
+
+
 def test_irregular_epochs_and_resample(tmp_path):
     cube, _ = make_scene_cube(shape=(16, 18), n_epochs=50, scene="bowl", seed=4, missing_fraction=0.25)
     forecaster = train_model(cube, TrainConfig(**{**TINY, "epochs": 1}), progress=False)

@@ -86,7 +86,7 @@ def run(args) -> int:
     from insar_raster.cli.options import plot_output, training_config
     from insar_raster.errors import InputError
     from insar_raster.forecast.config import TrainConfig
-    from insar_raster.forecast.forecaster import load_model, train_model
+    from insar_raster.forecast.forecaster import check_last_epoch_observed, load_model, train_model
     from insar_raster.gis.quicklook import check_plot_path, plot_forecast
     from insar_raster.gis.write import write_cube
     from insar_raster.io.atomic import check_output_path
@@ -132,6 +132,7 @@ def run(args) -> int:
             check_output_format(args.save_model, "model")
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample, variable=args.variable)
+    check_last_epoch_observed(cube)  # before any training
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
     # Geometry and dates of --points refused before the training.
     points = read_points_for_cube(args.points, cube, args.resample) if args.points else None

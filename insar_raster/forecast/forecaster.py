@@ -620,6 +620,7 @@ class Forecaster:
         self._check_cube(cube)
         reader = CubeReader(cube)
         n_times = reader.shape[0]
+        check_last_epoch_observed(cube)
         step = acquisition_step_days(cube)
         input_epochs = np.arange(n_times - self.window, n_times)[None, :]
         days = target_days(reader.days, [n_times - self.window], self.window, self.steps, step)
@@ -760,6 +761,27 @@ def train_model(
         The cube is too short for the window/steps/split, or all-masked.
     """
     return Forecaster(config, progress=progress, in_memory_bytes=in_memory_bytes).fit(cube, split)
+
+
+def check_last_epoch_observed(cube: xr.Dataset) -> None:
+    """Refuse a cube whose last epoch is empty: a forecast is NaN wherever the last input
+    epoch is masked, so it would be all NaN (a stack with an empty final band).
+
+    Raises
+    ------
+    InputError
+        No valid cell in the last epoch; the hint names the last epoch with data.
+    """
+    if np.isfinite(cube[CUBE_VARIABLE].isel(time=-1).values).any():
+        return
+    dates = np.asarray(cube["time"].values).astype("datetime64[D]")
+    observed = np.flatnonzero(np.isfinite(cube[CUBE_VARIABLE]).any(("y", "x")).values)
+    last = f"its last epoch with data is {dates[observed[-1]]}" if len(observed) else "no epoch has data"
+    raise InputError(
+        None,
+        f"the cube's last epoch ({dates[-1]}) has no valid cell, so the forecast from it would be empty",
+        f"{last}; remove the empty epochs at the end of the cube",
+    )
 
 
 def load_model(path) -> Forecaster:

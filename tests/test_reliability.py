@@ -547,6 +547,15 @@ def make_bad_cube(kind: str, folder: Path) -> Path:
         middle = len(data) // 2
         data[middle : middle + 2000] = bytes(b ^ 0xFF for b in data[middle : middle + 2000])
         return _write(folder / "cube.nc", bytes(data))
+    if kind == "truncated_tif":
+        # A GeoTIFF cube cut after its header (a copy stopped short): it opens, and fails
+        # only when its bands are read.
+        from insar_raster.gis.write import write_cube
+
+        good = write_cube(_tiny_cube(n_epochs=20, height=64, width=64), folder / "good.tif", style=False)
+        data = good.read_bytes()
+        good.unlink()
+        return _write(folder / "cube.tif", data[: len(data) // 3])
     if kind == "no_displacement":
         ds = xr.Dataset(
             {"velocity": (("y", "x"), np.zeros((3, 3), np.float32))},
@@ -572,6 +581,7 @@ BAD_CUBES = {
     "garbage": ["cannot read"],
     "truncated": ["cannot read"],
     "bit_rot": ["corrupt"],
+    "truncated_tif": ["IReadBlock", "re-create it"],
     "no_displacement": ["displacement"],
     "displacement_2d": ["displacement"],
     "no_crs": ["CRS"],

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 from insar_raster import __version__
 from insar_raster.cli._flags import Flags
@@ -193,21 +194,52 @@ def _primary_input(args) -> str | None:
     return None
 
 
+_NETCDF_SUFFIXES = (".nc", ".nc4", ".h5", ".cdf")
+_GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
 def _corrupt_input_message(exc: Exception, args=None, opened=()) -> str | None:
-    """A data-read error from netCDF4/HDF5 (bit rot, truncation past the header): name the
-    input (``opened``: the cube files the command opened)."""
+    """A data-read error from netCDF4/HDF5 or GDAL (bit rot, truncation past the header):
+    name the input (``opened``: the cube files the command opened)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
+    raster = _raster_read_failure(exc)
+    if raster is not None:
+        text, suffixes = raster, _GEOTIFF_SUFFIXES
+    elif any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
+        suffixes = _NETCDF_SUFFIXES
+    else:
         return None
-    suspects = [str(p) for p in opened]
+    suspects = [str(p) for p in opened if raster is None or str(p).lower().endswith(suffixes)]
     if not suspects and args is not None:
-        # Commands that open files without open_cube (info): their NetCDF inputs.
+        # Commands that open files without open_cube (info): their inputs of that format.
         given = _primary_input(args) or ""
-        suspects = [f for f in given.split(", ") if f.lower().endswith((".nc", ".nc4", ".h5", ".cdf"))]
+        suspects = [f for f in given.split(", ") if f.lower().endswith(suffixes)]
     if not suspects:
         return None
     names = ", ".join(dict.fromkeys(suspects))
+    for name in suspects:  # GDAL starts its reason with the file's name
+        text = text.removeprefix(f"{name}, ").removeprefix(f"{Path(name).name}, ")
     return f"{names}: data cannot be read ({text}) (the file is corrupt or truncated; re-create it or copy it again)"
+
+
+def _raster_read_failure(exc: BaseException) -> str | None:
+    """GDAL's reason when ``exc`` is rasterio failing to read a raster's blocks (a GeoTIFF
+    cut short opens, since its header is whole, and fails when its bands are read), else None."""
+    try:
+        from rasterio.errors import RasterioIOError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(exc, RasterioIOError):
+        return None
+    reasons = []
+    seen = exc
+    while seen is not None and len(reasons) < 4:
+        reasons.append(str(seen).strip().splitlines()[0] if str(seen).strip() else "")
+        seen = seen.__cause__ or seen.__context__
+    blocks = [r for r in reasons if "IReadBlock" in r or "TIFFRead" in r]
+    if blocks:
+        return blocks[0]
+    return reasons[0] if reasons[0].startswith("Read failed") else None
 
 
 class _Terminated(KeyboardInterrupt):

@@ -71,9 +71,12 @@ def opened_inputs():
 
 def _reason(exc: Exception, path: Path) -> str:
     """One-line reason from a backend exception, without repeating the file name."""
+    cause = exc.__cause__ or exc.__context__
+    if str(exc).startswith("Read failed") and cause is not None and str(cause).strip():
+        exc = cause  # rasterio: "Read failed. See previous exception for details."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     for shown in (str(path.resolve()), str(path), path.name):
-        text = text.replace(f": '{shown}'", "")
+        text = text.replace(f": '{shown}'", "").removeprefix(f"{shown}, ")
     if text.startswith("[Errno"):
         text = text.split("] ", 1)[-1]
     return text

@@ -78,11 +78,11 @@ def noise_level(history: np.ndarray) -> np.ndarray:
 
 def conformal_quantiles(scores: np.ndarray, levels=LEVELS) -> list[list[float]]:
     """Split-conformal quantiles: ``[level][step]`` from ``scores`` (n, steps), NaN ignored."""
+    ranked = [np.sort(column[np.isfinite(column)]) for column in scores.T]  # once per step, not per level
     out = []
     for level in levels:
         row = []
-        for k in range(scores.shape[1]):
-            s = np.sort(scores[:, k][np.isfinite(scores[:, k])])
+        for s in ranked:
             if not len(s):
                 row.append(float("nan"))
                 continue

@@ -618,9 +618,9 @@ class Forecaster:
                 param="steps",
             )
         self._check_cube(cube)
+        check_last_epoch_observed(cube)  # before the reader loads the cube
         reader = CubeReader(cube)
         n_times = reader.shape[0]
-        check_last_epoch_observed(cube)
         step = acquisition_step_days(cube)
         input_epochs = np.arange(n_times - self.window, n_times)[None, :]
         days = target_days(reader.days, [n_times - self.window], self.window, self.steps, step)

@@ -139,3 +139,40 @@ def test_scene_wide_errors_follow_the_learned_prior():
     np.testing.assert_allclose(learned, persistence, atol=1e-4)
     harmonic = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0)
     assert np.abs(harmonic - persistence).max() > 0.1
+
+
+def test_learned_prior_rows_draw_every_cell_alike():
+    """The map's rows are drawn uniformly over the cells: 16-cell patches drawn inside a
+    40 x 40 grid cover a central cell 16 times more often than one in the middle of an
+    edge (256 times more than a corner), and the map weighed the centre's motion (urban
+    seed 3, prior alone: 1.58 against 1.49 mm on the test epochs). Each cell moves at
+    its own rate here, so a row's first lag names its cell."""
+    from types import SimpleNamespace
+
+    from insar_raster.forecast.data import CubeReader
+    from insar_raster.forecast.train import _lag_prior_rows
+
+    shape, n_epochs, window, steps, lookback = (40, 40), 40, 8, 3, 12
+    rate = 1.0 + 1e-3 * np.arange(shape[0] * shape[1]).reshape(shape)  # mm per epoch, one per cell
+    times = np.datetime64("2020-01-01") + np.arange(n_epochs) * np.timedelta64(STEP_DAYS, "D")
+    spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_000_000.0, shape[1], shape[0])
+    cube = make_cube((np.arange(n_epochs)[:, None, None] * rate[None]).astype(np.float32), times, spec)
+    sampler = SimpleNamespace(
+        window=window,
+        steps=steps,
+        patch=(16, 16),
+        norm=SimpleNamespace(step_days=float(STEP_DAYS)),
+        reader=CubeReader(cube),
+    )
+    starts = np.arange(lookback - window + 1, n_epochs - window - steps + 1)
+    features, targets = _lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback)
+    assert features.shape[1] == lookback and targets.shape[1] == steps and len(features) > 50_000
+    np.testing.assert_allclose(targets, -features[:, :1] * np.arange(1, steps + 1), rtol=1e-4)
+    cell = np.rint((-features[:, 0] - 1.0) / 1e-3).astype(int)
+    counts = np.bincount(cell, minlength=rate.size).reshape(shape).astype(float)
+    ring = np.ones(shape, bool)
+    ring[4:-4, 4:-4] = False
+    corner_share = counts[:4, :4].mean() / counts.mean()
+    assert counts.min() > 0
+    assert 0.85 < counts[ring].mean() / counts[~ring].mean() < 1.15
+    assert 0.7 < corner_share < 1.3

@@ -15,6 +15,21 @@ from __future__ import annotations
 import os
 
 
+def first_line(exc: BaseException, empty: str | None = None) -> str:
+    """The first line of ``str(exc)`` (stripped), for a one-line message; when the text is
+    empty, ``empty``, or the exception's type name when ``empty`` is None.
+
+    >>> first_line(ValueError("bad value\\nmore detail"))
+    'bad value'
+    >>> first_line(KeyError()), first_line(KeyError(), empty="")
+    ('KeyError', '')
+    """
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if empty is None else empty
+
+
 class InputError(Exception):
     """Bad input or usage: reported as ``<path or param>: <problem> (<hint>)``, exit code 2.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 
 POINT_SUFFIXES = {".csv", ".txt", ".zip", ".gpkg", ".shp", ".geojson", ".fgb", ".parquet", ".geoparquet", ".pq"}
 CUBE_SUFFIXES = {".nc", ".nc4", ".cdf", ".zarr"}
@@ -130,7 +130,7 @@ def _open_dataset(path: Path):
             return xr.open_zarr(path, chunks={}, decode_coords="all")
         return xr.open_dataset(path, engine="netcdf4", chunks={}, decode_coords="all")
     except Exception as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = first_line(exc)
         raise InputError(path, f"cannot read as NetCDF/Zarr: {text}") from None
 
 
@@ -225,7 +225,7 @@ def describe_geotiff(path) -> dict:
     try:
         src = rasterio.open(path)
     except RasterioIOError as exc:
-        raise InputError(path, f"cannot read as GeoTIFF: {str(exc).splitlines()[0]}") from None
+        raise InputError(path, f"cannot read as GeoTIFF: {first_line(exc)}") from None
     with src:
         dates = _dates_from_descriptions(src.descriptions, [src.tags(b) for b in src.indexes])
         nodata_count = 0

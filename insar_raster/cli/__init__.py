@@ -21,6 +21,7 @@ from pathlib import Path
 
 from insar_raster import __version__
 from insar_raster.cli._flags import Flags
+from insar_raster.errors import first_line
 
 # Order here is the order in --help.
 COMMANDS = ("synth", "grid", "train", "forecast", "evaluate", "export", "info")
@@ -145,8 +146,7 @@ def _command_logging(args):
 def _warning_printer(flags: Flags):
     def show_warning(message, category, filename, lineno, file=None, line=None):
         """Print a library warning (dropped rows, duplicate pids...) as one ``warning:`` line."""
-        text = str(message).strip().splitlines()
-        print(f"warning: {flags.translate(text[0]) if text else category.__name__}", file=sys.stderr)
+        print(f"warning: {flags.translate(first_line(message, empty=category.__name__))}", file=sys.stderr)
 
     return show_warning
 
@@ -201,7 +201,7 @@ _GEOTIFF_SUFFIXES = (".tif", ".tiff")
 def _corrupt_input_message(exc: Exception, args=None, opened=()) -> str | None:
     """A data-read error from netCDF4/HDF5 or GDAL (bit rot, truncation past the header):
     name the input (``opened``: the cube files the command opened)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(exc, empty="")
     raster = _raster_read_failure(exc)
     if raster is not None:
         text, suffixes = raster, _GEOTIFF_SUFFIXES
@@ -234,7 +234,7 @@ def _raster_read_failure(exc: BaseException) -> str | None:
     reasons = []
     seen = exc
     while seen is not None and len(reasons) < 4:
-        reasons.append(str(seen).strip().splitlines()[0] if str(seen).strip() else "")
+        reasons.append(first_line(seen, empty=""))
         seen = seen.__cause__ or seen.__context__
     blocks = [r for r in reasons if "IReadBlock" in r or "TIFFRead" in r]
     if blocks:
@@ -303,7 +303,7 @@ def _run_command(args) -> int:
         if corrupt:
             print(f"insar-raster {args.command}: error: {corrupt}", file=sys.stderr)
             return 2
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        text = first_line(exc, empty="")
         print(
             f"insar-raster {args.command}: error: {type(exc).__name__}: {text} (rerun with --debug for details)",
             file=sys.stderr,

@@ -21,7 +21,7 @@ import json
 import struct
 from pathlib import Path
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 from insar_raster.io.atomic import atomic_path
 
 MAGIC = b"INSAR-RASTER-MODEL\n"
@@ -149,7 +149,7 @@ def read_model(path) -> tuple:
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InputError(path, f"model weights refused by the safe loader: {str(exc).splitlines()[0]}") from None
+        raise InputError(path, f"model weights refused by the safe loader: {first_line(exc)}") from None
     except Exception as exc:  # truncated zip, bad CRC...
         raise InputError(path, f"corrupt model file (weights unreadable: {type(exc).__name__})") from None
     if not isinstance(state, dict):
@@ -167,8 +167,7 @@ def read_model(path) -> tuple:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise InputError(
             path,
-            f"corrupt or incompatible model file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})",
+            f"corrupt or incompatible model file ({type(exc).__name__}: {first_line(exc, empty='')})",
         ) from None
     model.eval()
     return model, config, norm, grid, hparams, header.get("history"), header.get("metadata")

@@ -30,7 +30,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 
 from insar_raster import __version__
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 from insar_raster.io.atomic import atomic_path, settled_threads
 from insar_raster.io.layout import DISPLACEMENT_LONG_NAME, grid_transform  # noqa: F401  (grid_transform: the cube's API)
 from insar_raster.io.layout import xy_attrs as _xy_attrs
@@ -74,7 +74,7 @@ def _reason(exc: Exception, path: Path) -> str:
     cause = exc.__cause__ or exc.__context__
     if str(exc).startswith("Read failed") and cause is not None and str(cause).strip():
         exc = cause  # rasterio: "Read failed. See previous exception for details."
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     for shown in (str(path.resolve()), str(path), path.name):
         text = text.replace(f": '{shown}'", "").removeprefix(f"{shown}, ")
     if text.startswith("[Errno"):

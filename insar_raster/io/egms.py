@@ -89,7 +89,7 @@ from xml.etree import ElementTree
 
 import numpy as np
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 
 #: An epoch column: ``YYYYMMDD`` (EGMS), ``DYYYYMMDD`` or ``YYYY-MM-DD``; also ``d20200107``
 #: (a database that lowercases names) and R's ``X20200107`` / ``X2020.01.07`` (``read.csv``
@@ -856,7 +856,7 @@ _ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedErro
 
 
 def _zip_read_error(path, member: str, exc: Exception) -> InputError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     if isinstance(exc, NotImplementedError):  # e.g. Deflate64, written by some archivers for big files
         return InputError(
             path,

@@ -35,7 +35,7 @@ import rioxarray  # noqa: F401
 import xarray as xr
 from pyproj import CRS, Transformer
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 from insar_raster.io import egms
 from insar_raster.io.cache import cached_points, use_cache
 from insar_raster.io.dialect import sniff
@@ -145,7 +145,7 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
     except InputError:
         raise
     except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         raise InputError(path, f"cannot read as {path.suffix.lstrip('.').upper() or 'vector'} file: {text}") from None
     if len(gdf) == 0:
         raise InputError(path, "no features (empty layer)")

@@ -20,7 +20,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from pyproj import CRS
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 from insar_raster.io import egms
 from insar_raster.io.egms import EGMS_CRS, parse_date_column
 from insar_raster.io.sanitize import check_date_like, check_dates
@@ -202,7 +202,7 @@ def coordinate_columns(columns, path, input_crs):
 
 
 def arrow_error(path, exc, header=()) -> InputError:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     m = re.search(r"invalid value '([^']*)'", text)
     if m and m[1] in header:  # a header line again inside the data
         return InputError(path, f"the header line appears again inside the data ({text})", "concatenated CSV files?")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from insar_raster.errors import InputError
+from insar_raster.errors import InputError, first_line
 from insar_raster.io.layout import DISPLACEMENT_LONG_NAME, xy_attrs
 
 #: Band tags (GDAL metadata items) that other tools use for a band's acquisition date.
@@ -140,7 +140,7 @@ def open_geotiff_cube(path, chunks: dict | None = None, variable: str = "displac
             units = [u or t.get("units") or t.get("UNITS") or "" for u, t in zip(src.units, tags)]
             crs, transform = src.crs, src.transform
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(path, f"cannot read as GeoTIFF: {str(exc).splitlines()[0]}") from None
+        raise InputError(path, f"cannot read as GeoTIFF: {first_line(exc)}") from None
     dates, undated = band_dates(descriptions, tags)
     if undated is not None:
         shown = descriptions[undated] or "no description"

@@ -201,8 +201,10 @@ _GEOTIFF_SUFFIXES = (".tif", ".tiff")
 def _corrupt_input_message(exc: Exception, args=None, opened=()) -> str | None:
     """A data-read error from netCDF4/HDF5 or GDAL (bit rot, truncation past the header):
     name the input (``opened``: the cube files the command opened)."""
+    from insar_raster.io.cube import raster_read_reason
+
     text = first_line(exc, empty="")
-    raster = _raster_read_failure(exc)
+    raster = raster_read_reason(exc)
     if raster is not None:
         text, suffixes = raster, _GEOTIFF_SUFFIXES
     elif any(key in text for key in ("NetCDF:", "HDF error", "HDF5")):
@@ -220,26 +222,6 @@ def _corrupt_input_message(exc: Exception, args=None, opened=()) -> str | None:
     for name in suspects:  # GDAL starts its reason with the file's name
         text = text.removeprefix(f"{name}, ").removeprefix(f"{Path(name).name}, ")
     return f"{names}: data cannot be read ({text}) (the file is corrupt or truncated; re-create it or copy it again)"
-
-
-def _raster_read_failure(exc: BaseException) -> str | None:
-    """GDAL's reason when ``exc`` is rasterio failing to read a raster's blocks (a GeoTIFF
-    cut short opens, since its header is whole, and fails when its bands are read), else None."""
-    try:
-        from rasterio.errors import RasterioIOError
-    except ImportError:  # pragma: no cover
-        return None
-    if not isinstance(exc, RasterioIOError):
-        return None
-    reasons = []
-    seen = exc
-    while seen is not None and len(reasons) < 4:
-        reasons.append(first_line(seen, empty=""))
-        seen = seen.__cause__ or seen.__context__
-    blocks = [r for r in reasons if "IReadBlock" in r or "TIFFRead" in r]
-    if blocks:
-        return blocks[0]
-    return reasons[0] if reasons[0].startswith("Read failed") else None
 
 
 class _Terminated(KeyboardInterrupt):

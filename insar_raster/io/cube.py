@@ -69,12 +69,37 @@ def opened_inputs():
         _RECORDING.reset(token)
 
 
+def raster_read_reason(exc: BaseException) -> str | None:
+    """GDAL's reason when ``exc`` is rasterio failing to read a raster, else None.
+
+    The block-read line of the exception's chain (``IReadBlock``/``TIFFRead...``: a
+    GeoTIFF cut short opens, since its header is whole, and fails when its bands are
+    read), else, under rasterio's ``Read failed. See previous exception for details.``,
+    the first line of the exception it wraps. :func:`open_cube` and the CLI (which names
+    the file of a failure met after opening) both take the reason from here.
+    """
+    try:
+        from rasterio.errors import RasterioIOError
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(exc, RasterioIOError):
+        return None
+    reasons = []
+    seen = exc
+    while seen is not None and len(reasons) < 4:
+        reasons.append(first_line(seen, empty=""))
+        seen = seen.__cause__ or seen.__context__
+    blocks = [r for r in reasons if "IReadBlock" in r or "TIFFRead" in r]
+    if blocks:
+        return blocks[0]
+    if reasons[0].startswith("Read failed"):
+        return reasons[1] if len(reasons) > 1 and reasons[1] else reasons[0]
+    return None
+
+
 def _reason(exc: Exception, path: Path) -> str:
     """One-line reason from a backend exception, without repeating the file name."""
-    cause = exc.__cause__ or exc.__context__
-    if str(exc).startswith("Read failed") and cause is not None and str(cause).strip():
-        exc = cause  # rasterio: "Read failed. See previous exception for details."
-    text = first_line(exc)
+    text = raster_read_reason(exc) or first_line(exc)
     for shown in (str(path.resolve()), str(path), path.name):
         text = text.replace(f": '{shown}'", "").removeprefix(f"{shown}, ")
     if text.startswith("[Errno"):

@@ -735,6 +735,20 @@ def test_a_renamed_2020_2024_l2a_in_its_zip_is_told_by_the_zips_xml(tmp_path, re
     assert read([plain, burst], reader, tmp_path / "e").attrs["product_level"] == "L2b"
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_the_zips_xml_is_read_once_per_read(tmp_path, reader, monkeypatch):
+    """The streaming cache took the level from the XML for each CSV, then again when the
+    first rows gave the pass direction: the XML header file was opened twice."""
+    basic = _zipped(tmp_path, "mine", csv_text(seed=4), egms_xml("L2a"))
+    assert "track_angle" in csv_text(seed=4).splitlines()[0]  # the first rows tell the pass direction
+    read_xml = egms.zip_xml_level
+    calls = []
+    monkeypatch.setattr(egms, "zip_xml_level", lambda name: calls.append(name) or read_xml(name))
+    points = read([basic], reader, tmp_path)
+    assert calls == [f"{basic}!mine.csv"]
+    assert (points.attrs["product_level"], points.attrs["pass_direction"]) == ("L2a", "ascending")
+
+
 def test_cli_grid_refuses_an_l2a_told_by_its_xml_beside_l2b_in_one_line(tmp_path, capsys):
     from insar_raster.cli import main
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -170,7 +171,7 @@ class _Source:
         self.times = np.array(times, dtype="datetime64[D]")
         self.xc, self.yc, self.crs = sources.coordinate_columns(columns, name, input_crs)
         self.product = egms.product_label(columns)
-        self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (probe)
+        self.geometry = egms.geometry_of(name, columns)  # pass direction: from the first rows (_scan_sources)
 
 
 def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
@@ -193,8 +194,11 @@ def _scan_sources(files, input_crs, allow_dates=False) -> list[_Source]:
             source.rows_estimate = int((size - len(first)) / (len(sample) / max(lines, 1))) if sample.strip() else 0
             found.append(source)
         if any(c.lower() in ("track_angle", "los_east") for s in found if s.path == path for c in s.columns):
-            for (_name, geometry), s in zip(egms.probe(path), [s for s in found if s.path == path]):
-                s.geometry = geometry
+            # The pass direction from the first rows; the level (from the name, the header
+            # or the zip's XML header file) is the one _Source found.
+            for (_name, _columns, sampled), s in zip(egms.probe_samples(path), [s for s in found if s.path == path]):
+                direction = egms.pass_direction_of(sampled.get("track_angle"), sampled.get("los_east"))
+                s.geometry = dataclasses.replace(s.geometry, pass_direction=direction)
     return found
 
 

@@ -582,6 +582,15 @@ def pass_direction_of_los(los_east) -> str | None:
     return "ascending" if east.mean() < 0 else "descending"
 
 
+def pass_direction_of(track_angle=None, los_east=None) -> str | None:
+    """The pass direction from ``track_angle`` (:func:`pass_direction`), else from
+    ``los_east`` (:func:`pass_direction_of_los`); None when neither tells."""
+    direction = pass_direction(track_angle) if track_angle is not None else None
+    if direction is None and los_east is not None:
+        direction = pass_direction_of_los(los_east)
+    return direction
+
+
 @dataclass(frozen=True)
 class Geometry:
     """What a points file measures: LOS of one track and pass direction, vertical or east.
@@ -673,9 +682,7 @@ def geometry_of(name, columns, track_angle=None, los_east=None, warn: bool = Tru
     (or, without one, its ``los_east``: :func:`pass_direction_of_los`); ``warn``: see
     :func:`product_level`."""
     parsed = parse_file_name(name)
-    direction = pass_direction(track_angle) if track_angle is not None else None
-    if direction is None and los_east is not None:
-        direction = pass_direction_of_los(los_east)
+    direction = pass_direction_of(track_angle, los_east)
     level = product_level(name, columns, warn)
     return Geometry(level, parsed.track if parsed else None, direction, header_kind(columns))
 
@@ -1067,9 +1074,10 @@ def split_header(line: bytes, name) -> list[str]:
     return [h.strip().strip('"').strip() for h in text.strip().split(sniff(line).delimiter)]
 
 
-def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
-    """Geometry of each CSV in ``path`` (a CSV or an EGMS zip) from its name, header and
-    first rows: cheap, so a command can refuse mixed inputs before reading them."""
+def probe_samples(path, sample_rows: int = 200) -> list[tuple[str, list[str], dict]]:
+    """(name, column names, sampled) of each CSV in ``path`` (a CSV or an EGMS zip):
+    ``sampled`` holds the values of ``track_angle`` in the first ``sample_rows`` rows, or
+    of ``los_east`` where there is no ``track_angle`` (for :func:`pass_direction_of`)."""
     import pandas as pd
 
     path = Path(path)
@@ -1109,9 +1117,19 @@ def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
             except Exception:  # a malformed sample: the full read reports it properly
                 pass
             break
-        # No warning here: the reader that follows gives it.
-        out.append((name, geometry_of(name, columns, sampled.get("track_angle"), sampled.get("los_east"), warn=False)))
+        out.append((name, columns, sampled))
     return out
+
+
+def probe(path, sample_rows: int = 200) -> list[tuple[str, Geometry]]:
+    """Geometry of each CSV in ``path`` (a CSV or an EGMS zip) from its name, header and
+    first rows (:func:`probe_samples`): cheap, so a command can refuse mixed inputs before
+    reading them."""
+    # No warning here: the reader that follows gives it.
+    return [
+        (name, geometry_of(name, columns, sampled.get("track_angle"), sampled.get("los_east"), warn=False))
+        for name, columns, sampled in probe_samples(path, sample_rows)
+    ]
 
 
 def csv_headers(path) -> list[tuple[str, list[str]]]:

@@ -109,6 +109,51 @@ def test_tiles_zip_duplicates_nan_and_period(tmp_path, small_scene):
     _assert_same_points(got, want)
 
 
+def _tiles_with_drops(tmp_path, points):
+    """Two CSV tiles, one with fewer epochs, overlapping by 300 pids, a value missing in one row."""
+    a = write_points(points.isel(point=slice(0, 1800)), tmp_path / "a.csv")
+    b = write_points(points.isel(point=slice(1500, 3000), time=slice(0, 38)), tmp_path / "b.csv")
+    lines = b.read_text().splitlines(keepends=True)
+    cells = lines[400].split(",")
+    cells[-3] = ""
+    lines[400] = ",".join(cells)
+    b.write_text("".join(lines))
+    return [a, b]
+
+
+def test_a_reused_cache_says_again_what_its_build_dropped(tmp_path, small_scene):
+    """Issue #13: the build warned of the rows, pids and epochs it dropped; reusing the
+    cache (a second `grid` on the same CSV) was silent about the same drops."""
+    import json
+
+    tiles = _tiles_with_drops(tmp_path, small_scene[0])
+    said = []
+    for _ in ("built", "reused"):
+        with pytest.warns(UserWarning) as record:
+            points = cached_points(tiles, cache_dir=tmp_path / "cache", block_bytes=32 * 1024)
+        said.append([str(w.message) for w in record])
+        assert points.sizes["point"] == 1800 + 1500 - 300 - 1
+    built, reused = said
+    assert any("dropped 300 duplicate pid(s)" in m for m in built)
+    assert any("dropped 1 point(s) with missing (NaN) displacement" in m for m in built)
+    assert any("inputs have different epochs" in m for m in built)
+    assert reused == built
+    (folder,) = (tmp_path / "cache").iterdir()
+    meta = json.loads((folder / "meta.json").read_text())
+    assert (meta["rows_dropped"], meta["duplicate_pids"], meta["epochs_dropped"]) == (1, 300, 2)
+
+
+def test_cli_grid_warns_of_the_same_drops_when_it_reuses_the_cache(tmp_path, small_scene, capsys):
+    tiles = _tiles_with_drops(tmp_path, small_scene[0])
+    warned = []
+    for out in ("first.nc", "second.nc"):
+        args = ["grid", *map(str, tiles), "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / out)]
+        assert main([*args, "--resolution", "150"]) == 0
+        err = capsys.readouterr().err.splitlines()
+        warned.append([line for line in err if line.startswith("warning:")])
+    assert any("duplicate pid" in line for line in warned[0]) and warned[1] == warned[0]
+
+
 @pytest.mark.parametrize(
     "content,problem",
     [

@@ -32,8 +32,11 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,9 +51,10 @@ from insar_raster.io.dialect import sniff
 
 log = logging.getLogger("insar_raster")
 
-CACHE_VERSION = (
-    3  # 2: per-MP geometry columns, geometry attrs, epochs_dropped; 3: re-referenced to the first kept epoch
-)
+#: 2: per-MP geometry columns, geometry attrs, epochs_dropped; 3: re-referenced to the first
+#: kept epoch; 4: the build's warnings, said again on reuse (``warnings``, ``rows_dropped``,
+#: ``duplicate_pids``).
+CACHE_VERSION = 4
 #: MPs per Zarr chunk row-wise, and epochs per chunk column-wise (65536 x 8 x 4 B = 2 MiB).
 ROW_CHUNK = 65536
 COL_CHUNK = 8
@@ -357,7 +361,6 @@ class _PointColumns:
         self.crs, self.out_crs = crs, None
         self.xs, self.ys, self.pids = [], [], []
         self.extras = {a: [] for a in egms.POINT_COLUMNS}
-        self.cut = []  # inputs with exactly a spreadsheet's rows (egms.warn_spreadsheet_row_limit)
 
     def add(self, table, source: _Source, name: str, row_numbers: np.ndarray) -> None:
         """Append the rows of ``table`` (``row_numbers``: their rows in the file, for
@@ -426,17 +429,25 @@ def stream_rows(scan: _Scan, folder: Path, crs=None, block_bytes: int = DEFAULT_
                 del columns, table
             if rows_here == 0 and dropped_here == 0:
                 raise InputError(name, "no data rows (header only)")
-            if egms.warn_spreadsheet_row_limit(name, raw_rows):
-                kept.cut.append(egms.display_name(name))
+            egms.warn_spreadsheet_row_limit(name, raw_rows)
             dropped += dropped_here
     bar.close()
     return kept, writer.close(), dropped
 
 
-def finalise_cache(scan: _Scan, kept: _PointColumns, n_points: int, dropped: int, folder: Path, seconds: float):
+def finalise_cache(
+    scan: _Scan,
+    kept: _PointColumns,
+    n_points: int,
+    dropped: int,
+    folder: Path,
+    seconds: float,
+    warned: list[str] | None = None,
+):
     """Step 3 of :func:`build_points_cache`: the warnings and refusals that need every row
     (rows dropped, no valid point, pids repeated), then ``points.parquet`` (with the
-    first-of-each-pid mask) and ``meta.json`` in ``folder``."""
+    first-of-each-pid mask) and ``meta.json`` in ``folder``, with ``warned`` (the text of
+    the build's warnings, said again whenever the cache is reused: :func:`cached_points`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -461,7 +472,9 @@ def finalise_cache(scan: _Scan, kept: _PointColumns, n_points: int, dropped: int
         "source": ", ".join(egms.display_name(s.name) for s in scan.sources),
         "product": products.pop() if len(products) == 1 else "EGMS",
         "epochs_dropped": scan.epochs_dropped,
-        "cut_at_row_limit": kept.cut,  # said again whenever the cache is reused
+        "rows_dropped": dropped,
+        "duplicate_pids": 0 if keep is None else int(len(keep) - np.count_nonzero(keep)),
+        "warnings": list(warned or []),  # said again whenever the cache is reused
         **egms.geometry_attrs(scan.geometry),
         "seconds": round(seconds, 2),
     }
@@ -496,27 +509,58 @@ def build_points_cache(
     values into Zarr), :func:`finalise_cache` (Parquet points, metadata); the folder is
     built under a temporary name and renamed when complete.
     """
-    scan = scan_inputs(paths, input_crs, start, end, allow_dates)
-    est = estimate_points_cache(scan.rows_estimate, len(scan.times), block_bytes)
-    log.debug("%s", est.describe())
-    check_budget(est, Path(folder), max_output_size=max_output_size)
-
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    t0 = time.perf_counter()
-    try:
-        kept, n_points, dropped = stream_rows(scan, tmp, crs, block_bytes, progress)
-        finalise_cache(scan, kept, n_points, dropped, tmp, time.perf_counter() - t0)
-        if folder.exists():  # a concurrent run finished first: keep its cache
-            shutil.rmtree(tmp)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with _noting_warnings() as warned:
+        scan = scan_inputs(paths, input_crs, start, end, allow_dates)
+        est = estimate_points_cache(scan.rows_estimate, len(scan.times), block_bytes)
+        log.debug("%s", est.describe())
+        check_budget(est, folder, max_output_size=max_output_size)
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        t0 = time.perf_counter()
+        try:
+            kept, n_points, dropped = stream_rows(scan, tmp, crs, block_bytes, progress)
+            finalise_cache(scan, kept, n_points, dropped, tmp, time.perf_counter() - t0, warned)
+            if folder.exists():  # a concurrent run finished first: keep its cache
+                shutil.rmtree(tmp)
+            else:
+                os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     log.info("cached %d MPs x %d epochs in %s (%.1f s)", n_points, len(scan.times), folder, time.perf_counter() - t0)
     return folder
+
+
+@contextlib.contextmanager
+def _noting_warnings():
+    """Yield a list that receives the text of each UserWarning this thread raises in the
+    block (ours: rows, pids and epochs dropped...), whatever the filters in force, for the
+    cache to say again when reused. Every warning raised in the block is then re-issued,
+    in order, under the caller's filters, so the build shows what it always showed."""
+    noted, texts = [], []
+    builder = threading.get_ident()
+
+    def note(message, category, filename, lineno, file=None, line=None):
+        noted.append((message, category, filename, lineno))
+        if category is UserWarning and threading.get_ident() == builder:
+            texts.append(str(message))
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = note
+            yield texts
+    finally:
+        for message, category, filename, lineno in noted:
+            # The module that raised it, for its registry: "default" still shows a warning once.
+            module = next((m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == filename), None)
+            if module is None:
+                warnings.warn_explicit(message, category, filename, lineno)
+            else:
+                registry = vars(module).setdefault("__warningregistry__", {})
+                warnings.warn_explicit(message, category, filename, lineno, module.__name__, registry, vars(module))
 
 
 def pc_has_duplicates(pid) -> bool:
@@ -617,9 +661,11 @@ def cached_points(
     folder = root / f"points-{key}"
     if (folder / "meta.json").exists():
         log.info("reusing points cache %s", folder)
-        with contextlib.suppress(ValueError, OSError):  # an unreadable cache is named when opened
-            for name in json.loads((folder / "meta.json").read_text()).get("cut_at_row_limit", []):
-                egms.warn_spreadsheet_row_limit(name, None)
+        said = []
+        with contextlib.suppress(ValueError, OSError, AttributeError):  # an unreadable cache is named when opened
+            said = [str(text) for text in json.loads((folder / "meta.json").read_text()).get("warnings", [])]
+        for text in said:  # what the build warned about (rows, pids, epochs dropped...), said again
+            warnings.warn(text, UserWarning, stacklevel=2)
     else:
         build_points_cache(
             files,

@@ -161,11 +161,11 @@ def spreadsheet_date_columns(columns, name) -> dict:
 SPREADSHEET_MAX_ROWS = 1_048_576
 
 
-def warn_spreadsheet_row_limit(name, data_rows: int | None) -> bool:
+def warn_spreadsheet_row_limit(name, data_rows: int) -> bool:
     """Warn when a CSV has exactly :data:`SPREADSHEET_MAX_ROWS` lines (its header and
-    ``data_rows``, counted by the reader; None: known to have them, e.g. recorded by the
-    points cache): it was almost surely cut by a spreadsheet. Returns whether it warned."""
-    if data_rows is not None and data_rows + 1 != SPREADSHEET_MAX_ROWS:
+    ``data_rows``, counted by the reader): it was almost surely cut by a spreadsheet.
+    Returns whether it warned."""
+    if data_rows + 1 != SPREADSHEET_MAX_ROWS:
         return False
     warnings.warn(
         f"{display_name(name)} has exactly Excel's row limit ({SPREADSHEET_MAX_ROWS:,} lines with the header):"

@@ -131,15 +131,15 @@ def test_calibration_samples_fewer_on_a_larger_grid():
     assert 6 < calibration_sample_count(40, 200 * 200) < 24
 
 
-def _scene_with_calm_stretch(calm: slice, scene_wide_mm: float, seed: int = 0):
+def _scene_with_calm_stretch(calm: slice, scene_wide_mm: float, seed: int = 0, stretch_mm: float = 0.2):
     """(t, cells) mm: per-cell trends, 2 mm white noise per cell and date, and a
     scene-wide error per date (one draw for all cells) of ``scene_wide_mm``, except over
-    the dates ``calm`` (0.2 mm): a calm validation stretch."""
+    the dates ``calm`` (``stretch_mm``): a calm validation stretch, or a loud one."""
     rng = np.random.default_rng(seed)
     n_times, n_cells = 150, 3000
     days = np.arange(n_times) * 12.0
     common = rng.normal(0, scene_wide_mm, n_times)
-    common[calm] = rng.normal(0, 0.2, len(range(*calm.indices(n_times))))
+    common[calm] = rng.normal(0, stretch_mm, len(range(*calm.indices(n_times))))
     rates = rng.uniform(-20, 5, n_cells)  # mm/yr
     values = rates[None] * days[:, None] / 365.25 + common[:, None] + rng.normal(0, 2.0, (n_times, n_cells))
     return values.astype(np.float32), days
@@ -191,6 +191,30 @@ def test_scene_wide_widening_leaves_a_steady_scene_alone():
     values, days = _scene_with_calm_stretch(slice(0, 0), scene_wide_mm=1.0, seed=1)
     widening = scene_wide_widening(values, days, np.arange(98, 113), 12, 3, 72, 0.0, np.full(3, 5.0))
     assert np.all(widening < 1.04), widening
-    # Never narrows: a calibration stretch noisier than the years before keeps its quantiles.
+    # Without the model's own scene-wide error it never narrows: a calibration stretch
+    # noisier than the years before keeps its quantiles.
     noisy, days = _scene_with_calm_stretch(slice(0, 100), scene_wide_mm=2.0, seed=2)
     assert np.all(scene_wide_widening(noisy, days, np.arange(98, 113), 12, 3, 72, 0.0, np.full(3, 5.0)) == 1.0)
+
+
+def test_scene_wide_widening_narrows_after_a_loud_validation_stretch():
+    """A calibration stretch with more scene-wide error than the years before it (issue
+    12's ``realistic`` seed 1, AR(1) atmosphere) made the intervals cover the calmer test
+    dates far more often than stated: the quantiles shrink by the model's scene-wide part
+    in the ratio of the prior's, and by nothing where the model's errors held none."""
+    from insar_raster.forecast.intervals import scene_wide_widening
+
+    values, days = _scene_with_calm_stretch(slice(110, 128), scene_wide_mm=0.5, stretch_mm=2.0)
+    cal, test = np.arange(98, 113), np.arange(118, 135)
+    errors = _prior_errors(values, days, cal)
+    mse = np.mean(errors**2, axis=(0, 2))
+    scene_mse = np.mean(np.median(errors, axis=2) ** 2, axis=0)  # the "model" is the prior here
+    factor = scene_wide_widening(values, days, cal, 12, 3, 72, 0.0, mse, calibration_scene_mse=scene_mse)
+    assert np.all(factor < 0.9), factor
+    plain = _prior_coverage(values, days, cal, test)
+    narrowed = _prior_coverage(values, days, cal, test, factor)
+    assert np.all(plain > 85), plain
+    assert np.all(np.abs(narrowed - 80) <= 5), narrowed
+    # A model whose errors held no scene-wide part keeps its quantiles.
+    kept = scene_wide_widening(values, days, cal, 12, 3, 72, 0.0, mse, calibration_scene_mse=np.zeros(3))
+    assert np.all(kept == 1.0), kept

@@ -484,6 +484,7 @@ class Forecaster:
         from insar_raster.forecast.intervals import (
             CALIBRATION_CHUNK,
             LEVELS,
+            SCENE_WIDE_CELLS,
             calibration_sample_count,
             calibration_scores,
             conformal_quantiles,
@@ -504,6 +505,9 @@ class Forecaster:
         rng = np.random.default_rng(0)
         scores = []
         squared, counted = np.zeros(self.steps), np.zeros(self.steps)
+        # The model's scene-wide error (median over the cells) per sample and step, on the
+        # strided sample of cells the prior's is read from.
+        scene_wide, stride = [], max(1, int(np.ceil(np.sqrt(height * width / SCENE_WIDE_CELLS))))
         for i in range(0, len(starts), CALIBRATION_CHUNK):
             chunk = starts[i : i + CALIBRATION_CHUNK]
             forecast = self._predict_starts(cube, reader, chunk, progress)
@@ -513,13 +517,20 @@ class Forecaster:
             error = (forecast - observed).astype(np.float64)
             squared += np.nansum(error**2, axis=(0, 2, 3))
             counted += np.isfinite(error).sum(axis=(0, 2, 3))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a target with no valid cell
+                sampled = error[:, :, ::stride, ::stride]
+                scene_wide.append(np.nanmedian(sampled.reshape(*sampled.shape[:2], -1), axis=2))
         scores = np.concatenate(scores)
-        widening = self._scene_wide_widening(cube, starts, squared / np.maximum(counted, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scene_mse = np.nan_to_num(np.nanmean(np.concatenate(scene_wide) ** 2, axis=0))
+        widening = self._scene_wide_widening(cube, starts, squared / np.maximum(counted, 1), scene_mse)
         quantiles = np.asarray(conformal_quantiles(scores)) * widening[None, :]
         self.metadata_["intervals"] = {
             "method": "split conformal, |observed - forecast| / cell noise level, per horizon step; widened for "
             "scene-wide errors the history prior made over the three years before the calibration samples "
-            "beyond those it made on them",
+            "beyond those it made on them, narrowed where it made fewer",
             "levels": list(LEVELS),
             "quantiles": quantiles.tolist(),
             "scene_wide_widening": [round(float(f), 4) for f in widening],
@@ -528,7 +539,7 @@ class Forecaster:
         }
         return self.metadata_["intervals"]
 
-    def _scene_wide_widening(self, cube: xr.Dataset, starts, calibration_mse) -> np.ndarray:
+    def _scene_wide_widening(self, cube: xr.Dataset, starts, calibration_mse, calibration_scene_mse) -> np.ndarray:
         """Per-step factor on the quantiles (:func:`~insar_raster.forecast.intervals.scene_wide_widening`),
         from an evenly strided sample of the grid's cells."""
         from insar_raster.forecast.intervals import SCENE_WIDE_CELLS, scene_wide_widening
@@ -554,6 +565,7 @@ class Forecaster:
             calibration_mse,
             config.lag_prior_weights,
             self.normalisation_.step_days,
+            calibration_scene_mse,
         )
 
     def interval_bounds(

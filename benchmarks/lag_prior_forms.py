@@ -87,6 +87,33 @@ def rows(forms, sampler, rng, starts, n_patches=64, max_rows=100_000):
     return [np.concatenate(p).astype(np.float64) for p in zip(*parts)]
 
 
+def cell_rows(forms, sampler, rng, starts):
+    """Training rows drawn as training draws them since a3be0c7 (``train._lag_prior_rows``:
+    1024 (sample, patch) reads clipped to the grid, every cell drawn alike), with the
+    history fit's changes beside the lags."""
+    ph, pw = sampler.patch
+    _, height, width = sampler.reader.shape
+    n = T.LAG_PRIOR_PATCHES
+    draw_starts = rng.choice(starts, size=n)
+    rows0, cols0 = rng.integers(1 - ph, height, size=n), rng.integers(1 - pw, width, size=n)
+    share = min(1.0, T.LAG_PRIOR_ROWS / (n * ph * pw))
+    parts = []
+    for s, r0, c0 in zip(draw_starts, rows0, cols0):
+        last = int(s) + WINDOW - 1
+        first = max(0, last - max(forms.lookback, forms.fit_len - 1))
+        y0, y1, x0, x1 = max(0, int(r0)), min(height, int(r0) + ph), max(0, int(c0)), min(width, int(c0) + pw)
+        pick = rng.random((y1 - y0) * (x1 - x0)) < share
+        if not pick.any():
+            continue
+        block = sampler.reader.read(first, last + 1 + STEPS, y0, y1, x0, x1).reshape(last + 1 + STEPS - first, -1)
+        block = block[:, pick][:, :, None]
+        lags, fit = forms.features(block, sampler.reader.days[first : last + 1 + STEPS], last - first)
+        change = (block[-STEPS:] - block[-STEPS - 1]).reshape(STEPS, -1)
+        keep = np.isfinite(lags).all(0) & np.isfinite(fit).all(0) & np.isfinite(change).all(0)
+        parts.append((lags[:, keep].T, fit[:, keep].T, change[:, keep].T, np.full(int(keep.sum()), int(s))))
+    return [np.concatenate(p).astype(np.float64) for p in zip(*parts)]
+
+
 def fit_forms(lags, fit, change):
     return ridge_maps(lags, change), ridge_maps(np.hstack([lags, fit]), change - fit)
 
@@ -100,7 +127,7 @@ def best(scores, form):
     return key, scores[key]
 
 
-def run(scene, seed, shape, resolution, n_epochs):
+def run(scene, seed, shape, resolution, n_epochs, row_draw="patches"):
     obs, truth = make_scene_cube(shape, n_epochs, WINDOW, scene, seed, resolution=resolution)
     split = chronological_split(obs.sizes["time"], WINDOW, STEPS)
     config = TrainConfig(window=WINDOW, steps=STEPS, seed=seed)
@@ -109,7 +136,8 @@ def run(scene, seed, shape, resolution, n_epochs):
     lookback = lookback_epochs(split, WINDOW, chosen.history_epochs - 1)
     forms = Forms(lookback, chosen.fit_history, chosen.acceleration_ridge or 0.0, sampler.norm.step_days)
     starts = trainer.train_starts[trainer.train_starts + WINDOW >= lookback + 1]
-    lags, fit, change, row_start = rows(forms, sampler, np.random.default_rng([seed, 3]), starts)
+    draw = cell_rows if row_draw == "cells" else rows
+    lags, fit, change, row_start = draw(forms, sampler, np.random.default_rng([seed, 3]), starts)
     pure, residual = fit_forms(lags, fit, change)
     days = sampler.reader.days
     observed, exact = obs[CUBE_VARIABLE].values, truth[CUBE_VARIABLE].values
@@ -136,7 +164,7 @@ def run(scene, seed, shape, resolution, n_epochs):
     stage = trainer.lag_prior_stage or {}
     print(
         f"{scene}, seed {seed}: history fit {chosen.fit_history} epochs, ridge {chosen.acceleration_ridge}; "
-        f"{lookback} lags; training's choice: {'kept' if stage.get('kept') else 'not kept'}"
+        f"{lookback} lags, {len(lags)} rows drawn by {row_draw}; training's choice: {'kept' if stage.get('kept') else 'not kept'}"
     )
     for form in ("pure", "residual"):
         key, v = best(val, form)
@@ -149,9 +177,15 @@ def run(scene, seed, shape, resolution, n_epochs):
 
 def main(argv=None) -> int:
     parser = scene_parser(__doc__, shape="128x128", n_epochs=144, seed=0, scenes="fronts,realistic", resolution=200.0)
+    parser.add_argument(
+        "--rows",
+        choices=("patches", "cells"),
+        default="patches",
+        help="training rows: 64 patches inside the grid (before a3be0c7) or every cell drawn alike (training now)",
+    )
     args = parser.parse_args(argv)
     for scene in args.scenes.split(","):
-        run(scene, args.seed, parse_shape(args.shape), args.resolution, args.n_epochs)
+        run(scene, args.seed, parse_shape(args.shape), args.resolution, args.n_epochs, args.rows)
     return 0
 
 

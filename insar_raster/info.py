@@ -340,7 +340,8 @@ def describe_model(path) -> dict:
         out["prior_filter"] = {k: stage[k] for k in ("kept", "val_rmse_prior_mm", "val_rmse_filtered_mm") if k in stage}
     lag = metadata.get("lag_prior")
     if lag:  # the learned linear prior's choice (its weights are in the config)
-        out["lag_prior"] = {k: lag[k] for k in ("kept", "lags", "val_rmse_mm", "val_history_fit_rmse_mm") if k in lag}
+        keys = ("kept", "lags", "form", "val_rmse_mm", "val_history_fit_rmse_mm")
+        out["lag_prior"] = {k: lag[k] for k in keys if k in lag}
     for key in ("val_rmse_mm", "val_persistence_rmse_mm", "train_samples", "val_samples"):
         if key in metadata:
             out[key] = metadata[key]

@@ -7,7 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from insar_raster import TrainConfig, train_model
-from insar_raster.forecast.data import Normalisation, lag_features, prepare_batch
+from insar_raster.forecast.data import (
+    LinearPrior,
+    Normalisation,
+    history_eval,
+    history_fit,
+    lag_features,
+    prepare_batch,
+)
 from insar_raster.forecast.forecaster import load_model
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.grid.spec import GridSpec
@@ -73,6 +80,7 @@ def test_learned_prior_replaces_the_history_fit_on_consolidation(tmp_path):
     lag = auto.metadata["lag_prior"]
     assert lag["kept"] and lag["val_rmse_mm"] < 0.9 * lag["val_history_fit_rmse_mm"]
     assert np.asarray(auto.config_.lag_prior).shape == (CONFIG["steps"], lag["lags"])
+    assert np.asarray(auto.config_.lag_prior_fit).shape == (CONFIG["steps"], CONFIG["steps"])
     # Held out by time, against the noise-free truth: better than the history fit alone.
     harmonic = train_model(cube, TrainConfig(**CONFIG, prior="harmonic"), progress=False)
     assert harmonic.metadata["lag_prior"] is None and harmonic.config_.lag_prior is None
@@ -81,8 +89,10 @@ def test_learned_prior_replaces_the_history_fit_on_consolidation(tmp_path):
     path = auto.save(tmp_path / "model.ipt")
     loaded = load_model(path)
     assert loaded.config_.lag_prior == auto.config_.lag_prior
+    assert loaded.config_.lag_prior_fit == auto.config_.lag_prior_fit
     info = describe(path)
     assert info["lag_prior"]["kept"] and info["lag_prior"]["lags"] == lag["lags"]
+    assert info["lag_prior"]["form"] == "residual"
     assert "lag_prior:" in format_description(info)
     split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
     np.testing.assert_allclose(loaded.predict_windows(cube, split.test), auto.predict_windows(cube, split.test))
@@ -120,8 +130,39 @@ def test_irregular_leads_keep_the_history_fit():
         return prepare_batch([hist], [days], 6, target_days, norm, True, 0.0, lag_prior)[2][0]
 
     expected = np.einsum("kj,jhw->khw", weights, lag_features(hist, days, 10, 12.0))
-    np.testing.assert_allclose(prior(regular, weights), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(prior(irregular, weights), prior(irregular, None))
+    for form in (LinearPrior(weights), LinearPrior(weights, np.zeros((2, 2)))):
+        np.testing.assert_array_equal(prior(irregular, form), prior(irregular, None))
+    np.testing.assert_allclose(prior(regular, LinearPrior(weights)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_residual_form_adds_its_maps_to_the_history_fit():
+    """The residual form is the history fit's change plus a map of the lags and of that
+    change: zero weights give the history fit exactly (what the ridge shrinks toward),
+    and each map adds its own term."""
+    rng = np.random.default_rng(3)
+    days = np.arange(40) * 12.0
+    hist = np.cumsum(rng.normal(0, 1, (40, 3, 3)), axis=0) + 0.01 * days[:, None, None] ** 1.3
+    norm = Normalisation(scale_mm=1.0, step_days=12.0)
+    targets = days[-1] + np.array([[12.0, 24.0]])
+
+    def prior(lag_prior):
+        return prepare_batch([hist], [days], 6, targets, norm, True, 0.0, lag_prior)[2][0]
+
+    coef = history_fit(hist, days, days[-1], 0.0)
+    fit_change = history_eval(coef, targets[0], days[-1]) - hist[-1][None]
+    np.testing.assert_allclose(prior(LinearPrior(np.zeros((2, 10)), np.zeros((2, 2)))), fit_change, atol=1e-5)
+    np.testing.assert_allclose(prior(LinearPrior(np.zeros((2, 10)), np.zeros((2, 2)))), prior(None), atol=1e-6)
+    lags, fit = rng.normal(0, 0.1, (2, 10)), np.array([[0.5, 0.0], [0.2, -0.3]])
+    expected = (
+        fit_change
+        + np.einsum("kj,jhw->khw", lags, lag_features(hist, days, 10, 12.0))
+        + np.einsum("kj,jhw->khw", fit, fit_change)
+    )
+    np.testing.assert_allclose(prior(LinearPrior(lags, fit)), expected, rtol=1e-4, atol=1e-4)
+    # Lags-only weights (model files written before the residual form) ignore the fit.
+    np.testing.assert_allclose(
+        prior(LinearPrior(lags)), np.einsum("kj,jhw->khw", lags, lag_features(hist, days, 10, 12.0)), atol=1e-4
+    )
 
 
 def test_scene_wide_errors_follow_the_learned_prior():
@@ -135,10 +176,15 @@ def test_scene_wide_errors_follow_the_learned_prior():
     starts = np.arange(30, 40)
     targets = values[starts[:, None] + 6 + np.arange(3)]
     persistence = np.median(values[starts + 5][:, None, :] - targets, axis=2)
-    learned = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0, np.zeros((3, 20)), 12.0)
+    learned = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0, LinearPrior(np.zeros((3, 20))), 12.0)
     np.testing.assert_allclose(learned, persistence, atol=1e-4)
     harmonic = scene_wide_errors(values, days, starts, 6, 3, 40, 0.0)
     assert np.abs(harmonic - persistence).max() > 0.1
+    # The residual form with zero weights is the history fit, and so are its errors.
+    residual = LinearPrior(np.zeros((3, 20)), np.zeros((3, 3)))
+    np.testing.assert_allclose(
+        scene_wide_errors(values, days, starts, 6, 3, 40, 0.0, residual, 12.0), harmonic, atol=1e-4
+    )
 
 
 def test_learned_prior_rows_draw_every_cell_alike():
@@ -165,9 +211,11 @@ def test_learned_prior_rows_draw_every_cell_alike():
         reader=CubeReader(cube),
     )
     starts = np.arange(lookback - window + 1, n_epochs - window - steps + 1)
-    features, targets = _lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback)
+    features, fit_change, targets = _lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0)
     assert features.shape[1] == lookback and targets.shape[1] == steps and len(features) > 50_000
     np.testing.assert_allclose(targets, -features[:, :1] * np.arange(1, steps + 1), rtol=1e-4)
+    # A straight line per cell: the history fit's change is the observed one.
+    np.testing.assert_allclose(fit_change, targets, rtol=1e-3, atol=1e-3)
     cell = np.rint((-features[:, 0] - 1.0) / 1e-3).astype(int)
     counts = np.bincount(cell, minlength=rate.size).reshape(shape).astype(float)
     ring = np.ones(shape, bool)

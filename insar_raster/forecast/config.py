@@ -89,10 +89,14 @@ class TrainConfig:
         (``lag_prior``); ``none`` for ``paper`` (which forecasts from the window alone, as
         published).
     lag_prior : sequence of sequences of float, or None
-        Weights (``steps`` x lookback) of the learned linear prior (see
+        Weights (``steps`` x lookback) of the learned linear prior's lags (see
         :mod:`insar_raster.forecast.data`, *Learned linear prior*), fitted in training
         with ``prior="auto"`` and kept when they beat the history fit on validation;
         ``None``: the history fit alone. Stored in the model file.
+    lag_prior_fit : sequence of sequences of float, or None
+        Weights (``steps`` x ``steps``) of the history fit's changes in the learned
+        prior's residual form (what training fits); ``None`` with ``lag_prior``: the
+        lags-only form of model files written before it.
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
@@ -177,6 +181,7 @@ class TrainConfig:
         choices=PRIORS,
     )
     lag_prior: tuple | None = option(None)
+    lag_prior_fit: tuple | None = option(None)
     history_epochs: int = option(150)
     prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
@@ -208,9 +213,14 @@ class TrainConfig:
         return max(self.fit_history, lookback + 1)
 
     @property
-    def lag_prior_weights(self) -> np.ndarray | None:
-        """:attr:`lag_prior` as a (steps, lookback) array, or None."""
-        return None if self.lag_prior is None else np.asarray(self.lag_prior, dtype=np.float64)
+    def lag_prior_weights(self):
+        """The learned linear prior (:class:`~insar_raster.forecast.data.LinearPrior`), or None."""
+        from insar_raster.forecast.data import LinearPrior
+
+        if self.lag_prior is None:
+            return None
+        fit = None if self.lag_prior_fit is None else np.asarray(self.lag_prior_fit, dtype=np.float64)
+        return LinearPrior(np.asarray(self.lag_prior, dtype=np.float64), fit)
 
     @property
     def learns_lag_prior(self) -> bool:
@@ -238,6 +248,13 @@ class TrainConfig:
                 raise InputError(None, f"must be {self.steps} rows of finite weights", param="lag_prior")
             # Stored as nested tuples: the config stays hashable and JSON writes it as lists.
             object.__setattr__(self, "lag_prior", tuple(tuple(float(v) for v in row) for row in weights))
+        if self.lag_prior_fit is not None:
+            weights = np.asarray(self.lag_prior_fit, dtype=np.float64)
+            if self.lag_prior is None:
+                raise InputError(None, "needs lag_prior (the weights of the lags)", param="lag_prior_fit")
+            if weights.shape != (int(self.steps), int(self.steps)) or not np.isfinite(weights).all():
+                raise InputError(None, f"must be {self.steps} x {self.steps} finite weights", param="lag_prior_fit")
+            object.__setattr__(self, "lag_prior_fit", tuple(tuple(float(v) for v in row) for row in weights))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(None, f"must be a positive number, got {self.lr}", param="lr")
         if not (self.significance >= 0 and math.isfinite(self.significance)):

@@ -152,7 +152,7 @@ def scene_wide_errors(
     steps: int,
     history: int,
     acceleration_ridge: float,
-    lag_prior: np.ndarray | None = None,
+    lag_prior=None,
     step_days: float | None = None,
 ) -> np.ndarray:
     """Scene-wide error (n, steps) mm of the per-pixel history prior at each sample of
@@ -163,11 +163,10 @@ def scene_wide_errors(
     (:class:`~insar_raster.forecast.points.MPHistoryFit`, each cell a series) over the
     ``history`` epochs up to each sample's last input epoch, extrapolated to its
     ``steps`` targets; a cell with no valid epoch in a sample's window has no forecast.
-    With ``lag_prior`` (weights, see :mod:`insar_raster.forecast.data`) and its lag
+    With ``lag_prior`` (:class:`~insar_raster.forecast.data.LinearPrior`) and its lag
     spacing ``step_days``, the learned linear prior replaces it where the model's would
     (observed lags, regular leads).
     """
-    from insar_raster.forecast.data import learned_change
     from insar_raster.forecast.points import MPHistoryFit
 
     starts = np.asarray(starts, int).reshape(-1)
@@ -179,9 +178,10 @@ def scene_wide_errors(
         cube = np.asarray(values)[:, :, None]  # (n_times, n_cells, 1): a grid of one column
         for i, s in enumerate(starts):
             last = s + window - 1
-            first = max(0, last - lag_prior.shape[1])
+            first = max(0, last - lag_prior.lookback)
             leads = (days[last + 1 : last + 1 + steps] - days[last]) / step_days
-            learned = learned_change(lag_prior, cube[first : last + 1], days[first : last + 1], leads, step_days)
+            fit_change = (forecast[i] - cube[last, :, 0])[:, :, None]
+            learned = lag_prior.change(cube[first : last + 1], days[first : last + 1], leads, step_days, fit_change)
             if learned is not None:
                 forecast[i] = np.where(np.isfinite(learned[:, :, 0]), learned[:, :, 0] + cube[last, :, 0], forecast[i])
     with warnings.catch_warnings():
@@ -198,7 +198,7 @@ def scene_wide_widening(
     history: int,
     acceleration_ridge: float,
     calibration_mse: np.ndarray,
-    lag_prior: np.ndarray | None = None,
+    lag_prior=None,
     step_days: float | None = None,
     calibration_scene_mse: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -256,7 +256,7 @@ def scene_wide_widening(
     origin_days = days[origins + window - 1]
     keep = (origin_days >= days[0] + MIN_HISTORY_DAYS) & (origin_days >= last_origin - COMMON_MODE_DAYS)
     if lag_prior is not None:  # only origins with the learned prior's whole lookback: what forecasts use
-        keep &= origins + window - 1 >= lag_prior.shape[1]
+        keep &= origins + window - 1 >= lag_prior.lookback
     longer = origins[keep]
     if len(longer) < 2:
         return np.ones(steps)

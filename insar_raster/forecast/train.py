@@ -53,6 +53,8 @@ from insar_raster.forecast.data import (
     advection_input,
     build_targets,
     grid_of,
+    history_eval,
+    history_fit,
     lag_features,
     prepare_batch,
     regular_leads,
@@ -466,12 +468,21 @@ def _choose_acceleration_ridge(
     return sampler.config, batches[best]
 
 
-def _lag_prior_rows(sampler: _PatchSampler, rng: np.random.Generator, starts: np.ndarray, lookback: int):
-    """Training rows of the learned linear prior: ``(features, targets)``, (n, lookback)
-    :func:`~insar_raster.forecast.data.lag_features` and (n, steps) changes (mm).
+def _lag_prior_rows(
+    sampler: _PatchSampler,
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    lookback: int,
+    fit_epochs: int,
+    acceleration_ridge: float,
+):
+    """Training rows of the learned linear prior: ``(lags, fit_changes, changes)``, (n,
+    lookback) :func:`~insar_raster.forecast.data.lag_features`, (n, steps) changes of
+    the history fit (over ``fit_epochs`` epochs up to the last input one, penalty
+    ``acceleration_ridge``) and (n, steps) observed changes (mm).
 
-    About :data:`LAG_PRIOR_ROWS` (sample, pixel) rows whose lookback and targets are
-    observed and whose leads are regular: the cells of :data:`LAG_PRIOR_PATCHES` random
+    About :data:`LAG_PRIOR_ROWS` (sample, pixel) rows whose lookback, fit and targets are
+    known and whose leads are regular: the cells of :data:`LAG_PRIOR_PATCHES` random
     (sample, patch) reads, each cell kept with the same chance. The patch origins reach
     a patch side beyond the grid's top and left edges (the patches clipped to the grid),
     so that every cell is drawn equally often: patches inside the grid cover a central
@@ -488,10 +499,10 @@ def _lag_prior_rows(sampler: _PatchSampler, rng: np.random.Generator, starts: np
     rows0 = rng.integers(1 - ph, height, size=n)
     cols0 = rng.integers(1 - pw, width, size=n)
     share = min(1.0, LAG_PRIOR_ROWS / (n * ph * pw))
-    features, targets = [np.zeros((0, lookback))], [np.zeros((0, steps))]
+    parts = [(np.zeros((0, lookback)), np.zeros((0, steps)), np.zeros((0, steps)))]
     for s, r0, c0 in zip(draw_starts, rows0, cols0):
         last = int(s) + window - 1
-        first = max(0, last - lookback)
+        first = max(0, last - max(lookback, int(fit_epochs) - 1))
         days = sampler.reader.days[first : last + 1 + steps]
         if not regular_leads((days[-steps:] - days[-steps - 1]) / step_days):
             continue
@@ -500,25 +511,39 @@ def _lag_prior_rows(sampler: _PatchSampler, rng: np.random.Generator, starts: np
         if not pick.any():
             continue
         block = sampler.reader.read(first, last + 1 + steps, y0, y1, x0, x1).reshape(len(days), -1)[:, pick]
-        lags = lag_features(block[:-steps, :, None], days[:-steps], lookback, step_days)[..., 0].T
+        past, past_days = block[:-steps, :, None], days[:-steps]
+        lags = lag_features(past, past_days, lookback, step_days)[..., 0].T
+        fit_from = max(0, len(past_days) - int(fit_epochs))
+        coef = history_fit(past[fit_from:], past_days[fit_from:], past_days[-1], acceleration_ridge)
+        fit_change = (history_eval(coef, days[-steps:], past_days[-1])[..., 0] - block[-steps - 1]).T
         change = (block[-steps:] - block[-steps - 1]).T.astype(np.float64)
-        rows = np.isfinite(lags).all(axis=1) & np.isfinite(change).all(axis=1)
-        features.append(lags[rows])
-        targets.append(change[rows])
-    return np.concatenate(features), np.concatenate(targets)
+        rows = np.isfinite(lags).all(axis=1) & np.isfinite(fit_change).all(axis=1) & np.isfinite(change).all(axis=1)
+        parts.append((lags[rows], fit_change[rows], change[rows]))
+    return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def _fit_lag_prior(sampler: _PatchSampler, rng: np.random.Generator, starts: np.ndarray, lookback: int) -> list:
-    """Weights (steps, lookback) of the learned linear prior, one per ridge of
+def _fit_lag_prior(
+    sampler: _PatchSampler,
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    lookback: int,
+    fit_epochs: int,
+    acceleration_ridge: float,
+) -> list:
+    """The learned linear prior in its residual form, one ``(lags, fit)`` weight pair
+    ((steps, lookback), (steps, steps)) per ridge of
     :data:`~insar_raster.forecast.data.LAG_PRIOR_RIDGES` (empty: too few rows): ridge
-    least squares of each pixel's next ``steps`` changes on its lags, over the rows of
-    :func:`_lag_prior_rows`."""
-    f, t = _lag_prior_rows(sampler, rng, starts, lookback)
-    if len(f) < 10 * lookback:
+    least squares of what each pixel's next ``steps`` changes add to the history fit's,
+    on its lags and the fit's changes, over the rows of :func:`_lag_prior_rows`. The
+    ridge shrinks toward the history fit (zero weights)."""
+    lags, fit_change, change = _lag_prior_rows(sampler, rng, starts, lookback, fit_epochs, acceleration_ridge)
+    if len(lags) < 10 * (lookback + fit_change.shape[1]):
         return []
+    f, t = np.hstack([lags, fit_change]), change - fit_change
     gram, cross = f.T @ f / len(f), f.T @ t / len(f)
-    scale = np.trace(gram) / lookback
-    return [np.linalg.solve(gram + r * scale * np.eye(lookback), cross).T for r in LAG_PRIOR_RIDGES]
+    scale = np.trace(gram) / f.shape[1]
+    weights = [np.linalg.solve(gram + r * scale * np.eye(f.shape[1]), cross).T for r in LAG_PRIOR_RIDGES]
+    return [(w[:, :lookback], w[:, lookback:]) for w in weights]
 
 
 def _joined_batch(parts) -> _Batch:
@@ -811,14 +836,21 @@ class _Trainer:
         lookback = lookback_epochs(self.split, config.window, config.history_epochs - 1)
         starts = self.train_starts[self.train_starts + config.window >= lookback + 1]
         weights = (
-            _fit_lag_prior(self.sampler, np.random.default_rng([config.seed, 3]), starts, lookback)
+            _fit_lag_prior(
+                self.sampler,
+                np.random.default_rng([config.seed, 3]),
+                starts,
+                lookback,
+                config.fit_history,
+                config.acceleration_ridge or 0.0,
+            )
             if len(starts)
             else []
         )
         incumbent = self._prior_mse(self.val_batch)
         best = None
-        for w in weights:
-            self.sampler.config = replace(config, lag_prior=w)
+        for lags, fit in weights:
+            self.sampler.config = replace(config, lag_prior=lags, lag_prior_fit=fit)
             batch = self.sampler.batch(*world.shard(self.val_draw))
             mse = self._prior_mse(batch)
             if best is None or mse < best[0]:
@@ -831,6 +863,7 @@ class _Trainer:
             return
         self.lag_prior_stage = {
             "lags": int(lookback),
+            "form": "residual",
             "val_rmse_mm": math.sqrt(best[0]) * self.norm.scale_mm,
             "val_history_fit_rmse_mm": math.sqrt(incumbent) * self.norm.scale_mm,
             "kept": bool(kept),

@@ -211,11 +211,12 @@ def test_learned_prior_rows_draw_every_cell_alike():
         reader=CubeReader(cube),
     )
     starts = np.arange(lookback - window + 1, n_epochs - window - steps + 1)
-    features, fit_change, targets = _lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0)
+    features, fit_change, targets, whole = _lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0)
     assert features.shape[1] == lookback and targets.shape[1] == steps and len(features) > 50_000
     np.testing.assert_allclose(targets, -features[:, :1] * np.arange(1, steps + 1), rtol=1e-4)
     # A straight line per cell: the history fit's change is the observed one.
     np.testing.assert_allclose(fit_change, targets, rtol=1e-3, atol=1e-3)
+    assert 0.2 < whole.mean() < 0.9  # samples ending before epoch 24 had a shorter fit
     cell = np.rint((-features[:, 0] - 1.0) / 1e-3).astype(int)
     counts = np.bincount(cell, minlength=rate.size).reshape(shape).astype(float)
     ring = np.ones(shape, bool)
@@ -224,3 +225,30 @@ def test_learned_prior_rows_draw_every_cell_alike():
     assert counts.min() > 0
     assert 0.85 < counts[ring].mean() / counts[~ring].mean() < 1.15
     assert 0.7 < corner_share < 1.3
+
+
+def test_residual_form_learns_only_where_the_fit_reads_what_forecasts_read():
+    """The residual form learns from samples whose history fit read all its epochs, as a
+    forecast's does; a fit longer than the training years leaves the lags-only form."""
+    from types import SimpleNamespace
+
+    from insar_raster.forecast.data import CubeReader
+    from insar_raster.forecast.train import _fit_lag_prior
+
+    rng = np.random.default_rng(5)
+    shape, n_epochs, window, steps, lookback = (30, 30), 60, 8, 3, 12
+    values = np.cumsum(rng.normal(0, 1, (n_epochs, *shape)), axis=0) + 0.3 * np.arange(n_epochs)[:, None, None]
+    times = np.datetime64("2020-01-01") + np.arange(n_epochs) * np.timedelta64(STEP_DAYS, "D")
+    spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_000_000.0, shape[1], shape[0])
+    sampler = SimpleNamespace(
+        window=window,
+        steps=steps,
+        patch=(16, 16),
+        norm=SimpleNamespace(step_days=float(STEP_DAYS)),
+        reader=CubeReader(make_cube(values.astype(np.float32), times, spec)),
+    )
+    starts = np.arange(lookback - window + 1, n_epochs - window - steps + 1)
+    residual = _fit_lag_prior(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0)
+    assert residual and all(fit is not None and fit.shape == (steps, steps) for _, fit in residual)
+    lags_only = _fit_lag_prior(sampler, np.random.default_rng(0), starts, lookback, 150, 0.0)
+    assert lags_only and all(fit is None and lags.shape == (steps, lookback) for lags, fit in lags_only)

@@ -2,13 +2,15 @@
 
 The default's learned linear prior (``forecast/data.py``) maps a pixel's past (1..L
 acquisition steps back, relative to its last epoch) to its next ``steps`` changes
-(``pure``). A *residual* form would instead add a map of the same lags and of the history
-fit's own predicted changes to the history fit's forecast (``residual``: zero weights are
-the history fit, so ridge shrinks toward the fit, not toward no motion). This script fits
-both the way training did until commit a3be0c7 (the trainer's validated history fit, 64
-random training patches inside the grid, at most 100k rows, closed-form ridge; training now
-draws its rows alike over the cells, ``train._lag_prior_rows``) and scores the prior alone,
-no filter and no network:
+(``pure``, the form training fitted until the residual form; model files of then hold it).
+The *residual* form adds a map of the same lags and of the history fit's own predicted
+changes to the history fit's forecast (``residual``: zero weights are the history fit, so
+ridge shrinks toward the fit, not toward no motion); training fits it now. This script
+fits both from the trainer's validated history fit and closed-form ridge, on rows drawn
+as training did until a3be0c7 (``--rows patches``: 64 random training patches inside the
+grid, at most 100k rows) or as it does since (``--rows cells``: 1024 reads clipped to the
+grid, every cell drawn alike, ``train._lag_prior_rows``), and scores the prior alone, no
+filter and no network:
 
 - ``val``: every validation sample, whole grid, against the observations (what training's
   choice sees); the ridge of each form is chosen here;
@@ -16,7 +18,7 @@ no filter and no network:
   scored by maps fitted on rows at least ``window + steps`` samples away from it);
 - ``test``: every test sample of ``eval_fronts.py``'s split, against the noise-free truth.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/lag_prior_forms.py --scenes urban --seed 2
+    PYTHONPATH=. .venv/bin/python benchmarks/lag_prior_forms.py --scenes urban --seed 2 [--rows cells]
 """
 
 from __future__ import annotations

@@ -40,9 +40,11 @@ interpolated in time, minus the last epoch's, ``j = 1..lookback``). Training fit
 its *residual* form (:class:`LinearPrior`): the history fit's change plus a map of the
 lags and of that change, so that the ridge shrinks the weights toward the history fit,
 not toward no motion, and a map learned where the fit is nearly right can only move
-it a little (on the issue-12 scenes, prior alone against the truth: 1-13 % lower than the
-map of the lags alone on 11 of 16 scenes and seeds, never more than 0.3 % higher
-where both are kept; benchmarks/README.md). It fits the weights in closed form (ridge) and keeps
+it a little (prior alone against the truth on the issue-12 scenes: at or below the map of
+the lags alone on 9 of the 11 scene/seed pairs that keep one, at most 0.2 % above it on
+the other two; benchmarks/README.md). It learns only from samples whose history fit read
+all its epochs, as a forecast's does, else it is the lags-only map (see
+``train._fit_lag_prior``). It fits the weights in closed form (ridge) and keeps
 them only when they beat the best history fit on the validation patches by
 :data:`LAG_PRIOR_MARGIN` (``TrainConfig.lag_prior``, ``TrainConfig.lag_prior_fit``);
 model files written before hold the lags-only form, which still forecasts as it did.

@@ -233,7 +233,7 @@ def test_residual_form_learns_only_where_the_fit_reads_what_forecasts_read():
     from types import SimpleNamespace
 
     from insar_raster.forecast.data import CubeReader
-    from insar_raster.forecast.train import _fit_lag_prior
+    from insar_raster.forecast.train import _fit_lag_prior, _lag_prior_rows
 
     rng = np.random.default_rng(5)
     shape, n_epochs, window, steps, lookback = (30, 30), 60, 8, 3, 12
@@ -248,7 +248,7 @@ def test_residual_form_learns_only_where_the_fit_reads_what_forecasts_read():
         reader=CubeReader(make_cube(values.astype(np.float32), times, spec)),
     )
     starts = np.arange(lookback - window + 1, n_epochs - window - steps + 1)
-    residual = _fit_lag_prior(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0)
+    residual = _fit_lag_prior(*_lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 24, 0.0))
     assert residual and all(fit is not None and fit.shape == (steps, steps) for _, fit in residual)
-    lags_only = _fit_lag_prior(sampler, np.random.default_rng(0), starts, lookback, 150, 0.0)
+    lags_only = _fit_lag_prior(*_lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 150, 0.0))
     assert lags_only and all(fit is None and lags.shape == (steps, lookback) for lags, fit in lags_only)

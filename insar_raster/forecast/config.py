@@ -213,7 +213,7 @@ class TrainConfig:
         return max(self.fit_history, lookback + 1)
 
     @property
-    def lag_prior_weights(self):
+    def linear_prior(self):
         """The learned linear prior (:class:`~insar_raster.forecast.data.LinearPrior`), or None."""
         from insar_raster.forecast.data import LinearPrior
 

@@ -386,7 +386,7 @@ class Forecaster:
                         norm,
                         self.config_.use_prior,
                         self.config_.acceleration_ridge or 0.0,
-                        self.config_.lag_prior_weights,
+                        self.config_.linear_prior,
                         self.config_.fit_history,
                     )
                     reference[i : i + batch, y0:y1, x0:x1] = ref
@@ -563,7 +563,7 @@ class Forecaster:
             history,
             config.acceleration_ridge or 0.0,
             calibration_mse,
-            config.lag_prior_weights,
+            config.linear_prior,
             self.normalisation_.step_days,
             calibration_scene_mse,
         )

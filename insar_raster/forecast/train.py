@@ -378,7 +378,7 @@ class _PatchSampler:
             self.norm,
             self.config.use_prior,
             self.config.acceleration_ridge or 0.0,
-            self.config.lag_prior_weights,
+            self.config.linear_prior,
             self.config.fit_history,
         )
         y, valid = build_targets(np.stack(targets), ref, self.norm)
@@ -525,17 +525,11 @@ def _lag_prior_rows(
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def _fit_lag_prior(
-    sampler: _PatchSampler,
-    rng: np.random.Generator,
-    starts: np.ndarray,
-    lookback: int,
-    fit_epochs: int,
-    acceleration_ridge: float,
-) -> list:
+def _fit_lag_prior(lags: np.ndarray, fit_change: np.ndarray, change: np.ndarray, whole: np.ndarray) -> list:
     """Weights of the learned linear prior, one ``(lags, fit)`` pair ((steps, lookback),
     (steps, steps) or None) per ridge of :data:`~insar_raster.forecast.data.LAG_PRIOR_RIDGES`
-    (empty: too few rows), by ridge least squares over the rows of :func:`_lag_prior_rows`.
+    (empty: too few rows), by ridge least squares over the rows of :func:`_lag_prior_rows`
+    (its four arrays).
 
     Residual form (``fit`` weights): what each pixel's next ``steps`` changes add to the
     history fit's, on its lags and the fit's changes; the ridge shrinks toward the
@@ -546,8 +540,7 @@ def _fit_lag_prior(
     enough such rows (a fit longer than the training years), the lags-only form: the
     next changes on the lags alone, over every row (``fit`` None).
     """
-    lags, fit_change, change, whole = _lag_prior_rows(sampler, rng, starts, lookback, fit_epochs, acceleration_ridge)
-    steps = change.shape[1]
+    lookback, steps = lags.shape[1], change.shape[1]
     residual = int(whole.sum()) >= 10 * (lookback + steps)
     if residual:
         f, t = np.hstack([lags[whole], fit_change[whole]]), change[whole] - fit_change[whole]
@@ -852,12 +845,14 @@ class _Trainer:
         starts = self.train_starts[self.train_starts + config.window >= lookback + 1]
         weights = (
             _fit_lag_prior(
-                self.sampler,
-                np.random.default_rng([config.seed, 3]),
-                starts,
-                lookback,
-                config.fit_history,
-                config.acceleration_ridge or 0.0,
+                *_lag_prior_rows(
+                    self.sampler,
+                    np.random.default_rng([config.seed, 3]),
+                    starts,
+                    lookback,
+                    config.fit_history,
+                    config.acceleration_ridge or 0.0,
+                )
             )
             if len(starts)
             else []

@@ -105,3 +105,45 @@ def test_info_points_shows_file_crs_and_grid_crs(lonlat_points, capsys):
     west, south, east, north = info["extent"]
     assert -7.3 < west < east < -7.1 and 53.0 < south < north < 53.2  # degrees, in the file's CRS
     assert info["grid_extent"][0] > 100_000  # metres
+
+
+def _ramp_cube(n_epochs=6):
+    """A 4 x 5 cube whose cells move -1 mm per 12-day epoch (mm = -epoch index)."""
+    from pyproj import CRS
+
+    from insar_raster.grid.spec import GridSpec
+    from insar_raster.io.cube import make_cube
+
+    spec = GridSpec(CRS.from_epsg(3035), 100.0, 3_180_000.0, 3_470_000.0, 5, 4)
+    times = np.datetime64("2020-01-01") + np.arange(n_epochs) * np.timedelta64(12, "D")
+    values = -np.arange(n_epochs, dtype=np.float32)[:, None, None] * np.ones((1, 4, 5), np.float32)
+    values[:, 0, :] += np.arange(5, dtype=np.float32)  # row 0 tells x apart
+    return make_cube(values, times, spec)
+
+
+def test_cube_from_another_tool_in_any_order_is_read_in_date_and_grid_order(tmp_path):
+    """Another tool's NetCDF may list its dates in any order and its x descending: the cube
+    is read in date order, x ascending (was: a cumulative of first-listed minus last-listed
+    date, a forecast stepping back in time, a GeoTIFF with a negative pixel width)."""
+    import rasterio
+
+    cube = _ramp_cube()
+    shuffled = cube.isel(time=[0, 5, 2, 1, 4, 3], x=slice(None, None, -1))
+    shuffled.to_netcdf(tmp_path / "other.nc")
+    cube.to_netcdf(tmp_path / "cube.nc")
+    for name in ("other", "cube"):
+        argv = ["export", str(tmp_path / f"{name}.nc"), "--layer", "cumulative", "-o", str(tmp_path / f"{name}.tif")]
+        assert main([*argv, "-q"]) == 0
+    with rasterio.open(tmp_path / "other.tif") as got, rasterio.open(tmp_path / "cube.tif") as want:
+        assert got.transform == want.transform and got.transform.a > 0
+        np.testing.assert_array_equal(got.read(), want.read())
+        assert np.all(got.read() == -5.0)  # last date minus first: 5 epochs of -1 mm
+
+
+def test_cube_with_a_repeated_date_is_refused_in_one_line(tmp_path, capsys):
+    cube = _ramp_cube()
+    cube.isel(time=[0, 1, 2, 2, 3, 4, 5]).to_netcdf(tmp_path / "twice.nc")
+    assert main(["export", str(tmp_path / "twice.nc"), "--layer", "velocity", "-o", str(tmp_path / "v.tif")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "twice.nc" in err[0] and "more than once (first: 2020-01-25)" in err[0], err
+    assert not (tmp_path / "v.tif").exists()

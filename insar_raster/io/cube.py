@@ -379,4 +379,26 @@ def open_cube(path, chunks: dict | None = None, variable: str | None = None) -> 
     ds = select_variable(ds, variable, path)
     if ds.rio.crs is None:
         raise InputError(path, "cube has no CRS (no grid_mapping / spatial_ref)")
+    return _in_order(ds, path)
+
+
+def _in_order(ds: xr.Dataset, path) -> xr.Dataset:
+    """The cube in the layout's order: dates rising (another tool's NetCDF may list them
+    in any order), ``x`` ascending, ``y`` descending. A date given twice is refused: a
+    forecast from it would take a zero time step. Lazy: nothing is read but coordinates."""
+    if "time" in ds.dims and ds.sizes["time"] > 1:
+        days = np.asarray(ds["time"].values, "datetime64[D]")
+        dates, counts = np.unique(days, return_counts=True)
+        if (counts > 1).any():
+            repeated = dates[counts > 1]
+            raise InputError(
+                path,
+                f"not a cube: {repeated.size} date(s) appear more than once (first: {repeated[0]})",
+                "keep one epoch per date",
+            )
+        if (np.diff(days) < np.timedelta64(0, "D")).any():
+            ds = ds.sortby("time")
+    for dim, rising in (("x", True), ("y", False)):
+        if dim in ds.dims and ds.sizes[dim] > 1 and (ds[dim].values[1] > ds[dim].values[0]) != rising:
+            ds = ds.isel({dim: slice(None, None, -1)})
     return ds

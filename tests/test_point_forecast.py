@@ -283,6 +283,47 @@ def test_cli_evaluate_points_reports_cells_and_mps_side_by_side(tmp_path, capsys
     assert "spatial hold-out" in capsys.readouterr().err
 
 
+def test_points_that_needed_input_crs_or_allow_dates_to_grid_take_them_again(tmp_path, capsys, files):
+    """GeoParquet without a CRS and pre-Sentinel dates: ``grid`` reads them with --input-crs
+    / --allow-dates, and so do ``forecast --points`` and ``evaluate --points`` (was: refused,
+    hinting at a Python parameter ``input_crs=`` the command had no flag for)."""
+    import json
+
+    import geopandas as gpd
+    import xarray as xr
+
+    from insar_raster.cli import main
+
+    csv, cube_path = files
+    frame = pd.read_csv(csv, dtype={"pid": str})
+    dates = [c for c in frame.columns if c.isdigit()]
+    shift = np.timedelta64(3650, "D")  # ten years earlier: before Sentinel-1
+    old = {c: str(np.datetime64(f"{c[:4]}-{c[4:6]}-{c[6:]}") - shift).replace("-", "") for c in dates}
+    geometry = gpd.points_from_xy(frame["easting"], frame["northing"])
+    gpd.GeoDataFrame(frame[["pid", *dates]].rename(columns=old), geometry=geometry).to_parquet(tmp_path / "p.parquet")
+    with xr.open_dataset(cube_path, decode_coords="all") as cube:
+        cube.assign_coords(time=cube["time"].values - shift).to_netcdf(tmp_path / "old.nc")
+
+    points = ["--points", str(tmp_path / "p.parquet")]
+    forecast = ["forecast", str(tmp_path / "old.nc"), *points, "-o", str(tmp_path / "f.gpkg"), "-q"]
+    assert main(forecast) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "p.parquet: date column" in err[0] and "--allow-dates accepts" in err[0], err
+    assert main([*forecast, "--allow-dates"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "p.parquet: unknown CRS" in err[0] and "--input-crs EPSG:XXXX" in err[0], err
+    assert not (tmp_path / "f.gpkg").exists()
+
+    report = tmp_path / "rep"
+    evaluate = ["evaluate", str(tmp_path / "old.nc"), *points, "--models", "persistence", "-o", str(report), "-q"]
+    assert main([*evaluate, "--input-crs", "EPSG:3035", "--allow-dates", "--permutation-repeats", "0"]) == 0
+    assert json.loads((report / "metrics.json").read_text())["points"]["n_points"] > 2000
+    assert (
+        main(["evaluate", str(tmp_path / "old.nc"), "--input-crs", "EPSG:3035", "-o", str(tmp_path / "r2"), "-q"]) == 2
+    )
+    assert "--input-crs: only applies with --points" in capsys.readouterr().err
+
+
 def test_point_intervals_cover_the_next_epochs_at_about_their_level(tmp_path, scene):
     """80 % intervals, calibrated on the cube's last observed samples, on 6 epochs never seen."""
     points, cube = scene

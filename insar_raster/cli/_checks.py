@@ -26,6 +26,28 @@ def add_input_checks(parser) -> None:
     )
 
 
+def add_points_reading_options(parser) -> None:
+    """``--input-crs`` and ``--allow-dates`` for ``--points`` of ``forecast``/``evaluate``:
+    points that needed them to be gridded need them to be read again."""
+    g = parser.add_argument_group("with --points")
+    g.add_argument("--input-crs", help="CRS of the points' coordinates when the file does not declare one")
+    g.add_argument(
+        "--allow-dates",
+        action="store_true",
+        help="accept epochs before Sentinel-1 (2014-04) or after today, for non-Sentinel data",
+    )
+
+
+def points_reading_options(args) -> dict:
+    """:func:`add_points_reading_options`'s values as ``read_points`` parameters; either
+    given without ``--points`` is refused."""
+    if not args.points and (args.input_crs or args.allow_dates):
+        from insar_raster.errors import InputError
+
+        raise InputError("--input-crs" if args.input_crs else "--allow-dates", "only applies with --points")
+    return {"input_crs": args.input_crs, "allow_dates": args.allow_dates}
+
+
 def add_budget_options(parser, force: bool = True) -> None:
     """``--max-output-size`` (and ``--force`` where a grid is made) for commands that write."""
     from insar_raster.io.budget import DEFAULT_MAX_OUTPUT_SIZE, MAX_CELLS_PER_MP, format_size, parse_size

@@ -84,10 +84,11 @@ def resample_hint(step: str, owner: str) -> str:
     )
 
 
-def read_points_for_cube(paths, cube, resample: str | None = None):
+def read_points_for_cube(paths, cube, resample: str | None = None, **read_options):
     """``--points`` read onto the cube's CRS and checked against the cube before any long
     work: the same geometry (:func:`insar_raster.io.egms.check_points_on_cube`) and every
-    cube date among the points' dates."""
+    cube date among the points' dates. ``read_options``: ``input_crs``, ``allow_dates``
+    of :func:`insar_raster.io.points.read_points`."""
     import numpy as np
 
     from insar_raster.forecast.points import MAX_EMPTY_SHARE
@@ -96,7 +97,7 @@ def read_points_for_cube(paths, cube, resample: str | None = None):
     from insar_raster.io.points import read_points
 
     name = ", ".join(map(str, paths))
-    points = read_points(paths, crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE)  # MPs with a few gaps kept
+    points = read_points(paths, crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE, **read_options)  # MPs with gaps kept
     check_points_on_cube(points_geometry(points), cube.attrs, name)
     if resample:
         hint = resample_hint(resample, "points'")

@@ -30,6 +30,7 @@ def _parse_sizes(text: str) -> list[int]:
 def add_parser(subparsers, parents):
     import dataclasses
 
+    from insar_raster.cli._checks import add_points_reading_options
     from insar_raster.cli.options import add_config_options, add_resample_option
     from insar_raster.evaluate import ALL_MODELS, EvaluateConfig
 
@@ -96,11 +97,13 @@ def add_parser(subparsers, parents):
     )
     p.set_defaults(func=run, param_flags={"pretrained": "--model"})  # evaluate_cube(pretrained=...)
     add_resample_option(p)
+    add_points_reading_options(p)
 
 
 def run(args) -> int:
     import dataclasses
 
+    from insar_raster.cli._checks import points_reading_options
     from insar_raster.cli._common import load_cube, resample_hint
     from insar_raster.cli.options import config_from_args
     from insar_raster.errors import InputError
@@ -139,6 +142,7 @@ def run(args) -> int:
         )
     if args.point_base and not args.points:
         raise InputError("--point-base", "only applies with --points")
+    read_options = points_reading_options(args)
     if args.point_base and args.point_base not in models:
         raise InputError("--point-base", f"{args.point_base!r} is not among --models ({', '.join(models)})")
     if args.points:
@@ -182,7 +186,7 @@ def run(args) -> int:
 
         # Geometry and dates refused before the models; each MP is scored on its own values at the
         # cube's dates, so a resampled date must be one of its acquisitions.
-        points = read_points_for_cube(args.points, cube, args.resample)
+        points = read_points_for_cube(args.points, cube, args.resample, **read_options)
         log.info("scoring at %d measurement points from %s", points.sizes["point"], ", ".join(args.points))
     results = evaluate_cube(
         cube,

@@ -6,7 +6,12 @@ import logging
 import time
 from pathlib import Path
 
-from insar_raster.cli._checks import add_budget_options, check_raster_budget
+from insar_raster.cli._checks import (
+    add_budget_options,
+    add_points_reading_options,
+    check_raster_budget,
+    points_reading_options,
+)
 
 log = logging.getLogger("insar_raster")
 
@@ -76,6 +81,7 @@ def add_parser(subparsers, parents):
         "scaled by each cell's noise level, so PERCENT %% of future observations fall inside",
     )
     add_plot_options(p)
+    add_points_reading_options(p)
     add_training_options(p)
     add_variable_option(p)
     p.set_defaults(func=run)
@@ -96,6 +102,7 @@ def run(args) -> int:
     default = "_forecast_points.gpkg" if args.points else "_forecast.tif"
     output = Path(args.output) if args.output else Path(args.cube).with_name(f"{Path(args.cube).stem}{default}")
     check_output_format(output, "point forecast" if args.points else "forecast")
+    read_options = points_reading_options(args)
     if args.points:
         from insar_raster.io.points import expand_inputs
 
@@ -135,7 +142,7 @@ def run(args) -> int:
     check_last_epoch_observed(cube)  # before any training
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
     # Geometry and dates of --points refused before the training.
-    points = read_points_for_cube(args.points, cube, args.resample) if args.points else None
+    points = read_points_for_cube(args.points, cube, args.resample, **read_options) if args.points else None
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)

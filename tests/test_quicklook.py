@@ -86,3 +86,37 @@ def test_cli_plot_options():
     assert str(plot_output(args, "out/forecast.tif")) == "out/forecast.png"
     assert args.plot_points == ["3000150,1999050", "PS42"]
     assert str(plot_output(parser.parse_args(["c.nc", "--plot", "q.png"]), "x.tif")) == "q.png"
+
+
+def test_cli_plot_points_are_checked_before_the_work_and_take_pids_from_points(tmp_path, capsys):
+    """``forecast --plot --plot-points``: a bad point is refused as --plot-points before any
+    output is written (was: named '--points', after the forecast was written, exit 2 with the
+    raster left behind); pids are looked up in --points (was: never, so no pid could work);
+    --plot-points without --plot is refused (was: ignored)."""
+    from cli_args import TINY_TRAIN
+
+    from insar_raster.cli import main
+    from insar_raster.gis.write import write_cube
+    from insar_raster.grid.gridding import grid_points
+    from insar_raster.io.points import write_points
+    from insar_raster.synth import make_scene
+
+    points, _ = make_scene(300, (16, 16), 30, seed=3)
+    csv = write_points(points, tmp_path / "p.csv")
+    cube = write_cube(grid_points(points).compute(), tmp_path / "cube.nc")
+    base = ["forecast", str(cube), "-q", "-o", str(tmp_path / "f.tif")]
+    assert main([*base, "--plot-points", "1,2"]) == 2
+    assert capsys.readouterr().err.strip().endswith("error: --plot-points: only applies with --plot")
+    assert main([*base, "--plot", "--plot-points", "1,2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--plot-points: point 1.0,2.0 is outside the grid" in err[0], err
+    assert main([*base, "--plot", "--plot-points", "PS1"]) == 2
+    assert "--plot-points: 'PS1' is neither x,y nor a known pid" in capsys.readouterr().err
+    assert list(tmp_path.glob("f.*")) == []
+
+    pid = str(points["pid"].values[7])
+    out = tmp_path / "f.gpkg"
+    argv = ["forecast", str(cube), "--points", str(csv), "-o", str(out), "--plot", str(tmp_path / "q.png")]
+    assert main([*argv, "--plot-points", pid, "-q", *TINY_TRAIN]) == 0
+    assert out.exists()
+    _assert_png(tmp_path / "q.png")

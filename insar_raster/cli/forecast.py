@@ -111,6 +111,8 @@ def run(args) -> int:
     plot_path = plot_output(args, output)
     if plot_path is not None:
         check_plot_path(plot_path, args.overwrite)
+    elif args.plot_points:
+        raise InputError("--plot-points", "only applies with --plot")
     if args.steps is not None and args.steps < 1:
         raise InputError("--steps", f"must be at least 1, got {args.steps}")
     bound_paths = {}
@@ -143,6 +145,7 @@ def run(args) -> int:
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
     # Geometry and dates of --points refused before the training.
     points = read_points_for_cube(args.points, cube, args.resample, **read_options) if args.points else None
+    plot_points = _plot_points(args.plot_points, cube, points) if plot_path is not None else None
     if not args.model:
         log.info("no --model given: training a %s model on %s first", args.arch, args.cube)
         forecaster = train_model(cube, training_config(args, args.steps or TrainConfig.steps), progress=not args.quiet)
@@ -177,7 +180,7 @@ def run(args) -> int:
             write_cube(bound, path, overwrite=args.overwrite, **kwargs)
             log.info("wrote %s", path)
     if plot_path is not None:
-        plot_forecast(cube, forecast, plot_path, points=args.plot_points, overwrite=args.overwrite)
+        plot_forecast(cube, forecast, plot_path, points=plot_points, overwrite=args.overwrite)
         log.info("wrote %s", plot_path)
     dates = [str(d)[:10] for d in forecast["time"].values]
     log.info(
@@ -191,3 +194,19 @@ def run(args) -> int:
         time.perf_counter() - t0,
     )
     return 0
+
+
+def _plot_points(items, cube, points):
+    """``--plot-points`` as ``{label: (x, y)}``, checked before any work: x,y inside the
+    grid, or pids of the ``--points`` file (None: the quicklook's default cells)."""
+    from insar_raster.errors import InputError
+    from insar_raster.gis.quicklook import resolve_points
+
+    if not items:
+        return None
+    try:
+        picks = resolve_points(items, cube["displacement"], points)
+    except InputError as exc:
+        hint = exc.hint.replace("the points file", "--points") if exc.hint else exc.hint
+        raise InputError("--plot-points", exc.problem, hint) from None
+    return {label: (x, y) for label, x, y in picks}

@@ -134,8 +134,8 @@ def add_plot_options(parser) -> None:
         "--plot-points",
         nargs="+",
         metavar="X,Y|PID",
-        help="cells for the quicklook's time series: x,y in the cube's CRS (metres) or "
-        "measurement-point ids; default: largest subsidence and uplift",
+        help="with --plot: cells for the quicklook's time series: x,y in the cube's CRS (metres) "
+        "or pids of the --points file; default: largest subsidence and uplift",
     )
 
 

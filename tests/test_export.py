@@ -202,3 +202,14 @@ def test_cli_errors_are_one_line_and_leave_nothing(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.nc"]
+
+
+def test_cli_velocity_of_a_one_epoch_cube_names_the_cube(tmp_path, capsys):
+    """No --dates given: the cube has too few epochs, not the option (was: '--dates: ...')."""
+    cube, _ = _cube()
+    write_cube(cube.isel(time=[-1]), tmp_path / "last.nc")
+    assert main(["export", str(tmp_path / "last.nc"), "--layer", "velocity", "-o", str(tmp_path / "v.tif")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"insar-raster export: error: {tmp_path / 'last.nc'}: mean velocity needs at least 2 epochs, got 1"]
+    assert main(["export", str(tmp_path / "last.nc"), "--layer", "velocity", "--dates", "last"]) == 2
+    assert "error: --dates: mean velocity needs at least 2 epochs" in capsys.readouterr().err

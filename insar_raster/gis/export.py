@@ -189,7 +189,9 @@ def export(
     check_output_path(path, overwrite)
     selected = select_dates(cube, dates)
     if layer == "velocity" and selected.sizes["time"] < 2:
-        raise InputError(None, "mean velocity needs at least 2 epochs", param="dates")
+        # About the dates chosen, or (none chosen) about the cube: the caller names its file.
+        where = {"param": "dates"} if dates else {}
+        raise InputError(None, f"mean velocity needs at least 2 epochs, got {selected.sizes['time']}", **where)
     values = derived_layer(selected, layer)
     history = history or f"export(layer={layer!r}" + (f", dates={dates!r})" if dates else ")")
     n_epochs = selected.sizes["time"]

@@ -1,6 +1,7 @@
 """EGMS products as distributed: every release's header, file names, levels, geometry."""
 
 import zipfile
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -61,6 +62,9 @@ def test_every_release_header_parses(tmp_path, variant):
     path = write_egms_zip(tmp_path / name, columns)
     with zipfile.ZipFile(path) as zf:  # as distributed: one .csv and one .xml
         assert sorted(n.rsplit(".", 1)[1] for n in zf.namelist()) == ["csv", "xml"]
+        xml = zf.read(path.with_suffix(".xml").name)
+    # Its XML header file states the level as EGMS writes it (L3 for Up and East alike).
+    assert egms.xml_product_level(xml) == level[:3].replace("L3U", "L3").replace("L3E", "L3")
     pts = read_points(path)
     assert pts.sizes == {"point": 5, "time": 4}
     assert pts.attrs["product_level"] == level
@@ -235,3 +239,29 @@ def test_per_mp_geometry_survives_vector_round_trip(tmp_path, suffix):
     for name in egms.GEOMETRY_COLUMNS:
         np.testing.assert_allclose(back[name].values, pts[name].values)
     assert back.attrs["pass_direction"] == "descending"
+
+
+def test_write_zips_xml_header_file_is_read_where_the_name_says_nothing(tmp_path):
+    """write_zip's XML header file has the documented layout (``<BURST>``, ``product_level``,
+    ``burst_id``, the images of each date): a renamed zip of a 2020_2024 L2 header, which
+    L2a and L2b share, takes its level from it, as a real product's does."""
+    columns = egms.HEADERS["2020_2024 L2a"]
+    csv = tmp_path / "x.csv"
+    csv.write_text(egms_csv_text(columns))
+    named = egms.write_zip(csv, tmp_path / "EGMS_L2a_088_0286_IW2_VV_2020_2024_1.zip")
+    with zipfile.ZipFile(named) as zf:
+        root = ElementTree.fromstring(zf.read("EGMS_L2a_088_0286_IW2_VV_2020_2024_1.xml"))
+    assert root.tag == "BURST" and root.findtext("product_level") == "L2a" and root.findtext("burst_id") == "0286"
+    assert root.findtext("clusters") == "0" and root.find("gnss") is None  # L2a: clusters, no GNSS model
+    header = csv.read_text().split("\n", 1)[0].split(",")
+    days = [c for c in header if c.isdigit()]
+    assert [p.findtext("product_id")[17:25] for p in root.iter("image")][1:] == days  # reference, then each date
+    # Renamed: the name and the header say nothing, the XML says L2a (or L2b).
+    for level in ("L2a", "L2b"):
+        mine = egms.write_zip(csv, tmp_path / f"mine_{level}.zip", level=level)
+        assert read_points(mine).attrs["product_level"] == level
+    # Nothing says the level: none is written, none is read.
+    plain = egms.write_zip(csv, tmp_path / "plain.zip")
+    with zipfile.ZipFile(plain) as zf:
+        assert ElementTree.fromstring(zf.read("plain.xml")).find("product_level") is None
+    assert "product_level" not in read_points(plain).attrs

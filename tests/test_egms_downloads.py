@@ -729,7 +729,7 @@ def test_a_renamed_2020_2024_l2a_in_its_zip_is_told_by_the_zips_xml(tmp_path, re
         zf.writestr("milan_asc.csv", csv_text(seed=5))
         zf.writestr("EGMS_L2a_015_0310_IW2_VV_2020_2024_1.xml", egms_xml("L2a"))
     assert read([only_csv], reader, tmp_path / "c").attrs["product_level"] == "L2a"
-    # An XML without <product_level> (write_zip's default) tells nothing: no level, as before.
+    # An XML without <product_level> (write_zip's, where nothing tells the level) tells nothing: no level.
     plain = _zipped(tmp_path, "plain", csv_text(seed=6))
     assert "product_level" not in read([plain], reader, tmp_path / "d").attrs
     assert read([plain, burst], reader, tmp_path / "e").attrs["product_level"] == "L2b"
@@ -749,6 +749,57 @@ def test_the_zips_xml_is_read_once_per_read(tmp_path, reader, monkeypatch):
     assert (points.attrs["product_level"], points.attrs["pass_direction"]) == ("L2a", "ascending")
 
 
+def _extracted(folder, csv_name, text, xml_name=None, xml_text=None):
+    """A product unzipped into ``folder``: its CSV as ``csv_name`` and, when given, its XML
+    header file as ``xml_name`` (default: the CSV's name with ``.xml``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = _renamed(folder, csv_name, text)
+    if xml_text is not None:
+        (folder / (xml_name or f"{csv.stem}.xml")).write_text(xml_text)
+    return csv
+
+
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_an_extracted_csv_takes_its_level_from_the_xml_beside_it(tmp_path, reader):
+    """A 2020_2024 L2a burst unzipped and its CSV renamed: the header is L2b's too, and the
+    XML header file beside it was not read (only the one inside a zip was), so the file
+    claimed no level and merged with L2b bursts."""
+    basic = _extracted(tmp_path / "a", "mine.csv", csv_text(seed=4), xml_text=egms_xml("L2a"))
+    assert read([basic], reader, tmp_path / "c1").attrs["product_level"] == "L2a"
+    burst = product_zip(tmp_path / "a", L2B_2020, csv_text(seed=2))  # beside it: the same-name XML is chosen
+    with pytest.raises(InputError, match=r"inputs mix EGMS L2a .*mine.csv: L2a; .*_IW2_VV_2020_2024_1.zip: L2b"):
+        read([basic, burst], reader, tmp_path / "c2")
+    # Any case of the suffix; an XML for the L2b level reads as L2b.
+    upper = _extracted(tmp_path / "b", "asc.csv", csv_text(seed=5), "asc.XML", egms_xml("L2b"))
+    assert read([upper], reader, tmp_path / "c3").attrs["product_level"] == "L2b"
+    # Only the CSV renamed: the folder's one CSV and one XML (under the product's name) belong together.
+    only_csv = _extracted(tmp_path / "c", "milan_asc.csv", csv_text(seed=6), f"{L2B_2020}.xml", egms_xml("L2a"))
+    assert read([only_csv], reader, tmp_path / "c4").attrs["product_level"] == "L2a"
+    # Two CSVs and an XML named after neither: which CSV it describes is not told.
+    _renamed(tmp_path / "c", "milan_desc.csv", csv_text(seed=7))
+    assert "product_level" not in read([only_csv], reader, tmp_path / "c5").attrs
+
+
+def test_the_points_cache_is_rebuilt_when_the_xml_beside_a_csv_changes(tmp_path):
+    """The cache is keyed by its input files: an XML header file put beside the CSV after a
+    first read must give the level, not the cache built without it."""
+    csv = _extracted(tmp_path / "d", "mine.csv", csv_text(seed=4))
+    assert "product_level" not in cached_points([csv], cache_dir=tmp_path / "cache").attrs
+    (tmp_path / "d" / "mine.xml").write_text(egms_xml("L2a"))
+    assert cached_points([csv], cache_dir=tmp_path / "cache").attrs["product_level"] == "L2a"
+
+
+def test_the_name_and_the_header_win_over_the_xml_beside_an_extracted_csv(tmp_path):
+    named = _extracted(tmp_path / "a", f"{L2B_2020}.csv", csv_text(), xml_text=egms_xml("L2a"))
+    up = _extracted(tmp_path / "b", "up.csv", csv_text(level="L3", seed=3), xml_text=egms_xml("L2a"))
+    los = _extracted(tmp_path / "c", "los.csv", csv_text(seed=4), xml_text=egms_xml("L3"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_points(named).attrs["product_level"] == "L2b"
+        assert read_points(up).attrs["product_level"] == "L3U"
+        assert "product_level" not in read_points(los).attrs  # an L2 header under an XML saying L3
+
+
 def test_cli_grid_refuses_an_l2a_told_by_its_xml_beside_l2b_in_one_line(tmp_path, capsys):
     from insar_raster.cli import main
 
@@ -759,6 +810,12 @@ def test_cli_grid_refuses_an_l2a_told_by_its_xml_beside_l2b_in_one_line(tmp_path
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and not out.exists()
     assert "inputs mix EGMS L2a" in err[0] and "mine.zip: L2a" in err[0]
+    # The same burst unzipped into a folder: its XML beside the CSV says L2a too.
+    extracted = _extracted(tmp_path / "unzipped", "mine.csv", csv_text(seed=4), xml_text=egms_xml("L2a"))
+    code = main(["grid", str(extracted.parent), str(burst), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "inputs mix EGMS L2a" in err[0] and "mine.csv: L2a" in err[0]
 
 
 def test_the_name_and_the_header_win_over_the_zips_xml(tmp_path):
@@ -809,10 +866,13 @@ def test_a_malformed_or_unknown_xml_is_ignored(tmp_path, xml_text):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("mine.csv", csv_text())
         zf.writestr("mine.xml", xml_text)
+    extracted = _extracted(tmp_path / "unzipped", "mine.csv", csv_text(), xml_text=xml_text)  # beside, not in a zip
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pts = read_points(path)
+        beside = read_points(extracted)
     assert pts.sizes["point"] == 12 and "product_level" not in pts.attrs
+    assert beside.sizes["point"] == 12 and "product_level" not in beside.attrs
 
 
 def test_the_documented_xml_layout_is_read():
@@ -822,6 +882,10 @@ def test_the_documented_xml_layout_is_read():
     assert egms.xml_product_level(b"\xef\xbb\xbf" + egms_xml(" L2b ").encode()) == "L2b"
     assert egms.xml_product_level(egms_xml("L2a").encode("utf-16")) is None  # not read: see the docstring
     assert egms.zip_xml_level("mine.csv") is None  # not in a zip
+    assert egms.sibling_xml_level("nowhere/mine.csv") is None  # no folder, no XML: nothing, no error
+    # <track> and <sub_swath>, which a third-party reader of 2020_2024 files looks for: the level is still read.
+    more = egms_xml("L2a").replace("  <burst_id>", "  <track>044</track>\n  <sub_swath>2</sub_swath>\n  <burst_id>")
+    assert egms.xml_product_level(more.encode()) == "L2a"
 
 
 # --------------------------------------------------------------------------- conversions (GDAL, GeoPandas)

@@ -12,8 +12,8 @@ cache is built in one streaming pass that never holds more than one block of tex
 - coordinates (reprojected to the output CRS), pid and per-point attributes go to
   ``points.parquet``; dates, CRS and provenance to ``meta.json``.
 
-The cache folder is named by a hash of the input files (path, size, mtime) and the
-reading options, so re-running on the same inputs reuses it, and changing a file or an
+The cache folder is named by a hash of the input files (path, size, mtime; with the XML
+header file beside an extracted CSV) and the reading options, so re-running on the same inputs reuses it, and changing a file or an
 option builds a new one. It is written to a temporary folder and renamed when complete:
 an interrupted build leaves nothing that could be mistaken for a cache.
 
@@ -72,11 +72,15 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(files, **options) -> str:
-    """Hash of the input files (resolved path, size, mtime) and the reading options."""
+    """Hash of the input files (resolved path, size, mtime), the XML header file beside an
+    extracted CSV (it may state the level: :func:`insar_raster.io.egms.sibling_xml`) and
+    the reading options."""
     described = []
     for f in files:
-        st = Path(f).stat()
-        described.append([str(Path(f).resolve()), st.st_size, st.st_mtime_ns])
+        xml = egms.sibling_xml(f) if Path(f).suffix.lower() != ".zip" else None
+        for path in (Path(f), xml) if xml is not None else (Path(f),):
+            st = path.stat()
+            described.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
     text = json.dumps(
         {
             "version": CACHE_VERSION,

@@ -50,10 +50,11 @@ What is known here
   other component of (:func:`check_unnamed_l3`). A header with only ``pid``, coordinates and dates says nothing.
   Without an EGMS name, ``cluster_label`` makes a file L2a (in a 2020_2024 header too,
   whose renamed columns still tell its release); a 2020_2024 L2 header without it (L2a
-  and L2b share it) claims no level, unless the file is a zip member whose zip's XML
-  header file says L2a or L2b (:func:`zip_xml_level`; read only then: the name and the
-  header win where they tell, and an XML that is malformed or contradicts the header is
-  ignored).
+  and L2b share it) claims no level, unless the product's XML header file says L2a or L2b:
+  in the zip for a zip member (:func:`zip_xml_level`), beside the file for a CSV extracted
+  from it (``X.csv`` + ``X.xml``, or the folder's only CSV and XML: :func:`sibling_xml`);
+  read only then: the name and the header win where they tell, and an XML that is
+  malformed or contradicts the header is ignored.
   L2a (relative to a local reference point) and L2b (referenced to GNSS) never share one
   set of points (:func:`check_single_l2_level`).
 - **Geometry.** L2 values are motion along the line of sight (LOS), positive towards the
@@ -500,17 +501,17 @@ def l3_component_of_name(name) -> str | None:
 
 
 def product_level(name, columns, warn: bool = True) -> str | None:
-    """Product level of an EGMS CSV from its file name and header, else its zip's XML.
+    """Product level of an EGMS CSV from its file name and header, else its XML header file.
 
     The name tells L2a/L2b/L3U/L3E; the header tells L2a (older releases, by
     ``cluster_label``), L2 or L3 (:func:`header_kind`). An L3 header under a name that is
     not an EGMS name is ``"L3U"``/``"L3E"`` when the name's words say so (``up.csv``,
     ``east.csv``: :func:`l3_component_of_name`), else ``"L3"`` (Up or East not told:
-    their headers are the same). Only when neither settles it (a zip member ``zip!csv``
+    their headers are the same). Only when neither settles it (a file or zip member
     whose names are not EGMS names, under a 2020_2024 L2 header, which L2a and L2b share,
-    or a header that says nothing) is the zip's XML header file read
-    (:func:`zip_xml_level`): its ``L2a``/``L2b``, or its ``L3`` over a header that says
-    nothing; an XML contradicting the header is ignored. None when nothing tells (not an
+    or a header that says nothing) is the product's XML header file read, in the zip or
+    beside the extracted file (:func:`header_file_level`): its ``L2a``/``L2b``, or its
+    ``L3`` over a header that says nothing; an XML contradicting the header is ignored. None when nothing tells (not an
     EGMS file, or one without the columns that say its level).
 
     Raises
@@ -532,8 +533,8 @@ def product_level(name, columns, warn: bool = True) -> str | None:
         if kind == "L2a":
             return "L2a"
         # Neither name nor header tells (a 2020_2024 L2 header is L2a's and L2b's): the
-        # zip's XML header file may (a renamed member of a product's zip).
-        stated = zip_xml_level(name)
+        # product's XML header file may (in its zip, or beside the extracted CSV).
+        stated = header_file_level(name)
         if stated in ("L2a", "L2b"):
             return stated
         if stated == "L3" and kind is None:
@@ -973,7 +974,13 @@ def xml_product_level(data) -> str | None:
     its track, e.g. ``0282``, without the track), ``production_facility``,
     ``production_date``, ``dem``, ``corine``, ``sce``, ``gnss``, ``clusters``,
     ``reference`` and ``dataset`` (the Sentinel-1 images used). Nothing in it states the
-    release, the track or the pass direction, so only the level is read.
+    release, the track or the pass direction, so only the level is read. The specification
+    (eea/CLMS_documents, ``DOCS/products/EGMS_product_description_2023.qmd``, section 11.1;
+    its 2025 edition shows the same example) also says each CSV's XML has the CSV's name
+    (``..._U_2018_2022_1.xml``). A third-party reader of 2020_2024 L2a files (an Insarmaps
+    ingest script) also looks for ``<track>`` and ``<sub_swath>`` under ``<BURST>``, "when
+    present": no published file shows them, so they are not read (their presence does not
+    change the level).
 
     Parsed by :mod:`xml.etree.ElementTree` (no external entity is fetched), and not at all
     when the text declares a DTD or entities (an EGMS header has none) or holds NUL bytes
@@ -992,6 +999,54 @@ def xml_product_level(data) -> str | None:
         if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1].lower() == "product_level":
             return _XML_LEVELS.get((child.text or "").strip().lower())
     return None
+
+
+def sibling_xml(path) -> Path | None:
+    """The XML header file beside ``path``, a product file extracted from its zip: the
+    ``.xml`` of the same name (``X.csv`` -> ``X.xml``, any case; EGMS names a product's CSV
+    and XML alike), else the folder's only ``.xml`` when ``path`` is the folder's only
+    ``.csv`` (the CSV renamed after extraction: the rule of :func:`zip_xml_level`). None
+    when there is none, or more than one could be it."""
+    path = Path(path)
+    try:
+        near = [f for f in path.parent.iterdir() if f.suffix.lower() in (".xml", ".csv")]
+        xmls = [f for f in near if f.suffix.lower() == ".xml" and f.is_file()]
+        chosen = [f for f in xmls if f.stem.lower() == path.stem.lower()]
+        if (
+            not chosen
+            and path.suffix.lower() == ".csv"
+            and [f.name for f in near if f.suffix.lower() == ".csv"] == [path.name]
+        ):
+            chosen = xmls
+    except OSError:
+        return None
+    return chosen[0] if len(chosen) == 1 else None
+
+
+def sibling_xml_level(path) -> str | None:
+    """The level (:func:`xml_product_level`) the XML header file beside an extracted file
+    states (:func:`sibling_xml`); None where there is none or it says nothing readable (an
+    XML that is too large, unreadable or malformed is ignored, never an error)."""
+    xml = sibling_xml(path)
+    if xml is None:
+        return None
+    try:
+        if xml.stat().st_size > _XML_MAX_BYTES:
+            return None
+        with open(xml, "rb") as fh:
+            data = fh.read(_XML_MAX_BYTES + 1)
+    except OSError:
+        return None
+    return xml_product_level(data)
+
+
+def header_file_level(name) -> str | None:
+    """The level the product's XML header file states: in the zip for a zip member
+    ``path.zip!member.csv`` (:func:`zip_xml_level`), beside the file otherwise
+    (:func:`sibling_xml_level`)."""
+    if "!" in str(name):
+        return zip_xml_level(name)
+    return sibling_xml_level(name)
 
 
 def zip_xml_level(name) -> str | None:
@@ -1025,15 +1080,78 @@ def zip_xml_level(name) -> str | None:
 _COPY_SUFFIXES = frozenset(s for s in _NAME_SUFFIXES if s not in (".zip", ".xml", ".tif"))
 
 
-def write_zip(csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False) -> Path:
-    """Pack ``csv_path`` as EGMS distributes it: a zip of the ``.csv`` and an ``.xml`` of
-    metadata, both named after the zip. Written atomically. The default ``xml_text`` only
-    names the product: it has no ``<product_level>`` (:func:`xml_product_level`)."""
+def xml_header_text(level: str | None, burst: int | None = None, dates=()) -> str:
+    """An XML header file as EGMS writes one beside each CSV (Product Description and
+    Format Specification, Appendix A, tables 9 and 10): ``<BURST>`` holding
+    ``product_level`` (``level``: ``"L2a"``, ``"L2b"`` or ``"L3"``; left out when None),
+    ``burst_id`` (L2), ``production_facility``, ``production_date``, ``dem``, ``corine``
+    and ``sce`` (L2), ``gnss`` (L2b, L3), ``clusters`` (L2a), and for L2 the Sentinel-1
+    images used: ``reference`` (the middle one) and ``dataset`` (one per date of
+    ``dates``). The specification shows only an L2 example: an L3 file is written under
+    the same ``<BURST>`` root (the reader does not depend on it). Values other than the
+    level, burst and dates are plausible placeholders."""
+    from xml.sax.saxutils import escape
+
+    days = [str(np.datetime64(d, "D")).replace("-", "") for d in dates]
+    last = np.datetime64(dates[-1], "D") + 1 if len(dates) else np.datetime64("2025-03-14")
+    y, m, d = str(last).split("-")
+    lines = ['<?xml version="1.0"?>', "<BURST>"]
+    if level is not None:
+        lines.append(f"  <product_level>{escape(level)}</product_level>")
+    l2 = level is None or level.startswith("L2")
+    if l2 and burst is not None:
+        lines.append(f"  <burst_id>{burst:04d}</burst_id>")
+    lines += [
+        "  <production_facility>3</production_facility>",
+        f"  <production_date>{d}/{m}/{y}</production_date>",
+        "  <dem>\n    <version>COP-DEM GLO-30 2022_1</version>\n  </dem>",
+    ]
+    if l2:
+        lines += ["  <corine>\n    <version>2018</version>\n  </corine>", "  <sce>\n    <version></version>\n  </sce>"]
+    if level in ("L2b", "L3"):
+        lines.append("  <gnss>\n    <version>2024.0</version>\n  </gnss>")
+    if level == "L2a":
+        lines.append("  <clusters>0</clusters>")
+
+    def image(day):
+        return (
+            f"    <image>\n      <product_id>S1A_IW_SLC__1SDV_{day}T052240_{day}T052307_000000_000000</product_id>\n"
+            "      <orbit_type>AUX_POEORB</orbit_type>\n    </image>"
+        )
+
+    if l2 and days:
+        lines += ["  <reference>", image(days[len(days) // 2]), "  </reference>", "  <dataset>"]
+        lines += [image(day) for day in days] + ["  </dataset>"]
+    lines.append("</BURST>")
+    return "\n".join(lines) + "\n"
+
+
+def write_zip(
+    csv_path, zip_path, xml_text: str | None = None, overwrite: bool = False, level: str | None = None
+) -> Path:
+    """Pack ``csv_path`` as EGMS distributes it: a zip of the ``.csv`` and its XML header
+    file (:func:`xml_header_text`), both named after the zip. Written atomically.
+
+    The default ``xml_text`` states ``level`` (``"L2a"``, ``"L2b"`` or ``"L3"``), else the
+    level of the zip's EGMS name, else the one the CSV header tells (L2a by
+    ``cluster_label``, L3), else none (a 2020_2024 L2 header is L2a's and L2b's: the level
+    is not guessed); with the burst of the name and the dates of the header."""
     from insar_raster.io.atomic import atomic_path
 
     zip_path = Path(zip_path)
     stem = zip_path.stem
-    xml_text = xml_text or f'<?xml version="1.0" encoding="UTF-8"?>\n<product name="{stem}"/>\n'
+    if level is not None and level.upper().startswith("L3"):
+        level = "L3"  # the XML says L3 for Up and East alike
+    if xml_text is None:
+        with open(csv_path, "rb") as fh:
+            columns = split_header(fh.readline(1 << 22), csv_path)
+        parsed = parse_file_name(zip_path.name)
+        if level is None and parsed is not None:
+            level = "L3" if parsed.level.startswith("L3") else parsed.level
+        if level is None and header_kind(columns) in ("L2a", "L3"):
+            level = header_kind(columns)
+        dates = [t for t in map(parse_date_column, columns) if t is not None]
+        xml_text = xml_header_text(level, parsed.burst if parsed else None, dates)
     with atomic_path(zip_path, overwrite=overwrite) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(csv_path, f"{stem}.csv")
         zf.writestr(f"{stem}.xml", xml_text)

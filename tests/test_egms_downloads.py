@@ -515,6 +515,27 @@ def test_info_on_a_cube_names_its_geometry_and_every_source_zip(tmp_path):
 # --------------------------------------------------------------------------- what the name and the header say
 
 
+@pytest.mark.parametrize("reader", ["memory", "cache"])
+def test_tab_separated_files_with_an_empty_first_or_last_column_are_read(tmp_path, reader):
+    """A tab at the start of the header (pandas' unnamed index column: ``to_csv(sep="\\t")``)
+    or at the end of every line (an empty last column) was stripped from the header as
+    whitespace: the rows had one field more than the header, and the file was refused as
+    'malformed or truncated row'. The same files with commas were read."""
+    text = csv_text(seed=3)
+    lines = text.splitlines()
+    expected = read([_renamed(tmp_path, "plain.csv", text)], reader, tmp_path / "a")
+    indexed = "\n".join(
+        ["\t" + lines[0].replace(",", "\t")] + [f"{i}\t" + line.replace(",", "\t") for i, line in enumerate(lines[1:])]
+    )
+    trailing = "".join(line.replace(",", "\t") + "\t\r\n" for line in lines)
+    for k, body in enumerate((indexed + "\n", trailing)):
+        folder = tmp_path / f"t{k}"
+        folder.mkdir()
+        pts = read([_renamed(folder, "tile.tsv.csv", body)], reader, tmp_path / f"c{k}")
+        np.testing.assert_array_equal(pts.displacement.values, expected.displacement.values)
+        assert list(pts.pid.values) == list(expected.pid.values) and pts.attrs["pass_direction"] == "ascending"
+
+
 def _renamed(folder, name, text):
     path = folder / name
     path.write_text(text)

@@ -1189,7 +1189,9 @@ def split_header(line: bytes, name) -> list[str]:
         )
     from insar_raster.io.dialect import sniff
 
-    return [h.strip().strip('"').strip() for h in text.strip().split(sniff(line).delimiter)]
+    # Only the line end is cut before splitting: a tab is a delimiter, not space to strip (a
+    # leading tab is pandas' unnamed index column, a trailing one an empty last column).
+    return [h.strip().strip('"').strip() for h in text.strip("\r\n").split(sniff(line).delimiter)]
 
 
 def probe_samples(path, sample_rows: int = 200) -> list[tuple[str, list[str], dict]]:

@@ -810,6 +810,26 @@ def test_the_points_cache_is_rebuilt_when_the_xml_beside_a_csv_changes(tmp_path)
     assert cached_points([csv], cache_dir=tmp_path / "cache").attrs["product_level"] == "L2a"
 
 
+def test_a_folder_of_many_csvs_is_listed_once_to_find_their_xmls(tmp_path, monkeypatch):
+    """Every input's XML is looked for (the cache key describes it): listing the folder once
+    per CSV took 108 s for a folder of 3,000 CSVs. It is listed once, and again only when
+    its entries change."""
+    import os
+
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    files = [_renamed(folder, f"t{i}.csv", "") for i in range(50)]
+    (folder / "t7.xml").write_text(egms_xml("L2a"))
+    listed = []
+    scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: listed.append(p) or scandir(p))
+    found = [egms.sibling_xml(f) for f in files]
+    assert found == [folder / "t7.xml" if i == 7 else None for i in range(50)] and len(listed) == 1
+    (folder / "t8.XML").write_text(egms_xml("L2b"))
+    os.utime(folder, ns=(folder.stat().st_atime_ns, folder.stat().st_mtime_ns + 10**9))  # coarse clocks
+    assert egms.sibling_xml(files[8]) == folder / "t8.XML" and len(listed) == 2
+
+
 def test_the_name_and_the_header_win_over_the_xml_beside_an_extracted_csv(tmp_path):
     named = _extracted(tmp_path / "a", f"{L2B_2020}.csv", csv_text(), xml_text=egms_xml("L2a"))
     up = _extracted(tmp_path / "b", "up.csv", csv_text(level="L3", seed=3), xml_text=egms_xml("L2a"))

@@ -80,6 +80,8 @@ missing value is left out of the attrs; read them with :func:`points_geometry`.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import re
 import warnings
 import zipfile
@@ -1001,6 +1003,23 @@ def xml_product_level(data) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _folder_index(folder: str, mtime_ns: int) -> tuple[dict, tuple]:
+    """{lowercase stem: [names]} of a folder's ``.xml`` files and the names of its ``.csv``
+    files, listed once per folder state (``mtime_ns`` changes when entries come or go):
+    :func:`sibling_xml` is asked for every input of a folder of thousands."""
+    xmls: dict[str, list[str]] = {}
+    csvs = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            low = entry.name.lower()
+            if low.endswith(".xml") and entry.is_file():
+                xmls.setdefault(low[:-4], []).append(entry.name)
+            elif low.endswith(".csv"):
+                csvs.append(entry.name)
+    return xmls, tuple(csvs)
+
+
 def sibling_xml(path) -> Path | None:
     """The XML header file beside ``path``, a product file extracted from its zip: the
     ``.xml`` of the same name (``X.csv`` -> ``X.xml``, any case; EGMS names a product's CSV
@@ -1008,19 +1027,15 @@ def sibling_xml(path) -> Path | None:
     ``.csv`` (the CSV renamed after extraction: the rule of :func:`zip_xml_level`). None
     when there is none, or more than one could be it."""
     path = Path(path)
+    folder = path.parent
     try:
-        near = [f for f in path.parent.iterdir() if f.suffix.lower() in (".xml", ".csv")]
-        xmls = [f for f in near if f.suffix.lower() == ".xml" and f.is_file()]
-        chosen = [f for f in xmls if f.stem.lower() == path.stem.lower()]
-        if (
-            not chosen
-            and path.suffix.lower() == ".csv"
-            and [f.name for f in near if f.suffix.lower() == ".csv"] == [path.name]
-        ):
-            chosen = xmls
+        xmls, csvs = _folder_index(str(folder), folder.stat().st_mtime_ns)
     except OSError:
         return None
-    return chosen[0] if len(chosen) == 1 else None
+    chosen = xmls.get(path.stem.lower(), [])
+    if not chosen and path.suffix.lower() == ".csv" and csvs == (path.name,):
+        chosen = [name for names in xmls.values() for name in names]
+    return folder / chosen[0] if len(chosen) == 1 else None
 
 
 def sibling_xml_level(path) -> str | None:

@@ -7,12 +7,14 @@ with the stored calibration (``intervals.scene_wide_widening`` applied, widening
 narrowing) and with that factor capped below at 1 (the calibration as it was before it
 could narrow). The point forecasts are the same in both.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/grid_intervals.py --runs realistic:1,urban:2 [--level 80]
+    PYTHONPATH=. .venv/bin/python benchmarks/grid_intervals.py --runs realistic:1,urban:2 [--level 80] \
+        [--train-options '{"prior": "harmonic"}']
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -41,12 +43,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="realistic:1", help="comma-separated scene:seed (default %(default)s)")
     parser.add_argument("--level", type=float, default=80.0, help="interval level, percent (default %(default)g)")
+    parser.add_argument(
+        "--train-options",
+        type=json.loads,
+        default=None,
+        help='JSON of training options, e.g. \'{"prior": "harmonic"}\'',
+    )
     args = parser.parse_args(argv)
     for run in args.runs.split(","):
         scene, seed = run.split(":")
         cube, _ = make_scene_cube((128, 128), 144, 12, scene, int(seed), resolution=200.0)
         split = chronological_split(cube.sizes["time"], 12, 6)
-        model = make_model("convlstm", EvaluateConfig(window=12, steps=6, seed=int(seed)), None, False)
+        model = make_model("convlstm", EvaluateConfig(window=12, steps=6, seed=int(seed)), args.train_options, False)
         model.fit(cube, split)
         forecast = model.predict_windows(cube, split.test)
         observed = cube[CUBE_VARIABLE].values[split.target_indices("test")]

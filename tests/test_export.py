@@ -213,3 +213,30 @@ def test_cli_velocity_of_a_one_epoch_cube_names_the_cube(tmp_path, capsys):
     assert err == [f"insar-raster export: error: {tmp_path / 'last.nc'}: mean velocity needs at least 2 epochs, got 1"]
     assert main(["export", str(tmp_path / "last.nc"), "--layer", "velocity", "--dates", "last"]) == 2
     assert "error: --dates: mean velocity needs at least 2 epochs" in capsys.readouterr().err
+
+
+def test_cli_empty_derived_layer_is_refused_not_written(tmp_path, capsys):
+    """A cube whose last epoch is empty has no cumulative displacement anywhere: refused
+    naming the cube and the dates (was: an all-NaN raster, exit 0); the same epochs chosen
+    with --dates are about --dates; epochs with data still export."""
+    cube, _ = _cube()
+    cube["displacement"][-1] = np.nan
+    write_cube(cube, tmp_path / "tail.nc")
+    out = tmp_path / "c.tif"
+    assert main(["export", str(tmp_path / "tail.nc"), "--layer", "cumulative", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"insar-raster export: error: {tmp_path / 'tail.nc'}: the cumulative layer would be empty: no cell has "
+        f"data at both 2020-01-01 and {TIMES[-1]} (choose epochs with data: --dates START:END)"
+    ]
+    assert main(
+        ["export", str(tmp_path / "tail.nc"), "--layer", "cumulative", "--dates", str(TIMES[-1]), "-o", str(out)]
+    )
+    assert "error: --dates: the cumulative layer would be empty" in capsys.readouterr().err
+    assert not out.exists()
+    assert (
+        main(["export", str(tmp_path / "tail.nc"), "--layer", "cumulative", "--dates", f":{TIMES[-2]}", "-o", str(out)])
+        == 0
+    )
+    with rasterio.open(out) as src:
+        assert np.isfinite(src.read(1)).sum() == 5 * 7 - 1  # all but the masked cell

@@ -145,6 +145,33 @@ def layer_dataset(layer: xr.DataArray, cube: xr.Dataset, history: str) -> xr.Dat
     return ds
 
 
+def _computed_layer(values: xr.DataArray, selected: xr.Dataset, layer: str, dates, path) -> xr.DataArray:
+    """A derived (y, x) layer computed once (it is small), refused when no cell has a value:
+    an empty raster written with exit 0 looks like a result."""
+    with _progress(values, f"computing {layer}"):
+        values = values.compute()
+    if np.isfinite(values.values).any():
+        return values
+    first, last = iso_dates(selected["time"].values[[0, -1]])
+    why = {
+        "velocity": f"no cell has data at 2 or more of the epochs {first} to {last}",
+        "cumulative": f"no cell has data at both {first} and {last}",
+    }[layer]
+    where = {"param": "dates"} if dates else {}
+    raise InputError(
+        None, f"the {layer} layer would be empty: {why}", "choose epochs with data: dates=START:END", **where
+    )
+
+
+def _progress(values: xr.DataArray, desc: str):
+    """A progress bar over ``values``' dask work (none for NumPy values or with -q)."""
+    if log.isEnabledFor(logging.INFO) and values.chunks is not None:
+        from insar_raster.progress import DaskTqdm
+
+        return DaskTqdm(desc=desc)
+    return contextlib.nullcontext()
+
+
 def export(
     cube: xr.Dataset,
     path,
@@ -193,6 +220,8 @@ def export(
         where = {"param": "dates"} if dates else {}
         raise InputError(None, f"mean velocity needs at least 2 epochs, got {selected.sizes['time']}", **where)
     values = derived_layer(selected, layer)
+    if layer != "displacement":
+        values = _computed_layer(values, selected, layer, dates, path)
     history = history or f"export(layer={layer!r}" + (f", dates={dates!r})" if dates else ")")
     n_epochs = selected.sizes["time"]
     log.info(
@@ -212,11 +241,7 @@ def export(
             units=values.attrs.get("units"),
             compress=compress,
         )
-    progress = contextlib.nullcontext()
-    if log.isEnabledFor(logging.INFO) and values.chunks is not None:
-        from insar_raster.progress import DaskTqdm
-
-        progress = DaskTqdm(desc=f"writing {path.name}")
+    progress = _progress(values, f"writing {path.name}")
     if layer == "displacement":
         ds = selected.copy()
         ds.attrs["history"] = _history(cube.attrs, history)

@@ -293,3 +293,17 @@ def test_grid_spec_repr_with_a_crs_given_as_text():
     as_text = GridSpec("EPSG:3035", 100.0, 4_000_000.0, 3_000_000.0, 4, 3)
     assert repr(as_text) == repr(GridSpec(CRS.from_epsg(3035), 100.0, 4_000_000.0, 3_000_000.0, 4, 3))
     assert "crs='EPSG:3035'" in repr(as_text)
+
+
+def test_cli_start_or_end_alone_outside_the_data_names_only_that_option(tmp_path, capsys):
+    """Was: '--start/--end: no epoch between 2030-01-01 and None'."""
+    from insar_raster.synth import make_scene
+
+    points, _ = make_scene(200, (10, 10), 12, seed=1)
+    csv = write_points(points, tmp_path / "p.csv")
+    assert main(["grid", str(csv), "--start", "2030-01-01", "-o", str(tmp_path / "a.nc")]) == 2
+    assert "error: --start: no epoch from 2030-01-01 on (data: " in capsys.readouterr().err
+    assert main(["grid", str(csv), "--end", "2010-01-01", "-o", str(tmp_path / "a.nc")]) == 2
+    assert "error: --end: no epoch up to 2010-01-01 (data: " in capsys.readouterr().err
+    assert main(["grid", str(csv), "--start", "2030-01-01", "--end", "2031-01-01", "-o", str(tmp_path / "a.nc")]) == 2
+    assert "error: --start/--end: no epoch between 2030-01-01 and 2031-01-01" in capsys.readouterr().err

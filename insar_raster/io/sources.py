@@ -181,9 +181,11 @@ def select_epochs(times: np.ndarray, start=None, end=None) -> np.ndarray:
     if end is not None:
         keep &= times <= as_date(end, "end")
     if not keep.any():
-        raise InputError(
-            None, f"no epoch between {start} and {end} (data: {times[0]} to {times[-1]})", param="start/end"
-        )
+        if start is not None and end is not None:
+            asked, param = f"between {start} and {end}", "start/end"
+        else:
+            asked, param = (f"from {start} on", "start") if start is not None else (f"up to {end}", "end")
+        raise InputError(None, f"no epoch {asked} (data: {times[0]} to {times[-1]})", param=param)
     return keep
 
 

@@ -61,14 +61,15 @@ def _dates_from_descriptions(descriptions, tags=None):
 # --------------------------------------------------------------------------- points
 
 
-def describe_points(path) -> dict:
-    """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader."""
+def describe_points(path, **read_options) -> dict:
+    """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader
+    (``read_options``: ``input_crs``, ``allow_dates`` of ``read_points``)."""
     from insar_raster.io.dialect import sniff_path
     from insar_raster.io.points import read_points
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        points = read_points(path)
+        points = read_points(path, **read_options)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     dropped = 0
     for note in notes:  # the reader drops NaN rows and says how many
@@ -386,8 +387,9 @@ def file_kind(path) -> str:
     )
 
 
-def describe(path) -> dict:
-    """Describe a points file, cube, GeoTIFF or model file.
+def describe(path, input_crs=None, allow_dates: bool = False) -> dict:
+    """Describe a points file, cube, GeoTIFF or model file (points read with ``input_crs``
+    and ``allow_dates`` as :func:`insar_raster.io.points.read_points` does).
 
     Returns
     -------
@@ -412,7 +414,7 @@ def describe(path) -> dict:
     if kind == "cube":
         return describe_cube(path)
     if kind == "points":
-        return describe_points(path)
+        return describe_points(path, input_crs=input_crs, allow_dates=allow_dates)
     return describe_model(path)
 
 

@@ -184,3 +184,26 @@ def test_reader_closing_the_pipe_is_not_an_error(tmp_path):
     )
     assert len(run.stdout) == 10
     assert run.stderr == "", run.stderr
+
+
+def test_info_reads_points_grid_needs_input_crs_or_allow_dates_for(tmp_path, capsys):
+    """A GeoParquet without a CRS and pre-Sentinel dates: info takes --input-crs and
+    --allow-dates as grid does (was: refused, hinting at 'input_crs=' and 'allow_dates=True',
+    Python parameters with no flag)."""
+    import geopandas as gpd
+
+    times = np.datetime64("2010-01-05") + np.arange(5) * np.timedelta64(12, "D")
+    x, y = np.meshgrid(3_500_000.0 + 50 * np.arange(4), 2_800_000.0 + 50 * np.arange(3))
+    points = make_points(x.ravel(), y.ravel(), np.zeros((12, 5), "float32"), times, "EPSG:3035")
+    write_points(points, tmp_path / "p.parquet")
+    gpd.read_parquet(tmp_path / "p.parquet").set_crs(None, allow_override=True).to_parquet(tmp_path / "bare.parquet")
+    path = str(tmp_path / "bare.parquet")
+    assert main(["info", path]) == 2
+    err = capsys.readouterr().err
+    assert "before Sentinel-1" in err and "--allow-dates accepts" in err, err
+    assert main(["info", path, "--allow-dates"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bare.parquet: unknown CRS" in err[0] and "--input-crs EPSG:XXXX" in err[0], err
+    assert main(["info", path, "--allow-dates", "--input-crs", "EPSG:3035", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n_points"] == 12 and info["first_epoch"] == "2010-01-05" and info["crs"].startswith("EPSG:3035")

@@ -23,13 +23,19 @@ def add_parser(subparsers, parents):
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="file(s) to describe")
     p.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several files)")
+    p.add_argument("--input-crs", help="CRS of a points file's coordinates when the file does not declare one")
+    p.add_argument(
+        "--allow-dates",
+        action="store_true",
+        help="read points with epochs before Sentinel-1 (2014-04) or after today (non-Sentinel data)",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args):
     from insar_raster.info import describe, format_description
 
-    infos = [describe(path) for path in args.files]
+    infos = [describe(path, input_crs=args.input_crs, allow_dates=args.allow_dates) for path in args.files]
     if args.quiet:  # -q: nothing on success; the exit status says every file could be read
         return 0
     if args.json:

@@ -903,6 +903,13 @@ FORECAST_CASES = [
     ("model_for_another_grid", ["forecast", "other_grid.nc", "--model", "model.ipt"], 2, ["other_grid.nc", "grid"]),
     ("forecast_steps_beyond_model", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "5"], 2, ["--steps"]),
     ("forecast_zero_steps", ["forecast", "cube.nc", "--model", "model.ipt", "--steps", "0"], 2, ["--steps"]),
+    # Nothing is trained with --model: a training option would be silently ignored (was: exit 0).
+    (
+        "forecast_training_option_with_model",
+        ["forecast", "cube.nc", "--model", "model.ipt", "--window", "4"],
+        2,
+        ["--window", "only applies when training here"],
+    ),
     ("train_zero_window", ["train", "cube.nc", *TINY_TRAIN[2:], "--window", "0"], 2, ["--window"]),
     ("train_negative_significance", ["train", "cube.nc", *TINY_TRAIN, "--significance", "-1"], 2, ["--significance"]),
     (

@@ -126,6 +126,7 @@ def run(args) -> int:
             for path in bound_paths.values():
                 check_output_path(path, args.overwrite)
     if args.model:
+        _refuse_training_options(args)
         forecaster = load_model(args.model)  # before opening the cube: a bad model fails fast
         if args.interval is not None and not forecaster.has_intervals:
             raise InputError(
@@ -210,3 +211,22 @@ def _plot_points(items, cube, points):
         hint = exc.hint.replace("the points file", "--points") if exc.hint else exc.hint
         raise InputError("--plot-points", exc.problem, hint) from None
     return {label: (x, y) for label, x, y in picks}
+
+
+def _refuse_training_options(args) -> None:
+    """With ``--model`` nothing is trained: a training option given (``--window 4``) would
+    be silently ignored, so it is refused (``--device`` and ``--threads`` are left alone)."""
+    import dataclasses
+
+    from insar_raster.cli.options import TRAINING_FIELDS, flag_of
+    from insar_raster.errors import InputError
+    from insar_raster.forecast.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name in TRAINING_FIELDS:
+        if name != "device" and getattr(args, name) != fields[name].default:
+            raise InputError(
+                flag_of(fields[name]),
+                "only applies when training here (no --model)",
+                "the model file fixes it: drop the option, or train a new model",
+            )

@@ -229,3 +229,18 @@ def test_cli_forecast_and_export_take_either_component(tmp_path):
     with rasterio.open(tmp_path / "ortho_east_west_displacement.tif") as src:
         np.testing.assert_allclose(src.read(1), np.nan_to_num(east, nan=np.nan), equal_nan=True)
     assert main(["export", str(path), "--variable", "north", "-o", str(tmp_path / "n.tif"), "-q"]) == 2
+
+
+def test_synth_los_onto_an_existing_file_is_refused_in_one_line(tmp_path, capsys):
+    """Was: 'FileExistsError: [Errno 17] File exists' with exit 1 (our failure, not the user's)."""
+    from insar_raster.cli import main
+
+    taken = tmp_path / "sample.csv"
+    taken.write_text("pid\n")
+    argv = ["synth", "--los", "-o", str(taken), "--shape", "8x8", "--points", "40", "--epochs", "6"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"insar-raster synth: error: {taken}: is a file: --los writes a folder of bursts (name a folder with -o)"
+    ]
+    assert taken.read_text() == "pid\n"

@@ -120,6 +120,10 @@ def run_los(args) -> int:
     from insar_raster.synth_los import make_los_scene, write_los_scene
 
     folder = Path(args.output or "sample_los")
+    if folder.exists() and not folder.is_dir():
+        from insar_raster.errors import InputError
+
+        raise InputError(folder, "is a file: --los writes a folder of bursts", "name a folder with -o")
     asc, desc, truth = make_los_scene(
         args.points, parse_shape(args.shape), args.epochs, args.interval, seed=args.seed, scene=args.scene
     )

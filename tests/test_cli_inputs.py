@@ -147,3 +147,13 @@ def test_cube_with_a_repeated_date_is_refused_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "twice.nc" in err[0] and "more than once (first: 2020-01-25)" in err[0], err
     assert not (tmp_path / "v.tif").exists()
+
+
+@pytest.mark.parametrize("times", [np.arange(6) * 12, [f"d{i}" for i in range(6)]], ids=["days", "labels"])
+def test_cube_whose_time_holds_no_dates_is_refused_in_one_line(tmp_path, capsys, times):
+    """Was: 'TypeError: input must have type NumPy datetime' / 'ValueError: Error parsing
+    datetime string' with exit 1."""
+    _ramp_cube().assign_coords(time=times).to_netcdf(tmp_path / "nodates.nc")
+    assert main(["export", str(tmp_path / "nodates.nc"), "--layer", "velocity", "-o", str(tmp_path / "v.tif")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nodates.nc: not a cube: its time coordinate holds no dates" in err[0], err

@@ -386,6 +386,12 @@ def _in_order(ds: xr.Dataset, path) -> xr.Dataset:
     """The cube in the layout's order: dates rising (another tool's NetCDF may list them
     in any order), ``x`` ascending, ``y`` descending. A date given twice is refused: a
     forecast from it would take a zero time step. Lazy: nothing is read but coordinates."""
+    if "time" in ds.dims and not np.issubdtype(ds["time"].dtype, np.datetime64):
+        raise InputError(
+            path,
+            f"not a cube: its time coordinate holds no dates ({ds['time'].dtype} values)",
+            "a cube's time is CF dates, e.g. units 'days since 2020-01-01'",
+        )
     if "time" in ds.dims and ds.sizes["time"] > 1:
         days = np.asarray(ds["time"].values, "datetime64[D]")
         dates, counts = np.unique(days, return_counts=True)

@@ -157,3 +157,14 @@ def test_cube_whose_time_holds_no_dates_is_refused_in_one_line(tmp_path, capsys,
     assert main(["export", str(tmp_path / "nodates.nc"), "--layer", "velocity", "-o", str(tmp_path / "v.tif")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nodates.nc: not a cube: its time coordinate holds no dates" in err[0], err
+
+
+def test_cube_stored_as_y_x_time_is_read_as_a_cube(tmp_path):
+    """Another tool's (y, x, time) displacement (was: 'no displacement (time, y, x) variable')."""
+    import rasterio
+
+    cube = _ramp_cube()
+    cube.transpose("y", "x", "time").to_netcdf(tmp_path / "yxt.nc")
+    assert main(["export", str(tmp_path / "yxt.nc"), "--layer", "cumulative", "-o", str(tmp_path / "c.tif"), "-q"]) == 0
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert np.all(src.read(1) == -5.0)

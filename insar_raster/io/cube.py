@@ -277,6 +277,8 @@ def select_variable(ds: xr.Dataset, variable: str | None = None, path=None) -> x
     """
     if variable is None:
         variable = next((v for v in (CUBE_VARIABLE, *COMPONENT_VARIABLES) if v in ds), CUBE_VARIABLE)
+    if variable in ds and ds[variable].dims != ("time", "y", "x") and set(ds[variable].dims) == {"time", "y", "x"}:
+        ds = ds.assign({variable: ds[variable].transpose("time", "y", "x")})  # another tool's (y, x, time)
     if variable not in ds or ds[variable].dims != ("time", "y", "x"):
         choices = [v for v, da in ds.data_vars.items() if da.dims == ("time", "y", "x")]
         raise InputError(

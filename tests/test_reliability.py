@@ -180,7 +180,14 @@ GRID_CASES = [
         2,
         ["no valid measurement point"],
     ),
-    ("epoch_range_empty", "points.csv", good_csv_text(), ["--start", "2030-01-01"], 2, ["--start/--end", "no epoch"]),
+    (
+        "epoch_range_empty",
+        "points.csv",
+        good_csv_text(),
+        ["--start", "2030-01-01"],
+        2,
+        ["--start: no epoch from 2030-01-01 on"],
+    ),
     ("bad_time_chunk", "points.csv", good_csv_text(), ["--time-chunk", "0"], 2, ["--time-chunk"]),
     ("bad_max_gap", "points.csv", good_csv_text(), ["--max-gap=-5"], 2, ["--max-gap"]),
     (

@@ -26,10 +26,11 @@ def add_input_checks(parser) -> None:
     )
 
 
-def add_points_reading_options(parser) -> None:
-    """``--input-crs`` and ``--allow-dates`` for ``--points`` of ``forecast``/``evaluate``:
-    points that needed them to be gridded need them to be read again."""
-    g = parser.add_argument_group("with --points")
+def add_points_reading_options(parser, title: str = "with --points") -> None:
+    """``--input-crs`` and ``--allow-dates`` for reading points files: ``--points`` of
+    ``forecast``/``evaluate`` (points that needed them to be gridded need them to be read
+    again) and ``info``'s points files, in an argument group named ``title``."""
+    g = parser.add_argument_group(title)
     g.add_argument("--input-crs", help="CRS of the points' coordinates when the file does not declare one")
     g.add_argument(
         "--allow-dates",

@@ -9,6 +9,8 @@ HELP = "describe a points file, cube, GeoTIFF or model file"
 
 
 def add_parser(subparsers, parents):
+    from insar_raster.cli._checks import add_points_reading_options
+
     p = subparsers.add_parser(
         "info",
         parents=parents,
@@ -23,12 +25,7 @@ def add_parser(subparsers, parents):
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="file(s) to describe")
     p.add_argument("--json", action="store_true", help="print JSON (one object, or a list for several files)")
-    p.add_argument("--input-crs", help="CRS of a points file's coordinates when the file does not declare one")
-    p.add_argument(
-        "--allow-dates",
-        action="store_true",
-        help="read points with epochs before Sentinel-1 (2014-04) or after today (non-Sentinel data)",
-    )
+    add_points_reading_options(p, "points files")
     p.set_defaults(func=_run)
 
 

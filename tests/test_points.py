@@ -71,6 +71,23 @@ def test_geographic_vector_is_projected_to_utm(tmp_path, small_scene):
     np.testing.assert_allclose(back3035.x.values, sub.x.values, atol=1e-3)
 
 
+def test_multi_layer_geopackage_warns_that_only_the_first_layer_is_read(tmp_path, small_scene):
+    import warnings
+
+    import geopandas as gpd
+
+    points, _ = small_scene
+    one = write_points(points.isel(point=slice(0, 40)), tmp_path / "one.gpkg")
+    gdf = gpd.read_file(one)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_points(one).sizes["point"] == 40  # one layer: no warning
+    gdf.iloc[:10].to_file(one, layer="extra", engine="pyogrio")
+    with pytest.warns(UserWarning, match="first layer .* 1 other layer.*'extra'"):
+        back = read_points(one)
+    assert back.sizes["point"] == 40
+
+
 def test_merge_tiles_drops_duplicate_pids(tmp_path, small_scene):
     points, _ = small_scene
     n = points.sizes["point"]

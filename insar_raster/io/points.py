@@ -130,6 +130,25 @@ def _columns_to_matrix(table, columns) -> np.ndarray:
     return out
 
 
+def _first_layer(path: Path) -> str:
+    """The first layer of a vector file; that only it is read is warned where there are
+    more (a GeoPackage QGIS saved several layers into: the others' points would vanish
+    without a word)."""
+    import warnings
+
+    import pyogrio
+
+    layers = [str(name) for name in pyogrio.list_layers(path)[:, 0]]
+    if len(layers) > 1:
+        others = ", ".join(repr(n) for n in layers[1:4]) + (", ..." if len(layers) > 4 else "")
+        warnings.warn(
+            f"{path.name}: read its first layer {layers[0]!r} only; {len(layers) - 1} other layer(s) "
+            f"ignored ({others}): save each layer to its own file to read it",
+            stacklevel=4,
+        )
+    return layers[0]
+
+
 def _read_vector(path: Path, input_crs, allow_dates: bool = False):
     """Read GeoPackage/Shapefile/GeoParquet points -> (frame, values, times, x, y, crs)."""
     import geopandas as gpd
@@ -141,7 +160,7 @@ def _read_vector(path: Path, input_crs, allow_dates: bool = False):
             except ValueError:  # plain Parquet without geometry metadata: columns as in CSV
                 gdf = pd.read_parquet(path)
         else:
-            gdf = gpd.read_file(path, engine="pyogrio")
+            gdf = gpd.read_file(path, engine="pyogrio", layer=_first_layer(path))
     except InputError:
         raise
     except Exception as exc:

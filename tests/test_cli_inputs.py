@@ -168,3 +168,24 @@ def test_cube_stored_as_y_x_time_is_read_as_a_cube(tmp_path):
     assert main(["export", str(tmp_path / "yxt.nc"), "--layer", "cumulative", "-o", str(tmp_path / "c.tif"), "-q"]) == 0
     with rasterio.open(tmp_path / "c.tif") as src:
         assert np.all(src.read(1) == -5.0)
+
+
+@pytest.mark.parametrize("extra", [["-o", "{d}/p.gpkg"], ["-o", "{d}/p.parquet"], ["--los", "-o", "{d}/los"]])
+def test_synth_layout_is_refused_where_it_would_be_ignored(tmp_path, capsys, extra):
+    """Was: a GeoPackage/GeoParquet (or --los bursts) written in its one layout, --layout L3UD ignored."""
+    argv = ["synth", "--layout", "L3UD", "--points", "40", "--shape", "8x8", "--epochs", "6"]
+    argv += [a.format(d=tmp_path) for a in extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["insar-raster synth: error: --layout: only applies to a .csv output (drop it, or write a .csv)"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_layout_l3ud_writes_an_l3_csv(tmp_path):
+    out = tmp_path / "u.csv"
+    assert (
+        main(["synth", "--layout", "L3UD", "-o", str(out), "--points", "40", "--shape", "8x8", "--epochs", "6", "-q"])
+        == 0
+    )
+    header = out.read_text().splitlines()[0].split(",")
+    assert "latitude" not in header and "easting" in header

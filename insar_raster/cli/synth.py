@@ -33,7 +33,9 @@ def add_parser(subparsers, parents):
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
-        "--layout", default="L2b", choices=("L2a", "L2b", "L3UD", "L3EW"), help="EGMS CSV layout (default L2b)"
+        "--layout",
+        choices=("L2a", "L2b", "L3UD", "L3EW"),
+        help="EGMS CSV layout (default L2b); .csv output only",
     )
     p.add_argument("--points", type=int, default=20000, help="number of measurement points (default 20000)")
     p.add_argument("--shape", default="128x128", help="scene size in 100 m cells, HxW (default 128x128)")
@@ -81,9 +83,13 @@ def run(args) -> int:
 
     if args.points < 3 or args.epochs < 2:
         raise InputError("--points/--epochs", "need at least 3 points and 2 epochs")
+    output = Path(args.output or ("sample_los" if args.los else "sample.csv"))
+    if args.layout and (args.los or output.suffix.lower() != ".csv"):
+        # A GeoPackage/GeoParquet (or --los's L2b bursts) has one layout: the option would be ignored.
+        raise InputError("--layout", "only applies to a .csv output", "drop it, or write a .csv")
     if args.los:
         return run_los(args)
-    output = Path(args.output or "sample.csv")
+    layout = args.layout or "L2b"
     truth_path = output.with_name(f"{output.stem}_truth.nc")
     check_output_format(output, "points")
     check_output_path(output, args.overwrite)
@@ -99,13 +105,13 @@ def run(args) -> int:
         args.seed,
         **({"mp_behaviour": None} if args.no_mp_behaviour else {}),
     )
-    write_points(points, output, layout=args.layout, overwrite=args.overwrite)
+    write_points(points, output, layout=layout, overwrite=args.overwrite)
     log.info(
         "wrote %s: %d points x %d epochs (%s layout, scene %s, seed %d)",
         output,
         points.sizes["point"],
         points.sizes["time"],
-        args.layout if output.suffix.lower() == ".csv" else output.suffix,
+        layout if output.suffix.lower() == ".csv" else output.suffix,
         args.scene,
         args.seed,
     )

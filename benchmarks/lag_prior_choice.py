@@ -36,8 +36,6 @@ from insar_raster.forecast.data import (
     LinearPrior,
     history_eval,
     history_fit,
-    lag_features,
-    regular_leads,
 )
 from insar_raster.forecast.windows import chronological_split, lookback_epochs
 from insar_raster.io.cube import CUBE_VARIABLE
@@ -47,36 +45,10 @@ WINDOW, STEPS = 12, 6
 
 
 def rows_with_origin(sampler, rng, starts, lookback, fit_epochs, ridge):
-    """``train._lag_prior_rows`` (same draw) with each row's last input epoch."""
-    window, steps, step_days = sampler.window, sampler.steps, sampler.norm.step_days
-    ph, pw = sampler.patch
-    _, height, width = sampler.reader.shape
-    n = T.LAG_PRIOR_PATCHES
-    draw_starts = rng.choice(starts, size=n)
-    rows0, cols0 = rng.integers(1 - ph, height, size=n), rng.integers(1 - pw, width, size=n)
-    share = min(1.0, T.LAG_PRIOR_ROWS / (n * ph * pw))
-    parts = []
-    for s, r0, c0 in zip(draw_starts, rows0, cols0):
-        last = int(s) + window - 1
-        first = max(0, last - max(lookback, int(fit_epochs) - 1))
-        days = sampler.reader.days[first : last + 1 + steps]
-        if not regular_leads((days[-steps:] - days[-steps - 1]) / step_days):
-            continue
-        y0, y1, x0, x1 = max(0, int(r0)), min(height, int(r0) + ph), max(0, int(c0)), min(width, int(c0) + pw)
-        pick = rng.random((y1 - y0) * (x1 - x0)) < share
-        if not pick.any():
-            continue
-        block = sampler.reader.read(first, last + 1 + steps, y0, y1, x0, x1).reshape(len(days), -1)[:, pick]
-        past, past_days = block[:-steps, :, None], days[:-steps]
-        lags = lag_features(past, past_days, lookback, step_days)[..., 0].T
-        fit_from = max(0, len(past_days) - int(fit_epochs))
-        coef = history_fit(past[fit_from:], past_days[fit_from:], past_days[-1], ridge)
-        fit_change = (history_eval(coef, days[-steps:], past_days[-1])[..., 0] - block[-steps - 1]).T
-        change = (block[-steps:] - block[-steps - 1]).T.astype(np.float64)
-        ok = np.isfinite(lags).all(1) & np.isfinite(fit_change).all(1) & np.isfinite(change).all(1)
-        if last + 1 >= int(fit_epochs):  # the residual form's rows: the fit read all its epochs
-            parts.append((lags[ok], fit_change[ok], change[ok], np.full(int(ok.sum()), last)))
-    return tuple(np.concatenate(p) for p in zip(*parts))
+    """``train._lag_prior_rows`` (the trainer's draw) of the residual form, the rows whose
+    history fit read all its epochs, with each row's last input epoch."""
+    *rows, whole, origin = T._lag_prior_rows(sampler, rng, starts, lookback, fit_epochs, ridge, origins=True)
+    return tuple(a[whole] for a in (*rows, origin))
 
 
 def val_scores(trainer, config):

@@ -475,13 +475,15 @@ def _lag_prior_rows(
     lookback: int,
     fit_epochs: int,
     acceleration_ridge: float,
+    origins: bool = False,
 ):
     """Training rows of the learned linear prior: ``(lags, fit_changes, changes, whole)``,
     (n, lookback) :func:`~insar_raster.forecast.data.lag_features`, (n, steps) changes of
     the history fit (over ``fit_epochs`` epochs up to the last input one, penalty
     ``acceleration_ridge``), (n, steps) observed changes (mm), and (n,) whether the
     sample had all ``fit_epochs`` epochs for its fit, as forecasts do (an early sample's
-    fit reads fewer, and errs more).
+    fit reads fewer, and errs more). With ``origins``, a fifth (n,) array: each row's last
+    input epoch (benchmarks' blocked cross-validation by time).
 
     About :data:`LAG_PRIOR_ROWS` (sample, pixel) rows whose lookback, fit and targets are
     known and whose leads are regular: the cells of :data:`LAG_PRIOR_PATCHES` random
@@ -501,7 +503,7 @@ def _lag_prior_rows(
     rows0 = rng.integers(1 - ph, height, size=n)
     cols0 = rng.integers(1 - pw, width, size=n)
     share = min(1.0, LAG_PRIOR_ROWS / (n * ph * pw))
-    parts = [(np.zeros((0, lookback)), np.zeros((0, steps)), np.zeros((0, steps)), np.zeros(0, bool))]
+    parts = [(np.zeros((0, lookback)), np.zeros((0, steps)), np.zeros((0, steps)), np.zeros(0, bool), np.zeros(0, int))]
     for s, r0, c0 in zip(draw_starts, rows0, cols0):
         last = int(s) + window - 1
         first = max(0, last - max(lookback, int(fit_epochs) - 1))
@@ -521,8 +523,8 @@ def _lag_prior_rows(
         change = (block[-steps:] - block[-steps - 1]).T.astype(np.float64)
         rows = np.isfinite(lags).all(axis=1) & np.isfinite(fit_change).all(axis=1) & np.isfinite(change).all(axis=1)
         whole = np.full(int(rows.sum()), last + 1 >= int(fit_epochs))
-        parts.append((lags[rows], fit_change[rows], change[rows], whole))
-    return tuple(np.concatenate(p) for p in zip(*parts))
+        parts.append((lags[rows], fit_change[rows], change[rows], whole, np.full(len(whole), last)))
+    return tuple(np.concatenate(p) for p in zip(*parts))[: 5 if origins else 4]
 
 
 def _fit_lag_prior(lags: np.ndarray, fit_change: np.ndarray, change: np.ndarray, whole: np.ndarray) -> list:

@@ -145,7 +145,7 @@ def layer_dataset(layer: xr.DataArray, cube: xr.Dataset, history: str) -> xr.Dat
     return ds
 
 
-def _computed_layer(values: xr.DataArray, selected: xr.Dataset, layer: str, dates, path) -> xr.DataArray:
+def _computed_layer(values: xr.DataArray, selected: xr.Dataset, layer: str, dates) -> xr.DataArray:
     """A derived (y, x) layer computed once (it is small), refused when no cell has a value:
     an empty raster written with exit 0 looks like a result."""
     with _progress(values, f"computing {layer}"):
@@ -221,7 +221,7 @@ def export(
         raise InputError(None, f"mean velocity needs at least 2 epochs, got {selected.sizes['time']}", **where)
     values = derived_layer(selected, layer)
     if layer != "displacement":
-        values = _computed_layer(values, selected, layer, dates, path)
+        values = _computed_layer(values, selected, layer, dates)
     history = history or f"export(layer={layer!r}" + (f", dates={dates!r})" if dates else ")")
     n_epochs = selected.sizes["time"]
     log.info(

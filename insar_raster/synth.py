@@ -191,6 +191,24 @@ def _smooth_random(rng, shape, sigma):
     return f / (np.abs(f).max() + 1e-12)
 
 
+def sample_positions(rng, density, n):
+    """``n`` MP positions (fractional row, column) drawn by rejection from ``density``.
+
+    ``density`` is a (rows, columns) map of acceptance probabilities in [0, 1]; positions
+    are uniform inside each cell (cell centres at whole numbers).
+    """
+    h, w = density.shape
+    rows, cols = [], []
+    while sum(map(len, rows)) < n:
+        r = rng.uniform(-0.5, h - 0.5, 2 * n)
+        c = rng.uniform(-0.5, w - 0.5, 2 * n)
+        d = density[np.clip(np.rint(r).astype(int), 0, h - 1), np.clip(np.rint(c).astype(int), 0, w - 1)]
+        keep = rng.random(2 * n) < d
+        rows.append(r[keep])
+        cols.append(c[keep])
+    return np.concatenate(rows)[:n], np.concatenate(cols)[:n]
+
+
 def build_scene(
     shape: tuple[int, int] = (64, 64),
     n_epochs: int = 60,
@@ -452,19 +470,9 @@ def make_scene(
     sc = build_scene(shape, n_epochs, interval_days, scene, seed, resolution, **kwargs)
     rng = np.random.default_rng(seed + 2)
     h, w = shape
-    # Rejection sampling from the density: towns dense, fields sparse, water empty.
+    # Towns dense, fields sparse, water empty.
     density = (0.04 + sc.town_density) * sc.land
-    density = density / density.max()
-    rows, cols = [], []
-    while sum(map(len, rows)) < n_points:
-        r = rng.uniform(-0.5, h - 0.5, 2 * n_points)
-        c = rng.uniform(-0.5, w - 0.5, 2 * n_points)
-        d = density[np.clip(np.rint(r).astype(int), 0, h - 1), np.clip(np.rint(c).astype(int), 0, w - 1)]
-        keep = rng.random(2 * n_points) < d
-        rows.append(r[keep])
-        cols.append(c[keep])
-    rows = np.concatenate(rows)[:n_points]
-    cols = np.concatenate(cols)[:n_points]
+    rows, cols = sample_positions(rng, density / density.max(), n_points)
     truth = sc.truth_at(rows, cols)
     atm = sc.atmosphere(rng)
     noise = np.stack(

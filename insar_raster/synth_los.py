@@ -24,7 +24,7 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter, map_coordinates
 
 from insar_raster.io.cube import make_cube
-from insar_raster.synth import build_scene
+from insar_raster.synth import build_scene, sample_positions
 
 #: (track, track angle deg, first acquisition offset in days) of the two generated geometries.
 GEOMETRIES = {"ascending": (15, -9.2, 0), "descending": (139, 190.8, 5)}
@@ -43,19 +43,6 @@ def los_vector(track_angle, incidence) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """
     a, i = np.deg2rad(np.asarray(track_angle, float)), np.deg2rad(np.asarray(incidence, float))
     return -np.cos(a) * np.sin(i), np.sin(a) * np.sin(i), np.cos(i)
-
-
-def _sample_positions(rng, density, n):
-    h, w = density.shape
-    rows, cols = [], []
-    while sum(map(len, rows)) < n:
-        r = rng.uniform(-0.5, h - 0.5, 2 * n)
-        c = rng.uniform(-0.5, w - 0.5, 2 * n)
-        d = density[np.clip(np.rint(r).astype(int), 0, h - 1), np.clip(np.rint(c).astype(int), 0, w - 1)]
-        keep = rng.random(2 * n) < d
-        rows.append(r[keep])
-        cols.append(c[keep])
-    return np.concatenate(rows)[:n], np.concatenate(cols)[:n]
 
 
 def make_los_scene(
@@ -132,7 +119,7 @@ def make_los_scene(
     out = {}
     for k, (direction, (track, heading, offset)) in enumerate(GEOMETRIES.items()):
         rng = np.random.default_rng([seed, 13, k])
-        rows, cols = _sample_positions(rng, density, n_points)
+        rows, cols = sample_positions(rng, density, n_points)
         idx = offset + np.arange(n_epochs) * interval_days
         # Incidence grows with range: the satellite is west of an ascending burst (far range east).
         across = cols / max(w - 1, 1)

@@ -189,3 +189,34 @@ def test_synth_layout_l3ud_writes_an_l3_csv(tmp_path):
     )
     header = out.read_text().splitlines()[0].split(",")
     assert "latitude" not in header and "easting" in header
+
+
+def _value_options():
+    """(command, option, default, help) of every option of every command that takes a value."""
+    import argparse
+
+    from insar_raster.cli import COMMANDS, build_parser
+
+    for command in COMMANDS:
+        parser = build_parser([command])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for action in sub.choices[command]._actions:
+            if action.option_strings and action.nargs != 0:
+                yield command, action.option_strings[-1], action.default, action.help or ""
+
+
+def test_every_option_help_states_its_default():
+    """README's promise that --help explains every option: each option that takes a value says
+    its default in its help, and an argparse default is the one the help states."""
+    missing, wrong = [], []
+    for command, option, default, text in _value_options():
+        if "default" not in text.lower():
+            missing.append(f"{command} {option}")
+        elif default is not None and not isinstance(default, bool):
+            shown = f"{default:g}" if isinstance(default, float) else str(default)
+            if option == "--max-output-size":  # bytes, shown as GB
+                shown = f"{default / 1e9:g} GB"
+            if shown not in text:
+                wrong.append(f"{command} {option}: default {shown!r} not in {text!r}")
+    assert not missing, f"help without a default: {missing}"
+    assert not wrong, wrong

@@ -26,12 +26,20 @@ def add_input_checks(parser) -> None:
     )
 
 
+#: ``--input-crs`` as ``grid`` and every command that reads points explain it.
+INPUT_CRS_HELP = (
+    "CRS of the points' coordinates when the file does not declare one (default: EPSG:3035 for "
+    "easting/northing columns, EPSG:4326 for latitude/longitude; x/y columns and other "
+    "files without a CRS are refused without it)"
+)
+
+
 def add_points_reading_options(parser, title: str = "with --points") -> None:
     """``--input-crs`` and ``--allow-dates`` for reading points files: ``--points`` of
     ``forecast``/``evaluate`` (points that needed them to be gridded need them to be read
     again) and ``info``'s points files, in an argument group named ``title``."""
     g = parser.add_argument_group(title)
-    g.add_argument("--input-crs", help="CRS of the points' coordinates when the file does not declare one")
+    g.add_argument("--input-crs", help=INPUT_CRS_HELP)
     g.add_argument(
         "--allow-dates",
         action="store_true",

@@ -59,14 +59,19 @@ def add_parser(subparsers, parents):
         default=",".join(ALL_MODELS),
         help=f"comma-separated models (default all: {','.join(ALL_MODELS)}); persistence is always included",
     )
-    p.add_argument("--truth", help="noise-free truth cube on the same grid and dates (synthetic scenes)")
+    p.add_argument(
+        "--truth",
+        help="noise-free truth cube on the same grid and dates (synthetic scenes; default: none, scores "
+        "against the observations only)",
+    )
     p.add_argument(
         "--points",
         nargs="+",
         metavar="POINTS",
         help="measurement points (EGMS CSV/zip, .gpkg, .parquet; e.g. those the cube was gridded from): "
         "also score every model at the MPs against their own held-out values (the forecast raster "
-        "sampled at each MP), beside per-MP persistence, a per-MP history fit and the point forecast",
+        "sampled at each MP), beside per-MP persistence, a per-MP history fit and the point forecast "
+        "(default: cells only)",
     )
     p.add_argument(
         "--holdout-blocks",
@@ -74,7 +79,7 @@ def add_parser(subparsers, parents):
         metavar="CELLS",
         help="spatial hold-out: blocks of CELLS x CELLS cells (one block in four) are never a training "
         "target of any model, and are scored apart, so skill from having seen the same cells/MPs "
-        "shows",
+        "shows (default: no hold-out)",
     )
     p.add_argument(
         "--point-base",
@@ -87,13 +92,15 @@ def add_parser(subparsers, parents):
         action="append",
         metavar="MODEL_FILE",
         help="score this trained model file (from 'insar-raster train'/'forecast --save-model') instead of "
-        "training its architecture here; repeatable. It must use the same window/steps and split",
+        "training its architecture here; repeatable. It must use the same window/steps and split "
+        "(default: every deep model trained here)",
     )
     add_config_options(p, EvaluateConfig, [f.name for f in dataclasses.fields(EvaluateConfig)])
     p.add_argument(
         "--resolutions",
         type=_parse_sizes,
-        help="also repeat the study on these grid sizes, e.g. 128,256,512 (cube resampled over its extent)",
+        help="also repeat the study on these grid sizes in cells, e.g. 128,256,512 (cube resampled over its "
+        "extent; default: the cube's grid only)",
     )
     p.set_defaults(func=run, param_flags={"pretrained": "--model"})  # evaluate_cube(pretrained=...)
     add_resample_option(p)

@@ -42,7 +42,8 @@ def add_parser(subparsers, parents):
     p.add_argument(
         "--format",
         choices=("cog", "geotiff", "zarr", "netcdf"),
-        help="cog (default for .tif): tiled + overviews; geotiff: tiled, no overviews; zarr; netcdf",
+        help="cog: tiled + overviews; geotiff: tiled, no overviews; zarr; netcdf (default: from -o's suffix, "
+        "cog for .tif and without -o)",
     )
     p.add_argument(
         "--layer",
@@ -50,7 +51,10 @@ def add_parser(subparsers, parents):
         choices=("displacement", "velocity", "cumulative"),
         help="displacement (mm, one band per epoch; default), velocity (mm/yr) or cumulative (mm)",
     )
-    p.add_argument("--dates", help="epochs to use: YYYY-MM-DD[,YYYY-MM-DD...], START:END (inclusive), first, last")
+    p.add_argument(
+        "--dates",
+        help="epochs to use: YYYY-MM-DD[,YYYY-MM-DD...], START:END (inclusive), first, last (default: all)",
+    )
     p.add_argument(
         "--compress",
         default="deflate",

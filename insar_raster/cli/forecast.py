@@ -60,10 +60,12 @@ def add_parser(subparsers, parents):
         "write the forecast at each MP instead of the raster: one row per MP with pid, easting, "
         "northing, mean_velocity and one field per forecast date (YYYYMMDD, mm, same reference as "
         "the input), combining each MP's own history with the cube's forecast (weights learned on "
-        "the cube's last observed epochs)",
+        "the cube's last observed epochs; default: the raster only)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--save-model", metavar="PATH", help="when training here, also save the model to PATH")
+    p.add_argument(
+        "--save-model", metavar="PATH", help="when training here, also save the model to PATH (default: not saved)"
+    )
     p.add_argument(
         "--no-style",
         action="store_true",
@@ -78,7 +80,8 @@ def add_parser(subparsers, parents):
         help="also write the calibrated PERCENT %% forecast interval (50-99): <stem>_lower.tif and "
         "<stem>_upper.tif beside a .tif output (same bands, dates, CRS and style), or the variables "
         "displacement_lower/displacement_upper in a .nc; split-conformal on the validation epochs, "
-        "scaled by each cell's noise level, so PERCENT %% of future observations fall inside",
+        "scaled by each cell's noise level, so PERCENT %% of future observations fall inside "
+        "(default: no interval)",
     )
     add_plot_options(p)
     add_points_reading_options(p)

@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from insar_raster.cli._checks import add_budget_options, add_input_checks, check_cube_budget
+from insar_raster.cli._checks import INPUT_CRS_HELP, add_budget_options, add_input_checks, check_cube_budget
 from insar_raster.cli._common import (
     bounds_in_grid_crs,
     dask_scheduler,
@@ -48,16 +48,21 @@ def add_parser(subparsers, parents):
         "--method",
         default="linear",
         choices=("linear", "nearest", "idw", "mean"),
-        help="linear: Delaunay barycentric (the paper); mean: block mean + linear fill (like EGMS L3). Default: linear",
+        help="linear: Delaunay barycentric (the paper); nearest: the nearest MP's value; idw: inverse-distance "
+        "weighting (power 2) of the 8 nearest MPs; mean: block mean + linear fill (like EGMS L3). Default: linear",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resolution", type=float, default=100.0, help="cell size in metres (default 100, as EGMS L3)")
-    g.add_argument("--shape", type=parse_shape, help="grid size HxW instead of a resolution (the paper used 256x256)")
+    g.add_argument(
+        "--shape",
+        type=parse_shape,
+        help="grid size HxW in cells instead of --resolution (the paper used 256x256; default: set by --resolution)",
+    )
     p.add_argument(
         "--bounds",
         type=parse_bounds,
         help="west,south,east,north in the output CRS (m), or in degrees (e.g. -7.2,53.0,-7.1,53.1: "
-        "read as EPSG:4326 longitudes/latitudes); MPs outside are ignored",
+        "read as EPSG:4326 longitudes/latitudes); MPs outside are ignored (default: the points' extent)",
     )
     p.add_argument(
         "--bounds-crs",
@@ -67,10 +72,14 @@ def add_parser(subparsers, parents):
     p.add_argument(
         "--max-gap", type=float, help="cells farther than this (m) from any MP are NaN (default 3 x resolution)"
     )
-    p.add_argument("--crs", help="output projected CRS (default EPSG:3035 for EGMS, else the input's)")
-    p.add_argument("--input-crs", help="CRS of input coordinates when the file does not declare one")
-    p.add_argument("--start", help="first epoch to keep (YYYY-MM-DD)")
-    p.add_argument("--end", help="last epoch to keep (YYYY-MM-DD)")
+    p.add_argument(
+        "--crs",
+        help="output projected CRS (default EPSG:3035 for EGMS, else the input's if projected, else the "
+        "UTM zone of the points' centre)",
+    )
+    p.add_argument("--input-crs", help=INPUT_CRS_HELP)
+    p.add_argument("--start", help="first epoch to keep (YYYY-MM-DD; default: the first)")
+    p.add_argument("--end", help="last epoch to keep (YYYY-MM-DD; default: the last)")
     p.add_argument("--time-chunk", type=int, default=32, help="epochs per chunk; bounds peak memory (default 32)")
     p.add_argument(
         "--scheduler",

@@ -49,7 +49,7 @@ def add_parser(subparsers, parents):
         choices=SCENES,
         help="dominant signal: mixed, bowl, seasonal (curves per pixel); fronts (advancing mining/"
         "dewatering fronts), switching (pumping rate change points), urban (consolidation, collapses, "
-        "dry/wet years), realistic (all, with AR(1) atmosphere)",
+        "dry/wet years), realistic (all, with AR(1) atmosphere) (default mixed)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     add_budget_options(p, force=False)

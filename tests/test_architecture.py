@@ -203,3 +203,22 @@ def test_readme_layout_names_every_module():
             continue
         room = parts[0] if len(parts) > 1 else ""
         assert re.search(rf"(?<![\w/]){re.escape(path.name)}", rooms.get(room, "")), f"README layout misses {path}"
+
+
+def test_architecture_map_names_every_module_and_no_other():
+    """docs/architecture.md's module map is the tree: every module (``__init__.py`` of a
+    room aside) named under its room, and no module named there that is gone."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    section = doc.split("## Modules", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for bullet in re.split(r"\n- ", section)[1:]:
+        room = re.match(r"`(\w+)/`", bullet)[1]
+        prefix = "" if room == "insar_raster" else f"{room}/"
+        named |= {prefix + name for name in re.findall(r"`(\w+\.py)`", bullet)}
+    tree = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if not (path.name == "__init__.py" and path.parent != PACKAGE / "cli")
+    }
+    assert tree - named == set(), f"docs/architecture.md misses {sorted(tree - named)}"
+    assert named - tree == set(), f"docs/architecture.md names modules that are gone: {sorted(named - tree)}"

@@ -14,7 +14,10 @@ the last input epoch, in normalised units:
   fit (:func:`insar_raster.forecast.data.history_fit`), used by ``convlstm``/``cnn``;
 - ``level``: (batch, 1, h, w) float32, displacement of the last input epoch in
   normalised units (0 where masked): with ``prior`` it gives the fit's forecast in
-  absolute terms, which ``convlstm``/``cnn`` filter spatially.
+  absolute terms, which ``convlstm``/``cnn`` filter spatially;
+- ``advect`` (``convlstm``/``cnn``/``tau`` built with ``advection > 0`` only): (batch,
+  steps, h, w) float32, the recent motion moved with its own velocity
+  (:mod:`insar_raster.forecast.advection`), an input of the decoder.
 
 Architectures
 -------------

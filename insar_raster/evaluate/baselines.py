@@ -65,7 +65,19 @@ def cube_values(cube: xr.Dataset) -> np.ndarray:
 
 
 class WindowBaseline:
-    """Common plumbing: window/steps bookkeeping and argument checks."""
+    """Common plumbing: window/steps bookkeeping and argument checks.
+
+    Every baseline follows the estimator protocol (:mod:`insar_raster.forecast.estimator`):
+    ``__init__`` stores its parameters, :meth:`fit` learns from a ``ChronoSplit`` and
+    returns ``self``, attributes it learns end in ``_``.
+
+    Parameters
+    ----------
+    window : int
+        Input epochs per sample, L.
+    steps : int
+        Epochs forecast at once, H.
+    """
 
     name = "baseline"
 
@@ -146,6 +158,11 @@ class PixelTrend(WindowBaseline):
         Ridge penalty on the seasonal terms, in units of "equivalent epochs": the
         penalty is ``seasonal_ridge * n_valid * |coef|²``. ``None`` chooses it from
         :attr:`RIDGE_GRID` by validation RMSE in :meth:`fit`.
+
+    Attributes
+    ----------
+    seasonal_ridge_ : float
+        The penalty used (0 without seasonal terms).
     """
 
     RIDGE_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -218,6 +235,19 @@ class HistoryFit(WindowBaseline):
     acceleration penalty ``acceleration_ridge_`` is the given one, else picked from
     :data:`~insar_raster.forecast.data.ACCELERATION_RIDGES` by validation RMSE in
     :meth:`fit`.
+
+    Parameters
+    ----------
+    window, steps : int
+    history_epochs : int
+        Epochs of past the fit reads (at least ``window``).
+    acceleration_ridge : float or None
+        Penalty on the fit's acceleration; ``None`` chooses it on validation.
+
+    Attributes
+    ----------
+    acceleration_ridge_ : float
+        The penalty used.
     """
 
     name = "history_fit"
@@ -290,7 +320,23 @@ def _lag_rows(
 
 
 class _PixelRegressor(WindowBaseline):
-    """Direct multi-step per-pixel regression on the pixel's own lag values."""
+    """Direct multi-step per-pixel regression on the pixel's own lag values.
+
+    Parameters
+    ----------
+    window, steps : int
+    max_rows : int
+        Training rows (sample x pixel) drawn at most.
+    seed : int
+        Seed of the row draw.
+
+    Attributes
+    ----------
+    models_ : list
+        One fitted regressor per step.
+    n_train_rows_ : int
+        Training rows the regressors were fitted on.
+    """
 
     def __init__(self, window: int, steps: int, max_rows: int = EvaluateConfig.max_rows, seed: int = 0):
         super().__init__(window, steps)
@@ -377,6 +423,20 @@ class PixelLasso(_PixelRegressor):
     persistence is the coefficient 1 on the most recent epoch. The L1 penalty
     ``alpha_`` is ``alpha`` if given, else chosen from a small grid by RMSE on the
     validation samples.
+
+    Parameters
+    ----------
+    window, steps, max_rows, seed
+        As :class:`_PixelRegressor`.
+    alpha : float or None
+        L1 penalty; ``None`` chooses it from :attr:`ALPHA_GRID` on validation.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The penalty used.
+    models_, n_train_rows_
+        As :class:`_PixelRegressor`.
     """
 
     name = "lasso"
@@ -433,6 +493,20 @@ class PixelLightGBM(_PixelRegressor):
     the last epoch (``window - 1`` features) plus the last epoch's value itself
     (its level), and the day of year of the last epoch (sine, cosine) for seasonal
     motion. Boosting stops early on the validation samples.
+
+    Parameters
+    ----------
+    window, steps, max_rows, seed
+        As :class:`_PixelRegressor`.
+    n_estimators, learning_rate, num_leaves : int, float, int
+        LightGBM's boosting rounds (at most: early stopping), shrinkage and leaves per tree.
+    n_jobs : int or None
+        LightGBM threads (``None``: one).
+
+    Attributes
+    ----------
+    models_, n_train_rows_
+        As :class:`_PixelRegressor`.
     """
 
     name = "lightgbm"

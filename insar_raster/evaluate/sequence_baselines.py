@@ -46,7 +46,29 @@ def _lag_block(values: np.ndarray, last: int, lookback: int) -> np.ndarray:
 
 
 class _SequenceBaseline(WindowBaseline):
-    """Rows of (lookback change, time positions) -> change at each target step."""
+    """Rows of (lookback change, time positions) -> change at each target step.
+
+    Parameters
+    ----------
+    window, steps : int
+        As :class:`~insar_raster.evaluate.baselines.WindowBaseline`.
+    history : int
+        Longest lookback (epochs) a row reads; :meth:`fit` shortens it to what the split
+        allows (``lookback_``).
+    max_rows : int
+        Training rows (sample x pixel) drawn at most.
+    seed : int
+        Seed of the row draw (and of the network's initial weights).
+
+    Attributes
+    ----------
+    lookback_ : int
+        Epochs each row reads.
+    step_days_ : float
+        The cube's acquisition step (days) that time positions are counted in.
+    n_train_rows_ : int
+        Training rows fitted on.
+    """
 
     val_rows = 20_000
 
@@ -150,7 +172,8 @@ def _moving_average(x: np.ndarray, kernel: int) -> np.ndarray:
 class DLinear(_SequenceBaseline):
     """Trend/remainder decomposition + one linear layer per component (see the module docstring).
 
-    Fitted attributes: ``lookback_``, ``alpha_`` (ridge), ``coef_`` (2 lookback + 1, steps).
+    Fitted attributes: those of :class:`_SequenceBaseline`, ``alpha_`` (ridge), ``coef_``
+    (2 lookback + 1, steps).
     """
 
     name = "dlinear"
@@ -193,8 +216,12 @@ class DLinear(_SequenceBaseline):
 class CausalTCN(_SequenceBaseline):
     """Small causal temporal convolutional network per pixel (see the module docstring).
 
-    Fitted attributes: ``lookback_``, ``scale_`` (mm), ``network_`` (torch module),
-    ``n_train_rows_``.
+    Parameters: those of :class:`_SequenceBaseline`, and the network's ``channels``,
+    ``dilations`` (one residual block each), training ``iterations`` (at most: early
+    stopping on validation), ``batch_size`` and ``lr`` (Adam).
+
+    Fitted attributes: those of :class:`_SequenceBaseline`, ``scale_`` (mm), ``network_``
+    (torch module), ``iterations_`` (iterations run).
     """
 
     name = "tcn"

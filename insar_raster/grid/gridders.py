@@ -186,7 +186,21 @@ class BaseGridder:
         Output grid (projected CRS, metres).
     max_gap : float or None
         Cells farther than this (m) from the nearest MP are NaN. Default
-        ``3 * resolution``; ``numpy.inf`` disables the gap mask.
+        ``3 * resolution``; ``numpy.inf`` disables the gap mask. (Unlike verde, the
+        default is resolved and checked here, so ``max_gap`` holds the distance used.)
+
+    Attributes
+    ----------
+    weights_ : scipy.sparse.csr_matrix
+        (cells, MPs) float32 weights, rows of masked cells empty.
+    valid_ : numpy.ndarray
+        (cells,) bool, cells with a value (weights and within ``max_gap``).
+    distance_ : numpy.ndarray
+        (rows, columns) float32 distance (m) from each cell centre to the nearest MP.
+    mp_count_ : numpy.ndarray
+        (rows, columns) MPs inside each cell.
+    data_ : array-like
+        The ``data`` given to :meth:`fit`, for :meth:`grid`.
     """
 
     method = "base"
@@ -310,6 +324,8 @@ class IDWGridder(BaseGridder):
 
     Parameters
     ----------
+    grid_spec, max_gap
+        As :class:`BaseGridder`.
     k : int
         Neighbours per cell.
     power : float

@@ -55,6 +55,14 @@ def test_every_model_stores_only_its_parameters_when_made(name):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL_MODELS if n not in DEEP_MODELS])
+def test_baselines_store_their_parameters_unchanged(name):
+    """verde: ``__init__`` stores what it is given (no casting: clones compare equal)."""
+    window, steps = np.int64(6), np.int64(2)
+    model = make_model(name, EvaluateConfig(window=window, steps=steps, max_rows=500))
+    assert model.window is window and model.steps is steps
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_MODELS if n not in DEEP_MODELS])
 def test_fit_returns_self_and_sets_only_fitted_attributes(name):
     cube = _cube()
     split = chronological_split(40, 6, 2)

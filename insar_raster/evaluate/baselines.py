@@ -82,8 +82,8 @@ class WindowBaseline:
     name = "baseline"
 
     def __init__(self, window: int, steps: int):
-        self.window = int(window)
-        self.steps = int(steps)
+        self.window = window
+        self.steps = steps
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(window={self.window}, steps={self.steps})"

@@ -76,9 +76,9 @@ class _SequenceBaseline(WindowBaseline):
         self, window: int, steps: int, history: int = TrainConfig.history_epochs, max_rows: int = 100_000, seed: int = 0
     ):
         super().__init__(window, steps)
-        self.history = int(history)
-        self.max_rows = int(max_rows)
-        self.seed = int(seed)
+        self.history = history
+        self.max_rows = max_rows
+        self.seed = seed
 
     def _rows(self, values2d, days, starts, n_rows, rng):
         lb, w, h = self.lookback_, self.window, self.steps
@@ -241,11 +241,11 @@ class CausalTCN(_SequenceBaseline):
         lr: float = 2e-3,
     ):
         super().__init__(window, steps, history, max_rows, seed)
-        self.channels = int(channels)
-        self.dilations = tuple(dilations)
-        self.iterations = int(iterations)
-        self.batch_size = int(batch_size)
-        self.lr = float(lr)
+        self.channels = channels
+        self.dilations = dilations
+        self.iterations = iterations
+        self.batch_size = batch_size
+        self.lr = lr
 
     def _tensor(self, x, positions):
         import torch

@@ -302,3 +302,63 @@ def test_signal_during_grid_write_keeps_old_cube(tmp_path, signal_name, code, wo
     assert word in proc.stderr and "Traceback" not in proc.stderr
     assert target.read_bytes() == before
     assert folder_names(tmp_path) == {"points.csv", "cube.nc", "cube.qml"}  # the style of the first run
+
+
+# --------------------------------------------------------------------------- one command's outputs together
+
+
+def test_output_group_failure_removes_earlier_outputs_and_restores_old_files(tmp_path):
+    from insar_raster.io.atomic import output_group
+
+    kept, new = tmp_path / "a.txt", tmp_path / "b.txt"
+    kept.write_text("old a")
+    with pytest.raises(Boom), output_group():
+        with atomic_path(kept, overwrite=True) as tmp:
+            tmp.write_text("new a")
+        assert kept.read_text() == "new a"  # in place at once: a later writer may read it
+        with atomic_path(new) as tmp:
+            tmp.write_text("new b")
+        raise Boom("the third output failed")
+    assert kept.read_text() == "old a"
+    assert folder_names(tmp_path) == {"a.txt"}
+    with output_group():  # success: the new files stay, the old ones kept aside are gone
+        with atomic_path(kept, overwrite=True) as tmp:
+            tmp.write_text("new a")
+    assert kept.read_text() == "new a"
+    assert folder_names(tmp_path) == {"a.txt"}
+
+
+def test_ctrl_c_after_synth_wrote_its_points_keeps_neither_file(tmp_path, monkeypatch, capsys):
+    """synth writes the points, then the truth cube: Ctrl-C between them kept the points
+    file (exit 130, 'no partial output was kept')."""
+    import insar_raster.gis.write as gis_write
+    from insar_raster.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gis_write, "write_cube", interrupted)
+    out = tmp_path / "s.csv"
+    code = main(["synth", "-o", str(out), "--points", "200", "--shape", "8x8", "--epochs", "12", "-q"])
+    err = capsys.readouterr().err
+    assert code == 130 and "interrupted; no partial output was kept" in err
+    assert folder_names(tmp_path) == set()
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch, capsys):
+    """Ctrl-C in the seconds Python spends importing xarray/numpy before the command runs
+    printed an import traceback (exit -2)."""
+    import importlib.abc
+
+    from insar_raster.cli import main
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "insar_raster.io.cube":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "insar_raster.io.cube")
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert main(["info", "missing.nc"]) == 130
+    assert capsys.readouterr().err == "insar-raster info: interrupted; no partial output was kept\n"

@@ -152,6 +152,21 @@ def _warning_printer(flags: Flags):
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as exc:
+        # Ctrl-C outside the command's own handler (while Python imports numpy and xarray,
+        # seconds on a loaded machine): one line, as during the command, not a traceback.
+        words = sys.argv[1:] if argv is None else [str(a) for a in argv]
+        if "--debug" in words:
+            raise
+        command = next((a for a in words if a in COMMANDS), None)
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"insar-raster{' ' + command if command else ''}: {what}; no partial output was kept", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
+
+
+def _main(argv=None) -> int:
     from insar_raster.errors import InputError
 
     argv = _join_negative_values(sys.argv[1:] if argv is None else [str(a) for a in argv])
@@ -246,10 +261,14 @@ def _terminate_cleanly(command: str):
 
 def _run_command(args) -> int:
     from insar_raster.errors import InputError
-    from insar_raster.io.cube import opened_inputs
 
+    opened = []
     try:
-        with opened_inputs() as opened:
+        from insar_raster.io.atomic import output_group
+        from insar_raster.io.cube import opened_inputs
+
+        # One command's outputs appear together or not at all (a forecast and its bounds).
+        with opened_inputs() as opened, output_group():
             result = args.func(args)
         return int(result or 0)
     except InputError as exc:

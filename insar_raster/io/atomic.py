@@ -1,13 +1,17 @@
 """Atomic output: write to a temporary sibling, rename into place when complete.
 
 A failure or Ctrl-C inside the ``with`` block removes the temporary file or folder and
-leaves any previous file at ``path`` untouched.
+leaves any previous file at ``path`` untouched. Inside :func:`output_group` (a CLI
+command), a failure or Ctrl-C after some outputs were already renamed into place (a
+forecast's ``.tif`` before its ``_lower``/``_upper`` bounds) removes those too and puts
+back the files they replaced: a command's outputs appear together or not at all.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
@@ -78,7 +82,10 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
             raise RuntimeError(f"{path}: writer produced no output")
         if path.exists() and not overwrite:
             raise OutputExistsError(path)
-        if directory and path.exists():
+        group = _GROUP.get()
+        if group is not None:
+            group.put(tmp, path)
+        elif directory and path.exists():
             _replace_folder(tmp, path)
         else:
             os.replace(tmp, path)
@@ -93,6 +100,69 @@ def atomic_path(path, overwrite: bool = False, directory: bool = False):
 
 
 _ABANDONED: set[Path] = set()
+
+
+class _Group:
+    """Outputs put in place inside :func:`output_group`, with the files they replaced."""
+
+    def __init__(self):
+        self.placed: list[tuple[Path, Path | None]] = []  # (output, backup of the old one)
+
+    def put(self, tmp: Path, path: Path) -> None:
+        backup = None
+        if path.exists() or path.is_symlink():
+            # Keep the old output until the whole command has succeeded.
+            backup = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            backup.rmdir()
+            os.replace(path, backup)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if backup is not None:
+                os.replace(backup, path)
+            raise
+        self.placed.append((path, backup))
+
+    def commit(self) -> None:
+        for _, backup in self.placed:
+            if backup is not None:
+                _remove(backup)
+
+    def roll_back(self) -> None:
+        for path, backup in reversed(self.placed):
+            _remove(path)
+            if backup is not None:
+                with contextlib.suppress(OSError):
+                    os.replace(backup, path)
+
+
+_GROUP: contextvars.ContextVar[_Group | None] = contextvars.ContextVar("insar_raster_output_group", default=None)
+
+
+@contextlib.contextmanager
+def output_group():
+    """Outputs written inside appear together or not at all.
+
+    Each :func:`atomic_path` inside still writes to a temporary sibling and renames it into
+    place when complete (a later writer may read it: a NetCDF's style reads the cube); the
+    file it replaces is kept aside until the block ends. A failure or Ctrl-C in the block
+    removes the outputs already in place and puts the old files back. Nested groups join
+    the outermost.
+    """
+    if _GROUP.get() is not None:
+        yield
+        return
+    group = _Group()
+    token = _GROUP.set(group)
+    try:
+        yield
+    except BaseException:
+        group.roll_back()
+        raise
+    else:
+        group.commit()
+    finally:
+        _GROUP.reset(token)
 
 
 def _remove(tmp: Path) -> None:

@@ -307,3 +307,19 @@ def test_cli_start_or_end_alone_outside_the_data_names_only_that_option(tmp_path
     assert "error: --end: no epoch up to 2010-01-01 (data: " in capsys.readouterr().err
     assert main(["grid", str(csv), "--start", "2030-01-01", "--end", "2031-01-01", "-o", str(tmp_path / "a.nc")]) == 2
     assert "error: --start/--end: no epoch between 2030-01-01 and 2031-01-01" in capsys.readouterr().err
+
+
+def test_cli_grid_with_no_cell_gets_a_value_is_refused(tmp_path, capsys):
+    """A strip of MPs (one row of cells) gridded with --shape 20x1: every linear cell
+    centre misses the strip's triangles. Was: an all-NaN cube written, exit 0."""
+    rng = np.random.default_rng(2)
+    x, y = 3e6 + rng.uniform(0, 4000, 200), 3e6 + rng.uniform(0, 100, 200)
+    times = np.array(["2020-01-01", "2020-01-13", "2020-01-25"], "datetime64[D]")
+    csv = write_points(make_points(x, y, rng.normal(0, 2, (200, 3)), times, "EPSG:3035"), tmp_path / "strip.csv")
+    out = tmp_path / "c.nc"
+    assert main(["grid", str(csv), "--shape", "20x1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "strip.csv: no cell of the 20x1 grid" in err and "--method nearest" in err
+    assert not out.exists()
+    assert main(["grid", str(csv), "--shape", "20x1", "--method", "nearest", "-o", str(out), "-q"]) == 0
+    assert np.isfinite(open_cube(out).displacement.values).any()

@@ -132,12 +132,21 @@ def grid_points(
         return cube
     gridder = make_gridder(method, grid_spec, max_gap=max_gap)
     gridder.fit((x, y))
+    if not gridder.valid_.any():
+        # A cube of NaN only (a grid whose cell centres all miss the points' triangles,
+        # e.g. shape 20x1 over a strip of MPs) was written with exit 0; forecast refused it later.
+        raise InputError(
+            None,
+            f"no cell of the {grid_spec.height}x{grid_spec.width} grid at {grid_spec.resolution:g} m gets a value "
+            f"({method} interpolation, cells farther than {gridder.max_gap:g} m from every MP left empty)",
+            "use method='nearest', or a grid with more cells over the points",
+        )
     values = points.displacement.data
     values = values if isinstance(values, da.Array) else da.from_array(values, chunks=(-1, time_chunk))
     cube = gridder.grid(points.time.values, values.rechunk({0: -1, 1: time_chunk}), attrs=attrs)
     valid = float(gridder.valid_.mean())
     log.info(
-        "gridded %d MPs x %d epochs onto %dx%d cells at %g m (%s); %.0f%% of cells within %g m of an MP",
+        "gridded %d MPs x %d epochs onto %dx%d cells at %g m (%s); %.0f%% of cells have a value (max gap %g m)",
         len(x),
         points.sizes["time"],
         grid_spec.height,

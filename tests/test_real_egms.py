@@ -125,7 +125,13 @@ def _geometry(level=None, track=None, direction=None):
     ("cube_attrs", "points", "ok"),
     [
         ({"product_level": "L2b", "track": 15, "pass_direction": "ascending"}, _geometry("L2b", 15, "ascending"), True),
-        ({"product_level": "L2b", "track": 15, "pass_direction": "ascending"}, _geometry("L2a", 15, "ascending"), True),
+        # L2a and L2b of one track: the same LOS against other references (grid refuses them together)
+        (
+            {"product_level": "L2b", "track": 15, "pass_direction": "ascending"},
+            _geometry("L2a", 15, "ascending"),
+            False,
+        ),
+        ({"product_level": "L2a", "track": 15}, _geometry("L2b", 15, "ascending"), False),
         (
             {"product_level": "L2b", "track": 15, "pass_direction": "ascending"},
             _geometry("L2b", 139, "descending"),
@@ -138,6 +144,7 @@ def _geometry(level=None, track=None, direction=None):
         ),
         ({"product_level": "L2b", "track": 15, "pass_direction": "ascending"}, _geometry("L3U"), False),
         ({"product_level": "L3U"}, _geometry("L3U"), True),
+        ({"product_level": "L2a", "track": 15}, _geometry("L2a", 15, "ascending"), True),
         ({"product_level": "L3U"}, _geometry("L3E"), False),
         ({"component": "vertical"}, _geometry("L3U"), True),
         ({"component": "vertical"}, _geometry("L2b", 15, "ascending"), False),

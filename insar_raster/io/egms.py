@@ -824,8 +824,8 @@ def check_points_on_cube(points: Geometry, cube_attrs, name=None) -> None:
     """Refuse measurement points whose values are not what the cube holds.
 
     A cube forecast (or scored) at MPs must be the quantity the MPs measure: LOS of the
-    same track and pass direction, or the same L3 component (EGMS L3 Up points on a
-    ``vertical`` cube, L3 East on ``east_west``). LOS points on a decomposed cube are
+    same track and pass direction (and level: L2a and L2b have other references), or the
+    same L3 component (EGMS L3 Up points on a ``vertical`` cube, L3 East on ``east_west``). LOS points on a decomposed cube are
     refused rather than projected: the projection would need both components forecast
     and a north-south motion assumed zero, and would no longer be the MP's own series.
     Unknown geometries (files without EGMS names or geometry columns) pass.
@@ -837,6 +837,16 @@ def check_points_on_cube(points: Geometry, cube_attrs, name=None) -> None:
     """
     cube = cube_geometry(cube_attrs)
     if cube.compatible(points):
+        levels = {cube.level, points.level}
+        if levels == {"L2a", "L2b"}:
+            # One LOS, two references (as grid refuses them together): the point forecast
+            # would add the cube's change to each MP's level measured against the other one.
+            raise InputError(
+                name,
+                f"the points are {points} but the cube was gridded from {cube.level} (L2a: Basic, relative to a local"
+                " reference point; L2b: Calibrated, referenced to GNSS)",
+                "use points of the level the cube was gridded from",
+            )
         return
     component = cube_attrs.get("component")
     if component in _COMPONENT_LEVELS:

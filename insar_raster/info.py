@@ -62,14 +62,15 @@ def _dates_from_descriptions(descriptions, tags=None):
 
 
 def describe_points(path, **read_options) -> dict:
-    """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...) via the project's reader
-    (``read_options``: ``input_crs``, ``allow_dates`` of ``read_points``)."""
+    """Points file (EGMS CSV/zip, GeoPackage, GeoParquet...), or a list of them read as one,
+    via the project's reader (``read_options``: ``input_crs``, ``allow_dates`` of ``read_points``)."""
     from insar_raster.io.dialect import sniff_path
     from insar_raster.io.points import read_points
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         points = read_points(path, **read_options)
+    first = Path(path[0]) if isinstance(path, (list, tuple)) else Path(path)
     notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     dropped = 0
     for note in notes:  # the reader drops NaN rows and says how many
@@ -82,9 +83,9 @@ def describe_points(path, **read_options) -> dict:
     out = {
         "path": str(path),
         "kind": "points",
-        "format": Path(path).suffix.lstrip(".").lower() or "folder",
+        "format": first.suffix.lstrip(".").lower() or "folder",
         "product": points.attrs.get("product"),
-        "csv_format": getattr(sniff_path(path), "description", None),  # e.g. "semicolon (;), decimal comma"
+        "csv_format": getattr(sniff_path(first), "description", None),  # e.g. "semicolon (;), decimal comma"
         # EGMS geometry (io/egms.py): level, track, pass direction, when the file says.
         **{k: points.attrs[k] for k in ("product_level", "track", "pass_direction") if k in points.attrs},
         # The file's own CRS first; 'grid' reprojects geographic inputs (to UTM) and EGMS to EPSG:3035.
@@ -416,6 +417,31 @@ def describe(path, input_crs=None, allow_dates: bool = False) -> dict:
     if kind == "points":
         return describe_points(path, input_crs=input_crs, allow_dates=allow_dates)
     return describe_model(path)
+
+
+def describe_inputs(path, input_crs=None, allow_dates: bool = False) -> list[dict]:
+    """:func:`describe` of one path as a list: one description, or for a folder of points
+    files of several geometries (an ascending and a descending burst, L3 Up and East) one
+    per geometry, each naming its ``files``, as naming the files one by one would describe
+    them (the folder's files merge into one description only where ``grid`` would merge
+    them)."""
+    from insar_raster.io.egms import MixedGeometryError
+
+    path = Path(path)
+    try:
+        return [describe(path, input_crs=input_crs, allow_dates=allow_dates)]
+    except MixedGeometryError as exc:
+        if not path.is_dir():
+            raise
+        groups = exc.groups
+    out = []
+    for names in groups.values():
+        # A zip's CSV is named 'folder/a.zip!a.csv'; a zip with several CSVs is named once per CSV.
+        files = list(dict.fromkeys(str(n).split("!")[0] for n in names))
+        info = describe_points(files, input_crs=input_crs, allow_dates=allow_dates)
+        info.update(path=str(path), format="folder")
+        out.append({"path": str(path), "files": [Path(f).name for f in files], **info})
+    return out
 
 
 def _value_text(key: str, value) -> str:

@@ -207,3 +207,28 @@ def test_info_reads_points_grid_needs_input_crs_or_allow_dates_for(tmp_path, cap
     assert main(["info", path, "--allow-dates", "--input-crs", "EPSG:3035", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_points"] == 12 and info["first_epoch"] == "2010-01-05" and info["crs"].startswith("EPSG:3035")
+
+
+def test_folder_of_ascending_and_descending_bursts_is_described_per_geometry(tmp_path, capsys):
+    """`info FOLDER` with an ascending and a descending L2b burst describes each geometry, as
+    `info a.zip b.zip` does (was: refused with grid's mixed-geometry error, exit 2)."""
+    folder = tmp_path / "los"
+    assert main(["synth", "--los", "-q", "-o", str(folder), "--points", "200", "--shape", "12x12"]) == 0
+    capsys.readouterr()
+    bursts = sorted(f.name for f in folder.glob("*.zip"))
+    assert main(["info", "--json", str(folder)]) == 0
+    infos = json.loads(capsys.readouterr().out)
+    assert [i["pass_direction"] for i in infos] == ["ascending", "descending"]
+    assert sorted(f for i in infos for f in i["files"]) == bursts
+    assert all(i["path"] == str(folder) and i["n_points"] == 200 for i in infos)
+    # The same numbers as for the files named one by one.
+    assert main(["info", "--json", *(str(folder / b) for b in bursts)]) == 0
+    each = json.loads(capsys.readouterr().out)
+    assert [i["track"] for i in infos] == [i["track"] for i in each]
+    assert [i["first_epoch"] for i in infos] == [i["first_epoch"] for i in each]
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "ascending" in out and "descending" in out and bursts[0] in out
+    # grid still refuses to merge them.
+    assert main(["grid", str(folder), "-o", str(tmp_path / "c.nc")]) == 2
+    assert "different geometries" in capsys.readouterr().err

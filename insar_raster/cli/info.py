@@ -30,9 +30,14 @@ def add_parser(subparsers, parents):
 
 
 def _run(args):
-    from insar_raster.info import describe, format_description
+    from insar_raster.info import describe_inputs, format_description
 
-    infos = [describe(path, input_crs=args.input_crs, allow_dates=args.allow_dates) for path in args.files]
+    # A folder of several geometries (ascending + descending bursts) is described per geometry.
+    infos = [
+        info
+        for path in args.files
+        for info in describe_inputs(path, input_crs=args.input_crs, allow_dates=args.allow_dates)
+    ]
     if args.quiet:  # -q: nothing on success; the exit status says every file could be read
         return 0
     if args.json:

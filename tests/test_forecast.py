@@ -208,6 +208,24 @@ def test_cube_with_an_empty_last_epoch_is_refused_not_forecast_as_all_nan(scene,
     assert "training" not in err and not out.exists()
 
 
+def test_cli_forecast_checks_the_last_epoch_once(scene, tmp_path, monkeypatch):
+    """The CLI refuses an empty last epoch before any training or reading of points; the
+    forecast it then asks for does not check (and load) the last epoch again."""
+    import insar_raster.forecast.forecaster as forecaster_module
+
+    cube, _, forecaster = scene
+    write_cube(cube, tmp_path / "c.nc")
+    forecaster.save(tmp_path / "m.ipt")
+    calls = []
+    check = forecaster_module.check_last_epoch_observed
+    monkeypatch.setattr(forecaster_module, "check_last_epoch_observed", lambda c: calls.append(1) or check(c))
+    out = tmp_path / "f.tif"
+    assert main(["forecast", str(tmp_path / "c.nc"), "--model", str(tmp_path / "m.ipt"), "-o", str(out), "-q"]) == 0
+    assert out.exists() and len(calls) == 1
+    forecaster.forecast(cube)  # the library on its own still checks
+    assert len(calls) == 2
+
+
 def test_irregular_epochs_and_resample(tmp_path):
     cube, _ = make_scene_cube(shape=(16, 18), n_epochs=50, scene="bowl", seed=4, missing_fraction=0.25)
     forecaster = train_model(cube, TrainConfig(**{**TINY, "epochs": 1}), progress=False)

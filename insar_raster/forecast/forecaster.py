@@ -593,7 +593,13 @@ class Forecaster:
         return forecast - half, forecast + half
 
     def forecast(
-        self, cube: xr.Dataset, steps: int | None = None, progress: bool = False, interval: float | None = None
+        self,
+        cube: xr.Dataset,
+        steps: int | None = None,
+        progress: bool = False,
+        interval: float | None = None,
+        *,
+        check_last_epoch: bool = True,
     ) -> xr.Dataset:
         """Forecast the ``steps`` epochs after the cube's last date.
 
@@ -610,6 +616,10 @@ class Forecaster:
         interval : float, optional
             Also return the calibrated interval at this level (percent, 50-99):
             ``displacement_lower`` and ``displacement_upper`` (see :mod:`.intervals`).
+        check_last_epoch : bool
+            Refuse a cube whose last epoch is empty (:func:`check_last_epoch_observed`)
+            before the cube is loaded. False where the caller has run that check already
+            (the CLI does, before training).
 
         Returns
         -------
@@ -630,7 +640,8 @@ class Forecaster:
                 param="steps",
             )
         self._check_cube(cube)
-        check_last_epoch_observed(cube)  # before the reader loads the cube
+        if check_last_epoch:
+            check_last_epoch_observed(cube)  # before the reader loads the cube
         reader = CubeReader(cube)
         n_times = reader.shape[0]
         step = acquisition_step_days(cube)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -218,3 +221,85 @@ def test_scene_wide_widening_narrows_after_a_loud_validation_stretch():
     # A model whose errors held no scene-wide part keeps its quantiles.
     kept = scene_wide_widening(values, days, cal, 12, 3, 72, 0.0, mse, calibration_scene_mse=np.zeros(3))
     assert np.all(kept == 1.0), kept
+
+
+def _tif_set(folder):
+    """Bytes of every file in ``folder`` (hidden temporaries included)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_cli_interval_geotiffs_are_written_as_one_set(noisy_model, tmp_path, monkeypatch, capsys):
+    """`forecast --interval 80 -o f.tif` writes f.tif, f_lower.tif, f_upper.tif (and their
+    styles) as one set (io.atomic.output_group): a failure while writing the third, or while
+    renaming it into place, leaves the previous set as it was and no temporary behind (was:
+    f.tif and f_lower.tif replaced, f_upper.tif old)."""
+    import insar_raster.gis.raster as raster
+    import insar_raster.io.atomic as atomic
+    from insar_raster.cli import main
+    from insar_raster.gis.write import write_cube
+
+    cube, _, model = noisy_model
+    write_cube(cube, tmp_path / "c.nc")
+    model.save(tmp_path / "m.ipt")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "f.tif"
+    cmd = ["forecast", str(tmp_path / "c.nc"), "--model", str(tmp_path / "m.ipt"), "-o", str(out), "-q"]
+    assert main([*cmd, "--interval", "80"]) == 0
+    names = {f"f{s}.{e}" for s in ("", "_lower", "_upper") for e in ("tif", "qml")}
+    assert set(_tif_set(out_dir)) == names
+    before = _tif_set(out_dir)
+
+    write = raster.write_geotiff
+
+    def fails_on_upper(data, path, *args, **kwargs):
+        if "_upper" in str(path):
+            raise OSError(28, "No space left on device")
+        return write(data, path, *args, **kwargs)
+
+    # 90 %: other bounds, so a bound replaced by the failed run would differ.
+    monkeypatch.setattr(raster, "write_geotiff", fails_on_upper)
+    assert main([*cmd, "--interval", "90", "--overwrite"]) != 0
+    assert "No space left" in capsys.readouterr().err
+    assert _tif_set(out_dir) == before
+    monkeypatch.setattr(raster, "write_geotiff", write)
+
+    replace = os.replace
+
+    def rename_fails_on_upper(src, dst):  # the new file's rename (putting the old one back works)
+        if Path(dst).name == "f_upper.tif" and ".part" in Path(src).name:
+            raise OSError(5, "Input/output error")
+        return replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", rename_fails_on_upper)
+    assert main([*cmd, "--interval", "90", "--overwrite"]) != 0
+    capsys.readouterr()
+    assert _tif_set(out_dir) == before
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    assert main([*cmd, "--interval", "90", "--overwrite"]) == 0
+    after = _tif_set(out_dir)
+    assert set(after) == names and after["f_lower.tif"] != before["f_lower.tif"]
+
+
+def test_cli_interval_geotiff_set_is_checked_whole_before_any_work(noisy_model, tmp_path, monkeypatch, capsys):
+    """An existing bound, or a user's style beside one, is refused before the forecast is
+    computed (the style was checked only when that bound was written, after the others)."""
+    import insar_raster.forecast.forecaster as forecaster_module
+    from insar_raster.cli import main
+    from insar_raster.gis.write import write_cube
+
+    cube, _, model = noisy_model
+    write_cube(cube, tmp_path / "c.nc")
+    model.save(tmp_path / "m.ipt")
+    out = tmp_path / "f.tif"
+    cmd = ["forecast", str(tmp_path / "c.nc"), "--model", str(tmp_path / "m.ipt"), "-o", str(out), "--interval", "80"]
+    monkeypatch.setattr(forecaster_module.Forecaster, "forecast", lambda *a, **k: pytest.fail("forecast computed"))
+    (tmp_path / "f_upper.qml").write_text("<qgis>a user's own style</qgis>")
+    assert main(cmd) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "f_upper.qml" in err and "Traceback" not in err
+    (tmp_path / "f_upper.qml").unlink()
+    (tmp_path / "f_lower.tif").write_bytes(b"previous")
+    assert main(cmd) == 2
+    assert "f_lower.tif" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.nc", "f_lower.tif", "m.ipt"]

@@ -126,8 +126,13 @@ def run(args) -> int:
             bound_paths = {
                 name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in ("lower", "upper")
             }
-            for path in bound_paths.values():
-                check_output_path(path, args.overwrite)
+    if output.suffix.lower() in (".tif", ".tiff"):
+        from insar_raster.gis.raster import check_geotiff_output
+
+        # The forecast and its bounds appear together (the command's output group): each file
+        # and its .qml style is checked before any work.
+        for path in (output, *bound_paths.values()):
+            check_geotiff_output(path, args.overwrite, style=not args.no_style)
     if args.model:
         _refuse_training_options(args)
         forecaster = load_model(args.model)  # before opening the cube: a bad model fails fast

@@ -199,6 +199,28 @@ def cog_layout_problems(path) -> list[str]:
     return problems
 
 
+def check_geotiff_output(path, overwrite: bool = False, style: bool = True) -> bool:
+    """Check a GeoTIFF output and, with ``style``, its ``.qml`` before any work; returns
+    whether that style may be replaced (``overwrite``, or a style we wrote for another
+    file of the same stem: ``cube.nc`` beside ``cube.tif``).
+
+    Raises
+    ------
+    InputError
+        As :func:`insar_raster.io.atomic.check_output_path`, for the file or its style.
+    """
+    path = Path(path)
+    check_output_path(path, overwrite)
+    if not style:
+        return overwrite
+    from insar_raster.gis.style import replaceable
+
+    qml_path = path.with_suffix(".qml")
+    replace_style = overwrite or replaceable(qml_path, path)
+    check_output_path(qml_path, replace_style)
+    return replace_style
+
+
 def write_geotiff(
     data: xr.DataArray,
     path,
@@ -245,14 +267,8 @@ def write_geotiff(
         raise InputError(
             None, f"unknown compression {compress!r}", f"use one of {', '.join(COMPRESSIONS)}", param="compress"
         )
-    check_output_path(path, overwrite)
+    replace_style = check_geotiff_output(path, overwrite, style)
     qml_path = path.with_suffix(".qml")
-    if style:
-        from insar_raster.gis.style import replaceable
-
-        # A style we wrote for cube.nc beside cube.tif serves both: the new one replaces it.
-        replace_style = overwrite or replaceable(qml_path, path)
-        check_output_path(qml_path, replace_style)
     units = units or data.attrs.get("units") or "mm"
 
     data = _north_up(data, path)

@@ -91,12 +91,22 @@ def read_points_for_cube(paths, cube, resample: str | None = None, **read_option
     of :func:`insar_raster.io.points.read_points`."""
     import numpy as np
 
+    from insar_raster.errors import InputError
     from insar_raster.forecast.points import MAX_EMPTY_SHARE
     from insar_raster.io.cube import cube_date_index
     from insar_raster.io.egms import check_points_on_cube, points_geometry
+    from insar_raster.io.layout import is_geographic
     from insar_raster.io.points import read_points
 
     name = ", ".join(map(str, paths))
+    if is_geographic(cube.rio.crs):  # the reader places MPs in metres; path None: the CLI names the cube
+        raise InputError(
+            None,
+            f"the cube's CRS ({cube.rio.crs.to_string()}) is geographic (degrees); --points are placed on the cube's"
+            " grid in metres",
+            "grid the points again in a projected CRS (insar-raster grid POINTS --crs EPSG:3035, or the UTM zone)"
+            " and forecast that cube, or reproject the cube",
+        )
     points = read_points(paths, crs=cube.rio.crs, max_missing=MAX_EMPTY_SHARE, **read_options)  # MPs with gaps kept
     check_points_on_cube(points_geometry(points), cube.attrs, name)
     if resample:

@@ -36,6 +36,7 @@ from insar_raster.evaluate.registry import (
 from insar_raster.evaluate.truth import align_truth
 from insar_raster.forecast.resample import resampled_step
 from insar_raster.forecast.windows import chronological_split
+from insar_raster.io.layout import is_geographic
 
 log = logging.getLogger("insar_raster")
 
@@ -344,7 +345,8 @@ def evaluate_cube(
             "first_date": _iso_dates(times[:1])[0],
             "last_date": _iso_dates(times[-1:])[0],
             "source": str(cube.attrs.get("source", "")),
-            "resolution_m": _resolution(cube),
+            "resolution_m": _resolution(cube),  # degrees for a cube in a geographic CRS: resolution_unit
+            "resolution_unit": "degree" if is_geographic(cube.rio.crs) else "m",
             "resampled_step": resampled_step(cube),
         },
         "window": int(window),
@@ -447,7 +449,7 @@ def _crs_name(cube) -> str | None:
     return f"EPSG:{epsg}" if epsg else crs.to_string()
 
 
-def _resolution(cube: xr.Dataset) -> float | None:
+def _resolution(cube: xr.Dataset) -> float | None:  # in the CRS's unit
     from insar_raster.io.cube import grid_transform
 
     try:

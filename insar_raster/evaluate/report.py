@@ -334,7 +334,11 @@ def markdown(results: dict) -> str:
         "# Forecast evaluation",
         "",
         f"Cube: {cube['shape'][1]}×{cube['shape'][2]} cells"
-        + (f" of {cube['resolution_m']:g} m" if cube.get("resolution_m") else "")
+        + (
+            f" of {cube['resolution_m']:g}{'°' if cube.get('resolution_unit') == 'degree' else ' m'}"
+            if cube.get("resolution_m")
+            else ""
+        )
         + f", {cube['shape'][0]} epochs ({cube['first_date']} to {cube['last_date']})"
         + (f", resampled to a regular {cube['resampled_step']} step" if cube.get("resampled_step") else "")
         + (f", source `{cube['source']}`" if cube.get("source") else "")

@@ -294,10 +294,13 @@ class Forecaster:
         )
         if same_grid:
             return
+        from insar_raster.io.layout import cell_size_text
+
         what = (
             f"cube grid ({other['shape'][0]}x{other['shape'][1]} cells of "
-            f"{other['resolution'][0]:g} m) differs from the model's training grid "
-            f"({mine['shape'][0]}x{mine['shape'][1]} cells of {mine['resolution'][0]:g} m)"
+            f"{cell_size_text(other['resolution'][0], other['crs_wkt'] or None)}) differs from the model's training "
+            f"grid ({mine['shape'][0]}x{mine['shape'][1]} cells of "
+            f"{cell_size_text(mine['resolution'][0], mine.get('crs_wkt') or None)})"
         )
         if not self.fully_convolutional:
             raise InputError(

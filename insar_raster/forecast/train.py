@@ -60,6 +60,7 @@ from insar_raster.forecast.data import (
     regular_leads,
 )
 from insar_raster.forecast.windows import ChronoSplit, chronological_split, lookback_epochs
+from insar_raster.io.layout import is_geographic
 from insar_raster.models import build_model
 
 log = logging.getLogger("insar_raster")
@@ -738,6 +739,14 @@ class _Trainer:
         self._check_not_all_masked()
         _, height, width = self.reader.shape
         resolution = float(grid_of(cube)["resolution"][0])
+        if config.advection and is_geographic(cube.rio.crs):  # its search radius is a front speed in m/yr
+            raise InputError(
+                None,
+                f"the cube's CRS ({cube.rio.crs.to_string()}) is geographic (degrees); advection needs the cell size in"
+                " metres (fronts up to 6 km/yr)",
+                "grid the points again in a projected CRS (e.g. EPSG:3035, or the UTM zone), or reproject the cube",
+                param="advection",
+            )
         self.hparams = _model_hparams(config, (height, width), resolution, self.norm.step_days)
         self.model = build_model(config.arch, **self.hparams).to(device)
         if config.arch == "paper":

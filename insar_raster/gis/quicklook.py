@@ -20,6 +20,7 @@ import xarray as xr
 from insar_raster.errors import InputError
 from insar_raster.gis.style import robust_limit
 from insar_raster.io.atomic import atomic_path, check_output_path
+from insar_raster.io.layout import is_geographic
 
 log = logging.getLogger("insar_raster")
 
@@ -65,8 +66,9 @@ def _map(fig, ax, layer: xr.DataArray, limit: float, title: str, label: str):
     )
     ax.set_title(title, fontsize=10)
     ax.set_aspect("equal")
-    ax.set_xlabel("x (m)", fontsize=8)
-    ax.set_ylabel("y (m)", fontsize=8)
+    degrees = is_geographic(layer.rio.crs)
+    ax.set_xlabel("longitude (°)" if degrees else "x (m)", fontsize=8)
+    ax.set_ylabel("latitude (°)" if degrees else "y (m)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.ticklabel_format(style="plain", useOffset=False)
     for tick in ax.get_xticklabels():

@@ -137,7 +137,7 @@ def make_cube(displacement, times, grid_spec, extra: dict | None = None, attrs: 
         ds["distance_to_mp"].attrs.update(units="m", long_name="distance from cell centre to nearest measurement point")
     ds = ds.rio.write_crs(grid_spec.crs).rio.write_transform(grid_spec.transform)
     ds = ds.rio.write_coordinate_system()
-    ds = _xy_attrs(ds)  # after rioxarray, which writes units "metre"; CF examples use "m"
+    ds = _xy_attrs(ds)  # after rioxarray, which writes units "metre"; CF examples use "m" (degrees: lon/lat)
     for name in ds.data_vars:
         ds[name].encoding.pop("grid_mapping", None)
         ds[name].attrs["grid_mapping"] = "spatial_ref"
@@ -252,8 +252,8 @@ def _cf_coordinates(ds: xr.Dataset) -> xr.Dataset:
     the grid mapping of every gridded variable, on a shallow copy."""
     ds = ds.copy()
     crs = ds.rio.crs
-    if crs is not None and crs.is_projected and "x" in ds.coords and "y" in ds.coords:
-        ds = _xy_attrs(ds)
+    if crs is not None and (crs.is_projected or crs.is_geographic) and "x" in ds.coords and "y" in ds.coords:
+        ds = _xy_attrs(ds)  # metres, or longitude/latitude in degrees
     elif "time" in ds.coords:
         ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
     if crs is not None:

@@ -12,14 +12,34 @@ import xarray as xr
 DISPLACEMENT_LONG_NAME = "displacement relative to the first epoch"
 
 
+def is_geographic(crs) -> bool:
+    """True for a geographic CRS (coordinates in degrees, e.g. EPSG:4326); False for a
+    projected one (metres) or none."""
+    if crs is None:
+        return False
+    from pyproj import CRS
+
+    return bool(CRS.from_user_input(crs).is_geographic)
+
+
+def cell_size_text(size: float, crs) -> str:
+    """A cell size in the CRS's unit: ``"100 m"``, or ``"0.001°"`` in a geographic CRS."""
+    return f"{size:g}°" if is_geographic(crs) else f"{size:g} m"
+
+
 def xy_attrs(ds: xr.Dataset) -> xr.Dataset:
-    """Set the CF attributes of the projected x/y (and time) coordinates; returns ``ds``."""
-    ds["x"].attrs.update(
-        standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X"
-    )
-    ds["y"].attrs.update(
-        standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y"
-    )
+    """Set the CF attributes of the x/y (and time) coordinates; returns ``ds``: projected
+    x/y in metres, or longitude/latitude in degrees for a cube in a geographic CRS."""
+    if is_geographic(ds.rio.crs):
+        ds["x"].attrs.update(standard_name="longitude", long_name="longitude", units="degrees_east", axis="X")
+        ds["y"].attrs.update(standard_name="latitude", long_name="latitude", units="degrees_north", axis="Y")
+    else:
+        ds["x"].attrs.update(
+            standard_name="projection_x_coordinate", long_name="x coordinate of projection", units="m", axis="X"
+        )
+        ds["y"].attrs.update(
+            standard_name="projection_y_coordinate", long_name="y coordinate of projection", units="m", axis="Y"
+        )
     if "time" in ds.coords:
         ds["time"].attrs.update(standard_name="time", long_name="acquisition date", axis="T")
     return ds

@@ -121,3 +121,47 @@ def test_intervals_calibrated_at_the_forecast_step_cover_its_samples(trained):
     lower, upper = model.interval_bounds(cube, starts, forecast, 80)
     native, _ = coverage_and_width(lower, upper, observed)
     assert native[-1] < 75.0, native
+
+
+def test_a_model_at_another_revisit_refuses_a_finer_cube_and_warns_on_a_coarser(trained, tmp_path, capsys):
+    """A model file trained at one revisit, given a cube at another (was: forecast silently).
+    Finer (3-day cube, 6-day model: measured 1.1-2.1x the error of a model trained at the
+    cube's step) is refused, saying how to resample; coarser (12-day cube) warns, naming
+    both. A 6-day model on a 6-day cube, or the model trained across the 6 -> 12-day change
+    on its own 12-day end, does neither."""
+    import warnings
+
+    from insar_raster.cli import main
+    from insar_raster.errors import InputError
+    from insar_raster.gis.write import write_cube
+
+    cube, _, across = trained
+    six = cube.isel(time=slice(0, N_SIX))
+    six_model = train_model(six, TrainConfig(**CONFIG), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        six_model.forecast(six)
+        across.forecast(cube)  # trained on 6-day epochs and at its 12-day forecast step
+    twelve = six.isel(time=slice(None, None, 2))
+    with pytest.warns(UserWarning, match=r"revisit is 12 days, but this model was trained on 6-day epochs"):
+        six_model.forecast(twelve)
+    three = make_cube(
+        six["displacement"].values[:40],
+        six["time"].values[0] + np.arange(40) * np.timedelta64(3, "D"),
+        GridSpec.from_cube(six),
+    )
+    with pytest.raises(InputError, match=r"revisit is 3 days, finer than the 6-day epochs.*resample=6D"):
+        six_model.forecast(three)
+    # The CLI: one line naming the cube and its own flag, before any output; and the warning.
+    six_model.save(tmp_path / "m.ipt")
+    write_cube(three, tmp_path / "three.nc")
+    write_cube(twelve, tmp_path / "twelve.nc")
+    model = ["--model", str(tmp_path / "m.ipt")]
+    out = tmp_path / "f.tif"
+    assert main(["forecast", str(tmp_path / "three.nc"), *model, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "three.nc: the cube's revisit is 3 days" in err and "--resample 6D" in err
+    assert not out.exists()
+    assert main(["forecast", str(tmp_path / "twelve.nc"), *model, "-o", str(out)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "revisit" in line]
+    assert len(err) == 1 and err[0].startswith("warning: ") and "trained on 6-day epochs" in err[0] and out.exists()

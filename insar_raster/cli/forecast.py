@@ -150,7 +150,10 @@ def run(args) -> int:
             check_output_format(args.save_model, "model")
             check_output_path(args.save_model, args.overwrite)
     cube = load_cube(args.cube, args.resample, variable=args.variable)
-    check_last_epoch_observed(cube)  # before any training (so forecast() below need not repeat it)
+    if args.model:  # window, grid, empty last epoch and revisit, before reading points
+        forecaster.check_input(cube)
+    else:
+        check_last_epoch_observed(cube)  # before any training
     check_raster_budget(args, "forecast", cube.sizes["y"] * cube.sizes["x"], args.steps or TrainConfig.steps, output)
     # Geometry and dates of --points refused before the training.
     points = read_points_for_cube(args.points, cube, args.resample, **read_options) if args.points else None
@@ -162,8 +165,9 @@ def run(args) -> int:
         if args.save_model:
             forecaster.save(args.save_model, overwrite=args.overwrite)
             log.info("wrote %s", args.save_model)
+    # checked: above (a model trained here on this cube knows its revisit).
     forecast = forecaster.forecast(
-        cube, steps=args.steps, progress=not args.quiet, interval=args.interval, check_last_epoch=False
+        cube, steps=args.steps, progress=not args.quiet, interval=args.interval, checked=True
     )
     if args.points:
         from insar_raster.forecast.points import forecast_points

@@ -111,3 +111,22 @@ def cadence_view(cube: xr.Dataset, split: ChronoSplit) -> CadenceView | None:
         return None
     view_split = ChronoSplit(window, steps, len(days), train_end, len(days), train, val, starts[:0])
     return CadenceView(view, view_split, step, native)
+
+
+def trained_steps(step_days: float, metadata: dict) -> list[float]:
+    """The steps (days) a model was trained on: its training epochs' median step
+    (``Normalisation.step_days``) and, after a cadence change, the forecast step it also
+    trained on (``metadata["cadence"]``)."""
+    steps = [float(step_days)]
+    cadence = (metadata or {}).get("cadence") or {}
+    if cadence.get("step_days"):
+        steps.append(float(cadence["step_days"]))
+    return steps
+
+
+def cadence_mismatch(step_days: float, trained: list[float]) -> bool:
+    """True when a cube's step is :data:`CADENCE_CHANGE` times finer or coarser than every
+    step the model trained on."""
+    return all(
+        not trained_step / CADENCE_CHANGE < step_days < trained_step * CADENCE_CHANGE for trained_step in trained
+    )

@@ -209,6 +209,27 @@ def sample_positions(rng, density, n):
     return np.concatenate(rows)[:n], np.concatenate(cols)[:n]
 
 
+#: First date of a synthetic record; a record that would end after :data:`LATEST_END`
+#: starts earlier (fixed dates, so a seed gives the same file on any day).
+DEFAULT_START = np.datetime64("2019-01-03", "D")
+LATEST_END = np.datetime64("2025-12-31", "D")
+#: Never before Sentinel-1A's first operational acquisitions.
+EARLIEST_START = np.datetime64("2014-10-03", "D")
+
+
+def record_start(n_epochs: int, interval_days: int, extra_days: int = 0) -> str:
+    """First date of a record of ``n_epochs`` every ``interval_days`` (plus ``extra_days``,
+    e.g. a later pass): 2019-01-03, or earlier (not before 2014-10-03) so that it ends by
+    2025-12-31. A 300-epoch 12-day record from 2019 would end in 2028, and ``grid`` refuses
+    dates after today as not Sentinel-1.
+
+    >>> record_start(100, 12), record_start(300, 12), record_start(900, 12)
+    ('2019-01-03', '2016-02-25', '2014-10-03')
+    """
+    span = np.timedelta64((n_epochs - 1) * interval_days + extra_days, "D")
+    return str(max(min(DEFAULT_START, LATEST_END - span), EARLIEST_START))
+
+
 def build_scene(
     shape: tuple[int, int] = (64, 64),
     n_epochs: int = 60,

@@ -44,3 +44,26 @@ def test_behaviour_can_be_tuned_and_switched_off():
     # Without per-MP parts the two differ only by the plain run's 1 mm white noise.
     diff = (a.displacement.values - b.displacement.values)[:, 1:]
     assert 0.8 < diff.std() < 1.2 and abs(diff.mean()) < 0.1
+
+
+def test_cli_synth_long_record_ends_by_today_and_grids(tmp_path, capsys):
+    """300 epochs every 12 days from 2019-01-03 ran to 2028: grid refused the file it had
+    just written ('date column ... is after today'). It now starts earlier; the default
+    record keeps its dates."""
+    from insar_raster.cli import main
+    from insar_raster.io.points import read_points
+
+    long = tmp_path / "long.csv"
+    assert main(["synth", "-o", str(long), "--points", "60", "--shape", "5x5", "--epochs", "300", "--no-truth"]) == 0
+    assert main(["grid", str(long), "-q"]) == 0
+    times = read_points([long]).time.values.astype("datetime64[D]")
+    assert len(times) == 300 and times[0] >= np.datetime64("2014-10-03") and times[-1] <= np.datetime64("2025-12-31")
+    short = tmp_path / "short.csv"
+    assert main(["synth", "-o", str(short), "--points", "60", "--shape", "5x5", "--epochs", "20", "--no-truth"]) == 0
+    assert read_points([short]).time.values[0].astype("datetime64[D]") == np.datetime64("2019-01-03")
+    capsys.readouterr()
+    too_long = tmp_path / "too_long.csv"
+    assert (
+        main(["synth", "-o", str(too_long), "--points", "60", "--shape", "5x5", "--epochs", "800", "--no-truth"]) == 0
+    )
+    assert "is after today: grid, forecast and evaluate need --allow-dates" in capsys.readouterr().err

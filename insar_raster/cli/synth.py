@@ -79,7 +79,7 @@ def run(args) -> int:
     from insar_raster.io.atomic import check_output_path
     from insar_raster.io.formats import check_output_format
     from insar_raster.io.points import write_points
-    from insar_raster.synth import make_scene
+    from insar_raster.synth import make_scene, record_start
 
     if args.points < 3 or args.epochs < 2:
         raise InputError("--points/--epochs", "need at least 3 points and 2 epochs")
@@ -103,8 +103,10 @@ def run(args) -> int:
         args.interval,
         args.scene,
         args.seed,
+        start=record_start(args.epochs, args.interval),
         **({"mp_behaviour": None} if args.no_mp_behaviour else {}),
     )
+    _say_late_dates(points["time"].values)
     write_points(points, output, layout=layout, overwrite=args.overwrite)
     log.info(
         "wrote %s: %d points x %d epochs (%s layout, scene %s, seed %d)",
@@ -123,6 +125,7 @@ def run(args) -> int:
 
 def run_los(args) -> int:
     from insar_raster.cli._common import parse_shape
+    from insar_raster.synth import record_start
     from insar_raster.synth_los import make_los_scene, write_los_scene
 
     folder = Path(args.output or "sample_los")
@@ -131,8 +134,15 @@ def run_los(args) -> int:
 
         raise InputError(folder, "is a file: --los writes a folder of bursts", "name a folder with -o")
     asc, desc, truth = make_los_scene(
-        args.points, parse_shape(args.shape), args.epochs, args.interval, seed=args.seed, scene=args.scene
+        args.points,
+        parse_shape(args.shape),
+        args.epochs,
+        args.interval,
+        seed=args.seed,
+        scene=args.scene,
+        start=record_start(args.epochs, args.interval, extra_days=LOS_EXTRA_DAYS),
     )
+    _say_late_dates(desc["time"].values)
     written = write_los_scene(folder, asc, desc, None if args.no_truth else truth, overwrite=args.overwrite)
     for path, pts in zip(written, (asc, desc)):
         log.info(
@@ -148,3 +158,21 @@ def run_los(args) -> int:
     if not args.no_truth:
         log.info("wrote %s (noise-free vertical, east_west, north_south)", written[-1])
     return 0
+
+
+#: The descending burst of ``--los`` starts a few days after the ascending one.
+LOS_EXTRA_DAYS = 6
+
+
+def _say_late_dates(times) -> None:
+    """A record too long to end by today even from 2014 (e.g. 600 epochs every 12 days)."""
+    import numpy as np
+
+    from insar_raster.io.sanitize import today
+
+    last = np.asarray(times, "datetime64[D]").max()
+    if last > today():
+        log.warning(
+            "the last epoch (%s) is after today: grid, forecast and evaluate need --allow-dates for these points",
+            last,
+        )

@@ -105,6 +105,20 @@ def test_training_across_a_cadence_change_never_reads_test_epochs(trained, tmp_p
         assert np.array_equal(tensor.numpy(), other.model.state_dict()[name].numpy()), name
 
 
+def test_training_report_scores_every_prior_on_the_patches_the_model_is_scored_on(trained):
+    """After a cadence change the validation patches include the resampled record's; the
+    report printed the learned prior (2.17 mm) and the history fit (2.39 mm), scored on the
+    native-step patches only, beside 2.68 mm for the model on both: a model that IS that
+    learned prior (epoch 0 kept) read as worse than it."""
+    _, _, model = trained
+    meta = model.metadata_
+    assert meta["lag_prior"]["kept"] and not meta["prior_filter"]["kept"] and meta["best_epoch"] == 0
+    assert meta["val_lag_prior_rmse_mm"] == pytest.approx(meta["val_rmse_mm"], rel=1e-6)
+    assert meta["val_lag_prior_rmse_mm"] == pytest.approx(meta["prior_filter"]["val_rmse_prior_mm"], rel=1e-6)
+    # The history fit on those patches too: not the learned prior's choice's native-only number.
+    assert meta["val_history_fit_rmse_mm"] != pytest.approx(meta["lag_prior"]["val_history_fit_rmse_mm"], rel=1e-3)
+
+
 def test_intervals_calibrated_at_the_forecast_step_cover_its_samples(trained):
     cube, split, model = trained
     assert model.metadata_["intervals"]["step_days"] == 12.0

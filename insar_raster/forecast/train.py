@@ -1114,15 +1114,43 @@ class _Trainer:
         pers_sse, prior_sse, n_valid = _all_sum(self.world, (pers_sse, prior_sse, n_valid), self.device)
         return pers_sse / max(n_valid, 1), prior_sse / max(n_valid, 1)
 
+    def _history_fit_mse(self) -> float:
+        """Validation MSE of the history fit alone (normalised units) on the validation
+        patches every other score uses, for a model whose prior is the learned one. After a
+        cadence change these include the resampled record's patches, which the learned
+        prior's choice (:meth:`_choose_lag_prior`, native step only) did not see."""
+        if self.cadence_val_draw is None:
+            return (self.lag_prior_stage["val_history_fit_rmse_mm"] / self.norm.scale_mm) ** 2
+        fit = replace(self.config, lag_prior=None, lag_prior_fit=None)
+        samplers = (self.sampler, self.cadence_sampler)
+        saved = [sampler.config for sampler in samplers]
+        try:
+            for sampler in samplers:
+                sampler.config = fit
+            batch = _joined_batch(
+                [
+                    (None, self.sampler.batch(*self.world.shard(self.val_draw))),
+                    (self.cadence_sampler, self.world.shard(self.cadence_val_draw)),
+                ]
+            )
+        finally:
+            for sampler, config in zip(samplers, saved):
+                sampler.config = config
+        return self._prior_mse(batch)
+
     def summarise(self, best: _Score, best_epoch: int, filter_stage: dict | None) -> dict:
         """The model file's training metadata: validation RMSE of the kept weights and of
         the baselines (mm), the prior filter stage, the samples and the split."""
         config, split, scale_mm = self.config, self.split, self.norm.scale_mm
         persistence_mse, prior_mse = self._baseline_mse()
+        lag_prior_mse = None
         if self.lag_prior_stage and self.lag_prior_stage["kept"]:
-            prior_mse = (self.lag_prior_stage["val_history_fit_rmse_mm"] / scale_mm) ** 2
+            # The validation batch's prior is the learned one; the history fit is scored
+            # on the same patches, so every number of the report compares like with like.
+            lag_prior_mse, prior_mse = prior_mse, self._history_fit_mse()
         metadata = {
             "val_rmse_mm": math.sqrt(best.loss) * scale_mm,
+            "val_lag_prior_rmse_mm": None if lag_prior_mse is None else math.sqrt(lag_prior_mse) * scale_mm,
             "prior_filter": filter_stage,
             "best_epoch": int(best_epoch),  # the kept weights' epoch (0: the network learned nothing kept)
             "val_persistence_rmse_mm": math.sqrt(persistence_mse) * scale_mm,

@@ -258,6 +258,12 @@ class MPHistoryFit:
         Most past epochs fitted.
     acceleration_ridge : float, optional
         Fixed penalty; None chooses it in :meth:`fit`.
+
+    Attributes
+    ----------
+    acceleration_ridge_ : float
+        The penalty used: ``acceleration_ridge`` when given, else the one with the lowest
+        RMSE (mm) on the samples given to :meth:`fit`.
     """
 
     def __init__(
@@ -547,6 +553,18 @@ class PointForecaster:
         Most past epochs of each MP's history fit and deviation fit.
     acceleration_ridge : float, optional
         History fit's acceleration penalty; None chooses it in :meth:`fit`.
+
+    Attributes
+    ----------
+    history_fit_ : MPHistoryFit
+        The per-MP history fit (the ``own`` member), fitted on the same samples.
+    weights_ : ndarray (steps, 2)
+        Weights of the members ``own`` and ``cell + deviation`` per step (each row sums
+        to 1; all rows equal: one set for every step).
+    carry_ : ndarray (steps, terms)
+        Weight ``a_k`` of the carried cube residual per step (all rows equal).
+    n_fit_pairs_ : int
+        (sample, MP) pairs the weights were learned from.
     """
 
     def __init__(

@@ -328,6 +328,32 @@ def test_output_group_failure_removes_earlier_outputs_and_restores_old_files(tmp
     assert folder_names(tmp_path) == {"a.txt"}
 
 
+def test_output_group_failed_rename_leaves_the_old_file_in_place(tmp_path, monkeypatch):
+    """The old file is kept aside by a hard link, not moved: while the new one is renamed
+    in, and after that rename fails, the output is the old file (was: moved away first,
+    and put back only if a second rename worked)."""
+    import insar_raster.io.atomic as atomic
+
+    out = tmp_path / "f.tif"
+    out.write_text("old")
+    real_replace = os.replace
+    seen = []
+
+    def failing_replace(src, dst):
+        if Path(dst) == out and ".part" in Path(src).name:  # the new file's rename
+            seen.append(out.read_text())  # what a reader finds at the moment of the rename
+            raise OSError("rename failed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
+    with pytest.raises(OSError), atomic.output_group():
+        with atomic.atomic_path(out, overwrite=True) as tmp:
+            tmp.write_text("new")
+    assert seen == ["old"]
+    assert out.read_text() == "old"
+    assert folder_names(tmp_path) == {"f.tif"}  # no temporary or kept-aside copy left
+
+
 def test_ctrl_c_after_synth_wrote_its_points_keeps_neither_file(tmp_path, monkeypatch, capsys):
     """synth writes the points, then the truth cube: Ctrl-C between them kept the points
     file (exit 130, 'no partial output was kept')."""

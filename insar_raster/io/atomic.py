@@ -114,12 +114,16 @@ class _Group:
             # Keep the old output until the whole command has succeeded.
             backup = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             backup.rmdir()
-            os.replace(path, backup)
+            if not _link(path, backup):
+                os.replace(path, backup)
         try:
             os.replace(tmp, path)
         except BaseException:
             if backup is not None:
-                os.replace(backup, path)
+                if path.exists() and not path.is_dir():  # linked: the old file never left
+                    _remove(backup)
+                else:
+                    os.replace(backup, path)
             raise
         self.placed.append((path, backup))
 
@@ -130,10 +134,25 @@ class _Group:
 
     def roll_back(self) -> None:
         for path, backup in reversed(self.placed):
-            _remove(path)
+            if backup is None or path.is_dir() or backup.is_dir():
+                _remove(path)  # a new output goes; a folder cannot be renamed over
             if backup is not None:
                 with contextlib.suppress(OSError):
-                    os.replace(backup, path)
+                    os.replace(backup, path)  # a file: one atomic step back, no moment without it
+
+
+def _link(path: Path, backup: Path) -> bool:
+    """Keep a regular file's old content under ``backup`` by a hard link, leaving ``path``
+    in place until the new output replaces it in one rename (a reader never finds it
+    missing, and a failed rename leaves it as it was); False where that cannot be done
+    (a folder, a link, a filesystem without hard links)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        os.link(path, backup)
+    except OSError:
+        return False
+    return True
 
 
 _GROUP: contextvars.ContextVar[_Group | None] = contextvars.ContextVar("insar_raster_output_group", default=None)

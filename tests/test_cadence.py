@@ -179,3 +179,10 @@ def test_a_model_at_another_revisit_refuses_a_finer_cube_and_warns_on_a_coarser(
     assert main(["forecast", str(tmp_path / "twelve.nc"), *model, "-o", str(out)]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "revisit" in line]
     assert len(err) == 1 and err[0].startswith("warning: ") and "trained on 6-day epochs" in err[0] and out.exists()
+    # evaluate --model checks the same (was: scored the model on the finer cube silently).
+    report = tmp_path / "report"
+    args = ["evaluate", str(tmp_path / "three.nc"), *model, "--models", "persistence", "-o", str(report)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "three.nc: the cube's revisit is 3 days" in err and "--resample 6D" in err
+    assert not report.exists()

@@ -171,6 +171,7 @@ def run(args) -> int:
         with warnings.catch_warnings():  # rioxarray's Affine `*` pending deprecation
             warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
             forecaster.check_grid(cube, path)
+        forecaster.check_revisit(cube)  # a model at another revisit, as forecast --model
         pretrained[forecaster.config_.arch] = forecaster
     options = {
         **dataclasses.asdict(config_from_args(EvaluateConfig, args)),

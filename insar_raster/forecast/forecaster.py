@@ -716,10 +716,24 @@ class Forecaster:
         UserWarning
             A revisit that many times coarser.
         """
-        from insar_raster.forecast.cadence import cadence_mismatch, trained_steps
-
         self._check_cube(cube)
         check_last_epoch_observed(cube)
+        self.check_revisit(cube)
+
+    def check_revisit(self, cube: xr.Dataset) -> None:
+        """Refuse a cube whose revisit is finer than every step this model trained on,
+        warn on a coarser one (see :meth:`check_input`).
+
+        Raises
+        ------
+        InputError
+
+        Warns
+        -----
+        UserWarning
+        """
+        from insar_raster.forecast.cadence import cadence_mismatch, trained_steps
+
         step = acquisition_step_days(cube)
         trained = trained_steps(self.normalisation_.step_days, self.metadata_)
         if not cadence_mismatch(step, trained):

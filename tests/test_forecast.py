@@ -367,3 +367,28 @@ def test_new_weights_need_a_gain_that_holds_across_validation_dates():
     assert not _beats(_Score(0.995, steady), incumbent, config)  # below min_improvement
     with pytest.raises(InputError, match="significance"):
         TrainConfig(significance=-1.0)
+
+
+def test_a_model_trained_on_one_component_warns_on_another(tmp_path):
+    """A model trained on an EGMS L3 Up cube, given an East cube (was: forecast silently,
+    as if east-west motion behaved like the vertical it learned). Same component, or a
+    cube whose geometry is not known: no warning; the model file keeps what it learned on."""
+    import warnings
+
+    from insar_raster.forecast.forecaster import load_model
+
+    cube, _ = make_scene_cube(shape=(16, 16), n_epochs=40, scene="bowl", seed=1)
+    up = cube.assign_attrs(product_level="L3U")
+    model = train_model(up, TrainConfig(**{**TINY, "epochs": 1}), progress=False)
+    assert model.metadata_["geometry"]["component"] == "vertical"
+    model.save(tmp_path / "m.ipt")
+    east = cube.assign_attrs(product_level="L3E")
+    for forecaster in (model, load_model(tmp_path / "m.ipt")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            forecaster.forecast(up)
+            forecaster.forecast(cube)
+        with pytest.warns(
+            UserWarning, match=r"trained on L3U \(vertical\) values but the cube holds L3E \(east-west\)"
+        ):
+            forecaster.forecast(east)

@@ -171,7 +171,8 @@ def run(args) -> int:
         with warnings.catch_warnings():  # rioxarray's Affine `*` pending deprecation
             warnings.filterwarnings("ignore", message=".*matmul.*", category=PendingDeprecationWarning)
             forecaster.check_grid(cube, path)
-        forecaster.check_revisit(cube)  # a model at another revisit, as forecast --model
+        forecaster.check_revisit(cube)  # a model at another revisit or component, as forecast --model
+        forecaster.check_geometry(cube)
         pretrained[forecaster.config_.arch] = forecaster
     options = {
         **dataclasses.asdict(config_from_args(EvaluateConfig, args)),

@@ -147,6 +147,12 @@ class Forecaster:
         return self._calibrate_after_fit(cube, split, view)
 
     def _calibrate_after_fit(self, cube: xr.Dataset, split, view="auto") -> "Forecaster":
+        from insar_raster.io.egms import cube_geometry
+
+        # What the training values measured (LOS, vertical, east-west), for check_geometry.
+        trained_on = cube_geometry(cube.attrs)
+        if trained_on.component is not None:
+            self.metadata_["geometry"] = {"component": trained_on.component, "described": str(trained_on)}
         if split is None:
             split = _default_split(cube, self.config_)
         # Interval calibration on the validation samples (never training targets), of the
@@ -719,6 +725,31 @@ class Forecaster:
         self._check_cube(cube)
         check_last_epoch_observed(cube)
         self.check_revisit(cube)
+        self.check_geometry(cube)
+
+    def check_geometry(self, cube: xr.Dataset) -> None:
+        """Warn when the cube holds another component than the model was trained on (an
+        L3 Up model on an East cube, a LOS model on a decomposed one): its weights learned
+        the other motion's behaviour (subsidence, seasonal swelling), so its forecast and
+        intervals are not validated there. Unknown on either side (older model files,
+        cubes without EGMS geometry): no warning.
+
+        Warns
+        -----
+        UserWarning
+        """
+        from insar_raster.io.egms import cube_geometry
+
+        trained = self.metadata_.get("geometry") or {}
+        held = cube_geometry(cube.attrs)
+        known = ("LOS", "vertical", "east-west")
+        if trained.get("component") in known and held.component in known and trained["component"] != held.component:
+            warnings.warn(
+                f"this model was trained on {trained.get('described', trained['component'])} values but the cube holds"
+                f" {held}: its forecast and intervals were not validated on this component; train a model on this"
+                " cube",
+                stacklevel=3,
+            )
 
     def check_revisit(self, cube: xr.Dataset) -> None:
         """Refuse a cube whose revisit is finer than every step this model trained on,

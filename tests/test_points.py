@@ -110,6 +110,36 @@ def test_merge_tiles_drops_duplicate_pids(tmp_path, small_scene):
     np.testing.assert_array_equal(np.sort(folder.pid.values), np.sort(zipped.pid.values))
 
 
+def test_a_pid_reused_for_another_mp_is_not_called_overlapping_tiles(tmp_path, small_scene):
+    """One file whose pids repeat at other positions (was: 'dropped N duplicate pid(s)
+    from overlapping tiles', wrong for one file of distinct MPs); the same MPs met again
+    in an overlapping tile keep that message. The first of each pid is kept either way."""
+    points, _ = small_scene
+    n = points.sizes["point"]
+    reused = points.isel(point=slice(0, 300)).copy()
+    pid = reused["pid"].values.copy()
+    pid[200:] = pid[:100]  # 100 later rows named like earlier, other MPs
+    reused = reused.assign_coords(pid=("point", pid))
+    write_points(reused, tmp_path / "one.csv")
+    with pytest.warns(UserWarning) as record:
+        read = read_points(tmp_path / "one.csv")
+    said = [str(w.message) for w in record if "duplicate pid" in str(w.message)]
+    assert len(said) == 1 and "dropped 100 duplicate pid(s), 100 of them at another position" in said[0]
+    assert "overlapping tiles" not in said[0].split("(")[0] and read.sizes["point"] == 200
+    from insar_raster.io.cache import cached_points
+
+    with pytest.warns(UserWarning) as record:  # the cached reader (large CSVs) says the same
+        cached = cached_points(tmp_path / "one.csv", cache_dir=tmp_path / "cache")
+    assert [str(w.message) for w in record if "duplicate pid" in str(w.message)] == said
+    assert cached.sizes["point"] == 200
+    write_points(points.isel(point=slice(0, 2000)), tmp_path / "a.csv")
+    write_points(points.isel(point=slice(1500, n)), tmp_path / "b.csv")
+    with pytest.warns(UserWarning) as record:
+        read_points([tmp_path / "a.csv", tmp_path / "b.csv"])
+    said = [str(w.message) for w in record if "duplicate pid" in str(w.message)]
+    assert said == ["dropped 500 duplicate pid(s) from overlapping tiles"]
+
+
 def test_start_end_and_nan_rows(tmp_path):
     cols = {
         "pid": pa.array(["a", "b", "c", "d"]),

@@ -463,7 +463,7 @@ def finalise_cache(
     columns.update({a: np.concatenate(v) for a, v in kept.extras.items() if v and sum(map(len, v)) == n_points})
     if pc_has_duplicates(pid):
         sanitize.check_pid_majority(pid, scan.sources[0].name if len(scan.sources) == 1 else "inputs")
-    keep = _first_occurrence(pid)
+    keep = _first_occurrence(pid, columns["x"], columns["y"])
     if keep is not None:
         columns["keep"] = keep
     pq.write_table(pa.table(columns), folder / "points.parquet")
@@ -574,13 +574,14 @@ def pc_has_duplicates(pid) -> bool:
     return pc.count_distinct(pid).as_py() != len(pid)
 
 
-def _first_occurrence(pid) -> np.ndarray | None:
-    """Mask keeping the first of each pid (warned), or None when all pids are unique."""
+def _first_occurrence(pid, x, y) -> np.ndarray | None:
+    """Mask keeping the first of each pid (warned, telling reused pids by ``x``/``y``), or
+    None when all pids are unique."""
     import pyarrow.compute as pc
 
     if pc.count_distinct(pid).as_py() == len(pid):  # the usual case, without a pandas copy
         return None
-    return egms.first_of_each_pid(pid.to_numpy(zero_copy_only=False))
+    return egms.first_of_each_pid(pid.to_numpy(zero_copy_only=False), x, y)
 
 
 def open_points_cache(folder) -> xr.Dataset:

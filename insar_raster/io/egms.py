@@ -1330,14 +1330,35 @@ def common_epochs(names, times_list) -> tuple[np.ndarray, int]:
     return common, dropped
 
 
-def first_of_each_pid(pid) -> np.ndarray | None:
-    """Mask keeping the first occurrence of each pid (warned), or None when all are unique."""
+def first_of_each_pid(pid, x=None, y=None) -> np.ndarray | None:
+    """Mask keeping the first occurrence of each pid (warned), or None when all are unique.
+
+    With the coordinates ``x``, ``y`` the warning tells the same MP met again (overlapping
+    tiles, the same position) from a pid reused for another MP (a different position:
+    the later rows are other points, dropped all the same)."""
     import pandas as pd
 
-    dup = pd.Series(np.asarray(pid)).duplicated().to_numpy()
+    pid = pd.Series(np.asarray(pid))
+    dup = pid.duplicated().to_numpy()
     if not dup.any():
         return None
-    warnings.warn(f"dropped {int(dup.sum())} duplicate pid(s) from overlapping tiles", stacklevel=3)
+    n = int(dup.sum())
+    moved = 0
+    if x is not None and y is not None:
+        first = pid.groupby(pid, sort=False).cumcount().to_numpy() == 0
+        row_of_first = pd.Series(np.flatnonzero(first), index=pid[first].to_numpy())
+        at = row_of_first.reindex(pid[dup].to_numpy()).to_numpy()
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        same = np.isclose(x[dup], x[at], rtol=0, atol=1e-6) & np.isclose(y[dup], y[at], rtol=0, atol=1e-6)
+        moved = int((~same).sum())
+    if moved:
+        warnings.warn(
+            f"dropped {n} duplicate pid(s), {moved} of them at another position than the first row with that pid"
+            " (a pid reused for another MP, not the same MP in overlapping tiles); kept the first of each",
+            stacklevel=3,
+        )
+    else:
+        warnings.warn(f"dropped {n} duplicate pid(s) from overlapping tiles", stacklevel=3)
     return ~dup
 
 

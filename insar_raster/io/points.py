@@ -434,7 +434,7 @@ def _merge_parts(parts, crs, start, end, max_missing: float = 0.0) -> xr.Dataset
     extra = {k: np.concatenate(v) for k, v in extras.items() if len(v) == len(parts)}
 
     check_pid_majority(pid, names[0] if len(names) == 1 else ", ".join(names))
-    first = egms.first_of_each_pid(pid)
+    first = egms.first_of_each_pid(pid, x, y)
     keep = np.ones(len(x), bool) if first is None else first
     # Epoch selection before the NaN check: NaNs outside the period do not matter.
     tsel = select_epochs(common, start, end)

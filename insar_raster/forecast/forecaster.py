@@ -698,8 +698,8 @@ class Forecaster:
 
     def check_input(self, cube: xr.Dataset) -> None:
         """What :meth:`forecast` checks before it reads the cube: enough epochs on a grid
-        this model works on, its last epoch holds data (:func:`check_last_epoch_observed`)
-        and its revisit is one this model knows.
+        this model works on, its last epoch holds data (:func:`check_last_epoch_observed`),
+        its revisit is one this model knows and it holds the component the model learned.
 
         The networks, the learned linear prior and its spatial filter take the time gaps
         as input, but gaps they never saw are outside what they learned. Measured
@@ -720,7 +720,8 @@ class Forecaster:
         Warns
         -----
         UserWarning
-            A revisit that many times coarser.
+            A revisit that many times coarser, or another component than the model was
+            trained on (:meth:`check_geometry`).
         """
         self._check_cube(cube)
         check_last_epoch_observed(cube)

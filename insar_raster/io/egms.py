@@ -1345,9 +1345,9 @@ def first_of_each_pid(pid, x=None, y=None) -> np.ndarray | None:
     n = int(dup.sum())
     moved = 0
     if x is not None and y is not None:
-        first = pid.groupby(pid, sort=False).cumcount().to_numpy() == 0
-        row_of_first = pd.Series(np.flatnonzero(first), index=pid[first].to_numpy())
-        at = row_of_first.reindex(pid[dup].to_numpy()).to_numpy()
+        # factorize numbers the pids in order of first appearance: the k-th first row is code k's.
+        codes = pd.factorize(pid)[0]
+        at = np.flatnonzero(~dup)[codes[dup]]
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
         same = np.isclose(x[dup], x[at], rtol=0, atol=1e-6) & np.isclose(y[dup], y[at], rtol=0, atol=1e-6)
         moved = int((~same).sum())

@@ -93,7 +93,7 @@ def run(scene, seed, shape, resolution, n_epochs):
     config = TrainConfig(window=WINDOW, steps=STEPS, seed=seed)
     trainer = T._Trainer(obs, config, split, split.val, False, None, T._world_from_env(), torch.device("cpu"), 1)
     stage = trainer.lag_prior_stage or {}
-    base = replace(trainer.config, lag_prior=None, lag_prior_fit=None)
+    base = replace(trainer.config, lag_prior=None, lag_prior_fit=None, lag_prior_centred=False)
     sampler = trainer.sampler
     lookback = lookback_epochs(split, WINDOW, base.history_epochs - 1)
     starts = trainer.train_starts[trainer.train_starts + WINDOW >= lookback + 1]

@@ -111,7 +111,7 @@ def run(scene, seed, shape, resolution, n_epochs, train_seed=None, points=None):
     train_seed = seed if train_seed is None else train_seed
     config = TrainConfig(window=WINDOW, steps=STEPS, seed=train_seed)
     trainer = T._Trainer(obs, config, split, split.val, False, None, T._world_from_env(), torch.device("cpu"), 1)
-    base = replace(trainer.config, lag_prior=None, lag_prior_fit=None)
+    base = replace(trainer.config, lag_prior=None, lag_prior_fit=None, lag_prior_centred=False)
     ridge, fit_history = base.acceleration_ridge or 0.0, base.fit_history
     sampler = trainer.sampler
     days, step_days = sampler.reader.days, sampler.norm.step_days

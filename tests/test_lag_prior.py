@@ -5,6 +5,7 @@ annual (consolidation), and is refused where the history fit is exact (issue 12)
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from insar_raster import TrainConfig, train_model
 from insar_raster.forecast.data import (
@@ -90,9 +91,10 @@ def test_learned_prior_replaces_the_history_fit_on_consolidation(tmp_path):
     loaded = load_model(path)
     assert loaded.config_.lag_prior == auto.config_.lag_prior
     assert loaded.config_.lag_prior_fit == auto.config_.lag_prior_fit
+    assert loaded.config_.lag_prior_centred == auto.config_.lag_prior_centred
     info = describe(path)
     assert info["lag_prior"]["kept"] and info["lag_prior"]["lags"] == lag["lags"]
-    assert info["lag_prior"]["form"] == "residual"
+    assert info["lag_prior"]["form"] == lag["form"] and lag["form"].startswith("residual")
     assert "lag_prior:" in format_description(info)
     split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
     np.testing.assert_allclose(loaded.predict_windows(cube, split.test), auto.predict_windows(cube, split.test))
@@ -252,3 +254,65 @@ def test_residual_form_learns_only_where_the_fit_reads_what_forecasts_read():
     assert residual and all(fit is not None and fit.shape == (steps, steps) for _, fit in residual)
     lags_only = _fit_lag_prior(*_lag_prior_rows(sampler, np.random.default_rng(0), starts, lookback, 150, 0.0))
     assert lags_only and all(fit is None and lags.shape == (steps, lookback) for lags, fit in lags_only)
+
+
+def _seasonal_swing():
+    """Consolidation in each pixel (:func:`_consolidation`) plus a seasonal swing every
+    pixel shares whose amplitude changes from year to year (dry and wet years): a
+    scene-wide error of the history fit that no pixel's own lags predict."""
+    observed, truth = _consolidation()
+    amplitude = np.random.default_rng(7).uniform(0.0, 8.0, 10)[YEARS.astype(int)]
+    swing = (amplitude * np.sin(2 * np.pi * YEARS))[:, None, None]
+    return observed + swing, truth + swing
+
+
+def test_centred_form_is_kept_where_the_scene_shares_an_error_no_pixel_predicts(tmp_path):
+    """Fitted to each pixel's departure from the scene, the map learns the pixels'
+    consolidation without also fitting the shared swing; validation keeps that form
+    here, and it forecasts better than the history fit against the truth."""
+    observed, truth = _seasonal_swing()
+    cube = _cube(observed)
+    auto = train_model(cube, TrainConfig(**CONFIG), progress=False)
+    assert auto.metadata["lag_prior"]["form"] == "residual, centred" and auto.config_.lag_prior_centred
+    harmonic = train_model(cube, TrainConfig(**CONFIG, prior="harmonic"), progress=False)
+    assert _test_rmse(auto, cube, truth) < 0.9 * _test_rmse(harmonic, cube, truth)
+    loaded = load_model(auto.save(tmp_path / "model.ipt"))
+    assert loaded.config_.linear_prior.centred
+    split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
+    np.testing.assert_allclose(loaded.predict_windows(cube, split.test), auto.predict_windows(cube, split.test))
+
+
+def test_centred_form_leaves_the_scene_mean_to_the_history_fit():
+    """The centred map's correction to the history fit has zero grid mean at every
+    forecast (it moves cells against each other, never the scene), and a patch given
+    the grid's means gets the same prior as the whole grid (what tiles and training
+    patches rely on)."""
+    from insar_raster.forecast.data import FeatureMeans
+
+    rng = np.random.default_rng(5)
+    values = (
+        np.cumsum(rng.normal(0, 1, (60, 6, 6)), axis=0) + rng.uniform(-1, 1, (1, 6, 6)) * np.arange(60)[:, None, None]
+    )
+    values[:, 0, 0] = np.nan  # never observed
+    days = np.arange(60) * 12.0
+    norm = Normalisation(scale_mm=1.0, step_days=12.0)
+    targets = days[-1] + np.array([[12.0, 24.0]])
+    lags, fit = rng.normal(0, 0.2, (2, 10)), np.array([[0.5, 0.1], [0.2, -0.3]])
+    means = FeatureMeans(values.reshape(60, -1), days, 10, 60, 60, 0.0, 12.0)
+    mean = means.at(59, targets[0])
+
+    def prior(lag_prior, block=values, feature_mean=mean):
+        return prepare_batch([block], [days], 6, targets, norm, True, 0.0, lag_prior, None, [feature_mean])[2][0]
+
+    fit_only = prior(None)
+    centred = prior(LinearPrior(lags, fit, centred=True))
+    plain = prior(LinearPrior(lags, fit))
+    known = np.isfinite(values).all(axis=0)
+    np.testing.assert_allclose((centred - fit_only)[:, known].mean(axis=1), 0.0, atol=1e-4)
+    assert np.abs((plain - fit_only)[:, known].mean(axis=1)).max() > 0.05
+    shift = (np.hstack([lags, fit]) @ mean)[:, None]
+    np.testing.assert_allclose(centred[:, known], plain[:, known] - shift, atol=1e-4)
+    patch = prior(LinearPrior(lags, fit, centred=True), values[:, 2:5, 1:4])
+    np.testing.assert_allclose(patch, centred[:, 2:5, 1:4], atol=1e-5)
+    with pytest.raises(ValueError, match="grid mean"):
+        prior(LinearPrior(lags, fit, centred=True), feature_mean=None)

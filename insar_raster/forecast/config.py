@@ -97,6 +97,10 @@ class TrainConfig:
         Weights (``steps`` x ``steps``) of the history fit's changes in the learned
         prior's residual form (what training fits); ``None`` with ``lag_prior``: the
         lags-only form of model files written before it.
+    lag_prior_centred : bool
+        The residual form's centred variant: the map is applied to the features minus
+        their grid mean at the same forecast, correcting only each cell's departure from
+        the scene (training fits both and keeps the one validation prefers).
     history_epochs : int
         At most this many past epochs (ending at the last input epoch) enter the
         history fit.
@@ -182,6 +186,7 @@ class TrainConfig:
     )
     lag_prior: tuple | None = option(None)
     lag_prior_fit: tuple | None = option(None)
+    lag_prior_centred: bool = option(False)
     history_epochs: int = option(150)
     prior_history: int | None = option(None)
     acceleration_ridge: float | None = option(None)
@@ -220,7 +225,7 @@ class TrainConfig:
         if self.lag_prior is None:
             return None
         fit = None if self.lag_prior_fit is None else np.asarray(self.lag_prior_fit, dtype=np.float64)
-        return LinearPrior(np.asarray(self.lag_prior, dtype=np.float64), fit)
+        return LinearPrior(np.asarray(self.lag_prior, dtype=np.float64), fit, bool(self.lag_prior_centred))
 
     @property
     def learns_lag_prior(self) -> bool:
@@ -255,6 +260,8 @@ class TrainConfig:
             if weights.shape != (int(self.steps), int(self.steps)) or not np.isfinite(weights).all():
                 raise InputError(None, f"must be {self.steps} x {self.steps} finite weights", param="lag_prior_fit")
             object.__setattr__(self, "lag_prior_fit", tuple(tuple(float(v) for v in row) for row in weights))
+        if self.lag_prior_centred and self.lag_prior_fit is None:
+            raise InputError(None, "needs lag_prior_fit (the centred form is residual)", param="lag_prior_centred")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InputError(None, f"must be a positive number, got {self.lr}", param="lr")
         if not (self.significance >= 0 and math.isfinite(self.significance)):

@@ -52,12 +52,24 @@ Pixels whose lookback has a masked epoch, and samples whose target epochs are no
 regular ``1..steps`` acquisition steps ahead (after a cadence change), keep the history
 fit.
 
+The residual form has a *centred* variant, fitted beside it; validation keeps whichever
+scores better. Part of the history fit's error is shared by every cell at a date (a
+scene-wide atmosphere, a dry year's seasonal swing), and one cell's lags predict it
+badly; a map fitted to the whole error learns that part too, at the cost of the cells'
+own curves. The centred map is fitted to features and residual targets minus their
+grid mean at the same forecast origin and applied as ``fit + W (f - grid mean of f)``:
+its correction has zero grid mean, leaving the shared part to the history fit. The
+grid means come from a fixed strided sample of the cells (:class:`FeatureMeans`,
+:meth:`CubeReader.strided_cells`), so training patches, validation, calibration and
+every forecast tile subtract the same means.
+
 Targets are the changes from the last input epoch, divided by the same scale; the loss
 ignores target cells that are masked (masked MSE).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -95,6 +107,15 @@ LAG_PRIOR_MARGIN = 0.02
 IN_MEMORY_BYTES = 2 * 1024**3
 #: Bytes of float64 per chunk-wise pass when computing statistics of a lazy cube.
 _STATS_BLOCK_BYTES = 64 * 1024**2
+#: Cells sampled (evenly strided, :func:`cell_stride`) for grid-wide statistics: the
+#: intervals' scene-wide errors (a median over the cells) and the centred linear prior's
+#: grid means need a few thousand, not a whole tile.
+SAMPLED_CELLS = 16_384
+
+
+def cell_stride(height: int, width: int) -> int:
+    """Stride (cells, along y and x) of the grid sample of about :data:`SAMPLED_CELLS` cells."""
+    return max(1, int(np.ceil(np.sqrt(height * width / SAMPLED_CELLS))))
 
 
 def grid_of(cube: xr.Dataset) -> dict:
@@ -222,6 +243,7 @@ class CubeReader:
         nbytes = int(np.prod(self.shape)) * 4
         self._array = np.asarray(da.values, dtype=np.float32) if nbytes <= limit else None
         self._da = da
+        self._strided = None
 
     @property
     def lazy(self) -> bool:
@@ -234,6 +256,19 @@ class CubeReader:
             return self._array[t0:t1, y0:y1, x0:x1]
         block = self._da.isel(time=slice(t0, t1), y=slice(y0, y1), x=slice(x0, x1))
         return np.asarray(block.values, dtype=np.float32)
+
+    def strided_cells(self) -> np.ndarray:
+        """Every epoch of an evenly strided sample of the grid's cells (:func:`cell_stride`),
+        (n_times, n_cells) float32 mm, without the cells never observed; read once."""
+        if self._strided is None:
+            stride = cell_stride(*self.shape[1:])
+            if self._array is not None:
+                values = self._array[:, ::stride, ::stride]
+            else:
+                values = np.asarray(self._da.isel(y=slice(None, None, stride), x=slice(None, None, stride)).values)
+            values = np.asarray(values, np.float32).reshape(self.shape[0], -1)
+            self._strided = values[:, np.isfinite(values).any(axis=0)]
+        return self._strided
 
     def read_targets(self, starts, window: int, steps: int) -> np.ndarray:
         """The whole grid at the ``steps`` target epochs of each sample: (n, steps, H, W) mm."""
@@ -422,26 +457,131 @@ class LinearPrior:
 
     lags: np.ndarray
     fit: np.ndarray | None = None
+    centred: bool = False
 
     @property
     def lookback(self) -> int:
         """Acquisition steps back the prior reads."""
         return int(self.lags.shape[1])
 
-    def change(self, history: np.ndarray, days: np.ndarray, leads, step_days: float, fit_change: np.ndarray):
+    def change(
+        self,
+        history: np.ndarray,
+        days: np.ndarray,
+        leads,
+        step_days: float,
+        fit_change: np.ndarray,
+        feature_mean: np.ndarray | None = None,
+    ):
         """The prior's change from the last epoch (steps, h, w) mm, NaN where a lag (or,
         in the residual form, the history fit's change) is not known; None when
         ``leads`` (acquisition steps) are not the regular ``1..steps`` it learned.
 
         ``history``/``days`` as in :func:`lag_features`; ``fit_change`` (steps, h, w) mm,
-        the history fit's change from the last epoch to the target epochs.
+        the history fit's change from the last epoch to the target epochs;
+        ``feature_mean`` (lookback + steps,) mm, the centred form's grid mean of the
+        lags and of the fit's changes at this forecast (:class:`FeatureMeans`).
         """
         if not regular_leads(leads):
             return None
         change = np.einsum("kj,jhw->khw", self.lags, lag_features(history, days, self.lookback, step_days))
         if self.fit is not None:
             change = change + fit_change + np.einsum("kj,jhw->khw", self.fit, fit_change)
+        if self.centred:
+            if feature_mean is None:
+                raise ValueError("the centred linear prior needs the grid mean of its features")
+            change = change - (np.hstack([self.lags, self.fit]) @ np.asarray(feature_mean, np.float64))[:, None, None]
         return change
+
+
+def known_feature_mean(lags: np.ndarray, fit_change: np.ndarray) -> np.ndarray | None:
+    """Mean (lookback + steps,) mm of the learned prior's features, the lags (lookback, h,
+    w) and the history fit's changes (steps, h, w), over the cells where all are known;
+    None where none is."""
+    known = np.isfinite(lags).all(axis=0) & np.isfinite(fit_change).all(axis=0)
+    if not known.any():
+        return None
+    return np.concatenate([lags[:, known], fit_change[:, known]]).mean(axis=1)
+
+
+class FeatureMeans:
+    """Grid means of the learned linear prior's features at each forecast origin, from a
+    fixed sample of the grid's cells (:meth:`CubeReader.strided_cells`).
+
+    The centred form of :class:`LinearPrior` corrects only each cell's departure from
+    the scene: it is applied to the features minus their grid mean at the same
+    forecast, so training patches, validation, calibration and tiled forecasts all
+    subtract the same mean whatever part of the grid they read.
+
+    Parameters
+    ----------
+    values : ndarray (n_times, n_cells)
+        Displacement (mm) of the sampled cells, NaN masked.
+    days : ndarray (n_times,)
+    lookback, read_history, fit_epochs : int
+        The prior's lags, the epochs read per sample (``TrainConfig.read_history``,
+        at least the window) and the history fit's length.
+    acceleration_ridge, step_days : float
+        The history fit's penalty and the lag spacing (days).
+    """
+
+    def __init__(self, values, days, lookback, read_history, fit_epochs, acceleration_ridge, step_days):
+        self.values = np.asarray(values, np.float32)
+        self.days = np.asarray(days, np.float64)
+        self.lookback, self.read_history, self.fit_epochs = int(lookback), int(read_history), int(fit_epochs)
+        self.acceleration_ridge, self.step_days = float(acceleration_ridge), float(step_days)
+        self._cache = {}
+
+    def _features(self, last: int, target_days: np.ndarray):
+        first = max(0, last + 1 - self.read_history)
+        past, past_days = self.values[first : last + 1, :, None], self.days[first : last + 1]
+        lags = lag_features(past, past_days, self.lookback, self.step_days)
+        fit_from = max(0, len(past_days) - self.fit_epochs)
+        coef = history_fit(past[fit_from:], past_days[fit_from:], past_days[-1], self.acceleration_ridge)
+        return lags, history_eval(coef, target_days, past_days[-1]) - past[-1][None]
+
+    def at(self, last: int, target_days) -> np.ndarray:
+        """Grid mean (lookback + steps,) mm of the features of the forecast from epoch
+        ``last`` to ``target_days`` (zeros where no sampled cell knows them all)."""
+        target_days = np.asarray(target_days, np.float64)
+        key = (int(last), target_days.tobytes())
+        if key not in self._cache:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = known_feature_mean(*self._features(int(last), target_days))
+            self._cache[key] = np.zeros(self.lookback + len(target_days)) if mean is None else mean
+        return self._cache[key]
+
+    def residual_mean(self, last: int, steps: int) -> np.ndarray:
+        """Grid mean (steps,) mm of the observed next ``steps`` changes minus the history
+        fit's, over the sampled cells whose features and targets are known (training's
+        centred targets); zeros where none is."""
+        target_days = self.days[last + 1 : last + 1 + steps]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lags, fit_change = self._features(int(last), target_days)
+        change = (self.values[last + 1 : last + 1 + steps] - self.values[last][None])[:, :, None]
+        seen = np.isfinite(lags).all(0) & np.isfinite(fit_change).all(0) & np.isfinite(change).all(0)
+        if len(target_days) < steps or not seen.any():
+            return np.zeros(steps)
+        return (change - fit_change)[:, seen].mean(axis=1)
+
+
+def grid_feature_means(reader: CubeReader, config, step_days: float) -> FeatureMeans | None:
+    """The :class:`FeatureMeans` of ``reader``'s grid for ``config``'s (a ``TrainConfig``)
+    centred linear prior, None when it has none."""
+    prior = config.linear_prior
+    if prior is None or not prior.centred:
+        return None
+    return FeatureMeans(
+        reader.strided_cells(),
+        reader.days,
+        prior.lookback,
+        max(config.read_history, config.window),
+        config.fit_history,
+        config.acceleration_ridge or 0.0,
+        step_days,
+    )
 
 
 def prepare_batch(
@@ -454,6 +594,7 @@ def prepare_batch(
     acceleration_ridge: float = 0.0,
     lag_prior: LinearPrior | None = None,
     fit_epochs: int | None = None,
+    feature_means: list | None = None,
 ):
     """Network inputs for a batch of samples.
 
@@ -478,6 +619,9 @@ def prepare_batch(
     fit_epochs : int or None
         The history fit reads only this many last epochs of each history (None: all);
         the learned linear prior's lags may reach further back.
+    feature_means : list of ndarray (lookback + steps,), optional
+        The centred linear prior's grid means of its features at each sample's forecast
+        (:meth:`FeatureMeans.at`); needed with a centred ``lag_prior``.
 
     Returns
     -------
@@ -507,7 +651,10 @@ def prepare_batch(
             resid = (block[i] - fitted_in) / scale
             x[i, :, 5] = np.where(np.isfinite(resid), resid, 0.0)
             change = fitted_out - reference[i][None]
-            learned = None if lag_prior is None else lag_prior.change(hist, days, leads[i], norm.step_days, change)
+            learned = None
+            if lag_prior is not None:
+                mean = None if feature_means is None else feature_means[i]
+                learned = lag_prior.change(hist, days, leads[i], norm.step_days, change, mean)
             if learned is not None:
                 change = np.where(np.isfinite(learned), learned, change)
             change = change / scale

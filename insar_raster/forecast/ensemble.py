@@ -90,8 +90,8 @@ def _check_compatible(members: dict) -> None:
             first.normalisation_.to_dict() == other.normalisation_.to_dict()
             and first.grid_ == other.grid_
             and (c1.window, c1.steps, c1.prior, c1.use_prior) == (c2.window, c2.steps, c2.prior, c2.use_prior)
-            and (c1.fit_history, c1.acceleration_ridge, c1.lag_prior, c1.lag_prior_fit)
-            == (c2.fit_history, c2.acceleration_ridge, c2.lag_prior, c2.lag_prior_fit)
+            and (c1.fit_history, c1.acceleration_ridge, c1.lag_prior, c1.lag_prior_fit, c1.lag_prior_centred)
+            == (c2.fit_history, c2.acceleration_ridge, c2.lag_prior, c2.lag_prior_fit, c2.lag_prior_centred)
             and bool(first.hparams_.get("advection")) == bool(other.hparams_.get("advection"))
         )
         if not same:

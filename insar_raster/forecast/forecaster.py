@@ -26,10 +26,11 @@ from insar_raster.forecast.data import (
     Normalisation,
     acquisition_step_days,
     advection_input,
+    cell_stride,
+    grid_feature_means,
     grid_of,
     prepare_batch,
     target_days,
-    times_in_days,
 )
 from insar_raster.forecast.modelfile import read_model, save_model
 from insar_raster.forecast.tiles import blend_weights, fitted_tile, tile_origins
@@ -374,6 +375,8 @@ class Forecaster:
         reference = np.empty((n, height, width), dtype=np.float32)
         batch = max(1, int(self.config_.batch_size))
         tiles = [(r, c) for r in rows for c in cols]
+        # The centred prior's grid means: the whole grid's, whichever tile is read.
+        means = grid_feature_means(reader, self.config_, norm.step_days)
         with torch.inference_mode():
             for y0, x0 in progress_bar(
                 tiles, desc="forecast tiles", unit="tile", disable=not progress or len(tiles) < 2
@@ -397,6 +400,12 @@ class Forecaster:
                         self.config_.acceleration_ridge or 0.0,
                         self.config_.linear_prior,
                         self.config_.fit_history,
+                        None
+                        if means is None
+                        else [
+                            means.at(int(last), days)
+                            for last, days in zip(input_epochs[i : i + batch, -1], target_days[i : i + batch])
+                        ],
                     )
                     reference[i : i + batch, y0:y1, x0:x1] = ref
                     inputs = [x, leads, prior, level]
@@ -493,7 +502,6 @@ class Forecaster:
         from insar_raster.forecast.intervals import (
             CALIBRATION_CHUNK,
             LEVELS,
-            SCENE_WIDE_CELLS,
             calibration_sample_count,
             calibration_scores,
             conformal_quantiles,
@@ -516,7 +524,7 @@ class Forecaster:
         squared, counted = np.zeros(self.steps), np.zeros(self.steps)
         # The model's scene-wide error (median over the cells) per sample and step, on the
         # strided sample of cells the prior's is read from.
-        scene_wide, stride = [], max(1, int(np.ceil(np.sqrt(height * width / SCENE_WIDE_CELLS))))
+        scene_wide, stride = [], cell_stride(height, width)
         for i in range(0, len(starts), CALIBRATION_CHUNK):
             chunk = starts[i : i + CALIBRATION_CHUNK]
             forecast = self._predict_starts(cube, reader, chunk, progress)
@@ -534,7 +542,7 @@ class Forecaster:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             scene_mse = np.nan_to_num(np.nanmean(np.concatenate(scene_wide) ** 2, axis=0))
-        widening = self._scene_wide_widening(cube, starts, squared / np.maximum(counted, 1), scene_mse)
+        widening = self._scene_wide_widening(reader, starts, squared / np.maximum(counted, 1), scene_mse)
         quantiles = np.asarray(conformal_quantiles(scores)) * widening[None, :]
         self.metadata_["intervals"] = {
             "method": "split conformal, |observed - forecast| / cell noise level, per horizon step; widened for "
@@ -548,24 +556,20 @@ class Forecaster:
         }
         return self.metadata_["intervals"]
 
-    def _scene_wide_widening(self, cube: xr.Dataset, starts, calibration_mse, calibration_scene_mse) -> np.ndarray:
+    def _scene_wide_widening(self, reader: CubeReader, starts, calibration_mse, calibration_scene_mse) -> np.ndarray:
         """Per-step factor on the quantiles (:func:`~insar_raster.forecast.intervals.scene_wide_widening`),
-        from an evenly strided sample of the grid's cells."""
-        from insar_raster.forecast.intervals import SCENE_WIDE_CELLS, scene_wide_widening
+        from an evenly strided sample of the grid's cells (:meth:`CubeReader.strided_cells`)."""
+        from insar_raster.forecast.intervals import scene_wide_widening
 
         config = self.config_
-        _, height, width = (int(n) for n in cube[CUBE_VARIABLE].shape)
-        stride = max(1, int(np.ceil(np.sqrt(height * width / SCENE_WIDE_CELLS))))
-        sample = cube[CUBE_VARIABLE].isel(y=slice(None, None, stride), x=slice(None, None, stride))
-        values = np.asarray(sample.values, np.float32).reshape(cube.sizes["time"], -1)
-        values = values[:, np.isfinite(values).any(axis=0)]
+        values = reader.strided_cells()
         if not values.shape[1]:
             return np.ones(self.steps)
         # A model without the prior (the paper's) is still widened by the prior's scene-wide errors.
         history = config.fit_history if config.use_prior else config.history_epochs
         return scene_wide_widening(
             values,
-            times_in_days(cube),
+            reader.days,
             starts,
             self.window,
             self.steps,

@@ -43,9 +43,6 @@ CALIBRATION_CELL_SAMPLES = 24 * 128 * 128
 CALIBRATION_CHUNK = 6
 #: At most this many scores per horizon step enter the quantiles (random subsample).
 MAX_SCORES = 2_000_000
-#: Cells sampled (evenly strided) for the scene-wide errors: their median over the cells
-#: needs a few thousand, not a whole tile.
-SCENE_WIDE_CELLS = 16_384
 
 
 def calibration_sample_count(n_validation: int, n_cells: int) -> int:
@@ -167,6 +164,7 @@ def scene_wide_errors(
     spacing ``step_days``, the learned linear prior replaces it where the model's would
     (observed lags, regular leads).
     """
+    from insar_raster.forecast.data import known_feature_mean, lag_features
     from insar_raster.forecast.points import MPHistoryFit
 
     starts = np.asarray(starts, int).reshape(-1)
@@ -181,7 +179,14 @@ def scene_wide_errors(
             first = max(0, last - lag_prior.lookback)
             leads = (days[last + 1 : last + 1 + steps] - days[last]) / step_days
             fit_change = (forecast[i] - cube[last, :, 0])[:, :, None]
-            learned = lag_prior.change(cube[first : last + 1], days[first : last + 1], leads, step_days, fit_change)
+            mean = None
+            if lag_prior.centred:  # these cells are the model's grid sample: the same means
+                lags = lag_features(cube[first : last + 1], days[first : last + 1], lag_prior.lookback, step_days)
+                mean = known_feature_mean(lags, fit_change)
+                mean = np.zeros(lags.shape[0] + steps) if mean is None else mean
+            learned = lag_prior.change(
+                cube[first : last + 1], days[first : last + 1], leads, step_days, fit_change, mean
+            )
             if learned is not None:
                 forecast[i] = np.where(np.isfinite(learned[:, :, 0]), learned[:, :, 0] + cube[last, :, 0], forecast[i])
     with warnings.catch_warnings():

@@ -49,9 +49,11 @@ from insar_raster.forecast.data import (
     N_CHANNELS,
     PRIOR_HISTORIES,
     CubeReader,
+    FeatureMeans,
     Normalisation,
     advection_input,
     build_targets,
+    grid_feature_means,
     grid_of,
     history_eval,
     history_fit,
@@ -350,6 +352,7 @@ class _PatchSampler:
         # that sparse grids (an EGMS tile is ~19 % valid, in clusters) do not train on
         # empty patches.
         self.origins = None if valid is None else _origins_with_data(valid, patch)
+        self._feature_means = {}  # the centred linear prior's, per prior form
 
     def batch(self, starts, rows, cols, flips=None):
         window, steps = self.window, self.steps
@@ -381,12 +384,31 @@ class _PatchSampler:
             self.config.acceleration_ridge or 0.0,
             self.config.linear_prior,
             self.config.fit_history,
+            self.feature_means(starts, target_days),
         )
         y, valid = build_targets(np.stack(targets), ref, self.norm)
         advect = None
         if self.advection:
             advect = advection_input(hists, hist_days, window, target_days, self.norm, steps, self.advection)
         return _Batch(x, leads, prior, level, y, valid, advect)
+
+    def grid_means(self) -> FeatureMeans | None:
+        """The grid's :class:`~insar_raster.forecast.data.FeatureMeans` for the current
+        config's centred linear prior (None: it has none)."""
+        config, prior = self.config, self.config.linear_prior
+        if prior is None or not prior.centred:
+            return None
+        key = (config.read_history, config.fit_history, config.acceleration_ridge, config.window, prior.lookback)
+        if key not in self._feature_means:
+            self._feature_means[key] = grid_feature_means(self.reader, config, self.norm.step_days)
+        return self._feature_means[key]
+
+    def feature_means(self, starts, target_days) -> list | None:
+        """The centred linear prior's grid means at the samples ``starts`` (None: no such prior)."""
+        means = self.grid_means()
+        if means is None:
+            return None
+        return [means.at(int(s) + self.window - 1, days) for s, days in zip(starts, target_days)]
 
     def draw_indices(
         self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool, weights: "_MotionWeights" = None
@@ -555,6 +577,22 @@ def _fit_lag_prior(lags: np.ndarray, fit_change: np.ndarray, change: np.ndarray,
     scale = np.trace(gram) / f.shape[1]
     weights = [np.linalg.solve(gram + r * scale * np.eye(f.shape[1]), cross).T for r in LAG_PRIOR_RIDGES]
     return [(w[:, :lookback], w[:, lookback:] if residual else None) for w in weights]
+
+
+def _centred_rows(means: FeatureMeans, lags, fit_change, change, origin):
+    """The rows of :func:`_lag_prior_rows` (lags, fit changes, changes, from the last
+    input epochs ``origin``) for the centred linear prior: features minus their grid
+    mean at the same origin, and changes such that ``change - fit_change`` is the
+    residual target minus its grid mean (:class:`~insar_raster.forecast.data.FeatureMeans`)."""
+    lookback, steps = lags.shape[1], change.shape[1]
+    feature = np.zeros((len(lags), lookback + steps))
+    residual = np.zeros((len(lags), steps))
+    for last in np.unique(origin):
+        rows = origin == last
+        feature[rows] = means.at(int(last), means.days[last + 1 : last + 1 + steps])
+        residual[rows] = means.residual_mean(int(last), steps)
+    centred_fit = fit_change - feature[:, lookback:]
+    return lags - feature[:, :lookback], centred_fit, change - fit_change - residual + centred_fit
 
 
 def _joined_batch(parts) -> _Batch:
@@ -847,31 +885,44 @@ class _Trainer:
         return sse / max(count, 1.0)
 
     def _choose_lag_prior(self) -> None:
-        """Fit the learned linear prior on the training samples whose lookback is observed
-        and keep the ridge scoring best on the validation patches, if it beats the
-        history fit chosen before by :data:`~insar_raster.forecast.data.LAG_PRIOR_MARGIN`
-        (updates ``self.config``, the samplers' and the validation batch)."""
+        """Fit the learned linear prior on the training samples whose lookback is observed,
+        in both forms (as fitted, and centred on the grid means of :func:`_centred_rows`),
+        and keep the form and ridge scoring best on the validation patches, if it beats
+        the history fit chosen before by :data:`~insar_raster.forecast.data.LAG_PRIOR_MARGIN`
+        (updates ``self.config``, the samplers' and the validation batch).
+
+        Why both: a map fitted to the whole error also learns the part every cell shares
+        at a date (atmosphere, a scene-wide seasonal swing), which the lags of one cell
+        predict badly; the centred map learns only each cell's departure from the scene
+        and leaves the shared part to the history fit. Prior alone against the truth on
+        the issue-12 scenes (benchmarks/README.md): the centred map 2-18 % better on 11
+        of 16 scene/seed pairs, up to 4 % worse on two; validation picks.
+        """
         config, world = self.config, self.world
         lookback = lookback_epochs(self.split, config.window, config.history_epochs - 1)
         starts = self.train_starts[self.train_starts + config.window >= lookback + 1]
-        weights = (
-            _fit_lag_prior(
-                *_lag_prior_rows(
-                    self.sampler,
-                    np.random.default_rng([config.seed, 3]),
-                    starts,
-                    lookback,
-                    config.fit_history,
-                    config.acceleration_ridge or 0.0,
-                )
+        weights = []
+        if len(starts):
+            lags, fit, change, whole, origin = _lag_prior_rows(
+                self.sampler,
+                np.random.default_rng([config.seed, 3]),
+                starts,
+                lookback,
+                config.fit_history,
+                config.acceleration_ridge or 0.0,
+                origins=True,
             )
-            if len(starts)
-            else []
-        )
+            weights = [(w_lags, w_fit, False) for w_lags, w_fit in _fit_lag_prior(lags, fit, change, whole)]
+            if weights and weights[0][1] is not None:
+                self.sampler.config = replace(
+                    config, lag_prior=weights[0][0], lag_prior_fit=weights[0][1], lag_prior_centred=True
+                )
+                centred = _centred_rows(self.sampler.grid_means(), lags, fit, change, origin)
+                weights += [(w_lags, w_fit, True) for w_lags, w_fit in _fit_lag_prior(*centred, whole)]
         incumbent = self._prior_mse(self.val_batch)
         best = None
-        for lags, fit in weights:
-            self.sampler.config = replace(config, lag_prior=lags, lag_prior_fit=fit)
+        for lags, fit, centred in weights:
+            self.sampler.config = replace(config, lag_prior=lags, lag_prior_fit=fit, lag_prior_centred=centred)
             batch = self.sampler.batch(*world.shard(self.val_draw))
             mse = self._prior_mse(batch)
             if best is None or mse < best[0]:
@@ -884,15 +935,19 @@ class _Trainer:
             return
         self.lag_prior_stage = {
             "lags": int(lookback),
-            "form": "lags" if best[1].lag_prior_fit is None else "residual",
+            "form": "lags"
+            if best[1].lag_prior_fit is None
+            else ("residual, centred" if best[1].lag_prior_centred else "residual"),
             "val_rmse_mm": math.sqrt(best[0]) * self.norm.scale_mm,
             "val_history_fit_rmse_mm": math.sqrt(incumbent) * self.norm.scale_mm,
             "kept": bool(kept),
         }
         if world.main:
             log.info(
-                "learned linear prior (%d lags): validation RMSE %.3f mm against the history fit's %.3f mm: %s",
+                "learned linear prior (%d lags, %s form): validation RMSE %.3f mm against the history fit's "
+                "%.3f mm: %s",
                 lookback,
+                self.lag_prior_stage["form"],
                 self.lag_prior_stage["val_rmse_mm"],
                 self.lag_prior_stage["val_history_fit_rmse_mm"],
                 "kept" if kept else "not kept",
@@ -1121,7 +1176,7 @@ class _Trainer:
         prior's choice (:meth:`_choose_lag_prior`, native step only) did not see."""
         if self.cadence_val_draw is None:
             return (self.lag_prior_stage["val_history_fit_rmse_mm"] / self.norm.scale_mm) ** 2
-        fit = replace(self.config, lag_prior=None, lag_prior_fit=None)
+        fit = replace(self.config, lag_prior=None, lag_prior_fit=None, lag_prior_centred=False)
         samplers = (self.sampler, self.cadence_sampler)
         saved = [sampler.config for sampler in samplers]
         try:

@@ -137,16 +137,19 @@ def test_intervals_calibrated_at_the_forecast_step_cover_its_samples(trained):
     assert native[-1] < 75.0, native
 
 
-def test_a_model_at_another_revisit_refuses_a_finer_cube_and_warns_on_a_coarser(trained, tmp_path, capsys):
+def test_a_model_at_another_revisit_forecasts_a_finer_cube_at_its_step_and_warns_on_a_coarser(
+    trained, tmp_path, capsys
+):
     """A model file trained at one revisit, given a cube at another (was: forecast silently).
     Finer (3-day cube, 6-day model: measured 1.1-2.1x the error of a model trained at the
-    cube's step) is refused, saying how to resample; coarser (12-day cube) warns, naming
-    both. A 6-day model on a 6-day cube, or the model trained across the 6 -> 12-day change
-    on its own 12-day end, does neither."""
+    cube's step when forecast at the cube's step) is forecast at the model's step from the
+    cube resampled to it, with a warning (was: refused); coarser (12-day cube) warns,
+    naming both. A 6-day model on a 6-day cube, or the model trained across the 6 -> 12-day
+    change on its own 12-day end, does neither. ``evaluate`` scores at the cube's own
+    epochs, so it still refuses the finer cube."""
     import warnings
 
     from insar_raster.cli import main
-    from insar_raster.errors import InputError
     from insar_raster.gis.write import write_cube
 
     cube, _, across = trained
@@ -159,30 +162,58 @@ def test_a_model_at_another_revisit_refuses_a_finer_cube_and_warns_on_a_coarser(
     twelve = six.isel(time=slice(None, None, 2))
     with pytest.warns(UserWarning, match=r"revisit is 12 days, but this model was trained on 6-day epochs"):
         six_model.forecast(twelve)
-    three = make_cube(
-        six["displacement"].values[:40],
-        six["time"].values[0] + np.arange(40) * np.timedelta64(3, "D"),
-        GridSpec.from_cube(six),
-    )
-    with pytest.raises(InputError, match=r"revisit is 3 days, finer than the 6-day epochs.*resample=6D"):
-        six_model.forecast(three)
-    # The CLI: one line naming the cube and its own flag, before any output; and the warning.
+    three_days = six["time"].values[0] + np.arange(40) * np.timedelta64(3, "D")
+    three = make_cube(six["displacement"].values[:40], three_days, GridSpec.from_cube(six))
+    with pytest.warns(UserWarning, match=r"revisit is 3 days, finer than the 6-day epochs.*forecasting 6-day steps"):
+        at_three = six_model.forecast(three)
+    assert np.all(np.diff(at_three["time"].values, prepend=three_days[-1]) == np.timedelta64(6, "D"))
+    # It reads the acquisitions on the 6-day steps back from the last one: the others do not matter.
+    off_step = three.copy(deep=True)
+    off_step["displacement"][-2::-2] = 1e4  # the last is kept, the one before it not
+    with pytest.warns(UserWarning):
+        np.testing.assert_allclose(six_model.forecast(off_step)["displacement"], at_three["displacement"], atol=0.01)
+    # The CLI: one warning line each, and the output.
     six_model.save(tmp_path / "m.ipt")
     write_cube(three, tmp_path / "three.nc")
     write_cube(twelve, tmp_path / "twelve.nc")
     model = ["--model", str(tmp_path / "m.ipt")]
     out = tmp_path / "f.tif"
-    assert main(["forecast", str(tmp_path / "three.nc"), *model, "-o", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "three.nc: the cube's revisit is 3 days" in err and "--resample 6D" in err
-    assert not out.exists()
+    assert main(["forecast", str(tmp_path / "three.nc"), *model, "-o", str(out)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "revisit" in line]
+    assert len(err) == 1 and err[0].startswith("warning: ") and "forecasting 6-day steps" in err[0] and out.exists()
+    out = tmp_path / "f12.tif"
     assert main(["forecast", str(tmp_path / "twelve.nc"), *model, "-o", str(out)]) == 0
     err = [line for line in capsys.readouterr().err.splitlines() if "revisit" in line]
     assert len(err) == 1 and err[0].startswith("warning: ") and "trained on 6-day epochs" in err[0] and out.exists()
-    # evaluate --model checks the same (was: scored the model on the finer cube silently).
+    # evaluate --model refuses the finer cube (was: scored the model on it silently).
     report = tmp_path / "report"
     args = ["evaluate", str(tmp_path / "three.nc"), *model, "--models", "persistence", "-o", str(report)]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "three.nc: the cube's revisit is 3 days" in err and "--resample 6D" in err
     assert not report.exists()
+
+
+def test_a_record_ending_in_a_finer_revisit_is_forecast_at_the_training_step():
+    """Sentinel-1C restored 6-day revisits in 2025: a record of 12-day epochs ending in
+    6-day gaps (was: refused after training, "train a model on this cube"; from the CLI,
+    forecast at 6-day steps the model never trained on). Validation and calibration also
+    read the record at 12 days, and the forecast steps 12 days from the last date."""
+    rng = np.random.default_rng(3)
+    twelve = np.datetime64("2020-01-01") + np.arange(100) * np.timedelta64(12, "D")
+    times = np.concatenate([twelve, twelve[-1] + np.arange(1, 41) * np.timedelta64(6, "D")])
+    days = (times - times[0]).astype("timedelta64[D]").astype(float)
+    values = -8.0 * days[:, None, None] / 365.25 + np.cumsum(rng.normal(0, 1.0, (len(times), *SHAPE)), axis=0)
+    spec = GridSpec("EPSG:3035", 100.0, 3_000_000.0, 3_000_000.0, SHAPE[1], SHAPE[0])
+    cube = make_cube(values.astype(np.float32), times, spec)
+    split = _split(cube)
+    view = cadence_view(cube, split)
+    assert view is not None and (view.step_days, view.native_step_days) == (12.0, 12.0)
+    assert np.allclose(np.diff(times_in_days(view.cube)), 12.0) and len(view.split.val)
+    model = train_model(cube, TrainConfig(**CONFIG), split=split, progress=False)
+    assert model.metadata_["intervals"]["step_days"] == 12.0
+    with pytest.warns(UserWarning, match=r"revisit is 6 days, finer than the 12-day epochs"):
+        forecast = model.forecast(cube, interval=80)
+    expected = times[-1] + np.arange(1, STEPS + 1) * np.timedelta64(12, "D")
+    assert np.array_equal(forecast["time"].values.astype("datetime64[D]"), expected)
+    assert np.isfinite(forecast["displacement_upper"].values).all()

@@ -18,6 +18,13 @@ whether the network is kept) scores both, and the intervals are calibrated on th
 view's validation samples: the steps the forecast will take. A resampled epoch is a
 training target only when it lies at or before the last training epoch, so no
 validation or test value becomes a training target.
+
+The other way round, Sentinel-1C restored a 6-day revisit on many tracks in 2025: a
+record of 12-day training epochs may end in 6-day gaps. The model then forecasts at its
+training step (:meth:`~insar_raster.forecast.forecaster.Forecaster.forecast` reads the
+record resampled to that step, ending at its last date), so the view is the record at the
+training step: validation and the intervals' calibration see the 12-day steps the
+forecast takes, not the 6-day gaps of the validation epochs as acquired.
 """
 
 from __future__ import annotations
@@ -71,16 +78,18 @@ class CadenceView:
 
 
 def forecast_step_change(cube: xr.Dataset, split: ChronoSplit) -> tuple[float, float] | None:
-    """``(forecast step, training step)`` in days when the forecast step is at least
-    :data:`CADENCE_CHANGE` times the training epochs' median step, else None."""
+    """``(forecast step, training step)`` in days when the cube's current step (the
+    median of its latest gaps) is at least :data:`CADENCE_CHANGE` times the training
+    epochs' median step, or that many times finer (then the forecast step is the training
+    step: :func:`forecast_resampling`); else None."""
     days = times_in_days(cube)[: split.train_end]
     if len(days) < 2:
         return None
     native = float(np.median(np.diff(days)))
-    future = float(np.round(acquisition_step_days(cube)))
-    if native <= 0 or future < CADENCE_CHANGE * native:
+    current = float(np.round(acquisition_step_days(cube)))
+    if native <= 0 or not cadence_mismatch(current, [native]):
         return None
-    return future, native
+    return max(current, native), native
 
 
 def cadence_view(cube: xr.Dataset, split: ChronoSplit) -> CadenceView | None:
@@ -122,6 +131,15 @@ def trained_steps(step_days: float, metadata: dict) -> list[float]:
     if cadence.get("step_days"):
         steps.append(float(cadence["step_days"]))
     return steps
+
+
+def forecast_resampling(step_days: float, trained: list[float]) -> float | None:
+    """The step (days) a model forecasts a cube of revisit ``step_days`` at when that is
+    :data:`CADENCE_CHANGE` times finer than every step it trained on (``trained``,
+    :func:`trained_steps`): its finest; None when the cube's own step will do."""
+    if cadence_mismatch(step_days, trained) and step_days < min(trained):
+        return float(min(trained))
+    return None
 
 
 def cadence_mismatch(step_days: float, trained: list[float]) -> bool:

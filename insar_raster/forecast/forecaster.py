@@ -653,9 +653,10 @@ class Forecaster:
             )
         if not checked:
             self.check_input(cube)  # before the reader loads the cube
-        reader = CubeReader(cube)
+        source = self._at_model_step(cube)
+        reader = CubeReader(source)
         n_times = reader.shape[0]
-        step = acquisition_step_days(cube)
+        step = acquisition_step_days(source)
         input_epochs = np.arange(n_times - self.window, n_times)[None, :]
         days = target_days(reader.days, [n_times - self.window], self.window, self.steps, step)
         values = self._predict(reader, input_epochs, days, progress)[0, :steps]
@@ -688,7 +689,9 @@ class Forecaster:
             out.attrs["title"] = f"InSAR {what} forecast"
         out[CUBE_VARIABLE].attrs["long_name"] = f"{what} forecast, relative to the cube's first epoch"
         if interval is not None:
-            lower, upper = self.interval_bounds(cube, [n_times - self.window], values[None], interval)
+            # The noise levels from the record as acquired, as calibration read them.
+            last_start = cube.sizes["time"] - self.window
+            lower, upper = self.interval_bounds(cube, [last_start], values[None], interval)
             for name, bound in (("lower", lower), ("upper", upper)):
                 var = f"{CUBE_VARIABLE}_{name}"
                 out[var] = (("time", "y", "x"), bound[0].astype(np.float32))
@@ -699,6 +702,26 @@ class Forecaster:
                 )
             out.attrs["interval_level_percent"] = float(interval)
         return out
+
+    def _at_model_step(self, cube: xr.Dataset) -> xr.Dataset:
+        """The record a forecast reads: the cube, or, where its revisit is finer than every
+        step the model trained on (a 12-day record ending in Sentinel-1C's 6-day gaps, a
+        6-day model on a 3-day cube), the cube resampled to the model's step, ending at
+        its last date (warns): the model forecasts the steps it learned."""
+        from insar_raster.forecast.cadence import forecast_resampling, trained_steps
+        from insar_raster.forecast.resample import resample_cube
+
+        current = acquisition_step_days(cube)
+        step = forecast_resampling(current, trained_steps(self.normalisation_.step_days, self.metadata_))
+        if step is None:
+            return cube
+        warnings.warn(
+            f"the cube's revisit is {current:g} days, finer than the {step:g}-day epochs this model was trained "
+            f"on: forecasting {step:g}-day steps from the record resampled to {step:g} days (ending at its last "
+            "date)",
+            stacklevel=3,
+        )
+        return resample_cube(cube, f"{step:g}D", end_anchored=True)
 
     def check_input(self, cube: xr.Dataset) -> None:
         """What :meth:`forecast` checks before it reads the cube: enough epochs on a grid
@@ -711,25 +734,26 @@ class Forecaster:
         cube forecast a 6-day one 2.1x (urban) and 1.14x (mixed) worse than a model
         trained at 6 days, near persistence; on a 24-day cube it was as good as a
         24-day model (1.00x). So a revisit finer than every step the model trained on
-        is refused (keeping every k-th epoch is the model's own step), a coarser one
-        warns (its intervals were calibrated at the shorter step).
+        is forecast at the model's step (:meth:`forecast` reads the cube resampled to
+        it, and warns), a coarser one warns (its intervals were calibrated at the
+        shorter step).
 
         Raises
         ------
         InputError
-            Fewer epochs than the window, another grid (see :meth:`check_grid`), empty last
-            epoch, or a revisit :data:`~.cadence.CADENCE_CHANGE` times finer than every
-            step the model trained on.
+            Fewer epochs than the window, another grid (see :meth:`check_grid`) or an
+            empty last epoch.
 
         Warns
         -----
         UserWarning
-            A revisit that many times coarser, or another component than the model was
-            trained on (:meth:`check_geometry`).
+            A revisit :data:`~.cadence.CADENCE_CHANGE` times coarser than every step the
+            model trained on, or another component than the model was trained on
+            (:meth:`check_geometry`).
         """
         self._check_cube(cube)
         check_last_epoch_observed(cube)
-        self.check_revisit(cube)
+        self.check_revisit(cube, forecasting=True)
         self.check_geometry(cube)
 
     def check_geometry(self, cube: xr.Dataset) -> None:
@@ -756,9 +780,11 @@ class Forecaster:
                 stacklevel=3,
             )
 
-    def check_revisit(self, cube: xr.Dataset) -> None:
-        """Refuse a cube whose revisit is finer than every step this model trained on,
-        warn on a coarser one (see :meth:`check_input`).
+    def check_revisit(self, cube: xr.Dataset, forecasting: bool = False) -> None:
+        """Refuse a cube whose revisit is finer than every step this model trained on
+        (scoring it at the cube's own epochs, as ``evaluate`` does, would take steps the
+        model never learned; with ``forecasting``, :meth:`forecast` resamples it to the
+        model's step instead), warn on a coarser one (see :meth:`check_input`).
 
         Raises
         ------
@@ -776,6 +802,8 @@ class Forecaster:
             return
         said = " and ".join(f"{t:g}-day" for t in trained)
         if step < min(trained):
+            if forecasting:
+                return
             raise InputError(
                 None,
                 f"the cube's revisit is {step:g} days, finer than the {said} epochs this model was trained on: it"

@@ -41,7 +41,7 @@ def irregularity(cube: xr.Dataset) -> tuple[float, float]:
     return (float(gaps.min()), float(gaps.max())) if len(gaps) else (0.0, 0.0)
 
 
-def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
+def resample_cube(cube: xr.Dataset, step: str, end_anchored: bool = False) -> xr.Dataset:
     """Linearly interpolate the cube in time onto ``first, first + step, ...`` (<= last).
 
     Parameters
@@ -50,6 +50,9 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
         Cube layout of :mod:`insar_raster.io.cube`.
     step : str
         Pandas duration, e.g. ``"12D"``.
+    end_anchored : bool
+        Onto ``..., last - step, last`` (>= first) instead: the last acquisition is kept
+        as it is (what a forecast starts from).
 
     Returns
     -------
@@ -59,7 +62,10 @@ def resample_cube(cube: xr.Dataset, step: str) -> xr.Dataset:
     """
     delta = parse_step(step)
     times = pd.DatetimeIndex(cube["time"].values)
-    new_times = pd.date_range(times[0], times[-1], freq=delta)
+    if end_anchored:
+        new_times = pd.DatetimeIndex(times[-1] - delta * np.arange(int((times[-1] - times[0]) / delta), -1, -1))
+    else:
+        new_times = pd.date_range(times[0], times[-1], freq=delta)
     if len(new_times) < 2:
         raise InputError(
             None,

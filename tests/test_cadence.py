@@ -194,7 +194,7 @@ def test_a_model_at_another_revisit_forecasts_a_finer_cube_at_its_step_and_warns
     assert not report.exists()
 
 
-def test_a_record_ending_in_a_finer_revisit_is_forecast_at_the_training_step():
+def test_a_record_ending_in_a_finer_revisit_is_forecast_at_the_training_step(tmp_path, capsys):
     """Sentinel-1C restored 6-day revisits in 2025: a record of 12-day epochs ending in
     6-day gaps (was: refused after training, "train a model on this cube"; from the CLI,
     forecast at 6-day steps the model never trained on). Validation and calibration also
@@ -217,3 +217,12 @@ def test_a_record_ending_in_a_finer_revisit_is_forecast_at_the_training_step():
     expected = times[-1] + np.arange(1, STEPS + 1) * np.timedelta64(12, "D")
     assert np.array_equal(forecast["time"].values.astype("datetime64[D]"), expected)
     assert np.isfinite(forecast["displacement_upper"].values).all()
+    # evaluate scores at the cube's epochs: it says that those are not the forecast's steps.
+    from insar_raster.cli import main
+    from insar_raster.gis.write import write_cube
+
+    write_cube(cube, tmp_path / "s1c.nc")
+    args = ["--window", str(WINDOW), "--steps", str(STEPS), "--models", "persistence", "-o", str(tmp_path / "r")]
+    assert main(["evaluate", str(tmp_path / "s1c.nc"), *args]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "revisit" in line]
+    assert len(err) == 1 and "s1c.nc: its latest revisit is 6 days, finer" in err[0] and "--resample 12D" in err[0]

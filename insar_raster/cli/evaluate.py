@@ -157,6 +157,7 @@ def run(args) -> int:
 
         expand_inputs(args.points)  # a missing file fails before the long work
     cube = load_cube(args.cube, args.resample)
+    _warn_finer_test_steps(cube, args)
     truth = open_cube(args.truth) if args.truth else None
     if truth is not None and args.resample:
         from insar_raster.io.cube import cube_date_index
@@ -223,3 +224,28 @@ def run(args) -> int:
             )
             print(points_table(results))
     return 0
+
+
+def _warn_finer_test_steps(cube, args) -> None:
+    """Warn when the cube's latest revisit is 1.5x finer than its training epochs' (a
+    12-day record ending in Sentinel-1C's 6-day gaps): the test samples step 6 days, but a
+    model trained on this cube forecasts 12-day steps (``forecast.cadence``)."""
+    from insar_raster.forecast.cadence import forecast_step_change
+    from insar_raster.forecast.data import acquisition_step_days
+    from insar_raster.forecast.windows import chronological_split
+
+    try:
+        split = chronological_split(cube.sizes["time"], args.window, args.steps, args.val_fraction, args.test_fraction)
+    except ValueError:
+        return  # too short: evaluate_cube says so
+    change = forecast_step_change(cube, split)
+    current = acquisition_step_days(cube)
+    if change is None or current >= change[1]:
+        return
+    step = f"{change[1]:g}D"
+    warnings.warn(
+        f"{args.cube}: its latest revisit is {current:g} days, finer than its training epochs' {change[1]:g}: the test"
+        f" samples are scored at {current:g}-day steps, while a forecast from a model trained on it takes"
+        f" {change[1]:g}-day steps; --resample {step} scores those",
+        stacklevel=2,
+    )

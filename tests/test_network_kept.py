@@ -36,15 +36,21 @@ def _cube(values):
 
 
 def _fronts():
-    """Troughs sweeping west -> east at 1 cell per epoch, a new one every 40 epochs: before
-    a trough arrives, a cell's own past says nothing; its western neighbours' does."""
+    """Troughs sweeping west -> east at 1 cell per epoch, each row its own at random times
+    (20-60 epochs apart): before a trough arrives, neither a cell's own past nor the
+    scene's mean says when it will (a periodic train of fronts, one for the whole grid,
+    let the learned linear prior's centred form time the next from the last and the
+    scene's progress); its western neighbours' past does."""
     rng = np.random.default_rng(0)
-    col = np.arange(SHAPE[1])[None, None, :]
-    t = np.arange(EPOCHS)[:, None, None]
-    d = np.zeros((EPOCHS, 1, SHAPE[1]))
-    for start in range(-30, EPOCHS, 40):
-        d -= 10.0 * ndtr((t - start - col) / 2.0)  # face at column t - start, trough width 2 cells
-    d = np.broadcast_to(d, (EPOCHS, *SHAPE)) + rng.normal(0, 0.3, (EPOCHS, *SHAPE))
+    col = np.arange(SHAPE[1])[None, :]
+    t = np.arange(EPOCHS)[:, None]
+    d = np.zeros((EPOCHS, *SHAPE))
+    for row in range(SHAPE[0]):
+        start = -int(rng.integers(0, 60))
+        while start < EPOCHS:
+            d[:, row] -= 10.0 * ndtr(t - start - col)  # face at column t - start, about 2 cells wide
+            start += int(rng.integers(20, 61))
+    d += rng.normal(0, 0.3, d.shape)
     return d - d[:1]
 
 

@@ -552,19 +552,24 @@ class FeatureMeans:
             self._cache[key] = np.zeros(self.lookback + len(target_days)) if mean is None else mean
         return self._cache[key]
 
-    def residual_mean(self, last: int, steps: int) -> np.ndarray:
-        """Grid mean (steps,) mm of the observed next ``steps`` changes minus the history
-        fit's, over the sampled cells whose features and targets are known (training's
-        centred targets); zeros where none is."""
+    def training_means(self, last: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """For a training sample from epoch ``last`` to the next ``steps`` epochs: the
+        features' grid mean (:meth:`at`) and that (steps,) mm of the observed changes
+        minus the history fit's, over the sampled cells whose features and targets are
+        known (training's centred targets; zeros where none is)."""
+        last = int(last)
         target_days = self.days[last + 1 : last + 1 + steps]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            lags, fit_change = self._features(int(last), target_days)
+            lags, fit_change = self._features(last, target_days)
+            mean = known_feature_mean(lags, fit_change)
+        key = (last, np.asarray(target_days, np.float64).tobytes())
+        self._cache.setdefault(key, np.zeros(self.lookback + len(target_days)) if mean is None else mean)
         change = (self.values[last + 1 : last + 1 + steps] - self.values[last][None])[:, :, None]
         seen = np.isfinite(lags).all(0) & np.isfinite(fit_change).all(0) & np.isfinite(change).all(0)
         if len(target_days) < steps or not seen.any():
-            return np.zeros(steps)
-        return (change - fit_change)[:, seen].mean(axis=1)
+            return self._cache[key], np.zeros(steps)
+        return self._cache[key], (change - fit_change)[:, seen].mean(axis=1)
 
 
 def grid_feature_means(reader: CubeReader, config, step_days: float) -> FeatureMeans | None:

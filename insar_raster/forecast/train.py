@@ -589,8 +589,7 @@ def _centred_rows(means: FeatureMeans, lags, fit_change, change, origin):
     residual = np.zeros((len(lags), steps))
     for last in np.unique(origin):
         rows = origin == last
-        feature[rows] = means.at(int(last), means.days[last + 1 : last + 1 + steps])
-        residual[rows] = means.residual_mean(int(last), steps)
+        feature[rows], residual[rows] = means.training_means(int(last), steps)
     centred_fit = fit_change - feature[:, lookback:]
     return lags - feature[:, :lookback], centred_fit, change - fit_change - residual + centred_fit
 

@@ -276,8 +276,9 @@ def test_centred_form_is_kept_where_the_scene_shares_an_error_no_pixel_predicts(
     assert auto.metadata["lag_prior"]["form"] == "residual, centred" and auto.config_.lag_prior_centred
     harmonic = train_model(cube, TrainConfig(**CONFIG, prior="harmonic"), progress=False)
     assert _test_rmse(auto, cube, truth) < 0.9 * _test_rmse(harmonic, cube, truth)
-    loaded = load_model(auto.save(tmp_path / "model.ipt"))
-    assert loaded.config_.linear_prior.centred
+    path = auto.save(tmp_path / "model.ipt")
+    loaded = load_model(path)
+    assert loaded.config_.linear_prior.centred and describe(path)["lag_prior"]["form"] == "residual, centred"
     split = chronological_split(EPOCHS, CONFIG["window"], CONFIG["steps"], CONFIG["val_fraction"], 0.15)
     np.testing.assert_allclose(loaded.predict_windows(cube, split.test), auto.predict_windows(cube, split.test))
 

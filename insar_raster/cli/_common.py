@@ -139,7 +139,8 @@ def report_training(forecaster) -> None:
     lag = meta.get("lag_prior")
     if lag and lag.get("kept"):
         lag_rmse = meta.get("val_lag_prior_rmse_mm") or lag["val_rmse_mm"]  # older model files: the choice's
-        text += f", learned linear prior ({lag['lags']} lags) {lag_rmse:.3f} mm"
+        form = ", centred" if "centred" in lag.get("form", "") else ""
+        text += f", learned linear prior ({lag['lags']} lags{form}) {lag_rmse:.3f} mm"
     stage = meta.get("prior_filter")
     if stage and stage.get("kept"):
         text += f", with its learned spatial filter {stage['val_rmse_filtered_mm']:.3f} mm"

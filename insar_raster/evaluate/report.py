@@ -87,7 +87,8 @@ def _deep_parts(name: str, info: dict) -> str:
     lag = details.get("lag_prior")
     if lag:
         parts.append(
-            f"Its learned linear prior ({lag['lags']} lags) scored {_fmt(lag['val_rmse_mm'])} mm on validation "
+            f"Its learned linear prior ({lag['lags']} lags{', centred form' if 'centred' in lag.get('form', '') else ''})"
+            f" scored {_fmt(lag['val_rmse_mm'])} mm on validation "
             f"against the history fit's {_fmt(lag['val_history_fit_rmse_mm'])} mm"
             + (" and replaced it" if lag["kept"] else " and was not kept")
         )

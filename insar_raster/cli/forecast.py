@@ -30,7 +30,8 @@ def add_parser(subparsers, parents):
         help=HELP,
         description=(
             "Forecast the --steps epochs after the cube's last date (dates follow the cube's current revisit, "
-            "the median of its last 20 gaps: 12 days for EGMS after 2021). With --model, use a model from 'insar-raster train'; without, train one on the cube "
+            "the median of its last 20 gaps: 12 days for EGMS after 2021; the model's own step where the cube's is "
+            "1.5x finer, as when a 12-day record ends in Sentinel-1C's 6-day gaps). With --model, use a model from 'insar-raster train'; without, train one on the cube "
             "first (same defaults as 'train'). Output: a float32 Cloud Optimized GeoTIFF, one band per "
             "forecast epoch described by its ISO date, NaN nodata, the cube's CRS and transform (opens "
             "in QGIS), or with -o *.nc a CF NetCDF with a time axis."
@@ -165,7 +166,8 @@ def run(args) -> int:
         if args.save_model:
             forecaster.save(args.save_model, overwrite=args.overwrite)
             log.info("wrote %s", args.save_model)
-    # checked: above (a model trained here on this cube knows its revisit).
+    # checked: above (a model trained here on this cube knows its revisit; forecast() still
+    # reads a cube finer than the model's steps at the model's step).
     forecast = forecaster.forecast(
         cube, steps=args.steps, progress=not args.quiet, interval=args.interval, checked=True
     )

@@ -540,17 +540,22 @@ class FeatureMeans:
         coef = history_fit(past[fit_from:], past_days[fit_from:], past_days[-1], self.acceleration_ridge)
         return lags, history_eval(coef, target_days, past_days[-1]) - past[-1][None]
 
+    def _mean(self, last: int, target_days: np.ndarray):
+        """:meth:`at`'s mean, and the features (None when it was cached)."""
+        key = (last, target_days.tobytes())
+        if key in self._cache:
+            return self._cache[key], None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            features = self._features(last, target_days)
+            mean = known_feature_mean(*features)
+        self._cache[key] = np.zeros(self.lookback + len(target_days)) if mean is None else mean
+        return self._cache[key], features
+
     def at(self, last: int, target_days) -> np.ndarray:
         """Grid mean (lookback + steps,) mm of the features of the forecast from epoch
         ``last`` to ``target_days`` (zeros where no sampled cell knows them all)."""
-        target_days = np.asarray(target_days, np.float64)
-        key = (int(last), target_days.tobytes())
-        if key not in self._cache:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = known_feature_mean(*self._features(int(last), target_days))
-            self._cache[key] = np.zeros(self.lookback + len(target_days)) if mean is None else mean
-        return self._cache[key]
+        return self._mean(int(last), np.asarray(target_days, np.float64))[0]
 
     def training_means(self, last: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """For a training sample from epoch ``last`` to the next ``steps`` epochs: the
@@ -559,17 +564,17 @@ class FeatureMeans:
         known (training's centred targets; zeros where none is)."""
         last = int(last)
         target_days = self.days[last + 1 : last + 1 + steps]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lags, fit_change = self._features(last, target_days)
-            mean = known_feature_mean(lags, fit_change)
-        key = (last, np.asarray(target_days, np.float64).tobytes())
-        self._cache.setdefault(key, np.zeros(self.lookback + len(target_days)) if mean is None else mean)
+        mean, features = self._mean(last, target_days)
+        if features is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                features = self._features(last, target_days)
+        lags, fit_change = features
         change = (self.values[last + 1 : last + 1 + steps] - self.values[last][None])[:, :, None]
         seen = np.isfinite(lags).all(0) & np.isfinite(fit_change).all(0) & np.isfinite(change).all(0)
         if len(target_days) < steps or not seen.any():
-            return self._cache[key], np.zeros(steps)
-        return self._cache[key], (change - fit_change)[:, seen].mean(axis=1)
+            return mean, np.zeros(steps)
+        return mean, (change - fit_change)[:, seen].mean(axis=1)
 
 
 def grid_feature_means(reader: CubeReader, config, step_days: float) -> FeatureMeans | None:

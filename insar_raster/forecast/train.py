@@ -893,9 +893,12 @@ class _Trainer:
         Why both: a map fitted to the whole error also learns the part every cell shares
         at a date (atmosphere, a scene-wide seasonal swing), which the lags of one cell
         predict badly; the centred map learns only each cell's departure from the scene
-        and leaves the shared part to the history fit. Prior alone against the truth on
-        the issue-12 scenes (benchmarks/README.md): the centred map 2-18 % better on 11
-        of 16 scene/seed pairs, up to 4 % worse on two; validation picks.
+        and leaves the shared part to the history fit. Against the truth on the issue-12
+        scenes (benchmarks/README.md, "The centred form in the library"): prior alone,
+        the centred map 2-19 % better on 11 of 16 scene/seed pairs and up to 4 % worse on
+        two; the whole default model with validation's pick, 9 of the 11 pairs it changes
+        better (up to 16 %), `fronts` seed 1 11 % worse (its network, kept on top of the
+        plain prior, gained less on top of the centred one).
         """
         config, world = self.config, self.world
         lookback = lookback_epochs(self.split, config.window, config.history_epochs - 1)

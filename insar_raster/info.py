@@ -421,16 +421,16 @@ def describe(path, input_crs=None, allow_dates: bool = False) -> dict:
 
 def describe_inputs(path, input_crs=None, allow_dates: bool = False) -> list[dict]:
     """:func:`describe` of one path as a list: one description, or for a folder of points
-    files of several geometries (an ascending and a descending burst, L3 Up and East) one
-    per geometry, each naming its ``files``, as naming the files one by one would describe
-    them (the folder's files merge into one description only where ``grid`` would merge
-    them)."""
-    from insar_raster.io.egms import MixedGeometryError
+    files of several geometries (an ascending and a descending burst, L3 Up and East) or
+    of both L2a and L2b, one per geometry or level, each naming its ``files``, as naming
+    the files one by one would describe them (the folder's files merge into one
+    description only where ``grid`` would merge them)."""
+    from insar_raster.io.egms import MixedGeometryError, MixedLevelError
 
     path = Path(path)
     try:
         return [describe(path, input_crs=input_crs, allow_dates=allow_dates)]
-    except MixedGeometryError as exc:
+    except (MixedGeometryError, MixedLevelError) as exc:
         if not path.is_dir():
             raise
         groups = exc.groups

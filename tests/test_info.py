@@ -232,3 +232,23 @@ def test_folder_of_ascending_and_descending_bursts_is_described_per_geometry(tmp
     # grid still refuses to merge them.
     assert main(["grid", str(folder), "-o", str(tmp_path / "c.nc")]) == 2
     assert "different geometries" in capsys.readouterr().err
+
+
+def test_folder_of_one_bursts_l2a_and_l2b_is_described_per_level(tmp_path, capsys):
+    """`info FOLDER` holding both levels of one burst (L2a relative to a local reference
+    point, L2b to GNSS) describes each level, as for two geometries (was: refused with
+    grid's L2a/L2b error, exit 2); grid still refuses to merge them."""
+    folder = tmp_path / "burst"
+    folder.mkdir()
+    names = {level: f"EGMS_{level}_015_0123_IW2_VV_2019_2023_1.csv" for level in ("L2a", "L2b")}
+    for level, name in names.items():
+        args = ["synth", "-q", "-o", str(folder / name), "--layout", level, "--points", "150", "--shape", "10x10"]
+        assert main([*args, "--epochs", "20"]) == 0
+        (folder / name.replace(".csv", "_truth.nc")).unlink()
+    capsys.readouterr()
+    assert main(["info", "--json", str(folder)]) == 0
+    infos = json.loads(capsys.readouterr().out)
+    assert [(i["product_level"], i["files"]) for i in infos] == [(lv, [n]) for lv, n in names.items()]
+    assert all(i["n_points"] == 150 and i["n_epochs"] == 20 for i in infos)
+    assert main(["grid", str(folder), "-o", str(tmp_path / "c.nc")]) == 2
+    assert "inputs mix EGMS L2a" in capsys.readouterr().err

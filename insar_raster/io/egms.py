@@ -706,6 +706,14 @@ class MixedGeometryError(InputError):
         )
 
 
+class MixedLevelError(InputError):
+    """L2a with L2b inputs of one track (:func:`check_single_l2_level`)."""
+
+    def __init__(self, groups: dict, problem: str, hint: str):
+        self.groups = groups  # level ("L2a", "L2b") -> list of input names
+        super().__init__("", problem, hint)
+
+
 def group_geometries(named: list[tuple[str, Geometry]]) -> dict:
     """Group (name, geometry) pairs into compatible groups: {Geometry: [names]}."""
     groups: dict[Geometry, list[str]] = {}
@@ -741,20 +749,20 @@ def check_single_l2_level(named: list[tuple[str, Geometry]]) -> None:
 
     Raises
     ------
-    InputError
+    MixedLevelError
         Naming each file's level.
     """
     levels: dict[str, list[str]] = {}
     for name, geometry in named:
         if geometry.level in ("L2a", "L2b"):
-            shown = Path(str(name).split("!")[0]).name
-            levels.setdefault(geometry.level, [])
-            if shown not in levels[geometry.level]:
-                levels[geometry.level].append(shown)
+            levels.setdefault(geometry.level, []).append(name)
     if len(levels) > 1:
-        listed = "; ".join(f"{', '.join(files)}: {level}" for level, files in sorted(levels.items()))
-        raise InputError(
-            "",
+        shown = {
+            level: dict.fromkeys(Path(str(n).split("!")[0]).name for n in names) for level, names in levels.items()
+        }
+        listed = "; ".join(f"{', '.join(files)}: {level}" for level, files in sorted(shown.items()))
+        raise MixedLevelError(
+            dict(sorted(levels.items())),
             f"inputs mix EGMS L2a (Basic, relative to a local reference point) and L2b (Calibrated, referenced to"
             f" GNSS) products ({listed})",
             "grid one level: L2b for motion comparable across bursts, L2a for the local relative motion",

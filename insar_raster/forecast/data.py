@@ -494,13 +494,13 @@ class LinearPrior:
         return change
 
 
-def known_feature_mean(lags: np.ndarray, fit_change: np.ndarray) -> np.ndarray | None:
+def known_feature_mean(lags: np.ndarray, fit_change: np.ndarray) -> np.ndarray:
     """Mean (lookback + steps,) mm of the learned prior's features, the lags (lookback, h,
     w) and the history fit's changes (steps, h, w), over the cells where all are known;
-    None where none is."""
+    zeros (no centring) where none is."""
     known = np.isfinite(lags).all(axis=0) & np.isfinite(fit_change).all(axis=0)
     if not known.any():
-        return None
+        return np.zeros(lags.shape[0] + fit_change.shape[0])
     return np.concatenate([lags[:, known], fit_change[:, known]]).mean(axis=1)
 
 
@@ -548,8 +548,7 @@ class FeatureMeans:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             features = self._features(last, target_days)
-            mean = known_feature_mean(*features)
-        self._cache[key] = np.zeros(self.lookback + len(target_days)) if mean is None else mean
+            self._cache[key] = known_feature_mean(*features)
         return self._cache[key], features
 
     def at(self, last: int, target_days) -> np.ndarray:

@@ -794,14 +794,14 @@ class Forecaster:
         -----
         UserWarning
         """
-        from insar_raster.forecast.cadence import cadence_mismatch, trained_steps
+        from insar_raster.forecast.cadence import cadence_mismatch, forecast_resampling, trained_steps
 
         step = acquisition_step_days(cube)
         trained = trained_steps(self.normalisation_.step_days, self.metadata_)
         if not cadence_mismatch(step, trained):
             return
         said = " and ".join(f"{t:g}-day" for t in trained)
-        if step < min(trained):
+        if forecast_resampling(step, trained) is not None:  # finer than every trained step
             if forecasting:
                 return
             raise InputError(

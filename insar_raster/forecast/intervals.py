@@ -183,7 +183,6 @@ def scene_wide_errors(
             if lag_prior.centred:  # these cells are the model's grid sample: the same means
                 lags = lag_features(cube[first : last + 1], days[first : last + 1], lag_prior.lookback, step_days)
                 mean = known_feature_mean(lags, fit_change)
-                mean = np.zeros(lags.shape[0] + steps) if mean is None else mean
             learned = lag_prior.change(
                 cube[first : last + 1], days[first : last + 1], leads, step_days, fit_change, mean
             )

@@ -196,7 +196,7 @@ def whole_model(scene, seed, shape, resolution, n_epochs):
     (since session 16 it fits both forms of the learned prior and validation picks one;
     session 15 injected the centred map here by wrapping ``LinearPrior.change``). Prints
     the RMSE (mm) against the truth on the test samples, the scene-wide mean square at
-    step 6, the prior form, the network's best epoch, the 80 % coverage per step and the
+    step 6, the history prior's length and acceleration ridge, the prior form, the network's best epoch, the 80 % coverage per step and the
     validation RMSE per epoch (epoch 0: the prior and its filter)."""
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
     from grid_intervals import coverage
@@ -219,6 +219,7 @@ def whole_model(scene, seed, shape, resolution, n_epochs):
     form = lag.get("form", "-") + ("" if lag.get("kept") else " (not kept)")
     print(
         f"{scene}, seed {seed}: test RMSE vs truth {rmse:.3f} mm, scene-wide MS step 6 {wide6:.2f} mm^2, "
+        f"history prior {model.config_.fit_history} epochs, acceleration ridge {model.config_.acceleration_ridge:g}, "
         f"learned prior {form}, best epoch {model.metadata_.get('best_epoch')}, 80 % coverage "
         + ", ".join(f"{c:.1f}" for c in cov)
         + "; validation RMSE per epoch "

@@ -196,8 +196,9 @@ def whole_model(scene, seed, shape, resolution, n_epochs):
     (since session 16 it fits both forms of the learned prior and validation picks one;
     session 15 injected the centred map here by wrapping ``LinearPrior.change``). Prints
     the RMSE (mm) against the truth on the test samples, the scene-wide mean square at
-    step 6, the history prior's length and acceleration ridge, the prior form, the network's best epoch, the 80 % coverage per step and the
-    validation RMSE per epoch (epoch 0: the prior and its filter)."""
+    step 6, the history prior's length and acceleration ridge, the prior form, the
+    network's best epoch, the 80 % coverage per step and the validation RMSE per epoch
+    (epoch 0: the prior and its filter)."""
     sys.path.insert(0, __file__.rsplit("/", 1)[0])
     from grid_intervals import coverage
 

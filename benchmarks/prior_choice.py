@@ -45,12 +45,13 @@ import warnings
 import numpy as np
 
 from insar_raster.forecast.data import ACCELERATION_RIDGES, PRIOR_HISTORIES, history_eval, history_fit
+from insar_raster.forecast.train import PRIOR_HISTORY_MARGIN
 from insar_raster.forecast.windows import chronological_split
 from insar_raster.grid.gridding import grid_points
 from insar_raster.io.cube import CUBE_VARIABLE
 from insar_raster.synth import make_scene, make_scene_cube
 
-WINDOW, STEPS, MARGIN = 12, 6, 0.05
+WINDOW, STEPS = 12, 6
 RULES = ("val", "val/0", "roll72", "roll72/0", "ew12")
 
 
@@ -104,9 +105,9 @@ def rule_scores(split, candidates, errors):
     validation, recent = mean_over(split.val), mean_over(rolling)
     weighted = mean_over(before_test, 0.5 ** ((before_test.max() - before_test) / 12.0))
     return {
-        "val": pick(candidates, validation, MARGIN),
+        "val": pick(candidates, validation, PRIOR_HISTORY_MARGIN),
         "val/0": pick(candidates, validation, 0.0),
-        "roll72": pick(candidates, recent, MARGIN),
+        "roll72": pick(candidates, recent, PRIOR_HISTORY_MARGIN),
         "roll72/0": pick(candidates, recent, 0.0),
         "ew12": pick(candidates, weighted, 0.0),
     }

@@ -472,6 +472,7 @@ class LinearPrior:
         step_days: float,
         fit_change: np.ndarray,
         feature_mean: np.ndarray | None = None,
+        lags: np.ndarray | None = None,
     ):
         """The prior's change from the last epoch (steps, h, w) mm, NaN where a lag (or,
         in the residual form, the history fit's change) is not known; None when
@@ -480,11 +481,14 @@ class LinearPrior:
         ``history``/``days`` as in :func:`lag_features`; ``fit_change`` (steps, h, w) mm,
         the history fit's change from the last epoch to the target epochs;
         ``feature_mean`` (lookback + steps,) mm, the centred form's grid mean of the
-        lags and of the fit's changes at this forecast (:class:`FeatureMeans`).
+        lags and of the fit's changes at this forecast (:class:`FeatureMeans`); ``lags``,
+        :func:`lag_features` of ``history`` when the caller has them already.
         """
         if not regular_leads(leads):
             return None
-        change = np.einsum("kj,jhw->khw", self.lags, lag_features(history, days, self.lookback, step_days))
+        if lags is None:
+            lags = lag_features(history, days, self.lookback, step_days)
+        change = np.einsum("kj,jhw->khw", self.lags, lags)
         if self.fit is not None:
             change = change + fit_change + np.einsum("kj,jhw->khw", self.fit, fit_change)
         if self.centred:

@@ -164,7 +164,7 @@ def scene_wide_errors(
     spacing ``step_days``, the learned linear prior replaces it where the model's would
     (observed lags, regular leads).
     """
-    from insar_raster.forecast.data import known_feature_mean, lag_features
+    from insar_raster.forecast.data import known_feature_mean, lag_features, regular_leads
     from insar_raster.forecast.points import MPHistoryFit
 
     starts = np.asarray(starts, int).reshape(-1)
@@ -178,16 +178,15 @@ def scene_wide_errors(
             last = s + window - 1
             first = max(0, last - lag_prior.lookback)
             leads = (days[last + 1 : last + 1 + steps] - days[last]) / step_days
+            if not regular_leads(leads):  # the history fit stays, as in the model
+                continue
             fit_change = (forecast[i] - cube[last, :, 0])[:, :, None]
-            mean = None
-            if lag_prior.centred:  # these cells are the model's grid sample: the same means
-                lags = lag_features(cube[first : last + 1], days[first : last + 1], lag_prior.lookback, step_days)
-                mean = known_feature_mean(lags, fit_change)
-            learned = lag_prior.change(
-                cube[first : last + 1], days[first : last + 1], leads, step_days, fit_change, mean
-            )
-            if learned is not None:
-                forecast[i] = np.where(np.isfinite(learned[:, :, 0]), learned[:, :, 0] + cube[last, :, 0], forecast[i])
+            history, history_days = cube[first : last + 1], days[first : last + 1]
+            lags = lag_features(history, history_days, lag_prior.lookback, step_days)
+            # These cells are the model's grid sample: the same means.
+            mean = known_feature_mean(lags, fit_change) if lag_prior.centred else None
+            learned = lag_prior.change(history, history_days, leads, step_days, fit_change, mean, lags)[:, :, 0]
+            forecast[i] = np.where(np.isfinite(learned), learned + cube[last, :, 0], forecast[i])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a date with no valid cell
         return np.nanmedian(forecast - targets, axis=2).astype(np.float64)

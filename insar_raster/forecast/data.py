@@ -560,6 +560,10 @@ class FeatureMeans:
         ``last`` to ``target_days`` (zeros where no sampled cell knows them all)."""
         return self._mean(int(last), np.asarray(target_days, np.float64))[0]
 
+    def at_samples(self, lasts, target_days) -> list:
+        """:meth:`at` for each sample of a batch: its last input epoch and target days."""
+        return [self.at(last, days) for last, days in zip(lasts, target_days)]
+
     def training_means(self, last: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
         """For a training sample from epoch ``last`` to the next ``steps`` epochs: the
         features' grid mean (:meth:`at`) and that (steps,) mm of the observed changes

@@ -402,10 +402,7 @@ class Forecaster:
                         self.config_.fit_history,
                         None
                         if means is None
-                        else [
-                            means.at(int(last), days)
-                            for last, days in zip(input_epochs[i : i + batch, -1], target_days[i : i + batch])
-                        ],
+                        else means.at_samples(input_epochs[i : i + batch, -1], target_days[i : i + batch]),
                     )
                     reference[i : i + batch, y0:y1, x0:x1] = ref
                     inputs = [x, leads, prior, level]

@@ -408,7 +408,7 @@ class _PatchSampler:
         means = self.grid_means()
         if means is None:
             return None
-        return [means.at(int(s) + self.window - 1, days) for s, days in zip(starts, target_days)]
+        return means.at_samples(np.asarray(starts, int) + self.window - 1, target_days)
 
     def draw_indices(
         self, rng: np.random.Generator, starts_pool: np.ndarray, n: int, flip: bool, weights: "_MotionWeights" = None
